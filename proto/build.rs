@@ -1,0 +1,22 @@
+//! Compiles `proto/` with protox (a pure-Rust protobuf compiler: no protoc needed) and generates
+//! the prost messages and tonic services into `OUT_DIR`, plus the encoded descriptor set that
+//! server reflection serves.
+
+use std::{env, fs, path::PathBuf};
+
+use prost::Message as _;
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let files = ["proto/pingan/v1/report.proto"];
+    for file in files {
+        println!("cargo:rerun-if-changed={file}");
+    }
+    let fds = protox::compile(files, ["proto"])?;
+    let out = PathBuf::from(env::var("OUT_DIR")?);
+    fs::write(out.join("pingan_descriptor.bin"), fds.encode_to_vec())?;
+    tonic_prost_build::configure()
+        .build_server(true)
+        .build_client(true)
+        .compile_fds(fds)?;
+    Ok(())
+}

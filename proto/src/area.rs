@@ -1,0 +1,232 @@
+//! Statistical division codes (统计用区划代码): the code's length is its level and its prefix
+//! is its parent.
+
+use std::{fmt, str::FromStr};
+
+use serde::{Deserialize, Serialize};
+
+/// A level of the administrative hierarchy, named by the length of its codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    /// 省: 2 digits.
+    Province,
+    /// 地市: 4 digits.
+    Prefecture,
+    /// 县区: 6 digits.
+    County,
+    /// 乡镇街道: 9 digits.
+    Township,
+    /// 村社区: 12 digits.
+    Village,
+}
+
+impl Level {
+    /// All levels, top down.
+    pub const ALL: [Level; 5] = [
+        Level::Province,
+        Level::Prefecture,
+        Level::County,
+        Level::Township,
+        Level::Village,
+    ];
+
+    /// Number of digits in a code of this level.
+    pub fn code_len(self) -> usize {
+        match self {
+            Level::Province => 2,
+            Level::Prefecture => 4,
+            Level::County => 6,
+            Level::Township => 9,
+            Level::Village => 12,
+        }
+    }
+
+    fn from_len(len: usize) -> Option<Level> {
+        Level::ALL.into_iter().find(|l| l.code_len() == len)
+    }
+
+    /// The level above, if any.
+    pub fn parent(self) -> Option<Level> {
+        match self {
+            Level::Province => None,
+            Level::Prefecture => Some(Level::Province),
+            Level::County => Some(Level::Prefecture),
+            Level::Township => Some(Level::County),
+            Level::Village => Some(Level::Township),
+        }
+    }
+
+    /// The level below, if any.
+    pub fn child(self) -> Option<Level> {
+        match self {
+            Level::Province => Some(Level::Prefecture),
+            Level::Prefecture => Some(Level::County),
+            Level::County => Some(Level::Township),
+            Level::Township => Some(Level::Village),
+            Level::Village => None,
+        }
+    }
+
+    /// Chinese name of the level, as users read it.
+    pub fn zh(self) -> &'static str {
+        match self {
+            Level::Province => "省",
+            Level::Prefecture => "市",
+            Level::County => "县",
+            Level::Township => "乡镇",
+            Level::Village => "村社区",
+        }
+    }
+
+    /// English name, as used on the command line.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Level::Province => "province",
+            Level::Prefecture => "prefecture",
+            Level::County => "county",
+            Level::Township => "township",
+            Level::Village => "village",
+        }
+    }
+}
+
+impl fmt::Display for Level {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Level {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Level::ALL
+            .into_iter()
+            .find(|l| l.as_str() == s || l.zh() == s)
+            .ok_or_else(|| {
+                format!("unknown level {s:?}: expected province, prefecture, county, township or village")
+            })
+    }
+}
+
+/// A syntactically valid division code. Whether it exists is the registry's business
+/// ([`crate::Areas`]).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AreaCode {
+    digits: u64,
+    level: Level,
+}
+
+/// Why a string is not a division code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AreaCodeError {
+    #[error("area code {0:?} is not all digits")]
+    NotDigits(String),
+    #[error("area code {0:?} has {1} digits; codes have 2, 4, 6, 9 or 12")]
+    BadLength(String, usize),
+}
+
+impl AreaCode {
+    /// The level the code's length says.
+    pub fn level(self) -> Level {
+        self.level
+    }
+
+    /// The parent code (the prefix one level up), if any.
+    pub fn parent(self) -> Option<AreaCode> {
+        let parent = self.level.parent()?;
+        Some(self.truncate(parent))
+    }
+
+    /// This code's ancestor (or itself) at `level`; `None` when `level` is below this code's.
+    pub fn ancestor_at(self, level: Level) -> Option<AreaCode> {
+        (level <= self.level).then(|| self.truncate(level))
+    }
+
+    fn truncate(self, level: Level) -> AreaCode {
+        let drop = self.level.code_len() - level.code_len();
+        AreaCode {
+            digits: self.digits / 10u64.pow(drop as u32),
+            level,
+        }
+    }
+
+    /// Whether `self` is `other` or one of its descendants.
+    pub fn is_within(self, other: AreaCode) -> bool {
+        self.ancestor_at(other.level) == Some(other)
+    }
+
+    /// The code as a number (its digits), e.g. 510722101001.
+    pub fn digits(self) -> u64 {
+        self.digits
+    }
+}
+
+impl FromStr for AreaCode {
+    type Err = AreaCodeError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(AreaCodeError::NotDigits(s.to_owned()));
+        }
+        let level = Level::from_len(s.len())
+            .ok_or_else(|| AreaCodeError::BadLength(s.to_owned(), s.len()))?;
+        let digits = s.parse().map_err(|_| AreaCodeError::NotDigits(s.to_owned()))?;
+        Ok(AreaCode { digits, level })
+    }
+}
+
+impl fmt::Display for AreaCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:0width$}", self.digits, width = self.level.code_len())
+    }
+}
+
+impl fmt::Debug for AreaCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "AreaCode({self})")
+    }
+}
+
+impl Serialize for AreaCode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for AreaCode {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_level_and_walks_up() {
+        let v: AreaCode = "510722101001".parse().unwrap();
+        assert_eq!(v.level(), Level::Village);
+        assert_eq!(v.to_string(), "510722101001");
+        let chain: Vec<String> =
+            std::iter::successors(Some(v), |c| c.parent()).map(|c| c.to_string()).collect();
+        assert_eq!(chain, ["510722101001", "510722101", "510722", "5107", "51"]);
+        assert!(v.is_within("510722".parse().unwrap()));
+        assert!(!v.is_within("510723".parse().unwrap()));
+        assert_eq!(v.ancestor_at(Level::County).unwrap().to_string(), "510722");
+    }
+
+    #[test]
+    fn keeps_leading_zeros_and_rejects_junk() {
+        // no real code starts with 0, but the type must not lose digits if one did
+        let c: AreaCode = "010203".parse().unwrap();
+        assert_eq!(c.to_string(), "010203");
+        assert!(matches!("51072".parse::<AreaCode>(), Err(AreaCodeError::BadLength(_, 5))));
+        assert!(matches!("5107a2".parse::<AreaCode>(), Err(AreaCodeError::NotDigits(_))));
+        assert!("".parse::<AreaCode>().is_err());
+        assert!("+51072".parse::<AreaCode>().is_err());
+    }
+}

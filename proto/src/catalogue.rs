@@ -1,0 +1,375 @@
+//! The indicator catalogue: metrics (with zh and en names, count or stock, an optional
+//! category to break them down by), the rules between them, and derived indicators. It is
+//! data (`data/catalogue.toml` is the default), parsed strictly and checked once.
+
+use std::{collections::HashMap, fmt, path::Path, sync::Arc};
+
+use serde::{Deserialize, Serialize};
+
+/// A metric id known to a catalogue, e.g. `disputes.mediated`. Only a [`Catalogue`] makes one.
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MetricId(Arc<str>);
+
+impl MetricId {
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for MetricId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for MetricId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "MetricId({})", self.0)
+    }
+}
+
+impl Serialize for MetricId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+/// How a metric behaves over time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MetricKind {
+    /// Sums over periods (cases, visits, person-times).
+    #[default]
+    Count,
+    /// A level at a moment (number of grid workers): over time the last value counts.
+    Stock,
+}
+
+/// Whether breaking a rule rejects a report or only warns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    Hard,
+    Soft,
+}
+
+/// Comparison of a rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RuleOp {
+    #[serde(rename = "<=")]
+    Le,
+    #[serde(rename = ">=")]
+    Ge,
+}
+
+/// A metric definition.
+#[derive(Debug, Clone, Serialize)]
+pub struct Metric {
+    pub id: MetricId,
+    pub zh: String,
+    pub en: String,
+    pub unit: String,
+    pub kind: MetricKind,
+    /// The category (by id) the metric may be broken down by.
+    pub category: Option<String>,
+}
+
+/// A category of parts, e.g. dispute type with its values.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Category {
+    pub id: String,
+    pub zh: String,
+    pub en: String,
+    pub values: Vec<String>,
+}
+
+/// `metric op factor × other`.
+#[derive(Debug, Clone, Serialize)]
+pub struct Rule {
+    pub metric: MetricId,
+    pub op: RuleOp,
+    pub factor: i64,
+    pub other: MetricId,
+    pub severity: Severity,
+}
+
+/// What an indicator divides by.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum Denominator {
+    Metric(MetricId),
+    /// The area's population for the period's year.
+    Population,
+}
+
+/// A derived indicator: numerator / denominator × factor, a ratio of sums at every level.
+#[derive(Debug, Clone, Serialize)]
+pub struct Indicator {
+    pub id: String,
+    pub zh: String,
+    pub en: String,
+    pub numerator: MetricId,
+    pub denominator: Denominator,
+    pub factor: f64,
+    pub unit: String,
+}
+
+/// Why a catalogue file was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogueError {
+    #[error("cannot read catalogue {0}: {1}")]
+    Io(String, std::io::Error),
+    #[error("catalogue is not valid TOML: {0}")]
+    Toml(#[from] toml::de::Error),
+    #[error("catalogue: {0}")]
+    Invalid(String),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CatalogueFile {
+    #[serde(default)]
+    category: Vec<Category>,
+    #[serde(default)]
+    metric: Vec<MetricFile>,
+    #[serde(default)]
+    rule: Vec<RuleFile>,
+    #[serde(default)]
+    indicator: Vec<IndicatorFile>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MetricFile {
+    id: String,
+    zh: String,
+    en: String,
+    #[serde(default)]
+    unit: String,
+    #[serde(default)]
+    kind: MetricKind,
+    category: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleFile {
+    metric: String,
+    op: RuleOp,
+    #[serde(default = "one")]
+    factor: i64,
+    other: String,
+    severity: Severity,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct IndicatorFile {
+    id: String,
+    zh: String,
+    en: String,
+    numerator: String,
+    denominator: String,
+    #[serde(default = "one_f")]
+    factor: f64,
+    #[serde(default)]
+    unit: String,
+}
+
+fn one() -> i64 {
+    1
+}
+
+fn one_f() -> f64 {
+    1.0
+}
+
+/// The catalogue in force.
+#[derive(Debug, Clone)]
+pub struct Catalogue {
+    metrics: Vec<Metric>,
+    index: HashMap<Arc<str>, usize>,
+    categories: HashMap<String, Category>,
+    rules: Vec<Rule>,
+    indicators: Vec<Indicator>,
+}
+
+impl Catalogue {
+    /// The default catalogue shipped with pingan (`data/catalogue.toml`).
+    pub fn builtin() -> Catalogue {
+        Catalogue::from_toml(crate::fixtures::CATALOGUE_TOML).expect("the shipped catalogue is valid")
+    }
+
+    /// Reads a catalogue file.
+    pub fn load(path: &Path) -> Result<Catalogue, CatalogueError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| CatalogueError::Io(path.display().to_string(), e))?;
+        Catalogue::from_toml(&text)
+    }
+
+    /// Parses and checks a catalogue.
+    pub fn from_toml(text: &str) -> Result<Catalogue, CatalogueError> {
+        let file: CatalogueFile = toml::from_str(text)?;
+        let invalid = |m: String| Err(CatalogueError::Invalid(m));
+        let mut categories = HashMap::new();
+        for c in file.category {
+            if c.values.is_empty() {
+                return invalid(format!("category {:?} has no values", c.id));
+            }
+            let mut seen = std::collections::HashSet::new();
+            if let Some(dup) = c.values.iter().find(|v| !seen.insert(v.as_str())) {
+                return invalid(format!("category {:?} lists {dup:?} twice", c.id));
+            }
+            if categories.insert(c.id.clone(), c.clone()).is_some() {
+                return invalid(format!("category {:?} is defined twice", c.id));
+            }
+        }
+        let mut metrics = Vec::new();
+        let mut index = HashMap::new();
+        for m in file.metric {
+            let valid_id = !m.id.is_empty()
+                && m.id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'_');
+            if !valid_id {
+                return invalid(format!("metric id {:?}: use lowercase letters, digits, '.' and '_'", m.id));
+            }
+            if let Some(cat) = &m.category {
+                if !categories.contains_key(cat) {
+                    return invalid(format!("metric {:?} names unknown category {cat:?}", m.id));
+                }
+                if m.kind == MetricKind::Stock {
+                    return invalid(format!("metric {:?}: a stock cannot be broken down", m.id));
+                }
+            }
+            let id: Arc<str> = m.id.as_str().into();
+            if index.insert(id.clone(), metrics.len()).is_some() {
+                return invalid(format!("metric {:?} is defined twice", m.id));
+            }
+            metrics.push(Metric {
+                id: MetricId(id),
+                zh: m.zh,
+                en: m.en,
+                unit: m.unit,
+                kind: m.kind,
+                category: m.category,
+            });
+        }
+        let mut cat = Catalogue { metrics, index, categories, rules: Vec::new(), indicators: Vec::new() };
+        let known = |cat: &Catalogue, id: &str, what: &str| {
+            cat.metric_id(id)
+                .ok_or_else(|| CatalogueError::Invalid(format!("{what} names unknown metric {id:?}")))
+        };
+        for r in file.rule {
+            let rule = Rule {
+                metric: known(&cat, &r.metric, "a rule")?,
+                op: r.op,
+                factor: r.factor,
+                other: known(&cat, &r.other, "a rule")?,
+                severity: r.severity,
+            };
+            cat.rules.push(rule);
+        }
+        for i in file.indicator {
+            let denominator = match i.denominator.as_str() {
+                "population" => Denominator::Population,
+                other => Denominator::Metric(known(&cat, other, "an indicator")?),
+            };
+            if !(i.factor.is_finite() && i.factor > 0.0) {
+                return invalid(format!("indicator {:?}: factor must be positive", i.id));
+            }
+            let numerator = known(&cat, &i.numerator, "an indicator")?;
+            cat.indicators.push(Indicator {
+                id: i.id,
+                zh: i.zh,
+                en: i.en,
+                numerator,
+                denominator,
+                factor: i.factor,
+                unit: i.unit,
+            });
+        }
+        Ok(cat)
+    }
+
+    /// The id for a known metric, accepting its id or its Chinese name.
+    pub fn metric_id(&self, id_or_zh: &str) -> Option<MetricId> {
+        if let Some(&i) = self.index.get(id_or_zh) {
+            return Some(self.metrics[i].id.clone());
+        }
+        self.metrics.iter().find(|m| m.zh == id_or_zh).map(|m| m.id.clone())
+    }
+
+    /// The definition of a metric.
+    pub fn metric(&self, id: &MetricId) -> &Metric {
+        &self.metrics[self.index[id.as_str()]]
+    }
+
+    /// Every metric, in catalogue order.
+    pub fn metrics(&self) -> &[Metric] {
+        &self.metrics
+    }
+
+    /// The category of parts a metric may be broken down by.
+    pub fn category_of(&self, id: &MetricId) -> Option<&Category> {
+        self.metric(id).category.as_ref().map(|c| &self.categories[c])
+    }
+
+    /// The rules, in catalogue order.
+    pub fn rules(&self) -> &[Rule] {
+        &self.rules
+    }
+
+    /// The derived indicators, in catalogue order.
+    pub fn indicators(&self) -> &[Indicator] {
+        &self.indicators
+    }
+
+    /// An indicator by id or Chinese name.
+    pub fn indicator(&self, id_or_zh: &str) -> Option<&Indicator> {
+        self.indicators.iter().find(|i| i.id == id_or_zh || i.zh == id_or_zh)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_catalogue_holds_the_domain_table() {
+        let c = Catalogue::builtin();
+        assert_eq!(c.metrics().len(), 26);
+        let workers = c.metric_id("网格员人数").unwrap();
+        assert_eq!(c.metric(&workers).kind, MetricKind::Stock);
+        let identified = c.metric_id("disputes.identified").unwrap();
+        assert_eq!(c.category_of(&identified).unwrap().values.len(), 12);
+        assert!(c.rules().iter().any(|r| r.metric.as_str() == "disputes.resolved"
+            && r.other.as_str() == "disputes.mediated"
+            && r.severity == Severity::Hard));
+        assert_eq!(c.indicator("万人发案率").unwrap().denominator, Denominator::Population);
+    }
+
+    #[test]
+    fn an_operator_adds_a_metric_without_recompiling() {
+        let text = format!(
+            "{}\n[[metric]]\nid = \"drugs.seized_cases\"\nzh = \"涉毒案件\"\nen = \"drug cases\"\n",
+            crate::fixtures::CATALOGUE_TOML
+        );
+        let c = Catalogue::from_toml(&text).unwrap();
+        assert_eq!(c.metrics().len(), 27);
+        assert!(c.metric_id("涉毒案件").is_some());
+    }
+
+    #[test]
+    fn refuses_inconsistent_catalogues() {
+        for (text, needle) in [
+            ("[[metric]]\nid = \"a\"\nzh = \"甲\"\nen = \"a\"\ncolour = \"red\"\n", "unknown field"),
+            ("[[metric]]\nid = \"A b\"\nzh = \"甲\"\nen = \"a\"\n", "lowercase"),
+            ("[[metric]]\nid = \"a\"\nzh = \"甲\"\nen = \"a\"\ncategory = \"nope\"\n", "unknown category"),
+            ("[[rule]]\nmetric = \"a\"\nop = \"<=\"\nother = \"b\"\nseverity = \"hard\"\n", "unknown metric"),
+            ("[[metric]]\nid = \"a\"\nzh = \"甲\"\nen = \"a\"\n[[metric]]\nid = \"a\"\nzh = \"乙\"\nen = \"a\"\n", "twice"),
+        ] {
+            let e = Catalogue::from_toml(text).unwrap_err().to_string();
+            assert!(e.contains(needle), "{e:?} should mention {needle:?}");
+        }
+    }
+}

@@ -1,0 +1,33 @@
+//! pingan's contract and the one definition of a valid report, shared by node and hub.
+//!
+//! - [`pb`]: the generated `pingan.v1` messages and services (wire types; they stop at the edge).
+//! - [`area`]: [`AreaCode`] and [`Level`], the statistical division code and what its length says.
+//! - [`divisions`]: the division registry ([`Areas`]) loaded from the national CSV format, with
+//!   validity periods and successors, plus population attributes.
+//! - [`period`]: [`Period`]: month, quarter, half, year, ISO week, day.
+//! - [`catalogue`]: the indicator catalogue (data, not code), its categories and rules.
+//! - [`report`]: [`ValidReport`], what a wire [`pb::Report`] becomes once it passed validation.
+//! - [`fixtures`]: the committed real county 三台县 (510722) and the default catalogue.
+
+pub mod area;
+pub mod catalogue;
+pub mod divisions;
+pub mod fixtures;
+pub mod period;
+pub mod report;
+
+pub use area::{AreaCode, Level};
+pub use catalogue::{Catalogue, MetricId, MetricKind};
+pub use divisions::{Area, Areas};
+pub use period::Period;
+pub use report::{ValidReport, ValidValue, Validator, Violation, Violations};
+
+/// Generated from `proto/pingan/v1/*.proto`.
+#[allow(missing_debug_implementations, unreachable_pub, clippy::all)]
+pub mod pb {
+    tonic::include_proto!("pingan.v1");
+
+    /// Encoded `FileDescriptorSet` of the contract, for gRPC server reflection.
+    pub const FILE_DESCRIPTOR_SET: &[u8] =
+        include_bytes!(concat!(env!("OUT_DIR"), "/pingan_descriptor.bin"));
+}

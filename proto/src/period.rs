@@ -1,0 +1,324 @@
+//! Reporting and reading periods: `2026-10` month, `2026-Q3` quarter, `2026-H2` half, `2026`
+//! year, `2026-W40` ISO week, `2026-10-01` day.
+
+use std::{fmt, str::FromStr};
+
+use chrono::{Datelike, NaiveDate, Weekday};
+use serde::{Deserialize, Serialize};
+
+/// One calendar period. Reports are for a month, an ISO week or a day; quarters, halves and
+/// years are only read (derived from the months).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Period {
+    Year(i32),
+    Half { year: i32, half: u8 },
+    Quarter { year: i32, quarter: u8 },
+    Month { year: i32, month: u8 },
+    Week { year: i32, week: u8 },
+    Day(NaiveDate),
+}
+
+/// What kind of period a [`Period`] is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PeriodKind {
+    Year,
+    Half,
+    Quarter,
+    Month,
+    Week,
+    Day,
+}
+
+/// Why a string is not a period.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "malformed period {input:?}: {reason} (expected 2026-10, 2026-Q3, 2026-H2, 2026, 2026-W40 or 2026-10-01)"
+)]
+pub struct PeriodError {
+    input: String,
+    reason: &'static str,
+}
+
+const MIN_YEAR: i32 = 1949;
+const MAX_YEAR: i32 = 9999;
+
+impl Period {
+    /// The kind of this period.
+    pub fn kind(self) -> PeriodKind {
+        match self {
+            Period::Year(_) => PeriodKind::Year,
+            Period::Half { .. } => PeriodKind::Half,
+            Period::Quarter { .. } => PeriodKind::Quarter,
+            Period::Month { .. } => PeriodKind::Month,
+            Period::Week { .. } => PeriodKind::Week,
+            Period::Day(_) => PeriodKind::Day,
+        }
+    }
+
+    /// Whether offices submit reports for periods of this kind (month, ISO week, day).
+    pub fn is_reportable(self) -> bool {
+        matches!(self.kind(), PeriodKind::Month | PeriodKind::Week | PeriodKind::Day)
+    }
+
+    /// First day of the period.
+    pub fn first_day(self) -> NaiveDate {
+        let ymd = |y, m, d| NaiveDate::from_ymd_opt(y, m, d).expect("valid by construction");
+        match self {
+            Period::Year(y) => ymd(y, 1, 1),
+            Period::Half { year, half } => ymd(year, 1 + 6 * (u32::from(half) - 1), 1),
+            Period::Quarter { year, quarter } => ymd(year, 1 + 3 * (u32::from(quarter) - 1), 1),
+            Period::Month { year, month } => ymd(year, month.into(), 1),
+            Period::Week { year, week } => {
+                NaiveDate::from_isoywd_opt(year, week.into(), Weekday::Mon).expect("valid by construction")
+            }
+            Period::Day(d) => d,
+        }
+    }
+
+    /// Last day of the period (inclusive).
+    pub fn last_day(self) -> NaiveDate {
+        match self {
+            Period::Day(d) => d,
+            Period::Week { .. } => self.first_day() + chrono::Days::new(6),
+            _ => self.next().first_day().pred_opt().expect("not the first day ever"),
+        }
+    }
+
+    /// The period of the same kind right after this one.
+    pub fn next(self) -> Period {
+        self.shift(1)
+    }
+
+    /// The period of the same kind right before this one (环比's base).
+    pub fn previous(self) -> Period {
+        self.shift(-1)
+    }
+
+    /// The same period a year earlier (同比's base). For an ISO week 53 of a year whose
+    /// predecessor has 52 weeks, week 52.
+    pub fn year_earlier(self) -> Period {
+        match self {
+            Period::Year(y) => Period::Year(y - 1),
+            Period::Half { year, half } => Period::Half { year: year - 1, half },
+            Period::Quarter { year, quarter } => Period::Quarter { year: year - 1, quarter },
+            Period::Month { year, month } => Period::Month { year: year - 1, month },
+            Period::Week { year, week } => Period::Week {
+                year: year - 1,
+                week: week.min(iso_weeks_in(year - 1)),
+            },
+            Period::Day(d) => Period::Day(
+                d.with_year(d.year() - 1)
+                    .unwrap_or_else(|| NaiveDate::from_ymd_opt(d.year() - 1, 2, 28).expect("valid")),
+            ),
+        }
+    }
+
+    /// The period `n` steps later (earlier for negative `n`) of the same kind.
+    pub fn shift(self, n: i64) -> Period {
+        fn split(index: i64, per_year: i64) -> (i32, u8) {
+            (index.div_euclid(per_year) as i32, (index.rem_euclid(per_year) + 1) as u8)
+        }
+        match self {
+            Period::Year(y) => Period::Year(y + n as i32),
+            Period::Half { year, half } => {
+                let (year, half) = split(i64::from(year) * 2 + i64::from(half) - 1 + n, 2);
+                Period::Half { year, half }
+            }
+            Period::Quarter { year, quarter } => {
+                let (year, quarter) = split(i64::from(year) * 4 + i64::from(quarter) - 1 + n, 4);
+                Period::Quarter { year, quarter }
+            }
+            Period::Month { year, month } => {
+                let (year, month) = split(i64::from(year) * 12 + i64::from(month) - 1 + n, 12);
+                Period::Month { year, month }
+            }
+            Period::Week { .. } => {
+                let d = self.first_day() + chrono::TimeDelta::days(7 * n);
+                let iso = d.iso_week();
+                Period::Week { year: iso.year(), week: iso.week() as u8 }
+            }
+            Period::Day(d) => Period::Day(d + chrono::TimeDelta::days(n)),
+        }
+    }
+
+    /// Whether a report for this period may be submitted on `today` (the hub's date, 北京时间):
+    /// months and weeks once they have ended; days from the day itself on, since daily reports in
+    /// sensitive periods are due the same day.
+    pub fn open_for_reports_on(self, today: NaiveDate) -> bool {
+        match self {
+            Period::Day(d) => today >= d,
+            _ => today > self.last_day(),
+        }
+    }
+
+    /// The month containing a day, or the month this period starts in.
+    pub fn month_of(date: NaiveDate) -> Period {
+        Period::Month { year: date.year(), month: date.month() as u8 }
+    }
+}
+
+fn iso_weeks_in(year: i32) -> u8 {
+    // 28 December is always in the last ISO week of its year
+    NaiveDate::from_ymd_opt(year, 12, 28).expect("valid").iso_week().week() as u8
+}
+
+impl FromStr for Period {
+    type Err = PeriodError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = |reason| PeriodError { input: s.to_owned(), reason };
+        let num = |t: &str, what| -> Result<u32, PeriodError> {
+            if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) || t.len() > 4 {
+                return Err(err(what));
+            }
+            t.parse().map_err(|_| err(what))
+        };
+        let year_of = |t: &str| -> Result<i32, PeriodError> {
+            if t.len() != 4 {
+                return Err(err("the year must have four digits"));
+            }
+            let y = num(t, "the year must be digits")? as i32;
+            if !(MIN_YEAR..=MAX_YEAR).contains(&y) {
+                return Err(err("the year is out of range"));
+            }
+            Ok(y)
+        };
+        let parts: Vec<&str> = s.split('-').collect();
+        match parts.as_slice() {
+            [y] => Ok(Period::Year(year_of(y)?)),
+            [y, rest] => {
+                let year = year_of(y)?;
+                if let Some(q) = rest.strip_prefix('Q') {
+                    match num(q, "the quarter must be 1 to 4")? {
+                        q @ 1..=4 if q.to_string().len() == rest.len() - 1 => {
+                            Ok(Period::Quarter { year, quarter: q as u8 })
+                        }
+                        _ => Err(err("the quarter must be 1 to 4")),
+                    }
+                } else if let Some(h) = rest.strip_prefix('H') {
+                    match (h, num(h, "the half must be 1 or 2")?) {
+                        ("1" | "2", h) => Ok(Period::Half { year, half: h as u8 }),
+                        _ => Err(err("the half must be 1 or 2")),
+                    }
+                } else if let Some(w) = rest.strip_prefix('W') {
+                    if w.len() != 2 {
+                        return Err(err("the ISO week must have two digits, 01 to 53"));
+                    }
+                    let week = num(w, "the ISO week must be 01 to 53")?;
+                    if week == 0 || week > u32::from(iso_weeks_in(year)) {
+                        return Err(err("that ISO week does not exist in that year"));
+                    }
+                    Ok(Period::Week { year, week: week as u8 })
+                } else {
+                    if rest.len() != 2 {
+                        return Err(err("the month must have two digits, 01 to 12"));
+                    }
+                    match num(rest, "the month must be 01 to 12")? {
+                        m @ 1..=12 => Ok(Period::Month { year, month: m as u8 }),
+                        _ => Err(err("the month must be 01 to 12")),
+                    }
+                }
+            }
+            [y, m, d] => {
+                let year = year_of(y)?;
+                if m.len() != 2 || d.len() != 2 {
+                    return Err(err("a day is written YYYY-MM-DD"));
+                }
+                let (m, d) = (num(m, "the month must be digits")?, num(d, "the day must be digits")?);
+                NaiveDate::from_ymd_opt(year, m, d)
+                    .map(Period::Day)
+                    .ok_or_else(|| err("no such day"))
+            }
+            _ => Err(err("unrecognised form")),
+        }
+    }
+}
+
+impl fmt::Display for Period {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match *self {
+            Period::Year(y) => write!(f, "{y:04}"),
+            Period::Half { year, half } => write!(f, "{year:04}-H{half}"),
+            Period::Quarter { year, quarter } => write!(f, "{year:04}-Q{quarter}"),
+            Period::Month { year, month } => write!(f, "{year:04}-{month:02}"),
+            Period::Week { year, week } => write!(f, "{year:04}-W{week:02}"),
+            Period::Day(d) => write!(f, "{}", d.format("%Y-%m-%d")),
+        }
+    }
+}
+
+impl Serialize for Period {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Period {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        s.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Period {
+        s.parse().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn every_form_round_trips() {
+        for s in ["2026-10", "2026-Q3", "2026-H2", "2026", "2026-W40", "2026-10-01", "2020-W53"] {
+            assert_eq!(p(s).to_string(), s);
+        }
+    }
+
+    #[test]
+    fn bounds_are_calendar_exact() {
+        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        assert_eq!((p("2026-02").first_day(), p("2026-02").last_day()), (d("2026-02-01"), d("2026-02-28")));
+        assert_eq!(p("2024-02").last_day(), d("2024-02-29"));
+        assert_eq!((p("2026-Q3").first_day(), p("2026-Q3").last_day()), (d("2026-07-01"), d("2026-09-30")));
+        assert_eq!(p("2026-H2").last_day(), d("2026-12-31"));
+        // ISO week 1 of 2026 starts on Monday 2025-12-29
+        assert_eq!((p("2026-W01").first_day(), p("2026-W01").last_day()), (d("2025-12-29"), d("2026-01-04")));
+    }
+
+    #[test]
+    fn neighbours() {
+        assert_eq!(p("2026-01").previous(), p("2025-12"));
+        assert_eq!(p("2026-12").next(), p("2027-01"));
+        assert_eq!(p("2026-Q1").previous(), p("2025-Q4"));
+        assert_eq!(p("2026-H1").previous(), p("2025-H2"));
+        assert_eq!(p("2026-W01").previous(), p("2025-W52"));
+        assert_eq!(p("2021-W01").previous(), p("2020-W53"));
+        assert_eq!(p("2026-03-01").previous(), p("2026-02-28"));
+        assert_eq!(p("2026-10").year_earlier(), p("2025-10"));
+        assert_eq!(p("2020-W53").year_earlier(), p("2019-W52"));
+        assert_eq!(p("2024-02-29").year_earlier(), p("2023-02-28"));
+        assert_eq!(p("2026-10").shift(-24), p("2024-10"));
+    }
+
+    #[test]
+    fn rejects_malformed() {
+        for s in ["", "26-10", "2026-13", "2026-00", "2026-1", "2026-Q5", "2026-Q0", "2026-H3",
+                  "2026-W54", "2026-W00", "2025-W53", "2026-02-30", "2026/10", "2026-10-01-01",
+                  "abcd", "2026-Q03", "2026-W4", "0000"] {
+            assert!(s.parse::<Period>().is_err(), "{s:?} should be rejected");
+        }
+    }
+
+    #[test]
+    fn only_ended_periods_take_reports_but_days_from_the_day_itself() {
+        let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
+        assert!(!p("2026-10").open_for_reports_on(d("2026-10-31")));
+        assert!(p("2026-10").open_for_reports_on(d("2026-11-01")));
+        assert!(!p("2026-W40").open_for_reports_on(d("2026-10-04")));
+        assert!(p("2026-W40").open_for_reports_on(d("2026-10-05")));
+        assert!(p("2026-10-01").open_for_reports_on(d("2026-10-01")));
+        assert!(!p("2026-10-02").open_for_reports_on(d("2026-10-01")));
+    }
+}

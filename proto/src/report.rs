@@ -1,0 +1,432 @@
+//! What a valid report is. The node checks a report with [`Validator`] before it writes it to its
+//! outbox; the hub checks it again before it stores it. Both use this one definition.
+
+use std::{collections::BTreeMap, fmt};
+
+use chrono::NaiveDate;
+use sha2::{Digest, Sha256};
+
+use crate::{
+    AreaCode, Areas, Catalogue, MetricId, Period,
+    catalogue::{RuleOp, Severity},
+    pb,
+};
+
+/// One metric's value in a valid report: its total, and its parts when they were given (they
+/// add up to the total).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidValue {
+    pub metric: MetricId,
+    pub total: i64,
+    pub parts: BTreeMap<String, i64>,
+}
+
+/// A report that passed validation, in canonical form (values sorted by metric id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValidReport {
+    pub submission_id: String,
+    pub area: AreaCode,
+    pub period: Period,
+    pub values: Vec<ValidValue>,
+    pub zero_report: bool,
+    pub notes: String,
+    pub reporter: String,
+    /// Soft-rule findings.
+    pub warnings: Vec<String>,
+}
+
+/// One reason a report is refused, naming the offending field.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    pub field: String,
+    pub reason: String,
+}
+
+/// Every reason a report is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violations(pub Vec<Violation>);
+
+impl fmt::Display for Violations {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "report rejected ({} problem{}): ", self.0.len(), if self.0.len() == 1 { "" } else { "s" })?;
+        for (i, v) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{}: {}", v.field, v.reason)?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for Violations {}
+
+/// Longest accepted submission id.
+pub const MAX_SUBMISSION_ID: usize = 128;
+/// Longest accepted notes, in characters.
+pub const MAX_NOTES: usize = 4000;
+/// Largest value of one metric in one report; anything larger is a typing error.
+pub const MAX_VALUE: i64 = 1_000_000_000;
+
+/// Checks wire reports against a catalogue, optionally a division registry, and today's date.
+#[derive(Debug, Clone, Copy)]
+pub struct Validator<'a> {
+    pub catalogue: &'a Catalogue,
+    /// When `None` (a node that has no registry), area codes are checked for form only; the hub
+    /// always has one.
+    pub areas: Option<&'a Areas>,
+    /// The checker's date in 北京时间; periods that have not ended yet are refused.
+    pub today: NaiveDate,
+}
+
+impl Validator<'_> {
+    /// Validates a wire report; on failure lists every offending field.
+    pub fn validate(&self, r: &pb::Report) -> Result<ValidReport, Violations> {
+        let mut bad = Vec::new();
+        let mut violation = |field: &str, reason: String| bad.push(Violation { field: field.to_owned(), reason });
+
+        let id = &r.submission_id;
+        if id.is_empty() || id.len() > MAX_SUBMISSION_ID || !id.bytes().all(|b| b.is_ascii_graphic()) {
+            violation(
+                "submission_id",
+                format!("must be 1 to {MAX_SUBMISSION_ID} printable ASCII characters without spaces"),
+            );
+        }
+        let period = match r.period.parse::<Period>() {
+            Ok(p) if !p.is_reportable() => {
+                violation("period", format!("{p} is a {:?} period; reports are for a month, an ISO week or a day (quarters and years are derived)", p.kind()));
+                None
+            }
+            Ok(p) if !p.open_for_reports_on(self.today) => {
+                violation("period", format!("{p} has not ended yet (today is {})", self.today));
+                None
+            }
+            Ok(p) => Some(p),
+            Err(e) => {
+                violation("period", e.to_string());
+                None
+            }
+        };
+        let area = match r.area.parse::<AreaCode>() {
+            Ok(code) => match self.areas {
+                None => Some(code),
+                Some(areas) => match areas.get(code) {
+                    None => {
+                        violation("area", format!("unknown area {code}"));
+                        None
+                    }
+                    Some(a) if period.is_some_and(|p| !a.valid_for(p)) => {
+                        let hint = a.successor.map(|s| format!("; its successor is {s}")).unwrap_or_default();
+                        violation("area", format!("area {code} {} is not valid for {}{hint}", a.name, r.period));
+                        None
+                    }
+                    Some(_) => Some(code),
+                },
+            },
+            Err(e) => {
+                violation("area", e.to_string());
+                None
+            }
+        };
+        if r.notes.chars().count() > MAX_NOTES {
+            violation("notes", format!("longer than {MAX_NOTES} characters"));
+        }
+        if r.reporter.chars().count() > 200 {
+            violation("reporter", "longer than 200 characters".into());
+        }
+
+        let mut values: BTreeMap<MetricId, ValidValue> = BTreeMap::new();
+        for (i, v) in r.values.iter().enumerate() {
+            let field = format!("values[{i}]");
+            let Some(metric) = self.catalogue.metric_id(&v.metric) else {
+                violation(&format!("{field}.metric"), format!("unknown metric {:?}", v.metric));
+                continue;
+            };
+            let field = format!("values[{metric}]");
+            if values.contains_key(&metric) {
+                violation(&field, "given twice".into());
+                continue;
+            }
+            let mut ok = true;
+            if let Some(t) = v.total {
+                if !(0..=MAX_VALUE).contains(&t) {
+                    violation(&format!("{field}.total"), format!("{t} is not between 0 and {MAX_VALUE}"));
+                    ok = false;
+                }
+            }
+            let mut parts = BTreeMap::new();
+            if !v.parts.is_empty() {
+                match self.catalogue.category_of(&metric) {
+                    None => {
+                        violation(&field, format!("{metric} has no category to break it down by; give its total only"));
+                        ok = false;
+                    }
+                    Some(cat) => {
+                        for (name, &n) in &v.parts {
+                            if !cat.values.iter().any(|c| c == name) {
+                                violation(
+                                    &format!("{field}.parts[{name}]"),
+                                    format!("not a {} ({}); known: {}", cat.zh, cat.id, cat.values.join("、")),
+                                );
+                                ok = false;
+                            } else if !(0..=MAX_VALUE).contains(&n) {
+                                violation(&format!("{field}.parts[{name}]"), format!("{n} is not between 0 and {MAX_VALUE}"));
+                                ok = false;
+                            } else {
+                                parts.insert(name.clone(), n);
+                            }
+                        }
+                    }
+                }
+            }
+            if !ok {
+                continue;
+            }
+            let sum: i64 = parts.values().sum();
+            let total = match v.total {
+                Some(t) if !parts.is_empty() && t != sum => {
+                    violation(&field, format!("parts add up to {sum}, not to the total {t}"));
+                    continue;
+                }
+                Some(t) => t,
+                None if parts.is_empty() => {
+                    violation(&field, "neither a total nor parts given".into());
+                    continue;
+                }
+                None => sum,
+            };
+            values.insert(metric.clone(), ValidValue { metric, total, parts });
+        }
+
+        if r.zero_report {
+            if let Some(v) = values.values().find(|v| v.total != 0) {
+                violation(
+                    &format!("values[{}]", v.metric),
+                    format!("a zero report (零报告) carries no non-zero value, got {}", v.total),
+                );
+            }
+        } else if r.values.is_empty() {
+            violation("values", "the report has no values; send a zero report if nothing happened".into());
+        }
+
+        let mut warnings = Vec::new();
+        for rule in self.catalogue.rules() {
+            let (Some(a), Some(b)) = (values.get(&rule.metric), values.get(&rule.other)) else {
+                continue;
+            };
+            let rhs = rule.factor.saturating_mul(b.total);
+            let holds = match rule.op {
+                RuleOp::Le => a.total <= rhs,
+                RuleOp::Ge => a.total >= rhs,
+            };
+            if holds {
+                continue;
+            }
+            let (ma, mb) = (self.catalogue.metric(&rule.metric), self.catalogue.metric(&rule.other));
+            let op = match rule.op {
+                RuleOp::Le => "<=",
+                RuleOp::Ge => ">=",
+            };
+            let factor = if rule.factor == 1 { String::new() } else { format!("{} × ", rule.factor) };
+            let text = format!(
+                "{} {} = {} must be {op} {factor}{} {} = {}",
+                ma.id, ma.zh, a.total, mb.id, mb.zh, b.total
+            );
+            match rule.severity {
+                Severity::Hard => violation(&format!("values[{}]", rule.metric), text),
+                Severity::Soft => warnings.push(format!("{} (warning only)", text.replace("must be", "is expected to be"))),
+            }
+        }
+
+        if !bad.is_empty() {
+            return Err(Violations(bad));
+        }
+        Ok(ValidReport {
+            submission_id: r.submission_id.clone(),
+            area: area.expect("checked"),
+            period: period.expect("checked"),
+            values: values.into_values().collect(),
+            zero_report: r.zero_report,
+            notes: r.notes.clone(),
+            reporter: r.reporter.clone(),
+            warnings,
+        })
+    }
+}
+
+impl ValidReport {
+    /// The content digest: equal for two submissions that say the same thing (same area, period,
+    /// values, zero flag and notes), whoever sent them.
+    pub fn digest(&self) -> [u8; 32] {
+        let mut h = Sha256::new();
+        h.update(self.area.to_string());
+        h.update([0]);
+        h.update(self.period.to_string());
+        h.update([0, u8::from(self.zero_report)]);
+        h.update(self.notes.as_bytes());
+        h.update([0]);
+        for v in &self.values {
+            h.update(v.metric.as_str());
+            h.update(v.total.to_le_bytes());
+            for (k, n) in &v.parts {
+                h.update(k.as_bytes());
+                h.update([0]);
+                h.update(n.to_le_bytes());
+            }
+            h.update([0xff]);
+        }
+        h.finalize().into()
+    }
+
+    /// The values in wire form (what the hub stores per revision).
+    pub fn wire_values(&self) -> Vec<pb::MetricValue> {
+        self.values
+            .iter()
+            .map(|v| pb::MetricValue {
+                metric: v.metric.to_string(),
+                total: Some(v.total),
+                parts: v.parts.iter().map(|(k, n)| (k.clone(), *n)).collect(),
+            })
+            .collect()
+    }
+
+    /// Back to the wire form, as a node sends it.
+    pub fn to_wire(&self) -> pb::Report {
+        pb::Report {
+            submission_id: self.submission_id.clone(),
+            area: self.area.to_string(),
+            period: self.period.to_string(),
+            values: self.wire_values(),
+            zero_report: self.zero_report,
+            notes: self.notes.clone(),
+            reporter: self.reporter.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+    use crate::fixtures;
+
+    fn value(metric: &str, total: Option<i64>, parts: &[(&str, i64)]) -> pb::MetricValue {
+        pb::MetricValue {
+            metric: metric.into(),
+            total,
+            parts: parts.iter().map(|(k, v)| (k.to_string(), *v)).collect::<HashMap<_, _>>(),
+        }
+    }
+
+    fn report(values: Vec<pb::MetricValue>) -> pb::Report {
+        pb::Report {
+            submission_id: "s-1".into(),
+            area: "510722101002".into(),
+            period: "2026-10".into(),
+            values,
+            ..Default::default()
+        }
+    }
+
+    fn check(r: &pb::Report) -> Result<ValidReport, Violations> {
+        let catalogue = Catalogue::builtin();
+        let areas = fixtures::santai_areas();
+        let today = NaiveDate::from_ymd_opt(2026, 11, 22).unwrap();
+        Validator { catalogue: &catalogue, areas: Some(&areas), today }.validate(r)
+    }
+
+    #[test]
+    fn accepts_a_good_report_and_sums_parts_into_the_total() {
+        let ok = check(&report(vec![
+            value("disputes.mediated", None, &[("劳动争议", 3), ("医患", 2)]),
+            value("调处成功", Some(4), &[]),
+        ]))
+        .unwrap();
+        assert_eq!(ok.values.len(), 2);
+        let mediated = ok.values.iter().find(|v| v.metric.as_str() == "disputes.mediated").unwrap();
+        assert_eq!(mediated.total, 5);
+        assert!(ok.warnings.is_empty());
+    }
+
+    #[test]
+    fn names_every_offending_field() {
+        let mut r = report(vec![
+            value("disputes.resolved", Some(9), &[]),
+            value("disputes.mediated", Some(5), &[]),
+            value("cases.criminal_filed", Some(-1), &[]),
+            value("no.such.metric", Some(1), &[]),
+            value("disputes.identified", Some(10), &[("劳动争议", 3), ("医患", 2)]),
+            value("petitions.letters", Some(1), &[("飞鸽", 1)]),
+            value("patrol.hours", None, &[]),
+        ]);
+        r.area = "510722999999".into();
+        r.submission_id = String::new();
+        let e = check(&r).unwrap_err();
+        let fields: Vec<&str> = e.0.iter().map(|v| v.field.as_str()).collect();
+        for f in [
+            "submission_id",
+            "area",
+            "values[cases.criminal_filed].total",
+            "values[3].metric",
+            "values[disputes.identified]",
+            "values[petitions.letters].parts[飞鸽]",
+            "values[patrol.hours]",
+            "values[disputes.resolved]",
+        ] {
+            assert!(fields.contains(&f), "{f} missing from {fields:?}");
+        }
+        assert!(e.to_string().contains("parts add up to 5, not to the total 10"), "{e}");
+    }
+
+    #[test]
+    fn periods_must_have_ended_and_be_reportable() {
+        for (p, needle) in [("2026-11", "has not ended"), ("2026-Q3", "derived"), ("2026-13", "malformed")] {
+            let mut r = report(vec![value("cases.fraud", Some(1), &[])]);
+            r.period = p.into();
+            let e = check(&r).unwrap_err();
+            assert!(e.to_string().contains(needle), "{p}: {e}");
+        }
+        let mut r = report(vec![value("cases.fraud", Some(1), &[])]);
+        r.period = "2026-11-22".into();
+        assert!(check(&r).is_ok(), "a daily report may come on its own day");
+    }
+
+    #[test]
+    fn zero_reports_carry_no_values() {
+        let mut r = report(vec![]);
+        r.zero_report = true;
+        assert!(check(&r).is_ok());
+        r.values = vec![value("cases.fraud", Some(1), &[])];
+        assert!(check(&r).unwrap_err().to_string().contains("零报告"));
+        let empty = report(vec![]);
+        assert!(check(&empty).unwrap_err().to_string().contains("zero report"));
+    }
+
+    #[test]
+    fn soft_rules_warn_and_hard_rules_reject() {
+        let ok = check(&report(vec![
+            value("cases.criminal_filed", Some(2), &[]),
+            value("cases.criminal_solved", Some(5), &[]),
+        ]))
+        .unwrap();
+        assert_eq!(ok.warnings.len(), 1, "{:?}", ok.warnings);
+        let e = check(&report(vec![
+            value("petitions.collective_batches", Some(2), &[]),
+            value("petitions.collective_persons", Some(9), &[]),
+        ]))
+        .unwrap_err();
+        assert!(e.to_string().contains("5 ×"), "{e}");
+    }
+
+    #[test]
+    fn digest_ignores_order_and_reporter_but_not_content() {
+        let a = check(&report(vec![value("cases.fraud", Some(1), &[]), value("cases.homicide", Some(0), &[])])).unwrap();
+        let mut b_wire = report(vec![value("cases.homicide", Some(0), &[]), value("cases.fraud", Some(1), &[])]);
+        b_wire.reporter = "someone else".into();
+        assert_eq!(a.digest(), check(&b_wire).unwrap().digest());
+        let c = check(&report(vec![value("cases.fraud", Some(2), &[])])).unwrap();
+        assert_ne!(a.digest(), c.digest());
+        assert_eq!(check(&a.to_wire()).unwrap(), a);
+    }
+}
