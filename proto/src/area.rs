@@ -172,7 +172,9 @@ impl FromStr for AreaCode {
         }
         let level = Level::from_len(s.len())
             .ok_or_else(|| AreaCodeError::BadLength(s.to_owned(), s.len()))?;
-        let digits = s.parse().map_err(|_| AreaCodeError::NotDigits(s.to_owned()))?;
+        let digits = s
+            .parse()
+            .map_err(|_| AreaCodeError::NotDigits(s.to_owned()))?;
         Ok(AreaCode { digits, level })
     }
 }
@@ -211,8 +213,9 @@ mod tests {
         let v: AreaCode = "510722101001".parse().unwrap();
         assert_eq!(v.level(), Level::Village);
         assert_eq!(v.to_string(), "510722101001");
-        let chain: Vec<String> =
-            std::iter::successors(Some(v), |c| c.parent()).map(|c| c.to_string()).collect();
+        let chain: Vec<String> = std::iter::successors(Some(v), |c| c.parent())
+            .map(|c| c.to_string())
+            .collect();
         assert_eq!(chain, ["510722101001", "510722101", "510722", "5107", "51"]);
         assert!(v.is_within("510722".parse().unwrap()));
         assert!(!v.is_within("510723".parse().unwrap()));
@@ -224,8 +227,14 @@ mod tests {
         // no real code starts with 0, but the type must not lose digits if one did
         let c: AreaCode = "010203".parse().unwrap();
         assert_eq!(c.to_string(), "010203");
-        assert!(matches!("51072".parse::<AreaCode>(), Err(AreaCodeError::BadLength(_, 5))));
-        assert!(matches!("5107a2".parse::<AreaCode>(), Err(AreaCodeError::NotDigits(_))));
+        assert!(matches!(
+            "51072".parse::<AreaCode>(),
+            Err(AreaCodeError::BadLength(_, 5))
+        ));
+        assert!(matches!(
+            "5107a2".parse::<AreaCode>(),
+            Err(AreaCodeError::NotDigits(_))
+        ));
         assert!("".parse::<AreaCode>().is_err());
         assert!("+51072".parse::<AreaCode>().is_err());
     }

@@ -198,7 +198,8 @@ pub struct Catalogue {
 impl Catalogue {
     /// The default catalogue shipped with pingan (`data/catalogue.toml`).
     pub fn builtin() -> Catalogue {
-        Catalogue::from_toml(crate::fixtures::CATALOGUE_TOML).expect("the shipped catalogue is valid")
+        Catalogue::from_toml(crate::fixtures::CATALOGUE_TOML)
+            .expect("the shipped catalogue is valid")
     }
 
     /// Reads a catalogue file.
@@ -229,9 +230,14 @@ impl Catalogue {
         let mut index = HashMap::new();
         for m in file.metric {
             let valid_id = !m.id.is_empty()
-                && m.id.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'_');
+                && m.id.bytes().all(|b| {
+                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'_'
+                });
             if !valid_id {
-                return invalid(format!("metric id {:?}: use lowercase letters, digits, '.' and '_'", m.id));
+                return invalid(format!(
+                    "metric id {:?}: use lowercase letters, digits, '.' and '_'",
+                    m.id
+                ));
             }
             if let Some(cat) = &m.category {
                 if !categories.contains_key(cat) {
@@ -254,10 +260,17 @@ impl Catalogue {
                 category: m.category,
             });
         }
-        let mut cat = Catalogue { metrics, index, categories, rules: Vec::new(), indicators: Vec::new() };
+        let mut cat = Catalogue {
+            metrics,
+            index,
+            categories,
+            rules: Vec::new(),
+            indicators: Vec::new(),
+        };
         let known = |cat: &Catalogue, id: &str, what: &str| {
-            cat.metric_id(id)
-                .ok_or_else(|| CatalogueError::Invalid(format!("{what} names unknown metric {id:?}")))
+            cat.metric_id(id).ok_or_else(|| {
+                CatalogueError::Invalid(format!("{what} names unknown metric {id:?}"))
+            })
         };
         for r in file.rule {
             let rule = Rule {
@@ -296,7 +309,10 @@ impl Catalogue {
         if let Some(&i) = self.index.get(id_or_zh) {
             return Some(self.metrics[i].id.clone());
         }
-        self.metrics.iter().find(|m| m.zh == id_or_zh).map(|m| m.id.clone())
+        self.metrics
+            .iter()
+            .find(|m| m.zh == id_or_zh)
+            .map(|m| m.id.clone())
     }
 
     /// The definition of a metric.
@@ -311,7 +327,10 @@ impl Catalogue {
 
     /// The category of parts a metric may be broken down by.
     pub fn category_of(&self, id: &MetricId) -> Option<&Category> {
-        self.metric(id).category.as_ref().map(|c| &self.categories[c])
+        self.metric(id)
+            .category
+            .as_ref()
+            .map(|c| &self.categories[c])
     }
 
     /// The rules, in catalogue order.
@@ -326,7 +345,9 @@ impl Catalogue {
 
     /// An indicator by id or Chinese name.
     pub fn indicator(&self, id_or_zh: &str) -> Option<&Indicator> {
-        self.indicators.iter().find(|i| i.id == id_or_zh || i.zh == id_or_zh)
+        self.indicators
+            .iter()
+            .find(|i| i.id == id_or_zh || i.zh == id_or_zh)
     }
 }
 
@@ -342,10 +363,17 @@ mod tests {
         assert_eq!(c.metric(&workers).kind, MetricKind::Stock);
         let identified = c.metric_id("disputes.identified").unwrap();
         assert_eq!(c.category_of(&identified).unwrap().values.len(), 12);
-        assert!(c.rules().iter().any(|r| r.metric.as_str() == "disputes.resolved"
-            && r.other.as_str() == "disputes.mediated"
-            && r.severity == Severity::Hard));
-        assert_eq!(c.indicator("万人发案率").unwrap().denominator, Denominator::Population);
+        assert!(
+            c.rules()
+                .iter()
+                .any(|r| r.metric.as_str() == "disputes.resolved"
+                    && r.other.as_str() == "disputes.mediated"
+                    && r.severity == Severity::Hard)
+        );
+        assert_eq!(
+            c.indicator("万人发案率").unwrap().denominator,
+            Denominator::Population
+        );
     }
 
     #[test]
@@ -362,11 +390,26 @@ mod tests {
     #[test]
     fn refuses_inconsistent_catalogues() {
         for (text, needle) in [
-            ("[[metric]]\nid = \"a\"\nzh = \"甲\"\nen = \"a\"\ncolour = \"red\"\n", "unknown field"),
-            ("[[metric]]\nid = \"A b\"\nzh = \"甲\"\nen = \"a\"\n", "lowercase"),
-            ("[[metric]]\nid = \"a\"\nzh = \"甲\"\nen = \"a\"\ncategory = \"nope\"\n", "unknown category"),
-            ("[[rule]]\nmetric = \"a\"\nop = \"<=\"\nother = \"b\"\nseverity = \"hard\"\n", "unknown metric"),
-            ("[[metric]]\nid = \"a\"\nzh = \"甲\"\nen = \"a\"\n[[metric]]\nid = \"a\"\nzh = \"乙\"\nen = \"a\"\n", "twice"),
+            (
+                "[[metric]]\nid = \"a\"\nzh = \"甲\"\nen = \"a\"\ncolour = \"red\"\n",
+                "unknown field",
+            ),
+            (
+                "[[metric]]\nid = \"A b\"\nzh = \"甲\"\nen = \"a\"\n",
+                "lowercase",
+            ),
+            (
+                "[[metric]]\nid = \"a\"\nzh = \"甲\"\nen = \"a\"\ncategory = \"nope\"\n",
+                "unknown category",
+            ),
+            (
+                "[[rule]]\nmetric = \"a\"\nop = \"<=\"\nother = \"b\"\nseverity = \"hard\"\n",
+                "unknown metric",
+            ),
+            (
+                "[[metric]]\nid = \"a\"\nzh = \"甲\"\nen = \"a\"\n[[metric]]\nid = \"a\"\nzh = \"乙\"\nen = \"a\"\n",
+                "twice",
+            ),
         ] {
             let e = Catalogue::from_toml(text).unwrap_err().to_string();
             assert!(e.contains(needle), "{e:?} should mention {needle:?}");

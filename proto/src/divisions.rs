@@ -34,8 +34,11 @@ pub struct Area {
 impl Area {
     /// Whether the code is valid on every day of `period`.
     pub fn valid_for(&self, period: Period) -> bool {
-        self.valid_from.is_none_or(|from| period.first_day() >= from)
-            && self.valid_until.is_none_or(|until| period.last_day() < until)
+        self.valid_from
+            .is_none_or(|from| period.first_day() >= from)
+            && self
+                .valid_until
+                .is_none_or(|until| period.last_day() < until)
     }
 }
 
@@ -43,15 +46,28 @@ impl Area {
 #[derive(Debug, thiserror::Error)]
 pub enum DivisionsError {
     #[error("cannot read {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{file}, line {line}: {reason}")]
-    Row { file: String, line: u64, reason: String },
+    Row {
+        file: String,
+        line: u64,
+        reason: String,
+    },
     #[error("{file}: no column named {column:?} in the header")]
     MissingColumn { file: String, column: &'static str },
-    #[error("no divisions found in {0} (expected provinces.csv, cities.csv, areas.csv, streets.csv, villages.csv[.gz])")]
+    #[error(
+        "no divisions found in {0} (expected provinces.csv, cities.csv, areas.csv, streets.csv, villages.csv[.gz])"
+    )]
     Empty(PathBuf),
     #[error("area {code} ({name}) has no parent {parent} in the registry")]
-    Orphan { code: AreaCode, name: String, parent: AreaCode },
+    Orphan {
+        code: AreaCode,
+        name: String,
+        parent: AreaCode,
+    },
     #[error("population file, line {line}: {reason}")]
     Population { line: u64, reason: String },
 }
@@ -86,11 +102,17 @@ impl Areas {
             let (path, reader): (PathBuf, Box<dyn Read>) = if plain.exists() {
                 (plain.clone(), Box::new(open(&plain)?))
             } else if gz.exists() {
-                (gz.clone(), Box::new(flate2::read::GzDecoder::new(open(&gz)?)))
+                (
+                    gz.clone(),
+                    Box::new(flate2::read::GzDecoder::new(open(&gz)?)),
+                )
             } else {
                 continue;
             };
-            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+            let name = path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
             read_level(&name, reader, level, &mut rows)?;
         }
         if rows.is_empty() {
@@ -174,8 +196,13 @@ impl Areas {
 
     /// Loads population figures: CSV with columns `code,year,population`.
     pub fn load_population(&mut self, reader: impl Read) -> Result<(), DivisionsError> {
-        let mut csv = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(reader);
-        let headers = csv.headers().map_err(|e| pop_err(0, e.to_string()))?.clone();
+        let mut csv = csv::ReaderBuilder::new()
+            .trim(csv::Trim::All)
+            .from_reader(reader);
+        let headers = csv
+            .headers()
+            .map_err(|e| pop_err(0, e.to_string()))?
+            .clone();
         let col = |name: &'static str| {
             headers
                 .iter()
@@ -184,15 +211,21 @@ impl Areas {
         };
         let (c, y, p) = (col("code")?, col("year")?, col("population")?);
         for rec in csv.records() {
-            let rec = rec.map_err(|e| pop_err(e.position().map_or(0, |p| p.line()), e.to_string()))?;
+            let rec =
+                rec.map_err(|e| pop_err(e.position().map_or(0, |p| p.line()), e.to_string()))?;
             let line = rec.position().map_or(0, |p| p.line());
-            let code: AreaCode = rec[c].parse().map_err(|e: crate::area::AreaCodeError| pop_err(line, e.to_string()))?;
+            let code: AreaCode = rec[c]
+                .parse()
+                .map_err(|e: crate::area::AreaCodeError| pop_err(line, e.to_string()))?;
             if !self.by_code.contains_key(&code) {
                 return Err(pop_err(line, format!("unknown area {code}")));
             }
-            let year: i32 = rec[y].parse().map_err(|_| pop_err(line, format!("bad year {:?}", &rec[y])))?;
-            let pop: u64 =
-                rec[p].parse().map_err(|_| pop_err(line, format!("bad population {:?}", &rec[p])))?;
+            let year: i32 = rec[y]
+                .parse()
+                .map_err(|_| pop_err(line, format!("bad year {:?}", &rec[y])))?;
+            let pop: u64 = rec[p]
+                .parse()
+                .map_err(|_| pop_err(line, format!("bad population {:?}", &rec[p])))?;
             self.population.insert((code, year), pop);
         }
         Ok(())
@@ -210,7 +243,8 @@ impl Areas {
 
     /// Chinese name of a code, or the code itself when unknown.
     pub fn name(&self, code: AreaCode) -> String {
-        self.get(code).map_or_else(|| code.to_string(), |a| a.name.clone())
+        self.get(code)
+            .map_or_else(|| code.to_string(), |a| a.name.clone())
     }
 
     /// The children of an area (every edition's), sorted by code.
@@ -269,18 +303,38 @@ fn pop_err(line: u64, reason: String) -> DivisionsError {
 fn open(path: &Path) -> Result<BufReader<File>, DivisionsError> {
     File::open(path)
         .map(BufReader::new)
-        .map_err(|source| DivisionsError::Io { path: path.to_owned(), source })
+        .map_err(|source| DivisionsError::Io {
+            path: path.to_owned(),
+            source,
+        })
 }
 
-fn read_level(file: &str, reader: impl Read, level: Level, out: &mut Vec<Area>) -> Result<(), DivisionsError> {
-    let mut csv = csv::ReaderBuilder::new().trim(csv::Trim::All).from_reader(reader);
-    let row_err = |line: u64, reason: String| DivisionsError::Row { file: file.to_owned(), line, reason };
-    let headers = csv.headers().map_err(|e| row_err(1, e.to_string()))?.clone();
+fn read_level(
+    file: &str,
+    reader: impl Read,
+    level: Level,
+    out: &mut Vec<Area>,
+) -> Result<(), DivisionsError> {
+    let mut csv = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(reader);
+    let row_err = |line: u64, reason: String| DivisionsError::Row {
+        file: file.to_owned(),
+        line,
+        reason,
+    };
+    let headers = csv
+        .headers()
+        .map_err(|e| row_err(1, e.to_string()))?
+        .clone();
     let col = |column: &'static str| {
         headers
             .iter()
             .position(|h| h.trim_start_matches('\u{feff}') == column)
-            .ok_or_else(|| DivisionsError::MissingColumn { file: file.to_owned(), column })
+            .ok_or_else(|| DivisionsError::MissingColumn {
+                file: file.to_owned(),
+                column,
+            })
     };
     let (code_col, name_col) = (col("code")?, col("name")?);
     for rec in csv.records() {
@@ -289,9 +343,14 @@ fn read_level(file: &str, reader: impl Read, level: Level, out: &mut Vec<Area>) 
         let (Some(code), Some(name)) = (rec.get(code_col), rec.get(name_col)) else {
             return Err(row_err(line, "missing code or name".into()));
         };
-        let code: AreaCode = code.parse().map_err(|e: crate::area::AreaCodeError| row_err(line, e.to_string()))?;
+        let code: AreaCode = code
+            .parse()
+            .map_err(|e: crate::area::AreaCodeError| row_err(line, e.to_string()))?;
         if code.level() != level {
-            return Err(row_err(line, format!("code {code} is a {} code, expected {level}", code.level())));
+            return Err(row_err(
+                line,
+                format!("code {code} is a {} code, expected {level}", code.level()),
+            ));
         }
         if name.is_empty() {
             return Err(row_err(line, format!("area {code} has an empty name")));
@@ -332,16 +391,24 @@ mod tests {
         assert_eq!(a.roots(), &["51".parse::<AreaCode>().unwrap()]);
         let county: AreaCode = "510722".parse().unwrap();
         assert_eq!(a.children(county).len(), 2);
-        assert_eq!(a.descendants_at("51".parse().unwrap(), Level::Village).len(), 2);
+        assert_eq!(
+            a.descendants_at("51".parse().unwrap(), Level::Village)
+                .len(),
+            2
+        );
         assert_eq!(a.name(county), "三台县");
     }
 
     #[test]
     fn reports_bad_rows_with_file_and_line() {
-        let e = Areas::from_csv_texts(&[("areas", "code,name\n510722,三台县\n51072,坏\n")]).unwrap_err();
+        let e = Areas::from_csv_texts(&[("areas", "code,name\n510722,三台县\n51072,坏\n")])
+            .unwrap_err();
         assert!(e.to_string().contains("areas.csv, line 3"), "{e}");
         let e = Areas::from_csv_texts(&[("areas", "code\n510722\n")]).unwrap_err();
-        assert!(matches!(e, DivisionsError::MissingColumn { column: "name", .. }), "{e}");
+        assert!(
+            matches!(e, DivisionsError::MissingColumn { column: "name", .. }),
+            "{e}"
+        );
         let e = Areas::from_csv_texts(&[("areas", "code,name\n510722101,镇\n")]).unwrap_err();
         assert!(e.to_string().contains("expected county"), "{e}");
         let e = Areas::from_csv_texts(&[
@@ -360,8 +427,14 @@ mod tests {
             ("provinces", "code,name\n51,四川省\n"),
             ("cities", "code,name\n5107,绵阳市\n"),
             ("areas", "code,name\n510722,三台县\n"),
-            ("streets", "code,name\n510722101,潼川街道\n510722160,新潼川镇\n"),
-            ("villages", "code,name\n510722101001,北坝社区\n510722160201,甲村\n"),
+            (
+                "streets",
+                "code,name\n510722101,潼川街道\n510722160,新潼川镇\n",
+            ),
+            (
+                "villages",
+                "code,name\n510722101001,北坝社区\n510722160201,甲村\n",
+            ),
         ])
         .unwrap();
         let day = NaiveDate::from_ymd_opt(2025, 1, 1).unwrap();
@@ -377,16 +450,26 @@ mod tests {
         assert!(new.valid_for("2025-01".parse().unwrap()));
         // a rename keeps the code and its history
         assert_eq!(a.name("510722101".parse().unwrap()), "潼川街道");
-        assert!(a.get("510722101".parse().unwrap()).unwrap().valid_for("2020-01".parse().unwrap()));
+        assert!(
+            a.get("510722101".parse().unwrap())
+                .unwrap()
+                .valid_for("2020-01".parse().unwrap())
+        );
     }
 
     #[test]
     fn population_attribute() {
         let mut a = small();
-        a.load_population("code,year,population\n510722,2025,1080000\n".as_bytes()).unwrap();
-        assert_eq!(a.population("510722".parse().unwrap(), 2025), Some(1_080_000));
+        a.load_population("code,year,population\n510722,2025,1080000\n".as_bytes())
+            .unwrap();
+        assert_eq!(
+            a.population("510722".parse().unwrap(), 2025),
+            Some(1_080_000)
+        );
         assert_eq!(a.population("510722".parse().unwrap(), 2024), None);
-        let e = a.load_population("code,year,population\n999999,2025,1\n".as_bytes()).unwrap_err();
+        let e = a
+            .load_population("code,year,population\n999999,2025,1\n".as_bytes())
+            .unwrap_err();
         assert!(e.to_string().contains("unknown area 999999"), "{e}");
     }
 }

@@ -58,7 +58,10 @@ impl Period {
 
     /// Whether offices submit reports for periods of this kind (month, ISO week, day).
     pub fn is_reportable(self) -> bool {
-        matches!(self.kind(), PeriodKind::Month | PeriodKind::Week | PeriodKind::Day)
+        matches!(
+            self.kind(),
+            PeriodKind::Month | PeriodKind::Week | PeriodKind::Day
+        )
     }
 
     /// First day of the period.
@@ -70,7 +73,8 @@ impl Period {
             Period::Quarter { year, quarter } => ymd(year, 1 + 3 * (u32::from(quarter) - 1), 1),
             Period::Month { year, month } => ymd(year, month.into(), 1),
             Period::Week { year, week } => {
-                NaiveDate::from_isoywd_opt(year, week.into(), Weekday::Mon).expect("valid by construction")
+                NaiveDate::from_isoywd_opt(year, week.into(), Weekday::Mon)
+                    .expect("valid by construction")
             }
             Period::Day(d) => d,
         }
@@ -81,7 +85,11 @@ impl Period {
         match self {
             Period::Day(d) => d,
             Period::Week { .. } => self.first_day() + chrono::Days::new(6),
-            _ => self.next().first_day().pred_opt().expect("not the first day ever"),
+            _ => self
+                .next()
+                .first_day()
+                .pred_opt()
+                .expect("not the first day ever"),
         }
     }
 
@@ -100,24 +108,37 @@ impl Period {
     pub fn year_earlier(self) -> Period {
         match self {
             Period::Year(y) => Period::Year(y - 1),
-            Period::Half { year, half } => Period::Half { year: year - 1, half },
-            Period::Quarter { year, quarter } => Period::Quarter { year: year - 1, quarter },
-            Period::Month { year, month } => Period::Month { year: year - 1, month },
+            Period::Half { year, half } => Period::Half {
+                year: year - 1,
+                half,
+            },
+            Period::Quarter { year, quarter } => Period::Quarter {
+                year: year - 1,
+                quarter,
+            },
+            Period::Month { year, month } => Period::Month {
+                year: year - 1,
+                month,
+            },
             Period::Week { year, week } => Period::Week {
                 year: year - 1,
                 week: week.min(iso_weeks_in(year - 1)),
             },
-            Period::Day(d) => Period::Day(
-                d.with_year(d.year() - 1)
-                    .unwrap_or_else(|| NaiveDate::from_ymd_opt(d.year() - 1, 2, 28).expect("valid")),
-            ),
+            Period::Day(d) => {
+                Period::Day(d.with_year(d.year() - 1).unwrap_or_else(|| {
+                    NaiveDate::from_ymd_opt(d.year() - 1, 2, 28).expect("valid")
+                }))
+            }
         }
     }
 
     /// The period `n` steps later (earlier for negative `n`) of the same kind.
     pub fn shift(self, n: i64) -> Period {
         fn split(index: i64, per_year: i64) -> (i32, u8) {
-            (index.div_euclid(per_year) as i32, (index.rem_euclid(per_year) + 1) as u8)
+            (
+                index.div_euclid(per_year) as i32,
+                (index.rem_euclid(per_year) + 1) as u8,
+            )
         }
         match self {
             Period::Year(y) => Period::Year(y + n as i32),
@@ -136,7 +157,10 @@ impl Period {
             Period::Week { .. } => {
                 let d = self.first_day() + chrono::TimeDelta::days(7 * n);
                 let iso = d.iso_week();
-                Period::Week { year: iso.year(), week: iso.week() as u8 }
+                Period::Week {
+                    year: iso.year(),
+                    week: iso.week() as u8,
+                }
             }
             Period::Day(d) => Period::Day(d + chrono::TimeDelta::days(n)),
         }
@@ -154,20 +178,29 @@ impl Period {
 
     /// The month containing a day, or the month this period starts in.
     pub fn month_of(date: NaiveDate) -> Period {
-        Period::Month { year: date.year(), month: date.month() as u8 }
+        Period::Month {
+            year: date.year(),
+            month: date.month() as u8,
+        }
     }
 }
 
 fn iso_weeks_in(year: i32) -> u8 {
     // 28 December is always in the last ISO week of its year
-    NaiveDate::from_ymd_opt(year, 12, 28).expect("valid").iso_week().week() as u8
+    NaiveDate::from_ymd_opt(year, 12, 28)
+        .expect("valid")
+        .iso_week()
+        .week() as u8
 }
 
 impl FromStr for Period {
     type Err = PeriodError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let err = |reason| PeriodError { input: s.to_owned(), reason };
+        let err = |reason| PeriodError {
+            input: s.to_owned(),
+            reason,
+        };
         let num = |t: &str, what| -> Result<u32, PeriodError> {
             if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) || t.len() > 4 {
                 return Err(err(what));
@@ -191,14 +224,18 @@ impl FromStr for Period {
                 let year = year_of(y)?;
                 if let Some(q) = rest.strip_prefix('Q') {
                     match num(q, "the quarter must be 1 to 4")? {
-                        q @ 1..=4 if q.to_string().len() == rest.len() - 1 => {
-                            Ok(Period::Quarter { year, quarter: q as u8 })
-                        }
+                        q @ 1..=4 if q.to_string().len() == rest.len() - 1 => Ok(Period::Quarter {
+                            year,
+                            quarter: q as u8,
+                        }),
                         _ => Err(err("the quarter must be 1 to 4")),
                     }
                 } else if let Some(h) = rest.strip_prefix('H') {
                     match (h, num(h, "the half must be 1 or 2")?) {
-                        ("1" | "2", h) => Ok(Period::Half { year, half: h as u8 }),
+                        ("1" | "2", h) => Ok(Period::Half {
+                            year,
+                            half: h as u8,
+                        }),
                         _ => Err(err("the half must be 1 or 2")),
                     }
                 } else if let Some(w) = rest.strip_prefix('W') {
@@ -209,13 +246,19 @@ impl FromStr for Period {
                     if week == 0 || week > u32::from(iso_weeks_in(year)) {
                         return Err(err("that ISO week does not exist in that year"));
                     }
-                    Ok(Period::Week { year, week: week as u8 })
+                    Ok(Period::Week {
+                        year,
+                        week: week as u8,
+                    })
                 } else {
                     if rest.len() != 2 {
                         return Err(err("the month must have two digits, 01 to 12"));
                     }
                     match num(rest, "the month must be 01 to 12")? {
-                        m @ 1..=12 => Ok(Period::Month { year, month: m as u8 }),
+                        m @ 1..=12 => Ok(Period::Month {
+                            year,
+                            month: m as u8,
+                        }),
                         _ => Err(err("the month must be 01 to 12")),
                     }
                 }
@@ -225,7 +268,10 @@ impl FromStr for Period {
                 if m.len() != 2 || d.len() != 2 {
                     return Err(err("a day is written YYYY-MM-DD"));
                 }
-                let (m, d) = (num(m, "the month must be digits")?, num(d, "the day must be digits")?);
+                let (m, d) = (
+                    num(m, "the month must be digits")?,
+                    num(d, "the day must be digits")?,
+                );
                 NaiveDate::from_ymd_opt(year, m, d)
                     .map(Period::Day)
                     .ok_or_else(|| err("no such day"))
@@ -271,7 +317,15 @@ mod tests {
 
     #[test]
     fn every_form_round_trips() {
-        for s in ["2026-10", "2026-Q3", "2026-H2", "2026", "2026-W40", "2026-10-01", "2020-W53"] {
+        for s in [
+            "2026-10",
+            "2026-Q3",
+            "2026-H2",
+            "2026",
+            "2026-W40",
+            "2026-10-01",
+            "2020-W53",
+        ] {
             assert_eq!(p(s).to_string(), s);
         }
     }
@@ -279,12 +333,21 @@ mod tests {
     #[test]
     fn bounds_are_calendar_exact() {
         let d = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap();
-        assert_eq!((p("2026-02").first_day(), p("2026-02").last_day()), (d("2026-02-01"), d("2026-02-28")));
+        assert_eq!(
+            (p("2026-02").first_day(), p("2026-02").last_day()),
+            (d("2026-02-01"), d("2026-02-28"))
+        );
         assert_eq!(p("2024-02").last_day(), d("2024-02-29"));
-        assert_eq!((p("2026-Q3").first_day(), p("2026-Q3").last_day()), (d("2026-07-01"), d("2026-09-30")));
+        assert_eq!(
+            (p("2026-Q3").first_day(), p("2026-Q3").last_day()),
+            (d("2026-07-01"), d("2026-09-30"))
+        );
         assert_eq!(p("2026-H2").last_day(), d("2026-12-31"));
         // ISO week 1 of 2026 starts on Monday 2025-12-29
-        assert_eq!((p("2026-W01").first_day(), p("2026-W01").last_day()), (d("2025-12-29"), d("2026-01-04")));
+        assert_eq!(
+            (p("2026-W01").first_day(), p("2026-W01").last_day()),
+            (d("2025-12-29"), d("2026-01-04"))
+        );
     }
 
     #[test]
@@ -304,9 +367,26 @@ mod tests {
 
     #[test]
     fn rejects_malformed() {
-        for s in ["", "26-10", "2026-13", "2026-00", "2026-1", "2026-Q5", "2026-Q0", "2026-H3",
-                  "2026-W54", "2026-W00", "2025-W53", "2026-02-30", "2026/10", "2026-10-01-01",
-                  "abcd", "2026-Q03", "2026-W4", "0000"] {
+        for s in [
+            "",
+            "26-10",
+            "2026-13",
+            "2026-00",
+            "2026-1",
+            "2026-Q5",
+            "2026-Q0",
+            "2026-H3",
+            "2026-W54",
+            "2026-W00",
+            "2025-W53",
+            "2026-02-30",
+            "2026/10",
+            "2026-10-01-01",
+            "abcd",
+            "2026-Q03",
+            "2026-W4",
+            "0000",
+        ] {
             assert!(s.parse::<Period>().is_err(), "{s:?} should be rejected");
         }
     }

@@ -48,7 +48,12 @@ pub struct Violations(pub Vec<Violation>);
 
 impl fmt::Display for Violations {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "report rejected ({} problem{}): ", self.0.len(), if self.0.len() == 1 { "" } else { "s" })?;
+        write!(
+            f,
+            "report rejected ({} problem{}): ",
+            self.0.len(),
+            if self.0.len() == 1 { "" } else { "s" }
+        )?;
         for (i, v) in self.0.iter().enumerate() {
             if i > 0 {
                 f.write_str("; ")?;
@@ -83,22 +88,41 @@ impl Validator<'_> {
     /// Validates a wire report; on failure lists every offending field.
     pub fn validate(&self, r: &pb::Report) -> Result<ValidReport, Violations> {
         let mut bad = Vec::new();
-        let mut violation = |field: &str, reason: String| bad.push(Violation { field: field.to_owned(), reason });
+        let mut violation = |field: &str, reason: String| {
+            bad.push(Violation {
+                field: field.to_owned(),
+                reason,
+            })
+        };
 
         let id = &r.submission_id;
-        if id.is_empty() || id.len() > MAX_SUBMISSION_ID || !id.bytes().all(|b| b.is_ascii_graphic()) {
+        if id.is_empty()
+            || id.len() > MAX_SUBMISSION_ID
+            || !id.bytes().all(|b| b.is_ascii_graphic())
+        {
             violation(
                 "submission_id",
-                format!("must be 1 to {MAX_SUBMISSION_ID} printable ASCII characters without spaces"),
+                format!(
+                    "must be 1 to {MAX_SUBMISSION_ID} printable ASCII characters without spaces"
+                ),
             );
         }
         let period = match r.period.parse::<Period>() {
             Ok(p) if !p.is_reportable() => {
-                violation("period", format!("{p} is a {:?} period; reports are for a month, an ISO week or a day (quarters and years are derived)", p.kind()));
+                violation(
+                    "period",
+                    format!(
+                        "{p} is a {:?} period; reports are for a month, an ISO week or a day (quarters and years are derived)",
+                        p.kind()
+                    ),
+                );
                 None
             }
             Ok(p) if !p.open_for_reports_on(self.today) => {
-                violation("period", format!("{p} has not ended yet (today is {})", self.today));
+                violation(
+                    "period",
+                    format!("{p} has not ended yet (today is {})", self.today),
+                );
                 None
             }
             Ok(p) => Some(p),
@@ -116,8 +140,14 @@ impl Validator<'_> {
                         None
                     }
                     Some(a) if period.is_some_and(|p| !a.valid_for(p)) => {
-                        let hint = a.successor.map(|s| format!("; its successor is {s}")).unwrap_or_default();
-                        violation("area", format!("area {code} {} is not valid for {}{hint}", a.name, r.period));
+                        let hint = a
+                            .successor
+                            .map(|s| format!("; its successor is {s}"))
+                            .unwrap_or_default();
+                        violation(
+                            "area",
+                            format!("area {code} {} is not valid for {}{hint}", a.name, r.period),
+                        );
                         None
                     }
                     Some(_) => Some(code),
@@ -139,7 +169,10 @@ impl Validator<'_> {
         for (i, v) in r.values.iter().enumerate() {
             let field = format!("values[{i}]");
             let Some(metric) = self.catalogue.metric_id(&v.metric) else {
-                violation(&format!("{field}.metric"), format!("unknown metric {:?}", v.metric));
+                violation(
+                    &format!("{field}.metric"),
+                    format!("unknown metric {:?}", v.metric),
+                );
                 continue;
             };
             let field = format!("values[{metric}]");
@@ -148,17 +181,25 @@ impl Validator<'_> {
                 continue;
             }
             let mut ok = true;
-            if let Some(t) = v.total {
-                if !(0..=MAX_VALUE).contains(&t) {
-                    violation(&format!("{field}.total"), format!("{t} is not between 0 and {MAX_VALUE}"));
-                    ok = false;
-                }
+            if let Some(t) = v.total
+                && !(0..=MAX_VALUE).contains(&t)
+            {
+                violation(
+                    &format!("{field}.total"),
+                    format!("{t} is not between 0 and {MAX_VALUE}"),
+                );
+                ok = false;
             }
             let mut parts = BTreeMap::new();
             if !v.parts.is_empty() {
                 match self.catalogue.category_of(&metric) {
                     None => {
-                        violation(&field, format!("{metric} has no category to break it down by; give its total only"));
+                        violation(
+                            &field,
+                            format!(
+                                "{metric} has no category to break it down by; give its total only"
+                            ),
+                        );
                         ok = false;
                     }
                     Some(cat) => {
@@ -166,11 +207,19 @@ impl Validator<'_> {
                             if !cat.values.iter().any(|c| c == name) {
                                 violation(
                                     &format!("{field}.parts[{name}]"),
-                                    format!("not a {} ({}); known: {}", cat.zh, cat.id, cat.values.join("、")),
+                                    format!(
+                                        "not a {} ({}); known: {}",
+                                        cat.zh,
+                                        cat.id,
+                                        cat.values.join("、")
+                                    ),
                                 );
                                 ok = false;
                             } else if !(0..=MAX_VALUE).contains(&n) {
-                                violation(&format!("{field}.parts[{name}]"), format!("{n} is not between 0 and {MAX_VALUE}"));
+                                violation(
+                                    &format!("{field}.parts[{name}]"),
+                                    format!("{n} is not between 0 and {MAX_VALUE}"),
+                                );
                                 ok = false;
                             } else {
                                 parts.insert(name.clone(), n);
@@ -185,7 +234,10 @@ impl Validator<'_> {
             let sum: i64 = parts.values().sum();
             let total = match v.total {
                 Some(t) if !parts.is_empty() && t != sum => {
-                    violation(&field, format!("parts add up to {sum}, not to the total {t}"));
+                    violation(
+                        &field,
+                        format!("parts add up to {sum}, not to the total {t}"),
+                    );
                     continue;
                 }
                 Some(t) => t,
@@ -195,18 +247,31 @@ impl Validator<'_> {
                 }
                 None => sum,
             };
-            values.insert(metric.clone(), ValidValue { metric, total, parts });
+            values.insert(
+                metric.clone(),
+                ValidValue {
+                    metric,
+                    total,
+                    parts,
+                },
+            );
         }
 
         if r.zero_report {
             if let Some(v) = values.values().find(|v| v.total != 0) {
                 violation(
                     &format!("values[{}]", v.metric),
-                    format!("a zero report (零报告) carries no non-zero value, got {}", v.total),
+                    format!(
+                        "a zero report (零报告) carries no non-zero value, got {}",
+                        v.total
+                    ),
                 );
             }
         } else if r.values.is_empty() {
-            violation("values", "the report has no values; send a zero report if nothing happened".into());
+            violation(
+                "values",
+                "the report has no values; send a zero report if nothing happened".into(),
+            );
         }
 
         let mut warnings = Vec::new();
@@ -222,19 +287,29 @@ impl Validator<'_> {
             if holds {
                 continue;
             }
-            let (ma, mb) = (self.catalogue.metric(&rule.metric), self.catalogue.metric(&rule.other));
+            let (ma, mb) = (
+                self.catalogue.metric(&rule.metric),
+                self.catalogue.metric(&rule.other),
+            );
             let op = match rule.op {
                 RuleOp::Le => "<=",
                 RuleOp::Ge => ">=",
             };
-            let factor = if rule.factor == 1 { String::new() } else { format!("{} × ", rule.factor) };
+            let factor = if rule.factor == 1 {
+                String::new()
+            } else {
+                format!("{} × ", rule.factor)
+            };
             let text = format!(
                 "{} {} = {} must be {op} {factor}{} {} = {}",
                 ma.id, ma.zh, a.total, mb.id, mb.zh, b.total
             );
             match rule.severity {
                 Severity::Hard => violation(&format!("values[{}]", rule.metric), text),
-                Severity::Soft => warnings.push(format!("{} (warning only)", text.replace("must be", "is expected to be"))),
+                Severity::Soft => warnings.push(format!(
+                    "{} (warning only)",
+                    text.replace("must be", "is expected to be")
+                )),
             }
         }
 
@@ -315,7 +390,10 @@ mod tests {
         pb::MetricValue {
             metric: metric.into(),
             total,
-            parts: parts.iter().map(|(k, v)| (k.to_string(), *v)).collect::<HashMap<_, _>>(),
+            parts: parts
+                .iter()
+                .map(|(k, v)| (k.to_string(), *v))
+                .collect::<HashMap<_, _>>(),
         }
     }
 
@@ -333,7 +411,12 @@ mod tests {
         let catalogue = Catalogue::builtin();
         let areas = fixtures::santai_areas();
         let today = NaiveDate::from_ymd_opt(2026, 11, 22).unwrap();
-        Validator { catalogue: &catalogue, areas: Some(&areas), today }.validate(r)
+        Validator {
+            catalogue: &catalogue,
+            areas: Some(&areas),
+            today,
+        }
+        .validate(r)
     }
 
     #[test]
@@ -344,7 +427,11 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!(ok.values.len(), 2);
-        let mediated = ok.values.iter().find(|v| v.metric.as_str() == "disputes.mediated").unwrap();
+        let mediated = ok
+            .values
+            .iter()
+            .find(|v| v.metric.as_str() == "disputes.mediated")
+            .unwrap();
         assert_eq!(mediated.total, 5);
         assert!(ok.warnings.is_empty());
     }
@@ -356,7 +443,11 @@ mod tests {
             value("disputes.mediated", Some(5), &[]),
             value("cases.criminal_filed", Some(-1), &[]),
             value("no.such.metric", Some(1), &[]),
-            value("disputes.identified", Some(10), &[("劳动争议", 3), ("医患", 2)]),
+            value(
+                "disputes.identified",
+                Some(10),
+                &[("劳动争议", 3), ("医患", 2)],
+            ),
             value("petitions.letters", Some(1), &[("飞鸽", 1)]),
             value("patrol.hours", None, &[]),
         ]);
@@ -376,12 +467,20 @@ mod tests {
         ] {
             assert!(fields.contains(&f), "{f} missing from {fields:?}");
         }
-        assert!(e.to_string().contains("parts add up to 5, not to the total 10"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("parts add up to 5, not to the total 10"),
+            "{e}"
+        );
     }
 
     #[test]
     fn periods_must_have_ended_and_be_reportable() {
-        for (p, needle) in [("2026-11", "has not ended"), ("2026-Q3", "derived"), ("2026-13", "malformed")] {
+        for (p, needle) in [
+            ("2026-11", "has not ended"),
+            ("2026-Q3", "derived"),
+            ("2026-13", "malformed"),
+        ] {
             let mut r = report(vec![value("cases.fraud", Some(1), &[])]);
             r.period = p.into();
             let e = check(&r).unwrap_err();
@@ -400,7 +499,12 @@ mod tests {
         r.values = vec![value("cases.fraud", Some(1), &[])];
         assert!(check(&r).unwrap_err().to_string().contains("零报告"));
         let empty = report(vec![]);
-        assert!(check(&empty).unwrap_err().to_string().contains("zero report"));
+        assert!(
+            check(&empty)
+                .unwrap_err()
+                .to_string()
+                .contains("zero report")
+        );
     }
 
     #[test]
@@ -421,8 +525,15 @@ mod tests {
 
     #[test]
     fn digest_ignores_order_and_reporter_but_not_content() {
-        let a = check(&report(vec![value("cases.fraud", Some(1), &[]), value("cases.homicide", Some(0), &[])])).unwrap();
-        let mut b_wire = report(vec![value("cases.homicide", Some(0), &[]), value("cases.fraud", Some(1), &[])]);
+        let a = check(&report(vec![
+            value("cases.fraud", Some(1), &[]),
+            value("cases.homicide", Some(0), &[]),
+        ]))
+        .unwrap();
+        let mut b_wire = report(vec![
+            value("cases.homicide", Some(0), &[]),
+            value("cases.fraud", Some(1), &[]),
+        ]);
         b_wire.reporter = "someone else".into();
         assert_eq!(a.digest(), check(&b_wire).unwrap().digest());
         let c = check(&report(vec![value("cases.fraud", Some(2), &[])])).unwrap();

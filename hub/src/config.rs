@@ -1,0 +1,92 @@
+//! Command-line configuration of `pingan-hub` (clap derive; every flag has an env variable and
+//! a default).
+
+use std::{net::SocketAddr, path::PathBuf};
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+use pingan_proto::{Areas, Catalogue, fixtures};
+
+/// pingan-hub: receives 平安建设 reports from nodes and answers leaders' questions.
+#[derive(Debug, Parser)]
+#[command(name = "pingan-hub", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the hub's gRPC server.
+    Serve(ServeArgs),
+    /// Start a hub on loopback and have 三台县's nodes report to it (the README's demo).
+    Demo(DemoArgs),
+}
+
+/// `pingan-hub serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Directory holding the store (created if missing).
+    #[arg(long, env = "PINGAN_HUB_DATA", default_value_os_t = default_data_dir())]
+    pub data: PathBuf,
+    /// Address to listen on.
+    #[arg(long, env = "PINGAN_HUB_LISTEN", default_value = "127.0.0.1:7400")]
+    pub listen: SocketAddr,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+/// `pingan-hub demo`.
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Keep the demo's hub store here instead of a temporary directory.
+    #[arg(long, env = "PINGAN_DEMO_DATA")]
+    pub data: Option<PathBuf>,
+}
+
+/// Where the areas, their population and the catalogue come from.
+#[derive(Debug, Args, Clone, Default)]
+pub struct RegistryArgs {
+    /// Division codes in the national CSV format (provinces.csv ... villages.csv[.gz]);
+    /// default: the built-in 三台县 (510722) extract.
+    #[arg(long, env = "PINGAN_DIVISIONS")]
+    pub divisions: Option<PathBuf>,
+    /// Population per area and year, CSV `code,year,population`; default: the built-in
+    /// synthetic figures when the built-in divisions are used, none otherwise.
+    #[arg(long, env = "PINGAN_POPULATION")]
+    pub population: Option<PathBuf>,
+    /// Indicator catalogue (TOML); default: the built-in catalogue.
+    #[arg(long, env = "PINGAN_CATALOGUE")]
+    pub catalogue: Option<PathBuf>,
+}
+
+impl RegistryArgs {
+    /// Loads the catalogue and the division registry, with clear errors.
+    pub fn load(&self) -> anyhow::Result<(Catalogue, Areas)> {
+        let catalogue = match &self.catalogue {
+            Some(path) => Catalogue::load(path)?,
+            None => Catalogue::builtin(),
+        };
+        let mut areas = match &self.divisions {
+            Some(dir) => Areas::load_dir(dir)
+                .with_context(|| format!("loading divisions from {}", dir.display()))?,
+            None => fixtures::santai_areas(),
+        };
+        if let Some(path) = &self.population {
+            let file =
+                std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+            areas
+                .load_population(std::io::BufReader::new(file))
+                .with_context(|| format!("loading {}", path.display()))?;
+        }
+        Ok((catalogue, areas))
+    }
+}
+
+fn default_data_dir() -> PathBuf {
+    dirs::data_dir().map_or_else(
+        || PathBuf::from("pingan-hub-data"),
+        |d| d.join("pingan-hub"),
+    )
+}

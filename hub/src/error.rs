@@ -1,0 +1,62 @@
+//! The hub's errors, and the one place they become gRPC status codes.
+
+use pingan_proto::Violations;
+use tonic::{Code, Status};
+
+/// Why the store could not do what was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("hub store is full, nothing was stored: {0}")]
+    DiskFull(String),
+    #[error(
+        "submission id {0:?} was already used for a different report; use a new id for a correction"
+    )]
+    IdReused(String),
+    #[error("hub store is shutting down")]
+    Closed,
+    #[error("hub store error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("hub store {path}: {source}")]
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("hub store holds a corrupt revision of {area} {period}: {reason}")]
+    Corrupt {
+        area: String,
+        period: String,
+        reason: String,
+    },
+}
+
+impl StoreError {
+    /// Classifies SQLite's "disk full" apart from other failures.
+    pub(crate) fn from_sqlite(e: rusqlite::Error) -> StoreError {
+        match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DiskFull) => StoreError::DiskFull(e.to_string()),
+            _ => StoreError::Sqlite(e),
+        }
+    }
+}
+
+/// Anything a hub RPC can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum HubError {
+    #[error(transparent)]
+    Invalid(#[from] Violations),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<HubError> for Status {
+    fn from(e: HubError) -> Status {
+        let code = match &e {
+            HubError::Invalid(_) => Code::InvalidArgument,
+            HubError::Store(StoreError::IdReused(_)) => Code::AlreadyExists,
+            // transient: the node keeps the report and retries
+            HubError::Store(StoreError::DiskFull(_) | StoreError::Closed) => Code::Unavailable,
+            HubError::Store(_) => Code::Internal,
+        };
+        Status::new(code, e.to_string())
+    }
+}

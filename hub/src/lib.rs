@@ -1,0 +1,23 @@
+//! pingan-hub: receives reports from nodes, stores every revision durably, and answers leaders.
+//!
+//! - [`server`]: `serve(listener, state, shutdown)`, the gRPC server (reports, health, reflection).
+//! - [`service`]: the `ReportService` handlers.
+//! - [`store`]: the SQLite store with its group-committing writer thread.
+//! - [`state`]: [`HubState`], what the handlers share.
+//! - [`error`]: the hub's errors and their one mapping to gRPC codes.
+//! - [`clock`]: the injected clock.
+//! - [`config`]: command-line and file configuration.
+//! - [`demo`]: the README's demo, 三台县 reporting to a hub on loopback.
+
+pub mod clock;
+pub mod config;
+pub mod demo;
+pub mod error;
+pub mod server;
+pub mod service;
+pub mod state;
+pub mod store;
+
+pub use clock::Clock;
+pub use state::HubState;
+pub use store::Store;

@@ -1,0 +1,43 @@
+//! The gRPC server: report service, health checking and reflection on one listener.
+
+use std::future::Future;
+
+use pingan_proto::pb;
+use tokio::net::TcpListener;
+use tokio_stream::wrappers::TcpListenerStream;
+
+use crate::{service::Reports, state::HubState};
+
+/// Largest message the hub decodes (a batch item is one report; 4 MiB is far above any real one).
+pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
+
+/// Serves the hub on an already bound listener until `shutdown` resolves, then drains in-flight
+/// requests and closes the store: every acked report is on disk when this returns.
+pub async fn serve(
+    listener: TcpListener,
+    state: HubState,
+    shutdown: impl Future<Output = ()> + Send,
+) -> anyhow::Result<()> {
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health
+        .set_serving::<pb::report_service_server::ReportServiceServer<Reports>>()
+        .await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let reports = pb::report_service_server::ReportServiceServer::new(Reports::new(state.clone()))
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, "hub serving");
+    tonic::transport::Server::builder()
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(reports)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await?;
+    state.store.close();
+    tracing::info!(%addr, "hub stopped");
+    Ok(())
+}

@@ -1,0 +1,456 @@
+//! The hub's embedded store: SQLite (bundled) in WAL mode with `synchronous=FULL`, written by a
+//! single writer thread that commits concurrent submissions together (group commit). A receipt
+//! is sent only once the transaction holding its revision is durable on disk.
+//!
+//! Every accepted submission is one row of `revisions`, keyed by (area, period, revision); the
+//! highest revision of an (area, period) is the current one. Values are kept as submitted
+//! (normalised), encoded as `pingan.v1.StoredValues`.
+
+use std::{
+    path::{Path, PathBuf},
+    sync::Mutex,
+    thread::JoinHandle,
+};
+
+use pingan_proto::{ValidReport, pb};
+use prost::Message as _;
+use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::StoreError;
+
+/// Most submissions committed in one transaction.
+const MAX_GROUP: usize = 2048;
+
+/// File name of the database inside the data directory.
+pub const DB_FILE: &str = "pingan-hub.db";
+
+/// One stored revision of an (area, period), as the audit trail shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RevisionRecord {
+    pub area: String,
+    pub period: String,
+    pub revision: u32,
+    pub submission_id: String,
+    pub received_at_ms: i64,
+    /// Who sent it, as the hub saw the peer.
+    pub sender: String,
+    /// The sending node's own name for itself.
+    pub reporter: String,
+    pub zero_report: bool,
+    pub notes: String,
+    pub warnings: Vec<String>,
+    pub values: Vec<pb::MetricValue>,
+}
+
+struct Job {
+    report: ValidReport,
+    sender: String,
+    now_ms: i64,
+    reply: oneshot::Sender<Result<pb::Receipt, StoreError>>,
+}
+
+/// The store: a handle to the writer thread, and the path readers open.
+#[derive(Debug)]
+pub struct Store {
+    path: PathBuf,
+    jobs: Mutex<Option<mpsc::Sender<Job>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for Job {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Job")
+            .field("submission_id", &self.report.submission_id)
+            .finish()
+    }
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS revisions (
+    area            TEXT    NOT NULL,
+    period          TEXT    NOT NULL,
+    revision        INTEGER NOT NULL,
+    submission_id   TEXT    NOT NULL UNIQUE,
+    digest          BLOB    NOT NULL,
+    received_at_ms  INTEGER NOT NULL,
+    sender          TEXT    NOT NULL,
+    reporter        TEXT    NOT NULL,
+    zero_report     INTEGER NOT NULL,
+    notes           TEXT    NOT NULL,
+    warnings        TEXT    NOT NULL,
+    vals            BLOB    NOT NULL,
+    PRIMARY KEY (area, period, revision)
+) WITHOUT ROWID;
+";
+
+fn configure(conn: &Connection) -> Result<(), StoreError> {
+    conn.pragma_update(None, "journal_mode", "WAL")?;
+    // FULL: in WAL mode, every commit is fsynced before it returns, so an acked report survives
+    // a power cut, not only a crash of the process
+    conn.pragma_update(None, "synchronous", "FULL")?;
+    conn.busy_timeout(std::time::Duration::from_secs(30))?;
+    Ok(())
+}
+
+impl Store {
+    /// Opens (creating if needed) the store in `dir` and starts its writer thread.
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+            path: dir.display().to_string(),
+            source,
+        })?;
+        let path = dir.join(DB_FILE);
+        let conn = Connection::open(&path).map_err(StoreError::from_sqlite)?;
+        configure(&conn)?;
+        conn.execute_batch(SCHEMA)
+            .map_err(StoreError::from_sqlite)?;
+        let (tx, rx) = mpsc::channel(MAX_GROUP * 2);
+        let writer = std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || run_writer(conn, rx))
+            .map_err(|source| StoreError::Io {
+                path: "store-writer thread".into(),
+                source,
+            })?;
+        Ok(Store {
+            path,
+            jobs: Mutex::new(Some(tx)),
+            writer: Mutex::new(Some(writer)),
+        })
+    }
+
+    /// Stores a validated report as the next revision of its (area, period), or returns the
+    /// original receipt when its submission id was stored before. Returns once durable.
+    pub async fn write(
+        &self,
+        report: ValidReport,
+        sender: String,
+        now_ms: i64,
+    ) -> Result<pb::Receipt, StoreError> {
+        let jobs = self
+            .jobs
+            .lock()
+            .expect("not poisoned")
+            .clone()
+            .ok_or(StoreError::Closed)?;
+        let (reply, answer) = oneshot::channel();
+        jobs.send(Job {
+            report,
+            sender,
+            now_ms,
+            reply,
+        })
+        .await
+        .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Stops taking writes, lets the writer finish what it holds, and waits for it.
+    pub fn close(&self) {
+        self.jobs.lock().expect("not poisoned").take();
+        if let Some(w) = self.writer.lock().expect("not poisoned").take() {
+            let _ = w.join();
+        }
+    }
+
+    /// A read-only view of the store (its own connection; WAL lets it read while the writer writes).
+    pub fn reader(&self) -> Result<StoreReader, StoreError> {
+        StoreReader::open(&self.path)
+    }
+
+    /// Path of the database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn run_writer(mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
+    while let Some(first) = rx.blocking_recv() {
+        let mut group = vec![first];
+        while group.len() < MAX_GROUP {
+            match rx.try_recv() {
+                Ok(job) => group.push(job),
+                Err(_) => break,
+            }
+        }
+        match write_group(&mut conn, &group) {
+            Ok(results) => {
+                for (job, result) in group.into_iter().zip(results) {
+                    let _ = job.reply.send(result);
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, reports = group.len(), "group commit failed, nothing of it stored");
+                let message = e.to_string();
+                for job in group {
+                    let err = match &e {
+                        StoreError::DiskFull(m) => StoreError::DiskFull(m.clone()),
+                        _ => StoreError::Corrupt {
+                            area: job.report.area.to_string(),
+                            period: job.report.period.to_string(),
+                            reason: format!("not stored: {message}"),
+                        },
+                    };
+                    let _ = job.reply.send(Err(err));
+                }
+            }
+        }
+    }
+}
+
+/// Writes a group in one transaction. The outer error fails the whole group (nothing of it is
+/// stored); inner errors concern one submission only.
+fn write_group(
+    conn: &mut Connection,
+    group: &[Job],
+) -> Result<Vec<Result<pb::Receipt, StoreError>>, StoreError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(StoreError::from_sqlite)?;
+    let mut results = Vec::with_capacity(group.len());
+    {
+        let mut find = tx
+            .prepare_cached("SELECT area, period, revision, digest, received_at_ms, warnings FROM revisions WHERE submission_id = ?1")
+            .map_err(StoreError::from_sqlite)?;
+        let mut next_rev = tx
+            .prepare_cached("SELECT COALESCE(MAX(revision), 0) + 1 FROM revisions WHERE area = ?1 AND period = ?2")
+            .map_err(StoreError::from_sqlite)?;
+        let mut insert = tx
+            .prepare_cached(
+                "INSERT INTO revisions (area, period, revision, submission_id, digest, received_at_ms, sender, reporter, zero_report, notes, warnings, vals)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            )
+            .map_err(StoreError::from_sqlite)?;
+        for job in group {
+            let r = &job.report;
+            let digest = r.digest();
+            let found = find
+                .query_row([&r.submission_id], |row| {
+                    Ok((
+                        row.get::<_, String>(0)?,
+                        row.get::<_, String>(1)?,
+                        row.get::<_, u32>(2)?,
+                        row.get::<_, Vec<u8>>(3)?,
+                        row.get::<_, i64>(4)?,
+                        row.get::<_, String>(5)?,
+                    ))
+                })
+                .optional()
+                .map_err(StoreError::from_sqlite)?;
+            if let Some((area, period, revision, stored_digest, received_at_ms, warnings)) = found {
+                if stored_digest != digest {
+                    results.push(Err(StoreError::IdReused(r.submission_id.clone())));
+                    continue;
+                }
+                results.push(Ok(pb::Receipt {
+                    submission_id: r.submission_id.clone(),
+                    area,
+                    period,
+                    revision,
+                    accepted_at_ms: received_at_ms,
+                    warnings: serde_json::from_str(&warnings).unwrap_or_default(),
+                    duplicate: true,
+                }));
+                continue;
+            }
+            let (area, period) = (r.area.to_string(), r.period.to_string());
+            let revision: u32 = next_rev
+                .query_row([&area, &period], |row| row.get(0))
+                .map_err(StoreError::from_sqlite)?;
+            let vals = pb::StoredValues {
+                values: r.wire_values(),
+            }
+            .encode_to_vec();
+            let warnings = serde_json::to_string(&r.warnings).expect("strings serialise");
+            insert
+                .execute(params![
+                    area,
+                    period,
+                    revision,
+                    r.submission_id,
+                    &digest[..],
+                    job.now_ms,
+                    job.sender,
+                    r.reporter,
+                    r.zero_report,
+                    r.notes,
+                    warnings,
+                    vals
+                ])
+                .map_err(StoreError::from_sqlite)?;
+            results.push(Ok(pb::Receipt {
+                submission_id: r.submission_id.clone(),
+                area,
+                period,
+                revision,
+                accepted_at_ms: job.now_ms,
+                warnings: r.warnings.clone(),
+                duplicate: false,
+            }));
+        }
+    }
+    tx.commit().map_err(StoreError::from_sqlite)?;
+    Ok(results)
+}
+
+/// Read-only access to the stored revisions.
+#[derive(Debug)]
+pub struct StoreReader {
+    conn: Connection,
+}
+
+const COLUMNS: &str = "area, period, revision, submission_id, received_at_ms, sender, reporter, zero_report, notes, warnings, vals";
+
+fn record(row: &rusqlite::Row<'_>) -> rusqlite::Result<RevisionRecord> {
+    let warnings: String = row.get(9)?;
+    let vals: Vec<u8> = row.get(10)?;
+    let values = pb::StoredValues::decode(vals.as_slice())
+        .map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(10, rusqlite::types::Type::Blob, Box::new(e))
+        })?
+        .values;
+    Ok(RevisionRecord {
+        area: row.get(0)?,
+        period: row.get(1)?,
+        revision: row.get(2)?,
+        submission_id: row.get(3)?,
+        received_at_ms: row.get(4)?,
+        sender: row.get(5)?,
+        reporter: row.get(6)?,
+        zero_report: row.get(7)?,
+        notes: row.get(8)?,
+        warnings: serde_json::from_str(&warnings).unwrap_or_default(),
+        values,
+    })
+}
+
+impl StoreReader {
+    fn open(path: &Path) -> Result<StoreReader, StoreError> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(StoreError::from_sqlite)?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))?;
+        Ok(StoreReader { conn })
+    }
+
+    /// Every revision of an (area, period), oldest first: the audit trail.
+    pub fn revisions(&self, area: &str, period: &str) -> Result<Vec<RevisionRecord>, StoreError> {
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM revisions WHERE area = ?1 AND period = ?2 ORDER BY revision"
+        ))?;
+        let rows = st.query_map([area, period], record)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The current (latest) revision of an (area, period).
+    pub fn current(&self, area: &str, period: &str) -> Result<Option<RevisionRecord>, StoreError> {
+        Ok(self.revisions(area, period)?.pop())
+    }
+
+    /// Calls `f` with the current revision of every (area, period), in key order.
+    pub fn for_each_current(&self, mut f: impl FnMut(RevisionRecord)) -> Result<(), StoreError> {
+        let mut st = self.conn.prepare(&format!(
+            "SELECT {COLUMNS} FROM revisions r WHERE revision = (SELECT MAX(revision) FROM revisions WHERE area = r.area AND period = r.period) ORDER BY area, period"
+        ))?;
+        let rows = st.query_map([], record)?;
+        for row in rows {
+            f(row?);
+        }
+        Ok(())
+    }
+
+    /// Number of stored revisions, all (area, period)s together.
+    pub fn revision_count(&self) -> Result<u64, StoreError> {
+        let n: i64 = self
+            .conn
+            .query_row("SELECT COUNT(*) FROM revisions", [], |r| r.get(0))?;
+        Ok(n as u64)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use pingan_proto::{Catalogue, Validator, fixtures};
+
+    use super::*;
+
+    fn valid(id: &str, fraud: i64) -> ValidReport {
+        let catalogue = Catalogue::builtin();
+        let areas = fixtures::santai_areas();
+        let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 22).unwrap();
+        let wire = pb::Report {
+            submission_id: id.into(),
+            area: "510722101002".into(),
+            period: "2026-10".into(),
+            values: vec![pb::MetricValue {
+                metric: "cases.fraud".into(),
+                total: Some(fraud),
+                parts: Default::default(),
+            }],
+            ..Default::default()
+        };
+        Validator {
+            catalogue: &catalogue,
+            areas: Some(&areas),
+            today,
+        }
+        .validate(&wire)
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn revisions_idempotency_and_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let a = store.write(valid("a", 1), "t".into(), 10).await.unwrap();
+        let again = store.write(valid("a", 1), "t".into(), 20).await.unwrap();
+        assert_eq!((a.revision, a.duplicate), (1, false));
+        assert_eq!(
+            (again.revision, again.duplicate, again.accepted_at_ms),
+            (1, true, 10)
+        );
+        assert!(matches!(
+            store.write(valid("a", 2), "t".into(), 30).await,
+            Err(StoreError::IdReused(_))
+        ));
+        let b = store.write(valid("b", 2), "t".into(), 40).await.unwrap();
+        assert_eq!(b.revision, 2);
+        store.close();
+        let store = Store::open(dir.path()).unwrap();
+        let r = store.reader().unwrap();
+        assert_eq!(r.revision_count().unwrap(), 2);
+        let cur = r.current("510722101002", "2026-10").unwrap().unwrap();
+        assert_eq!((cur.revision, cur.values[0].total), (2, Some(2)));
+    }
+
+    #[tokio::test]
+    async fn concurrent_writes_share_commits_and_all_land() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = std::sync::Arc::new(Store::open(dir.path()).unwrap());
+        let mut tasks = Vec::new();
+        for i in 0..200 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                store
+                    .write(valid(&format!("id-{i}"), i), "t".into(), i)
+                    .await
+            }));
+        }
+        let mut revisions = Vec::new();
+        for t in tasks {
+            revisions.push(t.await.unwrap().unwrap().revision);
+        }
+        revisions.sort();
+        assert_eq!(revisions, (1..=200).collect::<Vec<u32>>());
+        assert_eq!(store.reader().unwrap().revision_count().unwrap(), 200);
+    }
+}

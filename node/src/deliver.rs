@@ -1,0 +1,204 @@
+//! Delivery of the outbox to the hub: pending reports go in order on one `SubmitBatch` stream;
+//! acks mark them delivered, refusals park them with the reason, and only `UNAVAILABLE` and
+//! `DEADLINE_EXCEEDED` (the hub is down, overloaded or out of disk) are retried, with backoff.
+
+use std::time::Duration;
+
+use pingan_proto::pb::{self, report_service_client::ReportServiceClient};
+use tokio::time::Instant;
+use tonic::{Code, transport::Channel};
+
+use crate::{
+    backoff::Backoff,
+    outbox::{Outbox, OutboxError},
+};
+
+/// Most reports sent on one stream.
+const BATCH: usize = 256;
+
+/// What one delivery pass did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Pass {
+    pub delivered: usize,
+    pub parked: usize,
+    /// Set when the pass stopped on a retryable error (the rest stays pending).
+    pub retry: Option<String>,
+}
+
+/// Whether a gRPC code is worth retrying: the report stays pending.
+pub fn is_retryable(code: Code) -> bool {
+    matches!(code, Code::Unavailable | Code::DeadlineExceeded)
+}
+
+/// tonic reports the client's own timeout as `CANCELLED: Timeout expired`: it is a deadline
+/// that passed, not a refusal by the hub.
+fn normalise(status: tonic::Status) -> tonic::Status {
+    if status.code() == Code::Cancelled && status.message().contains("Timeout expired") {
+        return tonic::Status::deadline_exceeded(format!(
+            "no answer in time ({})",
+            status.message()
+        ));
+    }
+    status
+}
+
+/// Delivers one node's outbox to one hub.
+#[derive(Debug)]
+pub struct Deliverer {
+    hub: String,
+    timeout: Duration,
+    client: Option<ReportServiceClient<Channel>>,
+    pub backoff: Backoff,
+}
+
+impl Deliverer {
+    /// A deliverer for the hub at `hub` (e.g. `http://127.0.0.1:7400`), giving each stream
+    /// `timeout` to answer.
+    pub fn new(hub: impl Into<String>, timeout: Duration) -> Deliverer {
+        Deliverer {
+            hub: hub.into(),
+            timeout,
+            client: None,
+            backoff: Backoff::default(),
+        }
+    }
+
+    async fn client(&mut self) -> Result<ReportServiceClient<Channel>, String> {
+        if let Some(c) = &self.client {
+            return Ok(c.clone());
+        }
+        let endpoint = Channel::from_shared(self.hub.clone())
+            .map_err(|e| format!("bad hub address {:?}: {e}", self.hub))?
+            .connect_timeout(self.timeout)
+            .timeout(self.timeout);
+        let channel = endpoint
+            .connect()
+            .await
+            .map_err(|e| format!("cannot reach hub {}: {e}", self.hub))?;
+        let client = ReportServiceClient::new(channel);
+        self.client = Some(client.clone());
+        Ok(client)
+    }
+
+    /// One pass over the pending reports, oldest first, until they are all answered or a
+    /// retryable error stops the pass.
+    pub async fn pass(&mut self, outbox: &mut Outbox) -> Result<Pass, OutboxError> {
+        let mut pass = Pass::default();
+        loop {
+            let pending = outbox.pending(BATCH)?;
+            if pending.is_empty() {
+                return Ok(pass);
+            }
+            let first_seq = pending[0].seq;
+            let mut client = match self.client().await {
+                Ok(c) => c,
+                Err(e) => {
+                    outbox.note_attempt(first_seq, &e)?;
+                    pass.retry = Some(e);
+                    return Ok(pass);
+                }
+            };
+            let reports: Vec<pb::Report> = pending.iter().map(|p| p.report.clone()).collect();
+            let answered = match client.submit_batch(tokio_stream::iter(reports)).await {
+                Ok(resp) => {
+                    let mut stream = resp.into_inner();
+                    let mut results = Vec::with_capacity(pending.len());
+                    let stopped = loop {
+                        match stream.message().await {
+                            Ok(Some(r)) => results.push(r),
+                            Ok(None) => break None,
+                            Err(status) => break Some(normalise(status)),
+                        }
+                    };
+                    (results, stopped)
+                }
+                Err(status) => (Vec::new(), Some(normalise(status))),
+            };
+            let (results, stopped) = answered;
+            let mut delivered = Vec::new();
+            let mut retry = None;
+            for (p, result) in pending.iter().zip(&results) {
+                if result.submission_id != p.report.submission_id {
+                    retry = Some(format!(
+                        "hub answered out of order ({} for {})",
+                        result.submission_id, p.report.submission_id
+                    ));
+                    break;
+                }
+                match &result.outcome {
+                    Some(pb::batch_result::Outcome::Receipt(r)) => {
+                        delivered.push((p.seq, r.clone()))
+                    }
+                    Some(pb::batch_result::Outcome::Rejection(rej))
+                        if is_retryable(Code::from(rej.code)) =>
+                    {
+                        retry = Some(rej.message.clone());
+                        break;
+                    }
+                    Some(pb::batch_result::Outcome::Rejection(rej)) => {
+                        let reason = format!("{:?}: {}", Code::from(rej.code), rej.message);
+                        tracing::warn!(id = %p.report.submission_id, %reason, "report refused by the hub, parked");
+                        outbox.set_failed(p.seq, &reason)?;
+                        pass.parked += 1;
+                    }
+                    None => {
+                        retry = Some("hub answered without an outcome".into());
+                        break;
+                    }
+                }
+            }
+            pass.delivered += delivered.len();
+            outbox.mark_delivered(&delivered)?;
+            if retry.is_none() && results.len() < pending.len() {
+                let status =
+                    stopped.unwrap_or_else(|| tonic::Status::unavailable("stream ended early"));
+                let message = format!("{:?}: {}", status.code(), status.message());
+                // the hub maps every error of its own to a definite code; UNKNOWN on a stream is a
+                // connection that broke (h2 reset, hub killed), so it is retried like UNAVAILABLE
+                if is_retryable(status.code()) || status.code() == Code::Unknown {
+                    self.client = None;
+                    retry = Some(message);
+                } else {
+                    // a refusal of the whole stream (e.g. permission denied) parks its first report
+                    let seq = pending[results.len()].seq;
+                    outbox.set_failed(seq, &message)?;
+                    pass.parked += 1;
+                    continue;
+                }
+            }
+            if let Some(e) = retry {
+                if let Some(p) = pending.get(results.len().min(pending.len() - 1)) {
+                    outbox.note_attempt(p.seq, &e)?;
+                }
+                pass.retry = Some(e);
+                return Ok(pass);
+            }
+            self.backoff.reset();
+        }
+    }
+
+    /// Delivers with backoff until `done` says so (checked after every pass) or `deadline`
+    /// passes. Returns the last pass.
+    pub async fn deliver_until(
+        &mut self,
+        outbox: &mut Outbox,
+        deadline: Option<Instant>,
+        mut done: impl FnMut(&Outbox) -> Result<bool, OutboxError>,
+    ) -> Result<Pass, OutboxError> {
+        loop {
+            let pass = self.pass(outbox).await?;
+            if done(outbox)? {
+                return Ok(pass);
+            }
+            let Some(reason) = &pass.retry else {
+                return Ok(pass);
+            };
+            let delay = self.backoff.next_delay();
+            if deadline.is_some_and(|d| Instant::now() + delay > d) {
+                return Ok(pass);
+            }
+            tracing::info!(error = %reason, retry_in = ?delay, "hub not reachable, will retry");
+            tokio::time::sleep(delay).await;
+        }
+    }
+}

@@ -1,0 +1,322 @@
+//! `pingan-node`: submit an office's figures, keep delivering the outbox, show its status.
+
+use std::{io::IsTerminal as _, path::PathBuf, process::ExitCode, time::Duration};
+
+use anyhow::Context as _;
+use clap::{Args, Parser, Subcommand};
+use pingan_node::{Deliverer, EntryState, Outbox, form};
+use pingan_proto::{Areas, Catalogue, Validator, pb};
+
+/// Exit status when the report is safe in the outbox but not yet acked.
+const EXIT_PENDING: u8 = 75;
+
+/// pingan-node: report a village's, township's or county's 平安建设 figures to its hub.
+#[derive(Debug, Parser)]
+#[command(name = "pingan-node", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Validate a report, write it to the outbox, deliver it; exit 0 only once the hub acked it.
+    Submit(Box<SubmitArgs>),
+    /// Keep delivering the outbox (daemon); stops on SIGINT or SIGTERM.
+    Run(RunArgs),
+    /// List pending, delivered and failed reports.
+    Status(StatusArgs),
+}
+
+#[derive(Debug, Args)]
+struct HubArgs {
+    /// The hub's address.
+    #[arg(long, env = "PINGAN_HUB", default_value = "http://127.0.0.1:7400")]
+    hub: String,
+    /// Seconds the hub has to answer one attempt.
+    #[arg(long, env = "PINGAN_TIMEOUT", default_value_t = 30)]
+    timeout: u64,
+}
+
+#[derive(Debug, Args)]
+struct OutboxArgs {
+    /// Directory of the durable outbox (default: the user's data directory).
+    #[arg(long, env = "PINGAN_OUTBOX", default_value_os_t = default_outbox())]
+    outbox: PathBuf,
+}
+
+#[derive(Debug, Args)]
+struct SubmitArgs {
+    #[command(flatten)]
+    hub: HubArgs,
+    #[command(flatten)]
+    outbox: OutboxArgs,
+    /// Division code of the area reported on.
+    #[arg(long)]
+    area: String,
+    /// Period: 2026-10 (month), 2026-W40 (ISO week) or 2026-10-01 (day).
+    #[arg(long)]
+    period: String,
+    /// A value: metric=value, or metric[part]=value; metric by id or Chinese name. Repeatable.
+    #[arg(long = "set", value_name = "METRIC=VALUE")]
+    sets: Vec<String>,
+    /// A form file: .csv (metric,value or metric,part,value) or .json.
+    #[arg(long)]
+    file: Option<PathBuf>,
+    /// A zero report (零报告): nothing happened this period.
+    #[arg(long, conflicts_with_all = ["sets", "file"])]
+    zero: bool,
+    /// Free-text notes kept with the report.
+    #[arg(long, default_value = "")]
+    notes: String,
+    /// This node's name, kept in the hub's audit trail.
+    #[arg(long, env = "PINGAN_REPORTER", default_value = "")]
+    reporter: String,
+    /// Idempotency key; default: a new random id (give the same one to resend the same report).
+    #[arg(long)]
+    submission_id: Option<String>,
+    /// Seconds to keep trying before leaving the report in the outbox for `pingan-node run`.
+    #[arg(long, env = "PINGAN_WAIT", default_value_t = 60)]
+    wait: u64,
+    /// Indicator catalogue (TOML); default: the built-in one.
+    #[arg(long, env = "PINGAN_CATALOGUE")]
+    catalogue: Option<PathBuf>,
+    /// Division codes (national CSV format) to check area codes against locally; default: the
+    /// hub checks them.
+    #[arg(long, env = "PINGAN_DIVISIONS")]
+    divisions: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    #[command(flatten)]
+    hub: HubArgs,
+    #[command(flatten)]
+    outbox: OutboxArgs,
+    /// Seconds between looks at an empty outbox.
+    #[arg(long, env = "PINGAN_INTERVAL", default_value_t = 5)]
+    interval: u64,
+}
+
+#[derive(Debug, Args)]
+struct StatusArgs {
+    #[command(flatten)]
+    outbox: OutboxArgs,
+    /// Output format.
+    #[arg(long, default_value = "table", value_parser = ["table", "json"])]
+    format: String,
+}
+
+fn default_outbox() -> PathBuf {
+    dirs::data_dir().map_or_else(
+        || PathBuf::from("pingan-node-outbox"),
+        |d| d.join("pingan-node"),
+    )
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
+        )
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .init();
+    let result = match Cli::parse().command {
+        Command::Submit(args) => submit(*args).await,
+        Command::Run(args) => run(args).await,
+        Command::Status(args) => status(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn read_values(args: &SubmitArgs) -> anyhow::Result<Vec<pb::MetricValue>> {
+    let mut values = form::from_sets(&args.sets)?;
+    if let Some(path) = &args.file {
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+        let from_file = match path.extension().and_then(|e| e.to_str()) {
+            Some("json") => form::from_json(&text)?,
+            Some("csv") => form::from_csv(&text)?,
+            _ => anyhow::bail!("{}: a form file ends in .csv or .json", path.display()),
+        };
+        if let Some(dup) = from_file
+            .iter()
+            .find(|v| values.iter().any(|s| s.metric == v.metric))
+        {
+            anyhow::bail!("{} is both in --set and in {}", dup.metric, path.display());
+        }
+        values.extend(from_file);
+    }
+    Ok(values)
+}
+
+async fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
+    let catalogue = match &args.catalogue {
+        Some(p) => Catalogue::load(p)?,
+        None => Catalogue::builtin(),
+    };
+    let areas = args
+        .divisions
+        .as_deref()
+        .map(|d| {
+            Areas::load_dir(d).with_context(|| format!("loading divisions from {}", d.display()))
+        })
+        .transpose()?;
+    let values = match read_values(&args) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let wire = pb::Report {
+        submission_id: args
+            .submission_id
+            .clone()
+            .unwrap_or_else(pingan_node::new_submission_id),
+        area: args.area.clone(),
+        period: args.period.clone(),
+        values,
+        zero_report: args.zero,
+        notes: args.notes.clone(),
+        reporter: args.reporter.clone(),
+    };
+    let validator = Validator {
+        catalogue: &catalogue,
+        areas: areas.as_ref(),
+        today: pingan_node::today_beijing(),
+    };
+    let report = match validator.validate(&wire) {
+        Ok(r) => r,
+        Err(violations) => {
+            eprintln!("not sent: {violations}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    for w in &report.warnings {
+        eprintln!("warning: {w}");
+    }
+    let id = report.submission_id.clone();
+    let mut outbox = Outbox::open(&args.outbox.outbox)?;
+    match outbox.enqueue(&[report.to_wire()]) {
+        Ok(()) => {}
+        // resending with the same id: deliver what the outbox holds (the hub dedups)
+        Err(pingan_node::OutboxError::Exists(_)) => {}
+        Err(e) => return Err(e.into()),
+    }
+    println!(
+        "queued {id} ({} {}) in {}",
+        report.area,
+        report.period,
+        outbox.path().display()
+    );
+    let mut deliverer = Deliverer::new(args.hub.hub.clone(), Duration::from_secs(args.hub.timeout));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(args.wait);
+    let pass = deliverer
+        .deliver_until(&mut outbox, Some(deadline), |o| {
+            Ok(o.get(&id)?.is_some_and(|e| e.state != EntryState::Pending))
+        })
+        .await?;
+    let entry = outbox.get(&id)?.context("the outbox lost the entry")?;
+    match entry.state {
+        EntryState::Delivered => {
+            println!(
+                "delivered {id}: {} {} revision {}",
+                entry.area,
+                entry.period,
+                entry.revision.unwrap_or_default()
+            );
+            for w in &entry.warnings {
+                println!("hub warning: {w}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        EntryState::Failed => {
+            eprintln!(
+                "refused by the hub: {}",
+                entry.last_error.unwrap_or_default()
+            );
+            Ok(ExitCode::FAILURE)
+        }
+        EntryState::Pending => {
+            eprintln!(
+                "not yet delivered ({}); the report is safe in the outbox and `pingan-node run` or the next submit will deliver it",
+                pass.retry.unwrap_or_else(|| "no answer".into())
+            );
+            Ok(ExitCode::from(EXIT_PENDING))
+        }
+    }
+}
+
+async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
+    let mut outbox = Outbox::open(&args.outbox.outbox)?;
+    let mut deliverer = Deliverer::new(args.hub.hub.clone(), Duration::from_secs(args.hub.timeout));
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tracing::info!(outbox = %outbox.path().display(), hub = %args.hub.hub, "delivering");
+    loop {
+        let pass = deliverer.pass(&mut outbox).await?;
+        if pass.delivered + pass.parked > 0 {
+            tracing::info!(
+                delivered = pass.delivered,
+                parked = pass.parked,
+                "pass done"
+            );
+        }
+        let delay = match &pass.retry {
+            Some(reason) => {
+                let d = deliverer.backoff.next_delay();
+                tracing::warn!(error = %reason, retry_in = ?d, "hub not reachable");
+                d
+            }
+            None => Duration::from_secs(args.interval),
+        };
+        tokio::select! {
+            _ = tokio::time::sleep(delay) => {}
+            _ = tokio::signal::ctrl_c() => break,
+            _ = term.recv() => break,
+        }
+    }
+    tracing::info!("stopped; pending reports stay in the outbox");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
+    let outbox = Outbox::open(&args.outbox.outbox)?;
+    let entries = outbox.list()?;
+    if args.format == "json" {
+        println!("{}", serde_json::to_string_pretty(&entries)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let count = |s| entries.iter().filter(|e| e.state == s).count();
+    println!(
+        "{}: {} pending, {} delivered, {} failed",
+        outbox.path().display(),
+        count(EntryState::Pending),
+        count(EntryState::Delivered),
+        count(EntryState::Failed)
+    );
+    for e in &entries {
+        let detail = match e.state {
+            EntryState::Delivered => format!("revision {}", e.revision.unwrap_or_default()),
+            _ => e.last_error.clone().unwrap_or_default(),
+        };
+        println!(
+            "{:<9} {:<36} {:<12} {:<10} attempts {:<3} {}",
+            e.state_str(),
+            e.submission_id,
+            e.area,
+            e.period,
+            e.attempts,
+            detail
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}

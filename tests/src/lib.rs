@@ -1,0 +1,193 @@
+//! Helpers for pingan's integration tests: [`TestHub`] (a real hub server on loopback, port 0,
+//! temporary store, shutdown handle), the real binaries ([`bin`]), report builders and polling
+//! with a deadline instead of sleeps.
+
+use std::{
+    net::SocketAddr,
+    path::{Path, PathBuf},
+    process::Command,
+    sync::{Arc, OnceLock},
+    time::Duration,
+};
+
+use chrono::TimeZone as _;
+use pingan_hub::{Clock, HubState, Store, clock::beijing, server};
+use pingan_proto::{Catalogue, fixtures, pb};
+use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
+
+/// The date the tests' hubs believe it is: 2026-11-22 10:00 北京时间.
+pub fn test_clock() -> Clock {
+    Clock::manual(
+        beijing()
+            .with_ymd_and_hms(2026, 11, 22, 10, 0, 0)
+            .single()
+            .expect("valid"),
+    )
+}
+
+/// A hub serving on loopback.
+#[derive(Debug)]
+pub struct TestHub {
+    pub addr: SocketAddr,
+    pub url: String,
+    pub data: PathBuf,
+    pub state: HubState,
+    stop: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<anyhow::Result<()>>>,
+    _tmp: Option<Arc<tempfile::TempDir>>,
+}
+
+impl TestHub {
+    /// A hub on a new temporary store, on `127.0.0.1:0`, with the test clock.
+    pub async fn start() -> TestHub {
+        let tmp = Arc::new(tempfile::tempdir().expect("temp dir"));
+        let data = tmp.path().join("hub");
+        let mut hub = TestHub::start_in(&data).await;
+        hub._tmp = Some(tmp);
+        hub
+    }
+
+    /// A hub on the store in `data` (kept after the hub stops).
+    pub async fn start_in(data: &Path) -> TestHub {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        TestHub::start_on(listener, data, test_clock()).await
+    }
+
+    /// A hub serving an already bound listener.
+    pub async fn start_on(listener: TcpListener, data: &Path, clock: Clock) -> TestHub {
+        let state = HubState {
+            catalogue: Arc::new(Catalogue::builtin()),
+            areas: Arc::new(fixtures::santai_areas()),
+            store: Arc::new(Store::open(data).expect("open store")),
+            clock,
+        };
+        let addr = listener.local_addr().expect("local addr");
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(server::serve(listener, state.clone(), async {
+            let _ = stopped.await;
+        }));
+        let url = format!("http://{addr}");
+        wait_until(Duration::from_secs(10), || async {
+            pb::report_service_client::ReportServiceClient::connect(url.clone())
+                .await
+                .is_ok()
+        })
+        .await;
+        TestHub {
+            addr,
+            url,
+            data: data.to_owned(),
+            state,
+            stop: Some(stop),
+            task: Some(task),
+            _tmp: None,
+        }
+    }
+
+    /// A client of the report service.
+    pub async fn client(
+        &self,
+    ) -> pb::report_service_client::ReportServiceClient<tonic::transport::Channel> {
+        pb::report_service_client::ReportServiceClient::connect(self.url.clone())
+            .await
+            .expect("connect to test hub")
+    }
+
+    /// Graceful shutdown: in-flight requests finish, the store closes. Keeps the data directory
+    /// alive as long as the returned guard lives.
+    pub async fn stop(mut self) -> Option<Arc<tempfile::TempDir>> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(task) = self.task.take() {
+            task.await
+                .expect("hub task")
+                .expect("hub served without error");
+        }
+        self._tmp.take()
+    }
+
+    /// Number of stored revisions.
+    pub fn revision_count(&self) -> u64 {
+        self.state
+            .store
+            .reader()
+            .expect("reader")
+            .revision_count()
+            .expect("count")
+    }
+}
+
+/// A metric value with a total.
+pub fn value(metric: &str, total: i64) -> pb::MetricValue {
+    pb::MetricValue {
+        metric: metric.into(),
+        total: Some(total),
+        parts: Default::default(),
+    }
+}
+
+/// A report with a fresh submission id.
+pub fn report(area: &str, period: &str, values: Vec<pb::MetricValue>) -> pb::Report {
+    pb::Report {
+        submission_id: pingan_node::new_submission_id(),
+        area: area.into(),
+        period: period.into(),
+        values,
+        reporter: "test".into(),
+        ..Default::default()
+    }
+}
+
+/// Polls `cond` until it holds; panics after `limit`.
+pub async fn wait_until<F, Fut>(limit: Duration, mut cond: F)
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    let deadline = tokio::time::Instant::now() + limit;
+    while !cond().await {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "condition not met within {limit:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Path of a real binary of this workspace (`pingan-node`, `pingan-hub`), built once per test
+/// process in the profile the tests run in, so a crash or restart test runs what users run.
+pub fn bin(name: &str) -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    let dir = BUILT.get_or_init(|| {
+        // target/<profile>/deps/<test binary>
+        let exe = std::env::current_exe().expect("current exe");
+        let profile_dir = exe
+            .parent()
+            .and_then(Path::parent)
+            .expect("target/<profile>")
+            .to_owned();
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut cmd = Command::new(cargo);
+        cmd.args([
+            "build",
+            "--quiet",
+            "-p",
+            "pingan-node",
+            "-p",
+            "pingan-hub",
+            "--bins",
+        ]);
+        if profile_dir.file_name().is_some_and(|n| n == "release") {
+            cmd.arg("--release");
+        }
+        let status = cmd.status().expect("run cargo build");
+        assert!(status.success(), "building the binaries failed");
+        profile_dir
+    });
+    let path = dir.join(name);
+    assert!(path.exists(), "{} was not built", path.display());
+    path
+}

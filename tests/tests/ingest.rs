@@ -1,0 +1,541 @@
+//! Ingest: a village's figures reach the hub, durable, validated, counted once.
+
+use std::{
+    collections::HashSet,
+    io::{BufRead, BufReader},
+    process::{Command, Stdio},
+    time::Duration,
+};
+
+use pingan_node::{Deliverer, EntryState, Outbox};
+use pingan_proto::pb;
+use pingan_tests::{TestHub, bin, report, test_clock, value, wait_until};
+use tonic::Code;
+
+const VILLAGE: &str = "510722101002";
+const OTHER_VILLAGE: &str = "510722101003";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn node_delivers_through_its_outbox_and_the_hub_stores_it() {
+    let hub = TestHub::start().await;
+    let outbox_dir = tempfile::tempdir().unwrap();
+    let mut outbox = Outbox::open(outbox_dir.path()).unwrap();
+    let r = report(
+        VILLAGE,
+        "2026-10",
+        vec![value("disputes.mediated", 4), value("disputes.resolved", 3)],
+    );
+    outbox.enqueue(std::slice::from_ref(&r)).unwrap();
+    let pass = Deliverer::new(hub.url.clone(), Duration::from_secs(5))
+        .pass(&mut outbox)
+        .await
+        .unwrap();
+    assert_eq!((pass.delivered, pass.parked, pass.retry), (1, 0, None));
+    let entry = outbox.get(&r.submission_id).unwrap().unwrap();
+    assert_eq!(
+        (entry.state, entry.revision),
+        (EntryState::Delivered, Some(1))
+    );
+
+    let stored = hub
+        .state
+        .store
+        .reader()
+        .unwrap()
+        .current(VILLAGE, "2026-10")
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.submission_id, r.submission_id);
+    let totals: Vec<(String, Option<i64>)> = stored
+        .values
+        .iter()
+        .map(|v| (v.metric.clone(), v.total))
+        .collect();
+    assert_eq!(
+        totals,
+        [
+            ("disputes.mediated".to_string(), Some(4)),
+            ("disputes.resolved".to_string(), Some(3))
+        ]
+    );
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_real_node_binary_submits_and_exits_zero_once_acked() {
+    let hub = TestHub::start().await;
+    let outbox = tempfile::tempdir().unwrap();
+    let form = outbox.path().join("form.csv");
+    std::fs::write(&form, "metric,part,value\n排查矛盾纠纷,,3\n排查矛盾纠纷,劳动争议,1\n排查矛盾纠纷,医患,2\ncases.fraud,,0\n").unwrap();
+    let hub_url = hub.url.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(bin("pingan-node"))
+            .args([
+                "submit",
+                "--hub",
+                &hub_url,
+                "--area",
+                VILLAGE,
+                "--period",
+                "2026-10",
+                "--set",
+                "patrol.sessions=9",
+            ])
+            .arg("--file")
+            .arg(&form)
+            .arg("--outbox")
+            .arg(outbox.path())
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "stdout: {stdout}\nstderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("revision 1"), "{stdout}");
+    let stored = hub
+        .state
+        .store
+        .reader()
+        .unwrap()
+        .current(VILLAGE, "2026-10")
+        .unwrap()
+        .unwrap();
+    let identified = stored
+        .values
+        .iter()
+        .find(|v| v.metric == "disputes.identified")
+        .unwrap();
+    assert_eq!(identified.total, Some(3));
+    assert_eq!(identified.parts.get("医患"), Some(&2));
+    assert!(
+        stored
+            .values
+            .iter()
+            .any(|v| v.metric == "patrol.sessions" && v.total == Some(9))
+    );
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resend_returns_the_original_receipt_and_never_counts_twice() {
+    let hub = TestHub::start().await;
+    let mut client = hub.client().await;
+    let r = report(VILLAGE, "2026-10", vec![value("cases.fraud", 2)]);
+    let first = client.submit(r.clone()).await.unwrap().into_inner();
+    assert!(!first.duplicate);
+    for _ in 0..3 {
+        let again = client.submit(r.clone()).await.unwrap().into_inner();
+        assert!(again.duplicate);
+        assert_eq!(
+            (again.revision, again.accepted_at_ms),
+            (first.revision, first.accepted_at_ms)
+        );
+    }
+    // the same resend on a batch stream, twice in one stream
+    let results: Vec<pb::BatchResult> = {
+        let mut stream = client
+            .submit_batch(tokio_stream::iter(vec![r.clone(), r.clone()]))
+            .await
+            .unwrap()
+            .into_inner();
+        let mut v = Vec::new();
+        while let Some(x) = stream.message().await.unwrap() {
+            v.push(x);
+        }
+        v
+    };
+    assert_eq!(results.len(), 2);
+    for res in results {
+        match res.outcome {
+            Some(pb::batch_result::Outcome::Receipt(rc)) => {
+                assert!(rc.duplicate && rc.revision == 1)
+            }
+            other => panic!("expected a duplicate receipt, got {other:?}"),
+        }
+    }
+    assert_eq!(hub.revision_count(), 1);
+    // the same id with different content is refused, not stored
+    let mut changed = r.clone();
+    changed.values = vec![value("cases.fraud", 3)];
+    let err = client.submit(changed).await.unwrap_err();
+    assert_eq!(err.code(), Code::AlreadyExists, "{err:?}");
+    assert_eq!(hub.revision_count(), 1);
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_correction_makes_revision_two_and_keeps_revision_one() {
+    let hub = TestHub::start().await;
+    let mut client = hub.client().await;
+    let first = client
+        .submit(report(
+            VILLAGE,
+            "2026-10",
+            vec![value("disputes.mediated", 5)],
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    let mut corrected = report(VILLAGE, "2026-10", vec![value("disputes.mediated", 6)]);
+    corrected.notes = "更正".into();
+    let second = client.submit(corrected).await.unwrap().into_inner();
+    // another area's report does not disturb the numbering
+    client
+        .submit(report(
+            OTHER_VILLAGE,
+            "2026-10",
+            vec![value("disputes.mediated", 1)],
+        ))
+        .await
+        .unwrap();
+    assert_eq!((first.revision, second.revision), (1, 2));
+    let revs = hub
+        .state
+        .store
+        .reader()
+        .unwrap()
+        .revisions(VILLAGE, "2026-10")
+        .unwrap();
+    assert_eq!(revs.len(), 2);
+    assert_eq!((revs[0].revision, revs[0].values[0].total), (1, Some(5)));
+    assert_eq!(
+        (
+            revs[1].revision,
+            revs[1].values[0].total,
+            revs[1].notes.as_str()
+        ),
+        (2, Some(6), "更正")
+    );
+    let current = hub
+        .state
+        .store
+        .reader()
+        .unwrap()
+        .current(VILLAGE, "2026-10")
+        .unwrap()
+        .unwrap();
+    assert_eq!(current.revision, 2);
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_invalid_report_is_rejected_with_all_its_reasons_and_stores_nothing() {
+    let hub = TestHub::start().await;
+    let mut client = hub.client().await;
+    let mut bad = report(
+        "510722999999",
+        "2026-12",
+        vec![
+            value("disputes.mediated", 2),
+            value("disputes.resolved", 5),
+            value("cases.fraud", -1),
+            value("no.such.metric", 1),
+        ],
+    );
+    bad.values.push(pb::MetricValue {
+        metric: "disputes.identified".into(),
+        total: Some(9),
+        parts: [("劳动争议".to_string(), 3)].into_iter().collect(),
+    });
+    let err = client.submit(bad.clone()).await.unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    let msg = err.message();
+    for needle in [
+        "area: unknown area 510722999999",
+        "period: 2026-12 has not ended yet",
+        "values[disputes.resolved]",
+        "values[cases.fraud].total",
+        "unknown metric \"no.such.metric\"",
+        "parts add up to 3, not to the total 9",
+    ] {
+        assert!(msg.contains(needle), "{needle:?} missing from {msg:?}");
+    }
+    // a malformed period is named too
+    bad.period = "2026-13".into();
+    let err = client.submit(bad).await.unwrap_err();
+    assert!(
+        err.message().contains("malformed period"),
+        "{}",
+        err.message()
+    );
+    assert_eq!(hub.revision_count(), 0);
+    // soft rules: stored, with the warning in the receipt and in the store
+    let receipt = client
+        .submit(report(
+            VILLAGE,
+            "2026-10",
+            vec![
+                value("cases.criminal_filed", 1),
+                value("cases.criminal_solved", 3),
+            ],
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(receipt.warnings.len(), 1, "{:?}", receipt.warnings);
+    let stored = hub
+        .state
+        .store
+        .reader()
+        .unwrap()
+        .current(VILLAGE, "2026-10")
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.warnings, receipt.warnings);
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_and_reflection_answer() {
+    let hub = TestHub::start().await;
+    let channel = tonic::transport::Channel::from_shared(hub.url.clone())
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
+    let status = health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: "pingan.v1.ReportService".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        status.status,
+        tonic_health::pb::health_check_response::ServingStatus::Serving as i32
+    );
+
+    use tonic_reflection::pb::v1::{
+        ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
+        server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
+    };
+    let mut reflection = ServerReflectionClient::new(channel);
+    let req = ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(MessageRequest::ListServices(String::new())),
+    };
+    let mut resp = reflection
+        .server_reflection_info(tokio_stream::iter(vec![req]))
+        .await
+        .unwrap()
+        .into_inner();
+    let Some(MessageResponse::ListServicesResponse(list)) =
+        resp.message().await.unwrap().unwrap().message_response
+    else {
+        panic!("expected a service list");
+    };
+    let names: HashSet<String> = list.service.into_iter().map(|s| s.name).collect();
+    assert!(names.contains("pingan.v1.ReportService"), "{names:?}");
+    assert!(names.contains("grpc.health.v1.Health"), "{names:?}");
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gracefully_restarted_hub_keeps_every_acked_report() {
+    let dir = tempfile::tempdir().unwrap();
+    let hub = TestHub::start_in(dir.path()).await;
+    let mut tasks = Vec::new();
+    for i in 0..100u32 {
+        let client = hub.client().await;
+        tasks.push(tokio::spawn(async move {
+            let mut client = client;
+            let r = report(VILLAGE, "2026-10", vec![value("grid.visits", i64::from(i))]);
+            client.submit(r.clone()).await.map(|_| r)
+        }));
+    }
+    let mut acked = Vec::new();
+    for t in tasks {
+        acked.push(t.await.unwrap().unwrap());
+    }
+    hub.stop().await;
+    let hub = TestHub::start_in(dir.path()).await;
+    assert_eq!(hub.revision_count(), 100);
+    let mut client = hub.client().await;
+    for r in acked {
+        assert!(client.submit(r).await.unwrap().into_inner().duplicate);
+    }
+    assert_eq!(hub.revision_count(), 100);
+    hub.stop().await;
+}
+
+/// Starts the real hub binary on port 0 and returns it with its address.
+fn spawn_hub_binary(data: &std::path::Path) -> (std::process::Child, String) {
+    let mut child = Command::new(bin("pingan-hub"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .arg(data)
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("pingan-hub listening on ")
+        .unwrap_or_else(|| panic!("unexpected: {line:?}"));
+    (child, format!("http://{addr}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hub_killed_mid_ingest_keeps_every_report_it_acked() {
+    let dir = tempfile::tempdir().unwrap();
+    let (mut hub, url) = tokio::task::spawn_blocking({
+        let d = dir.path().to_owned();
+        move || spawn_hub_binary(&d)
+    })
+    .await
+    .unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let villages = pingan_proto::fixtures::santai_areas().descendants_at(
+        pingan_proto::fixtures::santai(),
+        pingan_proto::Level::Village,
+    );
+    for (i, v) in villages.iter().enumerate().take(400) {
+        let (url, tx, area) = (url.clone(), tx.clone(), v.to_string());
+        tokio::spawn(async move {
+            let Ok(mut client) = pb::report_service_client::ReportServiceClient::connect(url).await
+            else {
+                return;
+            };
+            let r = report(&area, "2026-10", vec![value("grid.visits", i as i64)]);
+            if client.submit(r.clone()).await.is_ok() {
+                let _ = tx.send(r);
+            }
+        });
+    }
+    drop(tx);
+    let mut acked = Vec::new();
+    while acked.len() < 100 {
+        acked.push(rx.recv().await.expect("at least 100 acks before the kill"));
+    }
+    hub.kill().unwrap(); // SIGKILL
+    hub.wait().unwrap();
+    while let Some(r) = rx.recv().await {
+        acked.push(r);
+    }
+    let (mut hub, url) = tokio::task::spawn_blocking({
+        let d = dir.path().to_owned();
+        move || spawn_hub_binary(&d)
+    })
+    .await
+    .unwrap();
+    let mut client = pb::report_service_client::ReportServiceClient::connect(url)
+        .await
+        .unwrap();
+    for r in &acked {
+        let receipt = client.submit(r.clone()).await.unwrap().into_inner();
+        assert!(
+            receipt.duplicate,
+            "acked report {} {} was lost",
+            r.area, r.submission_id
+        );
+        assert_eq!(receipt.revision, 1);
+    }
+    hub.kill().unwrap();
+    hub.wait().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_keeps_its_report_across_its_restart_while_the_hub_is_down_and_delivers_it_once() {
+    // the hub's address is taken now, but nothing answers on it until the hub starts
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let node_dir = tempfile::tempdir().unwrap();
+    let outbox = node_dir.path().to_owned();
+    let node = |args: &[&str]| {
+        let mut c = Command::new(bin("pingan-node"));
+        c.args(args)
+            .arg("--outbox")
+            .arg(&outbox)
+            .env("RUST_LOG", "warn");
+        c
+    };
+
+    let submit = node(&[
+        "submit",
+        "--hub",
+        &url,
+        "--area",
+        VILLAGE,
+        "--period",
+        "2026-10",
+        "--set",
+        "cases.fraud=2",
+        "--wait",
+        "2",
+        "--timeout",
+        "1",
+    ])
+    .output()
+    .unwrap();
+    assert_eq!(
+        submit.status.code(),
+        Some(75),
+        "{}",
+        String::from_utf8_lossy(&submit.stderr)
+    );
+    let status = node(&["status", "--format", "json"]).output().unwrap();
+    assert_eq!(states(&status.stdout), ["pending"]);
+
+    // the node daemon starts, crashes (SIGKILL) while the hub is still down, and starts again
+    let mut daemon = node(&["run", "--hub", &url, "--timeout", "1", "--interval", "1"])
+        .spawn()
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    daemon.kill().unwrap();
+    daemon.wait().unwrap();
+    let mut daemon = node(&["run", "--hub", &url, "--timeout", "1", "--interval", "1"])
+        .spawn()
+        .unwrap();
+
+    // the hub comes up on the address the node has been trying
+    let hub_dir = tempfile::tempdir().unwrap();
+    let hub = TestHub::start_on(listener, hub_dir.path(), test_clock()).await;
+    wait_until(Duration::from_secs(60), || async {
+        hub.revision_count() == 1
+    })
+    .await;
+    wait_until(Duration::from_secs(30), || {
+        let out = node(&["status", "--format", "json"]).output().unwrap();
+        async move { states(&out.stdout) == ["delivered"] }
+    })
+    .await;
+    Command::new("kill")
+        .args(["-TERM", &daemon.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(
+        daemon.wait().unwrap().success(),
+        "the daemon stops cleanly on SIGTERM"
+    );
+    assert_eq!(hub.revision_count(), 1, "delivered exactly once");
+    let stored = hub
+        .state
+        .store
+        .reader()
+        .unwrap()
+        .current(VILLAGE, "2026-10")
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.values[0].total, Some(2));
+    hub.stop().await;
+}
+
+/// The states in `pingan-node status --format json`, oldest first.
+fn states(stdout: &[u8]) -> Vec<String> {
+    let entries: Vec<serde_json::Value> =
+        serde_json::from_slice(stdout).expect("status prints JSON");
+    entries
+        .iter()
+        .map(|e| e["state"].as_str().expect("state").to_owned())
+        .collect()
+}
