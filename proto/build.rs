@@ -7,7 +7,10 @@ use std::{env, fs, path::PathBuf};
 use prost::Message as _;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let files = ["proto/pingan/v1/report.proto"];
+    let files = [
+        "proto/pingan/v1/report.proto",
+        "proto/pingan/v1/query.proto",
+    ];
     for file in files {
         println!("cargo:rerun-if-changed={file}");
     }

@@ -22,6 +22,9 @@ pub enum Command {
     Serve(ServeArgs),
     /// Start a hub on loopback and have 三台县's nodes report to it (the README's demo).
     Demo(DemoArgs),
+    /// Ask a hub: rollup, compare, trend or completeness.
+    #[command(subcommand)]
+    Query(crate::cli::QueryCommand),
 }
 
 /// `pingan-hub serve`.
@@ -35,6 +38,26 @@ pub struct ServeArgs {
     pub listen: SocketAddr,
     #[command(flatten)]
     pub registry: RegistryArgs,
+    /// Monthly figures are on time until the end of this day of the next month.
+    #[arg(long, env = "PINGAN_MONTHLY_DUE_DAY", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=28))]
+    pub monthly_due_day: u32,
+    /// Weekly figures are on time until the end of this many days after the week.
+    #[arg(long, env = "PINGAN_WEEKLY_DUE_DAYS", default_value_t = 2)]
+    pub weekly_due_days: u32,
+    /// Daily figures are on time until this hour of the same day.
+    #[arg(long, env = "PINGAN_DAILY_DUE_HOUR", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=23))]
+    pub daily_due_hour: u32,
+}
+
+impl ServeArgs {
+    /// The deadlines configured.
+    pub fn deadlines(&self) -> crate::query::Deadlines {
+        crate::query::Deadlines {
+            monthly_day: self.monthly_due_day,
+            weekly_days: self.weekly_due_days,
+            daily_hour: self.daily_due_hour,
+        }
+    }
 }
 
 /// `pingan-hub demo`.

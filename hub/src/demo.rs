@@ -9,7 +9,7 @@ use pingan_proto::{AreaCode, Catalogue, Level, Period, fixtures, pb};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use tokio::net::TcpListener;
 
-use crate::{Clock, HubState, Store, config::DemoArgs, server};
+use crate::{Clock, HubState, config::DemoArgs, server};
 
 /// Plausible monthly figures for an area, deterministic in (area, period).
 pub fn figures(area: AreaCode, period: Period) -> Vec<pb::MetricValue> {
@@ -128,18 +128,73 @@ pub fn figures(area: AreaCode, period: Period) -> Vec<pb::MetricValue> {
     out
 }
 
+/// One office's node: its own durable outbox and its connection to the hub.
+struct Node {
+    code: AreaCode,
+    outbox: Outbox,
+    deliverer: Deliverer,
+}
+
+impl Node {
+    /// Queues a report and delivers the outbox, as `pingan-node submit` does.
+    async fn submit(&mut self, report: pb::Report) -> anyhow::Result<()> {
+        self.outbox.enqueue(&[report])?;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        let pass = self
+            .deliverer
+            .deliver_until(&mut self.outbox, Some(deadline), |o| {
+                Ok(o.pending_count()? == 0)
+            })
+            .await?;
+        anyhow::ensure!(
+            pass.parked == 0,
+            "{}: a report was refused, see its outbox",
+            self.code
+        );
+        Ok(())
+    }
+}
+
+/// Whether the demo has this village miss (0), report late (1) or on time (2) in a month.
+fn behaviour(code: AreaCode, month_index: usize, last: bool) -> u8 {
+    let h = code
+        .digits()
+        .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+        .rotate_left(month_index as u32 * 7)
+        % 100;
+    match (last, h) {
+        (true, 0..=1) | (false, 0) => 0,
+        (true, 2..=4) | (false, 1..=2) => 1,
+        _ => 2,
+    }
+}
+
+fn at(day: chrono::NaiveDate, hour: u32) -> chrono::DateTime<chrono::FixedOffset> {
+    use chrono::TimeZone as _;
+    crate::clock::beijing()
+        .from_local_datetime(&day.and_hms_opt(hour, 0, 0).expect("valid"))
+        .single()
+        .expect("fixed offset")
+}
+
 /// Runs the demo.
 pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     let tmp = tempfile::tempdir()?;
     let data = args.data.clone().unwrap_or_else(|| tmp.path().join("hub"));
     let areas = fixtures::santai_areas();
     let county = fixtures::santai();
-    let state = HubState {
-        catalogue: Arc::new(Catalogue::builtin()),
-        areas: Arc::new(areas.clone()),
-        store: Arc::new(Store::open(&data)?),
-        clock: Clock::System,
-    };
+    let last = Period::month_of(Clock::System.today()).previous();
+    let months: Vec<Period> = (0..24).rev().map(|i| last.shift(-i)).collect();
+    // the demo's hub runs on a clock the demo moves month by month, so that on time and late mean
+    // what they would have meant then
+    let clock = Clock::manual(at(months[0].next().first_day(), 9));
+    let state = HubState::open(
+        &data,
+        Catalogue::builtin(),
+        areas.clone(),
+        clock.clone(),
+        Default::default(),
+    )?;
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let hub_url = format!("http://{}", listener.local_addr()?);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -147,177 +202,201 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         let _ = stopped.await;
     }));
     println!(
-        "pingan demo: hub for {} {} on {hub_url} (store {})",
-        county,
+        "pingan demo: a hub for {county} {} on {hub_url}, store in {}",
         areas.name(county),
         data.display()
     );
 
-    let period = Period::month_of(Clock::System.today()).previous();
-    let mut reporters: Vec<AreaCode> = vec![county];
-    reporters.extend(areas.descendants_at(county, Level::Township));
-    reporters.extend(areas.descendants_at(county, Level::Village));
-    println!(
-        "{} nodes (1 county, 33 townships, 462 villages) report {period} over loopback gRPC ...",
-        reporters.len()
-    );
-
-    let started = std::time::Instant::now();
-    let outboxes = tmp.path().join("nodes");
-    let mut tasks = tokio::task::JoinSet::new();
-    let limit = Arc::new(tokio::sync::Semaphore::new(32));
-    for code in reporters.iter().copied() {
-        let (hub_url, outboxes, limit) = (hub_url.clone(), outboxes.clone(), limit.clone());
-        tasks.spawn(async move {
-            let _permit = limit.acquire_owned().await?;
-            let report = pb::Report {
-                submission_id: pingan_node::new_submission_id(),
-                area: code.to_string(),
-                period: period.to_string(),
-                values: figures(code, period),
-                reporter: format!("node-{code}"),
-                ..Default::default()
-            };
-            deliver(&outboxes.join(code.to_string()), &hub_url, report).await
+    let mut codes: Vec<AreaCode> = vec![county];
+    codes.extend(areas.descendants_at(county, Level::Township));
+    let villages = areas.descendants_at(county, Level::Village);
+    codes.extend(&villages);
+    let mut nodes = Vec::with_capacity(codes.len());
+    for code in &codes {
+        nodes.push(Node {
+            code: *code,
+            outbox: Outbox::open(&tmp.path().join("nodes").join(code.to_string()))?,
+            deliverer: Deliverer::new(hub_url.clone(), Duration::from_secs(30)),
         });
     }
-    let mut receipts = Vec::new();
-    while let Some(r) = tasks.join_next().await {
-        receipts.push(r??);
-    }
     println!(
-        "  {} receipts in {:.1?}, each after its revision was durable on disk",
-        receipts.len(),
-        started.elapsed()
+        "{} nodes (1 county, 33 townships, 462 villages), each with its own durable outbox, report {} .. {} over loopback gRPC",
+        nodes.len(),
+        months[0],
+        last
     );
+    let started = std::time::Instant::now();
+    for (mi, month) in months.iter().enumerate() {
+        let is_last = mi + 1 == months.len();
+        let mut late = Vec::new();
+        let mut on_time = Vec::new();
+        for node in nodes.drain(..) {
+            match (node.code.level(), behaviour(node.code, mi, is_last)) {
+                (Level::Village, 0) => late.push((node, false)),
+                (Level::Village, 1) => late.push((node, true)),
+                _ => on_time.push(node),
+            }
+        }
+        clock.set(at(month.next().first_day() + chrono::Days::new(2), 9));
+        let mut done = submit_all(on_time, *month).await?;
+        let (late_nodes, missing): (Vec<_>, Vec<_>) = late.into_iter().partition(|(_, l)| *l);
+        clock.set(at(month.next().first_day() + chrono::Days::new(8), 15));
+        let late_count = late_nodes.len();
+        done.extend(submit_all(late_nodes.into_iter().map(|(n, _)| n).collect(), *month).await?);
+        done.extend(missing.into_iter().map(|(n, _)| n));
+        nodes = done;
+        nodes.sort_by_key(|n| n.code);
+        if is_last || mi % 6 == 5 {
+            println!(
+                "  {month}: reported ({late_count} villages late), {:.1?} so far",
+                started.elapsed()
+            );
+        }
+    }
 
-    // a correction: the first village resubmits with one more mediated dispute
-    let village = areas.descendants_at(county, Level::Village)[0];
-    let mut values = figures(village, period);
+    // a correction: one village finds it missed a mediated dispute
+    let village = villages[0];
+    let mut values = figures(village, last);
     for v in &mut values {
-        if v.metric == "disputes.mediated" {
+        if v.metric == "disputes.mediated" || v.metric == "disputes.resolved" {
             v.total = v.total.map(|t| t + 1);
         }
     }
-    let correction = pb::Report {
+    clock.set(at(last.next().first_day() + chrono::Days::new(10), 11));
+    let node = nodes
+        .iter_mut()
+        .find(|n| n.code == village)
+        .expect("the village's node");
+    node.submit(pb::Report {
         submission_id: pingan_node::new_submission_id(),
         area: village.to_string(),
-        period: period.to_string(),
+        period: last.to_string(),
         values,
-        notes: "更正：漏报一件调解".into(),
+        notes: "更正：漏报一件调解成功的纠纷".into(),
         reporter: format!("node-{village}"),
         ..Default::default()
-    };
-    let receipt = deliver(&outboxes.join(village.to_string()), &hub_url, correction).await?;
-    println!(
-        "  correction by {village} {}: revision {}",
-        areas.name(village),
-        receipt.revision
-    );
-
-    // an invalid report is refused with every reason, and nothing of it is stored
-    let mut client =
-        pb::report_service_client::ReportServiceClient::connect(hub_url.clone()).await?;
-    let bad = pb::Report {
-        submission_id: pingan_node::new_submission_id(),
-        area: village.to_string(),
-        period: period.next().next().to_string(),
-        values: vec![
-            pb::MetricValue {
-                metric: "disputes.mediated".into(),
-                total: Some(2),
-                parts: Default::default(),
-            },
-            pb::MetricValue {
-                metric: "disputes.resolved".into(),
-                total: Some(5),
-                parts: Default::default(),
-            },
-        ],
-        ..Default::default()
-    };
-    let refused = client
-        .submit(bad)
-        .await
-        .expect_err("the demo's bad report must be refused");
-    println!(
-        "  an invalid report was refused ({:?}): {}",
-        refused.code(),
-        refused.message()
-    );
-
+    })
+    .await?;
     let reader = state.store.reader()?;
-    println!("  audit trail of {village} {period}:");
-    for rev in reader.revisions(&village.to_string(), &period.to_string())? {
+    println!(
+        "\n更正 (a correction): {village} {} {last}",
+        areas.name(village)
+    );
+    for rev in reader.revisions(&village.to_string(), &last.to_string())? {
         let mediated = rev
             .values
             .iter()
             .find(|v| v.metric == "disputes.mediated")
             .and_then(|v| v.total);
         println!(
-            "    revision {} from {} ({}): 调处矛盾纠纷 = {} {}",
+            "  revision {} from {}: 调处矛盾纠纷 = {} {}",
             rev.revision,
             rev.reporter,
-            rev.sender,
             mediated.unwrap_or(0),
             rev.notes
         );
     }
-    let mut totals: BTreeMap<String, i64> = BTreeMap::new();
-    reader.for_each_current(|rev| {
-        if rev.period == period.to_string() {
-            for v in rev.values {
-                *totals.entry(v.metric).or_default() += v.total.unwrap_or(0);
-            }
-        }
-    })?;
+
+    // an invalid report is refused with every reason, and nothing of it is stored
+    let mut reports =
+        pb::report_service_client::ReportServiceClient::connect(hub_url.clone()).await?;
+    let refused = reports
+        .submit(pb::Report {
+            submission_id: pingan_node::new_submission_id(),
+            area: village.to_string(),
+            period: last.next().next().to_string(),
+            values: vec![
+                pb::MetricValue {
+                    metric: "disputes.mediated".into(),
+                    total: Some(2),
+                    parts: Default::default(),
+                },
+                pb::MetricValue {
+                    metric: "disputes.resolved".into(),
+                    total: Some(5),
+                    parts: Default::default(),
+                },
+            ],
+            ..Default::default()
+        })
+        .await
+        .expect_err("the demo's bad report must be refused");
     println!(
-        "  {} {period}, current revisions summed over the whole county:",
-        areas.name(county)
+        "\n拒收 (an invalid report, {:?}): {}",
+        refused.code(),
+        refused.message()
     );
-    let catalogue = Catalogue::builtin();
-    for m in catalogue.metrics() {
-        if let Some(t) = totals.get(m.id.as_str()) {
-            println!("    {:<28} {t:>8} {}", m.zh, m.unit);
-        }
-    }
+
+    // what a leader sees, asked over gRPC like `pingan-hub query ...`
+    let mut queries =
+        pb::query_service_client::QueryServiceClient::connect(hub_url.clone()).await?;
+    let rollup = queries
+        .rollup(pb::RollupRequest {
+            area: county.to_string(),
+            period: last.to_string(),
+            metrics: vec![],
+            by_category: false,
+        })
+        .await?
+        .into_inner();
+    println!("\n{}", crate::cli::rollup_table(&rollup).to_text());
+    let compare = queries
+        .compare(pb::CompareRequest {
+            area: county.to_string(),
+            period: last.to_string(),
+            metric: "调处成功率".into(),
+            level: String::new(),
+            complete_only: false,
+        })
+        .await?
+        .into_inner();
+    println!("{}", crate::cli::compare_table(&compare).to_text());
+    let missing = queries
+        .completeness(pb::CompletenessRequest {
+            area: county.to_string(),
+            period: last.to_string(),
+            level: "village".into(),
+        })
+        .await?
+        .into_inner();
+    println!("{}", crate::cli::completeness_table(&missing).to_text());
+
     let _ = stop.send(());
     server.await.context("hub task")??;
     println!(
-        "hub stopped cleanly; {} revisions stored",
+        "hub stopped cleanly after {:.1?}; {} revisions stored. Ask it yourself: pingan-hub demo --data DIR, then pingan-hub serve --data DIR and pingan-hub query ...",
+        started.elapsed(),
         state.store.reader()?.revision_count()?
     );
     Ok(())
 }
 
-/// One node's submit: outbox first, then delivery with retries, like `pingan-node submit`.
-async fn deliver(
-    outbox_dir: &std::path::Path,
-    hub: &str,
-    report: pb::Report,
-) -> anyhow::Result<pb::Receipt> {
-    let id = report.submission_id.clone();
-    let mut outbox = Outbox::open(outbox_dir)?;
-    outbox.enqueue(&[report])?;
-    let mut deliverer = Deliverer::new(hub, Duration::from_secs(30));
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
-    deliverer
-        .deliver_until(&mut outbox, Some(deadline), |o| Ok(o.pending_count()? == 0))
-        .await?;
-    let entry = outbox.get(&id)?.context("entry vanished")?;
-    anyhow::ensure!(
-        entry.state == pingan_node::EntryState::Delivered,
-        "{} {} not delivered: {}",
-        entry.area,
-        entry.period,
-        entry.last_error.unwrap_or_default()
-    );
-    Ok(pb::Receipt {
-        submission_id: id,
-        area: entry.area,
-        period: entry.period,
-        revision: entry.revision.unwrap_or_default(),
-        warnings: entry.warnings,
-        ..Default::default()
-    })
+/// Every node in `nodes` submits its figures for `month`, many at once; returns the nodes.
+async fn submit_all(nodes: Vec<Node>, month: Period) -> anyhow::Result<Vec<Node>> {
+    let limit = Arc::new(tokio::sync::Semaphore::new(64));
+    let mut tasks = tokio::task::JoinSet::new();
+    for mut node in nodes {
+        let limit = limit.clone();
+        tasks.spawn(async move {
+            let _permit = limit.acquire_owned().await?;
+            let values = figures(node.code, month);
+            let zero = node.code.level() == Level::Village && node.code.digits() % 41 == 0;
+            node.submit(pb::Report {
+                submission_id: pingan_node::new_submission_id(),
+                area: node.code.to_string(),
+                period: month.to_string(),
+                values: if zero { Vec::new() } else { values },
+                zero_report: zero,
+                reporter: format!("node-{}", node.code),
+                ..Default::default()
+            })
+            .await?;
+            anyhow::Ok(node)
+        });
+    }
+    let mut out = Vec::new();
+    while let Some(r) = tasks.join_next().await {
+        out.push(r??);
+    }
+    Ok(out)
 }

@@ -1,6 +1,8 @@
 //! The hub's errors, and the one place they become gRPC status codes.
 
 use pingan_proto::Violations;
+
+use crate::query::QueryError;
 use tonic::{Code, Status};
 
 /// Why the store could not do what was asked.
@@ -46,6 +48,8 @@ pub enum HubError {
     Invalid(#[from] Violations),
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Query(#[from] QueryError),
 }
 
 impl From<HubError> for Status {
@@ -56,6 +60,10 @@ impl From<HubError> for Status {
             // transient: the node keeps the report and retries
             HubError::Store(StoreError::DiskFull(_) | StoreError::Closed) => Code::Unavailable,
             HubError::Store(_) => Code::Internal,
+            HubError::Query(QueryError::BadRequest(_)) => Code::InvalidArgument,
+            HubError::Query(QueryError::UnknownArea(_)) => Code::NotFound,
+            HubError::Query(QueryError::Store(StoreError::Closed)) => Code::Unavailable,
+            HubError::Query(_) => Code::Internal,
         };
         Status::new(code, e.to_string())
     }

@@ -2,6 +2,8 @@
 //!
 //! - [`server`]: `serve(listener, state, shutdown)`, the gRPC server (reports, health, reflection).
 //! - [`service`]: the `ReportService` handlers.
+//! - [`query_service`]: the `QueryService` handlers; [`query`]: the rollups and the engine.
+//! - [`cli`]: `pingan-hub query ...`, the leaders' command line client (tables, CSV, JSON).
 //! - [`store`]: the SQLite store with its group-committing writer thread.
 //! - [`state`]: [`HubState`], what the handlers share.
 //! - [`error`]: the hub's errors and their one mapping to gRPC codes.
@@ -9,10 +11,13 @@
 //! - [`config`]: command-line and file configuration.
 //! - [`demo`]: the README's demo, 三台县 reporting to a hub on loopback.
 
+pub mod cli;
 pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod error;
+pub mod query;
+pub mod query_service;
 pub mod server;
 pub mod service;
 pub mod state;

@@ -1,27 +1,37 @@
 //! `pingan-hub`: the hub's command line.
 
-use std::{io::IsTerminal as _, sync::Arc};
+use std::io::IsTerminal as _;
 
 use anyhow::Context as _;
 use clap::Parser as _;
 use pingan_hub::{
-    Clock, HubState, Store,
+    Clock, HubState,
     config::{Cli, Command, ServeArgs},
     demo, server,
 };
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()),
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+                // the demo and the query client print their own output; the server logs its work
+                if matches!(cli.command, Command::Serve(_)) {
+                    "info"
+                } else {
+                    "warn"
+                }
+                .into()
+            }),
         )
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
-    match Cli::parse().command {
+    match cli.command {
         Command::Serve(args) => serve(args).await,
         Command::Demo(args) => demo::run(args).await,
+        Command::Query(cmd) => pingan_hub::cli::run(cmd).await,
     }
 }
 
@@ -32,14 +42,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         metrics = catalogue.metrics().len(),
         "registry loaded"
     );
-    let store = Store::open(&args.data)
-        .with_context(|| format!("opening store in {}", args.data.display()))?;
-    let state = HubState {
-        catalogue: Arc::new(catalogue),
-        areas: Arc::new(areas),
-        store: Arc::new(store),
-        clock: Clock::System,
-    };
+    let started = std::time::Instant::now();
+    let state = HubState::open(
+        &args.data,
+        catalogue,
+        areas,
+        Clock::System,
+        args.deadlines(),
+    )
+    .with_context(|| format!("opening the store in {}", args.data.display()))?;
+    tracing::info!(elapsed = ?started.elapsed(), "store open, rollups loaded");
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;

@@ -6,7 +6,7 @@ use pingan_proto::pb;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 
-use crate::{service::Reports, state::HubState};
+use crate::{query_service::Queries, service::Reports, state::HubState};
 
 /// Largest message the hub decodes (a batch item is one report; 4 MiB is far above any real one).
 pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
@@ -29,12 +29,16 @@ pub async fn serve(
     let reports = pb::report_service_server::ReportServiceServer::new(Reports::new(state.clone()))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(MAX_MESSAGE_BYTES);
+    let queries = pb::query_service_server::QueryServiceServer::new(Queries::new(state.clone()))
+        .max_decoding_message_size(MAX_MESSAGE_BYTES)
+        .max_encoding_message_size(64 * 1024 * 1024);
     let addr = listener.local_addr()?;
     tracing::info!(%addr, "hub serving");
     tonic::transport::Server::builder()
         .add_service(health_service)
         .add_service(reflection)
         .add_service(reports)
+        .add_service(queries)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
         .await?;
     state.store.close();

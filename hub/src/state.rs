@@ -1,10 +1,16 @@
-//! What every hub handler shares: the catalogue, the division registry, the store and the clock.
+//! What every hub handler shares: the catalogue, the division registry, the store, the query
+//! engine and the clock.
 
-use std::sync::Arc;
+use std::{path::Path, sync::Arc};
 
 use pingan_proto::{Areas, Catalogue, Validator};
 
-use crate::{clock::Clock, store::Store};
+use crate::{
+    clock::Clock,
+    error::StoreError,
+    query::{Deadlines, Engine, QueryError},
+    store::Store,
+};
 
 /// The hub's shared state.
 #[derive(Debug, Clone)]
@@ -12,10 +18,54 @@ pub struct HubState {
     pub catalogue: Arc<Catalogue>,
     pub areas: Arc<Areas>,
     pub store: Arc<Store>,
+    pub engine: Arc<Engine>,
     pub clock: Clock,
 }
 
+/// Why a hub could not open its data.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("loading the rollups: {0}")]
+    Query(#[from] QueryError),
+}
+
 impl HubState {
+    /// Opens the store in `data`, with the query engine hooked to its commits, and loads the
+    /// rollups from every current revision stored.
+    pub fn open(
+        data: &Path,
+        catalogue: Catalogue,
+        areas: Areas,
+        clock: Clock,
+        deadlines: Deadlines,
+    ) -> Result<HubState, OpenError> {
+        let (catalogue, areas) = (Arc::new(catalogue), Arc::new(areas));
+        let engine = Arc::new(Engine::new(
+            catalogue.clone(),
+            areas.clone(),
+            deadlines,
+            Engine::default_reporting_levels(),
+        ));
+        let hook_engine = engine.clone();
+        let store = Store::open_with_hook(
+            data,
+            Some(Arc::new(move |committed: &[_]| {
+                hook_engine.apply(committed)
+            })),
+        )?;
+        let loaded = engine.load(store.path().to_owned())?;
+        tracing::info!(revisions = loaded, "rollups loaded");
+        Ok(HubState {
+            catalogue,
+            areas,
+            store: Arc::new(store),
+            engine,
+            clock,
+        })
+    }
+
     /// A validator for "now" on the hub's own clock: the hub, not the node, decides whether a
     /// period has ended.
     pub fn validator(&self) -> Validator<'_> {

@@ -8,11 +8,11 @@
 
 use std::{
     path::{Path, PathBuf},
-    sync::Mutex,
+    sync::{Arc, Mutex},
     thread::JoinHandle,
 };
 
-use pingan_proto::{ValidReport, pb};
+use pingan_proto::{AreaCode, Period, ValidReport, pb};
 use prost::Message as _;
 use rusqlite::{Connection, OpenFlags, OptionalExtension, TransactionBehavior, params};
 use tokio::sync::{mpsc, oneshot};
@@ -42,6 +42,26 @@ pub struct RevisionRecord {
     pub warnings: Vec<String>,
     pub values: Vec<pb::MetricValue>,
 }
+
+/// A revision just made durable, with the revision it replaced: what the rollups need to update
+/// themselves by the difference.
+#[derive(Debug, Clone)]
+pub struct Committed {
+    pub area: AreaCode,
+    pub period: Period,
+    pub revision: u32,
+    pub received_at_ms: i64,
+    /// When revision 1 of this (area, period) arrived (decides "on time").
+    pub first_received_at_ms: i64,
+    pub zero_report: bool,
+    pub values: Vec<pb::MetricValue>,
+    /// The replaced current revision: (zero report, values).
+    pub previous: Option<(bool, Vec<pb::MetricValue>)>,
+}
+
+/// Called by the writer thread with every group right after its commit and before any of its
+/// receipts is sent, in commit order: a query issued after a receipt sees that report.
+pub type CommitHook = Arc<dyn Fn(&[Committed]) + Send + Sync>;
 
 struct Job {
     report: ValidReport,
@@ -96,6 +116,11 @@ fn configure(conn: &Connection) -> Result<(), StoreError> {
 impl Store {
     /// Opens (creating if needed) the store in `dir` and starts its writer thread.
     pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        Store::open_with_hook(dir, None)
+    }
+
+    /// Opens the store; `hook` sees every committed group (see [`CommitHook`]).
+    pub fn open_with_hook(dir: &Path, hook: Option<CommitHook>) -> Result<Store, StoreError> {
         std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
             path: dir.display().to_string(),
             source,
@@ -108,7 +133,7 @@ impl Store {
         let (tx, rx) = mpsc::channel(MAX_GROUP * 2);
         let writer = std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || run_writer(conn, rx))
+            .spawn(move || run_writer(conn, rx, hook))
             .map_err(|source| StoreError::Io {
                 path: "store-writer thread".into(),
                 source,
@@ -171,7 +196,7 @@ impl Drop for Store {
     }
 }
 
-fn run_writer(mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
+fn run_writer(mut conn: Connection, mut rx: mpsc::Receiver<Job>, hook: Option<CommitHook>) {
     while let Some(first) = rx.blocking_recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -181,7 +206,10 @@ fn run_writer(mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
             }
         }
         match write_group(&mut conn, &group) {
-            Ok(results) => {
+            Ok((results, committed)) => {
+                if let Some(hook) = &hook {
+                    hook(&committed);
+                }
                 for (job, result) in group.into_iter().zip(results) {
                     let _ = job.reply.send(result);
                 }
@@ -207,20 +235,23 @@ fn run_writer(mut conn: Connection, mut rx: mpsc::Receiver<Job>) {
 
 /// Writes a group in one transaction. The outer error fails the whole group (nothing of it is
 /// stored); inner errors concern one submission only.
-fn write_group(
-    conn: &mut Connection,
-    group: &[Job],
-) -> Result<Vec<Result<pb::Receipt, StoreError>>, StoreError> {
+type GroupOutcome = (Vec<Result<pb::Receipt, StoreError>>, Vec<Committed>);
+
+fn write_group(conn: &mut Connection, group: &[Job]) -> Result<GroupOutcome, StoreError> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(StoreError::from_sqlite)?;
     let mut results = Vec::with_capacity(group.len());
+    let mut committed = Vec::with_capacity(group.len());
     {
         let mut find = tx
             .prepare_cached("SELECT area, period, revision, digest, received_at_ms, warnings FROM revisions WHERE submission_id = ?1")
             .map_err(StoreError::from_sqlite)?;
-        let mut next_rev = tx
-            .prepare_cached("SELECT COALESCE(MAX(revision), 0) + 1 FROM revisions WHERE area = ?1 AND period = ?2")
+        let mut latest = tx
+            .prepare_cached(
+                "SELECT revision, zero_report, vals, (SELECT received_at_ms FROM revisions WHERE area = ?1 AND period = ?2 AND revision = 1)
+                 FROM revisions WHERE area = ?1 AND period = ?2 ORDER BY revision DESC LIMIT 1",
+            )
             .map_err(StoreError::from_sqlite)?;
         let mut insert = tx
             .prepare_cached(
@@ -261,9 +292,30 @@ fn write_group(
                 continue;
             }
             let (area, period) = (r.area.to_string(), r.period.to_string());
-            let revision: u32 = next_rev
-                .query_row([&area, &period], |row| row.get(0))
+            let previous = latest
+                .query_row([&area, &period], |row| {
+                    Ok((
+                        row.get::<_, u32>(0)?,
+                        row.get::<_, bool>(1)?,
+                        row.get::<_, Vec<u8>>(2)?,
+                        row.get::<_, i64>(3)?,
+                    ))
+                })
+                .optional()
                 .map_err(StoreError::from_sqlite)?;
+            let revision = previous.as_ref().map_or(1, |p| p.0 + 1);
+            let first_received_at_ms = previous.as_ref().map_or(job.now_ms, |p| p.3);
+            let previous = match previous {
+                Some((_, zero, vals, _)) => Some((
+                    zero,
+                    decode_values(&vals).map_err(|reason| StoreError::Corrupt {
+                        area: area.clone(),
+                        period: period.clone(),
+                        reason,
+                    })?,
+                )),
+                None => None,
+            };
             let vals = pb::StoredValues {
                 values: r.wire_values(),
             }
@@ -285,6 +337,16 @@ fn write_group(
                     vals
                 ])
                 .map_err(StoreError::from_sqlite)?;
+            committed.push(Committed {
+                area: r.area,
+                period: r.period,
+                revision,
+                received_at_ms: job.now_ms,
+                first_received_at_ms,
+                zero_report: r.zero_report,
+                values: r.wire_values(),
+                previous,
+            });
             results.push(Ok(pb::Receipt {
                 submission_id: r.submission_id.clone(),
                 area,
@@ -297,7 +359,13 @@ fn write_group(
         }
     }
     tx.commit().map_err(StoreError::from_sqlite)?;
-    Ok(results)
+    Ok((results, committed))
+}
+
+fn decode_values(blob: &[u8]) -> Result<Vec<pb::MetricValue>, String> {
+    pb::StoredValues::decode(blob)
+        .map(|v| v.values)
+        .map_err(|e| e.to_string())
 }
 
 /// Read-only access to the stored revisions.
@@ -332,7 +400,8 @@ fn record(row: &rusqlite::Row<'_>) -> rusqlite::Result<RevisionRecord> {
 }
 
 impl StoreReader {
-    fn open(path: &Path) -> Result<StoreReader, StoreError> {
+    /// Opens a read-only connection to the database at `path`.
+    pub fn open(path: &Path) -> Result<StoreReader, StoreError> {
         let conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
@@ -356,16 +425,51 @@ impl StoreReader {
         Ok(self.revisions(area, period)?.pop())
     }
 
-    /// Calls `f` with the current revision of every (area, period), in key order.
-    pub fn for_each_current(&self, mut f: impl FnMut(RevisionRecord)) -> Result<(), StoreError> {
+    /// Calls `f` with the current revision of every (area, period), in key order, and the time
+    /// its revision 1 arrived.
+    pub fn for_each_current(
+        &self,
+        mut f: impl FnMut(RevisionRecord, i64),
+    ) -> Result<(), StoreError> {
         let mut st = self.conn.prepare(&format!(
-            "SELECT {COLUMNS} FROM revisions r WHERE revision = (SELECT MAX(revision) FROM revisions WHERE area = r.area AND period = r.period) ORDER BY area, period"
+            "SELECT {COLUMNS}, (SELECT received_at_ms FROM revisions WHERE area = r.area AND period = r.period AND revision = 1)
+             FROM revisions r WHERE revision = (SELECT MAX(revision) FROM revisions WHERE area = r.area AND period = r.period)
+             ORDER BY area, period"
         ))?;
-        let rows = st.query_map([], record)?;
+        let rows = st.query_map([], |row| Ok((record(row)?, row.get::<_, i64>(11)?)))?;
         for row in rows {
+            let (rec, first) = row?;
+            f(rec, first);
+        }
+        Ok(())
+    }
+
+    /// Calls `f` with every stored revision, in key order (area, period, revision).
+    pub fn for_each_revision(&self, mut f: impl FnMut(RevisionRecord)) -> Result<(), StoreError> {
+        let mut st = self.conn.prepare(&format!(
+            "SELECT {COLUMNS} FROM revisions ORDER BY area, period, revision"
+        ))?;
+        for row in st.query_map([], record)? {
             f(row?);
         }
         Ok(())
+    }
+
+    /// The current revisions of every area whose code starts with `prefix` for `period`, keyed
+    /// by area code.
+    pub fn current_under(
+        &self,
+        prefix: &str,
+        period: &str,
+    ) -> Result<Vec<RevisionRecord>, StoreError> {
+        // codes are digits, so every code with the prefix sorts in [prefix, prefix + ':')
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM revisions r WHERE area >= ?1 AND area < ?2 AND period = ?3
+             AND revision = (SELECT MAX(revision) FROM revisions WHERE area = r.area AND period = r.period)"
+        ))?;
+        let end = format!("{prefix}:");
+        let rows = st.query_map([prefix, end.as_str(), period], record)?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// Number of stored revisions, all (area, period)s together.

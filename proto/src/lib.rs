@@ -5,6 +5,7 @@
 //! - [`divisions`]: the division registry ([`Areas`]) loaded from the national CSV format, with
 //!   validity periods and successors, plus population attributes.
 //! - [`period`]: [`Period`]: month, quarter, half, year, ISO week, day.
+//! - [`span`]: [`Span`]: a period or a cumulative range, expanded into reported periods.
 //! - [`catalogue`]: the indicator catalogue (data, not code), its categories and rules.
 //! - [`report`]: [`ValidReport`], what a wire [`pb::Report`] becomes once it passed validation.
 //! - [`fixtures`]: the committed real county 三台县 (510722) and the default catalogue.
@@ -15,12 +16,14 @@ pub mod divisions;
 pub mod fixtures;
 pub mod period;
 pub mod report;
+pub mod span;
 
 pub use area::{AreaCode, Level};
 pub use catalogue::{Catalogue, MetricId, MetricKind};
 pub use divisions::{Area, Areas};
 pub use period::Period;
 pub use report::{ValidReport, ValidValue, Validator, Violation, Violations};
+pub use span::Span;
 
 /// Generated from `proto/pingan/v1/*.proto`.
 #[allow(missing_debug_implementations, unreachable_pub, clippy::all)]

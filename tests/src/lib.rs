@@ -11,7 +11,7 @@ use std::{
 };
 
 use chrono::TimeZone as _;
-use pingan_hub::{Clock, HubState, Store, clock::beijing, server};
+use pingan_hub::{Clock, HubState, clock::beijing, server};
 use pingan_proto::{Catalogue, fixtures, pb};
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 
@@ -57,12 +57,18 @@ impl TestHub {
 
     /// A hub serving an already bound listener.
     pub async fn start_on(listener: TcpListener, data: &Path, clock: Clock) -> TestHub {
-        let state = HubState {
-            catalogue: Arc::new(Catalogue::builtin()),
-            areas: Arc::new(fixtures::santai_areas()),
-            store: Arc::new(Store::open(data).expect("open store")),
-            clock,
-        };
+        TestHub::start_with(listener, data, clock, fixtures::santai_areas()).await
+    }
+
+    /// A hub over any registry.
+    pub async fn start_with(
+        listener: TcpListener,
+        data: &Path,
+        clock: Clock,
+        areas: pingan_proto::Areas,
+    ) -> TestHub {
+        let state = HubState::open(data, Catalogue::builtin(), areas, clock, Default::default())
+            .expect("open hub");
         let addr = listener.local_addr().expect("local addr");
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server::serve(listener, state.clone(), async {
@@ -191,3 +197,5 @@ pub fn bin(name: &str) -> PathBuf {
     assert!(path.exists(), "{} was not built", path.display());
     path
 }
+
+pub mod reference;

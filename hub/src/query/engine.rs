@@ -1,0 +1,820 @@
+//! The query engine: rollup, compare, trend and completeness, answered from the cube (inner
+//! areas) and the store (villages' own values), with the comparison table's columns computed by
+//! polars.
+
+use std::{
+    collections::HashMap,
+    path::PathBuf,
+    sync::{Arc, Mutex, OnceLock, RwLock},
+};
+
+use pingan_proto::{
+    AreaCode, Areas, Catalogue, Level, MetricKind, Period, Span, catalogue::Denominator, pb,
+};
+
+use super::{
+    QueryError,
+    cube::{AreaIndex, Cube, LEVELS, NONE},
+    deadline::Deadlines,
+    layout::Layout,
+    table::{self, OUTLIER_Z, TableInput},
+};
+use crate::store::{Committed, StoreReader};
+
+/// What a question ranks or reads: a metric's figure, or an indicator's ratio of sums.
+#[derive(Debug, Clone)]
+enum Measure {
+    Metric {
+        id: String,
+        name: String,
+        unit: String,
+        slot: usize,
+    },
+    Indicator {
+        id: String,
+        name: String,
+        unit: String,
+        num: usize,
+        den: Option<usize>,
+        factor: f64,
+    },
+}
+
+impl Measure {
+    fn id(&self) -> &str {
+        match self {
+            Measure::Metric { id, .. } | Measure::Indicator { id, .. } => id,
+        }
+    }
+
+    fn labels(&self) -> (&str, &str) {
+        match self {
+            Measure::Metric { name, unit, .. } | Measure::Indicator { name, unit, .. } => {
+                (name, unit)
+            }
+        }
+    }
+}
+
+/// One period's values of an area's subtree (or own report).
+enum PeriodCell<'a> {
+    Inner { sums: &'a [i64], present: &'a [u32] },
+    Cells(&'a [(usize, i64)]),
+}
+
+/// Villages' current values, read from the store, by (area, period).
+type LeafValues = HashMap<(AreaCode, Period), Vec<(usize, i64)>>;
+
+/// Expected / received / on-time counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub expected: u64,
+    pub received: u64,
+    pub on_time: u64,
+}
+
+impl Counts {
+    /// In wire form.
+    pub fn summary(self) -> pb::CompletenessSummary {
+        pb::CompletenessSummary {
+            expected: self.expected,
+            received: self.received,
+            on_time: self.on_time,
+            late: self.received - self.on_time,
+            missing: self.expected.saturating_sub(self.received),
+        }
+    }
+}
+
+/// The query engine of one hub.
+#[derive(Debug)]
+pub struct Engine {
+    catalogue: Arc<Catalogue>,
+    areas: Arc<Areas>,
+    reporting_levels: Vec<Level>,
+    cube: RwLock<Cube>,
+    expected: Mutex<HashMap<Period, Arc<Vec<[u32; LEVELS]>>>>,
+    population: Mutex<HashMap<(AreaCode, i32), Option<f64>>>,
+    db: OnceLock<PathBuf>,
+    readers: Mutex<Vec<StoreReader>>,
+}
+
+impl Engine {
+    /// An empty engine. `reporting_levels` are the levels expected to report (by default county,
+    /// township and village).
+    pub fn new(
+        catalogue: Arc<Catalogue>,
+        areas: Arc<Areas>,
+        deadlines: Deadlines,
+        reporting_levels: Vec<Level>,
+    ) -> Engine {
+        let cube = Cube::new(AreaIndex::new(&areas), Layout::new(&catalogue), deadlines);
+        Engine {
+            catalogue,
+            areas,
+            reporting_levels,
+            cube: RwLock::new(cube),
+            expected: Mutex::new(HashMap::new()),
+            population: Mutex::new(HashMap::new()),
+            db: OnceLock::new(),
+            readers: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The default reporting levels.
+    pub fn default_reporting_levels() -> Vec<Level> {
+        vec![Level::County, Level::Township, Level::Village]
+    }
+
+    /// Applies committed revisions (the store's commit hook).
+    pub fn apply(&self, committed: &[Committed]) {
+        let mut cube = self.cube.write().expect("not poisoned");
+        for c in committed {
+            cube.apply(c);
+        }
+    }
+
+    /// Points the engine at the store's database and loads every current revision from it.
+    /// Returns the number of revisions loaded.
+    pub fn load(&self, db: PathBuf) -> Result<u64, QueryError> {
+        let _ = self.db.set(db);
+        let reader = self.reader()?;
+        let mut n = 0u64;
+        let mut batch = Vec::with_capacity(4096);
+        let mut failed = None;
+        reader.for_each_current(|rec, first_at| {
+            let (Ok(area), Ok(period)) =
+                (rec.area.parse::<AreaCode>(), rec.period.parse::<Period>())
+            else {
+                failed = Some(format!(
+                    "stored revision with bad key {} {}",
+                    rec.area, rec.period
+                ));
+                return;
+            };
+            batch.push(Committed {
+                area,
+                period,
+                revision: rec.revision,
+                received_at_ms: rec.received_at_ms,
+                first_received_at_ms: first_at,
+                zero_report: rec.zero_report,
+                values: rec.values,
+                previous: None,
+            });
+            n += 1;
+            if batch.len() == batch.capacity() {
+                self.apply(&batch);
+                batch.clear();
+            }
+        })?;
+        self.apply(&batch);
+        self.give_back(reader);
+        match failed {
+            Some(e) => Err(QueryError::Engine(e)),
+            None => Ok(n),
+        }
+    }
+
+    fn reader(&self) -> Result<StoreReader, QueryError> {
+        if let Some(r) = self.readers.lock().expect("not poisoned").pop() {
+            return Ok(r);
+        }
+        let db = self
+            .db
+            .get()
+            .ok_or_else(|| QueryError::Engine("the engine has no store yet".into()))?;
+        Ok(StoreReader::open(db)?)
+    }
+
+    fn give_back(&self, reader: StoreReader) {
+        let mut pool = self.readers.lock().expect("not poisoned");
+        if pool.len() < 8 {
+            pool.push(reader);
+        }
+    }
+
+    fn area(&self, code: &str) -> Result<AreaCode, QueryError> {
+        let c: AreaCode = code
+            .parse()
+            .map_err(|e: pingan_proto::area::AreaCodeError| {
+                QueryError::BadRequest(e.to_string())
+            })?;
+        if self.areas.get(c).is_none() {
+            return Err(QueryError::UnknownArea(code.to_owned()));
+        }
+        Ok(c)
+    }
+
+    fn span(s: &str) -> Result<Span, QueryError> {
+        s.parse()
+            .map_err(|e: pingan_proto::span::SpanError| QueryError::BadRequest(e.to_string()))
+    }
+
+    fn level(s: &str) -> Result<Option<Level>, QueryError> {
+        if s.is_empty() {
+            return Ok(None);
+        }
+        s.parse().map(Some).map_err(QueryError::BadRequest)
+    }
+
+    fn measure(&self, cube: &Cube, name: &str) -> Result<Measure, QueryError> {
+        if let Some(ind) = self.catalogue.indicator(name) {
+            let slot = |id: &str| {
+                cube.layout
+                    .metric(id)
+                    .map(|m| m.total)
+                    .expect("catalogue metric has a slot")
+            };
+            return Ok(Measure::Indicator {
+                id: ind.id.clone(),
+                name: ind.zh.clone(),
+                unit: ind.unit.clone(),
+                num: slot(ind.numerator.as_str()),
+                den: match &ind.denominator {
+                    Denominator::Metric(m) => Some(slot(m.as_str())),
+                    Denominator::Population => None,
+                },
+                factor: ind.factor,
+            });
+        }
+        let id = self.catalogue.metric_id(name).ok_or_else(|| {
+            QueryError::BadRequest(format!("unknown metric or indicator {name:?}"))
+        })?;
+        let m = self.catalogue.metric(&id);
+        Ok(Measure::Metric {
+            id: id.to_string(),
+            name: m.zh.clone(),
+            unit: m.unit.clone(),
+            slot: cube.layout.metric(id.as_str()).expect("slot").total,
+        })
+    }
+
+    /// Villages' current values under `prefix` for `periods`.
+    fn fetch_leaves(
+        &self,
+        cube: &Cube,
+        reader: &StoreReader,
+        prefix: AreaCode,
+        periods: &[Period],
+    ) -> Result<LeafValues, QueryError> {
+        let mut out = HashMap::new();
+        let prefix_s = prefix.to_string();
+        for p in periods {
+            for rec in reader.current_under(&prefix_s, &p.to_string())? {
+                let Ok(code) = rec.area.parse::<AreaCode>() else {
+                    continue;
+                };
+                if code.level() == Level::Village {
+                    out.insert((code, *p), cube.layout.cells(rec.zero_report, &rec.values));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// An area's own current report's values for `periods`.
+    fn fetch_own(
+        &self,
+        cube: &Cube,
+        reader: &StoreReader,
+        area: AreaCode,
+        periods: &[Period],
+    ) -> Result<LeafValues, QueryError> {
+        let mut out = HashMap::new();
+        let code = area.to_string();
+        for p in periods {
+            if let Some(rec) = reader.current(&code, &p.to_string())? {
+                out.insert((area, *p), cube.layout.cells(rec.zero_report, &rec.values));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Combines the periods of a span: counts sum over the periods that carry them, stocks take
+    /// the last period that carries them; a slot no period carries is missing.
+    fn combine<'a>(
+        cube: &Cube,
+        cells: impl Iterator<Item = Option<PeriodCell<'a>>>,
+    ) -> Vec<Option<i64>> {
+        let slots = cube.layout.slots();
+        let mut kind = vec![MetricKind::Count; slots];
+        for m in cube.layout.metrics() {
+            kind[m.total] = m.kind;
+            for (_, s) in &m.parts {
+                kind[*s] = m.kind;
+            }
+        }
+        let mut out: Vec<Option<i64>> = vec![None; slots];
+        let mut put = |slot: usize, v: i64| {
+            out[slot] = match (kind[slot], out[slot]) {
+                (MetricKind::Count, Some(acc)) => Some(acc + v),
+                _ => Some(v),
+            }
+        };
+        for cell in cells.flatten() {
+            match cell {
+                PeriodCell::Inner { sums, present } => {
+                    for slot in 0..slots {
+                        if present[slot] > 0 {
+                            put(slot, sums[slot]);
+                        }
+                    }
+                }
+                PeriodCell::Cells(cells) => {
+                    for &(slot, v) in cells {
+                        put(slot, v);
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The subtree values of an area over a span.
+    fn subtree(
+        &self,
+        cube: &Cube,
+        area: AreaCode,
+        periods: &[Period],
+        leaves: &LeafValues,
+    ) -> Vec<Option<i64>> {
+        let slots = cube.layout.slots();
+        let id = cube.index.id(area);
+        let cells = periods.iter().map(|p| match id {
+            Some(id) if cube.index.is_inner(id) => cube.slabs.get(p).map(|slab| {
+                let base = id as usize * slots;
+                PeriodCell::Inner {
+                    sums: &slab.sums[base..base + slots],
+                    present: &slab.present[base..base + slots],
+                }
+            }),
+            _ => leaves.get(&(area, *p)).map(|c| PeriodCell::Cells(c)),
+        });
+        Engine::combine(cube, cells)
+    }
+
+    fn own(cube: &Cube, area: AreaCode, periods: &[Period], own: &LeafValues) -> Vec<Option<i64>> {
+        Engine::combine(
+            cube,
+            periods
+                .iter()
+                .map(|p| own.get(&(area, *p)).map(|c| PeriodCell::Cells(c))),
+        )
+    }
+
+    /// Population of an area for a year: its attribute, or else the sum of its children's.
+    fn population_of(&self, area: AreaCode, year: i32) -> Option<f64> {
+        if let Some(p) = self.areas.population(area, year) {
+            return Some(p as f64);
+        }
+        if let Some(p) = self
+            .population
+            .lock()
+            .expect("not poisoned")
+            .get(&(area, year))
+        {
+            return *p;
+        }
+        let mut total = None;
+        for &child in self.areas.children(area) {
+            if let Some(p) = self.population_of(child, year) {
+                *total.get_or_insert(0.0) += p;
+            }
+        }
+        self.population
+            .lock()
+            .expect("not poisoned")
+            .insert((area, year), total);
+        total
+    }
+
+    /// (numerator, denominator) of a measure from span values.
+    fn num_den(
+        &self,
+        m: &Measure,
+        vals: &[Option<i64>],
+        area: AreaCode,
+        span: &Span,
+    ) -> (Option<f64>, Option<f64>) {
+        match m {
+            Measure::Metric { slot, .. } => (vals[*slot].map(|v| v as f64), None),
+            Measure::Indicator { num, den, .. } => (
+                vals[*num].map(|v| v as f64),
+                match den {
+                    Some(d) => vals[*d].map(|v| v as f64),
+                    None => self.population_of(area, span.population_year()),
+                },
+            ),
+        }
+    }
+
+    fn value_of(m: &Measure, (num, den): (Option<f64>, Option<f64>)) -> Option<f64> {
+        match m {
+            Measure::Metric { .. } => num,
+            Measure::Indicator { factor, .. } => match (num, den) {
+                (Some(n), Some(d)) if d != 0.0 => Some(n / d * factor),
+                _ => None,
+            },
+        }
+    }
+
+    fn expected_for(&self, cube: &Cube, p: Period) -> Arc<Vec<[u32; LEVELS]>> {
+        if let Some(e) = self.expected.lock().expect("not poisoned").get(&p) {
+            return e.clone();
+        }
+        let mut counts = vec![[0u32; LEVELS]; cube.index.n_inner];
+        for (id, code) in cube.index.codes.iter().enumerate() {
+            let level = code.level();
+            if !self.reporting_levels.contains(&level)
+                || !self.areas.get(*code).is_some_and(|a| a.valid_for(p))
+            {
+                continue;
+            }
+            let mut x = if cube.index.is_inner(id as u32) {
+                id as u32
+            } else {
+                cube.index.parent[id]
+            };
+            while x != NONE {
+                counts[x as usize][level as usize] += 1;
+                x = cube.index.parent[x as usize];
+            }
+        }
+        let counts = Arc::new(counts);
+        self.expected
+            .lock()
+            .expect("not poisoned")
+            .insert(p, counts.clone());
+        counts
+    }
+
+    /// Completeness of the reporters in an area's subtree (itself included) at `levels`.
+    fn counts(&self, cube: &Cube, area: AreaCode, periods: &[Period], levels: &[Level]) -> Counts {
+        let mut c = Counts::default();
+        let Some(id) = cube.index.id(area) else {
+            return c;
+        };
+        for p in periods {
+            if cube.index.is_inner(id) {
+                let expected = self.expected_for(cube, *p);
+                let slab = cube.slabs.get(p);
+                for l in levels {
+                    let i = *l as usize;
+                    c.expected += u64::from(expected[id as usize][i]);
+                    if let Some(slab) = slab {
+                        c.received += u64::from(slab.received[id as usize * LEVELS + i]);
+                        c.on_time += u64::from(slab.on_time_n[id as usize * LEVELS + i]);
+                    }
+                }
+            } else if levels.contains(&area.level())
+                && self.areas.get(area).is_some_and(|a| a.valid_for(*p))
+            {
+                c.expected += 1;
+                if let Some(slab) = cube.slabs.get(p)
+                    && slab.revision[id as usize] > 0
+                {
+                    c.received += 1;
+                    c.on_time += u64::from(slab.on_time[id as usize]);
+                }
+            }
+        }
+        c
+    }
+
+    fn levels_below(&self, area: AreaCode, only: Option<Level>) -> Vec<Level> {
+        self.reporting_levels
+            .iter()
+            .copied()
+            .filter(|l| *l >= area.level() && only.is_none_or(|o| o == *l))
+            .collect()
+    }
+
+    /// An area's own figures and subtree totals.
+    pub fn rollup(&self, req: &pb::RollupRequest) -> Result<pb::RollupReply, QueryError> {
+        let area = self.area(&req.area)?;
+        let span = Engine::span(&req.period)?;
+        let periods = span.periods();
+        let cube = self.cube.read().expect("not poisoned");
+        let reader = self.reader()?;
+        let own = self.fetch_own(&cube, &reader, area, &periods)?;
+        self.give_back(reader);
+        let leaves = if area.level() == Level::Village {
+            own.clone()
+        } else {
+            LeafValues::new()
+        };
+        let total = self.subtree(&cube, area, &periods, &leaves);
+        let own_vals = Engine::own(&cube, area, &periods, &own);
+        let wanted: Vec<String> = req
+            .metrics
+            .iter()
+            .map(|m| {
+                self.catalogue
+                    .metric_id(m)
+                    .map(|id| id.to_string())
+                    .ok_or_else(|| QueryError::BadRequest(format!("unknown metric {m:?}")))
+            })
+            .collect::<Result<_, _>>()?;
+        let mut figures = Vec::new();
+        for m in cube.layout.metrics() {
+            if !wanted.is_empty() && !wanted.iter().any(|w| w == m.id.as_str()) {
+                continue;
+            }
+            let def = self.catalogue.metric(&m.id);
+            let parts = if req.by_category {
+                m.parts
+                    .iter()
+                    .map(|(name, slot)| pb::Part {
+                        part: name.clone(),
+                        value: total[*slot],
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            figures.push(pb::Figure {
+                metric: m.id.to_string(),
+                name: def.zh.clone(),
+                unit: def.unit.clone(),
+                own: own_vals[m.total],
+                total: total[m.total],
+                parts,
+                kind: match m.kind {
+                    MetricKind::Count => "count".into(),
+                    MetricKind::Stock => "stock".into(),
+                },
+            });
+        }
+        let mut rates = Vec::new();
+        for ind in self.catalogue.indicators() {
+            let m = self.measure(&cube, &ind.id)?;
+            let nd = self.num_den(&m, &total, area, &span);
+            rates.push(pb::Rate {
+                indicator: ind.id.clone(),
+                name: ind.zh.clone(),
+                unit: ind.unit.clone(),
+                value: Engine::value_of(&m, nd),
+                numerator: nd.0,
+                denominator: nd.1,
+            });
+        }
+        let levels = self.levels_below(area, None);
+        Ok(pb::RollupReply {
+            area: area.to_string(),
+            name: self.areas.name(area),
+            period: span.to_string(),
+            figures,
+            rates,
+            completeness: Some(self.counts(&cube, area, &periods, &levels).summary()),
+        })
+    }
+
+    /// Children (or descendants at a level) ranked on a metric or indicator.
+    pub fn compare(&self, req: &pb::CompareRequest) -> Result<pb::CompareReply, QueryError> {
+        let area = self.area(&req.area)?;
+        let span = Engine::span(&req.period)?;
+        let level = match Engine::level(&req.level)? {
+            Some(l) if l <= area.level() => {
+                return Err(QueryError::BadRequest(format!(
+                    "level {l} is not below {} ({})",
+                    area,
+                    area.level()
+                )));
+            }
+            Some(l) => l,
+            None => area.level().child().ok_or_else(|| {
+                QueryError::BadRequest(format!("{area} is a village: it has no areas below it"))
+            })?,
+        };
+        let rows: Vec<AreaCode> = self.areas.descendants_at(area, level);
+        let cube = self.cube.read().expect("not poisoned");
+        let measure = self.measure(&cube, &req.metric)?;
+        let spans = [span, span.year_earlier(), span.previous()];
+        let periods: Vec<Vec<Period>> = spans.iter().map(Span::periods).collect();
+        let leaves = if level == Level::Village {
+            let reader = self.reader()?;
+            let all: Vec<Period> = periods.iter().flatten().copied().collect();
+            let l = self.fetch_leaves(&cube, &reader, area, &all)?;
+            self.give_back(reader);
+            l
+        } else {
+            LeafValues::new()
+        };
+        let levels = self.levels_below(area, None);
+        let mut input = TableInput {
+            is_rate: matches!(measure, Measure::Indicator { .. }),
+            ..Default::default()
+        };
+        if let Measure::Indicator { factor, .. } = measure {
+            input.factor = factor;
+        }
+        let mut counts = Vec::with_capacity(rows.len());
+        let mut withheld = Vec::with_capacity(rows.len());
+        for code in &rows {
+            let row_levels: Vec<Level> = levels
+                .iter()
+                .copied()
+                .filter(|l| *l >= code.level())
+                .collect();
+            let c = self.counts(&cube, *code, &periods[0], &row_levels);
+            let hide = req.complete_only && c.received < c.expected;
+            let nd = |i: usize| {
+                let vals = self.subtree(&cube, *code, &periods[i], &leaves);
+                self.num_den(&measure, &vals, *code, &spans[i])
+            };
+            let (n0, d0) = if hide { (None, None) } else { nd(0) };
+            let (n1, d1) = nd(1);
+            let (n2, d2) = nd(2);
+            input.num.push(n0);
+            input.den.push(d0);
+            input.num_yoy.push(n1);
+            input.den_yoy.push(d1);
+            input.num_mom.push(n2);
+            input.den_mom.push(d2);
+            counts.push(c);
+            withheld.push(hide);
+        }
+        let parent_vals = self.subtree(&cube, area, &periods[0], &leaves);
+        let parent_nd = self.num_den(&measure, &parent_vals, area, &span);
+        input.parent_num = parent_nd.0;
+        drop(cube);
+        let out = table::compute(&input).map_err(|e| QueryError::Engine(e.to_string()))?;
+        let mut result: Vec<pb::CompareRow> = rows
+            .iter()
+            .enumerate()
+            .map(|(i, code)| pb::CompareRow {
+                code: code.to_string(),
+                name: self.areas.name(*code),
+                value: input.num[i],
+                rate: if input.is_rate { out.value[i] } else { None },
+                denominator: input.den[i],
+                rank: out.rank[i].unwrap_or(0),
+                share: out.share[i],
+                yoy_base: out.yoy_base[i],
+                yoy_change: out.yoy_change[i],
+                yoy_pct: out.yoy_pct[i],
+                mom_base: out.mom_base[i],
+                mom_change: out.mom_change[i],
+                mom_pct: out.mom_pct[i],
+                completeness: Some(counts[i].summary()),
+                z: out.z[i],
+                outlier: out.z[i].is_some_and(|z| z.abs() > OUTLIER_Z),
+                withheld: withheld[i],
+            })
+            .collect();
+        result.sort_by(|a, b| (a.rank == 0, a.rank, &a.code).cmp(&(b.rank == 0, b.rank, &b.code)));
+        let (name, unit) = measure.labels();
+        Ok(pb::CompareReply {
+            area: area.to_string(),
+            name: self.areas.name(area),
+            period: span.to_string(),
+            metric: measure.id().to_owned(),
+            metric_name: name.to_owned(),
+            unit: unit.to_owned(),
+            is_rate: input.is_rate,
+            parent_total: parent_nd.0,
+            parent_rate: if input.is_rate {
+                Engine::value_of(&measure, parent_nd)
+            } else {
+                None
+            },
+            rows: result,
+        })
+    }
+
+    /// One area's series over the last `periods` spans ending with `period`, with 同比.
+    pub fn trend(&self, req: &pb::TrendRequest) -> Result<pb::TrendReply, QueryError> {
+        let area = self.area(&req.area)?;
+        let last = Engine::span(&req.period)?;
+        let n = req.periods.clamp(1, 120) as usize;
+        let mut spans = vec![last];
+        for _ in 1..n {
+            let prev = spans.last().expect("non-empty").previous();
+            spans.push(prev);
+        }
+        spans.reverse();
+        let cube = self.cube.read().expect("not poisoned");
+        let measure = self.measure(&cube, &req.metric)?;
+        let leaves = if area.level() == Level::Village {
+            let reader = self.reader()?;
+            let all: Vec<Period> = spans
+                .iter()
+                .flat_map(|s| s.periods().into_iter().chain(s.year_earlier().periods()))
+                .collect();
+            let l = self.fetch_own(&cube, &reader, area, &all)?;
+            self.give_back(reader);
+            l
+        } else {
+            LeafValues::new()
+        };
+        let levels = self.levels_below(area, None);
+        let points = spans
+            .iter()
+            .map(|s| {
+                let at = |s: &Span| {
+                    let vals = self.subtree(&cube, area, &s.periods(), &leaves);
+                    Engine::value_of(&measure, self.num_den(&measure, &vals, area, s))
+                };
+                let (value, base) = (at(s), at(&s.year_earlier()));
+                let change = value.zip(base).map(|(v, b)| v - b);
+                pb::TrendPoint {
+                    period: s.to_string(),
+                    value,
+                    yoy_base: base,
+                    yoy_change: change,
+                    yoy_pct: change
+                        .zip(base)
+                        .and_then(|(c, b)| (b != 0.0).then(|| c / b * 100.0)),
+                    completeness: Some(self.counts(&cube, area, &s.periods(), &levels).summary()),
+                }
+            })
+            .collect();
+        let (name, unit) = measure.labels();
+        Ok(pb::TrendReply {
+            area: area.to_string(),
+            name: self.areas.name(area),
+            metric: measure.id().to_owned(),
+            metric_name: name.to_owned(),
+            unit: unit.to_owned(),
+            points,
+        })
+    }
+
+    /// Who was expected to report, who did, on time or late, and who is missing.
+    pub fn completeness(
+        &self,
+        req: &pb::CompletenessRequest,
+    ) -> Result<pb::CompletenessReply, QueryError> {
+        let area = self.area(&req.area)?;
+        let span = Engine::span(&req.period)?;
+        let only = Engine::level(&req.level)?;
+        if let Some(l) = only
+            && l < area.level()
+        {
+            return Err(QueryError::BadRequest(format!(
+                "level {l} is above {area} ({})",
+                area.level()
+            )));
+        }
+        let levels = self.levels_below(area, only);
+        let periods = span.periods();
+        let cube = self.cube.read().expect("not poisoned");
+        let summary = self.counts(&cube, area, &periods, &levels).summary();
+        let mut missing = Vec::new();
+        let mut late_keys = Vec::new();
+        let mut reporters = Vec::new();
+        for l in &levels {
+            reporters.extend(self.areas.descendants_at(area, *l));
+        }
+        reporters.sort();
+        for p in &periods {
+            let slab = cube.slabs.get(p);
+            for code in &reporters {
+                if !self.areas.get(*code).is_some_and(|a| a.valid_for(*p)) {
+                    continue;
+                }
+                let id = cube.index.id(*code).expect("registry area") as usize;
+                match slab.map(|s| (s.revision[id], s.on_time[id])) {
+                    Some((r, on_time)) if r > 0 => {
+                        if !on_time {
+                            late_keys.push((*code, *p));
+                        }
+                    }
+                    _ => missing.push(pb::Reporter {
+                        code: code.to_string(),
+                        name: self.areas.name(*code),
+                        period: p.to_string(),
+                        received_at_ms: 0,
+                    }),
+                }
+            }
+        }
+        drop(cube);
+        let mut late = Vec::with_capacity(late_keys.len());
+        if !late_keys.is_empty() {
+            let reader = self.reader()?;
+            for (code, p) in late_keys {
+                let first = reader
+                    .revisions(&code.to_string(), &p.to_string())?
+                    .into_iter()
+                    .next();
+                late.push(pb::Reporter {
+                    code: code.to_string(),
+                    name: self.areas.name(code),
+                    period: p.to_string(),
+                    received_at_ms: first.map_or(0, |r| r.received_at_ms),
+                });
+            }
+            self.give_back(reader);
+        }
+        Ok(pb::CompletenessReply {
+            area: area.to_string(),
+            name: self.areas.name(area),
+            period: span.to_string(),
+            summary: Some(summary),
+            missing,
+            late,
+        })
+    }
+}

@@ -1,0 +1,106 @@
+//! Where each figure sits in the rollup arrays: one slot for every metric's total and one for
+//! every part of a disaggregated metric.
+
+use std::collections::HashMap;
+
+use pingan_proto::{Catalogue, MetricId, MetricKind, pb};
+
+/// The slot layout of a catalogue.
+#[derive(Debug, Clone)]
+pub struct Layout {
+    /// Per metric (catalogue order): its total's slot, its kind, and its parts' slots by name.
+    metrics: Vec<MetricSlots>,
+    by_id: HashMap<String, usize>,
+    slots: usize,
+}
+
+/// The slots of one metric.
+#[derive(Debug, Clone)]
+pub struct MetricSlots {
+    pub id: MetricId,
+    pub kind: MetricKind,
+    pub total: usize,
+    /// (part name, slot), in the category's order.
+    pub parts: Vec<(String, usize)>,
+}
+
+impl Layout {
+    /// Lays out a catalogue.
+    pub fn new(catalogue: &Catalogue) -> Layout {
+        let mut metrics = Vec::new();
+        let mut by_id = HashMap::new();
+        let mut next = 0;
+        for m in catalogue.metrics() {
+            let total = next;
+            next += 1;
+            let parts = catalogue
+                .category_of(&m.id)
+                .map(|c| {
+                    c.values
+                        .iter()
+                        .map(|v| {
+                            next += 1;
+                            (v.clone(), next - 1)
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            by_id.insert(m.id.to_string(), metrics.len());
+            metrics.push(MetricSlots {
+                id: m.id.clone(),
+                kind: m.kind,
+                total,
+                parts,
+            });
+        }
+        Layout {
+            metrics,
+            by_id,
+            slots: next,
+        }
+    }
+
+    /// Number of slots.
+    pub fn slots(&self) -> usize {
+        self.slots
+    }
+
+    /// Every metric's slots, in catalogue order.
+    pub fn metrics(&self) -> &[MetricSlots] {
+        &self.metrics
+    }
+
+    /// A metric's slots.
+    pub fn metric(&self, id: &str) -> Option<&MetricSlots> {
+        self.by_id.get(id).map(|&i| &self.metrics[i])
+    }
+
+    /// A report's values as (slot, value) pairs. A zero report (零报告) carries every count metric
+    /// as 0; stocks are not implied by it.
+    pub fn cells(&self, zero_report: bool, values: &[pb::MetricValue]) -> Vec<(usize, i64)> {
+        let mut out = Vec::with_capacity(values.len() + 4);
+        let mut seen = vec![false; self.metrics.len()];
+        for v in values {
+            let Some(&i) = self.by_id.get(&v.metric) else {
+                // a metric removed from the catalogue since the report was stored
+                continue;
+            };
+            seen[i] = true;
+            let m = &self.metrics[i];
+            out.push((m.total, v.total.unwrap_or_else(|| v.parts.values().sum())));
+            for (name, slot) in &m.parts {
+                if let Some(n) = v.parts.get(name) {
+                    out.push((*slot, *n));
+                }
+            }
+        }
+        if zero_report {
+            for (i, m) in self.metrics.iter().enumerate() {
+                if !seen[i] && m.kind == MetricKind::Count {
+                    out.push((m.total, 0));
+                }
+            }
+        }
+        out
+    }
+}

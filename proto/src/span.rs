@@ -1,0 +1,207 @@
+//! Period expressions leaders read: one period (`2026-10`, `2026-Q3`, `2026-H2`, `2026`,
+//! `2026-W40`, `2026-10-01`) or a cumulative range (`2026-01..2026-10`, `2025-W50..2026-W02`),
+//! expanded into the reported periods (months, ISO weeks or days) they cover.
+
+use std::{fmt, str::FromStr};
+
+use crate::{
+    Period,
+    period::{PeriodError, PeriodKind},
+};
+
+/// A contiguous run of reported periods of one kind (months, weeks or days).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Span {
+    /// As the user wrote it, normalised: a single period or a range's ends.
+    pub from: Period,
+    pub to: Period,
+}
+
+/// Why a period expression was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SpanError {
+    #[error(transparent)]
+    Period(#[from] PeriodError),
+    #[error("range {0}: both ends must be of the same kind (months, weeks or days)")]
+    MixedKinds(String),
+    #[error("range {0}: the start comes after the end")]
+    Backwards(String),
+    #[error(
+        "range {0}: ranges are of months, weeks or days (a quarter is written 2026-Q3, not as a range)"
+    )]
+    NotReportable(String),
+    #[error("range {0} is longer than {MAX_PERIODS} periods")]
+    TooLong(String),
+}
+
+/// Longest span, in reported periods (20 years of months; 10 years of days).
+pub const MAX_PERIODS: usize = 3660;
+
+impl Span {
+    /// A span of one period.
+    pub fn single(p: Period) -> Span {
+        Span { from: p, to: p }
+    }
+
+    /// The reported periods the span covers, oldest first: months for months, quarters,
+    /// halves and years; weeks for weeks; days for days.
+    pub fn periods(&self) -> Vec<Period> {
+        let (first, last) = (base_first(self.from), base_last(self.to));
+        let mut out = vec![first];
+        let mut p = first;
+        while p != last && out.len() <= MAX_PERIODS {
+            p = p.next();
+            out.push(p);
+        }
+        out
+    }
+
+    /// The kind of the reported periods it covers.
+    pub fn base_kind(&self) -> PeriodKind {
+        base_first(self.from).kind()
+    }
+
+    /// The same span a year earlier (同比).
+    pub fn year_earlier(&self) -> Span {
+        Span {
+            from: self.from.year_earlier(),
+            to: self.to.year_earlier(),
+        }
+    }
+
+    /// The span of the same length right before this one (环比): the previous month, quarter,
+    /// ...; for a range, the run of as many periods just before it.
+    pub fn previous(&self) -> Span {
+        if self.from == self.to {
+            return Span::single(self.from.previous());
+        }
+        let n = self.periods().len() as i64;
+        Span {
+            from: self.from.shift(-n),
+            to: self.to.shift(-n),
+        }
+    }
+
+    /// The span `n` single steps later (for trends of single periods).
+    pub fn shift(&self, n: i64) -> Span {
+        Span {
+            from: self.from.shift(n),
+            to: self.to.shift(n),
+        }
+    }
+
+    /// The year whose population a rate over this span divides by: the year of its end.
+    pub fn population_year(&self) -> i32 {
+        use chrono::Datelike as _;
+        self.to.last_day().year()
+    }
+}
+
+fn base_first(p: Period) -> Period {
+    match p {
+        Period::Year(_) | Period::Half { .. } | Period::Quarter { .. } => {
+            Period::month_of(p.first_day())
+        }
+        _ => p,
+    }
+}
+
+fn base_last(p: Period) -> Period {
+    match p {
+        Period::Year(_) | Period::Half { .. } | Period::Quarter { .. } => {
+            Period::month_of(p.last_day())
+        }
+        _ => p,
+    }
+}
+
+impl FromStr for Span {
+    type Err = SpanError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let Some((a, b)) = s.split_once("..") else {
+            return Ok(Span::single(s.trim().parse()?));
+        };
+        let (from, to): (Period, Period) = (a.trim().parse()?, b.trim().parse()?);
+        if !from.is_reportable() || !to.is_reportable() {
+            return Err(SpanError::NotReportable(s.to_owned()));
+        }
+        if from.kind() != to.kind() {
+            return Err(SpanError::MixedKinds(s.to_owned()));
+        }
+        if from > to {
+            return Err(SpanError::Backwards(s.to_owned()));
+        }
+        let span = Span { from, to };
+        if span.periods().len() > MAX_PERIODS {
+            return Err(SpanError::TooLong(s.to_owned()));
+        }
+        Ok(span)
+    }
+}
+
+impl fmt::Display for Span {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.from == self.to {
+            write!(f, "{}", self.from)
+        } else {
+            write!(f, "{}..{}", self.from, self.to)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn s(x: &str) -> Span {
+        x.parse().unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    fn strs(v: Vec<Period>) -> Vec<String> {
+        v.into_iter().map(|p| p.to_string()).collect()
+    }
+
+    #[test]
+    fn expands_to_reported_periods() {
+        assert_eq!(
+            strs(s("2026-Q3").periods()),
+            ["2026-07", "2026-08", "2026-09"]
+        );
+        assert_eq!(s("2026").periods().len(), 12);
+        assert_eq!(s("2026-H2").periods()[0].to_string(), "2026-07");
+        assert_eq!(
+            strs(s("2025-11..2026-02").periods()),
+            ["2025-11", "2025-12", "2026-01", "2026-02"]
+        );
+        assert_eq!(
+            strs(s("2025-W52..2026-W02").periods()),
+            ["2025-W52", "2026-W01", "2026-W02"]
+        );
+        assert_eq!(s("2026-10-01..2026-10-07").periods().len(), 7);
+        assert_eq!(s("2026-10").to_string(), "2026-10");
+        assert_eq!(s("2026-01..2026-10").to_string(), "2026-01..2026-10");
+    }
+
+    #[test]
+    fn comparison_bases() {
+        assert_eq!(s("2026-01..2026-10").year_earlier(), s("2025-01..2025-10"));
+        assert_eq!(s("2026-01..2026-10").previous(), s("2025-03..2025-12"));
+        assert_eq!(s("2026-Q1").previous(), s("2025-Q4"));
+        assert_eq!(s("2026-10").previous(), s("2026-09"));
+        assert_eq!(s("2026-Q3").population_year(), 2026);
+    }
+
+    #[test]
+    fn refuses_bad_ranges() {
+        for bad in [
+            "2026-10..2026-01",
+            "2026-01..2026-W02",
+            "2026-Q1..2026-Q2",
+            "2026-01..",
+            "2000-01-01..2026-01-01",
+        ] {
+            assert!(bad.parse::<Span>().is_err(), "{bad}");
+        }
+    }
+}

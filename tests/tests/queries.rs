@@ -1,0 +1,691 @@
+//! Leaders' answers cross-checked against the brute-force reference, on randomized hierarchies
+//! and data: missing reports, corrections, zero reports, stocks, rates with zero denominators,
+//! late reports, codes that appear and disappear, cumulative ranges crossing a year.
+
+use std::{collections::BTreeMap, process::Command};
+
+use chrono::TimeZone as _;
+use pingan_hub::clock::beijing;
+use pingan_proto::{Area, AreaCode, Areas, Catalogue, Level, Period, Span, pb};
+use pingan_tests::{
+    TestHub, bin,
+    reference::{Reference, ranks, robust_z},
+    test_clock, value,
+};
+use rand::{Rng, SeedableRng, rngs::StdRng};
+
+fn area(code: &str, name: &str) -> Area {
+    Area {
+        code: code.parse().unwrap(),
+        name: name.into(),
+        valid_from: None,
+        valid_until: None,
+        successor: None,
+    }
+}
+
+/// A random prefecture: 1–2 counties, 1–4 townships each, 0–5 villages each; one village
+/// abolished and one created at 2026-01; populations on villages (not all) and some townships.
+fn random_areas(rng: &mut StdRng) -> Areas {
+    let mut v = vec![area("51", "四川省"), area("5107", "绵阳市")];
+    let mut villages = Vec::new();
+    for c in 0..rng.random_range(1..=2) {
+        let county = format!("5107{:02}", 22 + c);
+        v.push(area(&county, &format!("县{c}")));
+        for t in 0..rng.random_range(1..=4) {
+            let town = format!("{county}{:03}", 100 + t);
+            v.push(area(&town, &format!("镇{c}{t}")));
+            for i in 0..rng.random_range(0..=5) {
+                let code = format!("{town}{:03}", 200 + i);
+                v.push(area(&code, &format!("村{c}{t}{i}")));
+                villages.push(code);
+            }
+        }
+    }
+    let day = chrono::NaiveDate::from_ymd_opt(2026, 1, 1).unwrap();
+    if let Some(first) = villages.first() {
+        let a = v.iter_mut().find(|a| a.code.to_string() == *first).unwrap();
+        a.valid_until = Some(day);
+        let mut new = area(&format!("{}299", &first[..9]), "新村");
+        new.valid_from = Some(day);
+        villages.push(new.code.to_string());
+        v.push(new);
+    }
+    let mut areas = Areas::from_areas(v).unwrap();
+    let mut pop = String::from("code,year,population\n");
+    for (i, code) in villages.iter().enumerate() {
+        if i % 4 != 3 {
+            for y in [2024, 2025, 2026] {
+                pop += &format!("{code},{y},{}\n", rng.random_range(500..4000));
+            }
+        }
+    }
+    if let Some(t) = areas
+        .iter()
+        .find(|a| a.code.level() == Level::Township)
+        .map(|a| a.code)
+    {
+        pop += &format!("{t},2026,20000\n");
+    }
+    areas.load_population(pop.as_bytes()).unwrap();
+    areas
+}
+
+fn random_values(rng: &mut StdRng, catalogue: &Catalogue) -> Vec<pb::MetricValue> {
+    let mut vals: BTreeMap<String, i64> = BTreeMap::new();
+    for m in catalogue.metrics() {
+        if rng.random_bool(0.55) {
+            // small numbers make zero denominators and ties common
+            vals.insert(m.id.to_string(), rng.random_range(0..6));
+        }
+    }
+    let mut fix = |a: &str, b: &str, k: i64, le: bool| {
+        if let (Some(&x), Some(&y)) = (vals.get(a), vals.get(b)) {
+            let ok = if le { x <= k * y } else { x >= k * y };
+            if !ok {
+                vals.insert(a.into(), k * y);
+            }
+        }
+    };
+    fix("disputes.resolved", "disputes.mediated", 1, true);
+    fix("petitions.repeat_visitors", "petitions.visitors", 1, true);
+    fix(
+        "petitions.collective_persons",
+        "petitions.collective_batches",
+        5,
+        false,
+    );
+    fix("patrol.person_times", "patrol.sessions", 1, false);
+    let mut out: Vec<pb::MetricValue> = vals.into_iter().map(|(m, v)| value(&m, v)).collect();
+    if rng.random_bool(0.4) {
+        let a = rng.random_range(0..4);
+        let b = rng.random_range(0..4);
+        let given_total = rng.random_bool(0.5);
+        out.retain(|v| v.metric != "disputes.identified");
+        out.push(pb::MetricValue {
+            metric: "disputes.identified".into(),
+            total: given_total.then_some(a + b),
+            parts: [("劳动争议".to_string(), a), ("医患".to_string(), b)]
+                .into_iter()
+                .collect(),
+        });
+    }
+    out
+}
+
+fn at(y: i32, m: u32, d: u32) -> chrono::DateTime<chrono::FixedOffset> {
+    beijing()
+        .with_ymd_and_hms(y, m, d, 10, 0, 0)
+        .single()
+        .unwrap()
+}
+
+/// Submits 24 months of random reports for every reporter; returns the months.
+async fn load_random_data(hub: &TestHub, areas: &Areas, rng: &mut StdRng) -> Vec<Period> {
+    let catalogue = Catalogue::builtin();
+    let mut client = hub.client().await;
+    let first: Period = "2024-11".parse().unwrap();
+    let months: Vec<Period> = (0..24).map(|i| first.shift(i)).collect();
+    let mut reporters: Vec<AreaCode> = areas
+        .iter()
+        .filter(|a| {
+            matches!(
+                a.code.level(),
+                Level::County | Level::Township | Level::Village
+            )
+        })
+        .map(|a| a.code)
+        .collect();
+    reporters.sort();
+    for &m in &months {
+        let next = m.next().first_day();
+        use chrono::Datelike as _;
+        let mut late = Vec::new();
+        for &code in &reporters {
+            if !areas.get(code).unwrap().valid_for(m) || rng.random_bool(0.15) {
+                continue; // missing
+            }
+            let mut r = pingan_tests::report(&code.to_string(), &m.to_string(), Vec::new());
+            if rng.random_bool(0.1) {
+                r.zero_report = true;
+            } else {
+                r.values = random_values(rng, &catalogue);
+                if r.values.is_empty() {
+                    r.zero_report = true;
+                }
+            }
+            if rng.random_bool(0.12) {
+                late.push(r);
+                continue;
+            }
+            hub.state.clock.set(at(next.year(), next.month(), 3));
+            client.submit(r.clone()).await.unwrap();
+            if rng.random_bool(0.1) {
+                // a correction, possibly after the deadline: it never makes the report late
+                hub.state.clock.set(at(next.year(), next.month(), 20));
+                let mut c =
+                    pingan_tests::report(&r.area, &r.period, random_values(rng, &catalogue));
+                c.zero_report = c.values.is_empty();
+                client.submit(c).await.unwrap();
+            }
+        }
+        hub.state.clock.set(at(next.year(), next.month(), 12));
+        for r in late {
+            client.submit(r).await.unwrap();
+        }
+    }
+    hub.state.clock.set(at(2026, 11, 22));
+    months
+}
+
+fn approx(a: Option<f64>, b: Option<f64>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(x), Some(y)) => (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1.0),
+        _ => false,
+    }
+}
+
+thread_local! {
+    /// How many checks compared a present value, so that a run comparing only blanks fails.
+    static PRESENT: std::cell::Cell<usize> = const { std::cell::Cell::new(0) };
+}
+
+#[track_caller]
+fn same(what: &str, engine: Option<f64>, reference: Option<f64>) {
+    assert!(
+        approx(engine, reference),
+        "{what}: engine {engine:?}, reference {reference:?}"
+    );
+    if reference.is_some() {
+        PRESENT.with(|p| p.set(p.get() + 1));
+    }
+}
+
+fn all_revisions(hub: &TestHub) -> Vec<pingan_hub::store::RevisionRecord> {
+    let mut all = Vec::new();
+    hub.state
+        .store
+        .reader()
+        .unwrap()
+        .for_each_revision(|r| all.push(r))
+        .unwrap();
+    all
+}
+
+const SPANS: [&str; 6] = [
+    "2026-10",
+    "2026-Q3",
+    "2025-11..2026-02",
+    "2025",
+    "2026-H1",
+    "2024-11..2026-10",
+];
+const MEASURES: [&str; 5] = [
+    "disputes.mediated",
+    "grid.workers",
+    "调处成功率",
+    "万人发案率",
+    "disputes.identified",
+];
+
+fn check_everything(hub: &TestHub, areas: &Areas, seed: u64) {
+    PRESENT.with(|p| p.set(0));
+    let (mut ranked, mut missing_seen, mut late_seen, mut undefined_rates) = (0, 0, 0, 0);
+    let catalogue = Catalogue::builtin();
+    let reference = Reference::new(&catalogue, areas, all_revisions(hub));
+    let engine = &hub.state.engine;
+    let mut inner: Vec<AreaCode> = areas
+        .iter()
+        .map(|a| a.code)
+        .filter(|c| c.level() < Level::Village)
+        .collect();
+    inner.sort();
+    let some_villages: Vec<AreaCode> = areas
+        .iter()
+        .map(|a| a.code)
+        .filter(|c| c.level() == Level::Village)
+        .take(3)
+        .collect();
+    for span_s in SPANS {
+        let span: Span = span_s.parse().unwrap();
+        // rollups: own and subtree of every metric and part, rates, completeness
+        for &a in inner.iter().chain(&some_villages) {
+            let ctx = format!("seed {seed} rollup {a} {span_s}");
+            let r = engine
+                .rollup(&pb::RollupRequest {
+                    area: a.to_string(),
+                    period: span_s.into(),
+                    metrics: vec![],
+                    by_category: true,
+                })
+                .unwrap();
+            for f in &r.figures {
+                same(
+                    &format!("{ctx} {} total", f.metric),
+                    f.total.map(|v| v as f64),
+                    reference
+                        .value(a, &span, &f.metric, None, false)
+                        .map(|v| v as f64),
+                );
+                same(
+                    &format!("{ctx} {} own", f.metric),
+                    f.own.map(|v| v as f64),
+                    reference
+                        .value(a, &span, &f.metric, None, true)
+                        .map(|v| v as f64),
+                );
+                for p in &f.parts {
+                    same(
+                        &format!("{ctx} {}[{}]", f.metric, p.part),
+                        p.value.map(|v| v as f64),
+                        reference
+                            .value(a, &span, &f.metric, Some(&p.part), false)
+                            .map(|v| v as f64),
+                    );
+                }
+            }
+            for rate in &r.rates {
+                same(
+                    &format!("{ctx} {}", rate.indicator),
+                    rate.value,
+                    reference.figure(a, &span, &rate.indicator),
+                );
+            }
+            let (e, rc, t) = reference.counts(a, &span, &reference.levels_below(a));
+            let c = r.completeness.unwrap();
+            assert_eq!(
+                (c.expected, c.received, c.on_time),
+                (e, rc, t),
+                "{ctx} completeness"
+            );
+        }
+        // comparisons of children and of villages
+        for &a in &inner {
+            for level in ["", "village"] {
+                for measure in MEASURES {
+                    let ctx = format!("seed {seed} compare {a} {span_s} {measure} level {level:?}");
+                    let reply = engine
+                        .compare(&pb::CompareRequest {
+                            area: a.to_string(),
+                            period: span_s.into(),
+                            metric: measure.into(),
+                            level: level.into(),
+                            complete_only: false,
+                        })
+                        .unwrap();
+                    let rows: Vec<AreaCode> = match level {
+                        "" => areas.children(a).to_vec(),
+                        _ => areas.descendants_at(a, Level::Village),
+                    };
+                    assert_eq!(reply.rows.len(), rows.len(), "{ctx}");
+                    let figures: Vec<Option<f64>> = rows
+                        .iter()
+                        .map(|r| reference.figure(*r, &span, measure))
+                        .collect();
+                    let rk = ranks(&figures);
+                    let z = robust_z(&figures);
+                    let parent_num = reference.num_den(a, &span, measure).0;
+                    for (i, code) in rows.iter().enumerate() {
+                        let row = reply
+                            .rows
+                            .iter()
+                            .find(|r| r.code == code.to_string())
+                            .unwrap();
+                        let ctx = format!("{ctx} row {code}");
+                        let (num, den, factor) = reference.num_den(*code, &span, measure);
+                        same(&format!("{ctx} value"), row.value, num);
+                        if factor.is_some() {
+                            same(&format!("{ctx} rate"), row.rate, figures[i]);
+                            same(&format!("{ctx} denominator"), row.denominator, den);
+                        }
+                        assert_eq!(row.rank, rk[i].unwrap_or(0), "{ctx} rank");
+                        ranked += usize::from(row.rank > 0);
+                        undefined_rates +=
+                            usize::from(factor.is_some() && num.is_some() && figures[i].is_none());
+                        let share = num
+                            .zip(parent_num)
+                            .and_then(|(n, p)| (p != 0.0).then(|| n / p * 100.0));
+                        same(&format!("{ctx} share"), row.share, share);
+                        let yoy = reference.figure(*code, &span.year_earlier(), measure);
+                        same(&format!("{ctx} yoy base"), row.yoy_base, yoy);
+                        let change = figures[i].zip(yoy).map(|(v, b)| v - b);
+                        same(&format!("{ctx} yoy change"), row.yoy_change, change);
+                        same(
+                            &format!("{ctx} yoy pct"),
+                            row.yoy_pct,
+                            change
+                                .zip(yoy)
+                                .and_then(|(c, b)| (b != 0.0).then(|| c / b * 100.0)),
+                        );
+                        let mom = reference.figure(*code, &span.previous(), measure);
+                        same(&format!("{ctx} mom base"), row.mom_base, mom);
+                        same(&format!("{ctx} z"), row.z, z[i]);
+                        assert_eq!(
+                            row.outlier,
+                            z[i].is_some_and(|z| z.abs() > 3.5),
+                            "{ctx} outlier"
+                        );
+                        let levels: Vec<Level> = reference
+                            .levels_below(a)
+                            .into_iter()
+                            .filter(|l| *l >= code.level())
+                            .collect();
+                        let (e, rc, t) = reference.counts(*code, &span, &levels);
+                        let c = row.completeness.unwrap();
+                        assert_eq!(
+                            (c.expected, c.received, c.on_time),
+                            (e, rc, t),
+                            "{ctx} completeness"
+                        );
+                    }
+                    // rank order: ranked rows first, by rank
+                    let order: Vec<u32> = reply
+                        .rows
+                        .iter()
+                        .map(|r| if r.rank == 0 { u32::MAX } else { r.rank })
+                        .collect();
+                    assert!(
+                        order.windows(2).all(|w| w[0] <= w[1]),
+                        "{ctx} order {order:?}"
+                    );
+                }
+            }
+        }
+        // completeness lists
+        for &a in &inner {
+            for level in [None, Some(Level::Village)] {
+                let ctx = format!("seed {seed} completeness {a} {span_s} {level:?}");
+                let reply = engine
+                    .completeness(&pb::CompletenessRequest {
+                        area: a.to_string(),
+                        period: span_s.into(),
+                        level: level.map(|l| l.to_string()).unwrap_or_default(),
+                    })
+                    .unwrap();
+                let levels: Vec<Level> = reference
+                    .levels_below(a)
+                    .into_iter()
+                    .filter(|l| level.is_none_or(|x| x == *l))
+                    .collect();
+                let (missing, late) = reference.missing_and_late(a, &span, &levels);
+                let mut got_missing: Vec<(String, String)> = reply
+                    .missing
+                    .iter()
+                    .map(|m| (m.code.clone(), m.period.clone()))
+                    .collect();
+                let mut got_late: Vec<(String, String)> = reply
+                    .late
+                    .iter()
+                    .map(|m| (m.code.clone(), m.period.clone()))
+                    .collect();
+                got_missing.sort();
+                got_late.sort();
+                assert_eq!(got_missing, missing, "{ctx} missing");
+                assert_eq!(got_late, late, "{ctx} late");
+                missing_seen += missing.len();
+                late_seen += late.len();
+                let s = reply.summary.unwrap();
+                assert_eq!(s.missing as usize, missing.len(), "{ctx}");
+                assert_eq!(s.late as usize, late.len(), "{ctx}");
+            }
+        }
+    }
+    // trends: single months and quarters, with 同比
+    for &a in &inner {
+        for (period, n) in [("2026-10", 12u32), ("2026-Q3", 4)] {
+            for measure in MEASURES {
+                let reply = engine
+                    .trend(&pb::TrendRequest {
+                        area: a.to_string(),
+                        period: period.into(),
+                        periods: n,
+                        metric: measure.into(),
+                    })
+                    .unwrap();
+                assert_eq!(reply.points.len(), n as usize);
+                for p in &reply.points {
+                    let span: Span = p.period.parse().unwrap();
+                    let ctx = format!("seed {seed} trend {a} {} {measure}", p.period);
+                    same(&ctx, p.value, reference.figure(a, &span, measure));
+                    same(
+                        &format!("{ctx} yoy"),
+                        p.yoy_base,
+                        reference.figure(a, &span.year_earlier(), measure),
+                    );
+                }
+            }
+        }
+    }
+    // the data must exercise what is checked: values, ranks, gaps, lateness, undefined rates
+    let present = PRESENT.with(|p| p.get());
+    assert!(
+        present > 2000,
+        "seed {seed}: only {present} present values compared"
+    );
+    assert!(
+        ranked > 100 && missing_seen > 0 && late_seen > 0,
+        "seed {seed}: {ranked} ranked, {missing_seen} missing, {late_seen} late"
+    );
+    assert!(
+        undefined_rates > 0,
+        "seed {seed}: no rate with a zero denominator came up"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn answers_match_a_brute_force_reference_on_random_hierarchies() {
+    for seed in [1u64, 2, 3] {
+        let mut rng = StdRng::seed_from_u64(seed);
+        let areas = random_areas(&mut rng);
+        let dir = tempfile::tempdir().unwrap();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let hub = TestHub::start_with(listener, dir.path(), test_clock(), areas.clone()).await;
+        load_random_data(&hub, &areas, &mut rng).await;
+        check_everything(&hub, &areas, seed);
+        // the rollups rebuilt from the store at start-up give the same answers
+        hub.stop().await;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let hub = TestHub::start_with(listener, dir.path(), test_clock(), areas.clone()).await;
+        check_everything(&hub, &areas, seed);
+        hub.stop().await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_right_after_a_receipt_sees_the_report() {
+    let hub = TestHub::start().await;
+    let mut reports = hub.client().await;
+    let mut queries = pb::query_service_client::QueryServiceClient::connect(hub.url.clone())
+        .await
+        .unwrap();
+    let mut expected = 0;
+    let villages = pingan_proto::fixtures::santai_areas()
+        .descendants_at(pingan_proto::fixtures::santai(), Level::Village);
+    for (i, village) in (1..=20i64).zip(villages) {
+        reports
+            .submit(pingan_tests::report(
+                &village.to_string(),
+                "2026-10",
+                vec![value("cases.fraud", i)],
+            ))
+            .await
+            .unwrap();
+        expected += i;
+        let r = queries
+            .rollup(pb::RollupRequest {
+                area: "510722".into(),
+                period: "2026-10".into(),
+                metrics: vec!["cases.fraud".into()],
+                by_category: false,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(r.figures[0].total, Some(expected));
+    }
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_data_is_missing_not_zero_and_bad_questions_are_refused() {
+    let hub = TestHub::start().await;
+    let mut queries = pb::query_service_client::QueryServiceClient::connect(hub.url.clone())
+        .await
+        .unwrap();
+    let r = queries
+        .rollup(pb::RollupRequest {
+            area: "510722".into(),
+            period: "2026-10".into(),
+            metrics: vec![],
+            by_category: false,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        r.figures
+            .iter()
+            .all(|f| f.total.is_none() && f.own.is_none())
+    );
+    assert!(r.rates.iter().all(|x| x.value.is_none()));
+    assert_eq!(r.completeness.unwrap().missing, 496);
+    for (req, code) in [
+        (
+            pb::CompareRequest {
+                area: "510722".into(),
+                period: "2026-13".into(),
+                metric: "cases.fraud".into(),
+                ..Default::default()
+            },
+            tonic::Code::InvalidArgument,
+        ),
+        (
+            pb::CompareRequest {
+                area: "510799".into(),
+                period: "2026-10".into(),
+                metric: "cases.fraud".into(),
+                ..Default::default()
+            },
+            tonic::Code::NotFound,
+        ),
+        (
+            pb::CompareRequest {
+                area: "510722".into(),
+                period: "2026-10".into(),
+                metric: "nope".into(),
+                ..Default::default()
+            },
+            tonic::Code::InvalidArgument,
+        ),
+        (
+            pb::CompareRequest {
+                area: "510722".into(),
+                period: "2026-10".into(),
+                metric: "cases.fraud".into(),
+                level: "county".into(),
+                ..Default::default()
+            },
+            tonic::Code::InvalidArgument,
+        ),
+    ] {
+        let err = queries.compare(req.clone()).await.unwrap_err();
+        assert_eq!(err.code(), code, "{req:?}: {err:?}");
+    }
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_cli_prints_csv_that_reads_back_as_the_grpc_answer() {
+    let hub = TestHub::start().await;
+    let mut client = hub.client().await;
+    let areas = pingan_proto::fixtures::santai_areas();
+    let county = pingan_proto::fixtures::santai();
+    for (i, t) in areas
+        .descendants_at(county, Level::Township)
+        .iter()
+        .enumerate()
+    {
+        let i = i as i64;
+        for m in [
+            "2026-07", "2026-08", "2026-09", "2025-07", "2025-08", "2025-09",
+        ] {
+            let vals = vec![
+                value("disputes.mediated", 10 + i % 7),
+                value("disputes.resolved", 5 + i % 5),
+            ];
+            client
+                .submit(pingan_tests::report(&t.to_string(), m, vals))
+                .await
+                .unwrap();
+        }
+    }
+    let url = hub.url.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(bin("pingan-hub"))
+            .args([
+                "query",
+                "compare",
+                "--hub",
+                &url,
+                "--area",
+                "510722",
+                "--period",
+                "2026-Q3",
+                "--metric",
+                "调处成功率",
+                "--format",
+                "csv",
+            ])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let body = text
+        .strip_prefix('\u{feff}')
+        .expect("CSV starts with a UTF-8 BOM");
+    let mut csv = csv::Reader::from_reader(body.as_bytes());
+    let headers = csv.headers().unwrap().clone();
+    let col = |h: &str| {
+        headers
+            .iter()
+            .position(|x| x == h)
+            .unwrap_or_else(|| panic!("no column {h}"))
+    };
+    let grpc = pb::query_service_client::QueryServiceClient::connect(hub.url.clone())
+        .await
+        .unwrap()
+        .compare(pb::CompareRequest {
+            area: "510722".into(),
+            period: "2026-Q3".into(),
+            metric: "调处成功率".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let rows: Vec<csv::StringRecord> = csv.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), grpc.rows.len());
+    assert_eq!(rows.len(), 33);
+    let num = |s: &str| (!s.is_empty()).then(|| s.parse::<f64>().unwrap());
+    for (csv_row, g) in rows.iter().zip(&grpc.rows) {
+        assert_eq!(&csv_row[col("代码")], g.code);
+        assert_eq!(&csv_row[col("名称")], g.name);
+        assert_eq!(csv_row[col("排名")].parse::<u32>().unwrap(), g.rank);
+        same("rate", num(&csv_row[col("比率")]), g.rate);
+        same("value", num(&csv_row[col("数值")]), g.value);
+        same("yoy", num(&csv_row[col("同比%")]), g.yoy_pct);
+        assert_eq!(
+            csv_row[col("应报")].parse::<u64>().unwrap(),
+            g.completeness.unwrap().expected
+        );
+    }
+    hub.stop().await;
+}
