@@ -689,3 +689,110 @@ async fn the_cli_prints_csv_that_reads_back_as_the_grpc_answer() {
     }
     hub.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn weeks_and_days_roll_up_and_incomplete_rows_can_be_withheld() {
+    let hub = TestHub::start().await;
+    let mut client = hub.client().await;
+    let areas = pingan_proto::fixtures::santai_areas();
+    let town: AreaCode = "510722101".parse().unwrap();
+    let villages = areas.descendants_at(town, Level::Village);
+    // sensitive period: daily reports from two villages, one a zero report; weekly from all but one
+    client
+        .submit(pingan_tests::report(
+            &villages[0].to_string(),
+            "2026-10-01",
+            vec![value("petitions.visitors", 3)],
+        ))
+        .await
+        .unwrap();
+    let mut zero = pingan_tests::report(&villages[1].to_string(), "2026-10-01", vec![]);
+    zero.zero_report = true;
+    client.submit(zero).await.unwrap();
+    client
+        .submit(pingan_tests::report(
+            &villages[0].to_string(),
+            "2026-10-02",
+            vec![value("petitions.visitors", 4)],
+        ))
+        .await
+        .unwrap();
+    for (i, v) in villages.iter().enumerate().skip(1) {
+        for w in ["2026-W40", "2026-W41"] {
+            client
+                .submit(pingan_tests::report(
+                    &v.to_string(),
+                    w,
+                    vec![value("patrol.sessions", i as i64)],
+                ))
+                .await
+                .unwrap();
+        }
+    }
+    let engine = &hub.state.engine;
+    let total = |period: &str, metric: &str| {
+        engine
+            .rollup(&pb::RollupRequest {
+                area: town.to_string(),
+                period: period.into(),
+                metrics: vec![metric.into()],
+                by_category: false,
+            })
+            .unwrap()
+            .figures[0]
+            .total
+    };
+    assert_eq!(
+        total("2026-10-01", "petitions.visitors"),
+        Some(3),
+        "a zero report adds 0, not missing"
+    );
+    assert_eq!(
+        total("2026-10-01..2026-10-02", "petitions.visitors"),
+        Some(7)
+    );
+    let n = villages.len() as i64;
+    assert_eq!(
+        total("2026-W40..2026-W41", "patrol.sessions"),
+        Some(2 * (n - 1) * n / 2)
+    );
+    assert_eq!(
+        total("2026-10", "patrol.sessions"),
+        None,
+        "weekly reports do not count as the month's"
+    );
+    // the township is incomplete for the week (its own report and one village are missing)
+    let c = engine
+        .compare(&pb::CompareRequest {
+            area: "510722".into(),
+            period: "2026-W40".into(),
+            metric: "patrol.sessions".into(),
+            level: String::new(),
+            complete_only: true,
+        })
+        .unwrap();
+    let row = c.rows.iter().find(|r| r.code == town.to_string()).unwrap();
+    assert!(
+        row.withheld && row.value.is_none() && row.rank == 0,
+        "{row:?}"
+    );
+    let open = engine
+        .compare(&pb::CompareRequest {
+            area: "510722".into(),
+            period: "2026-W40".into(),
+            metric: "patrol.sessions".into(),
+            level: String::new(),
+            complete_only: false,
+        })
+        .unwrap();
+    let row = open
+        .rows
+        .iter()
+        .find(|r| r.code == town.to_string())
+        .unwrap();
+    assert_eq!(
+        (row.value, row.rank, row.withheld),
+        (Some(((n - 1) * n / 2) as f64), 1, false)
+    );
+    hub.stop().await;
+}
