@@ -33,9 +33,11 @@ pub enum QueryCommand {
 /// Arguments shared by the queries.
 #[derive(Debug, Args)]
 pub struct QueryArgs {
-    /// The hub's address.
-    #[arg(long, env = "PINGAN_HUB", default_value = "http://127.0.0.1:7400")]
+    /// The hub's address (https:// with mutual TLS; http:// with --insecure).
+    #[arg(long, env = "PINGAN_HUB", default_value = "https://localhost:7400")]
     pub hub: String,
+    #[command(flatten)]
+    pub tls: pingan_node::client_tls::ClientTlsArgs,
     /// Division code of the area asked about.
     #[arg(long)]
     pub area: String,
@@ -448,10 +450,12 @@ pub async fn run(cmd: QueryCommand) -> anyhow::Result<()> {
         QueryCommand::Trend(a) => (a, "trend"),
         QueryCommand::Completeness(a) => (a, "completeness"),
     };
-    let mut client = QueryServiceClient::connect(args.hub.clone())
+    let tls = args.tls.config(&args.hub)?;
+    let channel = pingan_node::client_tls::endpoint(&args.hub, tls.as_ref())?
+        .connect()
         .await
-        .map_err(|e| anyhow::anyhow!("cannot reach hub {}: {e}", args.hub))?
-        .max_decoding_message_size(64 * 1024 * 1024);
+        .map_err(|e| anyhow::anyhow!("cannot reach hub {}: {e}", args.hub))?;
+    let mut client = QueryServiceClient::new(channel).max_decoding_message_size(64 * 1024 * 1024);
     let one_metric = || -> anyhow::Result<String> {
         match args.metric.as_slice() {
             [m] => Ok(m.clone()),

@@ -25,6 +25,87 @@ pub enum Command {
     /// Ask a hub: rollup, compare, trend or completeness.
     #[command(subcommand)]
     Query(crate::cli::QueryCommand),
+    /// Certificates for mutual TLS: a CA, and certificates for nodes, viewers and hubs.
+    #[command(subcommand)]
+    Certs(CertsCommand),
+}
+
+/// `pingan-hub certs`.
+#[derive(Debug, Subcommand)]
+pub enum CertsCommand {
+    /// Create the deployment's CA (ca.pem, ca.key) in a directory.
+    Init {
+        /// Directory for the CA (keep ca.key offline where you can).
+        #[arg(long)]
+        dir: PathBuf,
+    },
+    /// Issue a certificate (ROLE-AREA.pem, ROLE-AREA.key) signed by the CA in --dir.
+    Issue {
+        /// Directory holding ca.pem and ca.key; the new files go there too.
+        #[arg(long)]
+        dir: PathBuf,
+        /// node (submits for its area), viewer (reads its subtree) or hub (serves, federates).
+        #[arg(long)]
+        role: String,
+        /// The area the identity is for, e.g. 510722101001.
+        #[arg(long)]
+        area: String,
+        /// Host names or IP addresses clients use to reach a hub (hub role; repeatable).
+        #[arg(long = "host")]
+        hosts: Vec<String>,
+        /// Days the certificate is valid.
+        #[arg(long, default_value_t = 730)]
+        days: i64,
+    },
+}
+
+/// The hub's TLS and access flags.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ServerTlsArgs {
+    /// CA certificate (PEM) that client certificates must chain to.
+    #[arg(long, env = "PINGAN_CA")]
+    pub ca: Option<PathBuf>,
+    /// The hub's certificate (PEM); reloaded when the file changes.
+    #[arg(long, env = "PINGAN_CERT")]
+    pub cert: Option<PathBuf>,
+    /// The hub's private key (PEM); reloaded when the file changes.
+    #[arg(long, env = "PINGAN_KEY")]
+    pub key: Option<PathBuf>,
+    /// Revoked certificate serials (hex), one a line; reloaded when the file changes.
+    #[arg(long, env = "PINGAN_DENY_LIST")]
+    pub deny_list: Option<PathBuf>,
+    /// Subtrees granted to identities beyond their own area (TOML, see README).
+    #[arg(long, env = "PINGAN_GRANTS")]
+    pub grants: Option<PathBuf>,
+    /// Serve plaintext gRPC with no authentication (trusted networks and demos only).
+    #[arg(long, env = "PINGAN_INSECURE")]
+    pub insecure: bool,
+}
+
+impl ServerTlsArgs {
+    /// The access rules these flags describe, with clear errors.
+    pub fn authorizer(&self) -> anyhow::Result<crate::authz::Authorizer> {
+        if self.insecure {
+            tracing::warn!("--insecure: plaintext gRPC, no client certificates, no access control");
+            return Ok(crate::authz::Authorizer::insecure());
+        }
+        let (Some(ca), Some(cert), Some(key)) = (&self.ca, &self.cert, &self.key) else {
+            anyhow::bail!(
+                "mutual TLS needs --ca, --cert and --key (create them with `pingan-hub certs init` and `certs issue --role hub`), or --insecure for plaintext"
+            );
+        };
+        let tls = crate::tls::ServerTls::load(crate::tls::TlsFiles {
+            ca: ca.clone(),
+            cert: cert.clone(),
+            key: key.clone(),
+            deny_list: self.deny_list.clone(),
+        })?;
+        let grants = match &self.grants {
+            Some(p) => crate::authz::load_grants(p)?,
+            None => Vec::new(),
+        };
+        Ok(crate::authz::Authorizer::mtls(tls, grants))
+    }
 }
 
 /// `pingan-hub serve`.
@@ -38,6 +119,8 @@ pub struct ServeArgs {
     pub listen: SocketAddr,
     #[command(flatten)]
     pub registry: RegistryArgs,
+    #[command(flatten)]
+    pub tls: ServerTlsArgs,
     /// Monthly figures are on time until the end of this day of the next month.
     #[arg(long, env = "PINGAN_MONTHLY_DUE_DAY", default_value_t = 5, value_parser = clap::value_parser!(u32).range(1..=28))]
     pub monthly_due_day: u32,

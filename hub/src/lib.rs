@@ -7,10 +7,12 @@
 //! - [`store`]: the SQLite store with its group-committing writer thread.
 //! - [`state`]: [`HubState`], what the handlers share.
 //! - [`error`]: the hub's errors and their one mapping to gRPC codes.
+//! - [`tls`]: mutual TLS, identities and certificates; [`authz`]: who may do what where.
 //! - [`clock`]: the injected clock.
 //! - [`config`]: command-line and file configuration.
 //! - [`demo`]: the README's demo, 三台县 reporting to a hub on loopback.
 
+pub mod authz;
 pub mod cli;
 pub mod clock;
 pub mod config;
@@ -22,6 +24,7 @@ pub mod server;
 pub mod service;
 pub mod state;
 pub mod store;
+pub mod tls;
 
 pub use clock::Clock;
 pub use state::HubState;

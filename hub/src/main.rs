@@ -6,7 +6,7 @@ use anyhow::Context as _;
 use clap::Parser as _;
 use pingan_hub::{
     Clock, HubState,
-    config::{Cli, Command, ServeArgs},
+    config::{CertsCommand, Cli, Command, ServeArgs},
     demo, server,
 };
 
@@ -32,6 +32,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Serve(args) => serve(args).await,
         Command::Demo(args) => demo::run(args).await,
         Command::Query(cmd) => pingan_hub::cli::run(cmd).await,
+        Command::Certs(cmd) => certs(cmd),
     }
 }
 
@@ -42,6 +43,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         metrics = catalogue.metrics().len(),
         "registry loaded"
     );
+    // TLS problems are reported before the (possibly long) load of the store
+    let auth = args.tls.authorizer()?;
     let started = std::time::Instant::now();
     let state = HubState::open(
         &args.data,
@@ -50,7 +53,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         Clock::System,
         args.deadlines(),
     )
-    .with_context(|| format!("opening the store in {}", args.data.display()))?;
+    .with_context(|| format!("opening the store in {}", args.data.display()))?
+    .with_auth(auth);
     tracing::info!(elapsed = ?started.elapsed(), "store open, rollups loaded");
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
@@ -58,6 +62,41 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // one plain line on stdout, for scripts and tests that start the hub on port 0
     println!("pingan-hub listening on {}", listener.local_addr()?);
     server::serve(listener, state, shutdown_signal()).await
+}
+
+fn certs(cmd: CertsCommand) -> anyhow::Result<()> {
+    use pingan_hub::tls::certs;
+    match cmd {
+        CertsCommand::Init { dir } => {
+            let (cert, key) = certs::init(&dir)?;
+            println!(
+                "CA created: {} (give to every office), {} (keep secret)",
+                cert.display(),
+                key.display()
+            );
+        }
+        CertsCommand::Issue {
+            dir,
+            role,
+            area,
+            hosts,
+            days,
+        } => {
+            let role = role.parse().map_err(|e: String| anyhow::anyhow!(e))?;
+            let area = area.parse().with_context(|| format!("--area {area}"))?;
+            let mut req = certs::IssueRequest::valid_for_days(role, area, days);
+            req.hosts.extend(hosts);
+            let (cert, key, issued) = certs::issue(&dir, &req)?;
+            println!(
+                "issued {} serial {}: {} and {} (install both with the CA's ca.pem on the office's machine)",
+                pingan_hub::tls::identity::identity_uri(role, area),
+                issued.serial,
+                cert.display(),
+                key.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 async fn shutdown_signal() {

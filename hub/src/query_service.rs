@@ -1,10 +1,18 @@
-//! `pingan.v1.QueryService`: leaders' questions over gRPC.
+//! `pingan.v1.QueryService`: leaders' questions over gRPC, each within the caller's jurisdiction.
 
-use pingan_proto::pb::{self, query_service_server::QueryService};
+use pingan_proto::{
+    AreaCode,
+    pb::{self, query_service_server::QueryService},
+};
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 
-use crate::{error::HubError, state::HubState};
+use crate::{
+    authz::Action,
+    error::HubError,
+    query::{Engine, QueryError},
+    state::HubState,
+};
 
 /// The query service.
 #[derive(Debug, Clone)]
@@ -18,13 +26,23 @@ impl Queries {
         Queries { state }
     }
 
-    /// Runs an engine call off the async threads (it may read the store and run polars).
-    async fn run<T: Send + 'static>(
+    /// Checks that the caller may read the request's area, then runs the engine call off the
+    /// async threads (it may read the store and run polars).
+    async fn run<R: Clone + Send + 'static, T: Send + 'static>(
         &self,
-        f: impl FnOnce(&crate::query::Engine) -> Result<T, crate::query::QueryError> + Send + 'static,
+        req: Request<R>,
+        area: impl FnOnce(&R) -> &str,
+        f: impl FnOnce(&Engine, &R) -> Result<T, QueryError> + Send + 'static,
     ) -> Result<Response<T>, Status> {
-        let engine = self.state.engine.clone();
-        let answer = tokio::task::spawn_blocking(move || f(&engine))
+        let id = self.state.auth.identity(&req)?;
+        // an unparsable area is the engine's to name (INVALID_ARGUMENT)
+        if let Ok(code) = area(req.get_ref()).parse::<AreaCode>() {
+            self.state
+                .auth
+                .require(&self.state.store, id.as_ref(), Action::Read, code)?;
+        }
+        let (engine, req) = (self.state.engine.clone(), req.into_inner());
+        let answer = tokio::task::spawn_blocking(move || f(&engine, &req))
             .await
             .map_err(|e| Status::internal(format!("query task failed: {e}")))?;
         answer
@@ -40,8 +58,7 @@ impl QueryService for Queries {
         &self,
         req: Request<pb::RollupRequest>,
     ) -> Result<Response<pb::RollupReply>, Status> {
-        let req = req.into_inner();
-        self.run(move |e| e.rollup(&req)).await
+        self.run(req, |r| &r.area, |e, r| e.rollup(r)).await
     }
 
     #[instrument(skip_all, fields(area = %req.get_ref().area, period = %req.get_ref().period, metric = %req.get_ref().metric))]
@@ -49,8 +66,7 @@ impl QueryService for Queries {
         &self,
         req: Request<pb::CompareRequest>,
     ) -> Result<Response<pb::CompareReply>, Status> {
-        let req = req.into_inner();
-        self.run(move |e| e.compare(&req)).await
+        self.run(req, |r| &r.area, |e, r| e.compare(r)).await
     }
 
     #[instrument(skip_all, fields(area = %req.get_ref().area, period = %req.get_ref().period, metric = %req.get_ref().metric))]
@@ -58,8 +74,7 @@ impl QueryService for Queries {
         &self,
         req: Request<pb::TrendRequest>,
     ) -> Result<Response<pb::TrendReply>, Status> {
-        let req = req.into_inner();
-        self.run(move |e| e.trend(&req)).await
+        self.run(req, |r| &r.area, |e, r| e.trend(r)).await
     }
 
     #[instrument(skip_all, fields(area = %req.get_ref().area, period = %req.get_ref().period))]
@@ -67,7 +82,6 @@ impl QueryService for Queries {
         &self,
         req: Request<pb::CompletenessRequest>,
     ) -> Result<Response<pb::CompletenessReply>, Status> {
-        let req = req.into_inner();
-        self.run(move |e| e.completeness(&req)).await
+        self.run(req, |r| &r.area, |e, r| e.completeness(r)).await
     }
 }

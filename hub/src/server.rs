@@ -8,6 +8,9 @@ use tokio_stream::wrappers::TcpListenerStream;
 
 use crate::{query_service::Queries, service::Reports, state::HubState};
 
+/// How often the TLS files (certificate, key, CA, deny list) are checked for changes.
+pub const RELOAD_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Largest message the hub decodes (a batch item is one report; 4 MiB is far above any real one).
 pub const MAX_MESSAGE_BYTES: usize = 4 * 1024 * 1024;
 
@@ -33,14 +36,30 @@ pub async fn serve(
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(64 * 1024 * 1024);
     let addr = listener.local_addr()?;
-    tracing::info!(%addr, "hub serving");
-    tonic::transport::Server::builder()
+    let router = tonic::transport::Server::builder()
         .add_service(health_service)
         .add_service(reflection)
         .add_service(reports)
-        .add_service(queries)
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
-        .await?;
+        .add_service(queries);
+    match state.auth.tls().cloned() {
+        Some(tls) => {
+            tracing::info!(%addr, "hub serving gRPC over mutual TLS");
+            let watcher = tls.watch(RELOAD_EVERY);
+            let (incoming, acceptor) = crate::tls::server::incoming(listener, tls);
+            let served = router
+                .serve_with_incoming_shutdown(incoming, shutdown)
+                .await;
+            acceptor.abort();
+            watcher.abort();
+            served?;
+        }
+        None => {
+            tracing::warn!(%addr, "hub serving PLAINTEXT gRPC (--insecure): no authentication, no encryption");
+            router
+                .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+                .await?;
+        }
+    }
     state.store.close();
     tracing::info!(%addr, "hub stopped");
     Ok(())

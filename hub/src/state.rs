@@ -6,6 +6,7 @@ use std::{path::Path, sync::Arc};
 use pingan_proto::{Areas, Catalogue, Validator};
 
 use crate::{
+    authz::Authorizer,
     clock::Clock,
     error::StoreError,
     query::{Deadlines, Engine, QueryError},
@@ -20,6 +21,7 @@ pub struct HubState {
     pub store: Arc<Store>,
     pub engine: Arc<Engine>,
     pub clock: Clock,
+    pub auth: Arc<Authorizer>,
 }
 
 /// Why a hub could not open its data.
@@ -63,7 +65,14 @@ impl HubState {
             store: Arc::new(store),
             engine,
             clock,
+            auth: Arc::new(Authorizer::insecure()),
         })
+    }
+
+    /// The same hub with these access rules (mutual TLS, grants).
+    pub fn with_auth(mut self, auth: Authorizer) -> HubState {
+        self.auth = Arc::new(auth);
+        self
     }
 
     /// A validator for "now" on the hub's own clock: the hub, not the node, decides whether a

@@ -76,6 +76,8 @@ pub struct Store {
     path: PathBuf,
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
+    /// A second connection for the audit trail of refusals (rare, small writes).
+    audit: Mutex<Option<Connection>>,
 }
 
 impl std::fmt::Debug for Job {
@@ -102,7 +104,24 @@ CREATE TABLE IF NOT EXISTS revisions (
     vals            BLOB    NOT NULL,
     PRIMARY KEY (area, period, revision)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS refusals (
+    at_ms     INTEGER NOT NULL,
+    identity  TEXT    NOT NULL,
+    action    TEXT    NOT NULL,
+    area      TEXT    NOT NULL,
+    reason    TEXT    NOT NULL
+);
 ";
+
+/// A refused request, as the audit trail keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub at_ms: i64,
+    pub identity: String,
+    pub action: String,
+    pub area: String,
+    pub reason: String,
+}
 
 fn configure(conn: &Connection) -> Result<(), StoreError> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
@@ -142,6 +161,7 @@ impl Store {
             path,
             jobs: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(writer)),
+            audit: Mutex::new(None),
         })
     }
 
@@ -182,6 +202,29 @@ impl Store {
     /// A read-only view of the store (its own connection; WAL lets it read while the writer writes).
     pub fn reader(&self) -> Result<StoreReader, StoreError> {
         StoreReader::open(&self.path)
+    }
+
+    /// Records a refused request in the audit trail, durably.
+    pub fn record_refusal(
+        &self,
+        identity: &str,
+        action: &str,
+        area: &str,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        let mut guard = self.audit.lock().expect("not poisoned");
+        if guard.is_none() {
+            let conn = Connection::open(&self.path).map_err(StoreError::from_sqlite)?;
+            configure(&conn)?;
+            *guard = Some(conn);
+        }
+        let conn = guard.as_ref().expect("just opened");
+        conn.execute(
+            "INSERT INTO refusals (at_ms, identity, action, area, reason) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![chrono::Utc::now().timestamp_millis(), identity, action, area, reason],
+        )
+        .map_err(StoreError::from_sqlite)?;
+        Ok(())
     }
 
     /// Path of the database file.
@@ -469,6 +512,23 @@ impl StoreReader {
         ))?;
         let end = format!("{prefix}:");
         let rows = st.query_map([prefix, end.as_str(), period], record)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Every recorded refusal, oldest first.
+    pub fn refusals(&self) -> Result<Vec<Refusal>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT at_ms, identity, action, area, reason FROM refusals ORDER BY rowid")?;
+        let rows = st.query_map([], |r| {
+            Ok(Refusal {
+                at_ms: r.get(0)?,
+                identity: r.get(1)?,
+                action: r.get(2)?,
+                area: r.get(3)?,
+                reason: r.get(4)?,
+            })
+        })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 

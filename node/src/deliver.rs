@@ -48,6 +48,7 @@ pub struct Deliverer {
     hub: String,
     timeout: Duration,
     client: Option<ReportServiceClient<Channel>>,
+    tls: Option<tonic::transport::ClientTlsConfig>,
     pub backoff: Backoff,
 }
 
@@ -59,16 +60,23 @@ impl Deliverer {
             hub: hub.into(),
             timeout,
             client: None,
+            tls: None,
             backoff: Backoff::default(),
         }
+    }
+
+    /// Connects with mutual TLS (`None`: plaintext).
+    pub fn with_tls(mut self, tls: Option<tonic::transport::ClientTlsConfig>) -> Deliverer {
+        self.tls = tls;
+        self
     }
 
     async fn client(&mut self) -> Result<ReportServiceClient<Channel>, String> {
         if let Some(c) = &self.client {
             return Ok(c.clone());
         }
-        let endpoint = Channel::from_shared(self.hub.clone())
-            .map_err(|e| format!("bad hub address {:?}: {e}", self.hub))?
+        let endpoint = crate::client_tls::endpoint(&self.hub, self.tls.as_ref())
+            .map_err(|e| format!("{e:#}"))?
             .connect_timeout(self.timeout)
             .timeout(self.timeout);
         let channel = endpoint

@@ -3,9 +3,11 @@
 //! - [`outbox`]: the durable local outbox every report is written to before delivery.
 //! - [`deliver`]: delivery of the outbox to the hub, with retries for transient errors only.
 //! - [`backoff`]: exponential backoff with jitter.
+//! - [`client_tls`]: the client side of mutual TLS (CA, certificate, key, or `--insecure`).
 //! - [`form`]: reading values from `--set`, CSV and JSON forms.
 
 pub mod backoff;
+pub mod client_tls;
 pub mod deliver;
 pub mod form;
 pub mod outbox;

@@ -4,7 +4,7 @@ use std::{io::IsTerminal as _, path::PathBuf, process::ExitCode, time::Duration}
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
-use pingan_node::{Deliverer, EntryState, Outbox, form};
+use pingan_node::{Deliverer, EntryState, Outbox, client_tls::ClientTlsArgs, form};
 use pingan_proto::{Areas, Catalogue, Validator, pb};
 
 /// Exit status when the report is safe in the outbox but not yet acked.
@@ -30,12 +30,22 @@ enum Command {
 
 #[derive(Debug, Args)]
 struct HubArgs {
-    /// The hub's address.
-    #[arg(long, env = "PINGAN_HUB", default_value = "http://127.0.0.1:7400")]
+    /// The hub's address (https:// with mutual TLS; http:// with --insecure).
+    #[arg(long, env = "PINGAN_HUB", default_value = "https://localhost:7400")]
     hub: String,
     /// Seconds the hub has to answer one attempt.
     #[arg(long, env = "PINGAN_TIMEOUT", default_value_t = 30)]
     timeout: u64,
+    #[command(flatten)]
+    tls: ClientTlsArgs,
+}
+
+impl HubArgs {
+    /// A deliverer for this hub, with its TLS configuration checked now.
+    fn deliverer(&self) -> anyhow::Result<Deliverer> {
+        let tls = self.tls.config(&self.hub)?;
+        Ok(Deliverer::new(self.hub.clone(), Duration::from_secs(self.timeout)).with_tls(tls))
+    }
 }
 
 #[derive(Debug, Args)]
@@ -204,6 +214,8 @@ async fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
     for w in &report.warnings {
         eprintln!("warning: {w}");
     }
+    // a wrong TLS setup fails here, before anything is queued that could never be sent
+    let mut deliverer = args.hub.deliverer()?;
     let id = report.submission_id.clone();
     let mut outbox = Outbox::open(&args.outbox.outbox)?;
     match outbox.enqueue(&[report.to_wire()]) {
@@ -218,7 +230,6 @@ async fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
         report.period,
         outbox.path().display()
     );
-    let mut deliverer = Deliverer::new(args.hub.hub.clone(), Duration::from_secs(args.hub.timeout));
     let deadline = tokio::time::Instant::now() + Duration::from_secs(args.wait);
     let pass = deliverer
         .deliver_until(&mut outbox, Some(deadline), |o| {
@@ -258,7 +269,7 @@ async fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
 
 async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let mut outbox = Outbox::open(&args.outbox.outbox)?;
-    let mut deliverer = Deliverer::new(args.hub.hub.clone(), Duration::from_secs(args.hub.timeout));
+    let mut deliverer = args.hub.deliverer()?;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tracing::info!(outbox = %outbox.path().display(), hub = %args.hub.hub, "delivering");
     loop {

@@ -199,3 +199,113 @@ pub fn bin(name: &str) -> PathBuf {
 }
 
 pub mod reference;
+
+/// A deployment's certificates in a temporary directory: a CA, the hub's certificate, and
+/// certificates issued on demand.
+#[derive(Debug)]
+pub struct Pki {
+    pub dir: tempfile::TempDir,
+}
+
+impl Pki {
+    /// A new CA and a hub certificate for localhost and 127.0.0.1.
+    pub fn new() -> Pki {
+        let dir = tempfile::tempdir().expect("temp dir");
+        pingan_hub::tls::certs::init(dir.path()).expect("CA");
+        let pki = Pki { dir };
+        pki.issue(pingan_hub::tls::Role::Hub, "510722");
+        pki
+    }
+
+    /// Issues `ROLE-AREA.pem/.key`, valid now for 30 days; returns its serial.
+    pub fn issue(&self, role: pingan_hub::tls::Role, area: &str) -> String {
+        let req = pingan_hub::tls::certs::IssueRequest::valid_for_days(
+            role,
+            area.parse().expect("area"),
+            30,
+        );
+        pingan_hub::tls::certs::issue(self.dir.path(), &req)
+            .expect("issue")
+            .2
+            .serial
+    }
+
+    /// Path of a file in the directory.
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    /// The hub's TLS files, with a deny list path (the file may not exist yet).
+    pub fn hub_files(&self) -> pingan_hub::tls::TlsFiles {
+        pingan_hub::tls::TlsFiles {
+            ca: self.path("ca.pem"),
+            cert: self.path("hub-510722.pem"),
+            key: self.path("hub-510722.key"),
+            deny_list: Some(self.path("deny-list.txt")),
+        }
+    }
+
+    /// Client TLS for the certificate `stem` (e.g. `node-510722101002`).
+    pub fn client(&self, stem: &str) -> tonic::transport::ClientTlsConfig {
+        let read = |n: String| std::fs::read(self.path(&n)).expect("cert file");
+        tonic::transport::ClientTlsConfig::new()
+            .ca_certificate(tonic::transport::Certificate::from_pem(read(
+                "ca.pem".into(),
+            )))
+            .identity(tonic::transport::Identity::from_pem(
+                read(format!("{stem}.pem")),
+                read(format!("{stem}.key")),
+            ))
+    }
+}
+
+impl Default for Pki {
+    fn default() -> Pki {
+        Pki::new()
+    }
+}
+
+impl TestHub {
+    /// A hub serving mutual TLS with these grants, on a new temporary store.
+    pub async fn start_mtls(pki: &Pki, grants: Vec<pingan_hub::authz::Grant>) -> TestHub {
+        let tmp = Arc::new(tempfile::tempdir().expect("temp dir"));
+        let data = tmp.path().join("hub");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let addr = listener.local_addr().expect("local addr");
+        let tls = pingan_hub::tls::ServerTls::load(pki.hub_files()).expect("hub TLS");
+        let state = HubState::open(
+            &data,
+            Catalogue::builtin(),
+            fixtures::santai_areas(),
+            test_clock(),
+            Default::default(),
+        )
+        .expect("open hub")
+        .with_auth(pingan_hub::authz::Authorizer::mtls(tls, grants));
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(server::serve(listener, state.clone(), async {
+            let _ = stopped.await;
+        }));
+        TestHub {
+            addr,
+            url: format!("https://localhost:{}", addr.port()),
+            data,
+            state,
+            stop: Some(stop),
+            task: Some(task),
+            _tmp: Some(tmp),
+        }
+    }
+
+    /// A TLS channel to this hub with a client certificate (connects lazily).
+    pub fn channel(&self, tls: tonic::transport::ClientTlsConfig) -> tonic::transport::Channel {
+        tonic::transport::Channel::from_shared(self.url.clone())
+            .expect("url")
+            .tls_config(tls)
+            .expect("tls")
+            .timeout(Duration::from_secs(10))
+            .connect_lazy()
+    }
+}

@@ -72,6 +72,7 @@ async fn the_real_node_binary_submits_and_exits_zero_once_acked() {
         Command::new(bin("pingan-node"))
             .args([
                 "submit",
+                "--insecure",
                 "--hub",
                 &hub_url,
                 "--area",
@@ -367,7 +368,7 @@ async fn a_gracefully_restarted_hub_keeps_every_acked_report() {
 /// Starts the real hub binary on port 0 and returns it with its address.
 fn spawn_hub_binary(data: &std::path::Path) -> (std::process::Child, String) {
     let mut child = Command::new(bin("pingan-hub"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+        .args(["serve", "--insecure", "--listen", "127.0.0.1:0", "--data"])
         .arg(data)
         .env("RUST_LOG", "warn")
         .stdout(Stdio::piped())
@@ -457,6 +458,9 @@ async fn a_node_keeps_its_report_across_its_restart_while_the_hub_is_down_and_de
             .arg("--outbox")
             .arg(&outbox)
             .env("RUST_LOG", "warn");
+        if args[0] != "status" {
+            c.arg("--insecure");
+        }
         c
     };
 

@@ -626,6 +626,7 @@ async fn the_cli_prints_csv_that_reads_back_as_the_grpc_answer() {
             .args([
                 "query",
                 "compare",
+                "--insecure",
                 "--hub",
                 &url,
                 "--area",

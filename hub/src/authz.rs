@@ -1,0 +1,183 @@
+//! Authorization, from the client certificate and never from the payload: a node submits for
+//! its own area (or a subtree the hub's grants file gives it), a viewer reads its area's subtree,
+//! a hub identity is for federation. Every refusal is PERMISSION_DENIED naming the identity and
+//! the area, and is recorded in the store's audit trail.
+
+use std::{path::Path, sync::Arc};
+
+use pingan_proto::AreaCode;
+use serde::Deserialize;
+use tonic::{Request, Status};
+
+use crate::{
+    store::Store,
+    tls::{Identity, Role, ServerTls, identity::parse_uri},
+};
+
+/// What a caller wants to do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Submit,
+    Read,
+}
+
+impl Action {
+    fn as_str(self) -> &'static str {
+        match self {
+            Action::Submit => "submit",
+            Action::Read => "read",
+        }
+    }
+}
+
+/// A subtree granted to an identity beyond its own area.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    pub identity: String,
+    pub subtree: AreaCode,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GrantsFile {
+    #[serde(default)]
+    grant: Vec<GrantEntry>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GrantEntry {
+    identity: String,
+    subtree: String,
+}
+
+/// Reads a grants file:
+/// ```toml
+/// [[grant]]
+/// identity = "pingan://node/510722101"   # 潼川镇 enters its villages' paper forms
+/// subtree = "510722101"
+/// ```
+pub fn load_grants(path: &Path) -> anyhow::Result<Vec<Grant>> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    let file: GrantsFile =
+        toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    file.grant
+        .into_iter()
+        .map(|g| {
+            parse_uri(&g.identity).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            let subtree = g
+                .subtree
+                .parse()
+                .map_err(|e| anyhow::anyhow!("{}: grant of {}: {e}", path.display(), g.identity))?;
+            Ok(Grant {
+                identity: g.identity,
+                subtree,
+            })
+        })
+        .collect()
+}
+
+/// The hub's access rules.
+#[derive(Debug, Clone, Default)]
+pub struct Authorizer {
+    /// `None`: plaintext, no identities (`--insecure`), everything allowed.
+    tls: Option<Arc<ServerTls>>,
+    grants: Vec<Grant>,
+}
+
+impl Authorizer {
+    /// No TLS, no identities: everything is allowed (`--insecure`).
+    pub fn insecure() -> Authorizer {
+        Authorizer::default()
+    }
+
+    /// Mutual TLS with these grants.
+    pub fn mtls(tls: Arc<ServerTls>, grants: Vec<Grant>) -> Authorizer {
+        Authorizer {
+            tls: Some(tls),
+            grants,
+        }
+    }
+
+    /// The TLS configuration, when serving TLS.
+    pub fn tls(&self) -> Option<&Arc<ServerTls>> {
+        self.tls.as_ref()
+    }
+
+    /// Who is calling: `Ok(None)` in insecure mode; refused when the certificate is missing,
+    /// carries no pingan identity or has been revoked since the connection opened.
+    pub fn identity<T>(&self, req: &Request<T>) -> Result<Option<Identity>, Status> {
+        let Some(tls) = &self.tls else {
+            return Ok(None);
+        };
+        let certs = req
+            .peer_certs()
+            .ok_or_else(|| Status::unauthenticated("a client certificate is required"))?;
+        let leaf = certs
+            .first()
+            .ok_or_else(|| Status::unauthenticated("a client certificate is required"))?;
+        let id = Identity::from_der(leaf).map_err(Status::permission_denied)?;
+        if tls.is_denied(&id.serial) {
+            return Err(Status::permission_denied(format!(
+                "{id}: certificate {} has been revoked",
+                id.serial
+            )));
+        }
+        Ok(Some(id))
+    }
+
+    /// Whether `id` may do `action` on `area`; the refusal names both.
+    pub fn check(
+        &self,
+        id: Option<&Identity>,
+        action: Action,
+        area: AreaCode,
+    ) -> Result<(), String> {
+        let Some(id) = id else { return Ok(()) };
+        let granted = || {
+            self.grants
+                .iter()
+                .any(|g| g.identity == id.uri() && area.is_within(g.subtree))
+        };
+        match (action, id.role) {
+            (Action::Submit, Role::Node) if area == id.area || granted() => Ok(()),
+            (Action::Submit, Role::Node) => Err(format!(
+                "{id} may submit only for its own area {} (and granted subtrees), not for {area}",
+                id.area
+            )),
+            (Action::Read, Role::Viewer) if area.is_within(id.area) || granted() => Ok(()),
+            (Action::Read, Role::Viewer) => {
+                Err(format!("{id} may read only within {}, not {area}", id.area))
+            }
+            (Action::Submit, role) => Err(format!(
+                "{id} is a {} certificate and may not submit reports (for {area})",
+                role.as_str()
+            )),
+            (Action::Read, role) => Err(format!(
+                "{id} is a {} certificate and may not read (area {area}); use a viewer certificate",
+                role.as_str()
+            )),
+        }
+    }
+
+    /// [`Authorizer::check`], with the refusal recorded in the audit trail and turned into
+    /// PERMISSION_DENIED.
+    pub fn require(
+        &self,
+        store: &Store,
+        id: Option<&Identity>,
+        action: Action,
+        area: AreaCode,
+    ) -> Result<(), Status> {
+        self.check(id, action, area).map_err(|reason| {
+            let who = id.map(Identity::uri).unwrap_or_default();
+            tracing::warn!(identity = %who, %area, action = action.as_str(), %reason, "refused");
+            if let Err(e) = store.record_refusal(&who, action.as_str(), &area.to_string(), &reason)
+            {
+                tracing::error!(error = %e, "could not record a refusal in the audit trail");
+            }
+            Status::permission_denied(reason)
+        })
+    }
+}
