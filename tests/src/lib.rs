@@ -115,6 +115,16 @@ impl TestHub {
         self._tmp.take()
     }
 
+    /// The current revision of (area, period), if any.
+    pub fn current(&self, area: &str, period: &str) -> Option<pingan_hub::store::RevisionRecord> {
+        self.state
+            .store
+            .reader()
+            .expect("reader")
+            .current(area, period)
+            .expect("read")
+    }
+
     /// Number of stored revisions.
     pub fn revision_count(&self) -> u64 {
         self.state

@@ -37,14 +37,7 @@ async fn node_delivers_through_its_outbox_and_the_hub_stores_it() {
         (EntryState::Delivered, Some(1))
     );
 
-    let stored = hub
-        .state
-        .store
-        .reader()
-        .unwrap()
-        .current(VILLAGE, "2026-10")
-        .unwrap()
-        .unwrap();
+    let stored = hub.current(VILLAGE, "2026-10").unwrap();
     assert_eq!(stored.submission_id, r.submission_id);
     let totals: Vec<(String, Option<i64>)> = stored
         .values
@@ -98,14 +91,7 @@ async fn the_real_node_binary_submits_and_exits_zero_once_acked() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(stdout.contains("revision 1"), "{stdout}");
-    let stored = hub
-        .state
-        .store
-        .reader()
-        .unwrap()
-        .current(VILLAGE, "2026-10")
-        .unwrap()
-        .unwrap();
+    let stored = hub.current(VILLAGE, "2026-10").unwrap();
     let identified = stored
         .values
         .iter()
@@ -212,14 +198,7 @@ async fn a_correction_makes_revision_two_and_keeps_revision_one() {
         ),
         (2, Some(6), "更正")
     );
-    let current = hub
-        .state
-        .store
-        .reader()
-        .unwrap()
-        .current(VILLAGE, "2026-10")
-        .unwrap()
-        .unwrap();
+    let current = hub.current(VILLAGE, "2026-10").unwrap();
     assert_eq!(current.revision, 2);
     hub.stop().await;
 }
@@ -279,14 +258,7 @@ async fn an_invalid_report_is_rejected_with_all_its_reasons_and_stores_nothing()
         .unwrap()
         .into_inner();
     assert_eq!(receipt.warnings.len(), 1, "{:?}", receipt.warnings);
-    let stored = hub
-        .state
-        .store
-        .reader()
-        .unwrap()
-        .current(VILLAGE, "2026-10")
-        .unwrap()
-        .unwrap();
+    let stored = hub.current(VILLAGE, "2026-10").unwrap();
     assert_eq!(stored.warnings, receipt.warnings);
     hub.stop().await;
 }
@@ -522,14 +494,7 @@ async fn a_node_keeps_its_report_across_its_restart_while_the_hub_is_down_and_de
         "the daemon stops cleanly on SIGTERM"
     );
     assert_eq!(hub.revision_count(), 1, "delivered exactly once");
-    let stored = hub
-        .state
-        .store
-        .reader()
-        .unwrap()
-        .current(VILLAGE, "2026-10")
-        .unwrap()
-        .unwrap();
+    let stored = hub.current(VILLAGE, "2026-10").unwrap();
     assert_eq!(stored.values[0].total, Some(2));
     hub.stop().await;
 }
