@@ -121,8 +121,9 @@ fn at(y: i32, m: u32, d: u32) -> chrono::DateTime<chrono::FixedOffset> {
 }
 
 /// Submits 24 months of random reports for every reporter; returns the months.
-async fn load_random_data(hub: &TestHub, areas: &Areas, rng: &mut StdRng) -> Vec<Period> {
+async fn load_random_data(hub: &TestHub, areas: &Areas, rng: &mut StdRng) -> Vec<pb::Report> {
     let catalogue = Catalogue::builtin();
+    let mut sent = Vec::new();
     let mut client = hub.client().await;
     let first: Period = "2024-11".parse().unwrap();
     let months: Vec<Period> = (0..24).map(|i| first.shift(i)).collect();
@@ -160,22 +161,25 @@ async fn load_random_data(hub: &TestHub, areas: &Areas, rng: &mut StdRng) -> Vec
             }
             hub.state.clock.set(at(next.year(), next.month(), 3));
             client.submit(r.clone()).await.unwrap();
+            sent.push(r.clone());
             if rng.random_bool(0.1) {
                 // a correction, possibly after the deadline: it never makes the report late
                 hub.state.clock.set(at(next.year(), next.month(), 20));
                 let mut c =
                     pingan_tests::report(&r.area, &r.period, random_values(rng, &catalogue));
                 c.zero_report = c.values.is_empty();
-                client.submit(c).await.unwrap();
+                client.submit(c.clone()).await.unwrap();
+                sent.push(c);
             }
         }
         hub.state.clock.set(at(next.year(), next.month(), 12));
         for r in late {
-            client.submit(r).await.unwrap();
+            client.submit(r.clone()).await.unwrap();
+            sent.push(r);
         }
     }
     hub.state.clock.set(at(2026, 11, 22));
-    months
+    sent
 }
 
 fn approx(a: Option<f64>, b: Option<f64>) -> bool {
@@ -794,6 +798,122 @@ async fn weeks_and_days_roll_up_and_incomplete_rows_can_be_withheld() {
     assert_eq!(
         (row.value, row.rank, row.withheld),
         (Some(((n - 1) * n / 2) as f64), 1, false)
+    );
+    hub.stop().await;
+}
+
+/// Every answer a leader can get for an area, encoded: for byte-for-byte comparisons.
+fn answers(hub: &TestHub, areas: &Areas) -> Vec<Vec<u8>> {
+    use prost::Message as _;
+    let e = &hub.state.engine;
+    let mut out = Vec::new();
+    let mut inner: Vec<AreaCode> = areas
+        .iter()
+        .map(|a| a.code)
+        .filter(|c| c.level() < Level::Village)
+        .collect();
+    inner.sort();
+    for a in inner {
+        for period in ["2026-10", "2026-Q3", "2025-11..2026-02"] {
+            let area = a.to_string();
+            out.push(
+                e.rollup(&pb::RollupRequest {
+                    area: area.clone(),
+                    period: period.into(),
+                    metrics: vec![],
+                    by_category: true,
+                })
+                .unwrap()
+                .encode_to_vec(),
+            );
+            for metric in ["调处成功率", "grid.workers"] {
+                for level in ["", "village"] {
+                    let req = pb::CompareRequest {
+                        area: area.clone(),
+                        period: period.into(),
+                        metric: metric.into(),
+                        level: level.into(),
+                        complete_only: false,
+                    };
+                    out.push(e.compare(&req).unwrap().encode_to_vec());
+                }
+            }
+            out.push(
+                e.completeness(&pb::CompletenessRequest {
+                    area: area.clone(),
+                    period: period.into(),
+                    level: String::new(),
+                })
+                .unwrap()
+                .encode_to_vec(),
+            );
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replaying_every_submission_shuffled_changes_no_answer_by_a_byte() {
+    // the first seed from 7 on whose random prefecture has at least 20 areas
+    let (mut rng, areas) = (7..)
+        .map(|seed| {
+            let mut rng = StdRng::seed_from_u64(seed);
+            let areas = random_areas(&mut rng);
+            (rng, areas)
+        })
+        .find(|(_, a)| a.len() >= 20)
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hub = TestHub::start_with(listener, dir.path(), test_clock(), areas.clone()).await;
+    let sent = load_random_data(&hub, &areas, &mut rng).await;
+    assert!(
+        sent.len() > 300,
+        "only {} submissions ({} areas)",
+        sent.len(),
+        areas.len()
+    );
+    let before = answers(&hub, &areas);
+    let revisions = hub.revision_count();
+    // every submission three more times, in shuffled order, on several concurrent streams
+    let mut replay: Vec<pb::Report> = sent
+        .iter()
+        .cloned()
+        .chain(sent.iter().cloned())
+        .chain(sent.iter().cloned())
+        .collect();
+    use rand::seq::SliceRandom as _;
+    replay.shuffle(&mut rng);
+    let mut tasks = Vec::new();
+    for chunk in replay.chunks(replay.len().div_ceil(4)) {
+        let mut client = hub.client().await;
+        let chunk = chunk.to_vec();
+        tasks.push(tokio::spawn(async move {
+            let mut stream = client
+                .submit_batch(tokio_stream::iter(chunk))
+                .await
+                .unwrap()
+                .into_inner();
+            let mut n = 0;
+            while let Some(r) = stream.message().await.unwrap() {
+                match r.outcome {
+                    Some(pb::batch_result::Outcome::Receipt(rc)) => assert!(rc.duplicate, "{rc:?}"),
+                    other => panic!("a replay must get its original receipt, got {other:?}"),
+                }
+                n += 1;
+            }
+            n
+        }));
+    }
+    let mut replayed = 0;
+    for t in tasks {
+        replayed += t.await.unwrap();
+    }
+    assert_eq!(replayed, 3 * sent.len());
+    assert_eq!(hub.revision_count(), revisions, "nothing counted twice");
+    assert!(
+        answers(&hub, &areas) == before,
+        "answers changed after the replay"
     );
     hub.stop().await;
 }
