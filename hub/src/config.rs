@@ -25,6 +25,8 @@ pub enum Command {
     /// Ask a hub: rollup, compare, trend or completeness.
     #[command(subcommand)]
     Query(crate::cli::QueryCommand),
+    /// Load historical figures from CSV into a (stopped) hub's store, validated like any report.
+    Import(ImportArgs),
     /// Certificates for mutual TLS: a CA, and certificates for nodes, viewers and hubs.
     #[command(subcommand)]
     Certs(CertsCommand),
@@ -141,6 +143,19 @@ impl ServeArgs {
             daily_hour: self.daily_due_hour,
         }
     }
+}
+
+/// `pingan-hub import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The hub's data directory (stop the hub first; it rebuilds its rollups at start-up).
+    #[arg(long, env = "PINGAN_HUB_DATA", default_value_os_t = default_data_dir())]
+    pub data: PathBuf,
+    /// CSV file: `area,period,metric,value[,part]` (long) or `area,period,<metric>...` (wide).
+    #[arg(long)]
+    pub file: PathBuf,
+    #[command(flatten)]
+    pub registry: RegistryArgs,
 }
 
 /// `pingan-hub demo`.

@@ -10,6 +10,7 @@
 //! - [`tls`]: mutual TLS, identities and certificates; [`authz`]: who may do what where.
 //! - [`clock`]: the injected clock.
 //! - [`config`]: command-line and file configuration.
+//! - [`import`]: `pingan-hub import`, historical figures from CSV into the store.
 //! - [`demo`]: the README's demo, 三台县 reporting to a hub on loopback.
 
 pub mod authz;
@@ -18,6 +19,7 @@ pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod error;
+pub mod import;
 pub mod query;
 pub mod query_service;
 pub mod server;

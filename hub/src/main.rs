@@ -6,7 +6,7 @@ use anyhow::Context as _;
 use clap::Parser as _;
 use pingan_hub::{
     Clock, HubState,
-    config::{CertsCommand, Cli, Command, ServeArgs},
+    config::{CertsCommand, Cli, Command, ImportArgs, ServeArgs},
     demo, server,
 };
 
@@ -33,6 +33,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Demo(args) => demo::run(args).await,
         Command::Query(cmd) => pingan_hub::cli::run(cmd).await,
         Command::Certs(cmd) => certs(cmd),
+        Command::Import(args) => import(args).await,
     }
 }
 
@@ -62,6 +63,42 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // one plain line on stdout, for scripts and tests that start the hub on port 0
     println!("pingan-hub listening on {}", listener.local_addr()?);
     server::serve(listener, state, shutdown_signal()).await
+}
+
+async fn import(args: ImportArgs) -> anyhow::Result<()> {
+    let (catalogue, areas) = args.registry.load()?;
+    let state = HubState::open(
+        &args.data,
+        catalogue,
+        areas,
+        Clock::System,
+        Default::default(),
+    )
+    .with_context(|| format!("opening the store in {}", args.data.display()))?;
+    let started = std::time::Instant::now();
+    let summary = pingan_hub::import::import_file(&state, &args.file).await?;
+    state.store.close();
+    println!(
+        "{}: {} reports read in {:.1?}: {} stored, {} already stored, {} refused",
+        args.file.display(),
+        summary.reports,
+        started.elapsed(),
+        summary.stored,
+        summary.duplicates,
+        summary.refused.len()
+    );
+    for (line, reason) in summary.refused.iter().take(50) {
+        println!("  line {line}: {reason}");
+    }
+    if summary.refused.len() > 50 {
+        println!("  ... and {} more", summary.refused.len() - 50);
+    }
+    anyhow::ensure!(
+        summary.refused.is_empty(),
+        "{} reports were refused; nothing of them was stored",
+        summary.refused.len()
+    );
+    Ok(())
 }
 
 fn certs(cmd: CertsCommand) -> anyhow::Result<()> {
