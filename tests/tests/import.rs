@@ -5,15 +5,21 @@ use std::process::Command;
 use pingan_proto::pb;
 use pingan_tests::{TestHub, bin};
 
-fn import(data: &std::path::Path, file: &std::path::Path) -> std::process::Output {
-    Command::new(bin("pingan-hub"))
-        .args(["import", "--data"])
-        .arg(data)
-        .arg("--file")
-        .arg(file)
-        .env("RUST_LOG", "warn")
-        .output()
-        .unwrap()
+/// Runs the real `pingan-hub import` off the async threads.
+async fn import(data: &std::path::Path, file: &std::path::Path) -> std::process::Output {
+    let (data, file) = (data.to_owned(), file.to_owned());
+    tokio::task::spawn_blocking(move || {
+        Command::new(bin("pingan-hub"))
+            .args(["import", "--data"])
+            .arg(&data)
+            .arg("--file")
+            .arg(&file)
+            .env("RUST_LOG", "warn")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -36,12 +42,7 @@ async fn imports_wide_and_long_csv_validated_and_only_once() {
     text += "510722101002,2026-06,x,,\n"; // not a number
     std::fs::write(&wide, &text).unwrap();
 
-    let out = tokio::task::spawn_blocking({
-        let (d, w) = (data.clone(), wide.clone());
-        move || import(&d, &w)
-    })
-    .await
-    .unwrap();
+    let out = import(&data, &wide).await;
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         !out.status.success(),
@@ -62,12 +63,7 @@ async fn imports_wide_and_long_csv_validated_and_only_once() {
 
     // the same good rows again: nothing new
     std::fs::write(&wide, &good).unwrap();
-    let again = tokio::task::spawn_blocking({
-        let (d, w) = (data.clone(), wide.clone());
-        move || import(&d, &w)
-    })
-    .await
-    .unwrap();
+    let again = import(&data, &wide).await;
     let stdout = String::from_utf8_lossy(&again.stdout);
     assert!(again.status.success(), "{stdout}");
     assert!(stdout.contains("0 stored, 6 already stored"), "{stdout}");
@@ -79,12 +75,7 @@ async fn imports_wide_and_long_csv_validated_and_only_once() {
         "area,period,metric,part,value\n510722101002,2026-10,disputes.identified,劳动争议,2\n510722101002,2026-10,disputes.identified,医患,1\n510722101002,2026-10,cases.fraud,,4\n510722101003,2026-10,cases.fraud,,1\n",
     )
     .unwrap();
-    let out = tokio::task::spawn_blocking({
-        let (d, l) = (data.clone(), long.clone());
-        move || import(&d, &l)
-    })
-    .await
-    .unwrap();
+    let out = import(&data, &long).await;
     assert!(
         out.status.success(),
         "{}",
@@ -97,12 +88,7 @@ async fn imports_wide_and_long_csv_validated_and_only_once() {
         "area,period,metric,value\n510722101002,2026-05,cases.fraud,1\n510722101003,2026-05,cases.fraud,1\n510722101002,2026-05,cases.homicide,0\n",
     )
     .unwrap();
-    let out = tokio::task::spawn_blocking({
-        let (d, s) = (data.clone(), scattered.clone());
-        move || import(&d, &s)
-    })
-    .await
-    .unwrap();
+    let out = import(&data, &scattered).await;
     assert!(!out.status.success());
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
