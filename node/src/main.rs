@@ -198,6 +198,7 @@ async fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
         zero_report: args.zero,
         notes: args.notes.clone(),
         reporter: args.reporter.clone(),
+        rollup: None,
     };
     let validator = Validator {
         catalogue: &catalogue,

@@ -124,6 +124,12 @@ impl Outbox {
         Ok(Outbox { conn, path })
     }
 
+    /// The outbox's database connection, for bookkeeping kept beside the outbox (see
+    /// [`Outbox::enqueue_with`]).
+    pub fn connection(&self) -> &Connection {
+        &self.conn
+    }
+
     /// Path of the outbox database.
     pub fn path(&self) -> &Path {
         &self.path
@@ -131,7 +137,19 @@ impl Outbox {
 
     /// Writes reports durably as pending, all or none.
     pub fn enqueue(&mut self, reports: &[pb::Report]) -> Result<(), OutboxError> {
+        self.enqueue_with(reports, |_| Ok(()))
+    }
+
+    /// Writes reports durably as pending, in the same transaction as `before` (which runs
+    /// first): a hub forwarding rollups keeps its bookkeeping in the outbox's database, so an
+    /// entry and the record of having written it commit together.
+    pub fn enqueue_with(
+        &mut self,
+        reports: &[pb::Report],
+        before: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<()>,
+    ) -> Result<(), OutboxError> {
         let tx = self.conn.transaction()?;
+        before(&tx)?;
         {
             let mut insert = tx.prepare_cached(
                 "INSERT INTO outbox (submission_id, area, period, report, state, created_at_ms, updated_at_ms)

@@ -13,6 +13,11 @@ const AREAS: &str = include_str!("../data/divisions-510722/areas.csv");
 const STREETS: &str = include_str!("../data/divisions-510722/streets.csv");
 const VILLAGES: &str = include_str!("../data/divisions-510722/villages.csv");
 
+const ANZHOU_AREAS: &str = include_str!("../data/divisions-510705/areas.csv");
+const ANZHOU_STREETS: &str = include_str!("../data/divisions-510705/streets.csv");
+const ANZHOU_VILLAGES: &str = include_str!("../data/divisions-510705/villages.csv");
+const ANZHOU_POPULATION_CSV: &str = include_str!("../data/population-510705-synthetic.csv");
+
 /// Synthetic population figures for 三台县 (per village, 2024–2026): plausible, not official.
 pub const SANTAI_POPULATION_CSV: &str = include_str!("../data/population-510722-synthetic.csv");
 
@@ -38,6 +43,35 @@ pub fn santai_areas() -> Areas {
     areas
 }
 
+/// 安州区's code.
+pub fn anzhou() -> AreaCode {
+    "510705".parse().expect("valid code")
+}
+
+/// Two counties of 绵阳市 (5107): 三台县 and 安州区 (10 townships, 151 villages), with synthetic
+/// populations. The federation tests run a county hub for each under a prefecture hub.
+pub fn mianyang_areas() -> Areas {
+    // the second extract's files without their header lines
+    let body = |text: &'static str| text.split_once('\n').map_or("", |(_, rest)| rest);
+    let areas_csv = format!("{AREAS}{}", body(ANZHOU_AREAS));
+    let streets_csv = format!("{STREETS}{}", body(ANZHOU_STREETS));
+    let villages_csv = format!("{VILLAGES}{}", body(ANZHOU_VILLAGES));
+    let mut areas = Areas::from_csv_texts(&[
+        ("provinces", PROVINCES),
+        ("cities", CITIES),
+        ("areas", &areas_csv),
+        ("streets", &streets_csv),
+        ("villages", &villages_csv),
+    ])
+    .expect("the committed fixtures are valid");
+    for population in [SANTAI_POPULATION_CSV, ANZHOU_POPULATION_CSV] {
+        areas
+            .load_population(population.as_bytes())
+            .expect("the committed population is valid");
+    }
+    areas
+}
+
 #[cfg(test)]
 mod tests {
     use crate::Level;
@@ -50,5 +84,16 @@ mod tests {
         assert_eq!(a.descendants_at(county, Level::Township).len(), 33);
         assert_eq!(a.descendants_at(county, Level::Village).len(), 462);
         assert!(a.population(county, 2025).unwrap() > 500_000);
+    }
+
+    #[test]
+    fn mianyang_holds_two_whole_counties() {
+        let a = super::mianyang_areas();
+        let city = "5107".parse().unwrap();
+        assert_eq!(a.descendants_at(city, Level::County).len(), 2);
+        assert_eq!(a.descendants_at(super::anzhou(), Level::Township).len(), 10);
+        assert_eq!(a.descendants_at(super::anzhou(), Level::Village).len(), 151);
+        assert_eq!(a.descendants_at(city, Level::Village).len(), 462 + 151);
+        assert!(a.population(super::anzhou(), 2026).is_some());
     }
 }

@@ -22,7 +22,7 @@ pub struct ValidValue {
 }
 
 /// A report that passed validation, in canonical form (values sorted by metric id).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ValidReport {
     pub submission_id: String,
     pub area: AreaCode,
@@ -33,6 +33,9 @@ pub struct ValidReport {
     pub reporter: String,
     /// Soft-rule findings.
     pub warnings: Vec<String>,
+    /// A child hub's forwarded rollup (federation), in canonical order (cells by metric and
+    /// part, reporters by level).
+    pub rollup: Option<pb::Rollup>,
 }
 
 /// One reason a report is refused, naming the offending field.
@@ -118,7 +121,15 @@ impl Validator<'_> {
                 );
                 None
             }
-            Ok(p) if !p.open_for_reports_on(self.today) => {
+            // a child hub's rollup was checked against the child's clock: a parent whose clock
+            // is up to a day behind still takes it rather than parking it for good
+            Ok(p)
+                if !p.open_for_reports_on(if r.rollup.is_some() {
+                    self.today.succ_opt().unwrap_or(self.today)
+                } else {
+                    self.today
+                }) =>
+            {
                 violation(
                     "period",
                     format!("{p} has not ended yet (today is {})", self.today),
@@ -257,7 +268,15 @@ impl Validator<'_> {
             );
         }
 
-        if r.zero_report {
+        let own_reported = r.rollup.as_ref().is_none_or(|ru| ru.own_reported);
+        if !own_reported {
+            if r.zero_report || !r.values.is_empty() {
+                violation(
+                    "rollup.own_reported",
+                    "the area's own report is marked as not received, yet values or a zero report are given".into(),
+                );
+            }
+        } else if r.zero_report {
             if let Some(v) = values.values().find(|v| v.total != 0) {
                 violation(
                     &format!("values[{}]", v.metric),
@@ -313,6 +332,11 @@ impl Validator<'_> {
             }
         }
 
+        let rollup = match (&r.rollup, area) {
+            (Some(ru), Some(area)) => Some(self.check_rollup(ru, area, &mut violation)),
+            _ => None,
+        };
+
         if !bad.is_empty() {
             return Err(Violations(bad));
         }
@@ -325,7 +349,112 @@ impl Validator<'_> {
             notes: r.notes.clone(),
             reporter: r.reporter.clone(),
             warnings,
+            rollup,
         })
+    }
+
+    /// Checks a forwarded rollup and returns it in canonical order.
+    fn check_rollup(
+        &self,
+        ru: &pb::Rollup,
+        area: AreaCode,
+        violation: &mut impl FnMut(&str, String),
+    ) -> pb::Rollup {
+        if !matches!(
+            ru.scope(),
+            pb::rollup::Scope::Subtree | pb::rollup::Scope::Own
+        ) {
+            violation("rollup.scope", "must be SUBTREE or OWN".into());
+        }
+        if ru.own_on_time && !ru.own_reported {
+            violation(
+                "rollup.own_on_time",
+                "on time, yet the own report is marked as not received".into(),
+            );
+        }
+        let mut cells = ru.cells.clone();
+        cells.sort_by(|a, b| (&a.metric, &a.part).cmp(&(&b.metric, &b.part)));
+        for (i, c) in cells.iter().enumerate() {
+            let field = format!(
+                "rollup.cells[{}{}{}]",
+                c.metric,
+                if c.part.is_empty() { "" } else { "/" },
+                c.part
+            );
+            match self.catalogue.metric_id(&c.metric) {
+                None => violation(&field, format!("unknown metric {:?}", c.metric)),
+                Some(m)
+                    if !c.part.is_empty()
+                        && !self
+                            .catalogue
+                            .category_of(&m)
+                            .is_some_and(|cat| cat.values.contains(&c.part)) =>
+                {
+                    violation(&field, format!("{m} has no part {:?}", c.part))
+                }
+                Some(_) => {}
+            }
+            if c.sum < 0 {
+                violation(&field, format!("negative sum {}", c.sum));
+            }
+            if c.present == 0 {
+                violation(
+                    &field,
+                    "carried by no report (present = 0); leave the cell out".into(),
+                );
+            }
+            if i > 0 && (&cells[i - 1].metric, &cells[i - 1].part) == (&c.metric, &c.part) {
+                violation(&field, "given twice".into());
+            }
+        }
+        let mut reporters = Vec::with_capacity(ru.reporters.len());
+        for lc in &ru.reporters {
+            let field = format!("rollup.reporters[{}]", lc.level);
+            match lc.level.parse::<crate::Level>() {
+                Err(e) => violation(&field, e),
+                Ok(l) if l < area.level() => violation(
+                    &field,
+                    format!("{l} is above the rollup's area {area} ({})", area.level()),
+                ),
+                Ok(l) => {
+                    if lc.on_time > lc.received {
+                        violation(
+                            &field,
+                            format!("{} on time of {} received", lc.on_time, lc.received),
+                        );
+                    }
+                    if reporters
+                        .iter()
+                        .any(|(seen, _): &(crate::Level, _)| *seen == l)
+                    {
+                        violation(&field, "given twice".into());
+                    }
+                    reporters.push((l, lc.clone()));
+                }
+            }
+        }
+        reporters.sort_by_key(|(l, _)| *l);
+        let own_level = reporters
+            .iter()
+            .find(|(l, _)| *l == area.level())
+            .map_or(0, |(_, lc)| lc.received);
+        if ru.own_reported && own_level == 0 {
+            violation(
+                "rollup.reporters",
+                format!(
+                    "the own report is received, yet no {} reporter is counted",
+                    area.level()
+                ),
+            );
+        }
+        pb::Rollup {
+            scope: ru.scope,
+            own_reported: ru.own_reported,
+            own_on_time: ru.own_on_time,
+            own_first_received_at_ms: ru.own_first_received_at_ms,
+            cells,
+            reporters: reporters.into_iter().map(|(_, lc)| lc).collect(),
+        }
     }
 }
 
@@ -349,6 +478,10 @@ impl ValidReport {
                 h.update(n.to_le_bytes());
             }
             h.update([0xff]);
+        }
+        if let Some(ru) = &self.rollup {
+            h.update(b"rollup");
+            h.update(prost::Message::encode_to_vec(ru));
         }
         h.finalize().into()
     }
@@ -375,6 +508,7 @@ impl ValidReport {
             zero_report: self.zero_report,
             notes: self.notes.clone(),
             reporter: self.reporter.clone(),
+            rollup: self.rollup.clone(),
         }
     }
 }
@@ -539,5 +673,123 @@ mod tests {
         let c = check(&report(vec![value("cases.fraud", Some(2), &[])])).unwrap();
         assert_ne!(a.digest(), c.digest());
         assert_eq!(check(&a.to_wire()).unwrap(), a);
+    }
+
+    fn rollup_report(cells: Vec<pb::RollupCell>, reporters: Vec<pb::LevelCount>) -> pb::Report {
+        pb::Report {
+            submission_id: "fwd-1".into(),
+            area: "510722101".into(),
+            period: "2026-10".into(),
+            rollup: Some(pb::Rollup {
+                scope: pb::rollup::Scope::Subtree as i32,
+                cells,
+                reporters,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    fn cell(metric: &str, part: &str, sum: i64, present: u32) -> pb::RollupCell {
+        pb::RollupCell {
+            metric: metric.into(),
+            part: part.into(),
+            sum,
+            present,
+        }
+    }
+
+    fn level(l: &str, received: u32, on_time: u32) -> pb::LevelCount {
+        pb::LevelCount {
+            level: l.into(),
+            received,
+            on_time,
+        }
+    }
+
+    #[test]
+    fn a_forwarded_rollup_is_checked_and_put_in_canonical_order() {
+        let ok = check(&rollup_report(
+            vec![
+                cell("disputes.identified", "医患", 2, 1),
+                cell("cases.fraud", "", 7, 3),
+                cell("disputes.identified", "", 2, 1),
+            ],
+            vec![level("village", 3, 1), level("township", 0, 0)],
+        ))
+        .unwrap();
+        let ru = ok.rollup.as_ref().unwrap();
+        let order: Vec<(&str, &str)> = ru
+            .cells
+            .iter()
+            .map(|c| (c.metric.as_str(), c.part.as_str()))
+            .collect();
+        assert_eq!(
+            order,
+            [
+                ("cases.fraud", ""),
+                ("disputes.identified", ""),
+                ("disputes.identified", "医患")
+            ]
+        );
+        assert_eq!(ru.reporters[0].level, "township");
+        assert!(
+            ok.values.is_empty(),
+            "the township's own office has not reported"
+        );
+        let again = check(&ok.to_wire()).unwrap();
+        assert_eq!(again.digest(), ok.digest());
+        let mut changed = ok.to_wire();
+        changed.rollup.as_mut().unwrap().cells[0].sum = 8;
+        assert_ne!(check(&changed).unwrap().digest(), ok.digest());
+    }
+
+    #[test]
+    fn a_bad_rollup_names_every_problem() {
+        let mut r = rollup_report(
+            vec![
+                cell("no.such", "", 1, 1),
+                cell("cases.fraud", "劳动争议", 1, 1),
+                cell("cases.homicide", "", -2, 1),
+                cell("cases.juvenile", "", 0, 0),
+                cell("cases.juvenile", "", 0, 0),
+            ],
+            vec![
+                level("county", 1, 0),
+                level("village", 1, 2),
+                level("hamlet", 1, 1),
+            ],
+        );
+        r.rollup.as_mut().unwrap().own_reported = false;
+        r.rollup.as_mut().unwrap().own_on_time = true;
+        r.zero_report = true;
+        let err = check(&r).unwrap_err();
+        let fields: Vec<&str> = err.0.iter().map(|v| v.field.as_str()).collect();
+        for f in [
+            "rollup.own_reported",
+            "rollup.own_on_time",
+            "rollup.cells[no.such]",
+            "rollup.cells[cases.fraud/劳动争议]",
+            "rollup.cells[cases.homicide]",
+            "rollup.cells[cases.juvenile]",
+            "rollup.reporters[county]",
+            "rollup.reporters[village]",
+            "rollup.reporters[hamlet]",
+        ] {
+            assert!(fields.contains(&f), "{f} not named in {err}");
+        }
+        let mut unspecified = rollup_report(Vec::new(), Vec::new());
+        unspecified.rollup.as_mut().unwrap().scope = 0;
+        assert!(
+            check(&unspecified)
+                .unwrap_err()
+                .to_string()
+                .contains("rollup.scope")
+        );
+        let mut claims_own = rollup_report(Vec::new(), vec![level("village", 2, 2)]);
+        claims_own.rollup.as_mut().unwrap().own_reported = true;
+        claims_own.zero_report = true;
+        let err = check(&claims_own).unwrap_err().to_string();
+        assert!(err.contains("no township reporter is counted"), "{err}");
     }
 }
