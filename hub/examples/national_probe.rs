@@ -80,6 +80,7 @@ fn main() -> anyhow::Result<()> {
                             parts: Default::default(),
                         })
                         .collect(),
+                    rollup: None,
                     previous: None,
                 }
             })

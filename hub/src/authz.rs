@@ -18,13 +18,17 @@ use crate::{
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
     Submit,
+    /// A child hub's rollup (federation).
+    Forward,
     Read,
 }
 
 impl Action {
-    fn as_str(self) -> &'static str {
+    /// The action as the audit trail names it.
+    pub fn as_str(self) -> &'static str {
         match self {
             Action::Submit => "submit",
+            Action::Forward => "forward",
             Action::Read => "read",
         }
     }
@@ -146,10 +150,22 @@ impl Authorizer {
                 "{id} may submit only for its own area {} (and granted subtrees), not for {area}",
                 id.area
             )),
+            (Action::Forward, Role::Hub) if area.is_within(id.area) => Ok(()),
+            (Action::Forward, Role::Hub) => Err(format!(
+                "{id} may forward rollups only within {}, not for {area}",
+                id.area
+            )),
+            (Action::Forward, role) => Err(format!(
+                "{id} is a {} certificate; only a hub certificate may forward rollups (for {area})",
+                role.as_str()
+            )),
             (Action::Read, Role::Viewer) if area.is_within(id.area) || granted() => Ok(()),
             (Action::Read, Role::Viewer) => {
                 Err(format!("{id} may read only within {}, not {area}", id.area))
             }
+            (Action::Submit, Role::Hub) => Err(format!(
+                "{id} is a hub certificate: a hub forwards rollups, it does not submit forms (for {area})"
+            )),
             (Action::Submit, role) => Err(format!(
                 "{id} is a {} certificate and may not submit reports (for {area})",
                 role.as_str()

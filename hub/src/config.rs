@@ -30,6 +30,27 @@ pub enum Command {
     /// Certificates for mutual TLS: a CA, and certificates for nodes, viewers and hubs.
     #[command(subcommand)]
     Certs(CertsCommand),
+    /// Subtrees owned by child hubs (federation), in a stopped hub's store.
+    #[command(subcommand)]
+    Owners(OwnersCommand),
+}
+
+/// `pingan-hub owners`.
+#[derive(Debug, Subcommand)]
+pub enum OwnersCommand {
+    /// Which child hub owns which subtree.
+    List {
+        #[arg(long, env = "PINGAN_HUB_DATA", default_value_os_t = default_data_dir())]
+        data: PathBuf,
+    },
+    /// Forget the owner of a subtree (its child hub was replaced); the next child hub to forward
+    /// for it claims it.
+    Release {
+        #[arg(long, env = "PINGAN_HUB_DATA", default_value_os_t = default_data_dir())]
+        data: PathBuf,
+        /// The subtree's root, e.g. 510722.
+        area: String,
+    },
 }
 
 /// `pingan-hub certs`.
@@ -132,6 +153,80 @@ pub struct ServeArgs {
     /// Daily figures are on time until this hour of the same day.
     #[arg(long, env = "PINGAN_DAILY_DUE_HOUR", default_value_t = 16, value_parser = clap::value_parser!(u32).range(1..=23))]
     pub daily_due_hour: u32,
+    #[command(flatten)]
+    pub federation: FederationArgs,
+}
+
+/// Federation: forwarding this hub's rollups to a parent hub.
+#[derive(Debug, Args, Clone, Default)]
+pub struct FederationArgs {
+    /// The parent hub (e.g. https://mianyang.example:7400): forward this hub's rollups there,
+    /// with this hub's own certificate (--cert, --key, --ca).
+    #[arg(long, env = "PINGAN_PARENT")]
+    pub parent: Option<String>,
+    /// This hub's jurisdiction; default: the area of its hub certificate.
+    #[arg(long, env = "PINGAN_HUB_AREA")]
+    pub area: Option<String>,
+    /// How fine the forwarded rollups are: county (totals only), township or village; default:
+    /// the jurisdiction's own level (one rollup for the whole subtree).
+    #[arg(long, env = "PINGAN_FORWARD_DEPTH")]
+    pub forward_depth: Option<String>,
+    /// Seconds between full checks of every rollup against what the parent last received
+    /// (changes are forwarded as they commit, whatever this is).
+    #[arg(long, env = "PINGAN_FORWARD_EVERY", default_value_t = 600)]
+    pub forward_every: u64,
+    /// Talk plaintext to an http:// parent (trusted networks only).
+    #[arg(long, env = "PINGAN_PARENT_INSECURE")]
+    pub parent_insecure: bool,
+}
+
+impl FederationArgs {
+    /// The forwarding configuration, when --parent is given; `data` is the hub's data directory.
+    pub fn config(
+        &self,
+        tls: &ServerTlsArgs,
+        data: &std::path::Path,
+    ) -> anyhow::Result<Option<crate::forward::ForwardConfig>> {
+        let Some(parent) = &self.parent else {
+            return Ok(None);
+        };
+        let client = pingan_node::client_tls::ClientTlsArgs {
+            ca: tls.ca.clone(),
+            cert: tls.cert.clone(),
+            key: tls.key.clone(),
+            insecure: self.parent_insecure,
+        };
+        let client_tls = client
+            .config(parent)
+            .context("connecting to the parent hub (--parent)")?;
+        let root = match (&self.area, &tls.cert) {
+            (Some(a), _) => a.parse().with_context(|| format!("--area {a}"))?,
+            (None, Some(cert)) => {
+                use rustls_pki_types::{CertificateDer, pem::PemObject as _};
+                let der = CertificateDer::from_pem_file(cert)
+                    .with_context(|| format!("reading {}", cert.display()))?;
+                crate::tls::Identity::from_der(&der)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", cert.display()))?
+                    .area
+            }
+            (None, None) => anyhow::bail!("--parent needs the hub's area: give --area"),
+        };
+        let depth = match &self.forward_depth {
+            Some(d) => d
+                .parse()
+                .map_err(|e: String| anyhow::anyhow!("--forward-depth: {e}"))?,
+            None => pingan_proto::AreaCode::level(root),
+        };
+        Ok(Some(crate::forward::ForwardConfig {
+            parent: parent.clone(),
+            plan: crate::forward::Plan::new(root, depth)?,
+            tls: client_tls,
+            dir: data.join("forward"),
+            sweep_every: std::time::Duration::from_secs(self.forward_every.max(1)),
+            timeout: std::time::Duration::from_secs(30),
+            max_backoff: std::time::Duration::from_secs(60),
+        }))
+    }
 }
 
 impl ServeArgs {

@@ -2,7 +2,7 @@
 
 use pingan_proto::Violations;
 
-use crate::query::QueryError;
+use crate::{owners::OwnershipError, query::QueryError};
 use tonic::{Code, Status};
 
 /// Why the store could not do what was asked.
@@ -50,6 +50,8 @@ pub enum HubError {
     Store(#[from] StoreError),
     #[error(transparent)]
     Query(#[from] QueryError),
+    #[error(transparent)]
+    Ownership(#[from] OwnershipError),
 }
 
 impl From<HubError> for Status {
@@ -64,6 +66,14 @@ impl From<HubError> for Status {
             HubError::Query(QueryError::UnknownArea(_)) => Code::NotFound,
             HubError::Query(QueryError::Store(StoreError::Closed)) => Code::Unavailable,
             HubError::Query(_) => Code::Internal,
+            // a second child hub for an owned subtree: not this certificate's to write
+            HubError::Ownership(OwnershipError::Conflict(_)) => Code::PermissionDenied,
+            // a node whose forms belong to a child hub: the system is set up that way on purpose
+            HubError::Ownership(OwnershipError::Delegated { .. }) => Code::FailedPrecondition,
+            HubError::Ownership(OwnershipError::Store(
+                StoreError::DiskFull(_) | StoreError::Closed,
+            )) => Code::Unavailable,
+            HubError::Ownership(OwnershipError::Store(_)) => Code::Internal,
         };
         Status::new(code, e.to_string())
     }

@@ -6,7 +6,7 @@ use anyhow::Context as _;
 use clap::Parser as _;
 use pingan_hub::{
     Clock, HubState,
-    config::{CertsCommand, Cli, Command, ImportArgs, ServeArgs},
+    config::{CertsCommand, Cli, Command, ImportArgs, OwnersCommand, ServeArgs},
     demo, server,
 };
 
@@ -34,7 +34,50 @@ async fn main() -> anyhow::Result<()> {
         Command::Query(cmd) => pingan_hub::cli::run(cmd).await,
         Command::Certs(cmd) => certs(cmd),
         Command::Import(args) => import(args).await,
+        Command::Owners(cmd) => owners(cmd),
     }
+}
+
+fn owners(cmd: OwnersCommand) -> anyhow::Result<()> {
+    let open = |data: &std::path::Path| {
+        pingan_hub::Store::open(data).with_context(|| {
+            format!(
+                "opening the store in {} (stop the hub first)",
+                data.display()
+            )
+        })
+    };
+    match cmd {
+        OwnersCommand::List { data } => {
+            let store = open(&data)?;
+            let owners = store.reader()?.owners()?;
+            if owners.is_empty() {
+                println!("no subtree is owned by a child hub");
+            }
+            for o in owners {
+                let since = chrono::DateTime::from_timestamp_millis(o.since_ms)
+                    .map(|t| {
+                        t.with_timezone(&pingan_hub::clock::beijing())
+                            .format("%Y-%m-%d %H:%M")
+                            .to_string()
+                    })
+                    .unwrap_or_default();
+                println!(
+                    "{}\t{}\tcertificate {}\tsince {since}",
+                    o.root, o.identity, o.serial
+                );
+            }
+        }
+        OwnersCommand::Release { data, area } => {
+            let store = open(&data)?;
+            if store.release_owner(&area)? {
+                println!("{area} released: the next child hub to forward for it owns it");
+            } else {
+                anyhow::bail!("{area} is not owned by any child hub");
+            }
+        }
+    }
+    Ok(())
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
@@ -44,8 +87,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         metrics = catalogue.metrics().len(),
         "registry loaded"
     );
-    // TLS problems are reported before the (possibly long) load of the store
+    // TLS and federation problems are reported before the (possibly long) load of the store
     let auth = args.tls.authorizer()?;
+    let forwarding = args.federation.config(&args.tls, &args.data)?;
     let started = std::time::Instant::now();
     let state = HubState::open(
         &args.data,
@@ -57,6 +101,10 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     .with_context(|| format!("opening the store in {}", args.data.display()))?
     .with_auth(auth);
     tracing::info!(elapsed = ?started.elapsed(), "store open, rollups loaded");
+    let _forwarder = match forwarding {
+        Some(cfg) => Some(pingan_hub::forward::start(&state, cfg)?),
+        None => None,
+    };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;

@@ -47,8 +47,33 @@ async fn accept(
 ) -> Result<pb::Receipt, Status> {
     // authorization first, from the certificate: a report for someone else's area is refused
     // whatever else is wrong with it (an unparsable area is the validator's to name)
+    let forward = report.rollup.is_some();
+    let action = if forward {
+        Action::Forward
+    } else {
+        Action::Submit
+    };
     if let Ok(area) = report.area.parse::<AreaCode>() {
-        state.auth.require(&state.store, id, Action::Submit, area)?;
+        state.auth.require(&state.store, id, action, area)?;
+        // then ownership: one child hub per subtree, and no forms under a child hub's subtree
+        let owned = match (forward, id) {
+            (true, Some(hub)) => state.owners.claim(&state.store, hub, state.clock.now_ms()),
+            (true, None) => Ok(()),
+            (false, _) => state.owners.check_submit(area),
+        };
+        if let Err(e) = owned {
+            let who = id.map(Identity::uri).unwrap_or_default();
+            let reason = e.to_string();
+            tracing::warn!(identity = %who, %area, %reason, "refused");
+            if let Err(e) =
+                state
+                    .store
+                    .record_refusal(&who, action.as_str(), &area.to_string(), &reason)
+            {
+                tracing::error!(error = %e, "could not record a refusal in the audit trail");
+            }
+            return Err(HubError::from(e).into());
+        }
     }
     let stored: Result<pb::Receipt, HubError> = async {
         let valid = state.validator().validate(&report)?;

@@ -9,6 +9,8 @@ use crate::{
     authz::Authorizer,
     clock::Clock,
     error::StoreError,
+    forward::Dirty,
+    owners::Owners,
     query::{Deadlines, Engine, QueryError},
     store::Store,
 };
@@ -22,6 +24,10 @@ pub struct HubState {
     pub engine: Arc<Engine>,
     pub clock: Clock,
     pub auth: Arc<Authorizer>,
+    /// Subtrees owned by child hubs (federation).
+    pub owners: Arc<Owners>,
+    /// Records to forward to the parent hub, marked as reports commit (federation).
+    pub forward: Arc<Dirty>,
 }
 
 /// Why a hub could not open its data.
@@ -50,13 +56,16 @@ impl HubState {
             deadlines,
             Engine::default_reporting_levels(),
         ));
-        let hook_engine = engine.clone();
+        let (hook_engine, forward) = (engine.clone(), Arc::new(Dirty::default()));
+        let hook_forward = forward.clone();
         let store = Store::open_with_hook(
             data,
             Some(Arc::new(move |committed: &[_]| {
-                hook_engine.apply(committed)
+                hook_engine.apply(committed);
+                hook_forward.mark(committed);
             })),
         )?;
+        let owners = Arc::new(Owners::load(&store)?);
         let loaded = engine.load(store.path().to_owned())?;
         tracing::info!(revisions = loaded, "rollups loaded");
         Ok(HubState {
@@ -66,6 +75,8 @@ impl HubState {
             engine,
             clock,
             auth: Arc::new(Authorizer::insecure()),
+            owners,
+            forward,
         })
     }
 

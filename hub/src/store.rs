@@ -41,6 +41,8 @@ pub struct RevisionRecord {
     pub notes: String,
     pub warnings: Vec<String>,
     pub values: Vec<pb::MetricValue>,
+    /// A child hub's forwarded rollup (federation); `values` are then the area's own report.
+    pub rollup: Option<pb::Rollup>,
 }
 
 /// A revision just made durable, with the revision it replaced: what the rollups need to update
@@ -55,8 +57,18 @@ pub struct Committed {
     pub first_received_at_ms: i64,
     pub zero_report: bool,
     pub values: Vec<pb::MetricValue>,
-    /// The replaced current revision: (zero report, values).
-    pub previous: Option<(bool, Vec<pb::MetricValue>)>,
+    /// A forwarded rollup (federation).
+    pub rollup: Option<pb::Rollup>,
+    /// The replaced current revision.
+    pub previous: Option<Prior>,
+}
+
+/// What a replaced revision said.
+#[derive(Debug, Clone)]
+pub struct Prior {
+    pub zero_report: bool,
+    pub values: Vec<pb::MetricValue>,
+    pub rollup: Option<pb::Rollup>,
 }
 
 /// Called by the writer thread with every group right after its commit and before any of its
@@ -104,6 +116,12 @@ CREATE TABLE IF NOT EXISTS revisions (
     vals            BLOB    NOT NULL,
     PRIMARY KEY (area, period, revision)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS owners (
+    root      TEXT    NOT NULL PRIMARY KEY,
+    identity  TEXT    NOT NULL,
+    serial    TEXT    NOT NULL,
+    since_ms  INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS refusals (
     at_ms     INTEGER NOT NULL,
     identity  TEXT    NOT NULL,
@@ -112,6 +130,18 @@ CREATE TABLE IF NOT EXISTS refusals (
     reason    TEXT    NOT NULL
 );
 ";
+
+/// A child hub that owns a subtree of this hub's registry (federation): only it may forward
+/// rollups for the subtree, and nodes may not submit under it directly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    pub root: pingan_proto::AreaCode,
+    /// `pingan://hub/AREA`.
+    pub identity: String,
+    /// The serial of the certificate that claimed the subtree.
+    pub serial: String,
+    pub since_ms: i64,
+}
 
 /// A refused request, as the audit trail keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -204,6 +234,47 @@ impl Store {
         StoreReader::open(&self.path)
     }
 
+    /// Runs `f` on the side connection (refusals, ownership: rare, small writes).
+    fn with_audit<R>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        let mut guard = self.audit.lock().expect("not poisoned");
+        if guard.is_none() {
+            let conn = Connection::open(&self.path).map_err(StoreError::from_sqlite)?;
+            configure(&conn)?;
+            *guard = Some(conn);
+        }
+        f(guard.as_ref().expect("just opened"))
+    }
+
+    /// Records that `owner` owns its subtree, durably.
+    pub fn claim_owner(&self, owner: &Owner) -> Result<(), StoreError> {
+        self.with_audit(|conn| {
+            conn.execute(
+                "INSERT INTO owners (root, identity, serial, since_ms) VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    owner.root.to_string(),
+                    owner.identity,
+                    owner.serial,
+                    owner.since_ms
+                ],
+            )
+            .map_err(StoreError::from_sqlite)?;
+            Ok(())
+        })
+    }
+
+    /// Forgets the owner of `root` (a replaced child hub); true when there was one.
+    pub fn release_owner(&self, root: &str) -> Result<bool, StoreError> {
+        self.with_audit(|conn| {
+            Ok(conn
+                .execute("DELETE FROM owners WHERE root = ?1", [root])
+                .map_err(StoreError::from_sqlite)?
+                > 0)
+        })
+    }
+
     /// Records a refused request in the audit trail, durably.
     pub fn record_refusal(
         &self,
@@ -212,19 +283,14 @@ impl Store {
         area: &str,
         reason: &str,
     ) -> Result<(), StoreError> {
-        let mut guard = self.audit.lock().expect("not poisoned");
-        if guard.is_none() {
-            let conn = Connection::open(&self.path).map_err(StoreError::from_sqlite)?;
-            configure(&conn)?;
-            *guard = Some(conn);
-        }
-        let conn = guard.as_ref().expect("just opened");
-        conn.execute(
-            "INSERT INTO refusals (at_ms, identity, action, area, reason) VALUES (?1, ?2, ?3, ?4, ?5)",
-            params![chrono::Utc::now().timestamp_millis(), identity, action, area, reason],
-        )
-        .map_err(StoreError::from_sqlite)?;
-        Ok(())
+        self.with_audit(|conn| {
+            conn.execute(
+                "INSERT INTO refusals (at_ms, identity, action, area, reason) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![chrono::Utc::now().timestamp_millis(), identity, action, area, reason],
+            )
+            .map_err(StoreError::from_sqlite)?;
+            Ok(())
+        })
     }
 
     /// Path of the database file.
@@ -349,18 +415,23 @@ fn write_group(conn: &mut Connection, group: &[Job]) -> Result<GroupOutcome, Sto
             let revision = previous.as_ref().map_or(1, |p| p.0 + 1);
             let first_received_at_ms = previous.as_ref().map_or(job.now_ms, |p| p.3);
             let previous = match previous {
-                Some((_, zero, vals, _)) => Some((
-                    zero,
-                    decode_values(&vals).map_err(|reason| StoreError::Corrupt {
+                Some((_, zero, vals, _)) => {
+                    let stored = decode_values(&vals).map_err(|reason| StoreError::Corrupt {
                         area: area.clone(),
                         period: period.clone(),
                         reason,
-                    })?,
-                )),
+                    })?;
+                    Some(Prior {
+                        zero_report: zero,
+                        values: stored.values,
+                        rollup: stored.rollup,
+                    })
+                }
                 None => None,
             };
             let vals = pb::StoredValues {
                 values: r.wire_values(),
+                rollup: r.rollup.clone(),
             }
             .encode_to_vec();
             let warnings = serde_json::to_string(&r.warnings).expect("strings serialise");
@@ -388,6 +459,7 @@ fn write_group(conn: &mut Connection, group: &[Job]) -> Result<GroupOutcome, Sto
                 first_received_at_ms,
                 zero_report: r.zero_report,
                 values: r.wire_values(),
+                rollup: r.rollup.clone(),
                 previous,
             });
             results.push(Ok(pb::Receipt {
@@ -405,10 +477,8 @@ fn write_group(conn: &mut Connection, group: &[Job]) -> Result<GroupOutcome, Sto
     Ok((results, committed))
 }
 
-fn decode_values(blob: &[u8]) -> Result<Vec<pb::MetricValue>, String> {
-    pb::StoredValues::decode(blob)
-        .map(|v| v.values)
-        .map_err(|e| e.to_string())
+fn decode_values(blob: &[u8]) -> Result<pb::StoredValues, String> {
+    pb::StoredValues::decode(blob).map_err(|e| e.to_string())
 }
 
 /// Read-only access to the stored revisions.
@@ -422,11 +492,9 @@ const COLUMNS: &str = "area, period, revision, submission_id, received_at_ms, se
 fn record(row: &rusqlite::Row<'_>) -> rusqlite::Result<RevisionRecord> {
     let warnings: String = row.get(9)?;
     let vals: Vec<u8> = row.get(10)?;
-    let values = pb::StoredValues::decode(vals.as_slice())
-        .map_err(|e| {
-            rusqlite::Error::FromSqlConversionFailure(10, rusqlite::types::Type::Blob, Box::new(e))
-        })?
-        .values;
+    let stored = pb::StoredValues::decode(vals.as_slice()).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(10, rusqlite::types::Type::Blob, Box::new(e))
+    })?;
     Ok(RevisionRecord {
         area: row.get(0)?,
         period: row.get(1)?,
@@ -438,7 +506,8 @@ fn record(row: &rusqlite::Row<'_>) -> rusqlite::Result<RevisionRecord> {
         zero_report: row.get(7)?,
         notes: row.get(8)?,
         warnings: serde_json::from_str(&warnings).unwrap_or_default(),
-        values,
+        values: stored.values,
+        rollup: stored.rollup,
     })
 }
 
@@ -513,6 +582,37 @@ impl StoreReader {
         let end = format!("{prefix}:");
         let rows = st.query_map([prefix, end.as_str(), period], record)?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Every subtree owned by a child hub.
+    pub fn owners(&self) -> Result<Vec<Owner>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT root, identity, serial, since_ms FROM owners ORDER BY root")?;
+        let rows = st.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, i64>(3)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (root, identity, serial, since_ms) = row?;
+            let root = root.parse().map_err(|e| StoreError::Corrupt {
+                area: root.clone(),
+                period: String::new(),
+                reason: format!("owner of a bad area code: {e}"),
+            })?;
+            out.push(Owner {
+                root,
+                identity,
+                serial,
+                since_ms,
+            });
+        }
+        Ok(out)
     }
 
     /// Every recorded refusal, oldest first.

@@ -7,15 +7,19 @@
 
 use std::collections::HashMap;
 
-use pingan_proto::{AreaCode, Areas, Level, Period};
+use pingan_proto::{AreaCode, Areas, Level, Period, pb};
 
 use super::{deadline::Deadlines, layout::Layout};
-use crate::store::Committed;
+use crate::store::{Committed, Prior};
 
 /// No parent.
 pub(crate) const NONE: u32 = u32::MAX;
 /// Levels, for per-level counters.
 pub(crate) const LEVELS: usize = 5;
+/// Status bit: the area's own office has reported.
+pub(crate) const REPORTED: u8 = 1;
+/// Status bit: ... and its first revision came on time.
+pub(crate) const ON_TIME: u8 = 2;
 
 /// Dense ids for the registry's areas: inner areas (above village) first.
 #[derive(Debug)]
@@ -67,10 +71,11 @@ impl AreaIndex {
 /// One reported period's rollups.
 #[derive(Debug)]
 pub(crate) struct Slab {
-    /// Current revision per area (0: no report).
+    /// Current revision per area (0: nothing stored).
     pub(crate) revision: Vec<u32>,
-    /// Whether the area's first revision arrived before the deadline.
-    pub(crate) on_time: Vec<bool>,
+    /// Per area: [`REPORTED`], [`ON_TIME`]. A forwarded rollup may be stored for an area whose
+    /// own office has not reported, so "reported" is not "has a revision".
+    pub(crate) status: Vec<u8>,
     /// Subtree sums per inner area and slot.
     pub(crate) sums: Vec<i64>,
     /// Number of current reports in the subtree carrying the slot.
@@ -85,7 +90,7 @@ impl Slab {
     fn new(n: usize, n_inner: usize, slots: usize) -> Slab {
         Slab {
             revision: vec![0; n],
-            on_time: vec![false; n],
+            status: vec![0; n],
             sums: vec![0; n_inner * slots],
             present: vec![0; n_inner * slots],
             received: vec![0; n_inner * LEVELS],
@@ -101,16 +106,78 @@ pub(crate) struct Cube {
     pub(crate) layout: Layout,
     pub(crate) deadlines: Deadlines,
     pub(crate) slabs: HashMap<Period, Slab>,
+    /// Per area: a child hub forwards this area's whole subtree as one rollup, so the reporters
+    /// below it are known here by their counts only.
+    pub(crate) summarized: Vec<bool>,
+}
+
+/// What one stored revision adds to the rollups of its area and every ancestor.
+#[derive(Debug, Default)]
+struct Contribution {
+    /// (slot, sum, reports carrying it).
+    cells: Vec<(usize, i64, u32)>,
+    status: u8,
+    /// (received, on time) per level.
+    levels: [(u32, u32); LEVELS],
 }
 
 impl Cube {
     pub(crate) fn new(index: AreaIndex, layout: Layout, deadlines: Deadlines) -> Cube {
+        let n = index.codes.len();
         Cube {
             index,
             layout,
             deadlines,
             slabs: HashMap::new(),
+            summarized: vec![false; n],
         }
+    }
+
+    /// A record's contribution. A plain report counts its area's own level once; `on_time`
+    /// says whether its first revision came on time. A forwarded rollup brings its own sums,
+    /// presence counts and reporter counts, decided by the child hub.
+    fn contribution(
+        &self,
+        area: AreaCode,
+        zero_report: bool,
+        values: &[pb::MetricValue],
+        rollup: Option<&pb::Rollup>,
+        on_time: bool,
+    ) -> Contribution {
+        let mut c = Contribution::default();
+        match rollup {
+            None => {
+                c.cells = self
+                    .layout
+                    .cells(zero_report, values)
+                    .into_iter()
+                    .map(|(slot, v)| (slot, v, 1))
+                    .collect();
+                c.status = REPORTED | if on_time { ON_TIME } else { 0 };
+                c.levels[area.level() as usize] = (1, u32::from(on_time));
+            }
+            Some(r) => {
+                c.cells = r
+                    .cells
+                    .iter()
+                    .filter_map(|cell| {
+                        let slot = self.layout.slot(&cell.metric, &cell.part);
+                        if slot.is_none() {
+                            tracing::warn!(metric = %cell.metric, part = %cell.part, "forwarded figure not in this hub's catalogue, not rolled up");
+                        }
+                        Some((slot?, cell.sum, cell.present))
+                    })
+                    .collect();
+                c.status = if r.own_reported { REPORTED } else { 0 }
+                    | if r.own_on_time { ON_TIME } else { 0 };
+                for lc in &r.reporters {
+                    if let Ok(l) = lc.level.parse::<Level>() {
+                        c.levels[l as usize] = (lc.received, lc.on_time);
+                    }
+                }
+            }
+        }
+        c
     }
 
     /// Applies a committed revision. Stale revisions (lower than the current one) are ignored.
@@ -124,49 +191,75 @@ impl Cube {
             self.index.n_inner,
             self.layout.slots(),
         );
+        let (current, old_status) = match self.slabs.get(&c.period) {
+            Some(slab) => (slab.revision[a as usize], slab.status[a as usize]),
+            None => (0, 0),
+        };
+        if c.revision <= current {
+            return;
+        }
+        let old = match (&c.previous, current > 0) {
+            (
+                Some(Prior {
+                    zero_report,
+                    values,
+                    rollup,
+                }),
+                true,
+            ) => self.contribution(
+                c.area,
+                *zero_report,
+                values,
+                rollup.as_ref(),
+                old_status & ON_TIME != 0,
+            ),
+            _ => Contribution::default(),
+        };
+        // on time is decided once, by the first revision of the area's own report
+        let on_time = if old_status & REPORTED != 0 {
+            old_status & ON_TIME != 0
+        } else {
+            self.deadlines.on_time(c.period, c.first_received_at_ms)
+        };
+        let new = self.contribution(c.area, c.zero_report, &c.values, c.rollup.as_ref(), on_time);
+        if c.rollup
+            .as_ref()
+            .is_some_and(|r| r.scope() == pb::rollup::Scope::Subtree)
+        {
+            self.summarized[a as usize] = true;
+        }
+        let inner = self.index.is_inner(a);
         let slab = self
             .slabs
             .entry(c.period)
             .or_insert_with(|| Slab::new(n, n_inner, slots));
-        let current = slab.revision[a as usize];
-        if c.revision <= current {
-            return;
-        }
-        let first = current == 0;
-        let new = self.layout.cells(c.zero_report, &c.values);
-        let old = match (&c.previous, first) {
-            (Some((zero, values)), false) => self.layout.cells(*zero, values),
-            _ => Vec::new(),
-        };
         slab.revision[a as usize] = c.revision;
-        let on_time = if first {
-            let t = self.deadlines.on_time(c.period, c.first_received_at_ms);
-            slab.on_time[a as usize] = t;
-            t
-        } else {
-            slab.on_time[a as usize]
-        };
-        let level = c.area.level() as usize;
-        let mut x = if self.index.is_inner(a) {
+        slab.status[a as usize] = new.status;
+        let mut x = if inner {
             a
         } else {
             self.index.parent[a as usize]
         };
         while x != NONE {
             let base = x as usize * slots;
-            for &(slot, v) in &new {
+            for &(slot, v, present) in &new.cells {
                 slab.sums[base + slot] += v;
-                slab.present[base + slot] += 1;
+                slab.present[base + slot] += present;
             }
-            for &(slot, v) in &old {
+            for &(slot, v, present) in &old.cells {
                 slab.sums[base + slot] -= v;
-                slab.present[base + slot] -= 1;
+                slab.present[base + slot] -= present;
             }
-            if first {
-                slab.received[x as usize * LEVELS + level] += 1;
-                if on_time {
-                    slab.on_time_n[x as usize * LEVELS + level] += 1;
-                }
+            // wrapping: the counters are consistent by construction, and a commit hook must
+            // never panic (the tests compare every counter with a plain recount)
+            for l in 0..LEVELS {
+                let i = x as usize * LEVELS + l;
+                slab.received[i] = slab.received[i]
+                    .wrapping_add(new.levels[l].0)
+                    .wrapping_sub(old.levels[l].0);
+                slab.on_time_n[i] = slab.on_time_n[i]
+                    .wrapping_add(new.levels[l].1)
+                    .wrapping_sub(old.levels[l].1);
             }
             x = self.index.parent[x as usize];
         }

@@ -14,7 +14,7 @@ use pingan_proto::{
 
 use super::{
     QueryError,
-    cube::{AreaIndex, Cube, LEVELS, NONE},
+    cube::{AreaIndex, Cube, LEVELS, NONE, ON_TIME, REPORTED},
     deadline::Deadlines,
     layout::Layout,
     table::{self, OUTLIER_Z, TableInput},
@@ -84,6 +84,14 @@ impl Counts {
             missing: self.expected.saturating_sub(self.received),
         }
     }
+}
+
+/// What a child hub forwards for one area and period: the own report and the rollup.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ForwardedRollup {
+    pub zero_report: bool,
+    pub values: Vec<pb::MetricValue>,
+    pub rollup: pb::Rollup,
 }
 
 /// The query engine of one hub.
@@ -160,6 +168,7 @@ impl Engine {
                 first_received_at_ms: first_at,
                 zero_report: rec.zero_report,
                 values: rec.values,
+                rollup: rec.rollup,
                 previous: None,
             });
             n += 1;
@@ -472,10 +481,10 @@ impl Engine {
             {
                 c.expected += 1;
                 if let Some(slab) = cube.slabs.get(p)
-                    && slab.revision[id as usize] > 0
+                    && slab.status[id as usize] & REPORTED != 0
                 {
                     c.received += 1;
-                    c.on_time += u64::from(slab.on_time[id as usize]);
+                    c.on_time += u64::from(slab.status[id as usize] & ON_TIME != 0);
                 }
             }
         }
@@ -488,6 +497,120 @@ impl Engine {
             .copied()
             .filter(|l| *l >= area.level() && only.is_none_or(|o| o == *l))
             .collect()
+    }
+
+    /// Every period this hub holds rollups for, oldest first.
+    pub fn periods(&self) -> Vec<Period> {
+        let cube = self.cube.read().expect("not poisoned");
+        let mut out: Vec<Period> = cube.slabs.keys().copied().collect();
+        out.sort();
+        out
+    }
+
+    /// What this hub forwards to its parent for `area` and `period` (federation): the area's own
+    /// report and its rollup over `scope`. `None` when nothing within the scope has reported.
+    pub fn forward_rollup(
+        &self,
+        area: AreaCode,
+        period: Period,
+        scope: pb::rollup::Scope,
+    ) -> Result<Option<ForwardedRollup>, QueryError> {
+        let cube = self.cube.read().expect("not poisoned");
+        let id = cube
+            .index
+            .id(area)
+            .ok_or_else(|| QueryError::UnknownArea(area.to_string()))? as usize;
+        let Some(slab) = cube.slabs.get(&period) else {
+            return Ok(None);
+        };
+        let status = slab.status[id];
+        let own_reported = status & REPORTED != 0;
+        let reader = self.reader()?;
+        let own = reader.current(&area.to_string(), &period.to_string())?;
+        let first_at = match &own {
+            Some(r) if own_reported => match &r.rollup {
+                Some(ru) => ru.own_first_received_at_ms,
+                None => reader
+                    .revisions(&area.to_string(), &period.to_string())?
+                    .first()
+                    .map_or(0, |f| f.received_at_ms),
+            },
+            _ => 0,
+        };
+        self.give_back(reader);
+        let (zero_report, values) = match &own {
+            Some(r) if own_reported => (r.zero_report, r.values.clone()),
+            _ => (false, Vec::new()),
+        };
+        let mut rollup = pb::Rollup {
+            scope: scope as i32,
+            own_reported,
+            own_on_time: status & ON_TIME != 0,
+            own_first_received_at_ms: first_at,
+            ..Default::default()
+        };
+        let slots = cube.layout.slots();
+        let names = cube.layout.slot_names();
+        if scope == pb::rollup::Scope::Subtree && cube.index.is_inner(id as u32) {
+            let base = id * slots;
+            for (slot, (metric, part)) in names.into_iter().enumerate() {
+                if slab.present[base + slot] > 0 {
+                    rollup.cells.push(pb::RollupCell {
+                        metric,
+                        part,
+                        sum: slab.sums[base + slot],
+                        present: slab.present[base + slot],
+                    });
+                }
+            }
+            for l in Level::ALL {
+                let i = id * LEVELS + l as usize;
+                if slab.received[i] > 0 {
+                    rollup.reporters.push(pb::LevelCount {
+                        level: l.as_str().to_owned(),
+                        received: slab.received[i],
+                        on_time: slab.on_time_n[i],
+                    });
+                }
+            }
+        } else {
+            if cube.index.is_inner(id as u32)
+                && own
+                    .as_ref()
+                    .and_then(|r| r.rollup.as_ref())
+                    .is_some_and(|r| r.scope() == pb::rollup::Scope::Subtree)
+            {
+                return Err(QueryError::Engine(format!(
+                    "{area} {period}: this hub holds {area}'s subtree as one rollup from a child hub, so it cannot forward {area}'s own figures alone: forward at a depth no finer than its child hubs do"
+                )));
+            }
+            if own_reported {
+                rollup.cells = cube
+                    .layout
+                    .cells(zero_report, &values)
+                    .into_iter()
+                    .map(|(slot, sum)| pb::RollupCell {
+                        metric: names[slot].0.clone(),
+                        part: names[slot].1.clone(),
+                        sum,
+                        present: 1,
+                    })
+                    .collect();
+                rollup.reporters.push(pb::LevelCount {
+                    level: area.level().as_str().to_owned(),
+                    received: 1,
+                    on_time: u32::from(rollup.own_on_time),
+                });
+            }
+        }
+        if !own_reported && rollup.cells.is_empty() && rollup.reporters.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(ForwardedRollup {
+            zero_report,
+            values,
+            rollup,
+        }))
     }
 
     /// An area's own figures and subtree totals.
@@ -768,16 +891,33 @@ impl Engine {
             reporters.extend(self.areas.descendants_at(area, *l));
         }
         reporters.sort();
+        // reporters below a child hub's subtree rollup are known here by their counts only
+        let named: Vec<bool> = reporters
+            .iter()
+            .map(|code| {
+                let id = cube.index.id(*code).expect("registry area");
+                let mut x = cube.index.parent[id as usize];
+                while x != NONE {
+                    if cube.summarized[x as usize] {
+                        return false;
+                    }
+                    x = cube.index.parent[x as usize];
+                }
+                true
+            })
+            .collect();
+        let (mut named_missing, mut named_late) = (0u64, 0u64);
         for p in &periods {
             let slab = cube.slabs.get(p);
-            for code in &reporters {
+            for (code, _) in reporters.iter().zip(&named).filter(|(_, n)| **n) {
                 if !self.areas.get(*code).is_some_and(|a| a.valid_for(*p)) {
                     continue;
                 }
                 let id = cube.index.id(*code).expect("registry area") as usize;
-                match slab.map(|s| (s.revision[id], s.on_time[id])) {
-                    Some((r, on_time)) if r > 0 => {
-                        if !on_time {
+                match slab.map(|s| s.status[id]) {
+                    Some(status) if status & REPORTED != 0 => {
+                        if status & ON_TIME == 0 {
+                            named_late += 1;
                             late_keys.push((*code, *p));
                         }
                     }
@@ -790,6 +930,7 @@ impl Engine {
                 }
             }
         }
+        named_missing += missing.len() as u64;
         drop(cube);
         let mut late = Vec::with_capacity(late_keys.len());
         if !late_keys.is_empty() {
@@ -799,11 +940,20 @@ impl Engine {
                     .revisions(&code.to_string(), &p.to_string())?
                     .into_iter()
                     .next();
+                // a forwarded rollup says when the area's own report reached the child hub
+                let received_at_ms = match first {
+                    Some(first) if first.rollup.is_some() => reader
+                        .current(&code.to_string(), &p.to_string())?
+                        .and_then(|r| r.rollup)
+                        .map_or(0, |r| r.own_first_received_at_ms),
+                    Some(first) => first.received_at_ms,
+                    None => 0,
+                };
                 late.push(pb::Reporter {
                     code: code.to_string(),
                     name: self.areas.name(code),
                     period: p.to_string(),
-                    received_at_ms: first.map_or(0, |r| r.received_at_ms),
+                    received_at_ms,
                 });
             }
             self.give_back(reader);
@@ -812,6 +962,8 @@ impl Engine {
             area: area.to_string(),
             name: self.areas.name(area),
             period: span.to_string(),
+            unnamed_missing: summary.missing.saturating_sub(named_missing),
+            unnamed_late: summary.late.saturating_sub(named_late),
             summary: Some(summary),
             missing,
             late,

@@ -75,6 +75,27 @@ impl Layout {
         self.by_id.get(id).map(|&i| &self.metrics[i])
     }
 
+    /// The slot of a metric's total (`part` empty) or of one of its parts.
+    pub fn slot(&self, metric: &str, part: &str) -> Option<usize> {
+        let m = self.metric(metric)?;
+        if part.is_empty() {
+            return Some(m.total);
+        }
+        m.parts.iter().find(|(p, _)| p == part).map(|(_, s)| *s)
+    }
+
+    /// What every slot holds: (metric id, part; empty for the total), in slot order.
+    pub fn slot_names(&self) -> Vec<(String, String)> {
+        let mut out = vec![(String::new(), String::new()); self.slots];
+        for m in &self.metrics {
+            out[m.total] = (m.id.to_string(), String::new());
+            for (part, slot) in &m.parts {
+                out[*slot] = (m.id.to_string(), part.clone());
+            }
+        }
+        out
+    }
+
     /// A report's values as (slot, value) pairs. A zero report (零报告) carries every count metric
     /// as 0; stocks are not implied by it.
     pub fn cells(&self, zero_report: bool, values: &[pb::MetricValue]) -> Vec<(usize, i64)> {
