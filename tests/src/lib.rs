@@ -208,6 +208,52 @@ pub fn bin(name: &str) -> PathBuf {
     path
 }
 
+/// Random plausible values for one report: about half the catalogue's metrics, small numbers
+/// (so zero denominators and ties are common), the catalogue's hard rules kept, and sometimes a
+/// breakdown of disputes by type, with or without its total.
+pub fn random_values(rng: &mut rand::rngs::StdRng, catalogue: &Catalogue) -> Vec<pb::MetricValue> {
+    use rand::Rng as _;
+    let mut vals: std::collections::BTreeMap<String, i64> = std::collections::BTreeMap::new();
+    for m in catalogue.metrics() {
+        if rng.random_bool(0.55) {
+            // small numbers make zero denominators and ties common
+            vals.insert(m.id.to_string(), rng.random_range(0..6));
+        }
+    }
+    let mut fix = |a: &str, b: &str, k: i64, le: bool| {
+        if let (Some(&x), Some(&y)) = (vals.get(a), vals.get(b)) {
+            let ok = if le { x <= k * y } else { x >= k * y };
+            if !ok {
+                vals.insert(a.into(), k * y);
+            }
+        }
+    };
+    fix("disputes.resolved", "disputes.mediated", 1, true);
+    fix("petitions.repeat_visitors", "petitions.visitors", 1, true);
+    fix(
+        "petitions.collective_persons",
+        "petitions.collective_batches",
+        5,
+        false,
+    );
+    fix("patrol.person_times", "patrol.sessions", 1, false);
+    let mut out: Vec<pb::MetricValue> = vals.into_iter().map(|(m, v)| value(&m, v)).collect();
+    if rng.random_bool(0.4) {
+        let a = rng.random_range(0..4);
+        let b = rng.random_range(0..4);
+        let given_total = rng.random_bool(0.5);
+        out.retain(|v| v.metric != "disputes.identified");
+        out.push(pb::MetricValue {
+            metric: "disputes.identified".into(),
+            total: given_total.then_some(a + b),
+            parts: [("劳动争议".to_string(), a), ("医患".to_string(), b)]
+                .into_iter()
+                .collect(),
+        });
+    }
+    out
+}
+
 pub mod reference;
 
 /// A deployment's certificates in a temporary directory: a CA, the hub's certificate, and
@@ -240,6 +286,22 @@ impl Pki {
             .serial
     }
 
+    /// Issues a second certificate for the same identity over the first one's files (a
+    /// replacement, or an impostor); returns its serial.
+    pub fn reissue(&self, role: pingan_hub::tls::Role, area: &str) -> String {
+        let read = |n: &str| std::fs::read_to_string(self.path(n)).expect("CA file");
+        let req = pingan_hub::tls::certs::IssueRequest::valid_for_days(
+            role,
+            area.parse().expect("area"),
+            30,
+        );
+        let issued = pingan_hub::tls::certs::issue_with(&read("ca.pem"), &read("ca.key"), &req)
+            .expect("issue");
+        std::fs::write(self.path(&format!("{}.pem", req.stem())), &issued.cert_pem).expect("write");
+        std::fs::write(self.path(&format!("{}.key", req.stem())), &issued.key_pem).expect("write");
+        issued.serial
+    }
+
     /// Path of a file in the directory.
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
@@ -247,10 +309,15 @@ impl Pki {
 
     /// The hub's TLS files, with a deny list path (the file may not exist yet).
     pub fn hub_files(&self) -> pingan_hub::tls::TlsFiles {
+        self.hub_files_for("510722")
+    }
+
+    /// The TLS files of the hub certificate for `area` (issue it first).
+    pub fn hub_files_for(&self, area: &str) -> pingan_hub::tls::TlsFiles {
         pingan_hub::tls::TlsFiles {
             ca: self.path("ca.pem"),
-            cert: self.path("hub-510722.pem"),
-            key: self.path("hub-510722.key"),
+            cert: self.path(&format!("hub-{area}.pem")),
+            key: self.path(&format!("hub-{area}.key")),
             deny_list: Some(self.path("deny-list.txt")),
         }
     }
@@ -278,17 +345,27 @@ impl Default for Pki {
 impl TestHub {
     /// A hub serving mutual TLS with these grants, on a new temporary store.
     pub async fn start_mtls(pki: &Pki, grants: Vec<pingan_hub::authz::Grant>) -> TestHub {
+        TestHub::start_mtls_as(pki, "510722", fixtures::santai_areas(), grants).await
+    }
+
+    /// A hub serving mutual TLS as the hub certificate for `area`, over `areas`.
+    pub async fn start_mtls_as(
+        pki: &Pki,
+        area: &str,
+        areas: pingan_proto::Areas,
+        grants: Vec<pingan_hub::authz::Grant>,
+    ) -> TestHub {
         let tmp = Arc::new(tempfile::tempdir().expect("temp dir"));
         let data = tmp.path().join("hub");
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind loopback");
         let addr = listener.local_addr().expect("local addr");
-        let tls = pingan_hub::tls::ServerTls::load(pki.hub_files()).expect("hub TLS");
+        let tls = pingan_hub::tls::ServerTls::load(pki.hub_files_for(area)).expect("hub TLS");
         let state = HubState::open(
             &data,
             Catalogue::builtin(),
-            fixtures::santai_areas(),
+            areas,
             test_clock(),
             Default::default(),
         )
@@ -307,6 +384,39 @@ impl TestHub {
             task: Some(task),
             _tmp: Some(tmp),
         }
+    }
+
+    /// A plaintext hub over `areas` on a new temporary store, with the test clock.
+    pub async fn start_areas(areas: pingan_proto::Areas) -> TestHub {
+        let tmp = Arc::new(tempfile::tempdir().expect("temp dir"));
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let mut hub =
+            TestHub::start_with(listener, &tmp.path().join("hub"), test_clock(), areas).await;
+        hub._tmp = Some(tmp);
+        hub
+    }
+
+    /// Starts forwarding this hub's rollups of `root` at `depth` to the hub at `parent_url`,
+    /// as the hub certificate for `root` from `pki`, retrying at least every second.
+    pub fn forward_to(
+        &self,
+        parent_url: &str,
+        pki: &Pki,
+        root: &str,
+        depth: pingan_proto::Level,
+    ) -> pingan_hub::forward::Forwarder {
+        let cfg = pingan_hub::forward::ForwardConfig {
+            parent: parent_url.to_owned(),
+            plan: pingan_hub::forward::Plan::new(root.parse().expect("area"), depth).expect("plan"),
+            tls: Some(pki.client(&format!("hub-{root}"))),
+            dir: self.data.join("forward"),
+            sweep_every: Duration::from_secs(3600),
+            timeout: Duration::from_secs(5),
+            max_backoff: Duration::from_secs(1),
+        };
+        pingan_hub::forward::start(&self.state, cfg).expect("start forwarding")
     }
 
     /// A TLS channel to this hub with a client certificate (connects lazily).

@@ -2,7 +2,7 @@
 //! and data: missing reports, corrections, zero reports, stocks, rates with zero denominators,
 //! late reports, codes that appear and disappear, cumulative ranges crossing a year.
 
-use std::{collections::BTreeMap, process::Command};
+use std::process::Command;
 
 use chrono::TimeZone as _;
 use pingan_hub::clock::beijing;
@@ -71,48 +71,6 @@ fn random_areas(rng: &mut StdRng) -> Areas {
     areas
 }
 
-fn random_values(rng: &mut StdRng, catalogue: &Catalogue) -> Vec<pb::MetricValue> {
-    let mut vals: BTreeMap<String, i64> = BTreeMap::new();
-    for m in catalogue.metrics() {
-        if rng.random_bool(0.55) {
-            // small numbers make zero denominators and ties common
-            vals.insert(m.id.to_string(), rng.random_range(0..6));
-        }
-    }
-    let mut fix = |a: &str, b: &str, k: i64, le: bool| {
-        if let (Some(&x), Some(&y)) = (vals.get(a), vals.get(b)) {
-            let ok = if le { x <= k * y } else { x >= k * y };
-            if !ok {
-                vals.insert(a.into(), k * y);
-            }
-        }
-    };
-    fix("disputes.resolved", "disputes.mediated", 1, true);
-    fix("petitions.repeat_visitors", "petitions.visitors", 1, true);
-    fix(
-        "petitions.collective_persons",
-        "petitions.collective_batches",
-        5,
-        false,
-    );
-    fix("patrol.person_times", "patrol.sessions", 1, false);
-    let mut out: Vec<pb::MetricValue> = vals.into_iter().map(|(m, v)| value(&m, v)).collect();
-    if rng.random_bool(0.4) {
-        let a = rng.random_range(0..4);
-        let b = rng.random_range(0..4);
-        let given_total = rng.random_bool(0.5);
-        out.retain(|v| v.metric != "disputes.identified");
-        out.push(pb::MetricValue {
-            metric: "disputes.identified".into(),
-            total: given_total.then_some(a + b),
-            parts: [("劳动争议".to_string(), a), ("医患".to_string(), b)]
-                .into_iter()
-                .collect(),
-        });
-    }
-    out
-}
-
 fn at(y: i32, m: u32, d: u32) -> chrono::DateTime<chrono::FixedOffset> {
     beijing()
         .with_ymd_and_hms(y, m, d, 10, 0, 0)
@@ -150,7 +108,7 @@ async fn load_random_data(hub: &TestHub, areas: &Areas, rng: &mut StdRng) -> Vec
             if rng.random_bool(0.1) {
                 r.zero_report = true;
             } else {
-                r.values = random_values(rng, &catalogue);
+                r.values = pingan_tests::random_values(rng, &catalogue);
                 if r.values.is_empty() {
                     r.zero_report = true;
                 }
@@ -165,8 +123,11 @@ async fn load_random_data(hub: &TestHub, areas: &Areas, rng: &mut StdRng) -> Vec
             if rng.random_bool(0.1) {
                 // a correction, possibly after the deadline: it never makes the report late
                 hub.state.clock.set(at(next.year(), next.month(), 20));
-                let mut c =
-                    pingan_tests::report(&r.area, &r.period, random_values(rng, &catalogue));
+                let mut c = pingan_tests::report(
+                    &r.area,
+                    &r.period,
+                    pingan_tests::random_values(rng, &catalogue),
+                );
                 c.zero_report = c.values.is_empty();
                 client.submit(c.clone()).await.unwrap();
                 sent.push(c);

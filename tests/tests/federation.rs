@@ -1,0 +1,605 @@
+//! Federation: county hubs forward their rollups to a prefecture hub over mutual TLS, and the
+//! prefecture hub answers like a flat hub that received every form, at the depth forwarded.
+
+use std::{collections::BTreeSet, time::Duration};
+
+use chrono::{Datelike as _, TimeZone as _};
+use pingan_hub::{clock::beijing, query::Engine, tls::Role};
+use pingan_proto::{AreaCode, Areas, Catalogue, Level, Period, fixtures, pb};
+use pingan_tests::{Pki, TestHub, bin, report, value, wait_until};
+use rand::{Rng as _, SeedableRng as _, rngs::StdRng};
+
+const CITY: &str = "5107";
+const COUNTIES: [&str; 2] = ["510722", "510705"];
+const MONTHS: [&str; 4] = ["2025-09", "2025-10", "2026-09", "2026-10"];
+
+fn at(y: i32, m: u32, d: u32) -> chrono::DateTime<chrono::FixedOffset> {
+    beijing()
+        .with_ymd_and_hms(y, m, d, 10, 0, 0)
+        .single()
+        .expect("valid")
+}
+
+/// Every question asked of both hubs, with its answer. `named` says whether the completeness
+/// lists name a reporter (a flat hub names all; the prefecture hub only those it holds forms or
+/// subtree rollups for), so the flat hub's lists are cut to what the prefecture can know.
+fn answers(e: &Engine, areas: &Areas, depth: Level, named: &dyn Fn(&str) -> bool) -> Vec<String> {
+    let city: AreaCode = CITY.parse().expect("code");
+    let mut targets: Vec<AreaCode> = vec![city];
+    for l in [Level::County, Level::Township, Level::Village] {
+        if l <= depth {
+            let mut codes = areas.descendants_at(city, l);
+            if l == Level::Village {
+                codes.truncate(40);
+            }
+            targets.extend(codes);
+        }
+    }
+    let mut out = Vec::new();
+    let spans = ["2026-10", "2026-09..2026-10", "2026-Q3", "2025-09..2026-10"];
+    for span in spans {
+        for area in &targets {
+            let r = e
+                .rollup(&pb::RollupRequest {
+                    area: area.to_string(),
+                    period: span.into(),
+                    by_category: true,
+                    ..Default::default()
+                })
+                .expect("rollup");
+            out.push(format!("rollup {area} {span}: {r:?}"));
+        }
+        for area in targets
+            .iter()
+            .filter(|a| a.level() < depth && a.level() <= Level::County)
+        {
+            for level in [Level::County, Level::Township, Level::Village] {
+                if level <= area.level() || level > depth {
+                    continue;
+                }
+                for metric in [
+                    "cases.fraud",
+                    "cases.criminal_per_10k",
+                    "disputes.success_rate",
+                    "grid.workers",
+                ] {
+                    let r = e
+                        .compare(&pb::CompareRequest {
+                            area: area.to_string(),
+                            period: span.into(),
+                            metric: metric.into(),
+                            level: level.as_str().into(),
+                            ..Default::default()
+                        })
+                        .expect("compare");
+                    out.push(format!("compare {area} {level} {metric} {span}: {r:?}"));
+                }
+            }
+            let mut c = e
+                .completeness(&pb::CompletenessRequest {
+                    area: area.to_string(),
+                    period: span.into(),
+                    ..Default::default()
+                })
+                .expect("completeness");
+            let before = (c.missing.len(), c.late.len());
+            c.missing.retain(|r| named(&r.code));
+            c.late.retain(|r| named(&r.code));
+            c.unnamed_missing += (before.0 - c.missing.len()) as u64;
+            c.unnamed_late += (before.1 - c.late.len()) as u64;
+            out.push(format!("completeness {area} {span}: {c:?}"));
+        }
+    }
+    for area in targets.iter().filter(|a| a.level() <= Level::County) {
+        for metric in ["cases.fraud", "cases.criminal_per_10k"] {
+            let r = e
+                .trend(&pb::TrendRequest {
+                    area: area.to_string(),
+                    period: "2026-10".into(),
+                    metric: metric.into(),
+                    periods: 14,
+                })
+                .expect("trend");
+            out.push(format!("trend {area} {metric}: {r:?}"));
+        }
+    }
+    out
+}
+
+/// Random reports for every reporter of 绵阳市's two counties over four months: some missing,
+/// some late, some zero reports, some corrected. Each is submitted to its county hub and to the
+/// flat hub at the same (manual) time. Returns the areas that reported anything.
+async fn submit_random(
+    rng: &mut StdRng,
+    areas: &Areas,
+    counties: &[TestHub],
+    flat: &TestHub,
+) -> BTreeSet<AreaCode> {
+    let catalogue = Catalogue::builtin();
+    let city: AreaCode = CITY.parse().expect("code");
+    let mut reporters = Vec::new();
+    for l in [Level::County, Level::Township, Level::Village] {
+        reporters.extend(areas.descendants_at(city, l));
+    }
+    let mut flat_client = flat.client().await;
+    let mut county_clients = Vec::new();
+    for c in counties {
+        county_clients.push(c.client().await);
+    }
+    let mut reported = BTreeSet::new();
+    for m in MONTHS {
+        let month: Period = m.parse().expect("period");
+        let next = month.next().first_day();
+        let mut late = Vec::new();
+        let mut sends = Vec::new();
+        for &code in &reporters {
+            if rng.random_bool(0.3) {
+                continue;
+            }
+            let mut r = report(&code.to_string(), m, Vec::new());
+            r.values = pingan_tests::random_values(rng, &catalogue);
+            r.zero_report = r.values.is_empty() || rng.random_bool(0.08);
+            if r.zero_report {
+                r.values.clear();
+            }
+            reported.insert(code);
+            if rng.random_bool(0.12) {
+                late.push(r);
+                continue;
+            }
+            sends.push((at(next.year(), next.month(), 3), r.clone()));
+            if rng.random_bool(0.1) {
+                let mut c = report(&r.area, m, pingan_tests::random_values(rng, &catalogue));
+                c.zero_report = c.values.is_empty();
+                sends.push((at(next.year(), next.month(), 20), c));
+            }
+        }
+        for r in late {
+            sends.push((at(next.year(), next.month(), 12), r));
+        }
+        for (when, r) in sends {
+            let code: AreaCode = r.area.parse().expect("code");
+            let i = COUNTIES
+                .iter()
+                .position(|c| code.is_within(c.parse().expect("code")))
+                .expect("under one of the counties");
+            counties[i].state.clock.set(when);
+            flat.state.clock.set(when);
+            county_clients[i]
+                .submit(r.clone())
+                .await
+                .expect("county hub accepts");
+            flat_client.submit(r).await.expect("flat hub accepts");
+        }
+    }
+    reported
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_three_tier_tree_answers_like_a_flat_hub_at_every_depth() {
+    for (seed, depth) in [
+        (11, Level::County),
+        (12, Level::Township),
+        (13, Level::Village),
+    ] {
+        let pki = Pki::new();
+        pki.issue(Role::Hub, CITY);
+        pki.issue(Role::Hub, "510705");
+        let areas = fixtures::mianyang_areas();
+        let city = TestHub::start_mtls_as(&pki, CITY, areas.clone(), Vec::new()).await;
+        let mut counties = Vec::new();
+        let mut forwarders = Vec::new();
+        for c in COUNTIES {
+            let hub = TestHub::start_areas(areas.clone()).await;
+            forwarders.push(hub.forward_to(&city.url, &pki, c, depth));
+            counties.push(hub);
+        }
+        let flat = TestHub::start_areas(areas.clone()).await;
+        let mut rng = StdRng::seed_from_u64(seed);
+        let reported = submit_random(&mut rng, &areas, &counties, &flat).await;
+
+        // a reporter below the depth is named at the prefecture only if its subtree was never
+        // forwarded (nobody in it reported): then it is missing by name there as here
+        let covered: BTreeSet<AreaCode> = reported
+            .iter()
+            .filter_map(|c| c.ancestor_at(depth))
+            .collect();
+        let named = |code: &str| {
+            let code: AreaCode = code.parse().expect("code");
+            code.level() <= depth
+                || !covered.contains(&code.ancestor_at(depth).expect("below depth"))
+        };
+        let want = answers(&flat.state.engine, &areas, depth, &named);
+        let everyone = |_: &str| true;
+        wait_until(Duration::from_secs(60), || async {
+            forwarders.iter().all(|f| f.pending().expect("outbox") == 0)
+        })
+        .await;
+        // the last rollups may still be in flight: wait a little, then show the differences
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        let got = loop {
+            let got = answers(&city.state.engine, &areas, depth, &everyone);
+            if got == want || std::time::Instant::now() > deadline {
+                break got;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        for (g, w) in got.iter().zip(&want) {
+            assert_eq!(g, w, "seed {seed}, depth {depth}");
+        }
+        assert_eq!(got.len(), want.len());
+        // the comparison is not vacuous: figures, late and missing reporters all occur
+        let text = want.join("\n");
+        assert!(
+            text.contains("total: Some(") && text.contains("late: [Reporter"),
+            "seed {seed}: the data should carry figures and late reporters"
+        );
+        let unnamed = text
+            .split("unnamed_missing: ")
+            .skip(1)
+            .any(|rest| !rest.starts_with("0,"));
+        assert_eq!(
+            unnamed,
+            depth < Level::Village,
+            "seed {seed}: reporters below the depth are counted without names, and only they"
+        );
+        // the prefecture holds rollups, not forms: nothing below the depth is stored there
+        let reader = city.state.store.reader().expect("reader");
+        let mut below = 0;
+        reader
+            .for_each_revision(|r| {
+                let code: AreaCode = r.area.parse().expect("code");
+                assert!(r.rollup.is_some(), "only rollups reach the prefecture");
+                if code.level() > depth {
+                    below += 1;
+                }
+            })
+            .expect("read");
+        assert_eq!(
+            below, 0,
+            "nothing below depth {depth} reaches the prefecture"
+        );
+        drop(forwarders);
+    }
+}
+
+/// Queries a hub over mTLS with a viewer certificate.
+async fn rollup_over_grpc(
+    url: &str,
+    tls: tonic::transport::ClientTlsConfig,
+    area: &str,
+    period: &str,
+) -> Result<pb::RollupReply, tonic::Status> {
+    let channel = tonic::transport::Channel::from_shared(url.to_owned())
+        .expect("url")
+        .tls_config(tls)
+        .expect("tls")
+        .timeout(Duration::from_secs(5))
+        .connect()
+        .await
+        .map_err(|e| tonic::Status::unavailable(e.to_string()))?;
+    pb::query_service_client::QueryServiceClient::new(channel)
+        .rollup(pb::RollupRequest {
+            area: area.into(),
+            period: period.into(),
+            by_category: true,
+            ..Default::default()
+        })
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+/// The real `pingan-hub serve` binary as the parent, on a fixed port.
+fn start_parent(pki: &Pki, data: &std::path::Path, port: u16) -> std::process::Child {
+    let files = pki.hub_files_for("51");
+    std::process::Command::new(bin("pingan-hub"))
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data"])
+        .arg(data)
+        .arg("--ca")
+        .arg(&files.ca)
+        .arg("--cert")
+        .arg(&files.cert)
+        .arg("--key")
+        .arg(&files.key)
+        .env("RUST_LOG", "warn")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("start pingan-hub")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_parent_killed_mid_forwarding_loses_nothing_and_never_blocks_the_county() {
+    let pki = Pki::new();
+    pki.issue(Role::Hub, "51");
+    pki.issue(Role::Viewer, "51");
+    let parent_data = tempfile::tempdir().expect("temp dir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("free port")
+        .local_addr()
+        .expect("addr")
+        .port();
+    let url = format!("https://localhost:{port}");
+    let mut parent = start_parent(&pki, parent_data.path(), port);
+    let viewer = pki.client("viewer-51");
+
+    let county = TestHub::start().await;
+    let forwarder = county.forward_to(&url, &pki, "510722", Level::Township);
+    let areas = fixtures::santai_areas();
+    let villages = areas.descendants_at(fixtures::santai(), Level::Village);
+    let mut client = county.client().await;
+    let mut rng = StdRng::seed_from_u64(7);
+    let catalogue = Catalogue::builtin();
+    let mut submit_month = async |client: &mut pb::report_service_client::ReportServiceClient<
+        tonic::transport::Channel,
+    >,
+                                  month: &str| {
+        for v in &villages {
+            let mut r = report(
+                &v.to_string(),
+                month,
+                pingan_tests::random_values(&mut rng, &catalogue),
+            );
+            r.zero_report = r.values.is_empty();
+            client.submit(r).await.expect("the county accepts");
+        }
+    };
+    wait_until(Duration::from_secs(60), || async {
+        rollup_over_grpc(&url, viewer.clone(), "51", "2026-10")
+            .await
+            .is_ok()
+    })
+    .await;
+    submit_month(&mut client, "2026-09").await;
+    // killed while the first month is being forwarded
+    parent.kill().expect("SIGKILL the parent");
+    parent.wait().expect("reap");
+    // the county keeps taking reports while its parent is down
+    let started = std::time::Instant::now();
+    submit_month(&mut client, "2026-10").await;
+    let ingest_while_down = started.elapsed();
+    wait_until(Duration::from_secs(10), || async {
+        forwarder.pending().expect("outbox") > 0
+    })
+    .await;
+    let backlog = forwarder.pending().expect("outbox");
+    assert!(
+        backlog > 0,
+        "rollups wait in the outbox while the parent is down"
+    );
+
+    let mut parent = start_parent(&pki, parent_data.path(), port);
+    for month in ["2026-09", "2026-10", "2026-09..2026-10"] {
+        let want = county
+            .state
+            .engine
+            .rollup(&pb::RollupRequest {
+                area: "510722".into(),
+                period: month.into(),
+                by_category: true,
+                ..Default::default()
+            })
+            .expect("rollup");
+        wait_until(Duration::from_secs(60), || async {
+            rollup_over_grpc(&url, viewer.clone(), "510722", month)
+                .await
+                .is_ok_and(|got| got == want)
+        })
+        .await;
+        let got = rollup_over_grpc(&url, viewer.clone(), "510722", month)
+            .await
+            .expect("parent answers");
+        assert_eq!(
+            got, want,
+            "{month}: the parent holds exactly the county's rollup"
+        );
+        assert_eq!(
+            got.completeness.as_ref().map(|c| c.received),
+            Some(villages.len() as u64 * if month.contains("..") { 2 } else { 1 }),
+            "{month}: every village counted once"
+        );
+    }
+    wait_until(Duration::from_secs(10), || async {
+        forwarder.pending().expect("outbox") == 0
+    })
+    .await;
+    println!("county ingest while the parent was down: {ingest_while_down:?}, backlog {backlog}");
+    parent.kill().expect("stop the parent");
+    parent.wait().expect("reap");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_county_correction_reaches_the_parent_as_a_new_revision() {
+    let pki = Pki::new();
+    pki.issue(Role::Hub, CITY);
+    let areas = fixtures::mianyang_areas();
+    let city = TestHub::start_mtls_as(&pki, CITY, areas.clone(), Vec::new()).await;
+    let county = TestHub::start_areas(areas).await;
+    let _forwarder = county.forward_to(&city.url, &pki, "510722", Level::County);
+    let mut client = county.client().await;
+    let fraud_at = |hub: &TestHub| {
+        hub.state
+            .engine
+            .rollup(&pb::RollupRequest {
+                area: CITY.into(),
+                period: "2026-10".into(),
+                metrics: vec!["cases.fraud".into()],
+                ..Default::default()
+            })
+            .expect("rollup")
+            .figures[0]
+            .total
+    };
+    let first = report("510722101002", "2026-10", vec![value("cases.fraud", 5)]);
+    client.submit(first).await.expect("accepted");
+    let other = report("510722104003", "2026-10", vec![value("cases.fraud", 3)]);
+    client.submit(other).await.expect("accepted");
+    wait_until(Duration::from_secs(30), || async {
+        fraud_at(&city) == Some(8)
+    })
+    .await;
+    let before = city
+        .state
+        .store
+        .reader()
+        .expect("reader")
+        .revisions("510722", "2026-10")
+        .expect("read")
+        .len();
+
+    // 老西街社区 corrects 5 to 2: the parent's total becomes 5, never 10
+    let correction = report("510722101002", "2026-10", vec![value("cases.fraud", 2)]);
+    client.submit(correction).await.expect("accepted");
+    wait_until(Duration::from_secs(30), || async {
+        fraud_at(&city) == Some(5)
+    })
+    .await;
+    assert_eq!(fraud_at(&city), fraud_at(&county));
+    let revisions = city
+        .state
+        .store
+        .reader()
+        .expect("reader")
+        .revisions("510722", "2026-10")
+        .expect("read");
+    assert_eq!(
+        revisions.len(),
+        before + 1,
+        "the correction is the county's next revision at the parent"
+    );
+    let last = revisions.last().expect("a revision");
+    assert_eq!(last.sender, "pingan://hub/510722");
+    let cell = last
+        .rollup
+        .as_ref()
+        .expect("a rollup")
+        .cells
+        .iter()
+        .find(|c| c.metric == "cases.fraud" && c.part.is_empty())
+        .expect("fraud cell");
+    assert_eq!((cell.sum, cell.present), (5, 2));
+    let c = city
+        .state
+        .engine
+        .completeness(&pb::CompletenessRequest {
+            area: "510722".into(),
+            period: "2026-10".into(),
+            level: "village".into(),
+        })
+        .expect("completeness");
+    assert_eq!(c.summary.expect("summary").received, 2);
+    assert_eq!(
+        c.unnamed_missing, 460,
+        "the villages are counted, not named"
+    );
+    assert!(c.missing.is_empty());
+}
+
+fn rollup_report(area: &str) -> pb::Report {
+    let mut r = report(area, "2026-10", Vec::new());
+    r.rollup = Some(pb::Rollup {
+        scope: pb::rollup::Scope::Subtree as i32,
+        cells: vec![pb::RollupCell {
+            metric: "cases.fraud".into(),
+            part: String::new(),
+            sum: 4,
+            present: 2,
+        }],
+        reporters: vec![pb::LevelCount {
+            level: "village".into(),
+            received: 2,
+            on_time: 0,
+        }],
+        ..Default::default()
+    });
+    r
+}
+
+#[tokio::test]
+async fn a_second_child_hub_for_an_owned_subtree_is_refused() {
+    let pki = Pki::new();
+    pki.issue(Role::Hub, CITY);
+    pki.issue(Role::Hub, "51");
+    pki.issue(Role::Node, "510722101002");
+    let city = TestHub::start_mtls_as(&pki, CITY, fixtures::mianyang_areas(), Vec::new()).await;
+    let submit = async |stem: &str, r: pb::Report| {
+        pb::report_service_client::ReportServiceClient::new(city.channel(pki.client(stem)))
+            .submit(r)
+            .await
+    };
+    // the first child hub claims 三台县 with its rollup
+    let first = submit("hub-510722", rollup_report("510722")).await;
+    assert!(first.is_ok(), "{first:?}");
+    assert_eq!(city.state.owners.list().len(), 1);
+
+    // a replacement certificate for the same county is a second writer until released
+    let old_serial = city.state.owners.list()[0].serial.clone();
+    let new_serial = pki.reissue(Role::Hub, "510722");
+    assert_ne!(old_serial, new_serial);
+    let second = submit("hub-510722", rollup_report("510722"))
+        .await
+        .expect_err("a second owner is refused");
+    assert_eq!(second.code(), tonic::Code::PermissionDenied);
+    assert!(
+        second.message().contains("already owned") && second.message().contains(&old_serial),
+        "{}",
+        second.message()
+    );
+    // so is a hub whose jurisdiction contains the owned subtree
+    let wider = submit("hub-51", rollup_report("510722"))
+        .await
+        .expect_err("an overlapping claim is refused");
+    assert_eq!(wider.code(), tonic::Code::PermissionDenied, "{wider:?}");
+    // and a village's own form, which belongs to the county hub now
+    let direct = submit(
+        "node-510722101002",
+        report("510722101002", "2026-10", vec![value("cases.fraud", 1)]),
+    )
+    .await
+    .expect_err("forms under an owned subtree go to the child hub");
+    assert_eq!(direct.code(), tonic::Code::FailedPrecondition, "{direct:?}");
+    // a node certificate may not forward rollups at all
+    let node_rollup = submit("node-510722101002", rollup_report("510722101002"))
+        .await
+        .expect_err("nodes do not forward");
+    assert_eq!(node_rollup.code(), tonic::Code::PermissionDenied);
+
+    let refusals = city
+        .state
+        .store
+        .reader()
+        .expect("reader")
+        .refusals()
+        .expect("read");
+    assert_eq!(refusals.len(), 4, "{refusals:?}");
+    assert!(
+        refusals
+            .iter()
+            .any(|r| r.action == "forward" && r.identity == "pingan://hub/51")
+    );
+    // nothing of the refused writes was counted
+    let r = city
+        .state
+        .engine
+        .rollup(&pb::RollupRequest {
+            area: CITY.into(),
+            period: "2026-10".into(),
+            metrics: vec!["cases.fraud".into()],
+            ..Default::default()
+        })
+        .expect("rollup");
+    assert_eq!(r.figures[0].total, Some(4));
+
+    // released by the operator, the replacement takes over
+    assert!(
+        city.state
+            .owners
+            .release(&city.state.store, "510722".parse().unwrap())
+            .unwrap()
+    );
+    let mut again = rollup_report("510722");
+    again.rollup.as_mut().unwrap().cells[0].sum = 6;
+    submit("hub-510722", again)
+        .await
+        .expect("the new owner forwards");
+    assert_eq!(city.state.owners.list()[0].serial, new_serial);
+}
