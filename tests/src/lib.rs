@@ -429,3 +429,100 @@ impl TestHub {
             .connect_lazy()
     }
 }
+
+/// The real `pingan-hub serve --insecure` binary on a fixed loopback port, so that clients keep
+/// one address across kills and restarts.
+#[derive(Debug)]
+pub struct HubProcess {
+    pub url: String,
+    pub port: u16,
+    pub data: PathBuf,
+    child: Option<std::process::Child>,
+}
+
+impl HubProcess {
+    /// A free loopback port (bound, then released for the hub to take).
+    pub fn free_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free loopback port")
+            .port()
+    }
+
+    /// Starts the hub on `data` and `port` and returns once it listens.
+    pub fn start(data: &Path, port: u16) -> HubProcess {
+        let mut hub = HubProcess {
+            url: format!("http://127.0.0.1:{port}"),
+            port,
+            data: data.to_owned(),
+            child: None,
+        };
+        hub.restart();
+        hub
+    }
+
+    /// Starts the hub again on the same store and port (after [`HubProcess::kill`]).
+    pub fn restart(&mut self) {
+        use std::io::BufRead as _;
+        assert!(self.child.is_none(), "the hub is still running");
+        // the port may still be held for a moment by the killed process's socket
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        loop {
+            let mut child = Command::new(bin("pingan-hub"))
+                .args(["serve", "--insecure", "--listen"])
+                .arg(format!("127.0.0.1:{}", self.port))
+                .arg("--data")
+                .arg(&self.data)
+                .env("RUST_LOG", "error")
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::inherit())
+                .spawn()
+                .expect("start pingan-hub");
+            let mut line = String::new();
+            std::io::BufReader::new(child.stdout.take().expect("stdout"))
+                .read_line(&mut line)
+                .expect("read the hub's first line");
+            if line.starts_with("pingan-hub listening on ") {
+                self.child = Some(child);
+                return;
+            }
+            let status = child.wait().expect("hub exit status");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "pingan-hub did not start: {status}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// SIGKILL: no shutdown code runs.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().expect("SIGKILL the hub");
+            child.wait().expect("reap the hub");
+        }
+    }
+
+    /// The running hub's process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(std::process::Child::id)
+    }
+}
+
+impl Drop for HubProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A process's resident set size now and at its peak (VmRSS, VmHWM), in KiB, from /proc.
+pub fn rss_kib(pid: u32) -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
+}

@@ -1,15 +1,10 @@
 //! Ingest: a village's figures reach the hub, durable, validated, counted once.
 
-use std::{
-    collections::HashSet,
-    io::{BufRead, BufReader},
-    process::{Command, Stdio},
-    time::Duration,
-};
+use std::{collections::HashSet, process::Command, time::Duration};
 
 use pingan_node::{Deliverer, EntryState, Outbox};
 use pingan_proto::pb;
-use pingan_tests::{TestHub, bin, report, test_clock, value, wait_until};
+use pingan_tests::{HubProcess, TestHub, bin, report, test_clock, value, wait_until};
 use tonic::Code;
 
 const VILLAGE: &str = "510722101002";
@@ -337,36 +332,16 @@ async fn a_gracefully_restarted_hub_keeps_every_acked_report() {
     hub.stop().await;
 }
 
-/// Starts the real hub binary on port 0 and returns it with its address.
-fn spawn_hub_binary(data: &std::path::Path) -> (std::process::Child, String) {
-    let mut child = Command::new(bin("pingan-hub"))
-        .args(["serve", "--insecure", "--listen", "127.0.0.1:0", "--data"])
-        .arg(data)
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let addr = line
-        .trim()
-        .strip_prefix("pingan-hub listening on ")
-        .unwrap_or_else(|| panic!("unexpected: {line:?}"));
-    (child, format!("http://{addr}"))
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hub_killed_mid_ingest_keeps_every_report_it_acked() {
     let dir = tempfile::tempdir().unwrap();
-    let (mut hub, url) = tokio::task::spawn_blocking({
+    let mut hub = tokio::task::spawn_blocking({
         let d = dir.path().to_owned();
-        move || spawn_hub_binary(&d)
+        move || HubProcess::start(&d, HubProcess::free_port())
     })
     .await
     .unwrap();
+    let url = hub.url.clone();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let villages = pingan_proto::fixtures::santai_areas().descendants_at(
         pingan_proto::fixtures::santai(),
@@ -390,14 +365,13 @@ async fn a_hub_killed_mid_ingest_keeps_every_report_it_acked() {
     while acked.len() < 100 {
         acked.push(rx.recv().await.expect("at least 100 acks before the kill"));
     }
-    hub.kill().unwrap(); // SIGKILL
-    hub.wait().unwrap();
+    hub.kill(); // SIGKILL
     while let Some(r) = rx.recv().await {
         acked.push(r);
     }
-    let (mut hub, url) = tokio::task::spawn_blocking({
-        let d = dir.path().to_owned();
-        move || spawn_hub_binary(&d)
+    let hub = tokio::task::spawn_blocking(move || {
+        hub.restart();
+        hub
     })
     .await
     .unwrap();
@@ -413,8 +387,7 @@ async fn a_hub_killed_mid_ingest_keeps_every_report_it_acked() {
         );
         assert_eq!(receipt.revision, 1);
     }
-    hub.kill().unwrap();
-    hub.wait().unwrap();
+    drop(hub);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
