@@ -263,6 +263,21 @@ async fn a_three_tier_tree_answers_like_a_flat_hub_at_every_depth() {
     }
 }
 
+/// 绵阳市's fraud cases in 2026-10, as a hub answers.
+fn city_fraud(hub: &TestHub) -> Option<i64> {
+    hub.state
+        .engine
+        .rollup(&pb::RollupRequest {
+            area: CITY.into(),
+            period: "2026-10".into(),
+            metrics: vec!["cases.fraud".into()],
+            ..Default::default()
+        })
+        .expect("rollup")
+        .figures[0]
+        .total
+}
+
 /// Queries a hub over mTLS with a viewer certificate.
 async fn rollup_over_grpc(
     url: &str,
@@ -416,25 +431,12 @@ async fn a_county_correction_reaches_the_parent_as_a_new_revision() {
     let county = TestHub::start_areas(areas).await;
     let _forwarder = county.forward_to(&city.url, &pki, "510722", Level::County);
     let mut client = county.client().await;
-    let fraud_at = |hub: &TestHub| {
-        hub.state
-            .engine
-            .rollup(&pb::RollupRequest {
-                area: CITY.into(),
-                period: "2026-10".into(),
-                metrics: vec!["cases.fraud".into()],
-                ..Default::default()
-            })
-            .expect("rollup")
-            .figures[0]
-            .total
-    };
     let first = report("510722101002", "2026-10", vec![value("cases.fraud", 5)]);
     client.submit(first).await.expect("accepted");
     let other = report("510722104003", "2026-10", vec![value("cases.fraud", 3)]);
     client.submit(other).await.expect("accepted");
     wait_until(Duration::from_secs(30), || async {
-        fraud_at(&city) == Some(8)
+        city_fraud(&city) == Some(8)
     })
     .await;
     let before = city
@@ -450,10 +452,10 @@ async fn a_county_correction_reaches_the_parent_as_a_new_revision() {
     let correction = report("510722101002", "2026-10", vec![value("cases.fraud", 2)]);
     client.submit(correction).await.expect("accepted");
     wait_until(Duration::from_secs(30), || async {
-        fraud_at(&city) == Some(5)
+        city_fraud(&city) == Some(5)
     })
     .await;
-    assert_eq!(fraud_at(&city), fraud_at(&county));
+    assert_eq!(city_fraud(&city), city_fraud(&county));
     let revisions = city
         .state
         .store
@@ -577,17 +579,7 @@ async fn a_second_child_hub_for_an_owned_subtree_is_refused() {
             .any(|r| r.action == "forward" && r.identity == "pingan://hub/51")
     );
     // nothing of the refused writes was counted
-    let r = city
-        .state
-        .engine
-        .rollup(&pb::RollupRequest {
-            area: CITY.into(),
-            period: "2026-10".into(),
-            metrics: vec!["cases.fraud".into()],
-            ..Default::default()
-        })
-        .expect("rollup");
-    assert_eq!(r.figures[0].total, Some(4));
+    assert_eq!(city_fraud(&city), Some(4));
 
     // released by the operator, the replacement takes over
     assert!(
