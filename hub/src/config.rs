@@ -33,6 +33,44 @@ pub enum Command {
     /// Subtrees owned by child hubs (federation), in a stopped hub's store.
     #[command(subcommand)]
     Owners(OwnersCommand),
+    /// Web accounts of leaders (the dashboard): each reads one area's subtree.
+    #[command(subcommand)]
+    Users(UsersCommand),
+}
+
+/// `pingan-hub users`. Passwords are read from the terminal without echo, or as one line on
+/// standard input when it is not a terminal.
+#[derive(Debug, Subcommand)]
+pub enum UsersCommand {
+    /// Add an account that reads AREA's subtree.
+    Add {
+        #[arg(long, env = "PINGAN_HUB_DATA", default_value_os_t = default_data_dir())]
+        data: PathBuf,
+        /// The area whose subtree the user reads, e.g. 510722101.
+        #[arg(long)]
+        area: String,
+        #[command(flatten)]
+        registry: RegistryArgs,
+        /// User name (Chinese characters allowed).
+        name: String,
+    },
+    /// Every account and the area it reads.
+    List {
+        #[arg(long, env = "PINGAN_HUB_DATA", default_value_os_t = default_data_dir())]
+        data: PathBuf,
+    },
+    /// Set a new password; the user's sessions end.
+    Passwd {
+        #[arg(long, env = "PINGAN_HUB_DATA", default_value_os_t = default_data_dir())]
+        data: PathBuf,
+        name: String,
+    },
+    /// Remove an account; its sessions end.
+    Remove {
+        #[arg(long, env = "PINGAN_HUB_DATA", default_value_os_t = default_data_dir())]
+        data: PathBuf,
+        name: String,
+    },
 }
 
 /// `pingan-hub owners`.

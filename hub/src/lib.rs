@@ -11,6 +11,7 @@
 //! - [`clock`]: the injected clock.
 //! - [`config`]: command-line and file configuration.
 //! - [`import`]: `pingan-hub import`, historical figures from CSV into the store.
+//! - [`users`]: web accounts (argon2id hashes, expiring sessions), each a viewer of one area.
 //! - [`demo`]: the README's demo, 三台县 reporting to a hub on loopback.
 
 pub mod authz;
@@ -29,6 +30,7 @@ pub mod service;
 pub mod state;
 pub mod store;
 pub mod tls;
+pub mod users;
 
 pub use clock::Clock;
 pub use state::HubState;

@@ -6,7 +6,7 @@ use anyhow::Context as _;
 use clap::Parser as _;
 use pingan_hub::{
     Clock, HubState,
-    config::{CertsCommand, Cli, Command, ImportArgs, OwnersCommand, ServeArgs},
+    config::{CertsCommand, Cli, Command, ImportArgs, OwnersCommand, ServeArgs, UsersCommand},
     demo, server,
 };
 
@@ -35,7 +35,70 @@ async fn main() -> anyhow::Result<()> {
         Command::Certs(cmd) => certs(cmd),
         Command::Import(args) => import(args).await,
         Command::Owners(cmd) => owners(cmd),
+        Command::Users(cmd) => users(cmd),
     }
+}
+
+/// A password from the terminal (asked twice, no echo) or one line of standard input.
+fn read_password(name: &str) -> anyhow::Result<String> {
+    use std::io::IsTerminal as _;
+    if std::io::stdin().is_terminal() {
+        let first = rpassword::prompt_password(format!("{name} 的密码 (password): "))?;
+        let again = rpassword::prompt_password("再输入一次 (again): ")?;
+        anyhow::ensure!(first == again, "the two passwords differ; nothing changed");
+        Ok(first)
+    } else {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        Ok(line.trim_end_matches(['\r', '\n']).to_owned())
+    }
+}
+
+fn users(cmd: UsersCommand) -> anyhow::Result<()> {
+    use pingan_hub::users::Users;
+    let open = |data: &std::path::Path| {
+        Users::open(data).with_context(|| format!("opening the accounts in {}", data.display()))
+    };
+    let now = chrono::Utc::now().timestamp_millis();
+    match cmd {
+        UsersCommand::Add {
+            data,
+            area,
+            registry,
+            name,
+        } => {
+            let (_, areas) = registry.load()?;
+            let users = open(&data)?;
+            let password = read_password(&name)?;
+            let user = users.add(&areas, &name, &area, &password, now)?;
+            println!(
+                "added {}: reads {} {} and everything under it",
+                user.name,
+                user.area,
+                areas.name(user.area)
+            );
+        }
+        UsersCommand::List { data } => {
+            let users = open(&data)?.list()?;
+            if users.is_empty() {
+                println!("no accounts; add one with `pingan-hub users add NAME --area CODE`");
+            }
+            for u in users {
+                println!("{}\t{}", u.name, u.area);
+            }
+        }
+        UsersCommand::Passwd { data, name } => {
+            let users = open(&data)?;
+            let password = read_password(&name)?;
+            users.set_password(&name, &password, now)?;
+            println!("password of {name} changed; its sessions ended");
+        }
+        UsersCommand::Remove { data, name } => {
+            open(&data)?.remove(&name)?;
+            println!("removed {name}; its sessions ended");
+        }
+    }
+    Ok(())
 }
 
 fn owners(cmd: OwnersCommand) -> anyhow::Result<()> {

@@ -1,0 +1,431 @@
+//! Web accounts for leaders' dashboard: a user name maps to a viewer identity (`viewer` of an
+//! area), so what a signed-in user may read is decided by the same rules as a viewer
+//! certificate's. Passwords are kept only as argon2id hashes (PHC strings); sessions are random
+//! tokens of which only the SHA-256 is stored, and they expire.
+//!
+//! Accounts live in `users.db` beside the store, managed with `pingan-hub users ...`.
+
+use std::path::{Path, PathBuf};
+
+use argon2::{
+    Argon2, PasswordHash, PasswordHasher as _, PasswordVerifier as _, password_hash::SaltString,
+};
+use pingan_proto::{AreaCode, Areas};
+use rusqlite::{Connection, OptionalExtension as _, params};
+use sha2::{Digest as _, Sha256};
+
+use crate::tls::{Identity, Role};
+
+/// File name of the accounts database inside the hub's data directory.
+pub const USERS_FILE: &str = "users.db";
+
+/// Shortest password accepted.
+pub const MIN_PASSWORD_CHARS: usize = 8;
+
+/// How long a session lasts by default (8 hours: a working day).
+pub const SESSION_TTL_MS: i64 = 8 * 3600 * 1000;
+
+/// Why an account operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum UserError {
+    #[error(
+        "user name {0:?}: 1 to 64 letters, digits, '.', '_' or '-' (Chinese characters allowed)"
+    )]
+    BadName(String),
+    #[error("user {0:?} already exists")]
+    Exists(String),
+    #[error("no user {0:?}")]
+    Unknown(String),
+    #[error("unknown area {0}: not in the hub's division codes")]
+    UnknownArea(String),
+    #[error("password too short: at least {MIN_PASSWORD_CHARS} characters")]
+    WeakPassword,
+    /// The same answer for an unknown user and a wrong password.
+    #[error("wrong user name or password")]
+    SignIn,
+    #[error("hashing the password: {0}")]
+    Hash(String),
+    #[error("accounts {path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("accounts database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+}
+
+/// An account as listed (never with its hash).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct User {
+    pub name: String,
+    /// The area whose subtree the user reads.
+    pub area: AreaCode,
+    pub created_at_ms: i64,
+}
+
+impl User {
+    /// The identity the user acts as: a viewer of its area, like a viewer certificate.
+    pub fn identity(&self) -> Identity {
+        Identity {
+            role: Role::Viewer,
+            area: self.area,
+            serial: format!("user:{}", self.name),
+        }
+    }
+}
+
+/// The accounts and sessions of one hub.
+#[derive(Debug)]
+pub struct Users {
+    conn: Connection,
+}
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS users (
+    name            TEXT    PRIMARY KEY,
+    area            TEXT    NOT NULL,
+    password        TEXT    NOT NULL,
+    created_at_ms   INTEGER NOT NULL,
+    updated_at_ms   INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    token_sha256    BLOB    PRIMARY KEY,
+    name            TEXT    NOT NULL REFERENCES users (name) ON DELETE CASCADE,
+    created_at_ms   INTEGER NOT NULL,
+    expires_at_ms   INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sessions_by_name ON sessions (name);
+";
+
+fn valid_name(name: &str) -> bool {
+    (1..=64).contains(&name.chars().count())
+        && name
+            .chars()
+            .all(|c| c.is_alphanumeric() || matches!(c, '.' | '_' | '-'))
+}
+
+fn token_hash(token: &str) -> Vec<u8> {
+    Sha256::digest(token.as_bytes()).to_vec()
+}
+
+fn hash_password(password: &str) -> Result<String, UserError> {
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return Err(UserError::WeakPassword);
+    }
+    let salt = SaltString::encode_b64(&rand::random::<[u8; 16]>())
+        .map_err(|e| UserError::Hash(e.to_string()))?;
+    Ok(Argon2::default()
+        .hash_password(password.as_bytes(), &salt)
+        .map_err(|e| UserError::Hash(e.to_string()))?
+        .to_string())
+}
+
+/// A hash to verify against when the user does not exist, so that an unknown name costs the
+/// same time as a wrong password.
+fn decoy_hash() -> &'static str {
+    static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DECOY.get_or_init(|| hash_password("decoy password, never matches").expect("hashable"))
+}
+
+impl Users {
+    /// Opens (creating if needed) the accounts of the hub whose data directory is `dir`.
+    pub fn open(dir: &Path) -> Result<Users, UserError> {
+        std::fs::create_dir_all(dir).map_err(|source| UserError::Io {
+            path: dir.to_owned(),
+            source,
+        })?;
+        let conn = Connection::open(dir.join(USERS_FILE))?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        conn.pragma_update(None, "foreign_keys", "ON")?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        conn.execute_batch(SCHEMA)?;
+        Ok(Users { conn })
+    }
+
+    /// Adds an account reading `area`'s subtree.
+    pub fn add(
+        &self,
+        areas: &Areas,
+        name: &str,
+        area: &str,
+        password: &str,
+        now_ms: i64,
+    ) -> Result<User, UserError> {
+        if !valid_name(name) {
+            return Err(UserError::BadName(name.to_owned()));
+        }
+        let code: AreaCode = area
+            .parse()
+            .map_err(|_| UserError::UnknownArea(area.to_owned()))?;
+        if areas.get(code).is_none() {
+            return Err(UserError::UnknownArea(area.to_owned()));
+        }
+        let hash = hash_password(password)?;
+        let inserted = self.conn.execute(
+            "INSERT INTO users (name, area, password, created_at_ms, updated_at_ms) VALUES (?1, ?2, ?3, ?4, ?4)
+             ON CONFLICT (name) DO NOTHING",
+            params![name, code.to_string(), hash, now_ms],
+        )?;
+        if inserted == 0 {
+            return Err(UserError::Exists(name.to_owned()));
+        }
+        Ok(User {
+            name: name.to_owned(),
+            area: code,
+            created_at_ms: now_ms,
+        })
+    }
+
+    /// Sets a new password and ends the user's sessions.
+    pub fn set_password(&self, name: &str, password: &str, now_ms: i64) -> Result<(), UserError> {
+        let hash = hash_password(password)?;
+        let changed = self.conn.execute(
+            "UPDATE users SET password = ?2, updated_at_ms = ?3 WHERE name = ?1",
+            params![name, hash, now_ms],
+        )?;
+        if changed == 0 {
+            return Err(UserError::Unknown(name.to_owned()));
+        }
+        self.conn
+            .execute("DELETE FROM sessions WHERE name = ?1", [name])?;
+        Ok(())
+    }
+
+    /// Removes an account and its sessions.
+    pub fn remove(&self, name: &str) -> Result<(), UserError> {
+        if self
+            .conn
+            .execute("DELETE FROM users WHERE name = ?1", [name])?
+            == 0
+        {
+            return Err(UserError::Unknown(name.to_owned()));
+        }
+        Ok(())
+    }
+
+    /// Every account, by name.
+    pub fn list(&self) -> Result<Vec<User>, UserError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT name, area, created_at_ms FROM users ORDER BY name")?;
+        let rows = st.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (name, area, created_at_ms) = row?;
+            out.push(User {
+                area: area
+                    .parse()
+                    .map_err(|_| UserError::UnknownArea(area.clone()))?,
+                name,
+                created_at_ms,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Checks a user name and password; the same error for either being wrong.
+    pub fn verify(&self, name: &str, password: &str) -> Result<User, UserError> {
+        let row = self
+            .conn
+            .query_row(
+                "SELECT area, password, created_at_ms FROM users WHERE name = ?1",
+                [name],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, i64>(2)?,
+                    ))
+                },
+            )
+            .optional()?;
+        let stored = row.as_ref().map_or(decoy_hash(), |(_, h, _)| h.as_str());
+        let hash = PasswordHash::new(stored).map_err(|e| UserError::Hash(e.to_string()))?;
+        let matches = Argon2::default()
+            .verify_password(password.as_bytes(), &hash)
+            .is_ok();
+        match row {
+            Some((area, _, created_at_ms)) if matches => Ok(User {
+                name: name.to_owned(),
+                area: area.parse().map_err(|_| UserError::UnknownArea(area))?,
+                created_at_ms,
+            }),
+            _ => Err(UserError::SignIn),
+        }
+    }
+
+    /// Signs a user in: a new session token (64 hex digits), valid for `ttl_ms`.
+    pub fn sign_in(
+        &self,
+        name: &str,
+        password: &str,
+        now_ms: i64,
+        ttl_ms: i64,
+    ) -> Result<(String, User), UserError> {
+        let user = self.verify(name, password)?;
+        let token = hex::encode(rand::random::<[u8; 32]>());
+        // expired sessions are swept whenever someone signs in
+        self.conn
+            .execute("DELETE FROM sessions WHERE expires_at_ms <= ?1", [now_ms])?;
+        self.conn.execute(
+            "INSERT INTO sessions (token_sha256, name, created_at_ms, expires_at_ms) VALUES (?1, ?2, ?3, ?4)",
+            params![token_hash(&token), name, now_ms, now_ms + ttl_ms],
+        )?;
+        Ok((token, user))
+    }
+
+    /// The user a session token belongs to, if the session exists and has not expired.
+    pub fn session(&self, token: &str, now_ms: i64) -> Result<Option<User>, UserError> {
+        let row = self
+            .conn
+            .query_row(
+                "SELECT u.name, u.area, u.created_at_ms FROM sessions s JOIN users u ON u.name = s.name
+                 WHERE s.token_sha256 = ?1 AND s.expires_at_ms > ?2",
+                params![token_hash(token), now_ms],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, i64>(2)?,
+                    ))
+                },
+            )
+            .optional()?;
+        row.map(|(name, area, created_at_ms)| {
+            Ok(User {
+                area: area.parse().map_err(|_| UserError::UnknownArea(area))?,
+                name,
+                created_at_ms,
+            })
+        })
+        .transpose()
+    }
+
+    /// Ends a session (signing out).
+    pub fn sign_out(&self, token: &str) -> Result<(), UserError> {
+        self.conn.execute(
+            "DELETE FROM sessions WHERE token_sha256 = ?1",
+            [token_hash(token)],
+        )?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pingan_proto::fixtures;
+
+    const HOUR: i64 = 3600 * 1000;
+
+    #[test]
+    fn accounts_sign_in_and_sessions_expire() {
+        let dir = tempfile::tempdir().unwrap();
+        let areas = fixtures::santai_areas();
+        let users = Users::open(dir.path()).unwrap();
+        let zhang = users
+            .add(&areas, "张书记", "510722101", "潼川镇平安办2026", 0)
+            .unwrap();
+        assert_eq!(zhang.identity().uri(), "pingan://viewer/510722101");
+        // a user reads what a viewer certificate of its area reads, and nothing else
+        let auth = crate::authz::Authorizer::insecure();
+        let may = |action, area: &str| {
+            auth.check(Some(&zhang.identity()), action, area.parse().unwrap())
+                .is_ok()
+        };
+        use crate::authz::Action;
+        assert!(may(Action::Read, "510722101"));
+        assert!(may(Action::Read, "510722101002"));
+        assert!(!may(Action::Read, "510722104"));
+        assert!(!may(Action::Read, "510722"));
+        assert!(!may(Action::Submit, "510722101"));
+        assert!(matches!(
+            users.add(&areas, "张书记", "510722", "another password", 0),
+            Err(UserError::Exists(_))
+        ));
+        assert!(matches!(
+            users.add(&areas, "li", "510722", "short", 0),
+            Err(UserError::WeakPassword)
+        ));
+        assert!(matches!(
+            users.add(&areas, "li", "110101", "long enough password", 0),
+            Err(UserError::UnknownArea(_))
+        ));
+        assert!(matches!(
+            users.add(&areas, "li si", "510722", "long enough password", 0),
+            Err(UserError::BadName(_))
+        ));
+
+        // the password is not stored, its argon2id hash is
+        let stored: String = users
+            .conn
+            .query_row("SELECT password FROM users", [], |r| r.get(0))
+            .unwrap();
+        assert!(stored.starts_with("$argon2id$"), "{stored}");
+        assert!(!stored.contains("潼川镇平安办2026"));
+
+        // wrong password and unknown user get the same answer
+        let wrong = users.verify("张书记", "潼川镇平安办2025").unwrap_err();
+        let unknown = users.verify("王主任", "潼川镇平安办2026").unwrap_err();
+        assert_eq!(wrong.to_string(), unknown.to_string());
+
+        let (token, user) = users
+            .sign_in("张书记", "潼川镇平安办2026", 10 * HOUR, SESSION_TTL_MS)
+            .unwrap();
+        assert_eq!(user, zhang);
+        assert_eq!(token.len(), 64);
+        assert_eq!(
+            users.session(&token, 11 * HOUR).unwrap(),
+            Some(zhang.clone())
+        );
+        // the token itself is not stored
+        let tokens: i64 = users
+            .conn
+            .query_row(
+                "SELECT COUNT(*) FROM sessions WHERE token_sha256 = ?1",
+                [token.as_bytes()],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert_eq!(tokens, 0);
+        // sessions expire
+        assert_eq!(users.session(&token, 18 * HOUR).unwrap(), None);
+        assert_eq!(users.session("not a token", 11 * HOUR).unwrap(), None);
+
+        // signing out and changing the password end sessions
+        let (a, _) = users
+            .sign_in("张书记", "潼川镇平安办2026", 20 * HOUR, SESSION_TTL_MS)
+            .unwrap();
+        let (b, _) = users
+            .sign_in("张书记", "潼川镇平安办2026", 20 * HOUR, SESSION_TTL_MS)
+            .unwrap();
+        users.sign_out(&a).unwrap();
+        assert_eq!(users.session(&a, 21 * HOUR).unwrap(), None);
+        assert!(users.session(&b, 21 * HOUR).unwrap().is_some());
+        users
+            .set_password("张书记", "新的密码很长很长", 21 * HOUR)
+            .unwrap();
+        assert_eq!(users.session(&b, 21 * HOUR).unwrap(), None);
+        assert!(users.verify("张书记", "潼川镇平安办2026").is_err());
+        assert!(users.verify("张书记", "新的密码很长很长").is_ok());
+
+        // accounts survive a reopen; removing one ends its sessions
+        drop(users);
+        let users = Users::open(dir.path()).unwrap();
+        assert_eq!(users.list().unwrap(), vec![zhang]);
+        let (c, _) = users
+            .sign_in("张书记", "新的密码很长很长", 22 * HOUR, SESSION_TTL_MS)
+            .unwrap();
+        users.remove("张书记").unwrap();
+        assert_eq!(users.session(&c, 22 * HOUR).unwrap(), None);
+        assert!(matches!(users.remove("张书记"), Err(UserError::Unknown(_))));
+        assert!(users.list().unwrap().is_empty());
+    }
+}
