@@ -187,13 +187,24 @@ impl Authorizer {
         area: AreaCode,
     ) -> Result<(), Status> {
         self.check(id, action, area).map_err(|reason| {
-            let who = id.map(Identity::uri).unwrap_or_default();
-            tracing::warn!(identity = %who, %area, action = action.as_str(), %reason, "refused");
-            if let Err(e) = store.record_refusal(&who, action.as_str(), &area.to_string(), &reason)
-            {
-                tracing::error!(error = %e, "could not record a refusal in the audit trail");
-            }
+            record_refusal(store, id, action, area, &reason);
             Status::permission_denied(reason)
         })
+    }
+}
+
+/// Logs a refused write or read and records it in the store's audit trail (a failure to record
+/// is logged, never turned into a different answer).
+pub fn record_refusal(
+    store: &Store,
+    id: Option<&Identity>,
+    action: Action,
+    area: AreaCode,
+    reason: &str,
+) {
+    let who = id.map(Identity::uri).unwrap_or_default();
+    tracing::warn!(identity = %who, %area, action = action.as_str(), %reason, "refused");
+    if let Err(e) = store.record_refusal(&who, action.as_str(), &area.to_string(), reason) {
+        tracing::error!(error = %e, "could not record a refusal in the audit trail");
     }
 }

@@ -397,15 +397,7 @@ pub fn trend_table(r: &pb::TrendReply) -> Table {
 
 /// Completeness: the missing and late reporters.
 pub fn completeness_table(r: &pb::CompletenessReply) -> Table {
-    let time = |ms: i64| {
-        chrono::DateTime::from_timestamp_millis(ms)
-            .map(|t| {
-                t.with_timezone(&crate::clock::beijing())
-                    .format("%Y-%m-%d %H:%M")
-                    .to_string()
-            })
-            .unwrap_or_default()
-    };
+    let time = crate::clock::minute_text;
     let mut rows: Vec<Vec<Cell>> = r
         .missing
         .iter()

@@ -12,6 +12,17 @@ pub fn beijing() -> FixedOffset {
     FixedOffset::east_opt(8 * 3600).expect("valid offset")
 }
 
+/// A time (milliseconds since the Unix epoch) as users read it: `2026-11-22 10:00`, 北京时间.
+pub fn minute_text(ms: i64) -> String {
+    DateTime::from_timestamp_millis(ms)
+        .map(|t| {
+            t.with_timezone(&beijing())
+                .format("%Y-%m-%d %H:%M")
+                .to_string()
+        })
+        .unwrap_or_default()
+}
+
 /// Where the hub reads the time from.
 #[derive(Debug, Clone, Default)]
 pub enum Clock {

@@ -118,13 +118,7 @@ fn owners(cmd: OwnersCommand) -> anyhow::Result<()> {
                 println!("no subtree is owned by a child hub");
             }
             for o in owners {
-                let since = chrono::DateTime::from_timestamp_millis(o.since_ms)
-                    .map(|t| {
-                        t.with_timezone(&pingan_hub::clock::beijing())
-                            .format("%Y-%m-%d %H:%M")
-                            .to_string()
-                    })
-                    .unwrap_or_default();
+                let since = pingan_hub::clock::minute_text(o.since_ms);
                 println!(
                     "{}\t{}\tcertificate {}\tsince {since}",
                     o.root, o.identity, o.serial

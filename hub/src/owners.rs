@@ -88,13 +88,7 @@ impl Owners {
                 owned: o.root,
                 owner: o.identity.clone(),
                 owner_serial: o.serial.clone(),
-                since: chrono::DateTime::from_timestamp_millis(o.since_ms)
-                    .map(|t| {
-                        t.with_timezone(&crate::clock::beijing())
-                            .format("%Y-%m-%d %H:%M")
-                            .to_string()
-                    })
-                    .unwrap_or_default(),
+                since: crate::clock::minute_text(o.since_ms),
             })))
         };
         if check(&self.claims.read().expect("not poisoned"))? {

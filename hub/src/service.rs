@@ -62,16 +62,7 @@ async fn accept(
             (false, _) => state.owners.check_submit(area),
         };
         if let Err(e) = owned {
-            let who = id.map(Identity::uri).unwrap_or_default();
-            let reason = e.to_string();
-            tracing::warn!(identity = %who, %area, %reason, "refused");
-            if let Err(e) =
-                state
-                    .store
-                    .record_refusal(&who, action.as_str(), &area.to_string(), &reason)
-            {
-                tracing::error!(error = %e, "could not record a refusal in the audit trail");
-            }
+            crate::authz::record_refusal(&state.store, id, action, area, &e.to_string());
             return Err(HubError::from(e).into());
         }
     }

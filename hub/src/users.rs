@@ -74,6 +74,35 @@ impl User {
     }
 }
 
+/// An account's columns as read, before its area code is parsed.
+struct UserRow {
+    name: String,
+    area: String,
+    created_at_ms: i64,
+}
+
+/// Reads `name, area, created_at_ms` (the first three columns).
+fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserRow> {
+    Ok(UserRow {
+        name: r.get(0)?,
+        area: r.get(1)?,
+        created_at_ms: r.get(2)?,
+    })
+}
+
+impl UserRow {
+    fn into_user(self) -> Result<User, UserError> {
+        Ok(User {
+            area: self
+                .area
+                .parse()
+                .map_err(|_| UserError::UnknownArea(self.area.clone()))?,
+            name: self.name,
+            created_at_ms: self.created_at_ms,
+        })
+    }
+}
+
 /// The accounts and sessions of one hub.
 #[derive(Debug)]
 pub struct Users {
@@ -209,23 +238,10 @@ impl Users {
         let mut st = self
             .conn
             .prepare("SELECT name, area, created_at_ms FROM users ORDER BY name")?;
-        let rows = st.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, i64>(2)?,
-            ))
-        })?;
+        let rows = st.query_map([], user_row)?;
         let mut out = Vec::new();
         for row in rows {
-            let (name, area, created_at_ms) = row?;
-            out.push(User {
-                area: area
-                    .parse()
-                    .map_err(|_| UserError::UnknownArea(area.clone()))?,
-                name,
-                created_at_ms,
-            });
+            out.push(row?.into_user()?);
         }
         Ok(out)
     }
@@ -235,28 +251,18 @@ impl Users {
         let row = self
             .conn
             .query_row(
-                "SELECT area, password, created_at_ms FROM users WHERE name = ?1",
+                "SELECT name, area, created_at_ms, password FROM users WHERE name = ?1",
                 [name],
-                |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, i64>(2)?,
-                    ))
-                },
+                |r| Ok((user_row(r)?, r.get::<_, String>(3)?)),
             )
             .optional()?;
-        let stored = row.as_ref().map_or(decoy_hash(), |(_, h, _)| h.as_str());
+        let stored = row.as_ref().map_or(decoy_hash(), |(_, h)| h.as_str());
         let hash = PasswordHash::new(stored).map_err(|e| UserError::Hash(e.to_string()))?;
         let matches = Argon2::default()
             .verify_password(password.as_bytes(), &hash)
             .is_ok();
         match row {
-            Some((area, _, created_at_ms)) if matches => Ok(User {
-                name: name.to_owned(),
-                area: area.parse().map_err(|_| UserError::UnknownArea(area))?,
-                created_at_ms,
-            }),
+            Some((user, _)) if matches => user.into_user(),
             _ => Err(UserError::SignIn),
         }
     }
@@ -289,23 +295,10 @@ impl Users {
                 "SELECT u.name, u.area, u.created_at_ms FROM sessions s JOIN users u ON u.name = s.name
                  WHERE s.token_sha256 = ?1 AND s.expires_at_ms > ?2",
                 params![token_hash(token), now_ms],
-                |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, String>(1)?,
-                        r.get::<_, i64>(2)?,
-                    ))
-                },
+                user_row,
             )
             .optional()?;
-        row.map(|(name, area, created_at_ms)| {
-            Ok(User {
-                area: area.parse().map_err(|_| UserError::UnknownArea(area))?,
-                name,
-                created_at_ms,
-            })
-        })
-        .transpose()
+        row.map(UserRow::into_user).transpose()
     }
 
     /// Ends a session (signing out).
