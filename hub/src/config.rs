@@ -193,6 +193,10 @@ pub struct ServeArgs {
     pub daily_due_hour: u32,
     #[command(flatten)]
     pub federation: FederationArgs,
+    /// Serve the leaders' web dashboard on this address (HTTPS with the hub's certificate;
+    /// accounts from `pingan-hub users add`), e.g. 0.0.0.0:7443. Off when not given.
+    #[arg(long, env = "PINGAN_WEB_LISTEN")]
+    pub web_listen: Option<SocketAddr>,
 }
 
 /// Federation: forwarding this hub's rollups to a parent hub.

@@ -339,7 +339,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         })
         .await?
         .into_inner();
-    println!("\n{}", crate::cli::rollup_table(&rollup).to_text());
+    println!("\n{}", crate::tables::rollup_table(&rollup).to_text());
     let compare = queries
         .compare(pb::CompareRequest {
             area: county.to_string(),
@@ -350,7 +350,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         })
         .await?
         .into_inner();
-    println!("{}", crate::cli::compare_table(&compare).to_text());
+    println!("{}", crate::tables::compare_table(&compare).to_text());
     let missing = queries
         .completeness(pb::CompletenessRequest {
             area: county.to_string(),
@@ -359,7 +359,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         })
         .await?
         .into_inner();
-    println!("{}", crate::cli::completeness_table(&missing).to_text());
+    println!("{}", crate::tables::completeness_table(&missing).to_text());
 
     let _ = stop.send(());
     server.await.context("hub task")??;

@@ -78,3 +78,20 @@ impl From<HubError> for Status {
         Status::new(code, e.to_string())
     }
 }
+
+/// The HTTP status the web dashboard answers for a gRPC code, so that both front doors refuse
+/// the same things the same way.
+pub fn http_status(code: Code) -> u16 {
+    match code {
+        Code::Ok => 200,
+        Code::InvalidArgument | Code::OutOfRange | Code::FailedPrecondition => 400,
+        Code::Unauthenticated => 401,
+        Code::PermissionDenied => 403,
+        Code::NotFound => 404,
+        Code::AlreadyExists | Code::Aborted => 409,
+        Code::ResourceExhausted => 429,
+        Code::Unavailable => 503,
+        Code::DeadlineExceeded => 504,
+        _ => 500,
+    }
+}

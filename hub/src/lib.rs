@@ -12,6 +12,8 @@
 //! - [`config`]: command-line and file configuration.
 //! - [`import`]: `pingan-hub import`, historical figures from CSV into the store.
 //! - [`users`]: web accounts (argon2id hashes, expiring sessions), each a viewer of one area.
+//! - [`web`]: the leaders' dashboard (HTTPS, sign-in, tables, .xlsx and CSV downloads).
+//! - [`tables`]: the tables leaders read, shared by the command line and the dashboard.
 //! - [`demo`]: the README's demo, 三台县 reporting to a hub on loopback.
 
 pub mod authz;
@@ -29,8 +31,10 @@ pub mod server;
 pub mod service;
 pub mod state;
 pub mod store;
+pub mod tables;
 pub mod tls;
 pub mod users;
+pub mod web;
 
 pub use clock::Clock;
 pub use state::HubState;

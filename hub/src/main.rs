@@ -165,9 +165,45 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
-    // one plain line on stdout, for scripts and tests that start the hub on port 0
+    let web = match args.web_listen {
+        Some(addr) => {
+            let users = pingan_hub::users::Users::open(&args.data)
+                .with_context(|| format!("opening the web accounts in {}", args.data.display()))?;
+            let web_listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("binding the dashboard's {addr}"))?;
+            let tls = state.auth.tls().cloned();
+            let url = format!(
+                "{}://{}",
+                if tls.is_some() { "https" } else { "http" },
+                web_listener.local_addr()?
+            );
+            let web = pingan_hub::web::Web {
+                hub: state.clone(),
+                users: std::sync::Arc::new(std::sync::Mutex::new(users)),
+                secure: tls.is_some(),
+            };
+            let task = tokio::spawn(pingan_hub::web::serve(
+                web_listener,
+                web,
+                tls,
+                std::future::pending(),
+            ));
+            Some((url, task))
+        }
+        None => None,
+    };
+    // plain lines on stdout, for scripts and tests that start the hub on port 0 (the gRPC
+    // address first)
     println!("pingan-hub listening on {}", listener.local_addr()?);
-    server::serve(listener, state, shutdown_signal()).await
+    if let Some((url, _)) = &web {
+        println!("pingan-hub dashboard on {url}");
+    }
+    let served = server::serve(listener, state, shutdown_signal()).await;
+    if let Some((_, task)) = web {
+        task.abort();
+    }
+    served
 }
 
 async fn import(args: ImportArgs) -> anyhow::Result<()> {

@@ -85,6 +85,16 @@ pub struct Category {
     pub values: Vec<String>,
 }
 
+/// A group of metrics for breakdowns (矛盾纠纷, 案件, 信访, ...): every metric whose id starts
+/// with `id` and a dot.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Group {
+    pub id: String,
+    pub zh: String,
+    pub en: String,
+}
+
 /// `metric op factor × other`.
 #[derive(Debug, Clone, Serialize)]
 pub struct Rule {
@@ -137,6 +147,8 @@ struct CatalogueFile {
     rule: Vec<RuleFile>,
     #[serde(default)]
     indicator: Vec<IndicatorFile>,
+    #[serde(default)]
+    group: Vec<Group>,
 }
 
 #[derive(Deserialize)]
@@ -193,6 +205,7 @@ pub struct Catalogue {
     categories: HashMap<String, Category>,
     rules: Vec<Rule>,
     indicators: Vec<Indicator>,
+    groups: Vec<Group>,
 }
 
 impl Catalogue {
@@ -266,6 +279,7 @@ impl Catalogue {
             categories,
             rules: Vec::new(),
             indicators: Vec::new(),
+            groups: file.group,
         };
         let known = |cat: &Catalogue, id: &str, what: &str| {
             cat.metric_id(id).ok_or_else(|| {
@@ -343,6 +357,17 @@ impl Catalogue {
         &self.indicators
     }
 
+    /// The groups, in catalogue order.
+    pub fn groups(&self) -> &[Group] {
+        &self.groups
+    }
+
+    /// The group a metric belongs to (by its id's first segment), if the catalogue names one.
+    pub fn group_of(&self, id: &str) -> Option<&Group> {
+        let prefix = id.split('.').next().unwrap_or(id);
+        self.groups.iter().find(|g| g.id == prefix)
+    }
+
     /// An indicator by id or Chinese name.
     pub fn indicator(&self, id_or_zh: &str) -> Option<&Indicator> {
         self.indicators
@@ -359,6 +384,11 @@ mod tests {
     fn builtin_catalogue_holds_the_domain_table() {
         let c = Catalogue::builtin();
         assert_eq!(c.metrics().len(), 26);
+        // every built-in metric is in a group, so breakdowns leave nothing under 其他
+        for m in c.metrics() {
+            assert!(c.group_of(m.id.as_str()).is_some(), "{} has no group", m.id);
+        }
+        assert_eq!(c.group_of("petitions.letters").unwrap().zh, "信访");
         let workers = c.metric_id("网格员人数").unwrap();
         assert_eq!(c.metric(&workers).kind, MetricKind::Stock);
         let identified = c.metric_id("disputes.identified").unwrap();

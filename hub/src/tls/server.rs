@@ -57,6 +57,9 @@ type Stamp = Vec<Option<(SystemTime, u64)>>;
 pub struct ServerTls {
     files: TlsFiles,
     config: RwLock<Arc<ServerConfig>>,
+    /// The dashboard's configuration: the same certificate, no client certificate (browsers
+    /// sign in with a password), HTTP/1.1.
+    web: RwLock<Arc<ServerConfig>>,
     deny: Arc<RwLock<HashSet<String>>>,
     stamp: Mutex<Stamp>,
 }
@@ -166,11 +169,12 @@ impl ServerTls {
             Some(p) if p.exists() => read_deny_list(p)?,
             _ => HashSet::new(),
         }));
-        let config = build(&files, deny.clone())?;
+        let (config, web) = build(&files, deny.clone())?;
         let stamp = stamp(&files);
         Ok(Arc::new(ServerTls {
             files,
             config: RwLock::new(Arc::new(config)),
+            web: RwLock::new(Arc::new(web)),
             deny,
             stamp: Mutex::new(stamp),
         }))
@@ -187,6 +191,11 @@ impl ServerTls {
     /// An acceptor with the current configuration.
     pub fn acceptor(&self) -> TlsAcceptor {
         TlsAcceptor::from(self.config.read().expect("not poisoned").clone())
+    }
+
+    /// An acceptor for the web dashboard with the current certificate.
+    pub fn web_acceptor(&self) -> TlsAcceptor {
+        TlsAcceptor::from(self.web.read().expect("not poisoned").clone())
     }
 
     /// Reloads whatever changed on disk. A file that fails to load leaves the previous
@@ -211,7 +220,10 @@ impl ServerTls {
             _ => self.deny.write().expect("not poisoned").clear(),
         }
         match build(&self.files, self.deny.clone()) {
-            Ok(config) => *self.config.write().expect("not poisoned") = Arc::new(config),
+            Ok((config, web)) => {
+                *self.config.write().expect("not poisoned") = Arc::new(config);
+                *self.web.write().expect("not poisoned") = Arc::new(web);
+            }
             Err(e) => {
                 tracing::error!(error = %e, "TLS files changed but do not load; keeping the previous configuration");
                 ok = false;
@@ -252,10 +264,11 @@ fn stamp(files: &TlsFiles) -> Stamp {
     .collect()
 }
 
+/// The gRPC configuration (client certificates required) and the dashboard's (none asked).
 fn build(
     files: &TlsFiles,
     deny: Arc<RwLock<HashSet<String>>>,
-) -> Result<ServerConfig, TlsSetupError> {
+) -> Result<(ServerConfig, ServerConfig), TlsSetupError> {
     let provider = Arc::new(ring::default_provider());
     let mut roots = RootCertStore::empty();
     for cert in CertificateDer::pem_slice_iter(&read(&files.ca)?) {
@@ -285,14 +298,22 @@ fn build(
     }
     let key = PrivateKeyDer::from_pem_slice(&read(&files.key)?)
         .map_err(|e| TlsSetupError::Pem(files.key.clone(), e.to_string()))?;
+    let versions = [&rustls::version::TLS13, &rustls::version::TLS12];
+    let mut web = ServerConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&versions)
+        .map_err(|e| TlsSetupError::Tls(e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(chain.clone(), key.clone_key())
+        .map_err(|e| TlsSetupError::Tls(e.to_string()))?;
+    web.alpn_protocols = vec![b"http/1.1".to_vec()];
     let mut config = ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(&[&rustls::version::TLS13, &rustls::version::TLS12])
+        .with_protocol_versions(&versions)
         .map_err(|e| TlsSetupError::Tls(e.to_string()))?
         .with_client_cert_verifier(verifier)
         .with_single_cert(chain, key)
         .map_err(|e| TlsSetupError::Tls(e.to_string()))?;
     config.alpn_protocols = vec![b"h2".to_vec()];
-    Ok(config)
+    Ok((config, web))
 }
 
 /// Accepts TCP connections and completes TLS handshakes off the accept loop; yields the streams

@@ -1,0 +1,629 @@
+//! The tables leaders read, one definition for every place they are shown: the command line
+//! (aligned text, CSV, JSON), the web dashboard (JSON with raw and shown values) and the
+//! spreadsheets it downloads (.xlsx with numbers as numbers and percentages as percentages, and
+//! CSV). Each `*_table` turns one QueryService answer into a [`Table`].
+
+use std::fmt::Write as _;
+
+use pingan_proto::{Catalogue, pb};
+use serde_json::{Map, Value, json};
+use unicode_width::UnicodeWidthStr;
+
+/// One cell.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Cell {
+    Text(String),
+    Int(i64),
+    /// A number shown with this many decimals in tables.
+    Num(f64, usize),
+    /// A percentage in percent units (12.5 is 12.5%), shown with this many decimals; a
+    /// spreadsheet holds it as the fraction 0.125 formatted as a percentage.
+    Pct(f64, usize),
+    Bool(bool),
+    Missing,
+}
+
+impl Cell {
+    fn opt_int(v: Option<i64>) -> Cell {
+        v.map_or(Cell::Missing, Cell::Int)
+    }
+
+    fn opt_num(v: Option<f64>, decimals: usize) -> Cell {
+        v.map_or(Cell::Missing, |x| Cell::Num(x, decimals))
+    }
+
+    fn opt_pct(v: Option<f64>, decimals: usize) -> Cell {
+        v.map_or(Cell::Missing, |x| Cell::Pct(x, decimals))
+    }
+
+    /// An indicator's value: a percentage when its unit is %, a number otherwise.
+    fn opt_rate(v: Option<f64>, unit: &str) -> Cell {
+        if unit == "%" {
+            Cell::opt_pct(v, 2)
+        } else {
+            Cell::opt_num(v, 2)
+        }
+    }
+
+    /// A count held as f64 (compare values).
+    fn opt_count(v: Option<f64>) -> Cell {
+        v.map_or(Cell::Missing, |x| {
+            if x.fract() == 0.0 {
+                Cell::Int(x as i64)
+            } else {
+                Cell::Num(x, 2)
+            }
+        })
+    }
+
+    /// The cell as shown in tables ("—" when missing).
+    pub fn shown(&self) -> String {
+        match self {
+            Cell::Text(s) => s.clone(),
+            Cell::Int(n) => n.to_string(),
+            Cell::Num(x, d) => format!("{x:.d$}"),
+            Cell::Pct(x, d) => format!("{x:.d$}%"),
+            Cell::Bool(b) => {
+                if *b {
+                    "是".into()
+                } else {
+                    String::new()
+                }
+            }
+            Cell::Missing => "—".into(),
+        }
+    }
+
+    fn csv(&self) -> String {
+        match self {
+            Cell::Text(s) => s.clone(),
+            Cell::Int(n) => n.to_string(),
+            Cell::Num(x, _) | Cell::Pct(x, _) => x.to_string(),
+            Cell::Bool(b) => b.to_string(),
+            Cell::Missing => String::new(),
+        }
+    }
+
+    fn json(&self) -> Value {
+        match self {
+            Cell::Text(s) => json!(s),
+            Cell::Int(n) => json!(n),
+            Cell::Num(x, _) | Cell::Pct(x, _) => json!(x),
+            Cell::Bool(b) => json!(b),
+            Cell::Missing => Value::Null,
+        }
+    }
+
+    fn is_numeric(&self) -> bool {
+        matches!(
+            self,
+            Cell::Int(_) | Cell::Num(..) | Cell::Pct(..) | Cell::Missing
+        )
+    }
+}
+
+/// A titled table: columns as (json key, Chinese header).
+#[derive(Debug, Clone)]
+pub struct Table {
+    pub title: String,
+    pub columns: Vec<(&'static str, &'static str)>,
+    pub rows: Vec<Vec<Cell>>,
+    /// Lines printed under a terminal table (summaries).
+    pub notes: Vec<String>,
+}
+
+impl Table {
+    /// Aligned text, widths counted in terminal columns (a CJK character takes two).
+    pub fn to_text(&self) -> String {
+        let shown: Vec<Vec<String>> = self
+            .rows
+            .iter()
+            .map(|r| r.iter().map(Cell::shown).collect())
+            .collect();
+        let widths: Vec<usize> = (0..self.columns.len())
+            .map(|i| {
+                shown
+                    .iter()
+                    .map(|r| r[i].width())
+                    .chain([self.columns[i].1.width()])
+                    .max()
+                    .unwrap_or(0)
+            })
+            .collect();
+        let pad = |s: &str, w: usize, right: bool| {
+            let fill = " ".repeat(w.saturating_sub(s.width()));
+            if right {
+                format!("{fill}{s}")
+            } else {
+                format!("{s}{fill}")
+            }
+        };
+        let mut out = String::new();
+        let _ = writeln!(out, "{}", self.title);
+        let header: Vec<String> = self
+            .columns
+            .iter()
+            .zip(&widths)
+            .map(|((_, h), w)| pad(h, *w, false))
+            .collect();
+        let _ = writeln!(out, "{}", header.join("  ").trim_end());
+        for (cells, row) in shown.iter().zip(&self.rows) {
+            let line: Vec<String> = cells
+                .iter()
+                .zip(&widths)
+                .zip(row)
+                .map(|((s, w), c)| pad(s, *w, c.is_numeric()))
+                .collect();
+            let _ = writeln!(out, "{}", line.join("  ").trim_end());
+        }
+        for n in &self.notes {
+            let _ = writeln!(out, "{n}");
+        }
+        out
+    }
+
+    /// CSV with a UTF-8 BOM and Chinese headers; numbers unrounded; missing as empty.
+    pub fn to_csv(&self) -> String {
+        let mut w = csv::Writer::from_writer(Vec::new());
+        let _ = w.write_record(self.columns.iter().map(|c| c.1));
+        for r in &self.rows {
+            let _ = w.write_record(r.iter().map(Cell::csv));
+        }
+        let body = String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default();
+        format!("\u{feff}{body}")
+    }
+
+    /// JSON: an array of objects keyed by plain field names.
+    pub fn to_json(&self) -> Value {
+        Value::Array(
+            self.rows
+                .iter()
+                .map(|r| {
+                    let mut m = Map::new();
+                    for ((key, _), c) in self.columns.iter().zip(r) {
+                        m.insert((*key).to_owned(), c.json());
+                    }
+                    Value::Object(m)
+                })
+                .collect(),
+        )
+    }
+}
+
+fn completeness_note(c: &pb::CompletenessSummary) -> String {
+    format!(
+        "上报情况: 应报 {}, 已报 {} (按时 {}, 迟报 {}), 未报 {}, 上报率 {}",
+        c.expected,
+        c.received,
+        c.on_time,
+        c.late,
+        c.missing,
+        if c.expected == 0 {
+            "—".to_owned()
+        } else {
+            format!("{:.1}%", c.received as f64 / c.expected as f64 * 100.0)
+        }
+    )
+}
+
+/// The rollup as a table: one row per metric (and part), then the rates.
+pub fn rollup_table(r: &pb::RollupReply) -> Table {
+    let mut rows = Vec::new();
+    for f in &r.figures {
+        rows.push(vec![
+            Cell::Text(f.metric.clone()),
+            Cell::Text(f.name.clone()),
+            Cell::Text(f.unit.clone()),
+            Cell::opt_int(f.own),
+            Cell::opt_int(f.total),
+        ]);
+        for p in &f.parts {
+            rows.push(vec![
+                Cell::Text(format!("{}[{}]", f.metric, p.part)),
+                Cell::Text(format!("  其中 {}", p.part)),
+                Cell::Text(f.unit.clone()),
+                Cell::Missing,
+                Cell::opt_int(p.value),
+            ]);
+        }
+    }
+    for rate in &r.rates {
+        rows.push(vec![
+            Cell::Text(rate.indicator.clone()),
+            Cell::Text(rate.name.clone()),
+            Cell::Text(rate.unit.clone()),
+            Cell::Missing,
+            Cell::opt_rate(rate.value, &rate.unit),
+        ]);
+    }
+    Table {
+        title: format!("{} {} {} 汇总", r.area, r.name, r.period),
+        columns: vec![
+            ("metric", "指标代码"),
+            ("name", "指标"),
+            ("unit", "单位"),
+            ("own", "本级"),
+            ("total", "合计"),
+        ],
+        rows,
+        notes: r.completeness.iter().map(completeness_note).collect(),
+    }
+}
+
+/// The comparison as a table, in rank order.
+pub fn compare_table(r: &pb::CompareReply) -> Table {
+    let rows = r
+        .rows
+        .iter()
+        .map(|x| {
+            let c = x.completeness.unwrap_or_default();
+            vec![
+                if x.rank == 0 {
+                    Cell::Missing
+                } else {
+                    Cell::Int(i64::from(x.rank))
+                },
+                Cell::Text(x.code.clone()),
+                Cell::Text(x.name.clone()),
+                Cell::opt_count(x.value),
+                Cell::opt_rate(x.rate, &r.unit),
+                Cell::opt_pct(x.share, 1),
+                Cell::opt_num(x.yoy_base, 2),
+                Cell::opt_num(x.yoy_change, 2),
+                Cell::opt_pct(x.yoy_pct, 1),
+                Cell::opt_num(x.mom_base, 2),
+                Cell::opt_num(x.mom_change, 2),
+                Cell::opt_pct(x.mom_pct, 1),
+                Cell::Int(c.expected as i64),
+                Cell::Int(c.received as i64),
+                Cell::Int(c.on_time as i64),
+                Cell::Bool(x.outlier),
+            ]
+        })
+        .collect();
+    let parent = match (r.is_rate, r.parent_rate, r.parent_total) {
+        (true, rate, _) => format!("全域 {}: {}", r.metric_name, Cell::opt_num(rate, 2).shown()),
+        (false, _, total) => format!("全域合计: {}", Cell::opt_count(total).shown()),
+    };
+    Table {
+        title: format!(
+            "{} {} {} 按「{}」({}) 排名",
+            r.area, r.name, r.period, r.metric_name, r.unit
+        ),
+        columns: vec![
+            ("rank", "排名"),
+            ("code", "代码"),
+            ("name", "名称"),
+            ("value", "数值"),
+            ("rate", "比率"),
+            ("share", "占比%"),
+            ("yoy_base", "去年同期"),
+            ("yoy_change", "同比增减"),
+            ("yoy_pct", "同比%"),
+            ("mom_base", "上期"),
+            ("mom_change", "环比增减"),
+            ("mom_pct", "环比%"),
+            ("expected", "应报"),
+            ("received", "已报"),
+            ("on_time", "按时"),
+            ("outlier", "异常"),
+        ],
+        rows,
+        notes: vec![parent, "— 表示无数据或无法计算 (分母为0)，不是0".into()],
+    }
+}
+
+/// The trend as a table, oldest first.
+pub fn trend_table(r: &pb::TrendReply) -> Table {
+    let rows = r
+        .points
+        .iter()
+        .map(|p| {
+            let c = p.completeness.unwrap_or_default();
+            vec![
+                Cell::Text(p.period.clone()),
+                Cell::opt_count(p.value),
+                Cell::opt_count(p.yoy_base),
+                Cell::opt_num(p.yoy_change, 2),
+                Cell::opt_pct(p.yoy_pct, 1),
+                Cell::Int(c.expected as i64),
+                Cell::Int(c.received as i64),
+            ]
+        })
+        .collect();
+    Table {
+        title: format!(
+            "{} {} 「{}」({}) 走势",
+            r.area, r.name, r.metric_name, r.unit
+        ),
+        columns: vec![
+            ("period", "期间"),
+            ("value", "数值"),
+            ("yoy_base", "去年同期"),
+            ("yoy_change", "同比增减"),
+            ("yoy_pct", "同比%"),
+            ("expected", "应报"),
+            ("received", "已报"),
+        ],
+        rows,
+        notes: Vec::new(),
+    }
+}
+
+/// Completeness: the missing and late reporters.
+pub fn completeness_table(r: &pb::CompletenessReply) -> Table {
+    let time = crate::clock::minute_text;
+    let mut rows: Vec<Vec<Cell>> = r
+        .missing
+        .iter()
+        .map(|m| {
+            vec![
+                Cell::Text(m.code.clone()),
+                Cell::Text(m.name.clone()),
+                Cell::Text(m.period.clone()),
+                Cell::Text("未报".into()),
+                Cell::Missing,
+            ]
+        })
+        .collect();
+    rows.extend(r.late.iter().map(|m| {
+        vec![
+            Cell::Text(m.code.clone()),
+            Cell::Text(m.name.clone()),
+            Cell::Text(m.period.clone()),
+            Cell::Text("迟报".into()),
+            Cell::Text(time(m.received_at_ms)),
+        ]
+    }));
+    Table {
+        title: format!("{} {} {} 上报情况", r.area, r.name, r.period),
+        columns: vec![
+            ("code", "代码"),
+            ("name", "名称"),
+            ("period", "期间"),
+            ("status", "状态"),
+            ("received_at", "收到时间"),
+        ],
+        rows,
+        notes: r.summary.iter().map(completeness_note).collect(),
+    }
+}
+
+/// The rollup broken down by indicator group (矛盾纠纷, 案件, 信访, 巡逻防控, ...): each group's
+/// metrics and rates with their subtree totals, a year earlier and 同比. Metrics of no group
+/// come last under 其他.
+pub fn breakdown_table(
+    now: &pb::RollupReply,
+    year_earlier: &pb::RollupReply,
+    catalogue: &Catalogue,
+) -> Table {
+    struct Line<'a> {
+        id: &'a str,
+        name: &'a str,
+        unit: &'a str,
+        now: Option<f64>,
+        base: Option<f64>,
+        rate: bool,
+    }
+    let base_of = |id: &str| {
+        year_earlier
+            .figures
+            .iter()
+            .find(|f| f.metric == id)
+            .and_then(|f| f.total)
+            .map(|v| v as f64)
+    };
+    let rate_base_of = |id: &str| {
+        year_earlier
+            .rates
+            .iter()
+            .find(|r| r.indicator == id)
+            .and_then(|r| r.value)
+    };
+    let lines = now
+        .figures
+        .iter()
+        .map(|f| Line {
+            id: &f.metric,
+            name: &f.name,
+            unit: &f.unit,
+            now: f.total.map(|v| v as f64),
+            base: base_of(&f.metric),
+            rate: false,
+        })
+        .chain(now.rates.iter().map(|r| Line {
+            id: &r.indicator,
+            name: &r.name,
+            unit: &r.unit,
+            now: r.value,
+            base: rate_base_of(&r.indicator),
+            rate: true,
+        }));
+    let group_rank = |id: &str| {
+        catalogue
+            .group_of(id)
+            .and_then(|g| catalogue.groups().iter().position(|x| x.id == g.id))
+            .unwrap_or(usize::MAX)
+    };
+    let mut lines: Vec<Line<'_>> = lines.collect();
+    // stable: catalogue order within a group, metrics before rates
+    lines.sort_by_key(|l| group_rank(l.id));
+    let rows = lines
+        .iter()
+        .map(|l| {
+            let group = catalogue.group_of(l.id).map_or("其他", |g| g.zh.as_str());
+            let change = match (l.now, l.base) {
+                (Some(n), Some(b)) => Some(n - b),
+                _ => None,
+            };
+            let pct = match (change, l.base) {
+                (Some(c), Some(b)) if b != 0.0 => Some(c / b * 100.0),
+                _ => None,
+            };
+            let value = |v: Option<f64>| {
+                if l.rate {
+                    Cell::opt_rate(v, l.unit)
+                } else {
+                    Cell::opt_count(v)
+                }
+            };
+            vec![
+                Cell::Text(group.to_owned()),
+                Cell::Text(l.id.to_owned()),
+                Cell::Text(l.name.to_owned()),
+                Cell::Text(l.unit.to_owned()),
+                value(l.now),
+                value(l.base),
+                if l.rate {
+                    Cell::opt_num(change, 2)
+                } else {
+                    Cell::opt_count(change)
+                },
+                Cell::opt_pct(pct, 1),
+            ]
+        })
+        .collect();
+    Table {
+        title: format!("{} {} {} 分类汇总", now.area, now.name, now.period),
+        columns: vec![
+            ("group", "类别"),
+            ("metric", "指标代码"),
+            ("name", "指标"),
+            ("unit", "单位"),
+            ("total", "合计"),
+            ("yoy_base", "去年同期"),
+            ("yoy_change", "同比增减"),
+            ("yoy_pct", "同比%"),
+        ],
+        rows,
+        notes: now.completeness.iter().map(completeness_note).collect(),
+    }
+}
+
+impl Table {
+    /// For the web page: columns with their Chinese headers, and each cell as its raw value
+    /// (`v`, null when missing; percentages in percent units) and its shown text (`s`).
+    pub fn to_web_json(&self) -> Value {
+        let columns: Vec<Value> = self
+            .columns
+            .iter()
+            .enumerate()
+            .map(|(i, (key, title))| {
+                let numeric = self.rows.iter().all(|r| r[i].is_numeric());
+                json!({"key": key, "title": title, "numeric": numeric})
+            })
+            .collect();
+        let rows: Vec<Value> = self
+            .rows
+            .iter()
+            .map(|r| {
+                Value::Array(
+                    r.iter()
+                        .map(|c| json!({"v": c.json(), "s": c.shown()}))
+                        .collect(),
+                )
+            })
+            .collect();
+        json!({"title": self.title, "columns": columns, "rows": rows, "notes": self.notes})
+    }
+
+    /// An Excel workbook of one sheet: the title in the first row, the Chinese headers in the
+    /// second, then the rows (counts and numbers as numbers, percentages as percentages, missing
+    /// as empty cells) and the notes under them.
+    pub fn to_xlsx(&self) -> Result<Vec<u8>, rust_xlsxwriter::XlsxError> {
+        use rust_xlsxwriter::{Format, Workbook};
+        let mut book = Workbook::new();
+        let sheet = book.add_worksheet();
+        let bold = Format::new().set_bold();
+        let int = Format::new().set_num_format("0");
+        let num = |d: usize| {
+            let pattern = if d == 0 {
+                "0".to_owned()
+            } else {
+                format!("0.{}", "0".repeat(d))
+            };
+            Format::new().set_num_format(pattern)
+        };
+        let pct = |d: usize| {
+            let pattern = if d == 0 {
+                "0%".to_owned()
+            } else {
+                format!("0.{}%", "0".repeat(d))
+            };
+            Format::new().set_num_format(pattern)
+        };
+        sheet.set_name("数据")?;
+        sheet.write_with_format(0, 0, &self.title, &bold)?;
+        for (c, (_, title)) in self.columns.iter().enumerate() {
+            let c = u16::try_from(c).unwrap_or(u16::MAX);
+            sheet.write_with_format(1, c, *title, &bold)?;
+            let width = self
+                .rows
+                .iter()
+                .map(|r| r[usize::from(c)].shown().width())
+                .chain([title.width()])
+                .max()
+                .unwrap_or(8);
+            sheet.set_column_width(c, (width + 2) as f64)?;
+        }
+        let mut row = 2u32;
+        for cells in &self.rows {
+            for (c, cell) in cells.iter().enumerate() {
+                let c = u16::try_from(c).unwrap_or(u16::MAX);
+                match cell {
+                    Cell::Text(s) => {
+                        sheet.write(row, c, s.as_str())?;
+                    }
+                    Cell::Int(n) => {
+                        sheet.write_with_format(row, c, *n as f64, &int)?;
+                    }
+                    Cell::Num(x, d) => {
+                        sheet.write_with_format(row, c, *x, &num(*d))?;
+                    }
+                    Cell::Pct(x, d) => {
+                        sheet.write_with_format(row, c, *x / 100.0, &pct(*d))?;
+                    }
+                    Cell::Bool(true) => {
+                        sheet.write(row, c, "是")?;
+                    }
+                    Cell::Bool(false) | Cell::Missing => {}
+                }
+            }
+            row += 1;
+        }
+        sheet.set_freeze_panes(2, 0)?;
+        for note in &self.notes {
+            row += 1;
+            sheet.write(row, 0, note.as_str())?;
+        }
+        book.save_to_buffer()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aligns_by_display_width_and_writes_a_bom() {
+        let t = Table {
+            title: "t".into(),
+            columns: vec![("name", "名称"), ("value", "数值")],
+            rows: vec![
+                vec![Cell::Text("潼川镇".into()), Cell::Int(12)],
+                vec![Cell::Text("abc".into()), Cell::Missing],
+            ],
+            notes: vec![],
+        };
+        let text = t.to_text();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines[2], "潼川镇    12");
+        // "abc" padded to the 6 columns of 潼川镇, two spaces, then "—" right-aligned in 4
+        assert_eq!(lines[3], "abc        —");
+        assert!(
+            t.to_csv()
+                .starts_with("\u{feff}名称,数值\n潼川镇,12\nabc,\n")
+        );
+        assert_eq!(t.to_json()[1]["value"], Value::Null);
+    }
+}

@@ -1,0 +1,329 @@
+//! The dashboard's JSON and downloads. Every endpoint but sign-in needs a session; every area
+//! asked about is checked with [`crate::authz::Authorizer::require`] for the user's viewer
+//! identity (refusals land in the audit trail, as over gRPC), and every table comes from the same
+//! engine call and the same [`crate::tables`] function as the gRPC answer and the command line.
+
+use axum::{
+    Json,
+    extract::{Query, State},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use pingan_proto::{AreaCode, Period, Span, pb, period::PeriodKind};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{ApiError, Web, session};
+use crate::{
+    authz::Action,
+    error::HubError,
+    query::Engine,
+    tables::{self, Table},
+    users::User,
+};
+
+/// The user, its area and the hub's dates, as the page starts with.
+pub fn me_json(web: &Web, user: &User) -> Value {
+    let today = web.hub.clock.today();
+    let this_month = Period::month_of(today);
+    // the latest month anyone reported for, else the last month that has ended
+    let latest = web
+        .hub
+        .engine
+        .periods()
+        .into_iter()
+        .filter(|p| p.kind() == PeriodKind::Month && *p < this_month)
+        .max()
+        .unwrap_or_else(|| this_month.previous());
+    json!({
+        "name": user.name,
+        "area": area_brief(web, user.area),
+        "today": today.to_string(),
+        "latest_month": latest.to_string(),
+    })
+}
+
+fn area_brief(web: &Web, code: AreaCode) -> Value {
+    json!({
+        "code": code.to_string(),
+        "name": web.hub.areas.name(code),
+        "level": code.level().as_str(),
+        "level_zh": code.level().zh(),
+    })
+}
+
+/// `GET /api/me`.
+pub async fn me(State(web): State<Web>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {
+    let user = session::user(&web, &headers).await?;
+    Ok(Json(me_json(&web, &user)))
+}
+
+/// The area asked about, after checking the user may read it.
+fn readable_area(web: &Web, user: &User, code: &str) -> Result<AreaCode, ApiError> {
+    let area: AreaCode = code
+        .parse()
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("区划代码 {code:?}: {e}")))?;
+    web.hub
+        .auth
+        .require(&web.hub.store, Some(&user.identity()), Action::Read, area)
+        .map_err(|s| {
+            ApiError::new(
+                StatusCode::FORBIDDEN,
+                format!(
+                    "无权查看 {area} {}：{} 只能查看 {} {} 及其下辖区域 ({})",
+                    web.hub.areas.name(area),
+                    user.name,
+                    user.area,
+                    web.hub.areas.name(user.area),
+                    s.message()
+                ),
+            )
+        })?;
+    if web.hub.areas.get(area).is_none() {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            format!("区划代码 {area} 不在本系统的区划表中"),
+        ));
+    }
+    Ok(area)
+}
+
+/// Which area.
+#[derive(Debug, Deserialize)]
+pub struct AreaQuery {
+    pub code: Option<String>,
+}
+
+/// `GET /api/area?code=`: an area, the trail to it from the user's own area, and its children
+/// (the area picker walks down one level at a time, so it stays fast nationally).
+pub async fn area(
+    State(web): State<Web>,
+    headers: HeaderMap,
+    Query(q): Query<AreaQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let user = session::user(&web, &headers).await?;
+    let code = q.code.unwrap_or_else(|| user.area.to_string());
+    let area = readable_area(&web, &user, &code)?;
+    let mut trail = Vec::new();
+    let mut at = Some(area);
+    while let Some(a) = at {
+        trail.push(area_brief(&web, a));
+        if a == user.area || !a.is_within(user.area) {
+            break;
+        }
+        at = a.parent();
+    }
+    trail.reverse();
+    let children: Vec<Value> = web
+        .hub
+        .areas
+        .children(area)
+        .iter()
+        .map(|c| area_brief(&web, *c))
+        .collect();
+    let mut out = area_brief(&web, area);
+    out["trail"] = Value::Array(trail);
+    out["children"] = Value::Array(children);
+    Ok(Json(out))
+}
+
+/// `GET /api/catalogue`: the metrics and indicators a table may rank on.
+pub async fn catalogue(
+    State(web): State<Web>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    session::user(&web, &headers).await?;
+    let c = &web.hub.catalogue;
+    let group = |id: &str| c.group_of(id).map_or("其他", |g| g.zh.as_str()).to_owned();
+    let metrics: Vec<Value> = c
+        .metrics()
+        .iter()
+        .map(|m| json!({"id": m.id.as_str(), "zh": m.zh, "unit": m.unit, "group": group(m.id.as_str())}))
+        .collect();
+    let indicators: Vec<Value> = c
+        .indicators()
+        .iter()
+        .map(|i| json!({"id": i.id, "zh": i.zh, "unit": i.unit, "group": group(&i.id)}))
+        .collect();
+    Ok(Json(json!({"metrics": metrics, "indicators": indicators})))
+}
+
+/// Which table, for which area, period and metric, in which format.
+#[derive(Debug, Clone, Deserialize)]
+pub struct TableQuery {
+    /// compare, trend, completeness or breakdown.
+    pub view: String,
+    pub area: String,
+    pub period: String,
+    /// For compare and trend; default: the catalogue's first metric.
+    pub metric: Option<String>,
+    /// For trend: how many periods (default 12, at most 120).
+    pub periods: Option<u32>,
+    /// json (default), xlsx or csv.
+    pub format: Option<String>,
+}
+
+/// The view's Chinese name, for file names.
+fn view_zh(view: &str) -> &'static str {
+    match view {
+        "compare" => "排名对比",
+        "trend" => "走势",
+        "completeness" => "上报情况",
+        _ => "分类汇总",
+    }
+}
+
+/// Builds one table from the engine (blocking: it may run polars).
+pub fn build_table(
+    engine: &Engine,
+    catalogue: &pingan_proto::Catalogue,
+    q: &TableQuery,
+) -> Result<Table, ApiError> {
+    let metric = || {
+        q.metric
+            .clone()
+            .filter(|m| !m.is_empty())
+            .unwrap_or_else(|| catalogue.metrics()[0].id.to_string())
+    };
+    let failed = |e: crate::query::QueryError| ApiError::from(HubError::from(e));
+    Ok(match q.view.as_str() {
+        "compare" => tables::compare_table(
+            &engine
+                .compare(&pb::CompareRequest {
+                    area: q.area.clone(),
+                    period: q.period.clone(),
+                    metric: metric(),
+                    level: String::new(),
+                    complete_only: false,
+                })
+                .map_err(failed)?,
+        ),
+        "trend" => tables::trend_table(
+            &engine
+                .trend(&pb::TrendRequest {
+                    area: q.area.clone(),
+                    period: q.period.clone(),
+                    periods: q.periods.unwrap_or(12).clamp(1, 120),
+                    metric: metric(),
+                })
+                .map_err(failed)?,
+        ),
+        "completeness" => tables::completeness_table(
+            &engine
+                .completeness(&pb::CompletenessRequest {
+                    area: q.area.clone(),
+                    period: q.period.clone(),
+                    level: String::new(),
+                })
+                .map_err(failed)?,
+        ),
+        "breakdown" => {
+            let span: Span = q.period.parse().map_err(|e| {
+                ApiError::new(StatusCode::BAD_REQUEST, format!("期间 {:?}: {e}", q.period))
+            })?;
+            let rollup = |period: String| {
+                engine
+                    .rollup(&pb::RollupRequest {
+                        area: q.area.clone(),
+                        period,
+                        metrics: Vec::new(),
+                        by_category: false,
+                    })
+                    .map_err(failed)
+            };
+            let now = rollup(q.period.clone())?;
+            let before = rollup(span.year_earlier().to_string())?;
+            tables::breakdown_table(&now, &before, catalogue)
+        }
+        other => {
+            return Err(ApiError::new(
+                StatusCode::BAD_REQUEST,
+                format!("unknown view {other:?}: compare, trend, completeness or breakdown"),
+            ));
+        }
+    })
+}
+
+/// `GET /api/table?view=&area=&period=[&metric=][&format=xlsx|csv]`: a table as JSON for the
+/// page, or as a spreadsheet download.
+pub async fn table(
+    State(web): State<Web>,
+    headers: HeaderMap,
+    Query(q): Query<TableQuery>,
+) -> Result<Response, ApiError> {
+    let user = session::user(&web, &headers).await?;
+    let area = readable_area(&web, &user, &q.area)?;
+    let format = q.format.clone().unwrap_or_else(|| "json".into());
+    if !matches!(format.as_str(), "json" | "xlsx" | "csv") {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("format {format:?}: json, xlsx or csv"),
+        ));
+    }
+    let (engine, catalogue, query) = (web.hub.engine.clone(), web.hub.catalogue.clone(), q.clone());
+    let table = tokio::task::spawn_blocking(move || build_table(&engine, &catalogue, &query))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+    let stem = format!(
+        "{area}-{}-{}-{}",
+        web.hub.areas.name(area),
+        q.period.replace("..", "至"),
+        view_zh(&q.view)
+    );
+    let (body, content_type, ext) = match format.as_str() {
+        "xlsx" => (
+            table
+                .to_xlsx()
+                .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?,
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            "xlsx",
+        ),
+        "csv" => (
+            table.to_csv().into_bytes(),
+            "text/csv; charset=utf-8",
+            "csv",
+        ),
+        _ => return Ok(Json(table.to_web_json()).into_response()),
+    };
+    let ascii = format!("{area}-{}-{}.{ext}", q.period.replace("..", "_"), q.view);
+    let disposition = format!(
+        "attachment; filename=\"{ascii}\"; filename*=UTF-8''{}.{ext}",
+        percent_encode(&stem)
+    );
+    let mut response = body.into_response();
+    let h = response.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(
+        header::CONTENT_DISPOSITION,
+        HeaderValue::from_str(&disposition)
+            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?,
+    );
+    Ok(response)
+}
+
+/// RFC 5987 percent-encoding of a file name (UTF-8 bytes; unreserved characters kept).
+fn percent_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+                (b as char).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_names_are_percent_encoded_utf8() {
+        assert_eq!(
+            percent_encode("510722-三台县"),
+            "510722-%E4%B8%89%E5%8F%B0%E5%8E%BF"
+        );
+        assert_eq!(percent_encode("a b"), "a%20b");
+    }
+}

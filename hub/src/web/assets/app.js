@@ -1,0 +1,368 @@
+// pingan dashboard: plain JavaScript, no framework, nothing loaded from elsewhere.
+// The view (area, period, metric) lives in the address's hash, so a view can be bookmarked,
+// shared, and reloaded; every number comes from the hub's /api/table answers.
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const state = { me: null, catalogue: null, area: null, period: null, metric: null };
+
+async function api(path, options) {
+  const response = await fetch(path, Object.assign({ credentials: "same-origin" }, options));
+  if (response.status === 401 && path !== "/api/sign-in") {
+    showSignIn();
+    throw new Error("请先登录");
+  }
+  const body = response.status === 204 ? null : await response.json();
+  if (!response.ok) {
+    const error = new Error((body && body.error) || response.statusText);
+    error.status = response.status;
+    throw error;
+  }
+  return body;
+}
+
+function showSignIn() {
+  $("app").hidden = true;
+  $("signin").hidden = false;
+  $("signin-name").focus();
+}
+
+function showError(message) {
+  $("error").textContent = message;
+  $("error").hidden = !message;
+}
+
+// ---- periods ----
+
+function pad2(n) { return String(n).padStart(2, "0"); }
+
+function periodFromControls() {
+  const y = $("year").value;
+  switch ($("period-kind").value) {
+    case "quarter": return `${y}-Q${$("quarter").value}`;
+    case "year": return y;
+    case "range": {
+      let from = Number($("range-from").value), to = Number($("range-to").value);
+      if (from > to) [from, to] = [to, from];
+      return from === to ? `${y}-${pad2(from)}` : `${y}-${pad2(from)}..${y}-${pad2(to)}`;
+    }
+    default: return `${y}-${$("month").value}`;
+  }
+}
+
+function controlsFromPeriod(period) {
+  let m;
+  if ((m = /^(\d{4})-(\d{2})\.\.(\d{4})-(\d{2})$/.exec(period))) {
+    $("period-kind").value = "range";
+    $("year").value = m[1];
+    $("range-from").value = String(Number(m[2]));
+    $("range-to").value = String(Number(m[4]));
+  } else if ((m = /^(\d{4})-Q([1-4])$/.exec(period))) {
+    $("period-kind").value = "quarter";
+    $("year").value = m[1];
+    $("quarter").value = m[2];
+  } else if ((m = /^(\d{4})-(\d{2})$/.exec(period))) {
+    $("period-kind").value = "month";
+    $("year").value = m[1];
+    $("month").value = m[2];
+  } else if ((m = /^(\d{4})$/.exec(period))) {
+    $("period-kind").value = "year";
+    $("year").value = m[1];
+  }
+  showPeriodControls();
+}
+
+function showPeriodControls() {
+  const kind = $("period-kind").value;
+  $("month").hidden = kind !== "month";
+  $("quarter").hidden = kind !== "quarter";
+  $("range").hidden = kind !== "range";
+}
+
+function fillPeriodControls(today) {
+  const thisYear = Number(today.slice(0, 4));
+  for (let y = thisYear; y >= thisYear - 6; y--) $("year").add(new Option(`${y}年`, String(y)));
+  for (let m = 1; m <= 12; m++) {
+    $("month").add(new Option(`${m}月`, pad2(m)));
+    $("range-from").add(new Option(`${m}月`, String(m)));
+    $("range-to").add(new Option(`${m}月`, String(m)));
+  }
+}
+
+// ---- the view in the hash ----
+
+function readHash() {
+  const p = new URLSearchParams(location.hash.slice(1));
+  return { area: p.get("area"), period: p.get("period"), metric: p.get("metric") };
+}
+
+function writeHash() {
+  const p = new URLSearchParams({ area: state.area, period: state.period, metric: state.metric });
+  const hash = "#" + p.toString();
+  if (location.hash !== hash) location.hash = hash; // triggers render via hashchange
+  else render();
+}
+
+// ---- tables ----
+
+function tableUrl(view, format, extra) {
+  const p = new URLSearchParams({ view, area: state.area, period: state.period, metric: state.metric });
+  if (format) p.set("format", format);
+  for (const [k, v] of Object.entries(extra || {})) p.set(k, v);
+  return "/api/table?" + p.toString();
+}
+
+function downloads(view, extra) {
+  const box = $(`${view}-downloads`);
+  box.replaceChildren();
+  for (const [format, label] of [["xlsx", "下载 Excel"], ["csv", "下载 CSV"]]) {
+    const a = document.createElement("a");
+    a.href = tableUrl(view, format, extra);
+    a.id = `${view}-${format}`;
+    a.textContent = label;
+    a.setAttribute("download", "");
+    box.append(a);
+  }
+}
+
+const CHANGE_KEYS = new Set(["yoy_change", "yoy_pct", "mom_change", "mom_pct"]);
+
+function renderTable(el, table, options) {
+  const opts = options || {};
+  el.replaceChildren();
+  const head = el.createTHead().insertRow();
+  table.columns.forEach((c) => {
+    const th = document.createElement("th");
+    th.textContent = c.title;
+    th.dataset.key = c.key;
+    if (c.numeric) th.className = "num";
+    head.append(th);
+  });
+  const body = el.createTBody();
+  const codeAt = table.columns.findIndex((c) => c.key === "code");
+  const outlierAt = table.columns.findIndex((c) => c.key === "outlier");
+  for (const row of table.rows) {
+    const tr = body.insertRow();
+    if (outlierAt >= 0 && row[outlierAt].v === true) tr.classList.add("outlier");
+    row.forEach((cell, i) => {
+      const col = table.columns[i];
+      const td = tr.insertCell();
+      td.dataset.key = col.key;
+      td.dataset.v = JSON.stringify(cell.v);
+      td.textContent = col.key === "outlier" ? (cell.v ? "⚠ 异常" : "") : cell.s;
+      if (col.numeric) td.classList.add("num");
+      if (col.key === "outlier") td.classList.add("mark");
+      if (CHANGE_KEYS.has(col.key) && typeof cell.v === "number" && cell.v !== 0) {
+        td.classList.add(cell.v > 0 ? "up" : "down");
+        if (cell.v > 0) td.textContent = "+" + cell.s;
+      }
+    });
+    if (opts.drill && codeAt >= 0) {
+      const code = row[codeAt].v;
+      tr.classList.add("link");
+      tr.title = "查看下级";
+      tr.addEventListener("click", () => { state.area = code; writeHash(); });
+    }
+  }
+}
+
+function renderNotes(el, notes) {
+  el.replaceChildren(...notes.map((n) => {
+    const li = document.createElement("li");
+    li.textContent = n;
+    return li;
+  }));
+}
+
+// ---- trend chart (SVG, drawn here) ----
+
+function renderChart(el, table) {
+  const at = (key) => table.columns.findIndex((c) => c.key === key);
+  const [pi, vi, bi] = [at("period"), at("value"), at("yoy_base")];
+  const points = table.rows.map((r) => ({ period: r[pi].v, value: r[vi].v, base: r[bi].v }));
+  const values = points.flatMap((p) => [p.value, p.base]).filter((v) => typeof v === "number");
+  const ns = "http://www.w3.org/2000/svg";
+  const svg = document.createElementNS(ns, "svg");
+  const [w, h, left, right, top, bottom] = [640, 220, 48, 12, 24, 24];
+  svg.setAttribute("viewBox", `0 0 ${w} ${h}`);
+  svg.setAttribute("role", "img");
+  const max = Math.max(1, ...values);
+  const x = (i) => left + (points.length <= 1 ? 0 : (i * (w - left - right)) / (points.length - 1));
+  const y = (v) => top + (h - top - bottom) * (1 - v / max);
+  const add = (name, attrs, text) => {
+    const e = document.createElementNS(ns, name);
+    for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+    if (text !== undefined) e.textContent = text;
+    svg.append(e);
+    return e;
+  };
+  for (const v of [0, max / 2, max]) {
+    add("line", { class: "axis", x1: left, x2: w - right, y1: y(v), y2: y(v) });
+    add("text", { x: left - 6, y: y(v) + 4, "text-anchor": "end" }, Number.isInteger(v) ? v : v.toFixed(1));
+  }
+  const line = (key, cls) => {
+    const segs = [];
+    let cur = [];
+    points.forEach((p, i) => {
+      if (typeof p[key] === "number") cur.push(`${x(i)},${y(p[key])}`);
+      else if (cur.length) { segs.push(cur); cur = []; }
+    });
+    if (cur.length) segs.push(cur);
+    for (const s of segs) add("polyline", { class: cls, points: s.join(" ") });
+  };
+  line("base", "before");
+  line("value", "now");
+  points.forEach((p, i) => {
+    if (typeof p.value === "number") add("circle", { cx: x(i), cy: y(p.value), r: 3 }).append(
+      Object.assign(document.createElementNS(ns, "title"), { textContent: `${p.period}: ${p.value}` }));
+    if (points.length <= 12 || i % 2 === 0) add("text", { x: x(i), y: h - 6, "text-anchor": "middle" }, p.period);
+  });
+  add("text", { x: w - right, y: 12, "text-anchor": "end" }, "实线：本期　虚线：去年同期");
+  el.replaceChildren(svg);
+}
+
+// ---- area picker ----
+
+function renderArea(area) {
+  const trail = $("trail");
+  trail.replaceChildren();
+  area.trail.forEach((a, i) => {
+    if (i) trail.append(Object.assign(document.createElement("span"), { className: "sep", textContent: "›" }));
+    const link = document.createElement("a");
+    link.href = "#";
+    link.textContent = a.name;
+    link.title = `${a.level_zh} ${a.code}`;
+    link.addEventListener("click", (e) => { e.preventDefault(); state.area = a.code; writeHash(); });
+    trail.append(link);
+  });
+  const child = $("child");
+  child.replaceChildren(new Option(area.children.length ? `— 选择下级 (${area.children.length}) —` : "— 无下级 —", ""));
+  for (const c of area.children) child.add(new Option(`${c.name} (${c.code})`, c.code));
+  child.disabled = !area.children.length;
+}
+
+// ---- rendering a view ----
+
+let renderSeq = 0;
+
+async function render() {
+  const seq = ++renderSeq;
+  const view = readHash();
+  state.area = view.area || state.me.area.code;
+  state.period = view.period || state.me.latest_month;
+  state.metric = view.metric || state.catalogue.metrics[0].id;
+  controlsFromPeriod(state.period);
+  $("metric").value = state.metric;
+  showError("");
+  let area;
+  try {
+    area = await api(`/api/area?code=${encodeURIComponent(state.area)}`);
+  } catch (e) {
+    if (seq !== renderSeq) return;
+    showError(e.message);
+    for (const id of ["compare", "trend", "completeness", "breakdown"]) $(id).hidden = true;
+    return;
+  }
+  if (seq !== renderSeq) return;
+  for (const id of ["compare", "trend", "completeness", "breakdown"]) $(id).hidden = false;
+  renderArea(area);
+  const trendPeriods = { month: 12, quarter: 8, year: 5, range: 12 }[$("period-kind").value];
+  // a cumulative range trends by month, ending at its last month
+  const trendPeriod = state.period.includes("..") ? state.period.split("..")[1] : state.period;
+  const trendExtra = { periods: trendPeriods, period: trendPeriod };
+  const jobs = [
+    ["compare", {}, (t) => {
+      $("compare-title").textContent = t.title;
+      renderTable($("compare-table"), t, { drill: true });
+      renderNotes($("compare-notes"), t.notes);
+    }],
+    ["trend", trendExtra, (t) => {
+      $("trend-title").textContent = t.title;
+      renderChart($("trend-chart"), t);
+      renderTable($("trend-table"), t);
+    }],
+    ["completeness", {}, (t) => {
+      $("completeness-title").textContent = t.title;
+      renderNotes($("completeness-notes"), t.notes.concat(t.rows.length ? [] : ["全部按时上报"]));
+      renderTable($("completeness-table"), t);
+    }],
+    ["breakdown", {}, (t) => {
+      $("breakdown-title").textContent = t.title;
+      renderTable($("breakdown-table"), t);
+      renderNotes($("breakdown-notes"), t.notes);
+    }],
+  ];
+  const results = await Promise.allSettled(jobs.map(([v, extra]) => api(tableUrl(v, "", extra))));
+  if (seq !== renderSeq) return;
+  const errors = [];
+  results.forEach((r, i) => {
+    const [v, extra, draw] = jobs[i];
+    if (r.status === "fulfilled") {
+      draw(r.value);
+      downloads(v, extra);
+    } else errors.push(r.reason.message);
+  });
+  showError(errors.join("；"));
+  document.body.dataset.ready = `${state.area}|${state.period}|${state.metric}`;
+}
+
+// ---- start ----
+
+async function start(me) {
+  state.me = me;
+  $("who").textContent = `${me.name} · ${me.area.name}`;
+  if (!state.catalogue) {
+    state.catalogue = await api("/api/catalogue");
+    fillPeriodControls(me.today);
+    const metric = $("metric");
+    const groups = new Map();
+    for (const m of state.catalogue.metrics.concat(state.catalogue.indicators)) {
+      if (!groups.has(m.group)) {
+        const g = document.createElement("optgroup");
+        g.label = m.group;
+        groups.set(m.group, g);
+        metric.append(g);
+      }
+      groups.get(m.group).append(new Option(`${m.zh}（${m.unit}）`, m.id));
+    }
+  }
+  $("signin").hidden = true;
+  $("app").hidden = false;
+  await render();
+}
+
+document.addEventListener("DOMContentLoaded", () => {
+  $("signin-form").addEventListener("submit", async (e) => {
+    e.preventDefault();
+    $("signin-error").textContent = "";
+    try {
+      const me = await api("/api/sign-in", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({ name: $("signin-name").value, password: $("signin-password").value }),
+      });
+      $("signin-password").value = "";
+      await start(me);
+    } catch (err) {
+      $("signin-error").textContent = err.message;
+    }
+  });
+  $("signout").addEventListener("click", async () => {
+    await api("/api/sign-out", { method: "POST" }).catch(() => {});
+    state.me = null;
+    showSignIn();
+  });
+  $("child").addEventListener("change", () => {
+    if ($("child").value) { state.area = $("child").value; writeHash(); }
+  });
+  for (const id of ["period-kind", "year", "month", "quarter", "range-from", "range-to"]) {
+    $(id).addEventListener("change", () => {
+      showPeriodControls();
+      state.period = periodFromControls();
+      writeHash();
+    });
+  }
+  $("metric").addEventListener("change", () => { state.metric = $("metric").value; writeHash(); });
+  window.addEventListener("hashchange", () => { if (state.me) render(); });
+  api("/api/me").then(start, () => showSignIn());
+});

@@ -1,0 +1,126 @@
+// The dashboard in headless Chromium, driven the way a leader uses it: sign in, pick a township
+// and a quarter, read the comparison table, download it as .xlsx and CSV, and try an area outside
+// the jurisdiction. Prints what it saw as one JSON object on stdout; the Rust test
+// (tests/tests/dashboard.rs) starts the hub, runs this, and checks every number it printed.
+//
+// Environment: PINGAN_WEB_URL, PINGAN_USER, PINGAN_PASSWORD, PINGAN_TOWNSHIP, PINGAN_QUARTER
+// (2026-Q3), PINGAN_METRIC, PINGAN_OUTSIDE (an area code outside the user's jurisdiction),
+// PINGAN_ARTIFACTS (directory for screenshots and downloads), CHROMIUM (default /usr/bin/chromium).
+import { chromium } from "playwright-core";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+
+const env = (name) => {
+  const v = process.env[name];
+  if (!v) throw new Error(`${name} is not set`);
+  return v;
+};
+const url = env("PINGAN_WEB_URL");
+const township = env("PINGAN_TOWNSHIP");
+const quarter = env("PINGAN_QUARTER");
+const metric = env("PINGAN_METRIC");
+const outside = env("PINGAN_OUTSIDE");
+const artifacts = env("PINGAN_ARTIFACTS");
+mkdirSync(artifacts, { recursive: true });
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+  ],
+});
+const result = {};
+try {
+  // the hub's certificate is signed by the deployment's own CA, which this browser does not know
+  const context = await browser.newContext({
+    ignoreHTTPSErrors: true,
+    acceptDownloads: true,
+    viewport: { width: 1400, height: 1000 },
+    locale: "zh-CN",
+  });
+  const page = await context.newPage();
+  const offsite = [];
+  page.on("request", (r) => { if (!r.url().startsWith(url)) offsite.push(r.url()); });
+  const ready = (value) => page.waitForFunction(
+    (v) => document.body.dataset.ready === v, value, { timeout: 30000 });
+
+  // sign in: a wrong password first, then the right one
+  await page.goto(url);
+  await page.waitForSelector("#signin-form", { state: "visible" });
+  await page.fill("#signin-name", env("PINGAN_USER"));
+  await page.fill("#signin-password", "not-the-password");
+  await page.click("#signin-submit");
+  await page.waitForFunction(() => document.getElementById("signin-error").textContent !== "");
+  result.wrongPassword = await page.textContent("#signin-error");
+  await page.fill("#signin-password", env("PINGAN_PASSWORD"));
+  await page.click("#signin-submit");
+  await page.waitForSelector("#app", { state: "visible" });
+  await page.waitForFunction(() => document.body.dataset.ready);
+  result.who = await page.textContent("#who");
+  await page.screenshot({ path: join(artifacts, "01-signed-in.png"), fullPage: true });
+
+  // pick the township, the quarter and the metric with the page's own controls
+  await page.selectOption("#child", township);
+  await page.waitForFunction((t) => (document.body.dataset.ready || "").startsWith(t + "|"), township);
+  const [year, q] = quarter.split("-Q");
+  await page.selectOption("#period-kind", "quarter");
+  await page.selectOption("#year", year);
+  await page.selectOption("#quarter", q);
+  await page.selectOption("#metric", metric);
+  await ready(`${township}|${quarter}|${metric}`);
+  result.trail = await page.textContent("#trail");
+
+  // the comparison table: every cell's raw value, keyed by column
+  result.compare = await page.$eval("#compare-table", (table) => {
+    const keys = [...table.tHead.rows[0].cells].map((th) => th.dataset.key);
+    const titles = [...table.tHead.rows[0].cells].map((th) => th.textContent);
+    const rows = [...table.tBodies[0].rows].map((tr) =>
+      Object.fromEntries([...tr.cells].map((td, i) => [keys[i], JSON.parse(td.dataset.v)])));
+    const shown = [...table.tBodies[0].rows].map((tr) => [...tr.cells].map((td) => td.textContent));
+    return { keys, titles, rows, shown };
+  });
+  result.compareTitle = await page.textContent("#compare-title");
+  result.trendPoints = await page.$$eval("#trend-table tbody tr", (rows) => rows.length);
+  result.chartLines = await page.$$eval("#trend-chart polyline", (l) => l.length);
+  result.completenessRows = await page.$$eval("#completeness-table tbody tr", (rows) =>
+    rows.map((tr) => [...tr.cells].map((td) => td.textContent)));
+  result.breakdownGroups = await page.$$eval(
+    "#breakdown-table tbody td[data-key=group]", (cells) => [...new Set(cells.map((c) => c.textContent))]);
+  await page.screenshot({ path: join(artifacts, "02-township-quarter.png"), fullPage: true });
+
+  // downloads, through the page's own links
+  for (const format of ["xlsx", "csv"]) {
+    const [download] = await Promise.all([
+      page.waitForEvent("download"),
+      page.click(`#compare-${format}`),
+    ]);
+    const path = join(artifacts, `compare.${format}`);
+    await download.saveAs(path);
+    result[format] = { path, suggested: download.suggestedFilename() };
+  }
+
+  // an area outside the jurisdiction: the page says so and shows no figures
+  await page.goto(`${url}/#area=${outside}&period=${quarter}&metric=${metric}`);
+  await page.waitForSelector("#error", { state: "visible" });
+  result.outside = {
+    message: await page.textContent("#error"),
+    compareHidden: await page.isHidden("#compare"),
+    status: await page.evaluate(async ([area, period]) => {
+      const r = await fetch(`/api/table?view=compare&area=${area}&period=${period}`);
+      return r.status;
+    }, [outside, quarter]),
+  };
+  await page.screenshot({ path: join(artifacts, "03-outside-jurisdiction.png"), fullPage: true });
+
+  // signing out ends the session: the API refuses the old cookie's requests
+  await page.goto(url);
+  await page.waitForSelector("#app", { state: "visible" });
+  await page.click("#signout");
+  await page.waitForSelector("#signin-form", { state: "visible" });
+  result.afterSignOut = await page.evaluate(async () => (await fetch("/api/me")).status);
+  result.offsiteRequests = offsite;
+} finally {
+  await browser.close();
+}
+process.stdout.write(JSON.stringify(result) + "\n");

@@ -1,0 +1,480 @@
+//! The leaders' dashboard end to end: the real `pingan-hub serve --web-listen` over mutual TLS
+//! with figures imported by `pingan-hub import` and an account added by `pingan-hub users add`
+//! while it runs,
+//! driven in headless Chromium by `tests/e2e/dashboard.mjs` (Playwright). Every number the page
+//! shows and the .xlsx and CSV it downloads are checked against the gRPC answer for the same
+//! question, and the values against a plain sum of the imported rows.
+//!
+//! Needs Node.js, `npm ci` in tests/e2e and Debian's chromium (`.ci/run` installs them).
+//! Screenshots and downloads are kept in tests/e2e/artifacts.
+
+use std::{
+    collections::BTreeMap,
+    io::{BufRead as _, Write as _},
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    time::Duration,
+};
+
+use calamine::{Data, Reader as _, Xlsx, open_workbook};
+use pingan_proto::{Catalogue, fixtures, pb};
+use pingan_tests::{Pki, bin, random_values};
+use rand::{Rng as _, SeedableRng as _};
+use serde_json::Value;
+
+const COUNTY: &str = "510722";
+const TOWNSHIP: &str = "510722104";
+const QUARTER: &str = "2026-Q3";
+const METRIC: &str = "disputes.success_rate";
+const USER: &str = "三台县政法委";
+const PASSWORD: &str = "平安-2026-correct horse";
+
+/// Months whose figures are imported: the quarter, the one before (环比) and a year earlier (同比).
+const MONTHS: [&str; 9] = [
+    "2025-07", "2025-08", "2025-09", "2026-04", "2026-05", "2026-06", "2026-07", "2026-08",
+    "2026-09",
+];
+
+/// Writes the township's villages' figures as a long CSV for `pingan-hub import`; returns the
+/// values by (village, month, metric), totals only. A few villages miss September 2026.
+fn write_figures(path: &Path) -> BTreeMap<(String, String, String), i64> {
+    let areas = fixtures::santai_areas();
+    let catalogue = Catalogue::builtin();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(8);
+    let villages = areas.children(TOWNSHIP.parse().expect("township"));
+    assert!(villages.len() > 5, "the township has villages");
+    let mut out = BTreeMap::new();
+    let mut csv = String::from("area,period,metric,value\n");
+    for (i, village) in villages.iter().enumerate() {
+        for month in MONTHS {
+            if month == "2026-09" && i % 7 == 3 {
+                continue; // not reported: the completeness view names them
+            }
+            let mut values = random_values(&mut rng, &catalogue);
+            // in the quarter every village settles nearly all of its disputes but one, which
+            // settles a fifth: the table has an outlier to mark
+            if month.starts_with("2026-0") && month >= "2026-07" {
+                values.retain(|v| !v.metric.starts_with("disputes."));
+                let mediated = rng.random_range(10..20);
+                let resolved = if i == 1 {
+                    mediated / 5
+                } else {
+                    mediated - rng.random_range(0..2)
+                };
+                values.push(pingan_tests::value("disputes.mediated", mediated));
+                values.push(pingan_tests::value("disputes.resolved", resolved));
+            }
+            for v in values {
+                let total = v.total.unwrap_or_else(|| v.parts.values().sum());
+                csv.push_str(&format!("{village},{month},{},{total}\n", v.metric));
+                out.insert((village.to_string(), month.to_owned(), v.metric), total);
+            }
+        }
+    }
+    std::fs::write(path, csv).expect("write the import file");
+    out
+}
+
+/// `pingan-hub ARGS` with `stdin` on standard input; panics with its output when it fails.
+fn hub_command(args: &[&str], data: &Path, stdin: &str) -> String {
+    let mut child = Command::new(bin("pingan-hub"))
+        .args(args)
+        .arg("--data")
+        .arg(data)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run pingan-hub");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    let out = child.wait_with_output().expect("pingan-hub output");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "pingan-hub {args:?} failed: {text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text
+}
+
+/// The hub as a user starts it: mutual TLS for gRPC, the dashboard on its own port.
+struct Hub {
+    child: std::process::Child,
+    grpc: String,
+    web: String,
+}
+
+impl Drop for Hub {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_hub(data: &Path, pki: &Pki) -> Hub {
+    let mut child = Command::new(bin("pingan-hub"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--web-listen",
+            "127.0.0.1:0",
+        ])
+        .arg("--data")
+        .arg(data)
+        .arg("--ca")
+        .arg(pki.path("ca.pem"))
+        .arg("--cert")
+        .arg(pki.path("hub-510722.pem"))
+        .arg("--key")
+        .arg(pki.path("hub-510722.key"))
+        .env("RUST_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start pingan-hub serve");
+    let mut lines = std::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut next = || lines.next().expect("a line").expect("read a line");
+    let grpc = next();
+    let web = next();
+    let grpc = grpc
+        .strip_prefix("pingan-hub listening on ")
+        .unwrap_or_else(|| panic!("unexpected first line {grpc:?}"));
+    let web = web
+        .strip_prefix("pingan-hub dashboard on ")
+        .unwrap_or_else(|| panic!("unexpected second line {web:?}"));
+    assert!(
+        web.starts_with("https://"),
+        "the dashboard serves HTTPS: {web}"
+    );
+    let port = grpc.rsplit(':').next().expect("port");
+    Hub {
+        child,
+        grpc: format!("https://localhost:{port}"),
+        web: web.to_owned(),
+    }
+}
+
+fn e2e_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("e2e")
+}
+
+/// Runs the browser script; its JSON report.
+fn run_browser(hub: &Hub, artifacts: &Path) -> Value {
+    let dir = e2e_dir();
+    assert!(
+        dir.join("node_modules/playwright-core").exists(),
+        "playwright-core is not installed: run `npm ci --prefix tests/e2e` (and install Debian's chromium), as .ci/run does"
+    );
+    let chromium = std::env::var("CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    assert!(
+        Path::new(&chromium).exists(),
+        "{chromium} not found: install Debian's chromium (`apt-get install chromium`), as .ci/run does"
+    );
+    let out = Command::new("node")
+        .arg("dashboard.mjs")
+        .current_dir(&dir)
+        .env("PINGAN_WEB_URL", &hub.web)
+        .env("PINGAN_USER", USER)
+        .env("PINGAN_PASSWORD", PASSWORD)
+        .env("PINGAN_TOWNSHIP", TOWNSHIP)
+        .env("PINGAN_QUARTER", QUARTER)
+        .env("PINGAN_METRIC", METRIC)
+        // the prefecture above the user's county: it exists, and it is not the user's to read
+        .env("PINGAN_OUTSIDE", "5107")
+        .env("PINGAN_ARTIFACTS", artifacts)
+        .env("CHROMIUM", &chromium)
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("run node (install Node.js)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "the browser script failed: {stdout}");
+    serde_json::from_str(stdout.lines().last().unwrap_or_default())
+        .unwrap_or_else(|e| panic!("the browser script's report is not JSON ({e}): {stdout}"))
+}
+
+async fn grpc_compare(hub: &Hub, pki: &Pki) -> pb::CompareReply {
+    pki.issue(pingan_hub::tls::Role::Viewer, COUNTY);
+    let channel = tonic::transport::Channel::from_shared(hub.grpc.clone())
+        .expect("url")
+        .tls_config(pki.client(&format!("viewer-{COUNTY}")))
+        .expect("tls")
+        .timeout(Duration::from_secs(30))
+        .connect()
+        .await
+        .expect("connect to the hub");
+    pb::query_service_client::QueryServiceClient::new(channel)
+        .compare(pb::CompareRequest {
+            area: TOWNSHIP.into(),
+            period: QUARTER.into(),
+            metric: METRIC.into(),
+            level: String::new(),
+            complete_only: false,
+        })
+        .await
+        .expect("gRPC compare")
+        .into_inner()
+}
+
+/// Two optional numbers equal to within rounding of the printed JSON.
+fn same(page: &Value, grpc: Option<f64>) -> bool {
+    match (page.as_f64(), grpc) {
+        (None, None) => page.is_null(),
+        (Some(a), Some(b)) => (a - b).abs() <= 1e-9 * b.abs().max(1.0),
+        _ => false,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_reads_compares_and_downloads_within_the_jurisdiction_only() {
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let data = tmp.path().join("hub");
+    let figures_csv = tmp.path().join("figures.csv");
+    let figures = write_figures(&figures_csv);
+    let pki = Pki::new();
+
+    let imported = hub_command(
+        &[
+            "import",
+            "--file",
+            figures_csv.to_str().expect("utf-8 path"),
+        ],
+        &data,
+        "",
+    );
+    assert!(imported.contains("0 refused"), "{imported}");
+    let hub = start_hub(&data, &pki);
+    // the account is added while the hub runs, as an administrator would
+    let added = hub_command(
+        &["users", "add", "--area", COUNTY, USER],
+        &data,
+        &format!("{PASSWORD}\n"),
+    );
+    assert!(added.contains("三台县"), "{added}");
+    let artifacts = e2e_dir().join("artifacts");
+    let _ = std::fs::remove_dir_all(&artifacts);
+    let seen = run_browser(&hub, &artifacts);
+    let grpc = grpc_compare(&hub, &pki).await;
+    eprintln!("screenshots and downloads: {}", artifacts.display());
+
+    // signing in: a wrong password is refused, the right one shows who is signed in
+    assert_eq!(seen["wrongPassword"], "用户名或密码错误");
+    assert_eq!(seen["who"], format!("{USER} · 三台县"));
+    assert!(seen["trail"].as_str().expect("trail").contains("塔山镇"));
+
+    // the comparison table: the same rows, in the same order, with the same numbers as gRPC
+    let page_rows = seen["compare"]["rows"].as_array().expect("rows");
+    assert_eq!(page_rows.len(), grpc.rows.len(), "one row per village");
+    assert!(grpc.rows.len() > 5);
+    for (p, g) in page_rows.iter().zip(&grpc.rows) {
+        assert_eq!(p["code"], g.code.as_str());
+        assert_eq!(p["name"], g.name.as_str());
+        let rank = if g.rank == 0 {
+            Value::Null
+        } else {
+            Value::from(g.rank)
+        };
+        assert_eq!(p["rank"], rank, "{}", g.code);
+        let c = g.completeness.expect("completeness");
+        for (key, want) in [
+            ("value", g.value),
+            ("rate", g.rate),
+            ("share", g.share),
+            ("yoy_base", g.yoy_base),
+            ("yoy_change", g.yoy_change),
+            ("yoy_pct", g.yoy_pct),
+            ("mom_base", g.mom_base),
+            ("mom_change", g.mom_change),
+            ("mom_pct", g.mom_pct),
+            ("expected", Some(c.expected as f64)),
+            ("received", Some(c.received as f64)),
+            ("on_time", Some(c.on_time as f64)),
+        ] {
+            assert!(
+                same(&p[key], want),
+                "{} {key}: page {} gRPC {want:?}",
+                g.code,
+                p[key]
+            );
+        }
+        assert_eq!(p["outlier"], g.outlier, "{}", g.code);
+        // and a plain computation from the imported rows: resolved / mediated over the quarter
+        let sum = |metric: &str| {
+            let vals: Vec<i64> = ["2026-07", "2026-08", "2026-09"]
+                .iter()
+                .filter_map(|m| figures.get(&(g.code.clone(), (*m).to_owned(), metric.to_owned())))
+                .copied()
+                .collect();
+            (!vals.is_empty()).then(|| vals.iter().sum::<i64>() as f64)
+        };
+        let (resolved, mediated) = (sum("disputes.resolved"), sum("disputes.mediated"));
+        assert_eq!(g.value, resolved, "{}: the numerator's sum", g.code);
+        let rate = match (resolved, mediated) {
+            (Some(r), Some(m)) if m > 0.0 => Some(r / m * 100.0),
+            _ => None,
+        };
+        assert!(
+            same(&p["rate"], rate),
+            "{} rate: page {} plain {rate:?}",
+            g.code,
+            p["rate"]
+        );
+    }
+    assert!(
+        grpc.rows.iter().any(|r| r.yoy_pct.is_some()),
+        "同比 is shown"
+    );
+    assert!(
+        grpc.rows.iter().any(|r| r.mom_pct.is_some()),
+        "环比 is shown"
+    );
+    assert!(
+        grpc.rows.iter().any(|r| r.outlier),
+        "the village that settles a fifth is marked"
+    );
+    let shown = seen["compare"]["shown"].as_array().expect("shown");
+    assert!(
+        shown
+            .iter()
+            .filter_map(Value::as_array)
+            .flatten()
+            .any(|s| s == "⚠ 异常"),
+        "outliers are marked on the page"
+    );
+    assert!(
+        seen["trendPoints"].as_u64() >= Some(8),
+        "{}",
+        seen["trendPoints"]
+    );
+    assert!(seen["chartLines"].as_u64() >= Some(1));
+    let missing: Vec<&Value> = seen["completenessRows"]
+        .as_array()
+        .expect("completeness rows")
+        .iter()
+        .filter(|r| r[3] == "未报")
+        .collect();
+    assert!(
+        !missing.is_empty(),
+        "the villages that missed September are named"
+    );
+    let groups = seen["breakdownGroups"].as_array().expect("groups");
+    for g in ["矛盾纠纷排查化解", "刑事治安案件", "信访", "巡逻防控"] {
+        assert!(
+            groups.iter().any(|x| x == g),
+            "breakdown shows {g}: {groups:?}"
+        );
+    }
+
+    // the .xlsx, read back: Chinese headers, numbers as numbers, percentages as fractions
+    let titles: Vec<String> = seen["compare"]["titles"]
+        .as_array()
+        .expect("titles")
+        .iter()
+        .map(|t| t.as_str().expect("title").to_owned())
+        .collect();
+    let xlsx_path = seen["xlsx"]["path"].as_str().expect("xlsx path");
+    assert!(
+        seen["xlsx"]["suggested"]
+            .as_str()
+            .expect("name")
+            .ends_with(".xlsx")
+    );
+    let mut book: Xlsx<_> = open_workbook(xlsx_path).expect("open the downloaded .xlsx");
+    let sheet = book.worksheet_range("数据").expect("sheet 数据");
+    let header: Vec<String> = (0..titles.len() as u32)
+        .map(|c| {
+            sheet
+                .get_value((1, c))
+                .map(|d| d.to_string())
+                .unwrap_or_default()
+        })
+        .collect();
+    assert_eq!(header, titles);
+    let col = |key: &str| titles.iter().position(|t| *t == key).expect(key) as u32;
+    for (i, g) in grpc.rows.iter().enumerate() {
+        let cell = |title: &str| sheet.get_value((2 + i as u32, col(title))).cloned();
+        assert_eq!(cell("代码"), Some(Data::String(g.code.clone())));
+        let number = |title: &str| match cell(title) {
+            Some(Data::Float(x)) => Some(x),
+            Some(Data::Int(x)) => Some(x as f64),
+            None | Some(Data::Empty) => None,
+            other => panic!("{title} of {} is not a number: {other:?}", g.code),
+        };
+        let close = |a: Option<f64>, b: Option<f64>| match (a, b) {
+            (None, None) => true,
+            (Some(a), Some(b)) => (a - b).abs() <= 1e-9 * b.abs().max(1.0),
+            _ => false,
+        };
+        assert!(close(number("数值"), g.value), "{} 数值", g.code);
+        assert!(close(number("去年同期"), g.yoy_base), "{} 去年同期", g.code);
+        // the rate is in percent (unit %): the spreadsheet holds the fraction
+        assert!(
+            close(number("比率"), g.rate.map(|r| r / 100.0)),
+            "{} 比率",
+            g.code
+        );
+        assert!(
+            close(number("同比%"), g.yoy_pct.map(|r| r / 100.0)),
+            "{} 同比%",
+            g.code
+        );
+        assert!(
+            close(number("环比%"), g.mom_pct.map(|r| r / 100.0)),
+            "{} 环比%",
+            g.code
+        );
+        assert!(
+            close(number("占比%"), g.share.map(|r| r / 100.0)),
+            "{} 占比%",
+            g.code
+        );
+        assert!(close(
+            number("应报"),
+            Some(g.completeness.expect("c").expected as f64)
+        ));
+    }
+
+    // the CSV: a BOM, the same headers, the same codes in order
+    let csv_text = std::fs::read_to_string(seen["csv"]["path"].as_str().expect("csv path"))
+        .expect("read the CSV");
+    let csv_text = csv_text
+        .strip_prefix('\u{feff}')
+        .expect("a UTF-8 BOM for Excel and WPS");
+    let mut reader = csv::Reader::from_reader(csv_text.as_bytes());
+    assert_eq!(
+        reader
+            .headers()
+            .expect("headers")
+            .iter()
+            .collect::<Vec<_>>(),
+        titles.iter().map(String::as_str).collect::<Vec<_>>()
+    );
+    let codes: Vec<String> = reader
+        .records()
+        .map(|r| r.expect("record")[col("代码") as usize].to_owned())
+        .collect();
+    let want: Vec<String> = grpc.rows.iter().map(|r| r.code.clone()).collect();
+    assert_eq!(codes, want);
+
+    // outside the jurisdiction: refused on the page and by the API, nothing shown
+    let outside = &seen["outside"];
+    assert_eq!(outside["status"], 403);
+    assert_eq!(outside["compareHidden"], true);
+    let message = outside["message"].as_str().expect("message");
+    assert!(
+        message.contains("无权查看") && message.contains("绵阳市"),
+        "{message}"
+    );
+    // signed out: the old session no longer reads anything
+    assert_eq!(seen["afterSignOut"], 401);
+    assert_eq!(
+        seen["offsiteRequests"],
+        Value::Array(vec![]),
+        "no request leaves the hub"
+    );
+}
