@@ -89,7 +89,8 @@ try {
     "#breakdown-table tbody td[data-key=group]", (cells) => [...new Set(cells.map((c) => c.textContent))]);
   await page.screenshot({ path: join(artifacts, "02-township-quarter.png"), fullPage: true });
 
-  // downloads, through the page's own links
+  // downloads, through the page's own links: the comparison as .xlsx and CSV, and every other
+  // table as .xlsx, with the headers and row count the page shows for it
   for (const format of ["xlsx", "csv"]) {
     const [download] = await Promise.all([
       page.waitForEvent("download"),
@@ -98,6 +99,20 @@ try {
     const path = join(artifacts, `compare.${format}`);
     await download.saveAs(path);
     result[format] = { path, suggested: download.suggestedFilename() };
+  }
+  result.otherDownloads = [];
+  for (const view of ["trend", "completeness", "breakdown"]) {
+    const [download] = await Promise.all([
+      page.waitForEvent("download"),
+      page.click(`#${view}-xlsx`),
+    ]);
+    const path = join(artifacts, `${view}.xlsx`);
+    await download.saveAs(path);
+    const shown = await page.$eval(`#${view}-table`, (table) => ({
+      titles: [...table.tHead.rows[0].cells].map((th) => th.textContent),
+      rows: table.tBodies[0].rows.length,
+    }));
+    result.otherDownloads.push({ view, path, titles: shown.titles, rows: shown.rows });
   }
 
   // an area outside the jurisdiction: the page says so and shows no figures

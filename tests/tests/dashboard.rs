@@ -439,6 +439,39 @@ async fn a_leader_reads_compares_and_downloads_within_the_jurisdiction_only() {
         ));
     }
 
+    // every other table's .xlsx: the page's headers and as many rows as the page shows
+    let others = seen["otherDownloads"].as_array().expect("other downloads");
+    assert_eq!(others.len(), 3);
+    for d in others {
+        let mut book: Xlsx<_> =
+            open_workbook(d["path"].as_str().expect("path")).expect("open a downloaded .xlsx");
+        let sheet = book.worksheet_range("数据").expect("sheet 数据");
+        let titles = d["titles"].as_array().expect("titles");
+        for (c, t) in titles.iter().enumerate() {
+            assert_eq!(
+                sheet.get_value((1, c as u32)).map(|v| v.to_string()),
+                t.as_str().map(str::to_owned),
+                "{} header {c}",
+                d["view"]
+            );
+        }
+        let rows = d["rows"].as_u64().expect("rows") as u32;
+        assert!(rows > 0, "{} shows rows", d["view"]);
+        let code_or_first = |r: u32| sheet.get_value((r, 0)).cloned().unwrap_or(Data::Empty);
+        assert_ne!(
+            code_or_first(1 + rows),
+            Data::Empty,
+            "{}: last row",
+            d["view"]
+        );
+        assert_eq!(
+            code_or_first(2 + rows),
+            Data::Empty,
+            "{}: nothing more",
+            d["view"]
+        );
+    }
+
     // the CSV: a BOM, the same headers, the same codes in order
     let csv_text = std::fs::read_to_string(seen["csv"]["path"].as_str().expect("csv path"))
         .expect("read the CSV");
