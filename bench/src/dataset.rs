@@ -169,6 +169,21 @@ fn values(
     out
 }
 
+/// One reporter's values for the `month_index`-th month of the dataset, in catalogue order, drawn
+/// from their own seed (so concurrent generators agree without sharing a random stream): what the
+/// ingest benchmark's simulated nodes submit.
+pub fn report_values(
+    catalogue: &Catalogue,
+    seed: u64,
+    code: AreaCode,
+    month_index: u32,
+) -> Vec<Option<i64>> {
+    let mut rng = StdRng::seed_from_u64(
+        seed ^ code.digits().wrapping_mul(0x2545_f491_4f6c_dd1d) ^ u64::from(month_index),
+    );
+    values(catalogue, &mut rng, code, size(seed, code), month_index)
+}
+
 fn create(path: &Path) -> anyhow::Result<csv::Writer<std::io::BufWriter<std::fs::File>>> {
     let file = std::fs::File::create(path)
         .map_err(|e| anyhow::anyhow!("creating {}: {e}", path.display()))?;

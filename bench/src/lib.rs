@@ -1,5 +1,10 @@
 //! pingan at national scale, measured.
 //!
 //! - [`dataset`]: the synthetic national dataset (deterministic, valid by the one `Validator`).
+//! - [`ingest`]: simulated nodes submitting a national month over mutual TLS, with the no-work
+//!   RPC's rate and freshness measured in the same run.
+//! - [`report`]: the machine's facts and the results as a Markdown table.
 
 pub mod dataset;
+pub mod ingest;
+pub mod report;

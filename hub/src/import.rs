@@ -7,7 +7,8 @@
 //!   empty cell is a value not given.
 //!
 //! A report's submission id is derived from its content, so importing the same file twice stores
-//! nothing new. Run it while the hub is stopped: the hub rebuilds its rollups at start-up.
+//! nothing new. Imported reports count as received on time ([`received_at_ms`]): history carries
+//! no arrival times, and marking every imported report late would bury the real late ones. Run it while the hub is stopped: the hub rebuilds its rollups at start-up.
 
 use std::{collections::HashSet, io::IsTerminal as _, path::Path, sync::Arc, time::Instant};
 
@@ -24,6 +25,18 @@ pub struct ImportSummary {
     pub duplicates: u64,
     /// (line, reason) of every refused report.
     pub refused: Vec<(u64, String)>,
+}
+
+/// When an imported report counts as received: its real arrival is not known, so just before the
+/// earliest deadline any hub can be configured with (the 1st of the next month, the Monday after
+/// a week, 01:00 of a day): on time whatever the serving hub's deadlines. Never later than now.
+pub fn received_at_ms(period: pingan_proto::Period, now_ms: i64) -> i64 {
+    let earliest = crate::query::Deadlines {
+        monthly_day: 1,
+        weekly_days: 0,
+        daily_hour: 1,
+    };
+    (earliest.due_ms(period) - 1).min(now_ms)
 }
 
 /// Reports in flight to the store at once (they share group commits).
@@ -91,9 +104,10 @@ pub async fn import_file(state: &HubState, path: &Path) -> anyhow::Result<Import
                                 .map(|b| format!("{b:02x}"))
                                 .collect::<String>()
                         );
+                        let received_at = received_at_ms(valid.period, state.clock.now_ms());
                         state
                             .store
-                            .write(valid, sender, state.clock.now_ms())
+                            .write(valid, sender, received_at)
                             .await
                             .map(|r| r.duplicate)
                             .map_err(|e| e.to_string())
@@ -239,4 +253,48 @@ pub async fn import_file(state: &HubState, path: &Path) -> anyhow::Result<Import
     }
     summary.refused.sort();
     Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::query::Deadlines;
+    use chrono::TimeZone as _;
+
+    #[test]
+    fn imported_reports_count_on_time_under_any_deadline() {
+        let now = chrono::Utc::now().timestamp_millis();
+        for p in ["2025-10", "2025-W40", "2025-10-01", "2024-12"] {
+            let period: pingan_proto::Period = p.parse().expect("period");
+            let at = received_at_ms(period, now);
+            assert!(at < now, "{p}");
+            for deadlines in [
+                Deadlines::default(),
+                Deadlines {
+                    monthly_day: 1,
+                    weekly_days: 0,
+                    daily_hour: 1,
+                },
+            ] {
+                assert!(deadlines.on_time(period, at), "{p} {deadlines:?}");
+            }
+            // and after the period began
+            let first = crate::clock::beijing()
+                .from_local_datetime(&period.first_day().and_hms_opt(0, 0, 0).expect("midnight"))
+                .single()
+                .expect("fixed offset")
+                .timestamp_millis();
+            assert!(at > first, "{p}");
+        }
+        // a period whose earliest deadline has not passed: now
+        let month = pingan_proto::Period::month_of(crate::clock::Clock::System.today()).previous();
+        let early = Deadlines {
+            monthly_day: 1,
+            weekly_days: 0,
+            daily_hour: 1,
+        }
+        .due_ms(month)
+            - 10_000;
+        assert_eq!(received_at_ms(month, early), early);
+    }
 }

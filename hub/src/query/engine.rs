@@ -94,6 +94,18 @@ pub struct ForwardedRollup {
     pub rollup: pb::Rollup,
 }
 
+/// Expected reporters per inner area (by index) and level.
+type Expected = Arc<Vec<[u32; LEVELS]>>;
+
+/// The expected reporters that hold for every period: those whose codes are valid forever, and
+/// the few whose validity is bounded. A period's expectation is `always` plus the `bounded` ones
+/// valid for it, so no period rescans the whole registry.
+#[derive(Debug)]
+struct ExpectedBase {
+    always: Expected,
+    bounded: Vec<u32>,
+}
+
 /// The query engine of one hub.
 #[derive(Debug)]
 pub struct Engine {
@@ -101,7 +113,8 @@ pub struct Engine {
     areas: Arc<Areas>,
     reporting_levels: Vec<Level>,
     cube: RwLock<Cube>,
-    expected: Mutex<HashMap<Period, Arc<Vec<[u32; LEVELS]>>>>,
+    expected: Mutex<HashMap<Period, Expected>>,
+    expected_base: OnceLock<ExpectedBase>,
     population: Mutex<HashMap<(AreaCode, i32), Option<f64>>>,
     db: OnceLock<PathBuf>,
     readers: Mutex<Vec<StoreReader>>,
@@ -123,6 +136,7 @@ impl Engine {
             reporting_levels,
             cube: RwLock::new(cube),
             expected: Mutex::new(HashMap::new()),
+            expected_base: OnceLock::new(),
             population: Mutex::new(HashMap::new()),
             db: OnceLock::new(),
             readers: Mutex::new(Vec::new()),
@@ -179,6 +193,8 @@ impl Engine {
         })?;
         self.apply(&batch);
         self.give_back(reader);
+        // the expected reporters per area, once, at start-up rather than in the first question
+        self.expected_base(&self.cube.read().expect("not poisoned"));
         match failed {
             Some(e) => Err(QueryError::Engine(e)),
             None => Ok(n),
@@ -428,29 +444,65 @@ impl Engine {
         }
     }
 
-    fn expected_for(&self, cube: &Cube, p: Period) -> Arc<Vec<[u32; LEVELS]>> {
+    /// Adds reporter `id` to the expected counts of itself (when inner) and every ancestor.
+    fn count_expected(cube: &Cube, counts: &mut [[u32; LEVELS]], id: u32, level: Level) {
+        let mut x = if cube.index.is_inner(id) {
+            id
+        } else {
+            cube.index.parent[id as usize]
+        };
+        while x != NONE {
+            counts[x as usize][level as usize] += 1;
+            x = cube.index.parent[x as usize];
+        }
+    }
+
+    fn expected_base(&self, cube: &Cube) -> &ExpectedBase {
+        self.expected_base.get_or_init(|| {
+            let mut counts = vec![[0u32; LEVELS]; cube.index.n_inner];
+            let mut bounded = Vec::new();
+            for (id, code) in cube.index.codes.iter().enumerate() {
+                if !self.reporting_levels.contains(&code.level()) {
+                    continue;
+                }
+                match self.areas.get(*code) {
+                    Some(a) if a.valid_from.is_none() && a.valid_until.is_none() => {
+                        Self::count_expected(cube, &mut counts, id as u32, code.level());
+                    }
+                    Some(_) => bounded.push(id as u32),
+                    None => {}
+                }
+            }
+            ExpectedBase {
+                always: Arc::new(counts),
+                bounded,
+            }
+        })
+    }
+
+    fn expected_for(&self, cube: &Cube, p: Period) -> Expected {
         if let Some(e) = self.expected.lock().expect("not poisoned").get(&p) {
             return e.clone();
         }
-        let mut counts = vec![[0u32; LEVELS]; cube.index.n_inner];
-        for (id, code) in cube.index.codes.iter().enumerate() {
-            let level = code.level();
-            if !self.reporting_levels.contains(&level)
-                || !self.areas.get(*code).is_some_and(|a| a.valid_for(p))
-            {
-                continue;
+        let ExpectedBase { always, bounded } = self.expected_base(cube);
+        let valid: Vec<u32> = bounded
+            .iter()
+            .copied()
+            .filter(|&id| {
+                let code = cube.index.codes[id as usize];
+                self.areas.get(code).is_some_and(|a| a.valid_for(p))
+            })
+            .collect();
+        let counts = if valid.is_empty() {
+            always.clone()
+        } else {
+            let mut counts = (**always).clone();
+            for id in valid {
+                let level = cube.index.codes[id as usize].level();
+                Self::count_expected(cube, &mut counts, id, level);
             }
-            let mut x = if cube.index.is_inner(id as u32) {
-                id as u32
-            } else {
-                cube.index.parent[id]
-            };
-            while x != NONE {
-                counts[x as usize][level as usize] += 1;
-                x = cube.index.parent[x as usize];
-            }
-        }
-        let counts = Arc::new(counts);
+            Arc::new(counts)
+        };
         self.expected
             .lock()
             .expect("not poisoned")

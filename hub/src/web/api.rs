@@ -163,6 +163,10 @@ pub struct TableQuery {
     pub format: Option<String>,
 }
 
+/// Rows a table shows on the page (a province's late reporters can be tens of thousands); the
+/// downloads always hold every row.
+pub const PAGE_ROWS: usize = 1000;
+
 /// The view's Chinese name, for file names.
 fn view_zh(view: &str) -> &'static str {
     match view {
@@ -283,7 +287,17 @@ pub async fn table(
             "text/csv; charset=utf-8",
             "csv",
         ),
-        _ => return Ok(Json(table.to_web_json()).into_response()),
+        _ => {
+            let mut table = table;
+            let total = table.rows.len();
+            if total > PAGE_ROWS {
+                table.rows.truncate(PAGE_ROWS);
+                table.notes.push(format!(
+                    "只显示前 {PAGE_ROWS} 行，共 {total} 行；下载 Excel 或 CSV 查看全部"
+                ));
+            }
+            return Ok(Json(table.to_web_json()).into_response());
+        }
     };
     let ascii = format!("{area}-{}-{}.{ext}", q.period.replace("..", "_"), q.view);
     let disposition = format!(

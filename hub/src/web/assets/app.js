@@ -260,6 +260,8 @@ async function render() {
   } catch (e) {
     if (seq !== renderSeq) return;
     showError(e.message);
+    // back to the user's own area is always possible
+    renderArea({ trail: [state.me.area], children: [] });
     for (const id of ["compare", "trend", "completeness", "breakdown"]) $(id).hidden = true;
     return;
   }

@@ -1,0 +1,442 @@
+//! The ingest benchmark: a hub serving mutual TLS on loopback, one simulated node per province
+//! (its own client certificate, granted the province's subtree, its own HTTP/2 connection) with
+//! many submissions in flight, submitting one month for every county, township and village; each
+//! submission waits for its durable receipt (after fsync). In the same run, on the same server and
+//! connections: the rate of `Ping`, an RPC that does no work, so the cost of validation and
+//! durability reads as a ratio; and freshness, the time from a receipt to the report being seen
+//! by a query, measured by a separate viewer while the ingest runs.
+
+use std::{
+    collections::BTreeMap,
+    path::Path,
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    time::{Duration, Instant},
+};
+
+use pingan_hub::{
+    Clock, HubState,
+    authz::{Authorizer, Grant},
+    tls::{Role, ServerTls, TlsFiles, certs},
+};
+use pingan_proto::{AreaCode, Areas, Catalogue, Level, Period, pb};
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
+
+use crate::dataset;
+
+/// How the ingest is run.
+#[derive(Debug, Clone)]
+pub struct IngestConfig {
+    /// The month submitted.
+    pub month: Period,
+    /// Submissions in flight per simulated node (province).
+    pub in_flight: usize,
+    /// Submit only this many reports (spread over the provinces); `None`: every reporter.
+    pub limit: Option<usize>,
+    /// How long the `Ping` baseline runs.
+    pub ping_for: Duration,
+    /// Freshness probes taken during the ingest (at most; one every 50 ms).
+    pub probes: usize,
+    pub seed: u64,
+}
+
+impl Default for IngestConfig {
+    fn default() -> IngestConfig {
+        IngestConfig {
+            month: Period::Month {
+                year: 2026,
+                month: 10,
+            },
+            in_flight: 32,
+            limit: None,
+            ping_for: Duration::from_secs(5),
+            probes: 200,
+            seed: 20261123,
+        }
+    }
+}
+
+/// What was measured.
+#[derive(Debug, Clone, Default)]
+pub struct IngestResult {
+    pub nodes: usize,
+    pub in_flight: usize,
+    pub reports: u64,
+    pub values: u64,
+    pub elapsed: Duration,
+    /// Submit → receipt, sorted.
+    pub latencies: Vec<Duration>,
+    pub pings: u64,
+    pub ping_elapsed: Duration,
+    pub ping_latencies: Vec<Duration>,
+    /// Receipt → visible in a query, sorted.
+    pub freshness: Vec<Duration>,
+    /// The store's files after the ingest.
+    pub store_bytes: u64,
+}
+
+impl IngestResult {
+    pub fn reports_per_s(&self) -> f64 {
+        self.reports as f64 / self.elapsed.as_secs_f64()
+    }
+
+    pub fn values_per_s(&self) -> f64 {
+        self.values as f64 / self.elapsed.as_secs_f64()
+    }
+
+    pub fn pings_per_s(&self) -> f64 {
+        self.pings as f64 / self.ping_elapsed.as_secs_f64()
+    }
+}
+
+/// The `q`-quantile (0..=1) of sorted durations, in milliseconds.
+pub fn quantile_ms(sorted: &[Duration], q: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() - 1) as f64 * q).round() as usize;
+    sorted[i].as_secs_f64() * 1000.0
+}
+
+/// A report for `code` with the dataset's values for the month.
+fn report(catalogue: &Catalogue, cfg: &IngestConfig, code: AreaCode) -> pb::Report {
+    let values = dataset::report_values(catalogue, cfg.seed, code, 0)
+        .into_iter()
+        .zip(catalogue.metrics())
+        .filter_map(|(v, m)| {
+            v.map(|total| pb::MetricValue {
+                metric: m.id.to_string(),
+                total: Some(total),
+                parts: Default::default(),
+            })
+        })
+        .collect();
+    pb::Report {
+        submission_id: uuid::Uuid::new_v4().to_string(),
+        area: code.to_string(),
+        period: cfg.month.to_string(),
+        values,
+        reporter: "pingan-bench".into(),
+        ..Default::default()
+    }
+}
+
+fn dir_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .filter_map(Result::ok)
+                .filter_map(|e| e.metadata().ok())
+                .filter(std::fs::Metadata::is_file)
+                .map(|m| m.len())
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// Runs the ingest benchmark over `areas` in a temporary directory; `progress` is called with
+/// the reports acknowledged so far, about once a second.
+pub async fn run(
+    areas: Areas,
+    catalogue: Catalogue,
+    cfg: &IngestConfig,
+    mut progress: impl FnMut(u64, u64),
+) -> anyhow::Result<IngestResult> {
+    let tmp = tempfile::tempdir()?;
+    let pki = tmp.path().join("pki");
+    certs::init(&pki)?;
+    // the reporters, by province; a few villages of the first province kept for the probes
+    let mut by_province: BTreeMap<AreaCode, Vec<AreaCode>> = BTreeMap::new();
+    for a in areas.iter() {
+        if a.code.level() >= Level::County && a.valid_for(cfg.month) {
+            let province = a.code.ancestor_at(Level::Province).unwrap_or(a.code);
+            by_province.entry(province).or_default().push(a.code);
+        }
+    }
+    let total: usize = by_province.values().map(Vec::len).sum();
+    let keep = cfg.limit.unwrap_or(total).min(total);
+    for codes in by_province.values_mut() {
+        codes.sort();
+        let share = (codes.len() * keep).div_ceil(total.max(1));
+        codes.truncate(share);
+    }
+    let (&probe_province, first) = by_province
+        .iter_mut()
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("the registry has no reporters"))?;
+    let probe_villages: Vec<AreaCode> = {
+        let villages: Vec<usize> = (0..first.len())
+            .filter(|&i| first[i].level() == Level::Village)
+            // at most a tenth of the province's reporters
+            .take(cfg.probes.min(first.len() / 10))
+            .collect();
+        villages.iter().rev().map(|&i| first.remove(i)).collect()
+    };
+
+    // certificates: the hub's, a node per province with a grant over it, a viewer for the probes
+    let mut hub_cert = certs::IssueRequest::valid_for_days(Role::Hub, probe_province, 30);
+    hub_cert.hosts = vec!["localhost".into()];
+    let stem = hub_cert.stem();
+    certs::issue(&pki, &hub_cert)?;
+    let mut grants = Vec::new();
+    for province in by_province.keys() {
+        let req = certs::IssueRequest::valid_for_days(Role::Node, *province, 30);
+        certs::issue(&pki, &req)?;
+        grants.push(Grant {
+            identity: pingan_hub::tls::identity::identity_uri(Role::Node, *province),
+            subtree: *province,
+        });
+    }
+    certs::issue(
+        &pki,
+        &certs::IssueRequest::valid_for_days(Role::Viewer, probe_province, 30),
+    )?;
+    let tls = ServerTls::load(TlsFiles {
+        ca: pki.join("ca.pem"),
+        cert: pki.join(format!("{stem}.pem")),
+        key: pki.join(format!("{stem}.key")),
+        deny_list: None,
+    })?;
+    let data = tmp.path().join("hub");
+    let catalogue = Arc::new(catalogue);
+    let state = HubState::open(
+        &data,
+        (*catalogue).clone(),
+        areas,
+        Clock::System,
+        Default::default(),
+    )?
+    .with_auth(Authorizer::mtls(tls, grants));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("https://localhost:{}", listener.local_addr()?.port());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(pingan_hub::server::serve(listener, state, async {
+        let _ = stopped.await;
+    }));
+
+    let ca = std::fs::read(pki.join("ca.pem"))?;
+    let channel = |who: String| -> anyhow::Result<Channel> {
+        let tls = ClientTlsConfig::new()
+            .ca_certificate(Certificate::from_pem(&ca))
+            .identity(Identity::from_pem(
+                std::fs::read(pki.join(format!("{who}.pem")))?,
+                std::fs::read(pki.join(format!("{who}.key")))?,
+            ));
+        Ok(Channel::from_shared(url.clone())?
+            .tls_config(tls)?
+            .timeout(Duration::from_secs(120))
+            .connect_lazy())
+    };
+    let channels: Vec<(AreaCode, Channel)> = by_province
+        .keys()
+        .map(|p| Ok((*p, channel(format!("node-{p}"))?)))
+        .collect::<anyhow::Result<_>>()?;
+
+    // the Ping baseline, same connections and concurrency
+    let pings = Arc::new(AtomicU64::new(0));
+    let ping_lat = Arc::new(Mutex::new(Vec::new()));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for (_, ch) in &channels {
+        for _ in 0..cfg.in_flight {
+            let (ch, pings, lat, until) = (
+                ch.clone(),
+                pings.clone(),
+                ping_lat.clone(),
+                started + cfg.ping_for,
+            );
+            tasks.push(tokio::spawn(async move {
+                let mut client = pb::report_service_client::ReportServiceClient::new(ch);
+                let mut mine = Vec::new();
+                while Instant::now() < until {
+                    let t = Instant::now();
+                    client.ping(pb::PingRequest {}).await?;
+                    mine.push(t.elapsed());
+                    pings.fetch_add(1, Ordering::Relaxed);
+                }
+                lat.lock().expect("not poisoned").extend(mine);
+                anyhow::Ok(())
+            }));
+        }
+    }
+    for t in tasks {
+        t.await??;
+    }
+    let ping_elapsed = started.elapsed();
+
+    // the ingest: every province's reporters from a shared queue per province
+    let acked = Arc::new(AtomicU64::new(0));
+    let values = Arc::new(AtomicU64::new(0));
+    let latencies = Arc::new(Mutex::new(Vec::with_capacity(keep)));
+    let done = Arc::new(AtomicBool::new(false));
+    let freshness = Arc::new(Mutex::new(Vec::new()));
+    let probe = {
+        let (viewer, node) = (
+            channel(format!("viewer-{probe_province}"))?,
+            channels[0].1.clone(),
+        );
+        let (catalogue, cfg, done, freshness) = (
+            catalogue.clone(),
+            cfg.clone(),
+            done.clone(),
+            freshness.clone(),
+        );
+        tokio::spawn(async move {
+            let mut queries = pb::query_service_client::QueryServiceClient::new(viewer);
+            let mut reports = pb::report_service_client::ReportServiceClient::new(node);
+            for village in probe_villages {
+                if done.load(Ordering::Relaxed) {
+                    break;
+                }
+                let r = report(&catalogue, &cfg, village);
+                let want = r.values.first().cloned();
+                reports.submit(r).await?;
+                let t = Instant::now();
+                loop {
+                    let seen = queries
+                        .rollup(pb::RollupRequest {
+                            area: village.to_string(),
+                            period: cfg.month.to_string(),
+                            metrics: want.iter().map(|v| v.metric.clone()).collect(),
+                            by_category: false,
+                        })
+                        .await?
+                        .into_inner();
+                    let own = seen.figures.first().and_then(|f| f.own);
+                    if own == want.as_ref().and_then(|v| v.total) {
+                        break;
+                    }
+                }
+                freshness.lock().expect("not poisoned").push(t.elapsed());
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            anyhow::Ok(())
+        })
+    };
+    // one queue, provinces interleaved, so that every connection stays busy to the end
+    let mut queue = Vec::with_capacity(keep);
+    let mut lists: Vec<std::vec::IntoIter<AreaCode>> = by_province
+        .values()
+        .map(|v| v.clone().into_iter())
+        .collect();
+    loop {
+        let before = queue.len();
+        for (i, list) in lists.iter_mut().enumerate() {
+            if let Some(code) = list.next() {
+                queue.push((i, code));
+            }
+        }
+        if queue.len() == before {
+            break;
+        }
+    }
+    let queue = Arc::new(Mutex::new(queue.into_iter()));
+    let clients: Arc<Vec<Channel>> = Arc::new(channels.iter().map(|(_, c)| c.clone()).collect());
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..channels.len() * cfg.in_flight {
+        let (clients, queue, catalogue, cfg) = (
+            clients.clone(),
+            queue.clone(),
+            catalogue.clone(),
+            cfg.clone(),
+        );
+        let (acked, values, latencies) = (acked.clone(), values.clone(), latencies.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut mine = Vec::new();
+            loop {
+                let next = queue.lock().expect("not poisoned").next();
+                let Some((node, code)) = next else { break };
+                let mut client =
+                    pb::report_service_client::ReportServiceClient::new(clients[node].clone());
+                let r = report(&catalogue, &cfg, code);
+                let n = r.values.len() as u64;
+                let t = Instant::now();
+                client.submit(r).await?;
+                mine.push(t.elapsed());
+                values.fetch_add(n, Ordering::Relaxed);
+                acked.fetch_add(1, Ordering::Relaxed);
+            }
+            latencies.lock().expect("not poisoned").extend(mine);
+            anyhow::Ok(())
+        }));
+    }
+    let all = futures_util::future::try_join_all(tasks);
+    tokio::pin!(all);
+    let results = loop {
+        tokio::select! {
+            r = &mut all => break r?,
+            () = tokio::time::sleep(Duration::from_secs(1)) => {
+                progress(acked.load(Ordering::Relaxed), keep as u64);
+            }
+        }
+    };
+    let elapsed = started.elapsed();
+    for r in results {
+        r?;
+    }
+    done.store(true, Ordering::Relaxed);
+    probe.await??;
+    let _ = stop.send(());
+    server.await??;
+
+    let sorted = |m: Arc<Mutex<Vec<Duration>>>| {
+        let mut v = std::mem::take(&mut *m.lock().expect("not poisoned"));
+        v.sort();
+        v
+    };
+    Ok(IngestResult {
+        nodes: channels.len(),
+        in_flight: cfg.in_flight,
+        reports: acked.load(Ordering::Relaxed),
+        values: values.load(Ordering::Relaxed),
+        elapsed,
+        latencies: sorted(latencies),
+        pings: pings.load(Ordering::Relaxed),
+        ping_elapsed,
+        ping_latencies: sorted(ping_lat),
+        freshness: sorted(freshness),
+        store_bytes: dir_bytes(&data),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn every_report_is_acknowledged_and_measured() {
+        let cfg = IngestConfig {
+            in_flight: 4,
+            limit: Some(120),
+            ping_for: Duration::from_millis(200),
+            probes: 5,
+            ..Default::default()
+        };
+        let r = run(
+            pingan_proto::fixtures::santai_areas(),
+            Catalogue::builtin(),
+            &cfg,
+            |_, _| {},
+        )
+        .await
+        .expect("the ingest runs");
+        // five probe villages are taken out of the 120; the probe submits them while the ingest
+        // runs (at least the first, which starts before it)
+        assert_eq!(r.nodes, 1, "三台县 lies in one province");
+        assert_eq!(r.reports, 115);
+        assert!(
+            (1..=5).contains(&r.freshness.len()),
+            "{}",
+            r.freshness.len()
+        );
+        assert_eq!(r.latencies.len() as u64, r.reports);
+        assert_eq!(r.values, r.reports * 26, "every metric of the catalogue");
+        assert!(r.pings > 0 && r.ping_latencies.len() as u64 == r.pings);
+        assert!(!r.freshness.is_empty());
+        assert!(r.store_bytes > 0);
+        assert!(r.latencies.windows(2).all(|w| w[0] <= w[1]), "sorted");
+    }
+}
