@@ -44,6 +44,9 @@ fn mark(met: bool) -> &'static str {
     if met { "met" } else { "**missed**" }
 }
 
+/// A table row: what, the value, and the target with whether it is met (if it has one).
+type Row<'a> = (String, String, Option<(&'a str, bool)>);
+
 /// The ingest section: a table of measurements with their targets.
 pub fn ingest_markdown(m: &Machine, registry: &str, r: &IngestResult) -> String {
     let mut out = String::new();
@@ -59,84 +62,60 @@ pub fn ingest_markdown(m: &Machine, registry: &str, r: &IngestResult) -> String 
     let ratio = r.reports_per_s() / r.pings_per_s();
     let values_per_report = r.values as f64 / r.reports.max(1) as f64;
     let _ = writeln!(out, "| measure | value | target | |\n|---|---:|---|---|");
-    let rows = [
-        (
-            "reports acknowledged".to_owned(),
-            format!("{}", r.reports),
-            String::new(),
-            String::new(),
-        ),
+    let p50_p99 = |sorted: &[std::time::Duration], decimals: usize| {
+        format!(
+            "{:.decimals$} / {:.decimals$} ms",
+            quantile_ms(sorted, 0.5),
+            quantile_ms(sorted, 0.99)
+        )
+    };
+    let per_s = r.reports_per_s();
+    let fresh_p99 = quantile_ms(&r.freshness, 0.99);
+    let rows: [Row<'_>; 10] = [
+        ("reports acknowledged".into(), r.reports.to_string(), None),
         (
             "wall time".into(),
             format!("{:.1} s", r.elapsed.as_secs_f64()),
-            String::new(),
-            String::new(),
+            None,
         ),
         (
             format!("reports/s ({values_per_report:.0} values each)"),
-            format!("{:.0}", r.reports_per_s()),
-            "≥ 20,000".into(),
-            mark(r.reports_per_s() >= 20_000.0).into(),
+            format!("{per_s:.0}"),
+            Some(("≥ 20,000", per_s >= 20_000.0)),
         ),
-        (
-            "values/s".into(),
-            format!("{:.0}", r.values_per_s()),
-            String::new(),
-            String::new(),
-        ),
+        ("values/s".into(), format!("{:.0}", r.values_per_s()), None),
         (
             "submit → receipt p50 / p99".into(),
-            format!(
-                "{:.1} / {:.1} ms",
-                quantile_ms(&r.latencies, 0.5),
-                quantile_ms(&r.latencies, 0.99)
-            ),
-            String::new(),
-            String::new(),
+            p50_p99(&r.latencies, 1),
+            None,
         ),
         (
             "Ping (no work) calls/s, same connections".into(),
             format!("{:.0}", r.pings_per_s()),
-            String::new(),
-            String::new(),
+            None,
         ),
-        (
-            "Ping p50 / p99".into(),
-            format!(
-                "{:.2} / {:.2} ms",
-                quantile_ms(&r.ping_latencies, 0.5),
-                quantile_ms(&r.ping_latencies, 0.99)
-            ),
-            String::new(),
-            String::new(),
-        ),
+        ("Ping p50 / p99".into(), p50_p99(&r.ping_latencies, 2), None),
         (
             "Submit rate ÷ Ping rate".into(),
             format!("{:.0}%", ratio * 100.0),
-            "≥ 50%".into(),
-            mark(ratio >= 0.5).into(),
+            Some(("≥ 50%", ratio >= 0.5)),
         ),
         (
             format!(
                 "freshness: receipt → visible in a query, p50 / p99 ({} probes)",
                 r.freshness.len()
             ),
-            format!(
-                "{:.1} / {:.1} ms",
-                quantile_ms(&r.freshness, 0.5),
-                quantile_ms(&r.freshness, 0.99)
-            ),
-            "p99 ≤ 1 s".into(),
-            mark(quantile_ms(&r.freshness, 0.99) <= 1000.0).into(),
+            p50_p99(&r.freshness, 1),
+            Some(("p99 ≤ 1 s", fresh_p99 <= 1000.0)),
         ),
         (
             "store on disk after the run".into(),
             format!("{:.0} MB", r.store_bytes as f64 / 1e6),
-            String::new(),
-            String::new(),
+            None,
         ),
     ];
-    for (what, value, target, met) in rows {
+    for (what, value, target) in rows {
+        let (target, met) = target.map_or(("", ""), |(t, met)| (t, mark(met)));
         let _ = writeln!(out, "| {what} | {value} | {target} | {met} |");
     }
     out

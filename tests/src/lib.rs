@@ -208,6 +208,28 @@ pub fn bin(name: &str) -> PathBuf {
     path
 }
 
+/// Runs the real `pingan-hub ARGS --data DATA` with `stdin` as its standard input (a password,
+/// say), as an administrator would; its output, whatever its exit status.
+pub fn hub_with_stdin(args: &[&str], data: &Path, stdin: &str) -> std::process::Output {
+    use std::io::Write as _;
+    let mut child = Command::new(bin("pingan-hub"))
+        .args(args)
+        .arg("--data")
+        .arg(data)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run pingan-hub");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin.as_bytes())
+        .expect("write stdin");
+    child.wait_with_output().expect("pingan-hub output")
+}
+
 /// Random plausible values for one report: about half the catalogue's metrics, small numbers
 /// (so zero denominators and ties are common), the catalogue's hard rules kept, and sometimes a
 /// breakdown of disputes by type, with or without its total.

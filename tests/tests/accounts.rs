@@ -1,29 +1,14 @@
 //! `pingan-hub users`: web accounts managed from the command line, as an administrator would.
 
-use std::{io::Write as _, process::Stdio};
-
 use pingan_hub::users::{SESSION_TTL_MS, Users};
-use pingan_tests::bin;
+use pingan_tests::hub_with_stdin;
 
 /// Runs `pingan-hub users ...` with `stdin` as its standard input.
 fn users(data: &std::path::Path, args: &[&str], stdin: &str) -> std::process::Output {
-    let mut child = std::process::Command::new(bin("pingan-hub"))
-        .arg("users")
-        .args(args)
-        .arg("--data")
-        .arg(data)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run pingan-hub users");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(stdin.as_bytes())
-        .unwrap();
-    child.wait_with_output().unwrap()
+    let args: Vec<&str> = std::iter::once("users")
+        .chain(args.iter().copied())
+        .collect();
+    hub_with_stdin(&args, data, stdin)
 }
 
 fn text(out: &std::process::Output) -> String {
