@@ -115,6 +115,17 @@ try {
     result.otherDownloads.push({ view, path, titles: shown.titles, rows: shown.rows });
   }
 
+  // the other period kinds: a year, and a cumulative range of months
+  await page.selectOption("#period-kind", "year");
+  await ready(`${township}|${year}|${metric}`);
+  result.yearRows = await page.$$eval("#compare-table tbody tr", (rows) => rows.length);
+  await page.selectOption("#period-kind", "range");
+  await page.selectOption("#range-from", "1");
+  await page.selectOption("#range-to", "9");
+  await ready(`${township}|${year}-01..${year}-09|${metric}`);
+  result.rangeRows = await page.$$eval("#compare-table tbody tr", (rows) => rows.length);
+  result.rangeTitle = await page.textContent("#compare-title");
+
   // an area outside the jurisdiction: the page says so and shows no figures
   await page.goto(`${url}/#area=${outside}&period=${quarter}&metric=${metric}`);
   await page.waitForSelector("#error", { state: "visible" });

@@ -261,8 +261,25 @@ async fn a_leader_reads_compares_and_downloads_within_the_jurisdiction_only() {
     let page_rows = seen["compare"]["rows"].as_array().expect("rows");
     assert_eq!(page_rows.len(), grpc.rows.len(), "one row per village");
     assert!(grpc.rows.len() > 5);
+    let order = |rows: Vec<String>| rows.join(" ");
+    let page_order = order(
+        page_rows
+            .iter()
+            .map(|p| format!("{}:{}", p["code"], p["rank"]))
+            .collect(),
+    );
+    let grpc_order = order(
+        grpc.rows
+            .iter()
+            .map(|g| format!("{}:{}", g.code, g.rank))
+            .collect(),
+    );
     for (p, g) in page_rows.iter().zip(&grpc.rows) {
-        assert_eq!(p["code"], g.code.as_str());
+        assert_eq!(
+            p["code"],
+            g.code.as_str(),
+            "row order: page {page_order} gRPC {grpc_order}"
+        );
         assert_eq!(p["name"], g.name.as_str());
         let rank = if g.rank == 0 {
             Value::Null
@@ -478,6 +495,12 @@ async fn a_leader_reads_compares_and_downloads_within_the_jurisdiction_only() {
         .collect();
     let want: Vec<String> = grpc.rows.iter().map(|r| r.code.clone()).collect();
     assert_eq!(codes, want);
+
+    // a year and a cumulative range read the same villages
+    assert_eq!(seen["yearRows"].as_u64(), Some(grpc.rows.len() as u64));
+    assert_eq!(seen["rangeRows"].as_u64(), Some(grpc.rows.len() as u64));
+    let range_title = seen["rangeTitle"].as_str().expect("range title");
+    assert!(range_title.contains("2026-01..2026-09"), "{range_title}");
 
     // outside the jurisdiction: refused on the page and by the API, nothing shown
     let outside = &seen["outside"];

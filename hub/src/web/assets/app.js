@@ -44,7 +44,8 @@ function periodFromControls() {
     case "range": {
       let from = Number($("range-from").value), to = Number($("range-to").value);
       if (from > to) [from, to] = [to, from];
-      return from === to ? `${y}-${pad2(from)}` : `${y}-${pad2(from)}..${y}-${pad2(to)}`;
+      // always written as a range, even of one month, so the picker stays on 累计
+      return `${y}-${pad2(from)}..${y}-${pad2(to)}`;
     }
     default: return `${y}-${$("month").value}`;
   }
@@ -359,6 +360,11 @@ document.addEventListener("DOMContentLoaded", () => {
   });
   for (const id of ["period-kind", "year", "month", "quarter", "range-from", "range-to"]) {
     $(id).addEventListener("change", () => {
+      if (id === "period-kind" && $("period-kind").value === "range") {
+        // 累计 starts as January up to the month last picked
+        $("range-from").value = "1";
+        $("range-to").value = String(Number($("month").value) || 12);
+      }
       showPeriodControls();
       state.period = periodFromControls();
       writeHash();
