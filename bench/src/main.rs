@@ -1,13 +1,14 @@
-//! `pingan-bench`: pingan at national scale. So far: `pingan-bench dataset`, the synthetic national
-//! dataset that `pingan-hub import` loads, and `pingan-bench ingest`, a national month submitted
-//! over gRPC (the query, restart and DuckDB runs are still to come).
+//! `pingan-bench`: pingan at national scale. `pingan-bench all` runs everything into
+//! BENCHMARKS.md: the synthetic national dataset (`dataset`), loaded with `pingan-hub import`,
+//! a national month submitted over gRPC (`ingest`), and leaders' questions against DuckDB with
+//! the hub's restart time and memory (`queries`).
 
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 use pingan_proto::{Areas, Catalogue, Period};
 
-use pingan_bench::{dataset, ingest, report};
+use pingan_bench::{dataset, ingest, queries, report};
 
 #[derive(Debug, Parser)]
 #[command(name = "pingan-bench", version, about)]
@@ -18,6 +19,44 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Everything, into one Markdown file: the dataset (made once), its months imported with
+    /// `pingan-hub import` (once), the ingest run, and the questions against DuckDB with the
+    /// hub's restart time and memory. `pingan-hub` is taken from next to this program.
+    All {
+        #[arg(long, default_value = "../shared/data/divisions")]
+        divisions: PathBuf,
+        /// Where the dataset and the hub's store are kept (and reused by the next run).
+        #[arg(long, default_value = "bench-work")]
+        work: PathBuf,
+        #[arg(long, default_value_t = 24)]
+        months: u32,
+        #[arg(long, default_value_t = 100)]
+        runs: usize,
+        #[arg(long, default_value = "python3")]
+        python: String,
+        /// Leave out the ingest run (e.g. when only the questions changed).
+        #[arg(long)]
+        skip_ingest: bool,
+        #[arg(long, default_value = "BENCHMARKS.md")]
+        out: PathBuf,
+    },
+    /// Leaders' questions on an imported store, against DuckDB on the same raw rows.
+    Queries {
+        #[arg(long, default_value = "../shared/data/divisions")]
+        divisions: PathBuf,
+        /// The hub's data directory, with the dataset's months imported.
+        #[arg(long)]
+        data: PathBuf,
+        /// The dataset directory those months came from.
+        #[arg(long)]
+        dataset: PathBuf,
+        #[arg(long, default_value_t = 100)]
+        runs: usize,
+        #[arg(long, default_value = "python3")]
+        python: String,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Write the synthetic dataset (wide CSV per month, corrections, populations) for every
     /// county, township and village of a division registry.
     Dataset {
@@ -56,8 +95,214 @@ enum Command {
     },
 }
 
+/// The `pingan-hub` binary next to this one (same build).
+fn hub_binary() -> anyhow::Result<PathBuf> {
+    let hub = std::env::current_exe()?.with_file_name("pingan-hub");
+    anyhow::ensure!(
+        hub.exists(),
+        "{} not found: build it with this program (cargo build --release -p pingan-hub -p pingan-bench)",
+        hub.display()
+    );
+    Ok(hub)
+}
+
+fn load_areas(
+    divisions: &std::path::Path,
+    population: Option<&std::path::Path>,
+) -> anyhow::Result<Areas> {
+    let mut areas = Areas::load_dir(divisions)
+        .map_err(|e| anyhow::anyhow!("loading {}: {e}", divisions.display()))?;
+    if let Some(p) = population {
+        let file = std::fs::File::open(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
+        areas
+            .load_population(std::io::BufReader::new(file))
+            .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
+    }
+    Ok(areas)
+}
+
+/// The questions' settings for a national dataset: 四川省, 三台县, the dataset's last month.
+fn queries_config(
+    divisions: PathBuf,
+    data: PathBuf,
+    dataset: PathBuf,
+    runs: usize,
+    python: String,
+) -> anyhow::Result<queries::QueriesConfig> {
+    let last = std::fs::read_dir(&dataset)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", dataset.display()))?
+        .flatten()
+        .filter_map(|e| {
+            let n = e.file_name().to_string_lossy().into_owned();
+            n.strip_prefix("reports-")?
+                .strip_suffix(".csv")?
+                .parse::<Period>()
+                .ok()
+        })
+        .max()
+        .ok_or_else(|| anyhow::anyhow!("no reports-*.csv in {}", dataset.display()))?;
+    Ok(queries::QueriesConfig {
+        hub: hub_binary()?,
+        data,
+        divisions,
+        dataset,
+        runs,
+        python,
+        province: "51".into(),
+        county: "510722".into(),
+        month: last,
+    })
+}
+
+fn write_out(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
+    std::fs::write(path, text).map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))
+}
+
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
+        Command::All {
+            divisions,
+            work,
+            months,
+            runs,
+            python,
+            skip_ingest,
+            out,
+        } => {
+            let machine = report::Machine::here();
+            let hub = hub_binary()?;
+            let dataset_dir = work.join("dataset");
+            let data = work.join("hub");
+            let started = std::time::Instant::now();
+            let areas = load_areas(&divisions, None)?;
+            let registry = format!("{} areas from {}", areas.len(), divisions.display());
+            let shape = dataset::Shape {
+                months,
+                ..Default::default()
+            };
+            let mut text = format!(
+                "# pingan benchmarks\n\nWritten by `scripts/benchmarks` (`pingan-bench all`) on {}:                  {} cores, {:.0} GiB, {} profile. The national registry: {registry}. Targets are                  the benchmark issue's; a missed one is marked.\n\n",
+                machine.date, machine.cores, machine.memory_gib, machine.profile
+            );
+            let population = dataset_dir.join("population.csv");
+            if !population.exists() {
+                eprintln!("== the dataset: {months} months from {}", shape.first);
+                let w = dataset::write(
+                    &areas,
+                    &Catalogue::builtin(),
+                    &shape,
+                    &dataset_dir,
+                    dataset::print_progress,
+                )?;
+                eprintln!("{} reports, {} corrections", w.reports, w.corrections);
+            }
+            let imported = work.join("imported");
+            if !imported.exists() {
+                let mut files = Vec::new();
+                let mut names: Vec<String> = std::fs::read_dir(&dataset_dir)?
+                    .flatten()
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .filter(|n| n.starts_with("reports-"))
+                    .collect();
+                names.sort();
+                for n in names {
+                    files.push(dataset_dir.join(&n));
+                    let c = dataset_dir.join(n.replace("reports-", "corrections-"));
+                    if c.exists() {
+                        files.push(c);
+                    }
+                }
+                eprintln!(
+                    "== pingan-hub import: {} files into {}",
+                    files.len(),
+                    data.display()
+                );
+                let t = std::time::Instant::now();
+                let status = std::process::Command::new(&hub)
+                    .arg("import")
+                    .arg("--data")
+                    .arg(&data)
+                    .arg("--divisions")
+                    .arg(&divisions)
+                    .arg("--population")
+                    .arg(&population)
+                    .arg("--file")
+                    .args(&files)
+                    .status()?;
+                anyhow::ensure!(status.success(), "pingan-hub import failed: {status}");
+                write_out(&imported, &format!("{:.0} s\n", t.elapsed().as_secs_f64()))?;
+            }
+            let import_secs = std::fs::read_to_string(&imported).unwrap_or_default();
+            text += &format!(
+                "The dataset ({months} months, `pingan-bench dataset`) was loaded with `pingan-hub import`                  in {} (every report validated, stored with durable group commits).\n\n",
+                import_secs.trim()
+            );
+            if !skip_ingest {
+                eprintln!("== ingest: one national month over gRPC with mutual TLS");
+                let runtime = tokio::runtime::Runtime::new()?;
+                let result = runtime.block_on(ingest::run(
+                    areas.clone(),
+                    Catalogue::builtin(),
+                    &ingest::IngestConfig::default(),
+                    |done, total| eprint!("\r  {done} of {total} reports acknowledged"),
+                ))?;
+                eprintln!();
+                text += &report::ingest_markdown(&machine, &registry, &result);
+                text.push('\n');
+            }
+            eprintln!("== queries against DuckDB, restart, memory");
+            let areas = load_areas(&divisions, Some(&population))?;
+            let cfg = queries_config(divisions, data, dataset_dir, runs, python)?;
+            let runtime = tokio::runtime::Runtime::new()?;
+            let result = runtime.block_on(queries::run(&cfg, &areas))?;
+            text += &report::queries_markdown(&machine, &registry, &result);
+            text += &format!(
+                "\nThe whole run took {:.0} min.\n",
+                started.elapsed().as_secs_f64() / 60.0
+            );
+            write_out(&out, &text)?;
+            print!("{text}");
+            let differ: Vec<_> = result
+                .queries
+                .iter()
+                .filter(|q| q.difference.is_some())
+                .map(|q| q.name)
+                .collect();
+            anyhow::ensure!(
+                differ.is_empty(),
+                "the hub's and DuckDB's answers differ: {differ:?}"
+            );
+        }
+        Command::Queries {
+            divisions,
+            data,
+            dataset,
+            runs,
+            python,
+            out,
+        } => {
+            let machine = report::Machine::here();
+            let areas = load_areas(&divisions, Some(&dataset.join("population.csv")))?;
+            let registry = format!("{} areas from {}", areas.len(), divisions.display());
+            let cfg = queries_config(divisions, data, dataset, runs, python)?;
+            let runtime = tokio::runtime::Runtime::new()?;
+            let result = runtime.block_on(queries::run(&cfg, &areas))?;
+            let text = report::queries_markdown(&machine, &registry, &result);
+            print!("{text}");
+            if let Some(path) = out {
+                write_out(&path, &text)?;
+            }
+            let differ: Vec<_> = result
+                .queries
+                .iter()
+                .filter(|q| q.difference.is_some())
+                .map(|q| q.name)
+                .collect();
+            anyhow::ensure!(
+                differ.is_empty(),
+                "the hub's and DuckDB's answers differ: {differ:?}"
+            );
+        }
         Command::Ingest {
             divisions,
             in_flight,

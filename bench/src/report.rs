@@ -3,7 +3,10 @@
 
 use std::fmt::Write as _;
 
-use crate::ingest::{IngestResult, quantile_ms};
+use crate::{
+    ingest::{IngestResult, quantile_ms},
+    queries::QueriesResult,
+};
 
 /// The machine the numbers were taken on.
 #[derive(Debug, Clone)]
@@ -111,6 +114,117 @@ pub fn ingest_markdown(m: &Machine, registry: &str, r: &IngestResult) -> String 
         (
             "store on disk after the run".into(),
             format!("{:.0} MB", r.store_bytes as f64 / 1e6),
+            None,
+        ),
+    ];
+    for (what, value, target) in rows {
+        let (target, met) = target.map_or(("", ""), |(t, met)| (t, mark(met)));
+        let _ = writeln!(out, "| {what} | {value} | {target} | {met} |");
+    }
+    out
+}
+
+/// p-quantile of milliseconds (nearest rank).
+fn q_ms(times: &[f64], q: f64) -> f64 {
+    let mut v = times.to_vec();
+    v.sort_by(f64::total_cmp);
+    if v.is_empty() {
+        return f64::NAN;
+    }
+    v[((v.len() - 1) as f64 * q).round() as usize]
+}
+
+/// The queries section (hub against DuckDB) and the resources section.
+pub fn queries_markdown(m: &Machine, registry: &str, r: &QueriesResult) -> String {
+    let mut out = String::new();
+    let runs = r.queries.first().map_or(0, |q| q.hub_ms.len());
+    let _ = writeln!(
+        out,
+        "### Queries at national scale, against DuckDB\n\n\
+         {registry}; {} months, {} revisions in the hub's store; on {} cores, {:.0} GiB, {} \
+         profile, {}. The hub is the real `pingan-hub serve` process, asked over gRPC on loopback \
+         (answers decoded by the client); DuckDB {} (Python, {} threads) answers the same \
+         questions from the same raw rows: the {} CSV rows the hub imported (a correction's row \
+         replaces its report's), the registry as the hub loaded it and the populations, loaded \
+         into DuckDB's memory first ({:.1} s, not counted). Each question {runs} times on each \
+         side; every answer is checked equal (values, rates and ranks, 同比, the missing \
+         reporters by code).\n",
+        r.months,
+        r.revisions,
+        m.cores,
+        m.memory_gib,
+        m.profile,
+        m.date,
+        r.duckdb_version,
+        r.duckdb_threads,
+        r.raw_rows,
+        r.duckdb_load_ms / 1000.0,
+    );
+    let _ = writeln!(
+        out,
+        "| question | rows | hub p50 / p99 | DuckDB p50 / p99 | hub ÷ DuckDB (p50) | answers | target: p50 ≤ 50 ms, faster than DuckDB |\n|---|---:|---:|---:|---:|---|---|"
+    );
+    for q in &r.queries {
+        let (h50, h99) = (q_ms(&q.hub_ms, 0.5), q_ms(&q.hub_ms, 0.99));
+        let (d50, d99) = (q_ms(&q.duckdb_ms, 0.5), q_ms(&q.duckdb_ms, 0.99));
+        let answers = match &q.difference {
+            None => "equal".to_owned(),
+            Some(d) => format!("**differ**: {d}"),
+        };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {h50:.1} / {h99:.1} ms | {d50:.1} / {d99:.1} ms | {:.2} | {answers} | {} |",
+            q.what,
+            q.rows,
+            h50 / d50,
+            mark(h50 <= 50.0 && h50 < d50)
+        );
+    }
+    let _ = writeln!(
+        out,
+        "\n### Resources with {} national months loaded\n\n| measure | value | target | |\n|---|---:|---|---|",
+        r.months
+    );
+    let rows: [Row<'_>; 6] = [
+        (
+            "hub RSS, serving after the restart / peak after the questions".into(),
+            format!(
+                "{:.0} / {:.0} MiB",
+                r.rss_kib as f64 / 1024.0,
+                r.peak_rss_kib as f64 / 1024.0
+            ),
+            Some(("≤ 4 GiB", r.peak_rss_kib <= 4 << 20)),
+        ),
+        (
+            "restart to serving (rollups from the saved snapshot)".into(),
+            format!("{:.1} s", r.restart.as_secs_f64()),
+            Some(("≤ 60 s", r.restart.as_secs_f64() <= 60.0)),
+        ),
+        (
+            if r.first_start_rebuilt {
+                "first start, rollups rebuilt from every stored revision".into()
+            } else {
+                "first start of this run (a snapshot was already there)".into()
+            },
+            format!("{:.1} s", r.first_start.as_secs_f64()),
+            None,
+        ),
+        (
+            "store on disk (SQLite, every revision)".into(),
+            format!("{:.2} GB", r.store_bytes as f64 / 1e9),
+            None,
+        ),
+        (
+            "store per month".into(),
+            format!(
+                "{:.0} MB",
+                r.store_bytes as f64 / 1e6 / r.months.max(1) as f64
+            ),
+            None,
+        ),
+        (
+            "saved rollups (snapshot file)".into(),
+            format!("{:.0} MB", r.snapshot_bytes as f64 / 1e6),
             None,
         ),
     ];

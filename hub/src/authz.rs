@@ -193,6 +193,33 @@ impl Authorizer {
     }
 }
 
+impl Authorizer {
+    /// Whether `id` may ask about the whole registry ([`crate::query::engine::NATION`]).
+    /// Certificates name one area, and no area is the nation, so only a hub serving without
+    /// mutual TLS answers national questions; with mutual TLS they are refused and recorded.
+    pub fn require_nation(
+        &self,
+        store: &Store,
+        id: Option<&Identity>,
+        action: Action,
+    ) -> Result<(), Status> {
+        if self.tls.is_none() {
+            return Ok(());
+        }
+        let who = id.map(Identity::uri).unwrap_or_default();
+        let reason = format!(
+            "{who} may not read the whole registry: certificates name one area, and none is the nation"
+        );
+        tracing::warn!(identity = %who, area = crate::query::engine::NATION, action = action.as_str(), %reason, "refused");
+        if let Err(e) =
+            store.record_refusal(&who, action.as_str(), crate::query::engine::NATION, &reason)
+        {
+            tracing::error!(error = %e, "could not record a refusal in the audit trail");
+        }
+        Err(Status::permission_denied(reason))
+    }
+}
+
 /// Logs a refused write or read and records it in the store's audit trail (a failure to record
 /// is logged, never turned into a different answer).
 pub fn record_refusal(

@@ -289,8 +289,9 @@ pub struct ImportArgs {
     #[arg(long, env = "PINGAN_HUB_DATA", default_value_os_t = default_data_dir())]
     pub data: PathBuf,
     /// CSV file: `area,period,metric,value[,part]` (long) or `area,period,<metric>...` (wide).
-    #[arg(long)]
-    pub file: PathBuf,
+    /// Repeat it, or give several after one --file, to load many in one run, in order.
+    #[arg(long, required = true, num_args = 1..)]
+    pub file: Vec<PathBuf>,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }

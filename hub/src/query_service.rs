@@ -35,8 +35,14 @@ impl Queries {
         f: impl FnOnce(&Engine, &R) -> Result<T, QueryError> + Send + 'static,
     ) -> Result<Response<T>, Status> {
         let id = self.state.auth.identity(&req)?;
+        let asked = area(req.get_ref());
+        if asked == crate::query::engine::NATION {
+            self.state
+                .auth
+                .require_nation(&self.state.store, id.as_ref(), Action::Read)?;
+        }
         // an unparsable area is the engine's to name (INVALID_ARGUMENT)
-        if let Ok(code) = area(req.get_ref()).parse::<AreaCode>() {
+        else if let Ok(code) = asked.parse::<AreaCode>() {
             self.state
                 .auth
                 .require(&self.state.store, id.as_ref(), Action::Read, code)?;

@@ -2,6 +2,7 @@
 
 use std::future::Future;
 
+use futures_util::StreamExt as _;
 use pingan_proto::pb;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
@@ -55,8 +56,14 @@ pub async fn serve(
         }
         None => {
             tracing::warn!(%addr, "hub serving PLAINTEXT gRPC (--insecure): no authentication, no encryption");
+            // TCP_NODELAY as on the TLS path (tonic sets it only on listeners it binds)
+            let incoming = TcpListenerStream::new(listener).map(|tcp| {
+                tcp.inspect(|t| {
+                    let _ = t.set_nodelay(true);
+                })
+            });
             router
-                .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+                .serve_with_incoming_shutdown(incoming, shutdown)
                 .await?;
         }
     }

@@ -49,6 +49,35 @@ impl HubState {
         clock: Clock,
         deadlines: Deadlines,
     ) -> Result<HubState, OpenError> {
+        HubState::open_with(data, catalogue, areas, clock, deadlines, true)
+    }
+
+    /// Opens the store for `pingan-hub import` only: the rollups are neither loaded nor kept
+    /// (the serving hub rebuilds them at start-up), so importing month after month does not
+    /// pay for every month before it.
+    pub fn open_for_import(
+        data: &Path,
+        catalogue: Catalogue,
+        areas: Areas,
+    ) -> Result<HubState, OpenError> {
+        HubState::open_with(
+            data,
+            catalogue,
+            areas,
+            Clock::System,
+            Deadlines::default(),
+            false,
+        )
+    }
+
+    fn open_with(
+        data: &Path,
+        catalogue: Catalogue,
+        areas: Areas,
+        clock: Clock,
+        deadlines: Deadlines,
+        rollups: bool,
+    ) -> Result<HubState, OpenError> {
         let (catalogue, areas) = (Arc::new(catalogue), Arc::new(areas));
         let engine = Arc::new(Engine::new(
             catalogue.clone(),
@@ -58,16 +87,26 @@ impl HubState {
         ));
         let (hook_engine, forward) = (engine.clone(), Arc::new(Dirty::default()));
         let hook_forward = forward.clone();
-        let store = Store::open_with_hook(
-            data,
-            Some(Arc::new(move |committed: &[_]| {
+        let hook: Option<crate::store::CommitHook> = rollups.then(|| {
+            Arc::new(move |committed: &[_]| {
                 hook_engine.apply(committed);
                 hook_forward.mark(committed);
-            })),
-        )?;
+            }) as _
+        });
+        let store = Store::open_with_hook(data, hook)?;
         let owners = Arc::new(Owners::load(&store)?);
-        let loaded = engine.load(store.path().to_owned())?;
-        tracing::info!(revisions = loaded, "rollups loaded");
+        if rollups {
+            let loaded = engine.load(
+                store.path().to_owned(),
+                Some(data.join(crate::query::snapshot::FILE)),
+            )?;
+            tracing::info!(
+                from_snapshot = loaded.unchanged.len(),
+                rebuilt = loaded.rebuilt.len(),
+                revisions = loaded.revisions,
+                "rollups loaded"
+            );
+        }
         Ok(HubState {
             catalogue,
             areas,

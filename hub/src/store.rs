@@ -2,11 +2,13 @@
 //! single writer thread that commits concurrent submissions together (group commit). A receipt
 //! is sent only once the transaction holding its revision is durable on disk.
 //!
-//! Every accepted submission is one row of `revisions`, keyed by (area, period, revision); the
-//! highest revision of an (area, period) is the current one. Values are kept as submitted
+//! Every accepted submission is one row of `revisions`, keyed by (period, area, revision): a
+//! period's reports are written side by side however long the history. The highest revision of
+//! an (area, period) is the current one; `period_revisions` counts each period's rows. Values are kept as submitted
 //! (normalised), encoded as `pingan.v1.StoredValues`.
 
 use std::{
+    collections::HashMap,
     path::{Path, PathBuf},
     sync::{Arc, Mutex},
     thread::JoinHandle,
@@ -100,8 +102,11 @@ impl std::fmt::Debug for Job {
     }
 }
 
-const SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS revisions (
+/// The revisions table; `{name}` is filled in (a migration builds it under another name).
+/// Keyed by period first: a period's reports arrive together, so they are written next to each
+/// other however large the history grows, and a period's rows are one range.
+const REVISIONS: &str = "
+CREATE TABLE IF NOT EXISTS {name} (
     area            TEXT    NOT NULL,
     period          TEXT    NOT NULL,
     revision        INTEGER NOT NULL,
@@ -114,7 +119,16 @@ CREATE TABLE IF NOT EXISTS revisions (
     notes           TEXT    NOT NULL,
     warnings        TEXT    NOT NULL,
     vals            BLOB    NOT NULL,
-    PRIMARY KEY (area, period, revision)
+    PRIMARY KEY (period, area, revision)
+) WITHOUT ROWID;
+";
+
+const SCHEMA: &str = "
+-- how many revisions each period holds, kept with every commit: a saved rollup snapshot is
+-- current for a period while its count is the same (revisions are only ever added)
+CREATE TABLE IF NOT EXISTS period_revisions (
+    period     TEXT    NOT NULL PRIMARY KEY,
+    revisions  INTEGER NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS owners (
     root      TEXT    NOT NULL PRIMARY KEY,
@@ -153,6 +167,45 @@ pub struct Refusal {
     pub reason: String,
 }
 
+/// Creates the tables, or brings an older store's up to date in one transaction:
+/// revisions keyed (area, period, revision) are rewritten keyed by period first, and the
+/// per-period counts are computed once.
+fn create_or_migrate(conn: &mut Connection) -> rusqlite::Result<()> {
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let table_sql = |name: &str| {
+        tx.query_row(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?1",
+            [name],
+            |r| r.get::<_, String>(0),
+        )
+        .optional()
+    };
+    let revisions = table_sql("revisions")?;
+    let had_counts = table_sql("period_revisions")?.is_some();
+    if revisions
+        .as_deref()
+        .is_some_and(|sql| sql.contains("PRIMARY KEY (area, period, revision)"))
+    {
+        tracing::info!("rewriting the store's revisions keyed by period (once; may take minutes)");
+        tx.execute_batch(&REVISIONS.replace("{name}", "revisions_new"))?;
+        tx.execute_batch(
+            "INSERT INTO revisions_new SELECT * FROM revisions ORDER BY period, area, revision;
+             DROP TABLE revisions;
+             ALTER TABLE revisions_new RENAME TO revisions;",
+        )?;
+    } else {
+        tx.execute_batch(&REVISIONS.replace("{name}", "revisions"))?;
+    }
+    tx.execute_batch(SCHEMA)?;
+    if !had_counts {
+        tx.execute(
+            "INSERT INTO period_revisions SELECT period, COUNT(*) FROM revisions GROUP BY period",
+            [],
+        )?;
+    }
+    tx.commit()
+}
+
 fn configure(conn: &Connection) -> Result<(), StoreError> {
     conn.pragma_update(None, "journal_mode", "WAL")?;
     // FULL: in WAL mode, every commit is fsynced before it returns, so an acked report survives
@@ -175,10 +228,9 @@ impl Store {
             source,
         })?;
         let path = dir.join(DB_FILE);
-        let conn = Connection::open(&path).map_err(StoreError::from_sqlite)?;
+        let mut conn = Connection::open(&path).map_err(StoreError::from_sqlite)?;
         configure(&conn)?;
-        conn.execute_batch(SCHEMA)
-            .map_err(StoreError::from_sqlite)?;
+        create_or_migrate(&mut conn).map_err(StoreError::from_sqlite)?;
         let (tx, rx) = mpsc::channel(MAX_GROUP * 2);
         let writer = std::thread::Builder::new()
             .name("store-writer".into())
@@ -368,6 +420,7 @@ fn write_group(conn: &mut Connection, group: &[Job]) -> Result<GroupOutcome, Sto
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
             )
             .map_err(StoreError::from_sqlite)?;
+        let mut added: HashMap<String, i64> = HashMap::new();
         for job in group {
             let r = &job.report;
             let digest = r.digest();
@@ -451,6 +504,7 @@ fn write_group(conn: &mut Connection, group: &[Job]) -> Result<GroupOutcome, Sto
                     vals
                 ])
                 .map_err(StoreError::from_sqlite)?;
+            *added.entry(period.clone()).or_default() += 1;
             committed.push(Committed {
                 area: r.area,
                 period: r.period,
@@ -471,6 +525,17 @@ fn write_group(conn: &mut Connection, group: &[Job]) -> Result<GroupOutcome, Sto
                 warnings: r.warnings.clone(),
                 duplicate: false,
             }));
+        }
+        let mut count = tx
+            .prepare_cached(
+                "INSERT INTO period_revisions (period, revisions) VALUES (?1, ?2)
+                 ON CONFLICT (period) DO UPDATE SET revisions = revisions + excluded.revisions",
+            )
+            .map_err(StoreError::from_sqlite)?;
+        for (period, n) in added {
+            count
+                .execute(params![period, n])
+                .map_err(StoreError::from_sqlite)?;
         }
     }
     tx.commit().map_err(StoreError::from_sqlite)?;
@@ -537,23 +602,47 @@ impl StoreReader {
         Ok(self.revisions(area, period)?.pop())
     }
 
-    /// Calls `f` with the current revision of every (area, period), in key order, and the time
-    /// its revision 1 arrived.
-    pub fn for_each_current(
+    /// Calls `f` with the current revision of every area for `period`, and the time its
+    /// revision 1 arrived.
+    pub fn for_each_current_of(
         &self,
+        period: &str,
         mut f: impl FnMut(RevisionRecord, i64),
     ) -> Result<(), StoreError> {
         let mut st = self.conn.prepare(&format!(
             "SELECT {COLUMNS}, (SELECT received_at_ms FROM revisions WHERE area = r.area AND period = r.period AND revision = 1)
-             FROM revisions r WHERE revision = (SELECT MAX(revision) FROM revisions WHERE area = r.area AND period = r.period)
-             ORDER BY area, period"
+             FROM revisions r WHERE period = ?1
+             AND revision = (SELECT MAX(revision) FROM revisions WHERE area = r.area AND period = r.period)"
         ))?;
-        let rows = st.query_map([], |row| Ok((record(row)?, row.get::<_, i64>(11)?)))?;
+        let rows = st.query_map([period], |row| Ok((record(row)?, row.get::<_, i64>(11)?)))?;
         for row in rows {
             let (rec, first) = row?;
             f(rec, first);
         }
         Ok(())
+    }
+
+    /// How many revisions each period has stored. Revisions are only ever added, so an equal
+    /// count means the same revisions.
+    pub fn revisions_per_period(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT period, revisions FROM period_revisions")?;
+        let rows = st.query_map([], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)? as u64))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Runs `f` in one read transaction: everything it reads sees one state of the store.
+    pub fn read_consistently<T>(
+        &mut self,
+        f: impl FnOnce(&StoreReader) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.conn.execute_batch("BEGIN")?;
+        let out = f(self);
+        self.conn.execute_batch("COMMIT")?;
+        out
     }
 
     /// Calls `f` with every stored revision, in key order (area, period, revision).
@@ -694,6 +783,59 @@ mod tests {
         assert_eq!(r.revision_count().unwrap(), 2);
         let cur = r.current("510722101002", "2026-10").unwrap().unwrap();
         assert_eq!((cur.revision, cur.values[0].total), (2, Some(2)));
+    }
+
+    #[tokio::test]
+    async fn a_store_keyed_by_area_first_is_rewritten_by_period_and_keeps_every_revision() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.write(valid("a", 1), "t".into(), 10).await.unwrap();
+        store.write(valid("b", 2), "t".into(), 20).await.unwrap();
+        store.close();
+        // the layout of stores written before: revisions keyed (area, period, revision), no counts
+        let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+        conn.execute_batch(
+            &REVISIONS
+                .replace("{name}", "old")
+                .replace("(period, area, revision)", "(area, period, revision)"),
+        )
+        .unwrap();
+        conn.execute_batch(
+            "INSERT INTO old SELECT * FROM revisions; DROP TABLE revisions;
+             ALTER TABLE old RENAME TO revisions; DROP TABLE period_revisions;",
+        )
+        .unwrap();
+        drop(conn);
+
+        let store = Store::open(dir.path()).unwrap();
+        let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+        let sql: String = conn
+            .query_row(
+                "SELECT sql FROM sqlite_master WHERE name = 'revisions'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(
+            sql.contains("PRIMARY KEY (period, area, revision)"),
+            "{sql}"
+        );
+        let r = store.reader().unwrap();
+        assert_eq!(r.revision_count().unwrap(), 2);
+        assert_eq!(
+            r.revisions_per_period().unwrap(),
+            vec![("2026-10".to_owned(), 2)]
+        );
+        let cur = r.current("510722101002", "2026-10").unwrap().unwrap();
+        assert_eq!((cur.revision, cur.values[0].total), (2, Some(2)));
+        // still idempotent, and the counts go on
+        let again = store.write(valid("a", 1), "t".into(), 30).await.unwrap();
+        assert_eq!((again.revision, again.duplicate), (1, true));
+        store.write(valid("c", 3), "t".into(), 40).await.unwrap();
+        assert_eq!(
+            r.revisions_per_period().unwrap(),
+            vec![("2026-10".to_owned(), 3)]
+        );
     }
 
     #[tokio::test]

@@ -878,3 +878,204 @@ async fn replaying_every_submission_shuffled_changes_no_answer_by_a_byte() {
     );
     hub.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restart_takes_unchanged_periods_from_the_saved_rollups_and_rebuilds_the_rest() {
+    let seed = 4;
+    let mut rng = StdRng::seed_from_u64(seed);
+    let areas = random_areas(&mut rng);
+    let dir = tempfile::tempdir().unwrap();
+    let start = |areas: Areas| {
+        let data = dir.path().to_owned();
+        async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            TestHub::start_with(listener, &data, test_clock(), areas).await
+        }
+    };
+    let hub = start(areas.clone()).await;
+    load_random_data(&hub, &areas, &mut rng).await;
+    let periods = hub.state.engine.periods().len() as u64;
+    assert_eq!(hub.state.engine.loaded().rebuilt, vec![], "an empty store");
+    let before = answers(&hub, &areas);
+    assert_eq!(hub.state.engine.save_snapshot().unwrap(), periods);
+    assert_eq!(
+        hub.state.engine.save_snapshot().unwrap(),
+        0,
+        "nothing changed since the last save"
+    );
+    hub.stop().await;
+
+    // every period from the saved rollups, and the same answers to the byte
+    let hub = start(areas.clone()).await;
+    let loaded = hub.state.engine.loaded();
+    assert_eq!(
+        (
+            loaded.unchanged.len() as u64,
+            loaded.rebuilt.len(),
+            loaded.revisions
+        ),
+        (periods, 0, 0)
+    );
+    assert_eq!(answers(&hub, &areas), before);
+    check_everything(&hub, &areas, seed);
+
+    // a correction after the save: its period alone is rebuilt, and the answers include it
+    let village = areas
+        .iter()
+        .map(|a| a.code)
+        .filter(|c| c.level() == Level::Village)
+        .find(|c| hub.current(&c.to_string(), "2026-10").is_some())
+        .unwrap();
+    let mut client = hub.client().await;
+    let mut c = pingan_tests::report(
+        &village.to_string(),
+        "2026-10",
+        vec![value("disputes.identified", 977)],
+    );
+    c.zero_report = false;
+    client.submit(c).await.unwrap();
+    hub.stop().await;
+    let hub = start(areas.clone()).await;
+    let loaded = hub.state.engine.loaded();
+    assert_eq!(loaded.rebuilt, vec!["2026-10".parse::<Period>().unwrap()]);
+    assert_eq!(loaded.unchanged.len() as u64, periods - 1);
+    assert_ne!(answers(&hub, &areas), before);
+    check_everything(&hub, &areas, seed);
+    let after = answers(&hub, &areas);
+    hub.stop().await;
+
+    // a damaged snapshot is ignored: everything rebuilt, the same answers
+    let path = dir.path().join(pingan_hub::query::snapshot::FILE);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0x10;
+    std::fs::write(&path, bytes).unwrap();
+    let hub = start(areas.clone()).await;
+    let loaded = hub.state.engine.loaded();
+    assert_eq!(
+        (loaded.unchanged.len(), loaded.rebuilt.len() as u64),
+        (0, periods)
+    );
+    assert_eq!(answers(&hub, &areas), after);
+    hub.stop().await;
+
+    // another registry: the snapshot is not for it
+    std::fs::remove_file(&path).ok();
+    let hub = start(areas.clone()).await;
+    assert_eq!(hub.state.engine.save_snapshot().unwrap(), periods);
+    hub.stop().await;
+    let mut fewer: Vec<Area> = areas.iter().cloned().collect();
+    fewer.retain(|a| a.code != village);
+    let hub = start(Areas::from_areas(fewer).unwrap()).await;
+    let loaded = hub.state.engine.loaded();
+    assert_eq!(
+        (loaded.unchanged.len(), loaded.rebuilt.len() as u64),
+        (0, periods)
+    );
+    hub.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_nation_ranks_every_area_of_a_level_across_provinces() {
+    let seed = 5;
+    let mut rng = StdRng::seed_from_u64(seed);
+    // two provinces: the random hierarchy and a copy of it under another province code
+    let one = random_areas(&mut rng);
+    let mut all: Vec<Area> = one.iter().cloned().collect();
+    for a in one.iter() {
+        let code = a.code.to_string();
+        let moved = format!("{}{}", (code[..2].parse::<u32>().unwrap() + 1), &code[2..]);
+        let mut b = a.clone();
+        b.code = moved.parse().unwrap();
+        all.push(b);
+    }
+    let mut areas = Areas::from_areas(all).unwrap();
+    let mut pop = String::from("code,year,population\n");
+    for a in areas.iter().filter(|a| a.code.level() == Level::Village) {
+        for y in [2025, 2026] {
+            pop += &format!("{},{y},{}\n", a.code, rng.random_range(500..4000));
+        }
+    }
+    areas.load_population(pop.as_bytes()).unwrap();
+    assert_eq!(areas.roots().len(), 2);
+    let dir = tempfile::tempdir().unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hub = TestHub::start_with(listener, dir.path(), test_clock(), areas.clone()).await;
+    load_random_data(&hub, &areas, &mut rng).await;
+    let e = &hub.state.engine;
+    for (level, metric, period) in [
+        ("township", "万人发案率", "2026-01..2026-06"),
+        ("village", "调处成功率", "2026-10"),
+        ("", "disputes.identified", "2026-Q3"),
+    ] {
+        let req = |area: &str| pb::CompareRequest {
+            area: area.into(),
+            period: period.into(),
+            metric: metric.into(),
+            level: level.into(),
+            complete_only: false,
+        };
+        let nation = e.compare(&req(pingan_hub::query::engine::NATION)).unwrap();
+        // the same rows as each province's own comparison (each checked against the reference
+        // elsewhere), ranked again over the union
+        let mut rows = Vec::new();
+        let mut total: Option<f64> = None;
+        for root in areas.roots() {
+            if level.is_empty() {
+                // the nation's level below is the provinces themselves
+                let whole = e
+                    .rollup(&pb::RollupRequest {
+                        area: root.to_string(),
+                        period: period.into(),
+                        metrics: vec![metric.into()],
+                        by_category: false,
+                    })
+                    .unwrap();
+                let v = whole
+                    .figures
+                    .iter()
+                    .find(|f| f.metric == metric)
+                    .and_then(|f| f.total);
+                rows.push((root.to_string(), v.map(|v| v as f64)));
+                continue;
+            }
+            let r = e.compare(&req(&root.to_string())).unwrap();
+            rows.extend(
+                r.rows
+                    .iter()
+                    .map(|x| (x.code.clone(), if r.is_rate { x.rate } else { x.value })),
+            );
+            if let Some(t) = r.parent_total {
+                *total.get_or_insert(0.0) += t;
+            }
+        }
+        rows.sort_by(|a, b| a.0.cmp(&b.0));
+        let mut got: Vec<(String, Option<f64>, u32)> = nation
+            .rows
+            .iter()
+            .map(|x| {
+                (
+                    x.code.clone(),
+                    if nation.is_rate { x.rate } else { x.value },
+                    x.rank,
+                )
+            })
+            .collect();
+        got.sort_by(|a, b| a.0.cmp(&b.0));
+        assert_eq!(got.len(), rows.len(), "{level} {metric}");
+        let values: Vec<Option<f64>> = rows.iter().map(|r| r.1).collect();
+        let expected_ranks = ranks(&values);
+        for ((code, v, rank), ((want_code, want), want_rank)) in
+            got.iter().zip(rows.iter().zip(&expected_ranks))
+        {
+            assert_eq!(code, want_code);
+            same(&format!("全国 {level} {metric} {code}"), *v, *want);
+            assert_eq!(*rank, want_rank.unwrap_or(0), "{code}");
+        }
+        if !level.is_empty() {
+            same("全国 total", nation.parent_total, total);
+        }
+        assert_eq!(nation.area, "全国");
+    }
+    hub.stop().await;
+}

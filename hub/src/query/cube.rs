@@ -69,7 +69,7 @@ impl AreaIndex {
 }
 
 /// One reported period's rollups.
-#[derive(Debug)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Slab {
     /// Current revision per area (0: nothing stored).
     pub(crate) revision: Vec<u32>,
@@ -109,6 +109,9 @@ pub(crate) struct Cube {
     /// Per area: a child hub forwards this area's whole subtree as one rollup, so the reporters
     /// below it are known here by their counts only.
     pub(crate) summarized: Vec<bool>,
+    /// Per period: how many stored revisions the slab reflects (what a saved snapshot is
+    /// checked against at start-up).
+    pub(crate) rows: HashMap<Period, u64>,
 }
 
 /// What one stored revision adds to the rollups of its area and every ancestor.
@@ -130,6 +133,7 @@ impl Cube {
             deadlines,
             slabs: HashMap::new(),
             summarized: vec![false; n],
+            rows: HashMap::new(),
         }
     }
 
@@ -182,6 +186,7 @@ impl Cube {
 
     /// Applies a committed revision. Stale revisions (lower than the current one) are ignored.
     pub(crate) fn apply(&mut self, c: &Committed) {
+        *self.rows.entry(c.period).or_default() += 1;
         let Some(a) = self.index.id(c.area) else {
             tracing::warn!(area = %c.area, "revision for an area outside the registry, not rolled up");
             return;

@@ -17,9 +17,13 @@ use super::{
     cube::{AreaIndex, Cube, LEVELS, NONE, ON_TIME, REPORTED},
     deadline::Deadlines,
     layout::Layout,
+    snapshot::{self, Saved},
     table::{self, OUTLIER_Z, TableInput},
 };
-use crate::store::{Committed, StoreReader};
+use crate::{
+    error::StoreError,
+    store::{Committed, StoreReader},
+};
 
 /// What a question ranks or reads: a metric's figure, or an indicator's ratio of sums.
 #[derive(Debug, Clone)]
@@ -118,6 +122,34 @@ pub struct Engine {
     population: Mutex<HashMap<(AreaCode, i32), Option<f64>>>,
     db: OnceLock<PathBuf>,
     readers: Mutex<Vec<StoreReader>>,
+    /// Where the rollups are saved for a fast restart.
+    snapshot: OnceLock<PathBuf>,
+    /// Per period, the revisions the last saved (or loaded) snapshot reflects.
+    saved_rows: Mutex<HashMap<Period, u64>>,
+    saving: Mutex<()>,
+    loaded: Mutex<Loaded>,
+}
+
+/// The area code that names the whole registry (every province of a national hub) in a
+/// comparison: "every township in the country ranked".
+pub const NATION: &str = "全国";
+
+/// What a comparison is of.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Root {
+    Nation,
+    Area(AreaCode),
+}
+
+/// How [`Engine::load`] got the rollups.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Loaded {
+    /// Periods taken from the snapshot, with their stored revisions.
+    pub unchanged: HashMap<Period, u64>,
+    /// Periods rebuilt from the store (no snapshot, or changed since).
+    pub rebuilt: Vec<Period>,
+    /// Current revisions read from the store for them.
+    pub revisions: u64,
 }
 
 impl Engine {
@@ -140,6 +172,10 @@ impl Engine {
             population: Mutex::new(HashMap::new()),
             db: OnceLock::new(),
             readers: Mutex::new(Vec::new()),
+            snapshot: OnceLock::new(),
+            saved_rows: Mutex::new(HashMap::new()),
+            saving: Mutex::new(()),
+            loaded: Mutex::new(Loaded::default()),
         }
     }
 
@@ -156,49 +192,147 @@ impl Engine {
         }
     }
 
-    /// Points the engine at the store's database and loads every current revision from it.
-    /// Returns the number of revisions loaded.
-    pub fn load(&self, db: PathBuf) -> Result<u64, QueryError> {
+    /// Points the engine at the store's database and loads the rollups: from the snapshot at
+    /// `snapshot` for every period the store has not changed since it was taken, and from the
+    /// store's current revisions for every other period. Later [`Engine::save_snapshot`] calls
+    /// write to the same file.
+    pub fn load(&self, db: PathBuf, snapshot: Option<PathBuf>) -> Result<Loaded, QueryError> {
         let _ = self.db.set(db);
-        let reader = self.reader()?;
-        let mut n = 0u64;
-        let mut batch = Vec::with_capacity(4096);
-        let mut failed = None;
-        reader.for_each_current(|rec, first_at| {
-            let (Ok(area), Ok(period)) =
-                (rec.area.parse::<AreaCode>(), rec.period.parse::<Period>())
-            else {
-                failed = Some(format!(
-                    "stored revision with bad key {} {}",
-                    rec.area, rec.period
-                ));
-                return;
-            };
-            batch.push(Committed {
-                area,
-                period,
-                revision: rec.revision,
-                received_at_ms: rec.received_at_ms,
-                first_received_at_ms: first_at,
-                zero_report: rec.zero_report,
-                values: rec.values,
-                rollup: rec.rollup,
-                previous: None,
-            });
-            n += 1;
-            if batch.len() == batch.capacity() {
-                self.apply(&batch);
-                batch.clear();
+        if let Some(path) = &snapshot {
+            let _ = self.snapshot.set(path.clone());
+        }
+        let saved = match &snapshot {
+            None => None,
+            Some(path) => {
+                let cube = self.cube.read().expect("not poisoned");
+                match snapshot::read(path, &cube) {
+                    Ok(saved) => saved,
+                    Err(e) => {
+                        tracing::warn!(path = %path.display(), error = %e, "rollup snapshot unreadable, rebuilding from the store");
+                        None
+                    }
+                }
             }
-        })?;
-        self.apply(&batch);
+        };
+        let mut reader = self.reader()?;
+        let loaded = reader.read_consistently(|reader| self.load_from(reader, saved))?;
         self.give_back(reader);
+        let loaded = loaded?;
+        *self.saved_rows.lock().expect("not poisoned") = loaded.unchanged.clone();
+        *self.loaded.lock().expect("not poisoned") = loaded.clone();
         // the expected reporters per area, once, at start-up rather than in the first question
         self.expected_base(&self.cube.read().expect("not poisoned"));
-        match failed {
-            Some(e) => Err(QueryError::Engine(e)),
-            None => Ok(n),
+        Ok(loaded)
+    }
+
+    /// How the last [`Engine::load`] got the rollups.
+    pub fn loaded(&self) -> Loaded {
+        self.loaded.lock().expect("not poisoned").clone()
+    }
+
+    fn load_from(
+        &self,
+        reader: &StoreReader,
+        saved: Option<Saved>,
+    ) -> Result<Result<Loaded, QueryError>, StoreError> {
+        let mut counts = HashMap::new();
+        for (p, n) in reader.revisions_per_period()? {
+            match p.parse::<Period>() {
+                Ok(p) => {
+                    counts.insert(p, n);
+                }
+                Err(_) => return Ok(Err(QueryError::Engine(format!("stored period {p:?}")))),
+            }
         }
+        let mut loaded = Loaded::default();
+        let mut rebuild: Vec<Period> = counts.keys().copied().collect();
+        rebuild.sort();
+        if let Some(saved) = saved {
+            let mut cube = self.cube.write().expect("not poisoned");
+            for (p, s) in saved.slabs {
+                if counts.get(&p) == Some(&s.rows) {
+                    cube.slabs.insert(p, s.slab);
+                    loaded.unchanged.insert(p, s.rows);
+                }
+            }
+            for (flag, was) in cube.summarized.iter_mut().zip(saved.summarized) {
+                *flag |= was;
+            }
+            rebuild.retain(|p| !loaded.unchanged.contains_key(p));
+        }
+        let mut failed = None;
+        for p in &rebuild {
+            let mut batch = Vec::with_capacity(4096);
+            reader.for_each_current_of(&p.to_string(), |rec, first_at| {
+                let Ok(area) = rec.area.parse::<AreaCode>() else {
+                    failed = Some(format!("stored revision with bad area {}", rec.area));
+                    return;
+                };
+                batch.push(Committed {
+                    area,
+                    period: *p,
+                    revision: rec.revision,
+                    received_at_ms: rec.received_at_ms,
+                    first_received_at_ms: first_at,
+                    zero_report: rec.zero_report,
+                    values: rec.values,
+                    rollup: rec.rollup,
+                    previous: None,
+                });
+                loaded.revisions += 1;
+                if batch.len() == batch.capacity() {
+                    self.apply(&batch);
+                    batch.clear();
+                }
+            })?;
+            self.apply(&batch);
+        }
+        loaded.rebuilt = rebuild;
+        // what the slabs reflect: every stored revision, current or not
+        self.cube.write().expect("not poisoned").rows = counts;
+        Ok(match failed {
+            Some(e) => Err(QueryError::Engine(e)),
+            None => Ok(loaded),
+        })
+    }
+
+    /// Saves the rollups to the snapshot file given to [`Engine::load`], unless nothing changed
+    /// since they were loaded or last saved. Each period's slab is copied under a short read
+    /// lock, so ingest goes on meanwhile. Returns the number of periods written (0: skipped).
+    pub fn save_snapshot(&self) -> std::io::Result<u64> {
+        let Some(path) = self.snapshot.get() else {
+            return Ok(0);
+        };
+        let _one_at_a_time = self.saving.lock().expect("not poisoned");
+        let (fingerprint, mut periods, rows, summarized) = {
+            let cube = self.cube.read().expect("not poisoned");
+            (
+                snapshot::fingerprint(&cube),
+                cube.slabs.keys().copied().collect::<Vec<_>>(),
+                cube.rows.clone(),
+                cube.summarized.clone(),
+            )
+        };
+        if rows == *self.saved_rows.lock().expect("not poisoned") {
+            return Ok(0);
+        }
+        periods.sort();
+        let mut taken = HashMap::new();
+        let written = snapshot::write(
+            path,
+            fingerprint,
+            &periods,
+            |p| {
+                let cube = self.cube.read().expect("not poisoned");
+                let slab = cube.slabs.get(&p)?.clone();
+                let rows = cube.rows.get(&p).copied().unwrap_or(0);
+                taken.insert(p, rows);
+                Some((rows, slab))
+            },
+            &summarized,
+        )?;
+        *self.saved_rows.lock().expect("not poisoned") = taken;
+        Ok(written)
     }
 
     fn reader(&self) -> Result<StoreReader, QueryError> {
@@ -229,6 +363,14 @@ impl Engine {
             return Err(QueryError::UnknownArea(code.to_owned()));
         }
         Ok(c)
+    }
+
+    /// What a comparison is of: an area's subtree, or the whole registry ([`NATION`]).
+    fn root(&self, code: &str) -> Result<Root, QueryError> {
+        if code == NATION {
+            return Ok(Root::Nation);
+        }
+        self.area(code).map(Root::Area)
     }
 
     fn span(s: &str) -> Result<Span, QueryError> {
@@ -747,22 +889,38 @@ impl Engine {
 
     /// Children (or descendants at a level) ranked on a metric or indicator.
     pub fn compare(&self, req: &pb::CompareRequest) -> Result<pb::CompareReply, QueryError> {
-        let area = self.area(&req.area)?;
+        let root = self.root(&req.area)?;
         let span = Engine::span(&req.period)?;
-        let level = match Engine::level(&req.level)? {
-            Some(l) if l <= area.level() => {
+        let top = match root {
+            Root::Area(a) => a,
+            Root::Nation => *self
+                .areas
+                .roots()
+                .first()
+                .ok_or_else(|| QueryError::Engine("the registry is empty".into()))?,
+        };
+        let level = match (Engine::level(&req.level)?, root) {
+            (Some(l), Root::Area(area)) if l <= area.level() => {
                 return Err(QueryError::BadRequest(format!(
                     "level {l} is not below {} ({})",
                     area,
                     area.level()
                 )));
             }
-            Some(l) => l,
-            None => area.level().child().ok_or_else(|| {
+            (Some(l), _) => l,
+            (None, Root::Nation) => top.level(),
+            (None, Root::Area(area)) => area.level().child().ok_or_else(|| {
                 QueryError::BadRequest(format!("{area} is a village: it has no areas below it"))
             })?,
         };
-        let rows: Vec<AreaCode> = self.areas.descendants_at(area, level);
+        let tops: Vec<AreaCode> = match root {
+            Root::Area(a) => vec![a],
+            Root::Nation => self.areas.roots().to_vec(),
+        };
+        let rows: Vec<AreaCode> = tops
+            .iter()
+            .flat_map(|t| self.areas.descendants_at(*t, level))
+            .collect();
         let cube = self.cube.read().expect("not poisoned");
         let measure = self.measure(&cube, &req.metric)?;
         let spans = [span, span.year_earlier(), span.previous()];
@@ -770,13 +928,19 @@ impl Engine {
         let leaves = if level == Level::Village {
             let reader = self.reader()?;
             let all: Vec<Period> = periods.iter().flatten().copied().collect();
-            let l = self.fetch_leaves(&cube, &reader, area, &all)?;
+            let mut l = LeafValues::new();
+            for t in &tops {
+                l.extend(self.fetch_leaves(&cube, &reader, *t, &all)?);
+            }
             self.give_back(reader);
             l
         } else {
             LeafValues::new()
         };
-        let levels = self.levels_below(area, None);
+        let levels = match root {
+            Root::Area(area) => self.levels_below(area, None),
+            Root::Nation => self.reporting_levels.clone(),
+        };
         let mut input = TableInput {
             is_rate: matches!(measure, Measure::Indicator { .. }),
             ..Default::default()
@@ -810,8 +974,26 @@ impl Engine {
             counts.push(c);
             withheld.push(hide);
         }
-        let parent_vals = self.subtree(&cube, area, &periods[0], &leaves);
-        let parent_nd = self.num_den(&measure, &parent_vals, area, &span);
+        let parent_nd = match root {
+            Root::Area(area) => {
+                let vals = self.subtree(&cube, area, &periods[0], &leaves);
+                self.num_den(&measure, &vals, area, &span)
+            }
+            // the nation: the sum of the registry's top areas
+            Root::Nation => {
+                let mut total: (Option<f64>, Option<f64>) = (None, None);
+                for t in &tops {
+                    let vals = self.subtree(&cube, *t, &periods[0], &leaves);
+                    let (n, d) = self.num_den(&measure, &vals, *t, &span);
+                    let add = |acc: Option<f64>, x: Option<f64>| match (acc, x) {
+                        (Some(a), Some(b)) => Some(a + b),
+                        (a, b) => a.or(b),
+                    };
+                    total = (add(total.0, n), add(total.1, d));
+                }
+                total
+            }
+        };
         input.parent_num = parent_nd.0;
         drop(cube);
         let out = table::compute(&input).map_err(|e| QueryError::Engine(e.to_string()))?;
@@ -840,9 +1022,13 @@ impl Engine {
             .collect();
         result.sort_by(|a, b| (a.rank == 0, a.rank, &a.code).cmp(&(b.rank == 0, b.rank, &b.code)));
         let (name, unit) = measure.labels();
+        let (root_code, root_name) = match root {
+            Root::Area(area) => (area.to_string(), self.areas.name(area)),
+            Root::Nation => (NATION.to_owned(), NATION.to_owned()),
+        };
         Ok(pb::CompareReply {
-            area: area.to_string(),
-            name: self.areas.name(area),
+            area: root_code,
+            name: root_name,
             period: span.to_string(),
             metric: measure.id().to_owned(),
             metric_name: name.to_owned(),

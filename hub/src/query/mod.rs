@@ -1,11 +1,13 @@
 //! Leaders' questions: rollups kept current as reports arrive ([`cube`]), the engine that answers
 //! rollup, compare, trend and completeness from them ([`engine`]), the comparison table's polars
-//! computation ([`table`]), slot layout ([`layout`]) and deadlines ([`deadline`]).
+//! computation ([`table`]), slot layout ([`layout`]), deadlines ([`deadline`]) and the rollups saved for a fast restart
+//! ([`snapshot`]).
 
 pub(crate) mod cube;
 pub mod deadline;
 pub mod engine;
 pub mod layout;
+pub mod snapshot;
 pub(crate) mod table;
 
 pub use deadline::Deadlines;

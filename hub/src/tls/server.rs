@@ -337,6 +337,9 @@ pub fn incoming(
                     continue;
                 }
             };
+            // tonic sets TCP_NODELAY only on listeners it binds itself; without it a small reply
+            // waits for the client's delayed ACK (~40 ms)
+            let _ = tcp.set_nodelay(true);
             let (acceptor, tx) = (tls.acceptor(), tx.clone());
             tokio::spawn(async move {
                 match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {

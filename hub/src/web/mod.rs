@@ -147,6 +147,7 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        let _ = tcp.set_nodelay(true);
         let app = app.clone();
         let acceptor = tls.as_ref().map(|t| t.web_acceptor());
         tokio::spawn(async move {

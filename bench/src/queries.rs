@@ -1,0 +1,575 @@
+//! Leaders' questions at national scale, against the real `pingan-hub serve` process over gRPC on
+//! loopback, side by side with DuckDB (the Python package) answering the same questions from the
+//! same raw rows (the dataset's CSVs the hub imported, the registry the hub loaded, the
+//! populations). Every answer is checked equal; start-up, restart and memory of the hub are
+//! measured in the same run.
+
+use std::{
+    collections::BTreeMap,
+    io::BufRead as _,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use anyhow::{Context as _, bail};
+use pingan_proto::{Areas, Catalogue, Period, Span, pb};
+use serde::Deserialize;
+use tonic::transport::Channel;
+
+/// The DuckDB side, run with `python3`.
+const DUCKDB_SCRIPT: &str = include_str!("../duckdb/queries.py");
+
+/// What to measure.
+#[derive(Debug, Clone)]
+pub struct QueriesConfig {
+    /// The `pingan-hub` binary.
+    pub hub: PathBuf,
+    /// The hub's data directory (the imported months).
+    pub data: PathBuf,
+    pub divisions: PathBuf,
+    /// The dataset directory (`reports-*.csv`, `corrections-*.csv`, `population.csv`).
+    pub dataset: PathBuf,
+    /// Runs of each question, on each side.
+    pub runs: usize,
+    pub python: String,
+    /// The province of the rollup and completeness questions, the county of the village one.
+    pub province: String,
+    pub county: String,
+    /// The month asked about (and the last month of the range).
+    pub month: Period,
+}
+
+/// One question's timings on both sides.
+#[derive(Debug, Clone)]
+pub struct Timed {
+    pub name: &'static str,
+    pub what: String,
+    pub hub_ms: Vec<f64>,
+    pub duckdb_ms: Vec<f64>,
+    /// Rows (or figures) in the answer.
+    pub rows: usize,
+    /// `None`: the answers are equal; otherwise the first difference.
+    pub difference: Option<String>,
+}
+
+/// Everything measured.
+#[derive(Debug, Clone)]
+pub struct QueriesResult {
+    pub queries: Vec<Timed>,
+    /// Months stored, and revisions.
+    pub months: usize,
+    pub revisions: u64,
+    /// The first start: rollups rebuilt from the store (no snapshot) when `cold` is set.
+    pub first_start: Duration,
+    pub first_start_rebuilt: bool,
+    /// Start after a graceful stop: rollups from the snapshot.
+    pub restart: Duration,
+    /// Hub RSS (KiB) once serving after the restart, and its peak after the questions.
+    pub rss_kib: u64,
+    pub peak_rss_kib: u64,
+    pub store_bytes: u64,
+    pub snapshot_bytes: u64,
+    pub duckdb_load_ms: f64,
+    pub duckdb_version: String,
+    pub duckdb_threads: String,
+    pub raw_rows: u64,
+}
+
+/// A running `pingan-hub serve`.
+struct Hub {
+    child: Child,
+    url: String,
+}
+
+impl Hub {
+    fn start(cfg: &QueriesConfig, population: &Path) -> anyhow::Result<(Hub, Duration)> {
+        let started = Instant::now();
+        let mut child = Command::new(&cfg.hub)
+            .args(["serve", "--insecure", "--listen", "127.0.0.1:0", "--data"])
+            .arg(&cfg.data)
+            .arg("--divisions")
+            .arg(&cfg.divisions)
+            .arg("--population")
+            .arg(population)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .with_context(|| format!("starting {}", cfg.hub.display()))?;
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().context("hub stdout")?).read_line(&mut line)?;
+        let Some(addr) = line.trim().strip_prefix("pingan-hub listening on ") else {
+            let status = child.wait()?;
+            bail!("pingan-hub did not start ({status}): {line:?}");
+        };
+        let elapsed = started.elapsed();
+        Ok((
+            Hub {
+                url: format!("http://{addr}"),
+                child,
+            },
+            elapsed,
+        ))
+    }
+
+    fn rss(&self) -> (u64, u64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        let field = |name: &str| {
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix(name))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+                .unwrap_or(0)
+        };
+        (field("VmRSS:"), field("VmHWM:"))
+    }
+
+    /// SIGTERM and wait: the hub saves its rollups on the way out.
+    fn stop(mut self) -> anyhow::Result<()> {
+        Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()?;
+        let status = self.child.wait()?;
+        anyhow::ensure!(status.success(), "pingan-hub exited with {status}");
+        Ok(())
+    }
+}
+
+impl Drop for Hub {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[derive(Deserialize)]
+struct DuckOut {
+    load_ms: f64,
+    raw_rows: u64,
+    threads: serde_json::Value,
+    version: String,
+    queries: BTreeMap<String, DuckQuery>,
+}
+
+#[derive(Deserialize)]
+struct DuckQuery {
+    times: Vec<f64>,
+    answer: serde_json::Value,
+}
+
+fn dir_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .map(|e| match e.metadata() {
+                    Ok(m) if m.is_dir() => dir_bytes(&e.path()),
+                    Ok(m) => m.len(),
+                    Err(_) => 0,
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// Relative equality for rates and percentages computed in different orders.
+fn close(a: Option<f64>, b: Option<f64>) -> bool {
+    match (a, b) {
+        (None, None) => true,
+        (Some(x), Some(y)) => (x - y).abs() <= 1e-9 * x.abs().max(y.abs()).max(1.0),
+        _ => false,
+    }
+}
+
+fn f(v: &serde_json::Value) -> Option<f64> {
+    v.as_f64()
+}
+
+async fn time_it<T>(
+    runs: usize,
+    mut ask: impl AsyncFnMut() -> anyhow::Result<T>,
+) -> anyhow::Result<(Vec<f64>, T)> {
+    let mut times = Vec::with_capacity(runs);
+    let mut last = None;
+    for _ in 0..runs {
+        let t = Instant::now();
+        let answer = ask().await?;
+        times.push(t.elapsed().as_secs_f64() * 1000.0);
+        last = Some(answer);
+    }
+    Ok((times, last.context("at least one run")?))
+}
+
+/// Runs the questions on the hub (first start, graceful stop, restart) and on DuckDB.
+pub async fn run(cfg: &QueriesConfig, areas: &Areas) -> anyhow::Result<QueriesResult> {
+    let catalogue = Catalogue::builtin();
+    let population = cfg.dataset.join("population.csv");
+    let mut reports = Vec::new();
+    let mut corrections = Vec::new();
+    let mut months = std::fs::read_dir(&cfg.dataset)?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter_map(|n| {
+            n.strip_prefix("reports-")
+                .and_then(|m| m.strip_suffix(".csv"))
+                .map(str::to_owned)
+        })
+        .collect::<Vec<_>>();
+    months.sort();
+    for m in &months {
+        reports.push(cfg.dataset.join(format!("reports-{m}.csv")));
+        let c = cfg.dataset.join(format!("corrections-{m}.csv"));
+        if c.exists() {
+            corrections.push(c);
+        }
+    }
+    anyhow::ensure!(
+        !months.is_empty(),
+        "no reports-*.csv in {}",
+        cfg.dataset.display()
+    );
+
+    // the hub: a first start (rebuilding the rollups unless a snapshot is there), a graceful
+    // stop (which saves them), and the restart that is measured
+    let snapshot = cfg.data.join(pingan_hub::query::snapshot::FILE);
+    let first_start_rebuilt = !snapshot.exists();
+    eprintln!(
+        "  starting the hub on {} ({})",
+        cfg.data.display(),
+        if first_start_rebuilt {
+            "no saved rollups: rebuilding from the store"
+        } else {
+            "saved rollups"
+        }
+    );
+    let (hub, first_start) = Hub::start(cfg, &population)?;
+    eprintln!("  serving after {first_start:.1?}; stopping it (it saves its rollups)");
+    hub.stop()?;
+    let (hub, restart) = Hub::start(cfg, &population)?;
+    let (rss_kib, _) = hub.rss();
+    eprintln!("  restarted in {restart:.1?}, {} MiB RSS", rss_kib / 1024);
+    let channel = Channel::from_shared(hub.url.clone())?.connect().await?;
+    let mut client = pb::query_service_client::QueryServiceClient::new(channel)
+        .max_decoding_message_size(256 << 20);
+
+    let month = cfg.month;
+    let year_earlier = month.shift(-12);
+    let first_of_year = Period::Month {
+        year: match month {
+            Period::Month { year, .. } => year,
+            _ => bail!("the month must be a month"),
+        },
+        month: 1,
+    };
+    let range = Span {
+        from: first_of_year,
+        to: month,
+    };
+    let range_months: Vec<String> = range.periods().iter().map(Period::to_string).collect();
+    let ranking_metric = "cases.criminal_per_10k";
+    let ind = catalogue
+        .indicator(ranking_metric)
+        .context("the catalogue's 万人发案率")?;
+    let village_metric = "disputes.identified";
+    let metrics: Vec<String> = catalogue
+        .metrics()
+        .iter()
+        .map(|m| m.id.to_string())
+        .collect();
+
+    // the DuckDB side's inputs: the registry exactly as the hub loaded it
+    let work = tempfile::tempdir()?;
+    let registry = work.path().join("registry.csv");
+    {
+        let mut w = csv::Writer::from_path(&registry)?;
+        w.write_record(["code", "level"])?;
+        for a in areas.iter() {
+            w.write_record([a.code.to_string(), a.code.level().as_str().to_owned()])?;
+        }
+        w.flush()?;
+    }
+    let params = serde_json::json!({
+        "runs": cfg.runs,
+        "metrics": metrics,
+        "reports": reports,
+        "corrections": corrections,
+        "registry": registry,
+        "population": population,
+        "rollup": {"area": cfg.province, "period": month.to_string()},
+        "ranking": {"numerator": ind.numerator.to_string(), "months": range_months,
+                    "year": range.population_year(), "factor": ind.factor},
+        "villages": {"area": cfg.county, "metric": village_metric, "period": month.to_string(),
+                     "year_earlier": year_earlier.to_string()},
+        "completeness": {"area": cfg.province, "period": month.to_string()},
+    });
+    let params_path = work.path().join("params.json");
+    std::fs::write(&params_path, serde_json::to_vec(&params)?)?;
+    let script = work.path().join("queries.py");
+    std::fs::write(&script, DUCKDB_SCRIPT)?;
+
+    // 1. a province's rollup for a month
+    eprintln!("  hub: {} runs of each question", cfg.runs);
+    let rollup_req = pb::RollupRequest {
+        area: cfg.province.clone(),
+        period: month.to_string(),
+        metrics: vec![],
+        by_category: false,
+    };
+    let (t_rollup, rollup) = time_it(cfg.runs, async || {
+        Ok(client.rollup(rollup_req.clone()).await?.into_inner())
+    })
+    .await?;
+    // 2. every township in the country ranked on 万人发案率 over January..month
+    let ranking_req = pb::CompareRequest {
+        area: pingan_hub::query::engine::NATION.to_owned(),
+        period: range.to_string(),
+        metric: ranking_metric.to_owned(),
+        level: "township".into(),
+        complete_only: false,
+    };
+    let (t_ranking, ranking) = time_it(cfg.runs, async || {
+        Ok(client.compare(ranking_req.clone()).await?.into_inner())
+    })
+    .await?;
+    // 3. every village of a county with 同比
+    let villages_req = pb::CompareRequest {
+        area: cfg.county.clone(),
+        period: month.to_string(),
+        metric: village_metric.to_owned(),
+        level: "village".into(),
+        complete_only: false,
+    };
+    let (t_villages, villages) = time_it(cfg.runs, async || {
+        Ok(client.compare(villages_req.clone()).await?.into_inner())
+    })
+    .await?;
+    // 4. completeness of a province
+    let completeness_req = pb::CompletenessRequest {
+        area: cfg.province.clone(),
+        period: month.to_string(),
+        level: String::new(),
+    };
+    let (t_completeness, completeness) = time_it(cfg.runs, async || {
+        Ok(client
+            .completeness(completeness_req.clone())
+            .await?
+            .into_inner())
+    })
+    .await?;
+    let (_, peak_rss_kib) = hub.rss();
+    hub.stop()?;
+
+    eprintln!(
+        "  DuckDB: loading the raw rows and {} runs of each question",
+        cfg.runs
+    );
+    let out = Command::new(&cfg.python)
+        .arg(&script)
+        .arg(&params_path)
+        .stderr(Stdio::inherit())
+        .output()
+        .with_context(|| format!("running {} (pip install duckdb)", cfg.python))?;
+    anyhow::ensure!(
+        out.status.success(),
+        "the DuckDB script failed ({}); is the duckdb package installed? (pip install duckdb)",
+        out.status
+    );
+    let duck: DuckOut =
+        serde_json::from_slice(&out.stdout).context("the DuckDB script's output")?;
+    let q = |name: &str| {
+        duck.queries
+            .get(name)
+            .context(format!("DuckDB answer {name}"))
+    };
+
+    let mut queries = Vec::new();
+    // rollup: every metric's total
+    {
+        let d = q("rollup")?;
+        let mut diff = None;
+        for m in &metrics {
+            let hub_total = rollup
+                .figures
+                .iter()
+                .find(|fig| &fig.metric == m)
+                .and_then(|fig| fig.total);
+            let duck_total = d.answer.get(m).and_then(serde_json::Value::as_i64);
+            if hub_total != duck_total && diff.is_none() {
+                diff = Some(format!("{m}: hub {hub_total:?}, DuckDB {duck_total:?}"));
+            }
+        }
+        queries.push(Timed {
+            name: "rollup",
+            what: format!(
+                "{} {} rollup for {month} (every metric's total)",
+                cfg.province,
+                areas.name(cfg.province.parse()?)
+            ),
+            hub_ms: t_rollup,
+            duckdb_ms: d.times.clone(),
+            rows: metrics.len(),
+            difference: diff,
+        });
+    }
+    // ranking: every township's rate and rank
+    {
+        let d = q("ranking")?;
+        let rows = d.answer.as_array().context("ranking rows")?;
+        let duck: BTreeMap<&str, (Option<f64>, u32)> = rows
+            .iter()
+            .filter_map(|r| {
+                Some((
+                    r.get(0)?.as_str()?,
+                    (f(r.get(1)?), r.get(2)?.as_u64().unwrap_or(0) as u32),
+                ))
+            })
+            .collect();
+        let mut diff = (ranking.rows.len() != duck.len()).then(|| {
+            format!(
+                "{} townships from the hub, {} from DuckDB",
+                ranking.rows.len(),
+                duck.len()
+            )
+        });
+        for r in &ranking.rows {
+            let ok = duck
+                .get(r.code.as_str())
+                .is_some_and(|(rate, rank)| close(r.rate, *rate) && r.rank == *rank);
+            if !ok && diff.is_none() {
+                diff = Some(format!(
+                    "{}: hub {:?} rank {}, DuckDB {:?}",
+                    r.code,
+                    r.rate,
+                    r.rank,
+                    duck.get(r.code.as_str())
+                ));
+            }
+        }
+        queries.push(Timed {
+            name: "ranking",
+            what: format!(
+                "every township in the country ranked on 万人发案率 over {range} (cumulative)"
+            ),
+            hub_ms: t_ranking,
+            duckdb_ms: d.times.clone(),
+            rows: ranking.rows.len(),
+            difference: diff,
+        });
+    }
+    // villages: value, the year-earlier base and 同比 %
+    {
+        let d = q("villages")?;
+        let rows = d.answer.as_array().context("village rows")?;
+        let duck: BTreeMap<&str, [Option<f64>; 3]> = rows
+            .iter()
+            .filter_map(|r| {
+                Some((
+                    r.get(0)?.as_str()?,
+                    [f(r.get(1)?), f(r.get(2)?), f(r.get(3)?)],
+                ))
+            })
+            .collect();
+        let mut diff = (villages.rows.len() != duck.len()).then(|| {
+            format!(
+                "{} villages from the hub, {} from DuckDB",
+                villages.rows.len(),
+                duck.len()
+            )
+        });
+        for r in &villages.rows {
+            let ok = duck.get(r.code.as_str()).is_some_and(|[v, b, y]| {
+                close(r.value, *v) && close(r.yoy_base, *b) && close(r.yoy_pct, *y)
+            });
+            if !ok && diff.is_none() {
+                diff = Some(format!(
+                    "{}: hub {:?}/{:?}/{:?}, DuckDB {:?}",
+                    r.code,
+                    r.value,
+                    r.yoy_base,
+                    r.yoy_pct,
+                    duck.get(r.code.as_str())
+                ));
+            }
+        }
+        queries.push(Timed {
+            name: "villages",
+            what: format!(
+                "every village of {} {} compared on {village_metric} for {month}, with 同比",
+                cfg.county,
+                areas.name(cfg.county.parse()?)
+            ),
+            hub_ms: t_villages,
+            duckdb_ms: d.times.clone(),
+            rows: villages.rows.len(),
+            difference: diff,
+        });
+    }
+    // completeness: expected, received and the missing reporters by name
+    {
+        let d = q("completeness")?;
+        let summary = completeness.summary.unwrap_or_default();
+        let expected = d.answer.get("expected").and_then(serde_json::Value::as_u64);
+        let received = d.answer.get("received").and_then(serde_json::Value::as_u64);
+        let duck_missing: Vec<&str> = d
+            .answer
+            .get("missing")
+            .and_then(serde_json::Value::as_array)
+            .map(|a| a.iter().filter_map(serde_json::Value::as_str).collect())
+            .unwrap_or_default();
+        let mut hub_missing: Vec<&str> = completeness
+            .missing
+            .iter()
+            .map(|r| r.code.as_str())
+            .collect();
+        hub_missing.sort_unstable();
+        let diff = if (Some(summary.expected), Some(summary.received)) != (expected, received) {
+            Some(format!(
+                "hub {}/{} received, DuckDB {received:?}/{expected:?}",
+                summary.received, summary.expected
+            ))
+        } else if hub_missing != duck_missing {
+            Some(format!(
+                "{} missing named by the hub, {} by DuckDB",
+                hub_missing.len(),
+                duck_missing.len()
+            ))
+        } else {
+            None
+        };
+        queries.push(Timed {
+            name: "completeness",
+            what: format!(
+                "completeness of {} for {month} ({} expected, {} missing named)",
+                cfg.province, summary.expected, summary.missing
+            ),
+            hub_ms: t_completeness,
+            duckdb_ms: d.times.clone(),
+            rows: hub_missing.len(),
+            difference: diff,
+        });
+    }
+
+    let revisions = {
+        let reader =
+            pingan_hub::store::StoreReader::open(&cfg.data.join(pingan_hub::store::DB_FILE))?;
+        reader.revision_count()?
+    };
+    Ok(QueriesResult {
+        queries,
+        months: months.len(),
+        revisions,
+        first_start,
+        first_start_rebuilt,
+        restart,
+        rss_kib,
+        peak_rss_kib,
+        store_bytes: dir_bytes(&cfg.data) - std::fs::metadata(&snapshot).map_or(0, |m| m.len()),
+        snapshot_bytes: std::fs::metadata(&snapshot).map_or(0, |m| m.len()),
+        duckdb_load_ms: duck.load_ms,
+        duckdb_version: duck.version,
+        duckdb_threads: duck.threads.to_string(),
+        raw_rows: duck.raw_rows,
+    })
+}
