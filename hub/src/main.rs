@@ -193,6 +193,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
         None => None,
     };
+    let shutdown = shutdown_signal();
     // plain lines on stdout, for scripts and tests that start the hub on port 0 (the gRPC
     // address first)
     println!("pingan-hub listening on {}", listener.local_addr()?);
@@ -201,7 +202,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     let engine = state.engine.clone();
     let saver = tokio::spawn(keep_rollups_saved(engine.clone()));
-    let served = server::serve(listener, state, shutdown_signal()).await;
+    let served = server::serve(listener, state, shutdown).await;
     if let Some((_, task)) = web {
         task.abort();
     }
@@ -309,12 +310,19 @@ fn certs(cmd: CertsCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn shutdown_signal() {
+/// Resolves on Ctrl-C or SIGTERM. The handlers are installed when this is called, not when the
+/// future is first polled: a SIGTERM right after the "listening" line must stop the hub
+/// gracefully, not kill it.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .expect("installing the SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
+    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .expect("installing the SIGINT handler");
+    async move {
+        tokio::select! {
+            _ = int.recv() => {}
+            _ = term.recv() => {}
+        }
+        tracing::info!("shutdown requested, finishing in-flight work");
     }
-    tracing::info!("shutdown requested, finishing in-flight work");
 }

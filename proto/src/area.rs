@@ -239,3 +239,58 @@ mod tests {
         assert!("+51072".parse::<AreaCode>().is_err());
     }
 }
+
+/// The hasher of maps keyed by area codes: a code is already a well-spread integer, so one
+/// multiply per word mixes it (SipHash, the default, cost more than the rest of a lookup in a
+/// national comparison). Not for keys an attacker chooses in bulk.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct CodeHasher(u64);
+
+impl CodeHasher {
+    const K: u64 = 0x517c_c1b7_2722_0a95;
+
+    fn mix(&mut self, n: u64) {
+        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(Self::K);
+    }
+}
+
+impl std::hash::Hasher for CodeHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for chunk in bytes.chunks(8) {
+            let mut word = [0u8; 8];
+            word[..chunk.len()].copy_from_slice(chunk);
+            self.mix(u64::from_le_bytes(word));
+        }
+    }
+
+    fn write_u8(&mut self, n: u8) {
+        self.mix(u64::from(n));
+    }
+
+    fn write_u32(&mut self, n: u32) {
+        self.mix(u64::from(n));
+    }
+
+    fn write_i32(&mut self, n: i32) {
+        self.mix(n as u32 as u64);
+    }
+
+    fn write_u64(&mut self, n: u64) {
+        self.mix(n);
+    }
+
+    fn write_usize(&mut self, n: usize) {
+        self.mix(n as u64);
+    }
+
+    fn write_isize(&mut self, n: isize) {
+        self.mix(n as u64);
+    }
+}
+
+/// A map keyed by area codes (or tuples of them), hashed with [`CodeHasher`].
+pub type CodeMap<K, V> = std::collections::HashMap<K, V, std::hash::BuildHasherDefault<CodeHasher>>;

@@ -7,7 +7,7 @@
 //! columns `code` and `name`. A code's parent is its prefix.
 
 use std::{
-    collections::{BTreeMap, HashMap},
+    collections::BTreeMap,
     fs::File,
     io::{BufReader, Read},
     path::{Path, PathBuf},
@@ -15,7 +15,7 @@ use std::{
 
 use chrono::NaiveDate;
 
-use crate::{AreaCode, Level, Period};
+use crate::{AreaCode, Level, Period, area::CodeMap};
 
 /// One division.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,10 +75,10 @@ pub enum DivisionsError {
 /// All known areas, with their children, and the population attribute.
 #[derive(Debug, Clone, Default)]
 pub struct Areas {
-    by_code: HashMap<AreaCode, Area>,
-    children: HashMap<AreaCode, Vec<AreaCode>>,
+    by_code: CodeMap<AreaCode, Area>,
+    children: CodeMap<AreaCode, Vec<AreaCode>>,
     roots: Vec<AreaCode>,
-    population: HashMap<(AreaCode, i32), u64>,
+    population: CodeMap<(AreaCode, i32), u64>,
 }
 
 /// The five files of an edition, top level first, with the level they hold.

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use pingan_proto::{AreaCode, Areas, Level, Period, pb};
+use pingan_proto::{AreaCode, Areas, Level, Period, area::CodeMap, pb};
 
 use super::{deadline::Deadlines, layout::Layout};
 use crate::store::{Committed, Prior};
@@ -21,24 +21,27 @@ pub(crate) const REPORTED: u8 = 1;
 /// Status bit: ... and its first revision came on time.
 pub(crate) const ON_TIME: u8 = 2;
 
-/// Dense ids for the registry's areas: inner areas (above village) first.
+/// Dense ids for the registry's areas: inner areas (above village) first, then by level and
+/// code, so the areas of one level within a subtree are one range of ids.
 #[derive(Debug)]
 pub(crate) struct AreaIndex {
     pub(crate) codes: Vec<AreaCode>,
-    pub(crate) by_code: HashMap<AreaCode, u32>,
+    pub(crate) by_code: CodeMap<AreaCode, u32>,
     pub(crate) parent: Vec<u32>,
     pub(crate) n_inner: usize,
+    /// Names by id (a national comparison names tens of thousands of rows).
+    pub(crate) names: Vec<Box<str>>,
 }
 
 impl AreaIndex {
     pub(crate) fn new(areas: &Areas) -> AreaIndex {
         let mut codes: Vec<AreaCode> = areas.iter().map(|a| a.code).collect();
-        codes.sort_by_key(|c| (c.level() == Level::Village, *c));
+        codes.sort_by_key(|c| Self::key(*c));
         let n_inner = codes
             .iter()
             .take_while(|c| c.level() != Level::Village)
             .count();
-        let by_code: HashMap<AreaCode, u32> = codes
+        let by_code: CodeMap<AreaCode, u32> = codes
             .iter()
             .enumerate()
             .map(|(i, c)| (*c, i as u32))
@@ -51,12 +54,35 @@ impl AreaIndex {
                     .unwrap_or(NONE)
             })
             .collect();
+        let names = codes
+            .iter()
+            .map(|c| areas.name(*c).into_boxed_str())
+            .collect();
         AreaIndex {
             codes,
             by_code,
             parent,
             n_inner,
+            names,
         }
+    }
+
+    fn key(c: AreaCode) -> (bool, Level, u64) {
+        (c.level() == Level::Village, c.level(), c.digits())
+    }
+
+    /// The ids of the areas at `level` within `area`'s subtree (`area` itself at its level).
+    pub(crate) fn range_at(&self, area: AreaCode, level: Level) -> std::ops::Range<u32> {
+        if level < area.level() {
+            return 0..0;
+        }
+        let scale = 10u64.pow((level.code_len() - area.level().code_len()) as u32);
+        let village = level == Level::Village;
+        let lo = (village, level, area.digits() * scale);
+        let hi = (village, level, (area.digits() + 1) * scale);
+        let start = self.codes.partition_point(|c| Self::key(*c) < lo);
+        let end = self.codes.partition_point(|c| Self::key(*c) < hi);
+        start as u32..end as u32
     }
 
     pub(crate) fn id(&self, code: AreaCode) -> Option<u32> {

@@ -14,7 +14,7 @@ use pingan_proto::{
 
 use super::{
     QueryError,
-    cube::{AreaIndex, Cube, LEVELS, NONE, ON_TIME, REPORTED},
+    cube::{AreaIndex, Cube, LEVELS, NONE, ON_TIME, REPORTED, Slab},
     deadline::Deadlines,
     layout::Layout,
     snapshot::{self, Saved},
@@ -48,6 +48,14 @@ impl Measure {
     fn id(&self) -> &str {
         match self {
             Measure::Metric { id, .. } | Measure::Indicator { id, .. } => id,
+        }
+    }
+
+    /// The slots it reads.
+    fn slots(&self) -> Vec<usize> {
+        match self {
+            Measure::Metric { slot, .. } => vec![*slot],
+            Measure::Indicator { num, den, .. } => std::iter::once(*num).chain(*den).collect(),
         }
     }
 
@@ -108,6 +116,8 @@ type Expected = Arc<Vec<[u32; LEVELS]>>;
 struct ExpectedBase {
     always: Expected,
     bounded: Vec<u32>,
+    /// Per area: its validity is bounded (it is one of `bounded`).
+    is_bounded: Vec<bool>,
 }
 
 /// The query engine of one hub.
@@ -119,7 +129,8 @@ pub struct Engine {
     cube: RwLock<Cube>,
     expected: Mutex<HashMap<Period, Expected>>,
     expected_base: OnceLock<ExpectedBase>,
-    population: Mutex<HashMap<(AreaCode, i32), Option<f64>>>,
+    /// Per year, every area's population by id (see [`Engine::populations`]).
+    population: Mutex<HashMap<i32, Arc<Vec<Option<f64>>>>>,
     db: OnceLock<PathBuf>,
     readers: Mutex<Vec<StoreReader>>,
     /// Where the rollups are saved for a fast restart.
@@ -128,6 +139,27 @@ pub struct Engine {
     saved_rows: Mutex<HashMap<Period, u64>>,
     saving: Mutex<()>,
     loaded: Mutex<Loaded>,
+}
+
+/// A span's periods with their slabs and expected reporters looked up once, for questions that
+/// read many areas over the same span.
+struct SpanView<'a> {
+    periods: Vec<Period>,
+    slabs: Vec<Option<&'a Slab>>,
+    expected: Vec<Expected>,
+}
+
+impl<'a> SpanView<'a> {
+    fn new(engine: &Engine, cube: &'a Cube, periods: &[Period]) -> SpanView<'a> {
+        SpanView {
+            periods: periods.to_vec(),
+            slabs: periods.iter().map(|p| cube.slabs.get(p)).collect(),
+            expected: periods
+                .iter()
+                .map(|p| engine.expected_for(cube, *p))
+                .collect(),
+        }
+    }
 }
 
 /// The area code that names the whole registry (every province of a national hub) in a
@@ -459,19 +491,15 @@ impl Engine {
     }
 
     /// Combines the periods of a span: counts sum over the periods that carry them, stocks take
-    /// the last period that carries them; a slot no period carries is missing.
+    /// the last period that carries them; a slot no period carries is missing. With `only`, just
+    /// those slots are combined (the others stay missing).
     fn combine<'a>(
         cube: &Cube,
         cells: impl Iterator<Item = Option<PeriodCell<'a>>>,
+        only: Option<&[usize]>,
     ) -> Vec<Option<i64>> {
         let slots = cube.layout.slots();
-        let mut kind = vec![MetricKind::Count; slots];
-        for m in cube.layout.metrics() {
-            kind[m.total] = m.kind;
-            for (_, s) in &m.parts {
-                kind[*s] = m.kind;
-            }
-        }
+        let kind = cube.layout.kinds();
         let mut out: Vec<Option<i64>> = vec![None; slots];
         let mut put = |slot: usize, v: i64| {
             out[slot] = match (kind[slot], out[slot]) {
@@ -481,16 +509,27 @@ impl Engine {
         };
         for cell in cells.flatten() {
             match cell {
-                PeriodCell::Inner { sums, present } => {
-                    for slot in 0..slots {
-                        if present[slot] > 0 {
-                            put(slot, sums[slot]);
+                PeriodCell::Inner { sums, present } => match only {
+                    None => {
+                        for slot in 0..slots {
+                            if present[slot] > 0 {
+                                put(slot, sums[slot]);
+                            }
                         }
                     }
-                }
+                    Some(only) => {
+                        for &slot in only {
+                            if present[slot] > 0 {
+                                put(slot, sums[slot]);
+                            }
+                        }
+                    }
+                },
                 PeriodCell::Cells(cells) => {
                     for &(slot, v) in cells {
-                        put(slot, v);
+                        if only.is_none_or(|o| o.contains(&slot)) {
+                            put(slot, v);
+                        }
                     }
                 }
             }
@@ -506,19 +545,35 @@ impl Engine {
         periods: &[Period],
         leaves: &LeafValues,
     ) -> Vec<Option<i64>> {
+        let view = SpanView::new(self, cube, periods);
+        Engine::values_in(cube, &view, area, leaves, None)
+    }
+
+    /// An area's values over a span whose slabs are looked up already; `only`: just these slots.
+    fn values_in(
+        cube: &Cube,
+        view: &SpanView<'_>,
+        area: AreaCode,
+        leaves: &LeafValues,
+        only: Option<&[usize]>,
+    ) -> Vec<Option<i64>> {
         let slots = cube.layout.slots();
         let id = cube.index.id(area);
-        let cells = periods.iter().map(|p| match id {
-            Some(id) if cube.index.is_inner(id) => cube.slabs.get(p).map(|slab| {
-                let base = id as usize * slots;
-                PeriodCell::Inner {
-                    sums: &slab.sums[base..base + slots],
-                    present: &slab.present[base..base + slots],
-                }
-            }),
-            _ => leaves.get(&(area, *p)).map(|c| PeriodCell::Cells(c)),
-        });
-        Engine::combine(cube, cells)
+        let cells = view
+            .periods
+            .iter()
+            .zip(&view.slabs)
+            .map(|(p, slab)| match id {
+                Some(id) if cube.index.is_inner(id) => slab.map(|slab| {
+                    let base = id as usize * slots;
+                    PeriodCell::Inner {
+                        sums: &slab.sums[base..base + slots],
+                        present: &slab.present[base..base + slots],
+                    }
+                }),
+                _ => leaves.get(&(area, *p)).map(|c| PeriodCell::Cells(c)),
+            });
+        Engine::combine(cube, cells, only)
     }
 
     fn own(cube: &Cube, area: AreaCode, periods: &[Period], own: &LeafValues) -> Vec<Option<i64>> {
@@ -527,38 +582,49 @@ impl Engine {
             periods
                 .iter()
                 .map(|p| own.get(&(area, *p)).map(|c| PeriodCell::Cells(c))),
+            None,
         )
     }
 
     /// Population of an area for a year: its attribute, or else the sum of its children's.
-    fn population_of(&self, area: AreaCode, year: i32) -> Option<f64> {
-        if let Some(p) = self.areas.population(area, year) {
-            return Some(p as f64);
+    fn population_of(&self, cube: &Cube, area: AreaCode, year: i32) -> Option<f64> {
+        match cube.index.id(area) {
+            Some(id) => self.populations(cube, year)[id as usize],
+            None => self.areas.population(area, year).map(|p| p as f64),
         }
-        if let Some(p) = self
-            .population
-            .lock()
-            .expect("not poisoned")
-            .get(&(area, year))
-        {
-            return *p;
+    }
+
+    /// Every area's population for `year` by id, computed once per year in one pass from the
+    /// villages up: an area's attribute, or else the sum of its children's.
+    fn populations(&self, cube: &Cube, year: i32) -> Arc<Vec<Option<f64>>> {
+        if let Some(p) = self.population.lock().expect("not poisoned").get(&year) {
+            return p.clone();
         }
-        let mut total = None;
-        for &child in self.areas.children(area) {
-            if let Some(p) = self.population_of(child, year) {
-                *total.get_or_insert(0.0) += p;
+        let n = cube.index.codes.len();
+        let mut sum: Vec<Option<f64>> = vec![None; n];
+        // ids run by level from the top, villages last: backwards, children come before parents
+        for id in (0..n).rev() {
+            let code = cube.index.codes[id];
+            let own = self.areas.population(code, year).map(|p| p as f64);
+            let v = own.or(sum[id]);
+            sum[id] = v;
+            let parent = cube.index.parent[id];
+            if let (Some(v), true) = (v, parent != NONE) {
+                *sum[parent as usize].get_or_insert(0.0) += v;
             }
         }
+        let sum = Arc::new(sum);
         self.population
             .lock()
             .expect("not poisoned")
-            .insert((area, year), total);
-        total
+            .insert(year, sum.clone());
+        sum
     }
 
     /// (numerator, denominator) of a measure from span values.
     fn num_den(
         &self,
+        cube: &Cube,
         m: &Measure,
         vals: &[Option<i64>],
         area: AreaCode,
@@ -570,7 +636,7 @@ impl Engine {
                 vals[*num].map(|v| v as f64),
                 match den {
                     Some(d) => vals[*d].map(|v| v as f64),
-                    None => self.population_of(area, span.population_year()),
+                    None => self.population_of(cube, area, span.population_year()),
                 },
             ),
         }
@@ -615,9 +681,14 @@ impl Engine {
                     None => {}
                 }
             }
+            let mut is_bounded = vec![false; cube.index.codes.len()];
+            for &id in &bounded {
+                is_bounded[id as usize] = true;
+            }
             ExpectedBase {
                 always: Arc::new(counts),
                 bounded,
+                is_bounded,
             }
         })
     }
@@ -626,7 +697,9 @@ impl Engine {
         if let Some(e) = self.expected.lock().expect("not poisoned").get(&p) {
             return e.clone();
         }
-        let ExpectedBase { always, bounded } = self.expected_base(cube);
+        let ExpectedBase {
+            always, bounded, ..
+        } = self.expected_base(cube);
         let valid: Vec<u32> = bounded
             .iter()
             .copied()
@@ -654,14 +727,23 @@ impl Engine {
 
     /// Completeness of the reporters in an area's subtree (itself included) at `levels`.
     fn counts(&self, cube: &Cube, area: AreaCode, periods: &[Period], levels: &[Level]) -> Counts {
+        self.counts_in(cube, &SpanView::new(self, cube, periods), area, levels)
+    }
+
+    /// [`Engine::counts`] over a span whose slabs and expectations are looked up already.
+    fn counts_in(
+        &self,
+        cube: &Cube,
+        view: &SpanView<'_>,
+        area: AreaCode,
+        levels: &[Level],
+    ) -> Counts {
         let mut c = Counts::default();
         let Some(id) = cube.index.id(area) else {
             return c;
         };
-        for p in periods {
+        for ((p, slab), expected) in view.periods.iter().zip(&view.slabs).zip(&view.expected) {
             if cube.index.is_inner(id) {
-                let expected = self.expected_for(cube, *p);
-                let slab = cube.slabs.get(p);
                 for l in levels {
                     let i = *l as usize;
                     c.expected += u64::from(expected[id as usize][i]);
@@ -674,7 +756,7 @@ impl Engine {
                 && self.areas.get(area).is_some_and(|a| a.valid_for(*p))
             {
                 c.expected += 1;
-                if let Some(slab) = cube.slabs.get(p)
+                if let Some(slab) = slab
                     && slab.status[id as usize] & REPORTED != 0
                 {
                     c.received += 1;
@@ -866,7 +948,7 @@ impl Engine {
         let mut rates = Vec::new();
         for ind in self.catalogue.indicators() {
             let m = self.measure(&cube, &ind.id)?;
-            let nd = self.num_den(&m, &total, area, &span);
+            let nd = self.num_den(&cube, &m, &total, area, &span);
             rates.push(pb::Rate {
                 indicator: ind.id.clone(),
                 name: ind.zh.clone(),
@@ -950,17 +1032,27 @@ impl Engine {
         }
         let mut counts = Vec::with_capacity(rows.len());
         let mut withheld = Vec::with_capacity(rows.len());
+        let views: Vec<SpanView<'_>> = periods
+            .iter()
+            .map(|p| SpanView::new(self, &cube, p))
+            .collect();
+        let only = measure.slots();
+        // the reporting levels at and below each level (rows are mostly of one level)
+        let row_levels: Vec<Vec<Level>> = (0..LEVELS)
+            .map(|i| {
+                levels
+                    .iter()
+                    .copied()
+                    .filter(|l| *l as usize >= i)
+                    .collect()
+            })
+            .collect();
         for code in &rows {
-            let row_levels: Vec<Level> = levels
-                .iter()
-                .copied()
-                .filter(|l| *l >= code.level())
-                .collect();
-            let c = self.counts(&cube, *code, &periods[0], &row_levels);
+            let c = self.counts_in(&cube, &views[0], *code, &row_levels[code.level() as usize]);
             let hide = req.complete_only && c.received < c.expected;
             let nd = |i: usize| {
-                let vals = self.subtree(&cube, *code, &periods[i], &leaves);
-                self.num_den(&measure, &vals, *code, &spans[i])
+                let vals = Engine::values_in(&cube, &views[i], *code, &leaves, Some(&only));
+                self.num_den(&cube, &measure, &vals, *code, &spans[i])
             };
             let (n0, d0) = if hide { (None, None) } else { nd(0) };
             let (n1, d1) = nd(1);
@@ -977,14 +1069,14 @@ impl Engine {
         let parent_nd = match root {
             Root::Area(area) => {
                 let vals = self.subtree(&cube, area, &periods[0], &leaves);
-                self.num_den(&measure, &vals, area, &span)
+                self.num_den(&cube, &measure, &vals, area, &span)
             }
             // the nation: the sum of the registry's top areas
             Root::Nation => {
                 let mut total: (Option<f64>, Option<f64>) = (None, None);
                 for t in &tops {
                     let vals = self.subtree(&cube, *t, &periods[0], &leaves);
-                    let (n, d) = self.num_den(&measure, &vals, *t, &span);
+                    let (n, d) = self.num_den(&cube, &measure, &vals, *t, &span);
                     let add = |acc: Option<f64>, x: Option<f64>| match (acc, x) {
                         (Some(a), Some(b)) => Some(a + b),
                         (a, b) => a.or(b),
@@ -997,16 +1089,24 @@ impl Engine {
         input.parent_num = parent_nd.0;
         drop(cube);
         let out = table::compute(&input).map_err(|e| QueryError::Engine(e.to_string()))?;
-        let mut result: Vec<pb::CompareRow> = rows
-            .iter()
-            .enumerate()
-            .map(|(i, code)| pb::CompareRow {
-                code: code.to_string(),
-                name: self.areas.name(*code),
+        // ranked first, by rank then code; ordering indices, not the rows themselves
+        let mut order: Vec<usize> = (0..rows.len()).collect();
+        let rank_of = |i: usize| out.rank[i].unwrap_or(0);
+        order.sort_by_key(|&i| (rank_of(i) == 0, rank_of(i), rows[i]));
+        let cube = self.cube.read().expect("not poisoned");
+        let name_of = |code: AreaCode| match cube.index.id(code) {
+            Some(id) => cube.index.names[id as usize].to_string(),
+            None => self.areas.name(code),
+        };
+        let result: Vec<pb::CompareRow> = order
+            .into_iter()
+            .map(|i| pb::CompareRow {
+                code: rows[i].to_string(),
+                name: name_of(rows[i]),
                 value: input.num[i],
                 rate: if input.is_rate { out.value[i] } else { None },
                 denominator: input.den[i],
-                rank: out.rank[i].unwrap_or(0),
+                rank: rank_of(i),
                 share: out.share[i],
                 yoy_base: out.yoy_base[i],
                 yoy_change: out.yoy_change[i],
@@ -1020,7 +1120,7 @@ impl Engine {
                 withheld: withheld[i],
             })
             .collect();
-        result.sort_by(|a, b| (a.rank == 0, a.rank, &a.code).cmp(&(b.rank == 0, b.rank, &b.code)));
+        drop(cube);
         let (name, unit) = measure.labels();
         let (root_code, root_name) = match root {
             Root::Area(area) => (area.to_string(), self.areas.name(area)),
@@ -1075,7 +1175,7 @@ impl Engine {
             .map(|s| {
                 let at = |s: &Span| {
                     let vals = self.subtree(&cube, area, &s.periods(), &leaves);
-                    Engine::value_of(&measure, self.num_den(&measure, &vals, area, s))
+                    Engine::value_of(&measure, self.num_den(&cube, &measure, &vals, area, s))
                 };
                 let (value, base) = (at(s), at(&s.year_earlier()));
                 let change = value.zip(base).map(|(v, b)| v - b);
@@ -1124,44 +1224,47 @@ impl Engine {
         let summary = self.counts(&cube, area, &periods, &levels).summary();
         let mut missing = Vec::new();
         let mut late_keys = Vec::new();
-        let mut reporters = Vec::new();
-        for l in &levels {
-            reporters.extend(self.areas.descendants_at(area, *l));
-        }
-        reporters.sort();
-        // reporters below a child hub's subtree rollup are known here by their counts only
-        let named: Vec<bool> = reporters
+        // by level, then code: each level's reporters in the subtree are one range of ids
+        let mut levels_sorted = levels.clone();
+        levels_sorted.sort();
+        let reporters: Vec<u32> = levels_sorted
             .iter()
-            .map(|code| {
-                let id = cube.index.id(*code).expect("registry area");
-                let mut x = cube.index.parent[id as usize];
-                while x != NONE {
-                    if cube.summarized[x as usize] {
-                        return false;
-                    }
-                    x = cube.index.parent[x as usize];
-                }
-                true
-            })
+            .flat_map(|l| cube.index.range_at(area, *l))
             .collect();
+        // reporters below a child hub's subtree rollup are known here by their counts only
+        let any_summarized = cube.summarized.iter().any(|s| *s);
+        let named = |id: u32| {
+            let mut x = cube.index.parent[id as usize];
+            while any_summarized && x != NONE {
+                if cube.summarized[x as usize] {
+                    return false;
+                }
+                x = cube.index.parent[x as usize];
+            }
+            true
+        };
+        let base = self.expected_base(&cube);
         let (mut named_missing, mut named_late) = (0u64, 0u64);
         for p in &periods {
             let slab = cube.slabs.get(p);
-            for (code, _) in reporters.iter().zip(&named).filter(|(_, n)| **n) {
-                if !self.areas.get(*code).is_some_and(|a| a.valid_for(*p)) {
+            for &id in &reporters {
+                let code = cube.index.codes[id as usize];
+                if base.is_bounded[id as usize]
+                    && !self.areas.get(code).is_some_and(|a| a.valid_for(*p))
+                    || !named(id)
+                {
                     continue;
                 }
-                let id = cube.index.id(*code).expect("registry area") as usize;
-                match slab.map(|s| s.status[id]) {
+                match slab.map(|s| s.status[id as usize]) {
                     Some(status) if status & REPORTED != 0 => {
                         if status & ON_TIME == 0 {
                             named_late += 1;
-                            late_keys.push((*code, *p));
+                            late_keys.push((code, *p));
                         }
                     }
                     _ => missing.push(pb::Reporter {
                         code: code.to_string(),
-                        name: self.areas.name(*code),
+                        name: self.areas.name(code),
                         period: p.to_string(),
                         received_at_ms: 0,
                     }),

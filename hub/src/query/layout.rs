@@ -12,6 +12,8 @@ pub struct Layout {
     metrics: Vec<MetricSlots>,
     by_id: HashMap<String, usize>,
     slots: usize,
+    /// Each slot's metric kind.
+    kinds: Vec<MetricKind>,
 }
 
 /// The slots of one metric.
@@ -53,16 +55,29 @@ impl Layout {
                 parts,
             });
         }
+        let mut kinds = vec![MetricKind::Count; next];
+        for m in &metrics {
+            kinds[m.total] = m.kind;
+            for (_, s) in &m.parts {
+                kinds[*s] = m.kind;
+            }
+        }
         Layout {
             metrics,
             by_id,
             slots: next,
+            kinds,
         }
     }
 
     /// Number of slots.
     pub fn slots(&self) -> usize {
         self.slots
+    }
+
+    /// Each slot's metric kind (how a span combines it).
+    pub fn kinds(&self) -> &[MetricKind] {
+        &self.kinds
     }
 
     /// Every metric's slots, in catalogue order.
