@@ -36,7 +36,7 @@ pub struct QueryArgs {
     pub hub: String,
     #[command(flatten)]
     pub tls: pingan_node::client_tls::ClientTlsArgs,
-    /// Division code of the area asked about.
+    /// Division code of the area asked about; in `compare`, 全国 is the whole registry.
     #[arg(long)]
     pub area: String,
     /// 2026-10, 2026-Q3, 2026-H2, 2026, 2026-01..2026-10, 2026-W40, 2026-10-01, ...

@@ -585,6 +585,9 @@ impl StoreReader {
         )
         .map_err(StoreError::from_sqlite)?;
         conn.busy_timeout(std::time::Duration::from_secs(30))?;
+        // 32 MiB of pages per reader (the default is 2 MiB): a county's villages over a few
+        // periods stay cached between questions (readers are pooled, at most 8)
+        conn.pragma_update(None, "cache_size", -32768)?;
         Ok(StoreReader { conn })
     }
 
@@ -670,6 +673,34 @@ impl StoreReader {
         ))?;
         let end = format!("{prefix}:");
         let rows = st.query_map([prefix, end.as_str(), period], record)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The current values of every village whose code starts with `prefix` for `period`: (code,
+    /// zero report, values). Only what a comparison of villages reads, so no audit columns are
+    /// decoded.
+    pub fn village_values_under(
+        &self,
+        prefix: &str,
+        period: &str,
+    ) -> Result<Vec<(String, bool, Vec<pb::MetricValue>)>, StoreError> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT area, zero_report, vals FROM revisions r
+             WHERE period = ?3 AND area >= ?1 AND area < ?2 AND length(area) = 12
+             AND revision = (SELECT MAX(revision) FROM revisions WHERE period = r.period AND area = r.area)",
+        )?;
+        let end = format!("{prefix}:");
+        let rows = st.query_map([prefix, end.as_str(), period], |row| {
+            let vals: Vec<u8> = row.get(2)?;
+            let stored = pb::StoredValues::decode(vals.as_slice()).map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    2,
+                    rusqlite::types::Type::Blob,
+                    Box::new(e),
+                )
+            })?;
+            Ok((row.get(0)?, row.get(1)?, stored.values))
+        })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 

@@ -460,12 +460,14 @@ impl Engine {
         let mut out = HashMap::new();
         let prefix_s = prefix.to_string();
         for p in periods {
-            for rec in reader.current_under(&prefix_s, &p.to_string())? {
-                let Ok(code) = rec.area.parse::<AreaCode>() else {
+            for (area, zero_report, values) in
+                reader.village_values_under(&prefix_s, &p.to_string())?
+            {
+                let Ok(code) = area.parse::<AreaCode>() else {
                     continue;
                 };
                 if code.level() == Level::Village {
-                    out.insert((code, *p), cube.layout.cells(rec.zero_report, &rec.values));
+                    out.insert((code, *p), cube.layout.cells(zero_report, &values));
                 }
             }
         }
