@@ -181,7 +181,7 @@ fn main() -> anyhow::Result<()> {
                 ..Default::default()
             };
             let mut text = format!(
-                "# pingan benchmarks\n\nWritten by `scripts/benchmarks` (`pingan-bench all`) on {}:                  {} cores, {:.0} GiB, {} profile. The national registry: {registry}. Targets are                  the benchmark issue's; a missed one is marked.\n\n",
+                "# pingan benchmarks\n\nWritten by `scripts/benchmarks` (`pingan-bench all`) on {}: {} cores, {:.0} GiB, {} profile. The national registry: {registry}. Targets are the benchmark issue's; a missed one is marked.\n\n",
                 machine.date, machine.cores, machine.memory_gib, machine.profile
             );
             let population = dataset_dir.join("population.csv");
@@ -234,7 +234,7 @@ fn main() -> anyhow::Result<()> {
             }
             let import_secs = std::fs::read_to_string(&imported).unwrap_or_default();
             text += &format!(
-                "The dataset ({months} months, `pingan-bench dataset`) was loaded with `pingan-hub import`                  in {} (every report validated, stored with durable group commits).\n\n",
+                "The dataset ({months} months, `pingan-bench dataset`) was loaded with `pingan-hub import` in {} (every report validated, stored with durable group commits).\n\n",
                 import_secs.trim()
             );
             if !skip_ingest {
