@@ -123,14 +123,17 @@ fn report(catalogue: &Catalogue, cfg: &IngestConfig, code: AreaCode) -> pb::Repo
     }
 }
 
-fn dir_bytes(dir: &Path) -> u64 {
+/// Bytes of the files under `dir`, subdirectories included.
+pub(crate) fn dir_bytes(dir: &Path) -> u64 {
     std::fs::read_dir(dir)
         .map(|entries| {
             entries
-                .filter_map(Result::ok)
-                .filter_map(|e| e.metadata().ok())
-                .filter(std::fs::Metadata::is_file)
-                .map(|m| m.len())
+                .flatten()
+                .map(|e| match e.metadata() {
+                    Ok(m) if m.is_dir() => dir_bytes(&e.path()),
+                    Ok(m) => m.len(),
+                    Err(_) => 0,
+                })
                 .sum()
         })
         .unwrap_or(0)

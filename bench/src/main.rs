@@ -262,16 +262,7 @@ fn main() -> anyhow::Result<()> {
             );
             write_out(&out, &text)?;
             print!("{text}");
-            let differ: Vec<_> = result
-                .queries
-                .iter()
-                .filter(|q| q.difference.is_some())
-                .map(|q| q.name)
-                .collect();
-            anyhow::ensure!(
-                differ.is_empty(),
-                "the hub's and DuckDB's answers differ: {differ:?}"
-            );
+            result.ensure_equal()?;
         }
         Command::Queries {
             divisions,
@@ -292,16 +283,7 @@ fn main() -> anyhow::Result<()> {
             if let Some(path) = out {
                 write_out(&path, &text)?;
             }
-            let differ: Vec<_> = result
-                .queries
-                .iter()
-                .filter(|q| q.difference.is_some())
-                .map(|q| q.name)
-                .collect();
-            anyhow::ensure!(
-                differ.is_empty(),
-                "the hub's and DuckDB's answers differ: {differ:?}"
-            );
+            result.ensure_equal()?;
         }
         Command::Ingest {
             divisions,

@@ -17,6 +17,8 @@ use pingan_proto::{Areas, Catalogue, Period, Span, pb};
 use serde::Deserialize;
 use tonic::transport::Channel;
 
+use crate::ingest::dir_bytes;
+
 /// The DuckDB side, run with `python3`.
 const DUCKDB_SCRIPT: &str = include_str!("../duckdb/queries.py");
 
@@ -74,6 +76,23 @@ pub struct QueriesResult {
     pub duckdb_version: String,
     pub duckdb_threads: String,
     pub raw_rows: u64,
+}
+
+impl QueriesResult {
+    /// An error naming every question whose answers differ between the hub and DuckDB.
+    pub fn ensure_equal(&self) -> anyhow::Result<()> {
+        let differ: Vec<_> = self
+            .queries
+            .iter()
+            .filter(|q| q.difference.is_some())
+            .map(|q| q.name)
+            .collect();
+        anyhow::ensure!(
+            differ.is_empty(),
+            "the hub's and DuckDB's answers differ: {differ:?}"
+        );
+        Ok(())
+    }
 }
 
 /// A running `pingan-hub serve`.
@@ -157,21 +176,6 @@ struct DuckOut {
 struct DuckQuery {
     times: Vec<f64>,
     answer: serde_json::Value,
-}
-
-fn dir_bytes(dir: &Path) -> u64 {
-    std::fs::read_dir(dir)
-        .map(|entries| {
-            entries
-                .flatten()
-                .map(|e| match e.metadata() {
-                    Ok(m) if m.is_dir() => dir_bytes(&e.path()),
-                    Ok(m) => m.len(),
-                    Err(_) => 0,
-                })
-                .sum()
-        })
-        .unwrap_or(0)
 }
 
 /// Relative equality for rates and percentages computed in different orders.

@@ -50,6 +50,14 @@ fn mark(met: bool) -> &'static str {
 /// A table row: what, the value, and the target with whether it is met (if it has one).
 type Row<'a> = (String, String, Option<(&'a str, bool)>);
 
+/// Writes measure rows under a `| measure | value | target | |` header already written.
+fn write_rows<'a>(out: &mut String, rows: impl IntoIterator<Item = Row<'a>>) {
+    for (what, value, target) in rows {
+        let (target, met) = target.map_or(("", ""), |(t, met)| (t, mark(met)));
+        let _ = writeln!(out, "| {what} | {value} | {target} | {met} |");
+    }
+}
+
 /// The ingest section: a table of measurements with their targets.
 pub fn ingest_markdown(m: &Machine, registry: &str, r: &IngestResult) -> String {
     let mut out = String::new();
@@ -117,10 +125,7 @@ pub fn ingest_markdown(m: &Machine, registry: &str, r: &IngestResult) -> String 
             None,
         ),
     ];
-    for (what, value, target) in rows {
-        let (target, met) = target.map_or(("", ""), |(t, met)| (t, mark(met)));
-        let _ = writeln!(out, "| {what} | {value} | {target} | {met} |");
-    }
+    write_rows(&mut out, rows);
     out
 }
 
@@ -228,9 +233,6 @@ pub fn queries_markdown(m: &Machine, registry: &str, r: &QueriesResult) -> Strin
             None,
         ),
     ];
-    for (what, value, target) in rows {
-        let (target, met) = target.map_or(("", ""), |(t, met)| (t, mark(met)));
-        let _ = writeln!(out, "| {what} | {value} | {target} | {met} |");
-    }
+    write_rows(&mut out, rows);
     out
 }

@@ -659,23 +659,6 @@ impl StoreReader {
         Ok(())
     }
 
-    /// The current revisions of every area whose code starts with `prefix` for `period`, keyed
-    /// by area code.
-    pub fn current_under(
-        &self,
-        prefix: &str,
-        period: &str,
-    ) -> Result<Vec<RevisionRecord>, StoreError> {
-        // codes are digits, so every code with the prefix sorts in [prefix, prefix + ':')
-        let mut st = self.conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM revisions r WHERE area >= ?1 AND area < ?2 AND period = ?3
-             AND revision = (SELECT MAX(revision) FROM revisions WHERE area = r.area AND period = r.period)"
-        ))?;
-        let end = format!("{prefix}:");
-        let rows = st.query_map([prefix, end.as_str(), period], record)?;
-        Ok(rows.collect::<Result<_, _>>()?)
-    }
-
     /// The current values of every village whose code starts with `prefix` for `period`: (code,
     /// zero report, values). Only what a comparison of villages reads, so no audit columns are
     /// decoded.
@@ -684,6 +667,7 @@ impl StoreReader {
         prefix: &str,
         period: &str,
     ) -> Result<Vec<(String, bool, Vec<pb::MetricValue>)>, StoreError> {
+        // codes are digits, so every code with the prefix sorts in [prefix, prefix + ':')
         let mut st = self.conn.prepare_cached(
             "SELECT area, zero_report, vals FROM revisions r
              WHERE period = ?3 AND area >= ?1 AND area < ?2 AND length(area) = 12
