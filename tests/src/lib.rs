@@ -1,6 +1,7 @@
 //! Helpers for pingan's integration tests: [`TestHub`] (a real hub server on loopback, port 0,
-//! temporary store, shutdown handle), the real binaries ([`bin`]), report builders and polling
-//! with a deadline instead of sleeps.
+//! temporary store, shutdown handle), the real binaries ([`bin`]) run as [`Proc`]esses that are
+//! killed when the test ends however it ends, report builders and polling with a deadline
+//! instead of sleeps.
 
 use std::{
     net::SocketAddr,
@@ -221,12 +222,16 @@ pub fn hub_with_stdin(args: &[&str], data: &Path, stdin: &str) -> std::process::
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("run pingan-hub");
-    child
+    let written = child
         .stdin
         .take()
         .expect("stdin")
-        .write_all(stdin.as_bytes())
-        .expect("write stdin");
+        .write_all(stdin.as_bytes());
+    if let Err(e) = written {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("writing pingan-hub's standard input: {e}");
+    }
     child.wait_with_output().expect("pingan-hub output")
 }
 
@@ -276,7 +281,10 @@ pub fn random_values(rng: &mut rand::rngs::StdRng, catalogue: &Catalogue) -> Vec
     out
 }
 
+pub mod process;
 pub mod reference;
+
+pub use process::Proc;
 
 /// A deployment's certificates in a temporary directory: a CA, the hub's certificate, and
 /// certificates issued on demand.
@@ -459,7 +467,7 @@ pub struct HubProcess {
     pub url: String,
     pub port: u16,
     pub data: PathBuf,
-    child: Option<std::process::Child>,
+    child: Option<Proc>,
 }
 
 impl HubProcess {
@@ -490,25 +498,25 @@ impl HubProcess {
         // the port may still be held for a moment by the killed process's socket
         let deadline = std::time::Instant::now() + Duration::from_secs(20);
         loop {
-            let mut child = Command::new(bin("pingan-hub"))
-                .args(["serve", "--insecure", "--listen"])
-                .arg(format!("127.0.0.1:{}", self.port))
-                .arg("--data")
-                .arg(&self.data)
-                .env("RUST_LOG", "error")
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::inherit())
-                .spawn()
-                .expect("start pingan-hub");
+            let mut child = Proc::spawn(
+                Command::new(bin("pingan-hub"))
+                    .args(["serve", "--insecure", "--listen"])
+                    .arg(format!("127.0.0.1:{}", self.port))
+                    .arg("--data")
+                    .arg(&self.data)
+                    .env("RUST_LOG", "error")
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::inherit()),
+            );
             let mut line = String::new();
-            std::io::BufReader::new(child.stdout.take().expect("stdout"))
+            std::io::BufReader::new(child.take_stdout().expect("stdout"))
                 .read_line(&mut line)
                 .expect("read the hub's first line");
             if line.starts_with("pingan-hub listening on ") {
                 self.child = Some(child);
                 return;
             }
-            let status = child.wait().expect("hub exit status");
+            let status = child.wait_for(Duration::from_secs(30));
             assert!(
                 std::time::Instant::now() < deadline,
                 "pingan-hub did not start: {status}"
@@ -520,20 +528,13 @@ impl HubProcess {
     /// SIGKILL: no shutdown code runs.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
-            child.kill().expect("SIGKILL the hub");
-            child.wait().expect("reap the hub");
+            child.kill();
         }
     }
 
     /// The running hub's process id.
     pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(std::process::Child::id)
-    }
-}
-
-impl Drop for HubProcess {
-    fn drop(&mut self) {
-        self.kill();
+        self.child.as_ref().map(Proc::id)
     }
 }
 
