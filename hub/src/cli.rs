@@ -28,6 +28,36 @@ pub enum QueryCommand {
     Completeness(QueryArgs),
 }
 
+/// A leader's (viewer's) certificate. Its environment variables are the viewer's own, so an
+/// office that exported a node's `PINGAN_CERT`/`PINGAN_KEY` does not query with the node's
+/// certificate by mistake.
+#[derive(Debug, Clone, Default, Args)]
+pub struct ViewerTlsArgs {
+    /// The deployment's CA certificate (PEM).
+    #[arg(long, env = "PINGAN_CA")]
+    pub ca: Option<std::path::PathBuf>,
+    /// The viewer's certificate (PEM), from `pingan-hub certs issue --role viewer`.
+    #[arg(long, env = "PINGAN_VIEWER_CERT")]
+    pub cert: Option<std::path::PathBuf>,
+    /// The viewer's private key (PEM).
+    #[arg(long, env = "PINGAN_VIEWER_KEY")]
+    pub key: Option<std::path::PathBuf>,
+    /// Plaintext gRPC to an http:// hub serving --insecure.
+    #[arg(long, env = "PINGAN_INSECURE")]
+    pub insecure: bool,
+}
+
+impl ViewerTlsArgs {
+    fn client(&self) -> pingan_node::client_tls::ClientTlsArgs {
+        pingan_node::client_tls::ClientTlsArgs {
+            ca: self.ca.clone(),
+            cert: self.cert.clone(),
+            key: self.key.clone(),
+            insecure: self.insecure,
+        }
+    }
+}
+
 /// Arguments shared by the queries.
 #[derive(Debug, Args)]
 pub struct QueryArgs {
@@ -35,19 +65,21 @@ pub struct QueryArgs {
     #[arg(long, env = "PINGAN_HUB", default_value = "https://localhost:7400")]
     pub hub: String,
     #[command(flatten)]
-    pub tls: pingan_node::client_tls::ClientTlsArgs,
+    pub tls: ViewerTlsArgs,
     /// Division code of the area asked about; in `compare`, 全国 is the whole registry.
     #[arg(long)]
     pub area: String,
-    /// 2026-10, 2026-Q3, 2026-H2, 2026, 2026-01..2026-10, 2026-W40, 2026-10-01, ...
+    /// 2026-10, 2026-Q3, 2026-H2, 2026, 2026-01..2026-10, 2026-W40, 2026-10-01; also
+    /// 2026/10, 2026年10月, 2026年第三季度, 2026年1月至2026年10月.
     #[arg(long)]
     pub period: String,
-    /// Metric or indicator (id or Chinese name); for rollup, repeat to choose metrics.
+    /// Metric or indicator (id or Chinese name); for rollup, repeat to choose which.
     #[arg(long)]
     pub metric: Vec<String>,
-    /// Level of the areas compared or checked (province, prefecture, county, township, village).
-    #[arg(long, default_value = "")]
-    pub level: String,
+    /// Level of the areas compared or checked (province, prefecture, county, township, village,
+    /// or 省 市 县 乡镇 村社区).
+    #[arg(long)]
+    pub level: Option<pingan_proto::Level>,
     /// Number of periods in a trend.
     #[arg(long, default_value_t = 12)]
     pub periods: u32,
@@ -79,27 +111,33 @@ pub async fn run(cmd: QueryCommand) -> anyhow::Result<()> {
         QueryCommand::Trend(a) => (a, "trend"),
         QueryCommand::Completeness(a) => (a, "completeness"),
     };
-    let tls = args.tls.config(&args.hub)?;
+    let tls = args.tls.client().config(&args.hub)?;
+    let period = pingan_proto::Span::parse_typed(&args.period)?.to_string();
+    let level = args
+        .level
+        .map(|l| l.as_str().to_owned())
+        .unwrap_or_default();
     let channel = pingan_node::client_tls::endpoint(&args.hub, tls.as_ref())?
         .connect()
         .await
-        .map_err(|e| anyhow::anyhow!("cannot reach hub {}: {e}", args.hub))?;
+        .map_err(|e| anyhow::anyhow!(pingan_node::client_tls::describe(&args.hub, &e)))?;
     let mut client = QueryServiceClient::new(channel).max_decoding_message_size(64 * 1024 * 1024);
     let one_metric = || -> anyhow::Result<String> {
         match args.metric.as_slice() {
             [m] => Ok(m.clone()),
-            _ => anyhow::bail!(
-                "{kind} needs exactly one --metric (a metric or an indicator such as 调处成功率)"
-            ),
+            _ => anyhow::bail!("{kind} 需要且只需要一个 --metric（指标或比率，如 调处成功率）"),
         }
     };
-    let status = |e: tonic::Status| anyhow::anyhow!("{:?}: {}", e.code(), e.message());
+    let status = |e: tonic::Status| match std::error::Error::source(&e) {
+        Some(_) => anyhow::anyhow!(pingan_node::client_tls::describe(&args.hub, &e)),
+        None => anyhow::anyhow!("{:?}: {}", e.code(), e.message()),
+    };
     let table = match kind {
         "rollup" => rollup_table(
             &client
                 .rollup(pb::RollupRequest {
                     area: args.area.clone(),
-                    period: args.period.clone(),
+                    period: period.clone(),
                     metrics: args.metric.clone(),
                     by_category: args.by_category,
                 })
@@ -111,9 +149,9 @@ pub async fn run(cmd: QueryCommand) -> anyhow::Result<()> {
             &client
                 .compare(pb::CompareRequest {
                     area: args.area.clone(),
-                    period: args.period.clone(),
+                    period: period.clone(),
                     metric: one_metric()?,
-                    level: args.level.clone(),
+                    level: level.clone(),
                     complete_only: args.complete_only,
                 })
                 .await
@@ -124,7 +162,7 @@ pub async fn run(cmd: QueryCommand) -> anyhow::Result<()> {
             &client
                 .trend(pb::TrendRequest {
                     area: args.area.clone(),
-                    period: args.period.clone(),
+                    period: period.clone(),
                     periods: args.periods,
                     metric: one_metric()?,
                 })
@@ -136,14 +174,15 @@ pub async fn run(cmd: QueryCommand) -> anyhow::Result<()> {
             &client
                 .completeness(pb::CompletenessRequest {
                     area: args.area.clone(),
-                    period: args.period.clone(),
-                    level: args.level.clone(),
+                    period: period.clone(),
+                    level: level.clone(),
                 })
                 .await
                 .map_err(status)?
                 .into_inner(),
+            args.level,
         ),
     };
-    print!("{}", render(&table, args.format));
+    pingan_node::print_out(&render(&table, args.format));
     Ok(())
 }

@@ -5,7 +5,7 @@ use std::{net::SocketAddr, path::PathBuf};
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
-use pingan_proto::{Areas, Catalogue, fixtures};
+use pingan_proto::{AreaCode, Areas, Catalogue, fixtures};
 
 /// pingan-hub: receives 平安建设 reports from nodes and answers leaders' questions.
 #[derive(Debug, Parser)]
@@ -206,7 +206,9 @@ pub struct FederationArgs {
     /// with this hub's own certificate (--cert, --key, --ca).
     #[arg(long, env = "PINGAN_PARENT")]
     pub parent: Option<String>,
-    /// This hub's jurisdiction; default: the area of its hub certificate.
+    /// This hub's jurisdiction: only its subtree of the divisions is loaded, and forwarding
+    /// to --parent is for it; default: the area of the hub certificate (none with --insecure:
+    /// the whole registry).
     #[arg(long, env = "PINGAN_HUB_AREA")]
     pub area: Option<String>,
     /// How fine the forwarded rollups are: county (totals only), township or village; default:
@@ -223,6 +225,25 @@ pub struct FederationArgs {
 }
 
 impl FederationArgs {
+    /// The hub's jurisdiction: `--area`, or else the area of its hub certificate; none for a
+    /// hub serving --insecure without --area (it holds the whole registry).
+    pub fn jurisdiction(&self, tls: &ServerTlsArgs) -> anyhow::Result<Option<AreaCode>> {
+        match (&self.area, &tls.cert) {
+            (Some(a), _) => Ok(Some(a.parse().with_context(|| format!("--area {a}"))?)),
+            (None, Some(cert)) if !tls.insecure => {
+                use rustls_pki_types::{CertificateDer, pem::PemObject as _};
+                let der = CertificateDer::from_pem_file(cert)
+                    .with_context(|| format!("reading {}", cert.display()))?;
+                Ok(Some(
+                    crate::tls::Identity::from_der(&der)
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", cert.display()))?
+                        .area,
+                ))
+            }
+            _ => Ok(None),
+        }
+    }
+
     /// The forwarding configuration, when --parent is given; `data` is the hub's data directory.
     pub fn config(
         &self,
@@ -241,17 +262,8 @@ impl FederationArgs {
         let client_tls = client
             .config(parent)
             .context("connecting to the parent hub (--parent)")?;
-        let root = match (&self.area, &tls.cert) {
-            (Some(a), _) => a.parse().with_context(|| format!("--area {a}"))?,
-            (None, Some(cert)) => {
-                use rustls_pki_types::{CertificateDer, pem::PemObject as _};
-                let der = CertificateDer::from_pem_file(cert)
-                    .with_context(|| format!("reading {}", cert.display()))?;
-                crate::tls::Identity::from_der(&der)
-                    .map_err(|e| anyhow::anyhow!("{}: {e}", cert.display()))?
-                    .area
-            }
-            (None, None) => anyhow::bail!("--parent needs the hub's area: give --area"),
+        let Some(root) = self.jurisdiction(tls)? else {
+            anyhow::bail!("--parent needs the hub's area: give --area");
         };
         let depth = match &self.forward_depth {
             Some(d) => d
@@ -292,6 +304,10 @@ pub struct ImportArgs {
     /// Repeat it, or give several after one --file, to load many in one run, in order.
     #[arg(long, required = true, num_args = 1..)]
     pub file: Vec<PathBuf>,
+    /// The hub's jurisdiction (as `serve --area`): only its subtree of the divisions is loaded;
+    /// reports outside it are refused.
+    #[arg(long, env = "PINGAN_HUB_AREA")]
+    pub area: Option<AreaCode>,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }
@@ -307,8 +323,9 @@ pub struct DemoArgs {
 /// Where the areas, their population and the catalogue come from.
 #[derive(Debug, Args, Clone, Default)]
 pub struct RegistryArgs {
-    /// Division codes in the national CSV format (provinces.csv ... villages.csv[.gz]);
-    /// default: the built-in 三台县 (510722) extract.
+    /// Division codes: `national` for the national registry shipped with pingan, or a
+    /// directory in the national CSV format (provinces.csv ... villages.csv[.gz]); default:
+    /// the built-in 三台县 (510722) extract.
     #[arg(long, env = "PINGAN_DIVISIONS")]
     pub divisions: Option<PathBuf>,
     /// Population per area and year, CSV `code,year,population`; default: the built-in
@@ -320,18 +337,42 @@ pub struct RegistryArgs {
     pub catalogue: Option<PathBuf>,
 }
 
+/// The `--divisions` value that names the national registry shipped with pingan.
+pub const NATIONAL: [&str; 2] = ["national", "全国"];
+
 impl RegistryArgs {
-    /// Loads the catalogue and the division registry, with clear errors.
-    pub fn load(&self) -> anyhow::Result<(Catalogue, Areas)> {
+    /// Loads the catalogue and the division registry, with clear errors. With `within` (the
+    /// hub's jurisdiction) only that area's subtree and its ancestors are kept: a county hub
+    /// given the national divisions pays for its county, not for the nation.
+    pub fn load(&self, within: Option<AreaCode>) -> anyhow::Result<(Catalogue, Areas)> {
         let catalogue = match &self.catalogue {
             Some(path) => Catalogue::load(path)?,
             None => Catalogue::builtin(),
         };
         let mut areas = match &self.divisions {
-            Some(dir) => Areas::load_dir(dir)
-                .with_context(|| format!("loading divisions from {}", dir.display()))?,
-            None => fixtures::santai_areas(),
+            Some(dir) if NATIONAL.iter().any(|n| dir.as_os_str() == *n) => {
+                fixtures::national_areas(within)
+            }
+            Some(dir) => Areas::load_dir_within(dir, within)
+                .with_context(|| format!("读取区划 {} 失败 (loading divisions)", dir.display()))?,
+            None => {
+                let extract = fixtures::santai_areas();
+                match within {
+                    Some(root) => extract.within(root).with_context(|| {
+                        format!(
+                            "{root} 不在内置的三台县区划里：用 --divisions national（全国区划）或 --divisions DIR"
+                        )
+                    })?,
+                    None => extract,
+                }
+            }
         };
+        if let Some(root) = within {
+            anyhow::ensure!(
+                areas.get(root).is_some(),
+                "本平台的辖区 {root} 不在区划里 (jurisdiction {root} is not in the divisions)"
+            );
+        }
         if let Some(path) = &self.population {
             let file =
                 std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;

@@ -359,7 +359,10 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         })
         .await?
         .into_inner();
-    println!("{}", crate::tables::completeness_table(&missing).to_text());
+    println!(
+        "{}",
+        crate::tables::completeness_table(&missing, Some(Level::Village)).to_text()
+    );
 
     let _ = stop.send(());
     server.await.context("hub task")??;

@@ -64,6 +64,8 @@ impl From<HubError> for Status {
             HubError::Store(_) => Code::Internal,
             HubError::Query(QueryError::BadRequest(_)) => Code::InvalidArgument,
             HubError::Query(QueryError::UnknownArea(_)) => Code::NotFound,
+            // asked of the wrong hub: the child hub that forwards the subtree has the answer
+            HubError::Query(QueryError::BelowForwarding { .. }) => Code::FailedPrecondition,
             HubError::Query(QueryError::Store(StoreError::Closed)) => Code::Unavailable,
             HubError::Query(_) => Code::Internal,
             // a second child hub for an owned subtree: not this certificate's to write

@@ -11,8 +11,18 @@ use pingan_hub::{
 };
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    let cli = Cli::parse();
+async fn main() -> std::process::ExitCode {
+    match run(Cli::parse()).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            // the causes, never a backtrace: RUST_BACKTRACE is for developers' panics
+            eprintln!("错误 (error)：{e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
@@ -67,7 +77,7 @@ fn users(cmd: UsersCommand) -> anyhow::Result<()> {
             registry,
             name,
         } => {
-            let (_, areas) = registry.load()?;
+            let (_, areas) = registry.load(None)?;
             let users = open(&data)?;
             let password = read_password(&name)?;
             let user = users.add(&areas, &name, &area, &password, now)?;
@@ -138,9 +148,11 @@ fn owners(cmd: OwnersCommand) -> anyhow::Result<()> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let (catalogue, areas) = args.registry.load()?;
+    let jurisdiction = args.federation.jurisdiction(&args.tls)?;
+    let (catalogue, areas) = args.registry.load(jurisdiction)?;
     tracing::info!(
         areas = areas.len(),
+        jurisdiction = %jurisdiction.map_or_else(|| "all".to_owned(), |a| a.to_string()),
         metrics = catalogue.metrics().len(),
         "registry loaded"
     );
@@ -237,7 +249,7 @@ async fn save_rollups(engine: std::sync::Arc<pingan_hub::query::Engine>) {
 }
 
 async fn import(args: ImportArgs) -> anyhow::Result<()> {
-    let (catalogue, areas) = args.registry.load()?;
+    let (catalogue, areas) = args.registry.load(args.area)?;
     let state = HubState::open_for_import(&args.data, catalogue, areas)
         .with_context(|| format!("opening the store in {}", args.data.display()))?;
     let mut refused = 0;
@@ -251,26 +263,30 @@ async fn import(args: ImportArgs) -> anyhow::Result<()> {
             }
         };
         println!(
-            "{}: {} reports read in {:.1?}: {} stored, {} already stored, {} refused",
+            "{}：读入 {} 份报表，用时 {:.1?}：新存 {}，已存过 {}，拒收 {} ({} reports read: {} stored, {} already stored, {} refused)",
             file.display(),
             summary.reports,
             started.elapsed(),
             summary.stored,
             summary.duplicates,
+            summary.refused.len(),
+            summary.reports,
+            summary.stored,
+            summary.duplicates,
             summary.refused.len()
         );
         for (line, reason) in summary.refused.iter().take(50) {
-            println!("  line {line}: {reason}");
+            println!("  第 {line} 行 (line {line})：{reason}");
         }
         if summary.refused.len() > 50 {
-            println!("  ... and {} more", summary.refused.len() - 50);
+            println!("  …… 另有 {} 份", summary.refused.len() - 50);
         }
         refused += summary.refused.len();
     }
     state.store.close();
     anyhow::ensure!(
         refused == 0,
-        "{refused} reports were refused; nothing of them was stored"
+        "{refused} 份报表被拒收，被拒收的报表一个数也没有存入；改正后重新导入，已存入的不会重复 ({refused} reports were refused; nothing of them was stored)"
     );
     Ok(())
 }

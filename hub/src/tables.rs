@@ -74,13 +74,13 @@ impl Cell {
         }
     }
 
+    /// The cell in CSV: numbers rounded as shown (a percentage in percent units, its header
+    /// says %), yes/no as 是 or empty, missing as empty.
     fn csv(&self) -> String {
         match self {
-            Cell::Text(s) => s.clone(),
-            Cell::Int(n) => n.to_string(),
-            Cell::Num(x, _) | Cell::Pct(x, _) => x.to_string(),
-            Cell::Bool(b) => b.to_string(),
+            Cell::Num(x, d) | Cell::Pct(x, d) => format!("{x:.d$}"),
             Cell::Missing => String::new(),
+            other => other.shown(),
         }
     }
 
@@ -106,7 +106,7 @@ impl Cell {
 #[derive(Debug, Clone)]
 pub struct Table {
     pub title: String,
-    pub columns: Vec<(&'static str, &'static str)>,
+    pub columns: Vec<(&'static str, String)>,
     pub rows: Vec<Vec<Cell>>,
     /// Lines printed under a terminal table (summaries).
     pub notes: Vec<String>,
@@ -165,7 +165,7 @@ impl Table {
     /// CSV with a UTF-8 BOM and Chinese headers; numbers unrounded; missing as empty.
     pub fn to_csv(&self) -> String {
         let mut w = csv::Writer::from_writer(Vec::new());
-        let _ = w.write_record(self.columns.iter().map(|c| c.1));
+        let _ = w.write_record(self.columns.iter().map(|c| c.1.as_str()));
         for r in &self.rows {
             let _ = w.write_record(r.iter().map(Cell::csv));
         }
@@ -190,9 +190,23 @@ impl Table {
     }
 }
 
-fn completeness_note(c: &pb::CompletenessSummary) -> String {
+/// Columns from (json key, Chinese header) pairs.
+fn columns(cols: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
+    cols.iter().map(|(k, h)| (*k, (*h).to_owned())).collect()
+}
+
+/// Who a completeness summary counts, said beside its numbers: every reporting level of the
+/// area's subtree, or one level.
+fn reporters_of(level: Option<pingan_proto::Level>) -> String {
+    match level {
+        None => "本级及所有下级上报单位".into(),
+        Some(l) => format!("{}级上报单位", l.zh()),
+    }
+}
+
+fn completeness_note(c: &pb::CompletenessSummary, who: &str) -> String {
     format!(
-        "上报情况: 应报 {}, 已报 {} (按时 {}, 迟报 {}), 未报 {}, 上报率 {}",
+        "上报情况（{who}）: 应报 {}, 已报 {} (按时 {}, 迟报 {}), 未报 {}, 上报率 {}",
         c.expected,
         c.received,
         c.on_time,
@@ -238,26 +252,34 @@ pub fn rollup_table(r: &pb::RollupReply) -> Table {
     }
     Table {
         title: format!("{} {} {} 汇总", r.area, r.name, r.period),
-        columns: vec![
+        columns: columns(&[
             ("metric", "指标代码"),
             ("name", "指标"),
             ("unit", "单位"),
             ("own", "本级"),
             ("total", "合计"),
-        ],
+        ]),
         rows,
-        notes: r.completeness.iter().map(completeness_note).collect(),
+        notes: r
+            .completeness
+            .iter()
+            .map(|c| completeness_note(c, &reporters_of(None)))
+            .collect(),
     }
 }
 
-/// The comparison as a table, in rank order.
+/// The comparison as a table, in rank order. For an indicator (a rate) the table shows its
+/// numerator and denominator, the rate, and 去年同期/上期 as rates too, with their changes in
+/// percentage points; for a metric, the figure itself.
 pub fn compare_table(r: &pb::CompareReply) -> Table {
+    let rate = r.is_rate;
+    let pct = r.unit == "%";
     let rows = r
         .rows
         .iter()
         .map(|x| {
             let c = x.completeness.unwrap_or_default();
-            vec![
+            let mut row = vec![
                 if x.rank == 0 {
                     Cell::Missing
                 } else {
@@ -266,50 +288,87 @@ pub fn compare_table(r: &pb::CompareReply) -> Table {
                 Cell::Text(x.code.clone()),
                 Cell::Text(x.name.clone()),
                 Cell::opt_count(x.value),
-                Cell::opt_rate(x.rate, &r.unit),
+            ];
+            if rate {
+                row.push(Cell::opt_count(x.denominator));
+                row.push(Cell::opt_rate(x.rate, &r.unit));
+            }
+            // a rate's bases are rates, its changes percentage points
+            let base = |v: Option<f64>| {
+                if rate {
+                    Cell::opt_rate(v, &r.unit)
+                } else {
+                    Cell::opt_count(v)
+                }
+            };
+            let change = |v: Option<f64>| {
+                if rate {
+                    Cell::opt_num(v, 2)
+                } else {
+                    Cell::opt_count(v)
+                }
+            };
+            row.extend([
                 Cell::opt_pct(x.share, 1),
-                Cell::opt_num(x.yoy_base, 2),
-                Cell::opt_num(x.yoy_change, 2),
+                base(x.yoy_base),
+                change(x.yoy_change),
                 Cell::opt_pct(x.yoy_pct, 1),
-                Cell::opt_num(x.mom_base, 2),
-                Cell::opt_num(x.mom_change, 2),
+                base(x.mom_base),
+                change(x.mom_change),
                 Cell::opt_pct(x.mom_pct, 1),
                 Cell::Int(c.expected as i64),
                 Cell::Int(c.received as i64),
                 Cell::Int(c.on_time as i64),
                 Cell::Bool(x.outlier),
-            ]
+            ]);
+            row
         })
         .collect();
     let parent = match (r.is_rate, r.parent_rate, r.parent_total) {
-        (true, rate, _) => format!("全域 {}: {}", r.metric_name, Cell::opt_num(rate, 2).shown()),
+        (true, value, _) => format!(
+            "全域 {}: {}",
+            r.metric_name,
+            Cell::opt_rate(value, &r.unit).shown()
+        ),
         (false, _, total) => format!("全域合计: {}", Cell::opt_count(total).shown()),
     };
+    let unit = |name: &str| format!("{name}({})", r.unit);
+    let points = if pct { "(百分点)" } else { "" };
+    let mut cols: Vec<(&'static str, String)> = columns(&[
+        ("rank", "排名"),
+        ("code", "代码"),
+        ("name", "名称"),
+        ("value", if rate { "分子" } else { "数值" }),
+    ]);
+    if rate {
+        cols.push(("denominator", "分母".into()));
+        cols.push(("rate", unit("比率")));
+    }
+    let base_title = |name: &str| if rate { unit(name) } else { name.to_owned() };
+    cols.extend([
+        ("share", "占比%".into()),
+        ("yoy_base", base_title("去年同期")),
+        ("yoy_change", format!("同比增减{points}")),
+        ("yoy_pct", "同比%".into()),
+        ("mom_base", base_title("上期")),
+        ("mom_change", format!("环比增减{points}")),
+        ("mom_pct", "环比%".into()),
+        ("expected", "应报".into()),
+        ("received", "已报".into()),
+        ("on_time", "按时".into()),
+        ("outlier", "异常".into()),
+    ]);
     Table {
         title: format!(
             "{} {} {} 按「{}」({}) 排名",
             r.area, r.name, r.period, r.metric_name, r.unit
         ),
-        columns: vec![
-            ("rank", "排名"),
-            ("code", "代码"),
-            ("name", "名称"),
-            ("value", "数值"),
-            ("rate", "比率"),
-            ("share", "占比%"),
-            ("yoy_base", "去年同期"),
-            ("yoy_change", "同比增减"),
-            ("yoy_pct", "同比%"),
-            ("mom_base", "上期"),
-            ("mom_change", "环比增减"),
-            ("mom_pct", "环比%"),
-            ("expected", "应报"),
-            ("received", "已报"),
-            ("on_time", "按时"),
-            ("outlier", "异常"),
-        ],
+        columns: cols,
         rows,
-        notes: vec![parent, "— 表示无数据或无法计算 (分母为0)，不是0".into()],
+        notes: vec![
+            parent,
+            "— 表示无数据或无法计算 (分母为0)，不是0；应报/已报为各单位及其下级上报单位".into(),
+        ],
     }
 }
 
@@ -320,10 +379,18 @@ pub fn trend_table(r: &pb::TrendReply) -> Table {
         .iter()
         .map(|p| {
             let c = p.completeness.unwrap_or_default();
+            // a percentage indicator reads as a percentage in every column that holds it
+            let value = |v: Option<f64>| {
+                if r.unit == "%" {
+                    Cell::opt_pct(v, 2)
+                } else {
+                    Cell::opt_count(v)
+                }
+            };
             vec![
                 Cell::Text(p.period.clone()),
-                Cell::opt_count(p.value),
-                Cell::opt_count(p.yoy_base),
+                value(p.value),
+                value(p.yoy_base),
                 Cell::opt_num(p.yoy_change, 2),
                 Cell::opt_pct(p.yoy_pct, 1),
                 Cell::Int(c.expected as i64),
@@ -336,22 +403,31 @@ pub fn trend_table(r: &pb::TrendReply) -> Table {
             "{} {} 「{}」({}) 走势",
             r.area, r.name, r.metric_name, r.unit
         ),
-        columns: vec![
+        columns: columns(&[
             ("period", "期间"),
-            ("value", "数值"),
+            ("value", if r.unit == "%" { "比率(%)" } else { "数值" }),
             ("yoy_base", "去年同期"),
-            ("yoy_change", "同比增减"),
+            (
+                "yoy_change",
+                if r.unit == "%" {
+                    "同比增减(百分点)"
+                } else {
+                    "同比增减"
+                },
+            ),
             ("yoy_pct", "同比%"),
             ("expected", "应报"),
             ("received", "已报"),
-        ],
+        ]),
         rows,
         notes: Vec::new(),
     }
 }
 
-/// Completeness: the missing and late reporters.
-pub fn completeness_table(r: &pb::CompletenessReply) -> Table {
+/// Completeness: the missing and late reporters, of every reporting level or of `level`.
+/// Reporters a child hub summarizes are counted, not named: a note says how many and where
+/// their names are.
+pub fn completeness_table(r: &pb::CompletenessReply, level: Option<pingan_proto::Level>) -> Table {
     let time = crate::clock::minute_text;
     let mut rows: Vec<Vec<Cell>> = r
         .missing
@@ -377,16 +453,35 @@ pub fn completeness_table(r: &pb::CompletenessReply) -> Table {
     }));
     Table {
         title: format!("{} {} {} 上报情况", r.area, r.name, r.period),
-        columns: vec![
+        columns: columns(&[
             ("code", "代码"),
             ("name", "名称"),
             ("period", "期间"),
             ("status", "状态"),
             ("received_at", "收到时间"),
-        ],
+        ]),
         rows,
-        notes: r.summary.iter().map(completeness_note).collect(),
+        notes: completeness_notes(r, level),
     }
+}
+
+/// The summary line, and what the list does not name.
+fn completeness_notes(
+    r: &pb::CompletenessReply,
+    level: Option<pingan_proto::Level>,
+) -> Vec<String> {
+    let mut notes: Vec<String> = r
+        .summary
+        .iter()
+        .map(|c| completeness_note(c, &reporters_of(level)))
+        .collect();
+    if r.unnamed_missing + r.unnamed_late > 0 {
+        notes.push(format!(
+            "另有未报 {}、迟报 {} 个单位在下级平台的汇总里，本平台只有数量：名单请到下级平台查询 (counted by a child hub, named there)",
+            r.unnamed_missing, r.unnamed_late
+        ));
+    }
+    notes
 }
 
 /// The rollup broken down by indicator group (矛盾纠纷, 案件, 信访, 巡逻防控, ...): each group's
@@ -485,7 +580,7 @@ pub fn breakdown_table(
         .collect();
     Table {
         title: format!("{} {} {} 分类汇总", now.area, now.name, now.period),
-        columns: vec![
+        columns: columns(&[
             ("group", "类别"),
             ("metric", "指标代码"),
             ("name", "指标"),
@@ -494,9 +589,13 @@ pub fn breakdown_table(
             ("yoy_base", "去年同期"),
             ("yoy_change", "同比增减"),
             ("yoy_pct", "同比%"),
-        ],
+        ]),
         rows,
-        notes: now.completeness.iter().map(completeness_note).collect(),
+        notes: now
+            .completeness
+            .iter()
+            .map(|c| completeness_note(c, &reporters_of(None)))
+            .collect(),
     }
 }
 
@@ -556,7 +655,7 @@ impl Table {
         sheet.write_with_format(0, 0, &self.title, &bold)?;
         for (c, (_, title)) in self.columns.iter().enumerate() {
             let c = u16::try_from(c).unwrap_or(u16::MAX);
-            sheet.write_with_format(1, c, *title, &bold)?;
+            sheet.write_with_format(1, c, title.as_str(), &bold)?;
             let width = self
                 .rows
                 .iter()
@@ -608,7 +707,7 @@ mod tests {
     fn aligns_by_display_width_and_writes_a_bom() {
         let t = Table {
             title: "t".into(),
-            columns: vec![("name", "名称"), ("value", "数值")],
+            columns: columns(&[("name", "名称"), ("value", "数值")]),
             rows: vec![
                 vec![Cell::Text("潼川镇".into()), Cell::Int(12)],
                 vec![Cell::Text("abc".into()), Cell::Missing],
@@ -625,5 +724,94 @@ mod tests {
                 .starts_with("\u{feff}名称,数值\n潼川镇,12\nabc,\n")
         );
         assert_eq!(t.to_json()[1]["value"], Value::Null);
+    }
+
+    fn rate_comparison() -> pb::CompareReply {
+        pb::CompareReply {
+            area: "510722".into(),
+            name: "三台县".into(),
+            period: "2026-10".into(),
+            metric: "disputes.success_rate".into(),
+            metric_name: "调处成功率".into(),
+            unit: "%".into(),
+            is_rate: true,
+            parent_rate: Some(95.5),
+            rows: vec![pb::CompareRow {
+                code: "510722101".into(),
+                name: "潼川镇".into(),
+                value: Some(33.0),
+                denominator: Some(34.0),
+                rate: Some(97.058_823_529_411_76),
+                rank: 1,
+                yoy_base: Some(84.905_660_377),
+                yoy_change: Some(12.153_163_152),
+                yoy_pct: Some(14.313_725_490),
+                outlier: true,
+                completeness: Some(pb::CompletenessSummary {
+                    expected: 25,
+                    received: 24,
+                    on_time: 24,
+                    late: 0,
+                    missing: 1,
+                }),
+                ..Default::default()
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_rate_ranking_labels_its_numerator_and_shows_every_rate_as_a_percentage() {
+        let t = compare_table(&rate_comparison());
+        let headers: Vec<&str> = t.columns.iter().map(|c| c.1.as_str()).collect();
+        assert_eq!(
+            &headers[..6],
+            ["排名", "代码", "名称", "分子", "分母", "比率(%)"]
+        );
+        assert!(headers.contains(&"去年同期(%)"), "{headers:?}");
+        assert!(headers.contains(&"同比增减(百分点)"), "{headers:?}");
+        let text = t.to_text();
+        assert!(text.contains("97.06%") && text.contains("84.91%"), "{text}");
+        assert!(text.contains("全域 调处成功率: 95.50%"), "{text}");
+        // CSV: rounded as shown, yes as 是, no `false`
+        let csv = t.to_csv();
+        let row = csv.lines().nth(1).expect("a row");
+        assert!(row.starts_with("1,510722101,潼川镇,33,34,97.06,"), "{row}");
+        assert!(row.contains(",84.91,12.15,14.3,"), "{row}");
+        assert!(row.ends_with(",25,24,24,是"), "{row}");
+        assert!(!csv.contains("false") && !csv.contains("97.0588"), "{csv}");
+    }
+
+    #[test]
+    fn completeness_says_whom_it_counts() {
+        let reply = pb::CompletenessReply {
+            area: "510722".into(),
+            name: "三台县".into(),
+            period: "2026-10".into(),
+            summary: Some(pb::CompletenessSummary {
+                expected: 462,
+                received: 300,
+                on_time: 290,
+                late: 10,
+                missing: 162,
+            }),
+            unnamed_missing: 161,
+            missing: vec![pb::Reporter {
+                code: "510722".into(),
+                name: "三台县".into(),
+                period: "2026-10".into(),
+                received_at_ms: 0,
+            }],
+            ..Default::default()
+        };
+        let t = completeness_table(&reply, Some(pingan_proto::Level::Village));
+        assert!(
+            t.notes[0].starts_with("上报情况（村社区级上报单位）: 应报 462"),
+            "{:?}",
+            t.notes
+        );
+        assert!(t.notes[1].contains("另有未报 161"), "{:?}", t.notes);
+        let all = completeness_table(&reply, None);
+        assert!(all.notes[0].contains("本级及所有下级"), "{:?}", all.notes);
     }
 }

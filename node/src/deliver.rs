@@ -82,7 +82,7 @@ impl Deliverer {
         let channel = endpoint
             .connect()
             .await
-            .map_err(|e| format!("cannot reach hub {}: {e}", self.hub))?;
+            .map_err(|e| crate::client_tls::describe(&self.hub, &e))?;
         let client = ReportServiceClient::new(channel);
         self.client = Some(client.clone());
         Ok(client)
@@ -160,7 +160,15 @@ impl Deliverer {
             if retry.is_none() && results.len() < pending.len() {
                 let status =
                     stopped.unwrap_or_else(|| tonic::Status::unavailable("stream ended early"));
-                let message = format!("{:?}: {}", status.code(), status.message());
+                let message = match std::error::Error::source(&status) {
+                    // a broken connection: say what broke it
+                    Some(_) => format!(
+                        "{:?}: {}",
+                        status.code(),
+                        crate::client_tls::describe(&self.hub, &status)
+                    ),
+                    None => format!("{:?}: {}", status.code(), status.message()),
+                };
                 // the hub maps every error of its own to a definite code; UNKNOWN on a stream is a
                 // connection that broke (h2 reset, hub killed), so it is retried like UNAVAILABLE
                 if is_retryable(status.code()) || status.code() == Code::Unknown {

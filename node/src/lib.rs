@@ -15,6 +15,18 @@ pub mod outbox;
 pub use deliver::{Deliverer, Pass};
 pub use outbox::{Entry, EntryState, Outbox, OutboxError};
 
+/// Writes `text` to standard output; a reader that went away (`pingan-node status | head`)
+/// ends the output quietly instead of panicking.
+pub fn print_out(text: &str) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        Err(e) => eprintln!("writing standard output: {e}"),
+    }
+}
+
 /// A new submission id (the idempotency key): a random UUID.
 pub fn new_submission_id() -> String {
     uuid::Uuid::new_v4().to_string()

@@ -5,7 +5,7 @@ use std::{io::IsTerminal as _, path::PathBuf, process::ExitCode, time::Duration}
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use pingan_node::{Deliverer, EntryState, Outbox, client_tls::ClientTlsArgs, form};
-use pingan_proto::{Areas, Catalogue, Validator, pb};
+use pingan_proto::{Areas, Catalogue, Period, Validator, pb};
 
 /// Exit status when the report is safe in the outbox but not yet acked.
 const EXIT_PENDING: u8 = 75;
@@ -26,6 +26,19 @@ enum Command {
     Run(RunArgs),
     /// List pending, delivered and failed reports.
     Status(StatusArgs),
+    /// Send a parked (refused) report again, once its cause is fixed.
+    Retry(ParkedArgs),
+    /// Drop a parked (refused) report: kept for the record, never sent.
+    Drop(ParkedArgs),
+}
+
+#[derive(Debug, Args)]
+struct ParkedArgs {
+    #[command(flatten)]
+    outbox: OutboxArgs,
+    /// Submission ids of parked reports (as `pingan-node status` lists them).
+    #[arg(required = true)]
+    ids: Vec<String>,
 }
 
 #[derive(Debug, Args)]
@@ -64,13 +77,15 @@ struct SubmitArgs {
     /// Division code of the area reported on.
     #[arg(long)]
     area: String,
-    /// Period: 2026-10 (month), 2026-W40 (ISO week) or 2026-10-01 (day).
+    /// Period: 2026-10 (month), 2026-W40 (ISO week) or 2026-10-01 (day); 2026/10 and
+    /// 2026年10月 are read as 2026-10.
     #[arg(long)]
     period: String,
     /// A value: metric=value, or metric[part]=value; metric by id or Chinese name. Repeatable.
     #[arg(long = "set", value_name = "METRIC=VALUE")]
     sets: Vec<String>,
-    /// A form file: .csv (metric,value or metric,part,value) or .json.
+    /// A form file: .csv (metric,value or metric,part,value, or 指标,数值 / 指标,类别,数值;
+    /// UTF-8 or GBK), .xlsx (the same columns on the first sheet) or .json.
     #[arg(long)]
     file: Option<PathBuf>,
     /// A zero report (零报告): nothing happened this period.
@@ -113,8 +128,14 @@ struct StatusArgs {
     #[command(flatten)]
     outbox: OutboxArgs,
     /// Output format.
-    #[arg(long, default_value = "table", value_parser = ["table", "json"])]
-    format: String,
+    #[arg(long, value_enum, default_value_t = StatusFormat::Table)]
+    format: StatusFormat,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum StatusFormat {
+    Table,
+    Json,
 }
 
 fn default_outbox() -> PathBuf {
@@ -137,11 +158,14 @@ async fn main() -> ExitCode {
         Command::Submit(args) => submit(*args).await,
         Command::Run(args) => run(args).await,
         Command::Status(args) => status(args),
+        Command::Retry(args) => parked(args, true),
+        Command::Drop(args) => parked(args, false),
     };
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // the causes, never a backtrace (RUST_BACKTRACE is for developers' panics)
+            eprintln!("错误 (error)：{e:#}");
             ExitCode::FAILURE
         }
     }
@@ -150,18 +174,19 @@ async fn main() -> ExitCode {
 fn read_values(args: &SubmitArgs) -> anyhow::Result<Vec<pb::MetricValue>> {
     let mut values = form::from_sets(&args.sets)?;
     if let Some(path) = &args.file {
-        let text =
-            std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-        let from_file = match path.extension().and_then(|e| e.to_str()) {
-            Some("json") => form::from_json(&text)?,
-            Some("csv") => form::from_csv(&text)?,
-            _ => anyhow::bail!("{}: a form file ends in .csv or .json", path.display()),
-        };
+        let (from_file, encoding) = form::from_file(path)?;
+        if encoding != pingan_proto::text::TextEncoding::Utf8 {
+            eprintln!(
+                "{} 按 {} 编码读取（Excel/WPS 另存的 CSV）",
+                path.display(),
+                encoding.name()
+            );
+        }
         if let Some(dup) = from_file
             .iter()
             .find(|v| values.iter().any(|s| s.metric == v.metric))
         {
-            anyhow::bail!("{} is both in --set and in {}", dup.metric, path.display());
+            anyhow::bail!("{} 既在 --set 里又在 {} 里", dup.metric, path.display());
         }
         values.extend(from_file);
     }
@@ -176,14 +201,20 @@ async fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
     let areas = args
         .divisions
         .as_deref()
-        .map(|d| {
-            Areas::load_dir(d).with_context(|| format!("loading divisions from {}", d.display()))
-        })
+        .map(|d| Areas::load_dir(d).with_context(|| format!("读取区划 {} 失败", d.display())))
         .transpose()?;
     let values = match read_values(&args) {
         Ok(v) => v,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("未发送 (not sent)：{e:#}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    // what a clerk types (2026/10, 2026年10月) becomes the canonical period
+    let period = match Period::parse_typed(&args.period) {
+        Ok(p) => p.to_string(),
+        Err(e) => {
+            eprintln!("未发送 (not sent)：{}", e.for_reports());
             return Ok(ExitCode::from(2));
         }
     };
@@ -192,8 +223,8 @@ async fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
             .submission_id
             .clone()
             .unwrap_or_else(pingan_node::new_submission_id),
-        area: args.area.clone(),
-        period: args.period.clone(),
+        area: args.area.trim().to_owned(),
+        period,
         values,
         zero_report: args.zero,
         notes: args.notes.clone(),
@@ -208,15 +239,22 @@ async fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
     let report = match validator.validate(&wire) {
         Ok(r) => r,
         Err(violations) => {
-            eprintln!("not sent: {violations}");
+            eprintln!("未发送 (not sent)：{violations}");
             return Ok(ExitCode::from(2));
         }
     };
     for w in &report.warnings {
-        eprintln!("warning: {w}");
+        eprintln!("提示 (warning)：{w}");
     }
-    // a wrong TLS setup fails here, before anything is queued that could never be sent
-    let mut deliverer = args.hub.deliverer()?;
+    // a wrong TLS setup (unreadable files, a key that is not the certificate's) fails here,
+    // before anything is queued that could never be sent
+    let mut deliverer = match args.hub.deliverer() {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("未发送 (not sent)：{e:#}");
+            return Ok(ExitCode::from(2));
+        }
+    };
     let id = report.submission_id.clone();
     let mut outbox = Outbox::open(&args.outbox.outbox)?;
     match outbox.enqueue(&[report.to_wire()]) {
@@ -226,7 +264,7 @@ async fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
         Err(e) => return Err(e.into()),
     }
     println!(
-        "queued {id} ({} {}) in {}",
+        "已保存到发件箱 (queued)：{id}（{} {}）{}",
         report.area,
         report.period,
         outbox.path().display()
@@ -241,27 +279,28 @@ async fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
     match entry.state {
         EntryState::Delivered => {
             println!(
-                "delivered {id}: {} {} revision {}",
+                "已上报 (delivered)：{id}（{} {}）第 {} 版 (revision {})",
                 entry.area,
                 entry.period,
+                entry.revision.unwrap_or_default(),
                 entry.revision.unwrap_or_default()
             );
             for w in &entry.warnings {
-                println!("hub warning: {w}");
+                println!("hub 提示 (warning)：{w}");
             }
             Ok(ExitCode::SUCCESS)
         }
-        EntryState::Failed => {
+        EntryState::Failed | EntryState::Dropped => {
             eprintln!(
-                "refused by the hub: {}",
+                "被 hub 拒收 (refused by the hub)：{}\n改正后重新提交；如原因已排除（如证书已更新），可用 `pingan-node retry {id}` 重发",
                 entry.last_error.unwrap_or_default()
             );
             Ok(ExitCode::FAILURE)
         }
         EntryState::Pending => {
             eprintln!(
-                "not yet delivered ({}); the report is safe in the outbox and `pingan-node run` or the next submit will deliver it",
-                pass.retry.unwrap_or_else(|| "no answer".into())
+                "尚未送达 (not yet delivered)：{}\n报表已安全保存在发件箱，`pingan-node run` 或下一次提交会继续发送",
+                pass.retry.unwrap_or_else(|| "没有应答".into())
             );
             Ok(ExitCode::from(EXIT_PENDING))
         }
@@ -273,6 +312,11 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let mut deliverer = args.hub.deliverer()?;
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tracing::info!(outbox = %outbox.path().display(), hub = %args.hub.hub, "delivering");
+    eprintln!(
+        "pingan-node: 正在向 {} 发送发件箱 {}（Ctrl-C 停止）",
+        args.hub.hub,
+        outbox.path().display()
+    );
     loop {
         let pass = deliverer.pass(&mut outbox).await?;
         if pass.delivered + pass.parked > 0 {
@@ -301,28 +345,32 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
+    use std::fmt::Write as _;
     let outbox = Outbox::open(&args.outbox.outbox)?;
     let entries = outbox.list()?;
-    if args.format == "json" {
-        println!("{}", serde_json::to_string_pretty(&entries)?);
+    if matches!(args.format, StatusFormat::Json) {
+        pingan_node::print_out(&format!("{}\n", serde_json::to_string_pretty(&entries)?));
         return Ok(ExitCode::SUCCESS);
     }
     let count = |s| entries.iter().filter(|e| e.state == s).count();
-    println!(
-        "{}: {} pending, {} delivered, {} failed",
+    let mut text = format!(
+        "{}：待发送 {}，已上报 {}，被拒收 {}，已作废 {} (pending, delivered, failed, dropped)\n",
         outbox.path().display(),
         count(EntryState::Pending),
         count(EntryState::Delivered),
-        count(EntryState::Failed)
+        count(EntryState::Failed),
+        count(EntryState::Dropped)
     );
     for e in &entries {
         let detail = match e.state {
-            EntryState::Delivered => format!("revision {}", e.revision.unwrap_or_default()),
+            EntryState::Delivered => format!("第 {} 版", e.revision.unwrap_or_default()),
             _ => e.last_error.clone().unwrap_or_default(),
         };
-        println!(
-            "{:<9} {:<36} {:<12} {:<10} attempts {:<3} {}",
+        let _ = writeln!(
+            text,
+            "{:<9} {} {:<36} {:<12} {:<10} 尝试 {:<3} {}",
             e.state_str(),
+            e.state.zh(),
             e.submission_id,
             e.area,
             e.period,
@@ -330,5 +378,34 @@ fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
             detail
         );
     }
+    if count(EntryState::Failed) > 0 {
+        text.push_str("被拒收的报表：改正后重新提交，或 `pingan-node retry ID` 重发、`pingan-node drop ID` 作废\n");
+    }
+    pingan_node::print_out(&text);
     Ok(ExitCode::SUCCESS)
+}
+
+/// `retry` (back to the queue) or `drop` (never sent) parked reports.
+fn parked(args: ParkedArgs, retry: bool) -> anyhow::Result<ExitCode> {
+    let mut outbox = Outbox::open(&args.outbox.outbox)?;
+    let mut code = ExitCode::SUCCESS;
+    for id in &args.ids {
+        let done = if retry {
+            outbox.retry(id)
+        } else {
+            outbox.drop_parked(id)
+        };
+        match done {
+            Ok(e) if retry => println!(
+                "{id}（{} {}）已放回发件箱，`pingan-node run` 或下一次提交会发送",
+                e.area, e.period
+            ),
+            Ok(e) => println!("{id}（{} {}）已作废，不会发送", e.area, e.period),
+            Err(e) => {
+                eprintln!("错误 (error)：{e}");
+                code = ExitCode::FAILURE;
+            }
+        }
+    }
+    Ok(code)
 }

@@ -24,6 +24,14 @@ pub enum OutboxError {
     Sqlite(#[from] rusqlite::Error),
     #[error("outbox already holds submission {0:?}")]
     Exists(String),
+    #[error("发件箱里没有提交编号为 {0} 的报表")]
+    NotFound(String),
+    #[error("报表 {id} 的状态是「{state}」，只有被拒收（failed）的报表可以{action}")]
+    NotParked {
+        id: String,
+        state: &'static str,
+        action: &'static str,
+    },
 }
 
 /// Where an entry stands.
@@ -36,6 +44,9 @@ pub enum EntryState {
     Delivered,
     /// Refused by the hub for good, or unreadable; parked with the reason.
     Failed,
+    /// A parked report the office decided not to send (`pingan-node drop`); kept for the
+    /// record, never sent.
+    Dropped,
 }
 
 impl EntryState {
@@ -44,14 +55,28 @@ impl EntryState {
             EntryState::Pending => "pending",
             EntryState::Delivered => "delivered",
             EntryState::Failed => "failed",
+            EntryState::Dropped => "dropped",
         }
     }
 
-    fn parse(s: &str) -> EntryState {
-        match s {
-            "delivered" => EntryState::Delivered,
-            "failed" => EntryState::Failed,
-            _ => EntryState::Pending,
+    fn parse(s: &str) -> Option<EntryState> {
+        [
+            EntryState::Pending,
+            EntryState::Delivered,
+            EntryState::Failed,
+            EntryState::Dropped,
+        ]
+        .into_iter()
+        .find(|e| e.as_str() == s)
+    }
+
+    /// The state in Chinese, as the office reads it.
+    pub fn zh(self) -> &'static str {
+        match self {
+            EntryState::Pending => "待发送",
+            EntryState::Delivered => "已上报",
+            EntryState::Failed => "被拒收",
+            EntryState::Dropped => "已作废",
         }
     }
 }
@@ -233,6 +258,41 @@ impl Outbox {
         Ok(())
     }
 
+    /// Puts a parked (failed) report back in the queue, after its cause was fixed (a
+    /// certificate renewed, the hub's catalogue updated). Returns the entry.
+    pub fn retry(&mut self, submission_id: &str) -> Result<Entry, OutboxError> {
+        self.move_parked(submission_id, "pending", "重新发送")
+    }
+
+    /// Marks a parked (failed) report as dropped: it stays in the outbox for the record and is
+    /// never sent. Returns the entry.
+    pub fn drop_parked(&mut self, submission_id: &str) -> Result<Entry, OutboxError> {
+        self.move_parked(submission_id, "dropped", "作废")
+    }
+
+    fn move_parked(
+        &mut self,
+        submission_id: &str,
+        to: &str,
+        action: &'static str,
+    ) -> Result<Entry, OutboxError> {
+        let entry = self
+            .get(submission_id)?
+            .ok_or_else(|| OutboxError::NotFound(submission_id.to_owned()))?;
+        if entry.state != EntryState::Failed {
+            return Err(OutboxError::NotParked {
+                id: submission_id.to_owned(),
+                state: entry.state.zh(),
+                action,
+            });
+        }
+        self.conn.execute(
+            "UPDATE outbox SET state = ?2, updated_at_ms = ?3 WHERE seq = ?1 AND state = 'failed'",
+            params![entry.seq, to, now_ms()],
+        )?;
+        Ok(self.get(submission_id)?.expect("just updated"))
+    }
+
     /// The entry for a submission id.
     pub fn get(&self, submission_id: &str) -> Result<Option<Entry>, OutboxError> {
         let mut st = self.conn.prepare_cached(&format!(
@@ -266,12 +326,19 @@ const ENTRY_COLUMNS: &str = "seq, submission_id, area, period, state, attempts, 
 fn entry(r: &rusqlite::Row<'_>) -> rusqlite::Result<Entry> {
     let state: String = r.get(4)?;
     let warnings: String = r.get(10)?;
+    let state = EntryState::parse(&state).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            4,
+            rusqlite::types::Type::Text,
+            format!("unknown outbox state {state:?}").into(),
+        )
+    })?;
     Ok(Entry {
         seq: r.get(0)?,
         submission_id: r.get(1)?,
         area: r.get(2)?,
         period: r.get(3)?,
-        state: EntryState::parse(&state),
+        state,
         attempts: r.get(5)?,
         last_error: r.get(6)?,
         created_at_ms: r.get(7)?,
@@ -339,5 +406,33 @@ mod tests {
         .unwrap();
         assert_eq!(o.pending_count().unwrap(), 1);
         assert_eq!(o.get("a").unwrap().unwrap().revision, Some(1));
+    }
+
+    #[test]
+    fn a_parked_report_can_be_sent_again_or_dropped_and_nothing_else_can() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut o = Outbox::open(dir.path()).unwrap();
+        o.enqueue(&[report("a"), report("b")]).unwrap();
+        let (a, b) = (o.get("a").unwrap().unwrap(), o.get("b").unwrap().unwrap());
+        o.set_failed(a.seq, "PermissionDenied: 证书已吊销").unwrap();
+        o.set_failed(b.seq, "InvalidArgument: 未知指标").unwrap();
+        assert!(matches!(o.retry("nope"), Err(OutboxError::NotFound(_))));
+        assert_eq!(o.retry("a").unwrap().state, EntryState::Pending);
+        assert!(matches!(o.retry("a"), Err(OutboxError::NotParked { .. })));
+        assert_eq!(o.pending_count().unwrap(), 1);
+        assert_eq!(o.drop_parked("b").unwrap().state, EntryState::Dropped);
+        assert_eq!(
+            o.pending(10).unwrap().len(),
+            1,
+            "a dropped report is never sent"
+        );
+        // a state this code does not know is an error, never read as pending
+        o.conn
+            .execute(
+                "UPDATE outbox SET state = 'limbo' WHERE submission_id = 'b'",
+                [],
+            )
+            .unwrap();
+        assert!(o.list().is_err());
     }
 }

@@ -105,7 +105,7 @@ impl FromStr for Level {
             .into_iter()
             .find(|l| l.as_str() == s || l.zh() == s)
             .ok_or_else(|| {
-                format!("unknown level {s:?}: expected province, prefecture, county, township or village")
+                format!("未知的层级「{s}」：应为 province（省）、prefecture（市）、county（县）、township（乡镇）或 village（村社区）")
             })
     }
 }
@@ -121,9 +121,9 @@ pub struct AreaCode {
 /// Why a string is not a division code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AreaCodeError {
-    #[error("area code {0:?} is not all digits")]
+    #[error("区划代码「{0}」应全为数字")]
     NotDigits(String),
-    #[error("area code {0:?} has {1} digits; codes have 2, 4, 6, 9 or 12")]
+    #[error("区划代码「{0}」有 {1} 位；区划代码为 2、4、6、9 或 12 位")]
     BadLength(String, usize),
 }
 

@@ -329,6 +329,34 @@ impl Catalogue {
             .map(|m| m.id.clone())
     }
 
+    /// A metric as users read it: its Chinese name with its id beside it,
+    /// e.g. `调处成功 (disputes.resolved)`.
+    pub fn label(&self, id: &MetricId) -> String {
+        format!("{} ({id})", self.metric(id).zh)
+    }
+
+    /// The known metric or indicator a mistyped name most likely meant (a character or two
+    /// off its id or Chinese name), as a label.
+    pub fn suggest(&self, typed: &str) -> Option<String> {
+        let typed = typed.trim();
+        let candidates = self
+            .metrics
+            .iter()
+            .flat_map(|m| {
+                let label = self.label(&m.id);
+                [(m.id.as_str(), label.clone()), (m.zh.as_str(), label)]
+            })
+            .chain(self.indicators.iter().flat_map(|i| {
+                let label = format!("{} ({})", i.zh, i.id);
+                [(i.id.as_str(), label.clone()), (i.zh.as_str(), label)]
+            }));
+        candidates
+            .map(|(name, label)| (edit_distance(typed, name), label))
+            .filter(|(d, _)| *d <= (typed.chars().count() / 3).max(1))
+            .min_by_key(|(d, _)| *d)
+            .map(|(_, label)| label)
+    }
+
     /// The definition of a metric.
     pub fn metric(&self, id: &MetricId) -> &Metric {
         &self.metrics[self.index[id.as_str()]]
@@ -376,9 +404,47 @@ impl Catalogue {
     }
 }
 
+/// Levenshtein distance over characters (a Chinese character counts as one).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let next = (diagonal + usize::from(ca != *cb))
+                .min(row[j] + 1)
+                .min(row[j + 1] + 1);
+            diagonal = row[j + 1];
+            row[j + 1] = next;
+        }
+    }
+    row[b.len()]
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn typos_get_a_suggestion() {
+        let c = Catalogue::builtin();
+        assert_eq!(
+            c.suggest("调解矛盾纠纷").as_deref(),
+            Some("调处矛盾纠纷 (disputes.mediated)")
+        );
+        assert_eq!(
+            c.suggest("disputes.mediatd").as_deref(),
+            Some("调处矛盾纠纷 (disputes.mediated)")
+        );
+        assert_eq!(
+            c.suggest("调处成攻率").as_deref(),
+            Some("调处成功率 (disputes.success_rate)")
+        );
+        assert_eq!(c.suggest("完全无关的名字"), None);
+        assert_eq!(edit_distance("abc", "abd"), 1);
+        assert_eq!(edit_distance("", "ab"), 2);
+    }
 
     #[test]
     fn builtin_catalogue_holds_the_domain_table() {

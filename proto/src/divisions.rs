@@ -95,6 +95,13 @@ impl Areas {
     /// allowed (an extract may hold only some levels), but every area's parent must be present
     /// unless it is at the top of what was loaded.
     pub fn load_dir(dir: &Path) -> Result<Areas, DivisionsError> {
+        Areas::load_dir_within(dir, None)
+    }
+
+    /// [`Areas::load_dir`] keeping only `within`'s subtree and its ancestors (a hub's
+    /// jurisdiction): the rest is skipped while reading, so a county hub given the national
+    /// divisions holds a county's worth of them.
+    pub fn load_dir_within(dir: &Path, within: Option<AreaCode>) -> Result<Areas, DivisionsError> {
         let mut rows = Vec::new();
         for (stem, level) in FILES {
             let plain = dir.join(format!("{stem}.csv"));
@@ -113,10 +120,30 @@ impl Areas {
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            read_level(&name, reader, level, &mut rows)?;
+            read_level(&name, reader, level, within, &mut rows)?;
         }
         if rows.is_empty() {
             return Err(DivisionsError::Empty(dir.to_owned()));
+        }
+        Areas::from_areas(rows)
+    }
+
+    /// Loads one edition from in-memory files keyed by file stem (`provinces`, ...), a `.gz`
+    /// one decompressed, keeping only `within`'s subtree and ancestors when given.
+    pub fn from_files_within(
+        files: &[(&str, &[u8], bool)],
+        within: Option<AreaCode>,
+    ) -> Result<Areas, DivisionsError> {
+        let mut rows = Vec::new();
+        for (stem, level) in FILES {
+            if let Some((_, bytes, gz)) = files.iter().find(|(s, _, _)| *s == stem) {
+                let reader: Box<dyn Read + '_> = if *gz {
+                    Box::new(flate2::read::GzDecoder::new(*bytes))
+                } else {
+                    Box::new(*bytes)
+                };
+                read_level(&format!("{stem}.csv"), reader, level, within, &mut rows)?;
+            }
         }
         Areas::from_areas(rows)
     }
@@ -126,7 +153,13 @@ impl Areas {
         let mut rows = Vec::new();
         for (stem, level) in FILES {
             if let Some((_, text)) = texts.iter().find(|(s, _)| *s == stem) {
-                read_level(&format!("{stem}.csv"), text.as_bytes(), level, &mut rows)?;
+                read_level(
+                    &format!("{stem}.csv"),
+                    text.as_bytes(),
+                    level,
+                    None,
+                    &mut rows,
+                )?;
             }
         }
         Areas::from_areas(rows)
@@ -192,6 +225,30 @@ impl Areas {
             }
         }
         self.relink()
+    }
+
+    /// The registry cut to `root`'s subtree and its ancestors (a hub's jurisdiction), with
+    /// their populations. `None` when `root` is not in the registry.
+    pub fn within(&self, root: AreaCode) -> Option<Areas> {
+        self.get(root)?;
+        let kept = |code: AreaCode| code.is_within(root) || root.is_within(code);
+        let mut reg = Areas {
+            by_code: self
+                .by_code
+                .iter()
+                .filter(|(c, _)| kept(**c))
+                .map(|(c, a)| (*c, a.clone()))
+                .collect(),
+            population: self
+                .population
+                .iter()
+                .filter(|((c, _), _)| kept(*c))
+                .map(|(k, v)| (*k, *v))
+                .collect(),
+            ..Areas::default()
+        };
+        reg.relink().expect("a cut of a linked registry is linked");
+        Some(reg)
     }
 
     /// Loads population figures: CSV with columns `code,year,population`.
@@ -313,8 +370,11 @@ fn read_level(
     file: &str,
     reader: impl Read,
     level: Level,
+    within: Option<AreaCode>,
     out: &mut Vec<Area>,
 ) -> Result<(), DivisionsError> {
+    let kept =
+        |code: AreaCode| within.is_none_or(|root| code.is_within(root) || root.is_within(code));
     let mut csv = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
         .from_reader(reader);
@@ -355,6 +415,9 @@ fn read_level(
         if name.is_empty() {
             return Err(row_err(line, format!("area {code} has an empty name")));
         }
+        if !kept(code) {
+            continue;
+        }
         out.push(Area {
             code,
             name: name.to_owned(),
@@ -382,6 +445,21 @@ mod tests {
             ),
         ])
         .unwrap()
+    }
+
+    #[test]
+    fn the_shipped_national_registry_restricted_to_a_county_is_that_county() {
+        let santai = crate::fixtures::national_areas(Some("510722".parse().unwrap()));
+        let extract = crate::fixtures::santai_areas();
+        assert_eq!(santai.counts_by_level(), extract.counts_by_level());
+        for a in extract.iter() {
+            assert_eq!(santai.get(a.code).map(|x| &x.name), Some(&a.name));
+        }
+        let nation = crate::fixtures::national_areas(None);
+        let counts = nation.counts_by_level();
+        assert_eq!(counts[&Level::Province], 31);
+        assert_eq!(counts[&Level::County], 2_978);
+        assert_eq!(counts[&Level::Village], 620_573);
     }
 
     #[test]

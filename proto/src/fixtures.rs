@@ -21,6 +21,41 @@ const ANZHOU_POPULATION_CSV: &str = include_str!("../data/population-510705-synt
 /// Synthetic population figures for 三台县 (per village, 2024–2026): plausible, not official.
 pub const SANTAI_POPULATION_CSV: &str = include_str!("../data/population-510722-synthetic.csv");
 
+/// The national division codes (2023 edition: 31 provinces, 342 prefectures, 2,978 counties,
+/// 41,352 townships, 620,573 villages), shipped with pingan (`data/divisions-national/`,
+/// 6.4 MB, see its SOURCE.md) so a hub can serve any jurisdiction without a download:
+/// `--divisions national`.
+pub fn national_areas(within: Option<AreaCode>) -> Areas {
+    let files: [(&str, &[u8], bool); 5] = [
+        (
+            "provinces",
+            include_bytes!("../data/divisions-national/provinces.csv"),
+            false,
+        ),
+        (
+            "cities",
+            include_bytes!("../data/divisions-national/cities.csv"),
+            false,
+        ),
+        (
+            "areas",
+            include_bytes!("../data/divisions-national/areas.csv"),
+            false,
+        ),
+        (
+            "streets",
+            include_bytes!("../data/divisions-national/streets.csv"),
+            false,
+        ),
+        (
+            "villages",
+            include_bytes!("../data/divisions-national/villages.csv.gz"),
+            true,
+        ),
+    ];
+    Areas::from_files_within(&files, within).expect("the shipped national divisions are valid")
+}
+
 /// 三台县's code.
 pub fn santai() -> AreaCode {
     "510722".parse().expect("valid code")

@@ -8,6 +8,7 @@
 //! - [`span`]: [`Span`]: a period or a cumulative range, expanded into reported periods.
 //! - [`catalogue`]: the indicator catalogue (data, not code), its categories and rules.
 //! - [`report`]: [`ValidReport`], what a wire [`pb::Report`] becomes once it passed validation.
+//! - [`text`]: decoding what offices save (UTF-8, or GBK from Excel/WPS on Chinese Windows).
 //! - [`fixtures`]: the committed real county 三台县 (510722) and the default catalogue.
 
 pub mod area;
@@ -17,6 +18,7 @@ pub mod fixtures;
 pub mod period;
 pub mod report;
 pub mod span;
+pub mod text;
 
 pub use area::{AreaCode, Level};
 pub use catalogue::{Catalogue, MetricId, MetricKind};

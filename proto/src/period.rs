@@ -31,14 +31,42 @@ pub enum PeriodKind {
 }
 
 /// Why a string is not a period.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "malformed period {input:?}: {reason} (expected 2026-10, 2026-Q3, 2026-H2, 2026, 2026-W40 or 2026-10-01)"
-)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PeriodError {
     input: String,
     reason: &'static str,
+    /// Said of a period to report for: only the reportable forms are listed.
+    for_reports: bool,
 }
+
+impl fmt::Display for PeriodError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let forms = if self.for_reports {
+            REPORT_FORMS
+        } else {
+            ALL_FORMS
+        };
+        write!(
+            f,
+            "期间「{}」无法识别：{}（{forms}）",
+            self.input, self.reason
+        )
+    }
+}
+
+impl std::error::Error for PeriodError {}
+
+impl PeriodError {
+    /// The same error, listing only the forms a report may be for.
+    pub fn for_reports(mut self) -> PeriodError {
+        self.for_reports = true;
+        self
+    }
+}
+
+const ALL_FORMS: &str = "应写作 2026-10（月）、2026-Q3（季度）、2026-H2（半年）、2026（年）、2026-W40（ISO 周）或 2026-10-01（日）";
+const REPORT_FORMS: &str =
+    "上报期间写作 2026-10（月）、2026-W40（ISO 周）或 2026-10-01（日），季度和年度由月度汇总";
 
 const MIN_YEAR: i32 = 1949;
 const MAX_YEAR: i32 = 9999;
@@ -200,6 +228,7 @@ impl FromStr for Period {
         let err = |reason| PeriodError {
             input: s.to_owned(),
             reason,
+            for_reports: false,
         };
         let num = |t: &str, what| -> Result<u32, PeriodError> {
             if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) || t.len() > 4 {
@@ -209,11 +238,11 @@ impl FromStr for Period {
         };
         let year_of = |t: &str| -> Result<i32, PeriodError> {
             if t.len() != 4 {
-                return Err(err("the year must have four digits"));
+                return Err(err("年份应为四位数字"));
             }
-            let y = num(t, "the year must be digits")? as i32;
+            let y = num(t, "年份应为数字")? as i32;
             if !(MIN_YEAR..=MAX_YEAR).contains(&y) {
-                return Err(err("the year is out of range"));
+                return Err(err("年份超出范围"));
             }
             Ok(y)
         };
@@ -223,28 +252,28 @@ impl FromStr for Period {
             [y, rest] => {
                 let year = year_of(y)?;
                 if let Some(q) = rest.strip_prefix('Q') {
-                    match num(q, "the quarter must be 1 to 4")? {
+                    match num(q, "季度应为 1 到 4")? {
                         q @ 1..=4 if q.to_string().len() == rest.len() - 1 => Ok(Period::Quarter {
                             year,
                             quarter: q as u8,
                         }),
-                        _ => Err(err("the quarter must be 1 to 4")),
+                        _ => Err(err("季度应为 1 到 4")),
                     }
                 } else if let Some(h) = rest.strip_prefix('H') {
-                    match (h, num(h, "the half must be 1 or 2")?) {
+                    match (h, num(h, "半年应为 H1 或 H2")?) {
                         ("1" | "2", h) => Ok(Period::Half {
                             year,
                             half: h as u8,
                         }),
-                        _ => Err(err("the half must be 1 or 2")),
+                        _ => Err(err("半年应为 H1 或 H2")),
                     }
                 } else if let Some(w) = rest.strip_prefix('W') {
                     if w.len() != 2 {
-                        return Err(err("the ISO week must have two digits, 01 to 53"));
+                        return Err(err("ISO 周应为两位数字 01 到 53"));
                     }
-                    let week = num(w, "the ISO week must be 01 to 53")?;
+                    let week = num(w, "ISO 周应为 01 到 53")?;
                     if week == 0 || week > u32::from(iso_weeks_in(year)) {
-                        return Err(err("that ISO week does not exist in that year"));
+                        return Err(err("该年没有这一 ISO 周"));
                     }
                     Ok(Period::Week {
                         year,
@@ -252,32 +281,119 @@ impl FromStr for Period {
                     })
                 } else {
                     if rest.len() != 2 {
-                        return Err(err("the month must have two digits, 01 to 12"));
+                        return Err(err("月份应为两位数字 01 到 12"));
                     }
-                    match num(rest, "the month must be 01 to 12")? {
+                    match num(rest, "月份应为 01 到 12")? {
                         m @ 1..=12 => Ok(Period::Month {
                             year,
                             month: m as u8,
                         }),
-                        _ => Err(err("the month must be 01 to 12")),
+                        _ => Err(err("月份应为 01 到 12")),
                     }
                 }
             }
             [y, m, d] => {
                 let year = year_of(y)?;
                 if m.len() != 2 || d.len() != 2 {
-                    return Err(err("a day is written YYYY-MM-DD"));
+                    return Err(err("日期写作 YYYY-MM-DD"));
                 }
-                let (m, d) = (
-                    num(m, "the month must be digits")?,
-                    num(d, "the day must be digits")?,
-                );
+                let (m, d) = (num(m, "月份应为数字")?, num(d, "日应为数字")?);
                 NaiveDate::from_ymd_opt(year, m, d)
                     .map(Period::Day)
-                    .ok_or_else(|| err("no such day"))
+                    .ok_or_else(|| err("没有这一天"))
             }
-            _ => Err(err("unrecognised form")),
+            _ => Err(err("格式不对")),
         }
+    }
+}
+
+impl Period {
+    /// Parses a period as people type it, then strictly: `2026/10`, `2026.10`, `2026-1`,
+    /// `202610`, `2026年10月`, `2026年10月1日`, `2026/10/1`, `2026年第40周`, `2026年3季度`,
+    /// `2026年下半年`, `2026年`, full-width digits and lower-case `w`/`q`/`h` all become the
+    /// canonical form (`2026-10`, `2026-10-01`, `2026-W40`, ...). The wire contract takes only the
+    /// canonical form; this is for what a clerk or leader types on a command line or in a file.
+    pub fn parse_typed(s: &str) -> Result<Period, PeriodError> {
+        normalise(s).parse().map_err(|e: PeriodError| PeriodError {
+            input: s.trim().to_owned(),
+            ..e
+        })
+    }
+}
+
+/// The canonical spelling of a period typed loosely (see [`Period::parse_typed`]); what it
+/// cannot make sense of is returned as it is, for the strict parser to refuse.
+fn normalise(s: &str) -> String {
+    let s: String = s
+        .trim()
+        .chars()
+        .map(|c| match c {
+            '０'..='９' => char::from(b'0' + (c as u32 - '０' as u32) as u8),
+            '－' | '—' | '–' => '-',
+            '／' => '/',
+            '．' | '。' => '.',
+            'w' | 'ｗ' | 'Ｗ' => 'W',
+            'q' | 'ｑ' | 'Ｑ' => 'Q',
+            'h' | 'ｈ' | 'Ｈ' => 'H',
+            c => c,
+        })
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    let digits = |t: &str| !t.is_empty() && t.len() <= 2 && t.bytes().all(|b| b.is_ascii_digit());
+    let pad = |t: &str| format!("{:0>2}", t);
+    if let Some((year, rest)) = s.split_once('年') {
+        if rest.is_empty() {
+            return year.to_owned();
+        }
+        match rest {
+            "上半年" => return format!("{year}-H1"),
+            "下半年" => return format!("{year}-H2"),
+            _ => {}
+        }
+        let rest = rest.strip_prefix('第').unwrap_or(rest);
+        if let Some(q) = rest.strip_suffix("季度") {
+            let q = match q {
+                "一" => "1",
+                "二" => "2",
+                "三" => "3",
+                "四" => "4",
+                q => q,
+            };
+            return format!("{year}-Q{q}");
+        }
+        if let Some(w) = rest.strip_suffix('周').filter(|w| digits(w)) {
+            return format!("{year}-W{}", pad(w));
+        }
+        if let Some((m, d)) = rest.split_once('月')
+            && digits(m)
+        {
+            let d = d.strip_suffix('日').or(d.strip_suffix('号')).unwrap_or(d);
+            return if d.is_empty() {
+                format!("{year}-{}", pad(m))
+            } else if digits(d) {
+                format!("{year}-{}-{}", pad(m), pad(d))
+            } else {
+                s.clone()
+            };
+        }
+        return s.clone();
+    }
+    if s.len() == 6 && s.bytes().all(|b| b.is_ascii_digit()) {
+        return format!("{}-{}", &s[..4], &s[4..]);
+    }
+    if s.len() == 8 && s.bytes().all(|b| b.is_ascii_digit()) {
+        return format!("{}-{}-{}", &s[..4], &s[4..6], &s[6..]);
+    }
+    let parts: Vec<&str> = s.split(['-', '/', '.']).collect();
+    match parts.as_slice() {
+        [y, m] if y.len() == 4 && digits(m) => format!("{y}-{}", pad(m)),
+        [y, w] if y.len() == 4 && w.starts_with('W') && digits(&w[1..]) => {
+            format!("{y}-W{}", pad(&w[1..]))
+        }
+        [y, m, d] if y.len() == 4 && digits(m) && digits(d) => {
+            format!("{y}-{}-{}", pad(m), pad(d))
+        }
+        _ => s,
     }
 }
 
@@ -389,6 +505,43 @@ mod tests {
         ] {
             assert!(s.parse::<Period>().is_err(), "{s:?} should be rejected");
         }
+    }
+
+    #[test]
+    fn what_people_type_becomes_the_canonical_form() {
+        for (typed, canonical) in [
+            ("2026/10", "2026-10"),
+            ("2026.10", "2026-10"),
+            ("2026-1", "2026-01"),
+            ("202610", "2026-10"),
+            ("2026年10月", "2026-10"),
+            ("２０２６年１０月", "2026-10"),
+            (" 2026年1月 ", "2026-01"),
+            ("2026年10月1日", "2026-10-01"),
+            ("2026/10/1", "2026-10-01"),
+            ("20261001", "2026-10-01"),
+            ("2026年第40周", "2026-W40"),
+            ("2026-w40", "2026-W40"),
+            ("2026-W4", "2026-W04"),
+            ("2026年第三季度", "2026-Q3"),
+            ("2026年3季度", "2026-Q3"),
+            ("2026年下半年", "2026-H2"),
+            ("2026年", "2026"),
+            ("2026-10", "2026-10"),
+        ] {
+            assert_eq!(
+                Period::parse_typed(typed).map(|p| p.to_string()),
+                Ok(canonical.to_owned()),
+                "{typed:?}"
+            );
+        }
+        for bad in ["2026/13", "2026年13月", "10月", "2026-10-01-01", "明年"] {
+            let e = Period::parse_typed(bad).unwrap_err();
+            assert!(e.to_string().contains(bad.trim()), "{e}");
+        }
+        let e = Period::parse_typed("2026年13月").unwrap_err();
+        assert!(e.to_string().contains("月份应为 01 到 12"), "{e}");
+        assert!(!e.clone().for_reports().to_string().contains("Q3"), "{e}");
     }
 
     #[test]

@@ -51,17 +51,12 @@ pub struct Violations(pub Vec<Violation>);
 
 impl fmt::Display for Violations {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "report rejected ({} problem{}): ",
-            self.0.len(),
-            if self.0.len() == 1 { "" } else { "s" }
-        )?;
+        write!(f, "报表未通过校验（{} 个问题）：", self.0.len())?;
         for (i, v) in self.0.iter().enumerate() {
             if i > 0 {
-                f.write_str("; ")?;
+                f.write_str("；")?;
             }
-            write!(f, "{}: {}", v.field, v.reason)?;
+            write!(f, "{} [{}]", v.reason, v.field)?;
         }
         Ok(())
     }
@@ -105,19 +100,14 @@ impl Validator<'_> {
         {
             violation(
                 "submission_id",
-                format!(
-                    "must be 1 to {MAX_SUBMISSION_ID} printable ASCII characters without spaces"
-                ),
+                format!("提交编号应为 1 到 {MAX_SUBMISSION_ID} 个可打印的 ASCII 字符，不含空格"),
             );
         }
         let period = match r.period.parse::<Period>() {
             Ok(p) if !p.is_reportable() => {
                 violation(
                     "period",
-                    format!(
-                        "{p} is a {:?} period; reports are for a month, an ISO week or a day (quarters and years are derived)",
-                        p.kind()
-                    ),
+                    format!("{p} 不是上报期间：只按月、ISO 周或日上报，季度、半年和年度由月度汇总"),
                 );
                 None
             }
@@ -132,13 +122,13 @@ impl Validator<'_> {
             {
                 violation(
                     "period",
-                    format!("{p} has not ended yet (today is {})", self.today),
+                    format!("期间 {p} 尚未结束（今天是 {}），结束后才能上报", self.today),
                 );
                 None
             }
             Ok(p) => Some(p),
             Err(e) => {
-                violation("period", e.to_string());
+                violation("period", e.for_reports().to_string());
                 None
             }
         };
@@ -147,17 +137,17 @@ impl Validator<'_> {
                 None => Some(code),
                 Some(areas) => match areas.get(code) {
                     None => {
-                        violation("area", format!("unknown area {code}"));
+                        violation("area", format!("区划代码 {code} 不存在"));
                         None
                     }
                     Some(a) if period.is_some_and(|p| !a.valid_for(p)) => {
                         let hint = a
                             .successor
-                            .map(|s| format!("; its successor is {s}"))
+                            .map(|s| format!("；已由 {s} {} 承继", areas.name(s)))
                             .unwrap_or_default();
                         violation(
                             "area",
-                            format!("area {code} {} is not valid for {}{hint}", a.name, r.period),
+                            format!("区划 {code} {} 在 {} 不是有效区划{hint}", a.name, r.period),
                         );
                         None
                     }
@@ -170,25 +160,31 @@ impl Validator<'_> {
             }
         };
         if r.notes.chars().count() > MAX_NOTES {
-            violation("notes", format!("longer than {MAX_NOTES} characters"));
+            violation("notes", format!("备注超过 {MAX_NOTES} 字"));
         }
         if r.reporter.chars().count() > 200 {
-            violation("reporter", "longer than 200 characters".into());
+            violation("reporter", "填报人超过 200 字".into());
         }
 
         let mut values: BTreeMap<MetricId, ValidValue> = BTreeMap::new();
         for (i, v) in r.values.iter().enumerate() {
             let field = format!("values[{i}]");
             let Some(metric) = self.catalogue.metric_id(&v.metric) else {
+                let hint = self
+                    .catalogue
+                    .suggest(&v.metric)
+                    .map(|s| format!("，是否是 {s}？"))
+                    .unwrap_or_default();
                 violation(
                     &format!("{field}.metric"),
-                    format!("unknown metric {:?}", v.metric),
+                    format!("未知指标「{}」{hint}", v.metric),
                 );
                 continue;
             };
             let field = format!("values[{metric}]");
+            let label = self.catalogue.label(&metric);
             if values.contains_key(&metric) {
-                violation(&field, "given twice".into());
+                violation(&field, format!("{label} 填了两次"));
                 continue;
             }
             let mut ok = true;
@@ -197,7 +193,7 @@ impl Validator<'_> {
             {
                 violation(
                     &format!("{field}.total"),
-                    format!("{t} is not between 0 and {MAX_VALUE}"),
+                    format!("{label} 的数值 {t} 不在 0 到 {MAX_VALUE} 之间"),
                 );
                 ok = false;
             }
@@ -205,12 +201,7 @@ impl Validator<'_> {
             if !v.parts.is_empty() {
                 match self.catalogue.category_of(&metric) {
                     None => {
-                        violation(
-                            &field,
-                            format!(
-                                "{metric} has no category to break it down by; give its total only"
-                            ),
-                        );
+                        violation(&field, format!("{label} 不分类别，只填合计"));
                         ok = false;
                     }
                     Some(cat) => {
@@ -219,7 +210,7 @@ impl Validator<'_> {
                                 violation(
                                     &format!("{field}.parts[{name}]"),
                                     format!(
-                                        "not a {} ({}); known: {}",
+                                        "「{name}」不是{} ({}) 的类别；可选：{}",
                                         cat.zh,
                                         cat.id,
                                         cat.values.join("、")
@@ -229,7 +220,9 @@ impl Validator<'_> {
                             } else if !(0..=MAX_VALUE).contains(&n) {
                                 violation(
                                     &format!("{field}.parts[{name}]"),
-                                    format!("{n} is not between 0 and {MAX_VALUE}"),
+                                    format!(
+                                        "{label}「{name}」的数值 {n} 不在 0 到 {MAX_VALUE} 之间"
+                                    ),
                                 );
                                 ok = false;
                             } else {
@@ -247,13 +240,13 @@ impl Validator<'_> {
                 Some(t) if !parts.is_empty() && t != sum => {
                     violation(
                         &field,
-                        format!("parts add up to {sum}, not to the total {t}"),
+                        format!("{label} 各类别之和为 {sum}，与合计 {t} 不符"),
                     );
                     continue;
                 }
                 Some(t) => t,
                 None if parts.is_empty() => {
-                    violation(&field, "neither a total nor parts given".into());
+                    violation(&field, format!("{label} 既没有合计也没有分类数值"));
                     continue;
                 }
                 None => sum,
@@ -273,7 +266,7 @@ impl Validator<'_> {
             if r.zero_report || !r.values.is_empty() {
                 violation(
                     "rollup.own_reported",
-                    "the area's own report is marked as not received, yet values or a zero report are given".into(),
+                    "本级报表标为未收到，却带有数值或零报告".into(),
                 );
             }
         } else if r.zero_report {
@@ -281,7 +274,8 @@ impl Validator<'_> {
                 violation(
                     &format!("values[{}]", v.metric),
                     format!(
-                        "a zero report (零报告) carries no non-zero value, got {}",
+                        "零报告不能有非零数值：{} = {}",
+                        self.catalogue.label(&v.metric),
                         v.total
                     ),
                 );
@@ -289,7 +283,7 @@ impl Validator<'_> {
         } else if r.values.is_empty() {
             violation(
                 "values",
-                "the report has no values; send a zero report if nothing happened".into(),
+                "报表没有任何数值；本期没有发生的事项请报零报告".into(),
             );
         }
 
@@ -310,9 +304,10 @@ impl Validator<'_> {
                 self.catalogue.metric(&rule.metric),
                 self.catalogue.metric(&rule.other),
             );
-            let op = match rule.op {
-                RuleOp::Le => "<=",
-                RuleOp::Ge => ">=",
+            // what is wrong, said the way round it happened: "调处成功 9 大于 调处矛盾纠纷 3"
+            let broken = match rule.op {
+                RuleOp::Le => "大于",
+                RuleOp::Ge => "小于",
             };
             let factor = if rule.factor == 1 {
                 String::new()
@@ -320,15 +315,12 @@ impl Validator<'_> {
                 format!("{} × ", rule.factor)
             };
             let text = format!(
-                "{} {} = {} must be {op} {factor}{} {} = {}",
-                ma.id, ma.zh, a.total, mb.id, mb.zh, b.total
+                "{} ({}) {} {broken} {factor}{} ({}) {}",
+                ma.zh, ma.id, a.total, mb.zh, mb.id, b.total
             );
             match rule.severity {
                 Severity::Hard => violation(&format!("values[{}]", rule.metric), text),
-                Severity::Soft => warnings.push(format!(
-                    "{} (warning only)",
-                    text.replace("must be", "is expected to be")
-                )),
+                Severity::Soft => warnings.push(format!("{text}（提示，可照常上报）")),
             }
         }
 
@@ -364,12 +356,12 @@ impl Validator<'_> {
             ru.scope(),
             pb::rollup::Scope::Subtree | pb::rollup::Scope::Own
         ) {
-            violation("rollup.scope", "must be SUBTREE or OWN".into());
+            violation("rollup.scope", "汇总范围应为 SUBTREE 或 OWN".into());
         }
         if ru.own_on_time && !ru.own_reported {
             violation(
                 "rollup.own_on_time",
-                "on time, yet the own report is marked as not received".into(),
+                "标为按时，本级报表却标为未收到".into(),
             );
         }
         let mut cells = ru.cells.clone();
@@ -382,7 +374,7 @@ impl Validator<'_> {
                 c.part
             );
             match self.catalogue.metric_id(&c.metric) {
-                None => violation(&field, format!("unknown metric {:?}", c.metric)),
+                None => violation(&field, format!("未知指标「{}」", c.metric)),
                 Some(m)
                     if !c.part.is_empty()
                         && !self
@@ -390,21 +382,18 @@ impl Validator<'_> {
                             .category_of(&m)
                             .is_some_and(|cat| cat.values.contains(&c.part)) =>
                 {
-                    violation(&field, format!("{m} has no part {:?}", c.part))
+                    violation(&field, format!("{m} 没有类别「{}」", c.part))
                 }
                 Some(_) => {}
             }
             if c.sum < 0 {
-                violation(&field, format!("negative sum {}", c.sum));
+                violation(&field, format!("合计为负数 {}", c.sum));
             }
             if c.present == 0 {
-                violation(
-                    &field,
-                    "carried by no report (present = 0); leave the cell out".into(),
-                );
+                violation(&field, "没有任何报表带这一项 (present = 0)，应省略".into());
             }
             if i > 0 && (&cells[i - 1].metric, &cells[i - 1].part) == (&c.metric, &c.part) {
-                violation(&field, "given twice".into());
+                violation(&field, "填了两次".into());
             }
         }
         let mut reporters = Vec::with_capacity(ru.reporters.len());
@@ -414,20 +403,20 @@ impl Validator<'_> {
                 Err(e) => violation(&field, e),
                 Ok(l) if l < area.level() => violation(
                     &field,
-                    format!("{l} is above the rollup's area {area} ({})", area.level()),
+                    format!("{l} 层级高于汇总的区划 {area} ({})", area.level()),
                 ),
                 Ok(l) => {
                     if lc.on_time > lc.received {
                         violation(
                             &field,
-                            format!("{} on time of {} received", lc.on_time, lc.received),
+                            format!("按时 {} 多于已报 {}", lc.on_time, lc.received),
                         );
                     }
                     if reporters
                         .iter()
                         .any(|(seen, _): &(crate::Level, _)| *seen == l)
                     {
-                        violation(&field, "given twice".into());
+                        violation(&field, "填了两次".into());
                     }
                     reporters.push((l, lc.clone()));
                 }
@@ -441,10 +430,7 @@ impl Validator<'_> {
         if ru.own_reported && own_level == 0 {
             violation(
                 "rollup.reporters",
-                format!(
-                    "the own report is received, yet no {} reporter is counted",
-                    area.level()
-                ),
+                format!("本级报表已收到，却没有计入 {} 级的上报单位", area.level()),
             );
         }
         pb::Rollup {
@@ -603,7 +589,7 @@ mod tests {
         }
         assert!(
             e.to_string()
-                .contains("parts add up to 5, not to the total 10"),
+                .contains("排查矛盾纠纷 (disputes.identified) 各类别之和为 5，与合计 10 不符"),
             "{e}"
         );
     }
@@ -611,9 +597,9 @@ mod tests {
     #[test]
     fn periods_must_have_ended_and_be_reportable() {
         for (p, needle) in [
-            ("2026-11", "has not ended"),
-            ("2026-Q3", "derived"),
-            ("2026-13", "malformed"),
+            ("2026-11", "尚未结束"),
+            ("2026-Q3", "由月度汇总"),
+            ("2026-13", "月份应为 01 到 12"),
         ] {
             let mut r = report(vec![value("cases.fraud", Some(1), &[])]);
             r.period = p.into();
@@ -633,12 +619,7 @@ mod tests {
         r.values = vec![value("cases.fraud", Some(1), &[])];
         assert!(check(&r).unwrap_err().to_string().contains("零报告"));
         let empty = report(vec![]);
-        assert!(
-            check(&empty)
-                .unwrap_err()
-                .to_string()
-                .contains("zero report")
-        );
+        assert!(check(&empty).unwrap_err().to_string().contains("零报告"));
     }
 
     #[test]
@@ -655,6 +636,22 @@ mod tests {
         ]))
         .unwrap_err();
         assert!(e.to_string().contains("5 ×"), "{e}");
+        let e = check(&report(vec![
+            value("disputes.mediated", Some(3), &[]),
+            value("disputes.resolved", Some(9), &[]),
+        ]))
+        .unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("调处成功 (disputes.resolved) 9 大于 调处矛盾纠纷 (disputes.mediated) 3"),
+            "{e}"
+        );
+        let e = check(&report(vec![value("调解矛盾纠纷", Some(3), &[])])).unwrap_err();
+        assert!(
+            e.to_string()
+                .contains("未知指标「调解矛盾纠纷」，是否是 调处矛盾纠纷 (disputes.mediated)？"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -790,6 +787,6 @@ mod tests {
         claims_own.rollup.as_mut().unwrap().own_reported = true;
         claims_own.zero_report = true;
         let err = check(&claims_own).unwrap_err().to_string();
-        assert!(err.contains("no township reporter is counted"), "{err}");
+        assert!(err.contains("没有计入 township 级"), "{err}");
     }
 }

@@ -22,15 +22,13 @@ pub struct Span {
 pub enum SpanError {
     #[error(transparent)]
     Period(#[from] PeriodError),
-    #[error("range {0}: both ends must be of the same kind (months, weeks or days)")]
+    #[error("区间「{0}」：两端应是同一种期间（都是月、都是周或都是日）")]
     MixedKinds(String),
-    #[error("range {0}: the start comes after the end")]
+    #[error("区间「{0}」：起点在终点之后")]
     Backwards(String),
-    #[error(
-        "range {0}: ranges are of months, weeks or days (a quarter is written 2026-Q3, not as a range)"
-    )]
+    #[error("区间「{0}」：累计区间由月、周或日组成（季度写作 2026-Q3，不写成区间）")]
     NotReportable(String),
-    #[error("range {0} is longer than {MAX_PERIODS} periods")]
+    #[error("区间「{0}」超过 {MAX_PERIODS} 个期间")]
     TooLong(String),
 }
 
@@ -115,14 +113,22 @@ fn base_last(p: Period) -> Period {
     }
 }
 
-impl FromStr for Span {
-    type Err = SpanError;
+impl Span {
+    /// Parses a span as people type it: each end as [`Period::parse_typed`] reads it, and
+    /// `至` or `~` as well as `..` between them (`2026年1月至2026年10月`).
+    pub fn parse_typed(s: &str) -> Result<Span, SpanError> {
+        let ends = s
+            .split_once("..")
+            .or_else(|| s.split_once('至'))
+            .or_else(|| s.split_once('~'))
+            .or_else(|| s.split_once('～'));
+        match ends {
+            None => Ok(Span::single(Period::parse_typed(s)?)),
+            Some((a, b)) => Span::from_ends(s, Period::parse_typed(a)?, Period::parse_typed(b)?),
+        }
+    }
 
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let Some((a, b)) = s.split_once("..") else {
-            return Ok(Span::single(s.trim().parse()?));
-        };
-        let (from, to): (Period, Period) = (a.trim().parse()?, b.trim().parse()?);
+    fn from_ends(s: &str, from: Period, to: Period) -> Result<Span, SpanError> {
         if !from.is_reportable() || !to.is_reportable() {
             return Err(SpanError::NotReportable(s.to_owned()));
         }
@@ -137,6 +143,17 @@ impl FromStr for Span {
             return Err(SpanError::TooLong(s.to_owned()));
         }
         Ok(span)
+    }
+}
+
+impl FromStr for Span {
+    type Err = SpanError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let Some((a, b)) = s.split_once("..") else {
+            return Ok(Span::single(s.trim().parse()?));
+        };
+        Span::from_ends(s, a.trim().parse()?, b.trim().parse()?)
     }
 }
 
@@ -190,6 +207,20 @@ mod tests {
         assert_eq!(s("2026-Q1").previous(), s("2025-Q4"));
         assert_eq!(s("2026-10").previous(), s("2026-09"));
         assert_eq!(s("2026-Q3").population_year(), 2026);
+    }
+
+    #[test]
+    fn typed_spans() {
+        assert_eq!(
+            Span::parse_typed("2026年1月至2026年10月").unwrap(),
+            s("2026-01..2026-10")
+        );
+        assert_eq!(
+            Span::parse_typed("2026/1..2026/3").unwrap(),
+            s("2026-01..2026-03")
+        );
+        assert_eq!(Span::parse_typed("2026年第三季度").unwrap(), s("2026-Q3"));
+        assert!(Span::parse_typed("2026年10月至2026年1月").is_err());
     }
 
     #[test]

@@ -18,7 +18,7 @@ use std::{
 
 use calamine::{Data, Reader as _, Xlsx, open_workbook};
 use pingan_proto::{Catalogue, fixtures, pb};
-use pingan_tests::{Pki, bin, random_values};
+use pingan_tests::{Pki, Proc, bin, random_values};
 use rand::{Rng as _, SeedableRng as _};
 use serde_json::Value;
 
@@ -89,41 +89,34 @@ fn hub_command(args: &[&str], data: &Path, stdin: &str) -> String {
 
 /// The hub as a user starts it: mutual TLS for gRPC, the dashboard on its own port.
 struct Hub {
-    child: std::process::Child,
+    _process: Proc,
     grpc: String,
     web: String,
 }
 
-impl Drop for Hub {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn start_hub(data: &Path, pki: &Pki) -> Hub {
-    let mut child = Command::new(bin("pingan-hub"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--web-listen",
-            "127.0.0.1:0",
-        ])
-        .arg("--data")
-        .arg(data)
-        .arg("--ca")
-        .arg(pki.path("ca.pem"))
-        .arg("--cert")
-        .arg(pki.path("hub-510722.pem"))
-        .arg("--key")
-        .arg(pki.path("hub-510722.key"))
-        .env("RUST_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start pingan-hub serve");
-    let mut lines = std::io::BufReader::new(child.stdout.take().expect("stdout")).lines();
+    let mut child = Proc::spawn(
+        Command::new(bin("pingan-hub"))
+            .args([
+                "serve",
+                "--listen",
+                "127.0.0.1:0",
+                "--web-listen",
+                "127.0.0.1:0",
+            ])
+            .arg("--data")
+            .arg(data)
+            .arg("--ca")
+            .arg(pki.path("ca.pem"))
+            .arg("--cert")
+            .arg(pki.path("hub-510722.pem"))
+            .arg("--key")
+            .arg(pki.path("hub-510722.key"))
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit()),
+    );
+    let mut lines = std::io::BufReader::new(child.take_stdout().expect("stdout")).lines();
     let mut next = || lines.next().expect("a line").expect("read a line");
     let grpc = next();
     let web = next();
@@ -139,7 +132,7 @@ fn start_hub(data: &Path, pki: &Pki) -> Hub {
     );
     let port = grpc.rsplit(':').next().expect("port");
     Hub {
-        child,
+        _process: child,
         grpc: format!("https://localhost:{port}"),
         web: web.to_owned(),
     }
@@ -412,11 +405,16 @@ async fn a_leader_reads_compares_and_downloads_within_the_jurisdiction_only() {
             None | Some(Data::Empty) => None,
             other => panic!("{title} of {} is not a number: {other:?}", g.code),
         };
-        assert!(close(number("数值"), g.value), "{} 数值", g.code);
-        assert!(close(number("去年同期"), g.yoy_base), "{} 去年同期", g.code);
-        // the rate is in percent (unit %): the spreadsheet holds the fraction
+        assert!(close(number("分子"), g.value), "{} 分子", g.code);
+        assert!(close(number("分母"), g.denominator), "{} 分母", g.code);
+        // the rate and its bases are in percent (unit %): the spreadsheet holds the fraction
         assert!(
-            close(number("比率"), g.rate.map(|r| r / 100.0)),
+            close(number("去年同期(%)"), g.yoy_base.map(|r| r / 100.0)),
+            "{} 去年同期",
+            g.code
+        );
+        assert!(
+            close(number("比率(%)"), g.rate.map(|r| r / 100.0)),
             "{} 比率",
             g.code
         );

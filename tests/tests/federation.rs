@@ -6,7 +6,7 @@ use std::{collections::BTreeSet, time::Duration};
 use chrono::{Datelike as _, TimeZone as _};
 use pingan_hub::{clock::beijing, query::Engine, tls::Role};
 use pingan_proto::{AreaCode, Areas, Catalogue, Level, Period, fixtures, pb};
-use pingan_tests::{Pki, TestHub, bin, report, value, wait_until};
+use pingan_tests::{Pki, Proc, TestHub, bin, report, value, wait_until};
 use rand::{Rng as _, SeedableRng as _, rngs::StdRng};
 
 const CITY: &str = "5107";
@@ -305,21 +305,21 @@ async fn rollup_over_grpc(
 }
 
 /// The real `pingan-hub serve` binary as the parent, on a fixed port.
-fn start_parent(pki: &Pki, data: &std::path::Path, port: u16) -> std::process::Child {
+fn start_parent(pki: &Pki, data: &std::path::Path, port: u16) -> Proc {
     let files = pki.hub_files_for("51");
-    std::process::Command::new(bin("pingan-hub"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data"])
-        .arg(data)
-        .arg("--ca")
-        .arg(&files.ca)
-        .arg("--cert")
-        .arg(&files.cert)
-        .arg("--key")
-        .arg(&files.key)
-        .env("RUST_LOG", "warn")
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("start pingan-hub")
+    Proc::spawn(
+        std::process::Command::new(bin("pingan-hub"))
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--data"])
+            .arg(data)
+            .arg("--ca")
+            .arg(&files.ca)
+            .arg("--cert")
+            .arg(&files.cert)
+            .arg("--key")
+            .arg(&files.key)
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::null()),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -366,8 +366,7 @@ async fn a_parent_killed_mid_forwarding_loses_nothing_and_never_blocks_the_count
     .await;
     submit_month(&mut client, "2026-09").await;
     // killed while the first month is being forwarded
-    parent.kill().expect("SIGKILL the parent");
-    parent.wait().expect("reap");
+    parent.kill();
     // the county keeps taking reports while its parent is down
     let started = std::time::Instant::now();
     submit_month(&mut client, "2026-10").await;
@@ -418,8 +417,7 @@ async fn a_parent_killed_mid_forwarding_loses_nothing_and_never_blocks_the_count
     })
     .await;
     println!("county ingest while the parent was down: {ingest_while_down:?}, backlog {backlog}");
-    parent.kill().expect("stop the parent");
-    parent.wait().expect("reap");
+    parent.kill();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -494,6 +492,117 @@ async fn a_county_correction_reaches_the_parent_as_a_new_revision() {
         "the villages are counted, not named"
     );
     assert!(c.missing.is_empty());
+}
+
+/// Below a child hub's forwarding depth the parent has totals and counts, not the areas'
+/// figures: asking it for them is refused with where to ask instead, never answered as "every
+/// village missing" (before: 应报 1 / 已报 0 for each village while the township's own
+/// completeness said all 24 had reported). The completeness table says how many it cannot name.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn below_the_forwarding_depth_the_parent_says_ask_the_county_instead_of_missing() {
+    let pki = Pki::new();
+    pki.issue(Role::Hub, CITY);
+    let areas = fixtures::mianyang_areas();
+    let city = TestHub::start_mtls_as(&pki, CITY, areas.clone(), Vec::new()).await;
+    let county = TestHub::start_areas(areas.clone()).await;
+    let _forwarder = county.forward_to(&city.url, &pki, "510722", Level::Township);
+    let mut client = county.client().await;
+    let town: AreaCode = "510722101".parse().expect("code");
+    let villages = areas.descendants_at(town, Level::Village);
+    // every village of the township but the first reports
+    for v in &villages[1..] {
+        client
+            .submit(report(
+                &v.to_string(),
+                "2026-10",
+                vec![value("cases.fraud", 1)],
+            ))
+            .await
+            .expect("accepted");
+    }
+    let n = villages.len() as i64 - 1;
+    wait_until(Duration::from_secs(30), || async {
+        city.state
+            .engine
+            .rollup(&pb::RollupRequest {
+                area: town.to_string(),
+                period: "2026-10".into(),
+                ..Default::default()
+            })
+            .is_ok_and(|r| {
+                r.figures
+                    .iter()
+                    .any(|f| f.metric == "cases.fraud" && f.total == Some(n))
+            })
+    })
+    .await;
+    let engine = &city.state.engine;
+    // the township's villages compared at the prefecture: refused, saying where to ask
+    let err = engine
+        .compare(&pb::CompareRequest {
+            area: town.to_string(),
+            period: "2026-10".into(),
+            metric: "cases.fraud".into(),
+            ..Default::default()
+        })
+        .expect_err("the villages' figures are at the county hub");
+    let status = tonic::Status::from(pingan_hub::error::HubError::from(err));
+    assert_eq!(status.code(), tonic::Code::FailedPrecondition);
+    assert!(
+        status.message().contains("下级平台") && status.message().contains("510722101"),
+        "{}",
+        status.message()
+    );
+    for village_question in [
+        engine
+            .rollup(&pb::RollupRequest {
+                area: villages[0].to_string(),
+                period: "2026-10".into(),
+                ..Default::default()
+            })
+            .map(|_| ()),
+        engine
+            .completeness(&pb::CompletenessRequest {
+                area: villages[0].to_string(),
+                period: "2026-10".into(),
+                ..Default::default()
+            })
+            .map(|_| ()),
+    ] {
+        assert!(matches!(
+            village_question,
+            Err(pingan_hub::query::QueryError::BelowForwarding { .. })
+        ));
+    }
+    // the townships themselves compare fine, and the county's completeness counts the
+    // villages it cannot name and says so
+    engine
+        .compare(&pb::CompareRequest {
+            area: "510722".into(),
+            period: "2026-10".into(),
+            metric: "cases.fraud".into(),
+            ..Default::default()
+        })
+        .expect("the townships are known here");
+    let c = engine
+        .completeness(&pb::CompletenessRequest {
+            area: "510722".into(),
+            period: "2026-10".into(),
+            level: "village".into(),
+        })
+        .expect("completeness");
+    assert_eq!(c.summary.expect("summary").received, n as u64);
+    let table = pingan_hub::tables::completeness_table(&c, Some(Level::Village));
+    let notes = table.notes.join("\n");
+    // the township's missing village is counted, not named (its name is at the county hub);
+    // the villages of townships that sent nothing are named as missing
+    assert_eq!(c.unnamed_missing, 1);
+    assert!(c.missing.iter().all(|m| !m.code.starts_with("510722101")));
+    assert_eq!(c.missing.len() as i64, 462 - (n + 1));
+    assert!(
+        notes.contains("另有未报 1、"),
+        "the unnamed are counted in the table: {notes}"
+    );
 }
 
 fn rollup_report(area: &str) -> pb::Report {

@@ -49,15 +49,15 @@ async fn imports_wide_and_long_csv_validated_and_only_once() {
         "refusals make the import fail: {stdout}"
     );
     assert!(
-        stdout.contains("6 stored") && stdout.contains("2 refused"),
+        stdout.contains("8 reports read: 6 stored, 0 already stored, 2 refused"),
         "{stdout}"
     );
     assert!(
-        stdout.contains("line 8: report rejected") && stdout.contains("disputes.resolved"),
+        stdout.contains("第 8 行") && stdout.contains("调处成功 (disputes.resolved) 5 大于"),
         "{stdout}"
     );
     assert!(
-        stdout.contains("line 9: column disputes.mediated"),
+        stdout.contains("第 9 行") && stdout.contains("disputes.mediated 列的数值「x」不是整数"),
         "{stdout}"
     );
 
@@ -81,7 +81,8 @@ async fn imports_wide_and_long_csv_validated_and_only_once() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
-    // rows of one report must be contiguous
+    // rows of one report must be contiguous: a scattered report is refused whole (both of its
+    // blocks), the report between them goes in
     let scattered = dir.path().join("scattered.csv");
     std::fs::write(
         &scattered,
@@ -90,16 +91,18 @@ async fn imports_wide_and_long_csv_validated_and_only_once() {
     .unwrap();
     let out = import(&data, &scattered).await;
     assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
-        stderr.contains("not contiguous") && stderr.contains("2 stored"),
-        "{stderr}"
+        stdout.contains("3 reports read: 1 stored, 0 already stored, 2 refused")
+            && stdout.contains("行不连续"),
+        "{stdout}"
     );
 
     // a hub started on the store answers from the imported figures
     let hub = TestHub::start_in(&data).await;
-    // 6 wide, 2 long, and the 2 reports of the broken file read before its error
-    assert_eq!(hub.revision_count(), 10);
+    // 6 wide, 2 long, and the one whole report of the scattered file
+    assert_eq!(hub.revision_count(), 9);
+    assert!(hub.current("510722101002", "2026-05").is_none());
     let rollup = |period: &str| {
         hub.state
             .engine
@@ -144,5 +147,82 @@ async fn imports_wide_and_long_csv_validated_and_only_once() {
         hub.current("510722101002", "2026-10").unwrap().sender,
         "import:long.csv"
     );
+    hub.stop().await;
+}
+
+/// A report with one bad row is refused whole (none of its values stored), a ragged row refuses
+/// its own report and the file goes on, and the summary adds up: read = stored + already
+/// stored + refused. Before, the bad row was skipped and the rest of its report stored.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_report_with_a_bad_row_is_refused_whole_and_the_rest_goes_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("hub");
+    let file = dir.path().join("long.csv");
+    std::fs::write(
+        &file,
+        concat!(
+            "area,period,metric,value\n",
+            "510722101002,2026-10,cases.fraud,2\n",
+            "510722101002,2026-10,巡逻次数,abc\n",
+            "510722101002,2026-10,grid.visits,5\n",
+            "510722101003,2026-10,cases.fraud,1\n",
+            "510722101004,2026-10,cases.fraud,1,9\n",
+            "510722101004,2026-10,grid.visits,3\n",
+            "510722101005,2026-10,cases.fraud,4\n",
+            "510722101006,2026-10,cases.fraud,6\n",
+        ),
+    )
+    .unwrap();
+    let out = import(&data, &file).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("5 reports read: 3 stored, 0 already stored, 2 refused"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("第 3 行：巡逻次数 的数值「abc」不是整数"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("这一行有 5 列，表头有 4 列"), "{stdout}");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("一个数也没有存入"), "{stderr}");
+    let hub = TestHub::start_in(&data).await;
+    assert_eq!(hub.revision_count(), 3);
+    assert!(
+        hub.current("510722101002", "2026-10").is_none(),
+        "nothing of the report with the bad row"
+    );
+    assert!(hub.current("510722101004", "2026-10").is_none());
+    for v in ["510722101003", "510722101005", "510722101006"] {
+        assert!(hub.current(v, "2026-10").is_some(), "{v}");
+    }
+    hub.stop().await;
+}
+
+/// What Excel or WPS on Chinese Windows saves: GBK text, Chinese headers, periods as 2026/10.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gbk_file_with_chinese_headers_imports() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("hub");
+    let file = dir.path().join("历史数据.csv");
+    let text = "区划代码,期间,指标,类别,数值\n510722101002,2026/9,排查矛盾纠纷,劳动争议,2\n510722101002,2026/9,排查矛盾纠纷,医患,1\n510722101003,2026年9月,电信网络诈骗案件,,4\n";
+    let (gbk, _, _) = encoding_rs::GBK.encode(text);
+    std::fs::write(&file, &gbk).unwrap();
+    let out = import(&data, &file).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("2 reports read: 2 stored"), "{stdout}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("GBK"));
+    let hub = TestHub::start_in(&data).await;
+    let stored = hub
+        .current("510722101002", "2026-09")
+        .expect("stored as 2026-09");
+    assert_eq!(stored.values[0].total, Some(3));
+    assert!(hub.current("510722101003", "2026-09").is_some());
     hub.stop().await;
 }

@@ -4,7 +4,7 @@ use std::{collections::HashSet, process::Command, time::Duration};
 
 use pingan_node::{Deliverer, EntryState, Outbox};
 use pingan_proto::pb;
-use pingan_tests::{HubProcess, TestHub, bin, report, test_clock, value, wait_until};
+use pingan_tests::{HubProcess, Proc, TestHub, bin, report, test_clock, value, wait_until};
 use tonic::Code;
 
 const VILLAGE: &str = "510722101002";
@@ -221,12 +221,12 @@ async fn an_invalid_report_is_rejected_with_all_its_reasons_and_stores_nothing()
     assert_eq!(err.code(), Code::InvalidArgument);
     let msg = err.message();
     for needle in [
-        "area: unknown area 510722999999",
-        "period: 2026-12 has not ended yet",
-        "values[disputes.resolved]",
-        "values[cases.fraud].total",
-        "unknown metric \"no.such.metric\"",
-        "parts add up to 3, not to the total 9",
+        "区划代码 510722999999 不存在 [area]",
+        "期间 2026-12 尚未结束（今天是 2026-11-22），结束后才能上报 [period]",
+        "[values[disputes.resolved]]",
+        "[values[cases.fraud].total]",
+        "未知指标「no.such.metric」",
+        "各类别之和为 3，与合计 9 不符",
     ] {
         assert!(msg.contains(needle), "{needle:?} missing from {msg:?}");
     }
@@ -234,7 +234,8 @@ async fn an_invalid_report_is_rejected_with_all_its_reasons_and_stores_nothing()
     bad.period = "2026-13".into();
     let err = client.submit(bad).await.unwrap_err();
     assert!(
-        err.message().contains("malformed period"),
+        err.message()
+            .contains("期间「2026-13」无法识别：月份应为 01 到 12"),
         "{}",
         err.message()
     );
@@ -283,7 +284,7 @@ async fn health_and_reflection_answer() {
         ServerReflectionRequest, server_reflection_client::ServerReflectionClient,
         server_reflection_request::MessageRequest, server_reflection_response::MessageResponse,
     };
-    let mut reflection = ServerReflectionClient::new(channel);
+    let mut reflection = ServerReflectionClient::new(channel.clone());
     let req = ServerReflectionRequest {
         host: String::new(),
         message_request: Some(MessageRequest::ListServices(String::new())),
@@ -301,6 +302,33 @@ async fn health_and_reflection_answer() {
     let names: HashSet<String> = list.service.into_iter().map(|s| s.name).collect();
     assert!(names.contains("pingan.v1.ReportService"), "{names:?}");
     assert!(names.contains("grpc.health.v1.Health"), "{names:?}");
+
+    // the older v1alpha protocol (Python's grpcio-reflection, older grpcurl and Postman)
+    use tonic_reflection::pb::v1alpha as alpha;
+    let mut old = alpha::server_reflection_client::ServerReflectionClient::new(channel);
+    let req = alpha::ServerReflectionRequest {
+        host: String::new(),
+        message_request: Some(
+            alpha::server_reflection_request::MessageRequest::ListServices(String::new()),
+        ),
+    };
+    let mut resp = old
+        .server_reflection_info(tokio_stream::iter(vec![req]))
+        .await
+        .expect("v1alpha reflection is served")
+        .into_inner();
+    let Some(alpha::server_reflection_response::MessageResponse::ListServicesResponse(list)) =
+        resp.message().await.unwrap().unwrap().message_response
+    else {
+        panic!("expected a service list over v1alpha");
+    };
+    assert!(
+        list.service
+            .iter()
+            .any(|s| s.name == "pingan.v1.QueryService"),
+        "{:?}",
+        list.service
+    );
     hub.stop().await;
 }
 
@@ -435,16 +463,38 @@ async fn a_node_keeps_its_report_across_its_restart_while_the_hub_is_down_and_de
     let status = node(&["status", "--format", "json"]).output().unwrap();
     assert_eq!(states(&status.stdout), ["pending"]);
 
-    // the node daemon starts, crashes (SIGKILL) while the hub is still down, and starts again
-    let mut daemon = node(&["run", "--hub", &url, "--timeout", "1", "--interval", "1"])
-        .spawn()
-        .unwrap();
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    daemon.kill().unwrap();
-    daemon.wait().unwrap();
-    let mut daemon = node(&["run", "--hub", &url, "--timeout", "1", "--interval", "1"])
-        .spawn()
-        .unwrap();
+    // the node daemon starts, tries the hub that is still down (its outbox records the attempt),
+    // crashes (SIGKILL), and starts again
+    let attempts = || {
+        pingan_node::Outbox::open(&outbox)
+            .unwrap()
+            .list()
+            .unwrap()
+            .iter()
+            .map(|e| e.attempts)
+            .sum::<u32>()
+    };
+    let tried = attempts();
+    let mut daemon = Proc::spawn(&mut node(&[
+        "run",
+        "--hub",
+        &url,
+        "--timeout",
+        "1",
+        "--interval",
+        "1",
+    ]));
+    wait_until(Duration::from_secs(60), || async { attempts() > tried }).await;
+    daemon.kill();
+    let mut daemon = Proc::spawn(&mut node(&[
+        "run",
+        "--hub",
+        &url,
+        "--timeout",
+        "1",
+        "--interval",
+        "1",
+    ]));
 
     // the hub comes up on the address the node has been trying
     let hub_dir = tempfile::tempdir().unwrap();
@@ -458,12 +508,8 @@ async fn a_node_keeps_its_report_across_its_restart_while_the_hub_is_down_and_de
         async move { states(&out.stdout) == ["delivered"] }
     })
     .await;
-    Command::new("kill")
-        .args(["-TERM", &daemon.id().to_string()])
-        .status()
-        .unwrap();
     assert!(
-        daemon.wait().unwrap().success(),
+        daemon.terminate(Duration::from_secs(30)).success(),
         "the daemon stops cleanly on SIGTERM"
     );
     assert_eq!(hub.revision_count(), 1, "delivered exactly once");

@@ -641,13 +641,19 @@ async fn the_cli_prints_csv_that_reads_back_as_the_grpc_answer() {
     assert_eq!(rows.len(), grpc.rows.len());
     assert_eq!(rows.len(), 33);
     let num = |s: &str| (!s.is_empty()).then(|| s.parse::<f64>().unwrap());
+    // the CSV holds what the table shows: rates to 2 decimals, changes in percent to 1
+    let rounded = |v: Option<f64>, decimals: i32| {
+        let k = 10f64.powi(decimals);
+        v.map(|x| (x * k).round() / k)
+    };
     for (csv_row, g) in rows.iter().zip(&grpc.rows) {
         assert_eq!(&csv_row[col("代码")], g.code);
         assert_eq!(&csv_row[col("名称")], g.name);
         assert_eq!(csv_row[col("排名")].parse::<u32>().unwrap(), g.rank);
-        same("rate", num(&csv_row[col("比率")]), g.rate);
-        same("value", num(&csv_row[col("数值")]), g.value);
-        same("yoy", num(&csv_row[col("同比%")]), g.yoy_pct);
+        same("rate", num(&csv_row[col("比率(%)")]), rounded(g.rate, 2));
+        same("value", num(&csv_row[col("分子")]), g.value);
+        same("denominator", num(&csv_row[col("分母")]), g.denominator);
+        same("yoy", num(&csv_row[col("同比%")]), rounded(g.yoy_pct, 1));
         assert_eq!(
             csv_row[col("应报")].parse::<u64>().unwrap(),
             g.completeness.unwrap().expected

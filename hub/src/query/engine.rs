@@ -405,6 +405,29 @@ impl Engine {
         self.area(code).map(Root::Area)
     }
 
+    /// Refuses a question about `code` when it lies strictly below a subtree that a child hub
+    /// forwards as one rollup: this hub knows that subtree's totals and counts only, and would
+    /// otherwise answer "nothing reported" for areas whose figures simply live elsewhere.
+    fn known_here(&self, cube: &Cube, code: AreaCode) -> Result<(), QueryError> {
+        let mut above = code.parent();
+        while let Some(a) = above {
+            if cube
+                .index
+                .id(a)
+                .is_some_and(|id| cube.summarized[id as usize])
+            {
+                return Err(QueryError::BelowForwarding {
+                    area: code.to_string(),
+                    name: self.areas.name(code),
+                    root: a.to_string(),
+                    root_name: self.areas.name(a),
+                });
+            }
+            above = a.parent();
+        }
+        Ok(())
+    }
+
     fn span(s: &str) -> Result<Span, QueryError> {
         s.parse()
             .map_err(|e: pingan_proto::span::SpanError| QueryError::BadRequest(e.to_string()))
@@ -438,7 +461,12 @@ impl Engine {
             });
         }
         let id = self.catalogue.metric_id(name).ok_or_else(|| {
-            QueryError::BadRequest(format!("unknown metric or indicator {name:?}"))
+            let hint = self
+                .catalogue
+                .suggest(name)
+                .map(|s| format!("，是否是 {s}？"))
+                .unwrap_or_default();
+            QueryError::BadRequest(format!("未知的指标或比率「{name}」{hint}"))
         })?;
         let m = self.catalogue.metric(&id);
         Ok(Measure::Metric {
@@ -897,6 +925,7 @@ impl Engine {
         let span = Engine::span(&req.period)?;
         let periods = span.periods();
         let cube = self.cube.read().expect("not poisoned");
+        self.known_here(&cube, area)?;
         let reader = self.reader()?;
         let own = self.fetch_own(&cube, &reader, area, &periods)?;
         self.give_back(reader);
@@ -907,19 +936,29 @@ impl Engine {
         };
         let total = self.subtree(&cube, area, &periods, &leaves);
         let own_vals = Engine::own(&cube, area, &periods, &own);
-        let wanted: Vec<String> = req
-            .metrics
-            .iter()
-            .map(|m| {
-                self.catalogue
-                    .metric_id(m)
-                    .map(|id| id.to_string())
-                    .ok_or_else(|| QueryError::BadRequest(format!("unknown metric {m:?}")))
-            })
-            .collect::<Result<_, _>>()?;
+        // the metrics and indicators asked for (by id or Chinese name); none: every one
+        let mut wanted: Vec<String> = Vec::new();
+        let mut wanted_rates: Vec<String> = Vec::new();
+        for m in &req.metrics {
+            if let Some(id) = self.catalogue.metric_id(m) {
+                wanted.push(id.to_string());
+            } else if let Some(ind) = self.catalogue.indicator(m) {
+                wanted_rates.push(ind.id.clone());
+            } else {
+                let hint = self
+                    .catalogue
+                    .suggest(m)
+                    .map(|s| format!("，是否是 {s}？"))
+                    .unwrap_or_default();
+                return Err(QueryError::BadRequest(format!(
+                    "未知的指标或比率「{m}」{hint}"
+                )));
+            }
+        }
+        let everything = req.metrics.is_empty();
         let mut figures = Vec::new();
         for m in cube.layout.metrics() {
-            if !wanted.is_empty() && !wanted.iter().any(|w| w == m.id.as_str()) {
+            if !everything && !wanted.iter().any(|w| w == m.id.as_str()) {
                 continue;
             }
             let def = self.catalogue.metric(&m.id);
@@ -949,6 +988,9 @@ impl Engine {
         }
         let mut rates = Vec::new();
         for ind in self.catalogue.indicators() {
+            if !everything && !wanted_rates.contains(&ind.id) {
+                continue;
+            }
             let m = self.measure(&cube, &ind.id)?;
             let nd = self.num_den(&cube, &m, &total, area, &span);
             rates.push(pb::Rate {
@@ -1006,6 +1048,17 @@ impl Engine {
             .flat_map(|t| self.areas.descendants_at(*t, level))
             .collect();
         let cube = self.cube.read().expect("not poisoned");
+        if cube.summarized.iter().any(|s| *s) {
+            // the rows of one level: one of them stands for all (their parents differ, though)
+            let mut checked = std::collections::HashSet::new();
+            for code in &rows {
+                if let Some(parent) = code.parent()
+                    && checked.insert(parent)
+                {
+                    self.known_here(&cube, *code)?;
+                }
+            }
+        }
         let measure = self.measure(&cube, &req.metric)?;
         let spans = [span, span.year_earlier(), span.previous()];
         let periods: Vec<Vec<Period>> = spans.iter().map(Span::periods).collect();
@@ -1158,6 +1211,7 @@ impl Engine {
         }
         spans.reverse();
         let cube = self.cube.read().expect("not poisoned");
+        self.known_here(&cube, area)?;
         let measure = self.measure(&cube, &req.metric)?;
         let leaves = if area.level() == Level::Village {
             let reader = self.reader()?;
@@ -1223,6 +1277,7 @@ impl Engine {
         let levels = self.levels_below(area, only);
         let periods = span.periods();
         let cube = self.cube.read().expect("not poisoned");
+        self.known_here(&cube, area)?;
         let summary = self.counts(&cube, area, &periods, &levels).summary();
         let mut missing = Vec::new();
         let mut late_keys = Vec::new();

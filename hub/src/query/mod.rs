@@ -26,4 +26,15 @@ pub enum QueryError {
     Store(#[from] StoreError),
     #[error("query engine: {0}")]
     Engine(String),
+    /// The area lies below a subtree a child hub forwards as one rollup: this hub has that
+    /// subtree's totals and reporter counts, not the figures of the areas in it.
+    #[error(
+        "{area} {name} 在 {root} {root_name} 之下，{root} 由下级平台汇总上报，本平台只有 {root} 的合计和上报数量，没有其下级的数字：请到下级平台查询，或在本平台查询 {root} 这一级 ({area} is below the forwarding depth of the child hub for {root})"
+    )]
+    BelowForwarding {
+        area: String,
+        name: String,
+        root: String,
+        root_name: String,
+    },
 }

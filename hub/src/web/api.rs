@@ -220,6 +220,7 @@ pub fn build_table(
                     level: String::new(),
                 })
                 .map_err(failed)?,
+            None,
         ),
         "breakdown" => {
             let span: Span = q.period.parse().map_err(|e| {
