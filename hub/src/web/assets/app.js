@@ -106,19 +106,21 @@ function writeHash() {
 
 // ---- tables ----
 
-function tableUrl(view, format, extra) {
-  const p = new URLSearchParams({ view, area: state.area, period: state.period, metric: state.metric });
+// `shown`: the area, period and metric a render asked for (the controls may have moved on
+// since; their own render follows)
+function tableUrl(view, format, extra, shown) {
+  const p = new URLSearchParams({ view, area: shown.area, period: shown.period, metric: shown.metric });
   if (format) p.set("format", format);
   for (const [k, v] of Object.entries(extra || {})) p.set(k, v);
   return "/api/table?" + p.toString();
 }
 
-function downloads(view, extra) {
+function downloads(view, extra, shown) {
   const box = $(`${view}-downloads`);
   box.replaceChildren();
   for (const [format, label] of [["xlsx", "下载 Excel"], ["csv", "下载 CSV"]]) {
     const a = document.createElement("a");
-    a.href = tableUrl(view, format, extra);
+    a.href = tableUrl(view, format, extra, shown);
     a.id = `${view}-${format}`;
     a.textContent = label;
     a.setAttribute("download", "");
@@ -254,10 +256,12 @@ async function render() {
   state.metric = view.metric || state.catalogue.metrics[0].id;
   controlsFromPeriod(state.period);
   $("metric").value = state.metric;
+  // what this render shows, whatever the controls say by the time its answers arrive
+  const shown = { area: state.area, period: state.period, metric: state.metric };
   showError("");
   let area;
   try {
-    area = await api(`/api/area?code=${encodeURIComponent(state.area)}`);
+    area = await api(`/api/area?code=${encodeURIComponent(shown.area)}`);
   } catch (e) {
     if (seq !== renderSeq) return;
     showError(e.message);
@@ -271,7 +275,7 @@ async function render() {
   renderArea(area);
   const trendPeriods = { month: 12, quarter: 8, year: 5, range: 12 }[$("period-kind").value];
   // a cumulative range trends by month, ending at its last month
-  const trendPeriod = state.period.includes("..") ? state.period.split("..")[1] : state.period;
+  const trendPeriod = shown.period.includes("..") ? shown.period.split("..")[1] : shown.period;
   const trendExtra = { periods: trendPeriods, period: trendPeriod };
   const jobs = [
     ["compare", {}, (t) => {
@@ -295,18 +299,19 @@ async function render() {
       renderNotes($("breakdown-notes"), t.notes);
     }],
   ];
-  const results = await Promise.allSettled(jobs.map(([v, extra]) => api(tableUrl(v, "", extra))));
+  const results = await Promise.allSettled(jobs.map(([v, extra]) => api(tableUrl(v, "", extra, shown))));
   if (seq !== renderSeq) return;
   const errors = [];
   results.forEach((r, i) => {
     const [v, extra, draw] = jobs[i];
     if (r.status === "fulfilled") {
       draw(r.value);
-      downloads(v, extra);
+      downloads(v, extra, shown);
     } else errors.push(r.reason.message);
   });
   showError(errors.join("；"));
-  document.body.dataset.ready = `${state.area}|${state.period}|${state.metric}`;
+  // says what is drawn: a test (or a user) waiting for one view never reads another's tables
+  document.body.dataset.ready = `${shown.area}|${shown.period}|${shown.metric}`;
 }
 
 // ---- start ----
