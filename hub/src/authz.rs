@@ -110,9 +110,10 @@ impl Authorizer {
     }
 
     /// Who is calling: `Ok(None)` in insecure mode; refused when the certificate is missing,
-    /// carries no pingan identity or has been revoked since the connection opened.
-    pub fn identity<T>(&self, req: &Request<T>) -> Result<Option<Identity>, Status> {
-        let Some(tls) = &self.tls else {
+    /// carries no pingan identity or has been revoked since the connection opened (that refusal
+    /// is recorded in the audit trail like any other).
+    pub fn identity<T>(&self, store: &Store, req: &Request<T>) -> Result<Option<Identity>, Status> {
+        let Some(_) = &self.tls else {
             return Ok(None);
         };
         let certs = req
@@ -122,13 +123,26 @@ impl Authorizer {
             .first()
             .ok_or_else(|| Status::unauthenticated("a client certificate is required"))?;
         let id = Identity::from_der(leaf).map_err(Status::permission_denied)?;
-        if tls.is_denied(&id.serial) {
-            return Err(Status::permission_denied(format!(
-                "{id}: certificate {} has been revoked",
-                id.serial
-            )));
-        }
+        self.not_revoked(store, &id)?;
         Ok(Some(id))
+    }
+
+    /// Refuses (and records) a certificate on the deny list. Checked for every request, and
+    /// for every report of a stream: a serial denied while a stream is open stops it there.
+    pub fn not_revoked(&self, store: &Store, id: &Identity) -> Result<(), Status> {
+        match &self.tls {
+            Some(tls) if tls.is_denied(&id.serial) => {
+                let reason = format!("{id}: certificate {} has been revoked", id.serial);
+                let who = id.uri();
+                tracing::warn!(identity = %who, %reason, "refused");
+                if let Err(e) = store.record_refusal(&who, "connect", &id.area.to_string(), &reason)
+                {
+                    tracing::error!(error = %e, "could not record a refusal in the audit trail");
+                }
+                Err(Status::permission_denied(reason))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Whether `id` may do `action` on `area`; the refusal names both.

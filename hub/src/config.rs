@@ -114,8 +114,8 @@ pub enum CertsCommand {
         /// Host names or IP addresses clients use to reach a hub (hub role; repeatable).
         #[arg(long = "host")]
         hosts: Vec<String>,
-        /// Days the certificate is valid.
-        #[arg(long, default_value_t = 730)]
+        /// Days the certificate is valid, from today: 1 to 3650 (ten years).
+        #[arg(long, default_value_t = 730, value_parser = clap::value_parser!(i64).range(1..=3650))]
         days: i64,
     },
 }

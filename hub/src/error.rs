@@ -23,6 +23,15 @@ pub enum StoreError {
         path: String,
         source: std::io::Error,
     },
+    #[error(
+        "hub data directory {dir} is in use by another process ({holder}): stop that pingan-hub first (数据目录正被另一个进程使用)"
+    )]
+    InUse { dir: String, holder: String },
+    #[error(
+        "{area} {period} has {MAX_REVISIONS} revisions already; no more corrections are taken (更正次数已达上限)",
+        MAX_REVISIONS = crate::store::MAX_REVISIONS
+    )]
+    TooManyRevisions { area: String, period: String },
     #[error("hub store holds a corrupt revision of {area} {period}: {reason}")]
     Corrupt {
         area: String,
@@ -59,6 +68,7 @@ impl From<HubError> for Status {
         let code = match &e {
             HubError::Invalid(_) => Code::InvalidArgument,
             HubError::Store(StoreError::IdReused(_)) => Code::AlreadyExists,
+            HubError::Store(StoreError::TooManyRevisions { .. }) => Code::ResourceExhausted,
             // transient: the node keeps the report and retries
             HubError::Store(StoreError::DiskFull(_) | StoreError::Closed) => Code::Unavailable,
             HubError::Store(_) => Code::Internal,

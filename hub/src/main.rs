@@ -190,11 +190,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 if tls.is_some() { "https" } else { "http" },
                 web_listener.local_addr()?
             );
-            let web = pingan_hub::web::Web {
-                hub: state.clone(),
-                users: std::sync::Arc::new(std::sync::Mutex::new(users)),
-                secure: tls.is_some(),
-            };
+            let web = pingan_hub::web::Web::new(state.clone(), users, tls.is_some());
             let task = tokio::spawn(pingan_hub::web::serve(
                 web_listener,
                 web,

@@ -34,7 +34,7 @@ impl Queries {
         area: impl FnOnce(&R) -> &str,
         f: impl FnOnce(&Engine, &R) -> Result<T, QueryError> + Send + 'static,
     ) -> Result<Response<T>, Status> {
-        let id = self.state.auth.identity(&req)?;
+        let id = self.state.auth.identity(&self.state.store, &req)?;
         let asked = area(req.get_ref());
         if asked == crate::query::engine::NATION {
             self.state

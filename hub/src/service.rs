@@ -53,35 +53,41 @@ async fn accept(
     } else {
         Action::Submit
     };
+    if let Some(id) = id {
+        // a serial denied while this stream was open stops it here
+        state.auth.not_revoked(&state.store, id)?;
+    }
     if let Ok(area) = report.area.parse::<AreaCode>() {
         state.auth.require(&state.store, id, action, area)?;
-        // then ownership: one child hub per subtree, and no forms under a child hub's subtree
-        let owned = match (forward, id) {
-            (true, Some(hub)) => state.owners.claim(&state.store, hub, state.clock.now_ms()),
-            (true, None) => Ok(()),
-            (false, _) => state.owners.check_submit(area),
-        };
-        if let Err(e) = owned {
-            crate::authz::record_refusal(&state.store, id, action, area, &e.to_string());
-            return Err(HubError::from(e).into());
-        }
     }
-    let stored: Result<pb::Receipt, HubError> = async {
-        let valid = state.validator().validate(&report)?;
-        Ok(state
-            .store
-            .write(valid, sender, state.clock.now_ms())
-            .await?)
+    // then validation, before anything durable happens on the report's behalf
+    let valid = state
+        .validator()
+        .validate(&report)
+        .map_err(|v| Status::from(HubError::from(v)))?;
+    // then ownership: one child hub per subtree (claimed by its first valid rollup), and no
+    // forms under a child hub's subtree
+    let owned = match (forward, id) {
+        (true, Some(hub)) => state.owners.claim(&state.store, hub, state.clock.now_ms()),
+        (true, None) => Ok(()),
+        (false, _) => state.owners.check_submit(valid.area),
+    };
+    if let Err(e) = owned {
+        crate::authz::record_refusal(&state.store, id, action, valid.area, &e.to_string());
+        return Err(HubError::from(e).into());
     }
-    .await;
-    stored.map_err(Status::from)
+    state
+        .store
+        .write(valid, sender, state.clock.now_ms())
+        .await
+        .map_err(|e| HubError::from(e).into())
 }
 
 #[tonic::async_trait]
 impl ReportService for Reports {
     #[instrument(skip_all, fields(area = %req.get_ref().area, period = %req.get_ref().period, id = %req.get_ref().submission_id))]
     async fn submit(&self, req: Request<pb::Report>) -> Result<Response<pb::Receipt>, Status> {
-        let id = self.state.auth.identity(&req)?;
+        let id = self.state.auth.identity(&self.state.store, &req)?;
         let sender = sender_of(&req, id.as_ref());
         match accept(&self.state, req.into_inner(), sender, id.as_ref()).await {
             Ok(receipt) => {
@@ -107,7 +113,7 @@ impl ReportService for Reports {
         &self,
         req: Request<Streaming<pb::Report>>,
     ) -> Result<Response<Self::SubmitBatchStream>, Status> {
-        let id = self.state.auth.identity(&req)?;
+        let id = self.state.auth.identity(&self.state.store, &req)?;
         let sender = sender_of(&req, id.as_ref());
         let state = self.state.clone();
         let results = req
@@ -136,7 +142,7 @@ impl ReportService for Reports {
     }
 
     async fn ping(&self, req: Request<pb::PingRequest>) -> Result<Response<pb::PingReply>, Status> {
-        self.state.auth.identity(&req)?;
+        self.state.auth.identity(&self.state.store, &req)?;
         Ok(Response::new(pb::PingReply {}))
     }
 }

@@ -89,7 +89,18 @@ impl HubState {
         let hook_forward = forward.clone();
         let hook: Option<crate::store::CommitHook> = rollups.then(|| {
             Arc::new(move |committed: &[_]| {
-                hook_engine.apply(committed);
+                // the reports are stored whatever happens here: a failure to roll them up (a
+                // bug) must not take the store's writer, and every later receipt, down
+                let applied = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    hook_engine.apply(committed)
+                }));
+                if applied.is_err() {
+                    hook_engine.distrust();
+                    tracing::error!(
+                        reports = committed.len(),
+                        "rolling up a committed group failed; the reports are stored and acked, the rollups are rebuilt from the store at the next start"
+                    );
+                }
                 hook_forward.mark(committed);
             }) as _
         });

@@ -24,6 +24,17 @@ use crate::error::StoreError;
 /// Most submissions committed in one transaction.
 const MAX_GROUP: usize = 2048;
 
+/// Most revisions of one (area, period): corrections are rare, a flood of them is not a
+/// correction.
+pub const MAX_REVISIONS: u32 = 1000;
+
+/// File in the data directory that one process at a time holds locked (see [`DataLock`]).
+pub const LOCK_FILE: &str = "pingan-hub.lock";
+
+/// How long repeated refusals of one identity, action and area are counted rather than written
+/// one row each.
+const REFUSALS_WINDOW_MS: i64 = 60_000;
+
 /// File name of the database inside the data directory.
 pub const DB_FILE: &str = "pingan-hub.db";
 
@@ -92,6 +103,66 @@ pub struct Store {
     writer: Mutex<Option<JoinHandle<()>>>,
     /// A second connection for the audit trail of refusals (rare, small writes).
     audit: Mutex<Option<Connection>>,
+    /// Repeated refusals being counted (see [`Store::record_refusal`]).
+    repeated: Mutex<HashMap<(String, String, String), Repeated>>,
+    /// The data directory's lock, held while the store is open.
+    lock: Mutex<Option<DataLock>>,
+}
+
+/// Refusals of one identity, action and area within a window, after the first was written.
+#[derive(Debug)]
+struct Repeated {
+    since_ms: i64,
+    count: u64,
+    reason: String,
+}
+
+/// An exclusive lock on a data directory: a second `pingan-hub serve` or an import into a
+/// running hub's directory is refused, naming the process that holds it. The operating system
+/// releases it when the process ends, however it ends.
+#[derive(Debug)]
+pub struct DataLock {
+    _file: std::fs::File,
+}
+
+impl DataLock {
+    /// Takes the lock of `dir`, or says who holds it.
+    pub fn take(dir: &Path) -> Result<DataLock, StoreError> {
+        use std::io::{Read as _, Seek as _, Write as _};
+        let path = dir.join(LOCK_FILE);
+        let io = |source| StoreError::Io {
+            path: path.display().to_string(),
+            source,
+        };
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let mut holder = String::new();
+                let _ = file.read_to_string(&mut holder);
+                return Err(StoreError::InUse {
+                    dir: dir.display().to_string(),
+                    holder: holder.trim().to_owned(),
+                });
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+        }
+        let me = format!(
+            "pid {} ({})",
+            std::process::id(),
+            std::env::args().collect::<Vec<_>>().join(" ")
+        );
+        file.set_len(0).map_err(io)?;
+        file.rewind().map_err(io)?;
+        file.write_all(me.as_bytes()).map_err(io)?;
+        Ok(DataLock { _file: file })
+    }
 }
 
 impl std::fmt::Debug for Job {
@@ -227,6 +298,7 @@ impl Store {
             path: dir.display().to_string(),
             source,
         })?;
+        let lock = DataLock::take(dir)?;
         let path = dir.join(DB_FILE);
         let mut conn = Connection::open(&path).map_err(StoreError::from_sqlite)?;
         configure(&conn)?;
@@ -244,6 +316,8 @@ impl Store {
             jobs: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(writer)),
             audit: Mutex::new(None),
+            repeated: Mutex::new(HashMap::new()),
+            lock: Mutex::new(Some(lock)),
         })
     }
 
@@ -273,12 +347,15 @@ impl Store {
         answer.await.map_err(|_| StoreError::Closed)?
     }
 
-    /// Stops taking writes, lets the writer finish what it holds, and waits for it.
+    /// Stops taking writes, lets the writer finish what it holds, waits for it, writes the
+    /// counts of repeated refusals, and releases the data directory.
     pub fn close(&self) {
         self.jobs.lock().expect("not poisoned").take();
         if let Some(w) = self.writer.lock().expect("not poisoned").take() {
             let _ = w.join();
         }
+        self.flush_repeated(i64::MAX);
+        self.lock.lock().expect("not poisoned").take();
     }
 
     /// A read-only view of the store (its own connection; WAL lets it read while the writer writes).
@@ -327,9 +404,69 @@ impl Store {
         })
     }
 
-    /// Records a refused request in the audit trail, durably.
+    /// Records a refused request in the audit trail, durably. A flood is recorded, not
+    /// mirrored: the first refusal of an identity, action and area is written at once, the
+    /// ones after it within a minute are counted and written as one row ("×N") when the minute
+    /// is over (on the next refusal, or when the store closes).
     pub fn record_refusal(
         &self,
+        identity: &str,
+        action: &str,
+        area: &str,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        let now = chrono::Utc::now().timestamp_millis();
+        self.flush_repeated(now);
+        let key = (identity.to_owned(), action.to_owned(), area.to_owned());
+        {
+            let mut repeated = self.repeated.lock().expect("not poisoned");
+            if let Some(r) = repeated.get_mut(&key) {
+                r.count += 1;
+                reason.clone_into(&mut r.reason);
+                return Ok(());
+            }
+            repeated.insert(
+                key,
+                Repeated {
+                    since_ms: now,
+                    count: 0,
+                    reason: reason.to_owned(),
+                },
+            );
+        }
+        self.insert_refusal(now, identity, action, area, reason)
+    }
+
+    /// Writes the counted refusals whose minute is over by `now_ms`.
+    fn flush_repeated(&self, now_ms: i64) {
+        let due: Vec<((String, String, String), Repeated)> = {
+            let mut repeated = self.repeated.lock().expect("not poisoned");
+            let keys: Vec<_> = repeated
+                .iter()
+                .filter(|(_, r)| now_ms.saturating_sub(r.since_ms) >= REFUSALS_WINDOW_MS)
+                .map(|(k, _)| k.clone())
+                .collect();
+            keys.into_iter()
+                .filter_map(|k| repeated.remove_entry(&k))
+                .collect()
+        };
+        for ((identity, action, area), r) in due.into_iter().filter(|(_, r)| r.count > 0) {
+            let reason = format!(
+                "×{} more since {} (the last: {})",
+                r.count,
+                crate::clock::minute_text(r.since_ms),
+                r.reason
+            );
+            let at = now_ms.min(chrono::Utc::now().timestamp_millis());
+            if let Err(e) = self.insert_refusal(at, &identity, &action, &area, &reason) {
+                tracing::error!(error = %e, "could not record repeated refusals");
+            }
+        }
+    }
+
+    fn insert_refusal(
+        &self,
+        at_ms: i64,
         identity: &str,
         action: &str,
         area: &str,
@@ -338,7 +475,7 @@ impl Store {
         self.with_audit(|conn| {
             conn.execute(
                 "INSERT INTO refusals (at_ms, identity, action, area, reason) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![chrono::Utc::now().timestamp_millis(), identity, action, area, reason],
+                params![at_ms, identity, action, area, reason],
             )
             .map_err(StoreError::from_sqlite)?;
             Ok(())
@@ -466,6 +603,13 @@ fn write_group(conn: &mut Connection, group: &[Job]) -> Result<GroupOutcome, Sto
                 .optional()
                 .map_err(StoreError::from_sqlite)?;
             let revision = previous.as_ref().map_or(1, |p| p.0 + 1);
+            if revision > MAX_REVISIONS {
+                results.push(Err(StoreError::TooManyRevisions {
+                    area: area.clone(),
+                    period: period.clone(),
+                }));
+                continue;
+            }
             let first_received_at_ms = previous.as_ref().map_or(job.now_ms, |p| p.3);
             let previous = match previous {
                 Some((_, zero, vals, _)) => {

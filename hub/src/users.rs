@@ -163,7 +163,19 @@ impl Users {
             path: dir.to_owned(),
             source,
         })?;
-        let conn = Connection::open(dir.join(USERS_FILE))?;
+        let path = dir.join(USERS_FILE);
+        let conn = Connection::open(&path)?;
+        // password hashes and session digests: readable by the hub's own user only (SQLite
+        // gives its -wal and -shm files the database file's permissions)
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).map_err(
+                |source| UserError::Io {
+                    path: path.clone(),
+                    source,
+                },
+            )?;
+        }
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "FULL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -189,6 +201,18 @@ impl Users {
             .map_err(|_| UserError::UnknownArea(area.to_owned()))?;
         if areas.get(code).is_none() {
             return Err(UserError::UnknownArea(area.to_owned()));
+        }
+        // names differing only in case would be two accounts a leader cannot tell apart
+        let taken: Option<String> = self
+            .conn
+            .query_row(
+                "SELECT name FROM users WHERE name = ?1 COLLATE NOCASE",
+                [name],
+                |r| r.get(0),
+            )
+            .optional()?;
+        if let Some(taken) = taken {
+            return Err(UserError::Exists(taken));
         }
         let hash = hash_password(password)?;
         let inserted = self.conn.execute(

@@ -52,17 +52,25 @@ pub struct Violations(pub Vec<Violation>);
 impl fmt::Display for Violations {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "报表未通过校验（{} 个问题）：", self.0.len())?;
-        for (i, v) in self.0.iter().enumerate() {
+        // a report with thousands of problems is answered in a few kilobytes: the first ones
+        // and how many more (a gRPC status travels in a trailer the client caps)
+        for (i, v) in self.0.iter().take(SHOWN_PROBLEMS).enumerate() {
             if i > 0 {
                 f.write_str("；")?;
             }
             write!(f, "{} [{}]", v.reason, v.field)?;
+        }
+        if self.0.len() > SHOWN_PROBLEMS {
+            write!(f, "；……另有 {} 个问题", self.0.len() - SHOWN_PROBLEMS)?;
         }
         Ok(())
     }
 }
 
 impl std::error::Error for Violations {}
+
+/// Problems a refusal names before it says how many more there are.
+pub const SHOWN_PROBLEMS: usize = 20;
 
 /// Longest accepted submission id.
 pub const MAX_SUBMISSION_ID: usize = 128;
@@ -166,6 +174,18 @@ impl Validator<'_> {
             violation("reporter", "填报人超过 200 字".into());
         }
 
+        // each metric at most once: a longer list is refused whole, before any per-value work
+        let most = self.catalogue.metrics().len();
+        if r.values.len() > most {
+            violation(
+                "values",
+                format!(
+                    "报表有 {} 项数值，指标目录只有 {most} 个指标",
+                    r.values.len()
+                ),
+            );
+            return Err(Violations(bad));
+        }
         let mut values: BTreeMap<MetricId, ValidValue> = BTreeMap::new();
         for (i, v) in r.values.iter().enumerate() {
             let field = format!("values[{i}]");
@@ -289,6 +309,25 @@ impl Validator<'_> {
 
         let mut warnings = Vec::new();
         for rule in self.catalogue.rules() {
+            // a hard rule's bounded side comes with its bound (调处成功 needs 调处矛盾纠纷), so that
+            // the rule holds for every sum of valid reports, and a rollup can be held to it
+            let (bounded, bound) = match rule.op {
+                RuleOp::Le => (&rule.metric, &rule.other),
+                RuleOp::Ge => (&rule.other, &rule.metric),
+            };
+            if rule.severity == Severity::Hard
+                && values.contains_key(bounded)
+                && !values.contains_key(bound)
+            {
+                violation(
+                    &format!("values[{bounded}]"),
+                    format!(
+                        "填了 {} 就要同时填 {}",
+                        self.catalogue.label(bounded),
+                        self.catalogue.label(bound)
+                    ),
+                );
+            }
             let (Some(a), Some(b)) = (values.get(&rule.metric), values.get(&rule.other)) else {
                 continue;
             };
@@ -325,7 +364,7 @@ impl Validator<'_> {
         }
 
         let rollup = match (&r.rollup, area) {
-            (Some(ru), Some(area)) => Some(self.check_rollup(ru, area, &mut violation)),
+            (Some(ru), Some(area)) => Some(self.check_rollup(ru, area, period, &mut violation)),
             _ => None,
         };
 
@@ -345,11 +384,17 @@ impl Validator<'_> {
         })
     }
 
-    /// Checks a forwarded rollup and returns it in canonical order.
+    /// Checks a forwarded rollup and returns it in canonical order. Beyond its form, it must be
+    /// plausible for the child's subtree: no more reporters of a level than the registry has
+    /// there, no sum larger than its reports could carry (each at most [`MAX_VALUE`]), parts no
+    /// larger than their total, and the catalogue's hard rules kept by the sums, as they are by
+    /// any set of valid reports. So no child hub, broken or hostile, can make a parent's totals
+    /// overflow or show a 1000% success rate.
     fn check_rollup(
         &self,
         ru: &pb::Rollup,
         area: AreaCode,
+        period: Option<Period>,
         violation: &mut impl FnMut(&str, String),
     ) -> pb::Rollup {
         if !matches!(
@@ -423,6 +468,53 @@ impl Validator<'_> {
             }
         }
         reporters.sort_by_key(|(l, _)| *l);
+        // no more reporters of a level than the subtree has
+        if let (Some(areas), Some(period)) = (self.areas, period) {
+            for (l, lc) in &reporters {
+                let expected = areas
+                    .descendants_at(area, *l)
+                    .into_iter()
+                    .filter(|c| areas.get(*c).is_some_and(|a| a.valid_for(period)))
+                    .count() as u64;
+                if u64::from(lc.received) > expected {
+                    violation(
+                        &format!("rollup.reporters[{l}]"),
+                        format!(
+                            "{area} 在 {period} 只有 {expected} 个 {l} 级上报单位，汇总却说收到 {} 份",
+                            lc.received
+                        ),
+                    );
+                }
+            }
+        }
+        let reports: u64 = reporters.iter().map(|(_, lc)| u64::from(lc.received)).sum();
+        for c in &cells {
+            let field = format!(
+                "rollup.cells[{}{}{}]",
+                c.metric,
+                if c.part.is_empty() { "" } else { "/" },
+                c.part
+            );
+            if u64::from(c.present) > reports {
+                violation(
+                    &field,
+                    format!(
+                        "{} 份报表带这一项，汇总却只收到 {reports} 份报表",
+                        c.present
+                    ),
+                );
+            }
+            if i128::from(c.sum) > i128::from(c.present) * i128::from(MAX_VALUE) {
+                violation(
+                    &field,
+                    format!(
+                        "合计 {} 超过 {} 份报表可能的最大值（每份至多 {MAX_VALUE}）",
+                        c.sum, c.present
+                    ),
+                );
+            }
+        }
+        self.check_rollup_sums(&cells, violation);
         let own_level = reporters
             .iter()
             .find(|(l, _)| *l == area.level())
@@ -440,6 +532,105 @@ impl Validator<'_> {
             own_first_received_at_ms: ru.own_first_received_at_ms,
             cells,
             reporters: reporters.into_iter().map(|(_, lc)| lc).collect(),
+        }
+    }
+}
+
+impl Validator<'_> {
+    /// A forwarded rollup's sums against the catalogue: each metric's parts add up to no more
+    /// than its total (a report may give the total alone), and the hard rules hold for the sums
+    /// as they do for every valid report (whose bounded side always comes with its bound).
+    fn check_rollup_sums(
+        &self,
+        cells: &[pb::RollupCell],
+        violation: &mut impl FnMut(&str, String),
+    ) {
+        let total = |metric: &str| {
+            cells
+                .iter()
+                .find(|c| c.metric == metric && c.part.is_empty())
+        };
+        let mut parts: BTreeMap<&str, i128> = BTreeMap::new();
+        for c in cells.iter().filter(|c| !c.part.is_empty()) {
+            *parts.entry(c.metric.as_str()).or_default() += i128::from(c.sum);
+        }
+        for (metric, sum) in parts {
+            match total(metric) {
+                Some(t) if sum > i128::from(t.sum) => violation(
+                    &format!("rollup.cells[{metric}]"),
+                    format!("各类别合计 {sum} 大于总数 {}", t.sum),
+                ),
+                None => violation(
+                    &format!("rollup.cells[{metric}]"),
+                    "有分类数值却没有总数".into(),
+                ),
+                Some(_) => {}
+            }
+        }
+        for rule in self
+            .catalogue
+            .rules()
+            .iter()
+            .filter(|r| r.severity == Severity::Hard)
+        {
+            let (bounded, bound) = match rule.op {
+                RuleOp::Le => (&rule.metric, &rule.other),
+                RuleOp::Ge => (&rule.other, &rule.metric),
+            };
+            let Some(b) = total(bounded.as_str()) else {
+                continue;
+            };
+            let field = format!("rollup.cells[{bounded}]");
+            let Some(c) = total(bound.as_str()) else {
+                violation(
+                    &field,
+                    format!(
+                        "有 {} 却没有 {}",
+                        self.catalogue.label(bounded),
+                        self.catalogue.label(bound)
+                    ),
+                );
+                continue;
+            };
+            let (a, o) = match rule.op {
+                RuleOp::Le => (b, c),
+                RuleOp::Ge => (c, b),
+            };
+            let rhs = i128::from(rule.factor) * i128::from(o.sum);
+            let holds = match rule.op {
+                RuleOp::Le => i128::from(a.sum) <= rhs,
+                RuleOp::Ge => i128::from(a.sum) >= rhs,
+            };
+            if !holds {
+                violation(
+                    &field,
+                    format!(
+                        "汇总不合规则：{} {} 与 {} {}（{} {} {}×）",
+                        self.catalogue.label(&rule.metric),
+                        a.sum,
+                        self.catalogue.label(&rule.other),
+                        o.sum,
+                        rule.metric,
+                        match rule.op {
+                            RuleOp::Le => "≤",
+                            RuleOp::Ge => "≥",
+                        },
+                        rule.factor
+                    ),
+                );
+            }
+            if b.present > c.present {
+                violation(
+                    &field,
+                    format!(
+                        "{} 份报表有 {}，只有 {} 份有 {}",
+                        b.present,
+                        self.catalogue.label(bounded),
+                        c.present,
+                        self.catalogue.label(bound)
+                    ),
+                );
+            }
         }
     }
 }

@@ -264,6 +264,25 @@ pub fn random_values(rng: &mut rand::rngs::StdRng, catalogue: &Catalogue) -> Vec
         false,
     );
     fix("patrol.person_times", "patrol.sessions", 1, false);
+    // a hard rule's bounded side comes with its bound (the validator requires it)
+    for rule in catalogue.rules() {
+        if rule.severity != pingan_proto::catalogue::Severity::Hard {
+            continue;
+        }
+        let (a, b) = (rule.metric.to_string(), rule.other.to_string());
+        match rule.op {
+            pingan_proto::catalogue::RuleOp::Le => {
+                if let Some(&x) = vals.get(&a) {
+                    vals.entry(b).or_insert(x);
+                }
+            }
+            pingan_proto::catalogue::RuleOp::Ge => {
+                if let Some(&y) = vals.get(&b) {
+                    vals.entry(a).or_insert(rule.factor * y);
+                }
+            }
+        }
+    }
     let mut out: Vec<pb::MetricValue> = vals.into_iter().map(|(m, v)| value(&m, v)).collect();
     if rng.random_bool(0.4) {
         let a = rng.random_range(0..4);

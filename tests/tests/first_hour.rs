@@ -110,7 +110,7 @@ async fn an_excel_workbook_is_a_form_and_its_bad_cell_is_named() {
         sheet.write(1, 1, "数值").unwrap();
         sheet.write(2, 0, "电信网络诈骗案件").unwrap();
         sheet.write(2, 1, 2).unwrap();
-        sheet.write(3, 0, "巡逻次数").unwrap();
+        sheet.write(3, 0, "走访户次").unwrap();
         sheet.write(3, 1, patrols).unwrap();
         let path = dir.path().join(name);
         book.save(&path).unwrap();
@@ -179,7 +179,7 @@ async fn typos_and_bad_periods_get_chinese_answers_that_say_what_to_type() {
     let month = submit(
         &outbox,
         &hub.url,
-        &["--period", "2026-13", "--set", "巡逻次数=1"],
+        &["--period", "2026-13", "--set", "走访户次=1"],
     )
     .await;
     assert_eq!(month.status.code(), Some(2));
@@ -194,7 +194,7 @@ async fn typos_and_bad_periods_get_chinese_answers_that_say_what_to_type() {
         let ok = submit(
             &outbox,
             &hub.url,
-            &["--period", typed, "--set", "巡逻次数=1"],
+            &["--period", typed, "--set", "走访户次=1"],
         )
         .await;
         assert!(ok.status.success(), "{typed}: {}", text(&ok.stderr));
@@ -228,7 +228,7 @@ async fn a_key_that_is_not_the_certificates_is_said_at_once_and_nothing_is_queue
             "--period",
             "2026-10",
             "--set",
-            "巡逻次数=1",
+            "走访户次=1",
             "--ca",
             &p("ca.pem"),
             "--cert",
@@ -269,7 +269,7 @@ async fn a_wrong_port_says_the_connection_was_refused_and_keeps_the_report() {
             "--period",
             "2026-10",
             "--set",
-            "巡逻次数=1",
+            "走访户次=1",
             "--wait",
             "1",
         ],
@@ -299,7 +299,7 @@ async fn a_refused_report_can_be_sent_again_or_dropped() {
             "--period",
             "2026-10",
             "--set",
-            "巡逻次数=1",
+            "走访户次=1",
             "--submission-id",
             "parked-1",
         ],
@@ -341,7 +341,7 @@ async fn a_refused_report_can_be_sent_again_or_dropped() {
     let good = submit(
         &outbox,
         &hub.url,
-        &["--period", "2026-10", "--set", "巡逻次数=2"],
+        &["--period", "2026-10", "--set", "走访户次=2"],
     )
     .await;
     assert!(good.status.success(), "{}", text(&good.stderr));

@@ -69,6 +69,8 @@ async fn the_real_node_binary_submits_and_exits_zero_once_acked() {
                 "2026-10",
                 "--set",
                 "patrol.sessions=9",
+                "--set",
+                "patrol.person_times=20",
             ])
             .arg("--file")
             .arg(&form)

@@ -695,7 +695,10 @@ async fn weeks_and_days_roll_up_and_incomplete_rows_can_be_withheld() {
                 .submit(pingan_tests::report(
                     &v.to_string(),
                     w,
-                    vec![value("patrol.sessions", i as i64)],
+                    vec![
+                        value("patrol.sessions", i as i64),
+                        value("patrol.person_times", 2 * i as i64),
+                    ],
                 ))
                 .await
                 .unwrap();

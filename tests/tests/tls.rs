@@ -219,8 +219,10 @@ async fn nodes_submit_only_for_their_own_area_or_a_granted_subtree() {
             .sender,
         format!("pingan://node/{VILLAGE_A}")
     );
+    // six refusals: the repeat of one (the same identity, action and area within a minute) is
+    // counted, and written as one "×1 more" row when the store closes
     let refusals = reader.refusals().unwrap();
-    assert_eq!(refusals.len(), 6, "{refusals:?}");
+    assert_eq!(refusals.len(), 5, "{refusals:?}");
     assert!(
         refusals
             .iter()
@@ -228,7 +230,19 @@ async fn nodes_submit_only_for_their_own_area_or_a_granted_subtree() {
                 && r.area == VILLAGE_B
                 && r.action == "submit")
     );
-    hub.stop().await;
+    let db = hub.data.join(pingan_hub::store::DB_FILE);
+    let _keep = hub.stop().await;
+    let refusals = pingan_hub::store::StoreReader::open(&db)
+        .unwrap()
+        .refusals()
+        .unwrap();
+    assert_eq!(refusals.len(), 6, "{refusals:?}");
+    assert!(
+        refusals
+            .iter()
+            .any(|r| r.area == VILLAGE_B && r.reason.starts_with("×1 more since")),
+        "{refusals:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -273,13 +273,16 @@ impl Cube {
         };
         while x != NONE {
             let base = x as usize * slots;
+            // saturating, never panicking: validation bounds every stored figure so that a
+            // rollup of the whole country stays far below i64::MAX, and a commit hook must not
+            // take the store's writer down whatever an old store holds
             for &(slot, v, present) in &new.cells {
-                slab.sums[base + slot] += v;
-                slab.present[base + slot] += present;
+                slab.sums[base + slot] = slab.sums[base + slot].saturating_add(v);
+                slab.present[base + slot] = slab.present[base + slot].wrapping_add(present);
             }
             for &(slot, v, present) in &old.cells {
-                slab.sums[base + slot] -= v;
-                slab.present[base + slot] -= present;
+                slab.sums[base + slot] = slab.sums[base + slot].saturating_sub(v);
+                slab.present[base + slot] = slab.present[base + slot].wrapping_sub(present);
             }
             // wrapping: the counters are consistent by construction, and a commit hook must
             // never panic (the tests compare every counter with a plain recount)

@@ -5,7 +5,7 @@
 use std::{
     collections::HashMap,
     path::PathBuf,
-    sync::{Arc, Mutex, OnceLock, RwLock},
+    sync::{Arc, Mutex, OnceLock, PoisonError, RwLock},
 };
 
 use pingan_proto::{
@@ -139,6 +139,9 @@ pub struct Engine {
     saved_rows: Mutex<HashMap<Period, u64>>,
     saving: Mutex<()>,
     loaded: Mutex<Loaded>,
+    /// Set when applying a committed group failed half-way (a bug): the rollups in memory may
+    /// be off until the next start, which rebuilds them from the store, so they are not saved.
+    distrusted: std::sync::atomic::AtomicBool,
 }
 
 /// A span's periods with their slabs and expected reporters looked up once, for questions that
@@ -182,6 +185,29 @@ pub struct Loaded {
     pub rebuilt: Vec<Period>,
     /// Current revisions read from the store for them.
     pub revisions: u64,
+    /// Stored revisions whose figures no valid report carries (named, rolled up saturated).
+    pub implausible: Vec<String>,
+}
+
+/// Why stored figures are beyond what validation accepts today, if they are.
+fn implausible(values: &[pb::MetricValue], rollup: Option<&pb::Rollup>) -> Option<String> {
+    let max = pingan_proto::report::MAX_VALUE;
+    for v in values {
+        let bad = v.total.is_some_and(|t| !(0..=max).contains(&t))
+            || v.parts.values().any(|n| !(0..=max).contains(n));
+        if bad {
+            return Some(format!("{} out of 0..={max}", v.metric));
+        }
+    }
+    for c in rollup.map_or(&[][..], |r| r.cells.as_slice()) {
+        if c.sum < 0 || i128::from(c.sum) > i128::from(c.present) * i128::from(max) {
+            return Some(format!(
+                "forwarded {} sum {} for {} reports",
+                c.metric, c.sum, c.present
+            ));
+        }
+    }
+    None
 }
 
 impl Engine {
@@ -208,6 +234,18 @@ impl Engine {
             saved_rows: Mutex::new(HashMap::new()),
             saving: Mutex::new(()),
             loaded: Mutex::new(Loaded::default()),
+            distrusted: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// Marks the rollups in memory as not to be trusted (applying a group failed half-way):
+    /// they are never saved, and the saved ones are removed, so the next start rebuilds them
+    /// from the store.
+    pub fn distrust(&self) {
+        self.distrusted
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(path) = self.snapshot.get() {
+            let _ = std::fs::remove_file(path);
         }
     }
 
@@ -218,7 +256,7 @@ impl Engine {
 
     /// Applies committed revisions (the store's commit hook).
     pub fn apply(&self, committed: &[Committed]) {
-        let mut cube = self.cube.write().expect("not poisoned");
+        let mut cube = self.cube.write().unwrap_or_else(PoisonError::into_inner);
         for c in committed {
             cube.apply(c);
         }
@@ -236,7 +274,7 @@ impl Engine {
         let saved = match &snapshot {
             None => None,
             Some(path) => {
-                let cube = self.cube.read().expect("not poisoned");
+                let cube = self.cube.read().unwrap_or_else(PoisonError::into_inner);
                 match snapshot::read(path, &cube) {
                     Ok(saved) => saved,
                     Err(e) => {
@@ -253,7 +291,7 @@ impl Engine {
         *self.saved_rows.lock().expect("not poisoned") = loaded.unchanged.clone();
         *self.loaded.lock().expect("not poisoned") = loaded.clone();
         // the expected reporters per area, once, at start-up rather than in the first question
-        self.expected_base(&self.cube.read().expect("not poisoned"));
+        self.expected_base(&self.cube.read().unwrap_or_else(PoisonError::into_inner));
         Ok(loaded)
     }
 
@@ -280,7 +318,7 @@ impl Engine {
         let mut rebuild: Vec<Period> = counts.keys().copied().collect();
         rebuild.sort();
         if let Some(saved) = saved {
-            let mut cube = self.cube.write().expect("not poisoned");
+            let mut cube = self.cube.write().unwrap_or_else(PoisonError::into_inner);
             for (p, s) in saved.slabs {
                 if counts.get(&p) == Some(&s.rows) {
                     cube.slabs.insert(p, s.slab);
@@ -300,6 +338,12 @@ impl Engine {
                     failed = Some(format!("stored revision with bad area {}", rec.area));
                     return;
                 };
+                if let Some(why) = implausible(&rec.values, rec.rollup.as_ref()) {
+                    loaded.implausible.push(format!(
+                        "{} {} revision {}: {why}",
+                        rec.area, p, rec.revision
+                    ));
+                }
                 batch.push(Committed {
                     area,
                     period: *p,
@@ -320,8 +364,18 @@ impl Engine {
             self.apply(&batch);
         }
         loaded.rebuilt = rebuild;
+        if !loaded.implausible.is_empty() {
+            tracing::warn!(
+                count = loaded.implausible.len(),
+                first = ?loaded.implausible.iter().take(20).collect::<Vec<_>>(),
+                "the store holds figures no valid report carries (written before the checks that refuse them now); they are rolled up saturated, never panicking: correct them with a new revision"
+            );
+        }
         // what the slabs reflect: every stored revision, current or not
-        self.cube.write().expect("not poisoned").rows = counts;
+        self.cube
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .rows = counts;
         Ok(match failed {
             Some(e) => Err(QueryError::Engine(e)),
             None => Ok(loaded),
@@ -335,9 +389,12 @@ impl Engine {
         let Some(path) = self.snapshot.get() else {
             return Ok(0);
         };
+        if self.distrusted.load(std::sync::atomic::Ordering::SeqCst) {
+            return Ok(0);
+        }
         let _one_at_a_time = self.saving.lock().expect("not poisoned");
         let (fingerprint, mut periods, rows, summarized) = {
-            let cube = self.cube.read().expect("not poisoned");
+            let cube = self.cube.read().unwrap_or_else(PoisonError::into_inner);
             (
                 snapshot::fingerprint(&cube),
                 cube.slabs.keys().copied().collect::<Vec<_>>(),
@@ -355,7 +412,7 @@ impl Engine {
             fingerprint,
             &periods,
             |p| {
-                let cube = self.cube.read().expect("not poisoned");
+                let cube = self.cube.read().unwrap_or_else(PoisonError::into_inner);
                 let slab = cube.slabs.get(&p)?.clone();
                 let rows = cube.rows.get(&p).copied().unwrap_or(0);
                 taken.insert(p, rows);
@@ -533,7 +590,7 @@ impl Engine {
         let mut out: Vec<Option<i64>> = vec![None; slots];
         let mut put = |slot: usize, v: i64| {
             out[slot] = match (kind[slot], out[slot]) {
-                (MetricKind::Count, Some(acc)) => Some(acc + v),
+                (MetricKind::Count, Some(acc)) => Some(acc.saturating_add(v)),
                 _ => Some(v),
             }
         };
@@ -807,7 +864,7 @@ impl Engine {
 
     /// Every period this hub holds rollups for, oldest first.
     pub fn periods(&self) -> Vec<Period> {
-        let cube = self.cube.read().expect("not poisoned");
+        let cube = self.cube.read().unwrap_or_else(PoisonError::into_inner);
         let mut out: Vec<Period> = cube.slabs.keys().copied().collect();
         out.sort();
         out
@@ -821,7 +878,7 @@ impl Engine {
         period: Period,
         scope: pb::rollup::Scope,
     ) -> Result<Option<ForwardedRollup>, QueryError> {
-        let cube = self.cube.read().expect("not poisoned");
+        let cube = self.cube.read().unwrap_or_else(PoisonError::into_inner);
         let id = cube
             .index
             .id(area)
@@ -924,7 +981,7 @@ impl Engine {
         let area = self.area(&req.area)?;
         let span = Engine::span(&req.period)?;
         let periods = span.periods();
-        let cube = self.cube.read().expect("not poisoned");
+        let cube = self.cube.read().unwrap_or_else(PoisonError::into_inner);
         self.known_here(&cube, area)?;
         let reader = self.reader()?;
         let own = self.fetch_own(&cube, &reader, area, &periods)?;
@@ -1047,7 +1104,7 @@ impl Engine {
             .iter()
             .flat_map(|t| self.areas.descendants_at(*t, level))
             .collect();
-        let cube = self.cube.read().expect("not poisoned");
+        let cube = self.cube.read().unwrap_or_else(PoisonError::into_inner);
         if cube.summarized.iter().any(|s| *s) {
             // the rows of one level: one of them stands for all (their parents differ, though)
             let mut checked = std::collections::HashSet::new();
@@ -1148,7 +1205,7 @@ impl Engine {
         let mut order: Vec<usize> = (0..rows.len()).collect();
         let rank_of = |i: usize| out.rank[i].unwrap_or(0);
         order.sort_by_key(|&i| (rank_of(i) == 0, rank_of(i), rows[i]));
-        let cube = self.cube.read().expect("not poisoned");
+        let cube = self.cube.read().unwrap_or_else(PoisonError::into_inner);
         let name_of = |code: AreaCode| match cube.index.id(code) {
             Some(id) => cube.index.names[id as usize].to_string(),
             None => self.areas.name(code),
@@ -1210,7 +1267,7 @@ impl Engine {
             spans.push(prev);
         }
         spans.reverse();
-        let cube = self.cube.read().expect("not poisoned");
+        let cube = self.cube.read().unwrap_or_else(PoisonError::into_inner);
         self.known_here(&cube, area)?;
         let measure = self.measure(&cube, &req.metric)?;
         let leaves = if area.level() == Level::Village {
@@ -1276,7 +1333,7 @@ impl Engine {
         }
         let levels = self.levels_below(area, only);
         let periods = span.periods();
-        let cube = self.cube.read().expect("not poisoned");
+        let cube = self.cube.read().unwrap_or_else(PoisonError::into_inner);
         self.known_here(&cube, area)?;
         let summary = self.counts(&cube, area, &periods, &levels).summary();
         let mut missing = Vec::new();

@@ -123,7 +123,8 @@ impl Layout {
             };
             seen[i] = true;
             let m = &self.metrics[i];
-            out.push((m.total, v.total.unwrap_or_else(|| v.parts.values().sum())));
+            let parts = || v.parts.values().fold(0i64, |a, b| a.saturating_add(*b));
+            out.push((m.total, v.total.unwrap_or_else(parts)));
             for (name, slot) in &m.parts {
                 if let Some(n) = v.parts.get(name) {
                     out.push((*slot, *n));

@@ -180,11 +180,34 @@ pub(crate) fn write(
     path: &Path,
     fingerprint: u64,
     periods: &[Period],
-    mut slab: impl FnMut(Period) -> Option<(u64, Slab)>,
+    slab: impl FnMut(Period) -> Option<(u64, Slab)>,
     summarized: &[bool],
 ) -> io::Result<u64> {
     let tmp = path.with_extension("snapshot.tmp");
-    let file = fs::File::create(&tmp)?;
+    let written = write_to(&tmp, fingerprint, periods, slab, summarized);
+    if written.is_err() {
+        // a full disk, say: no half-written file is left behind
+        let _ = fs::remove_file(&tmp);
+    }
+    let written = written?;
+    fs::rename(&tmp, path)?;
+    if let Some(dir) = path.parent() {
+        // the rename itself durable
+        if let Ok(d) = fs::File::open(dir) {
+            let _ = d.sync_all();
+        }
+    }
+    Ok(written)
+}
+
+fn write_to(
+    tmp: &Path,
+    fingerprint: u64,
+    periods: &[Period],
+    mut slab: impl FnMut(Period) -> Option<(u64, Slab)>,
+    summarized: &[bool],
+) -> io::Result<u64> {
+    let file = fs::File::create(tmp)?;
     let mut out = Out {
         w: BufWriter::with_capacity(1 << 20, file),
         hash: Hash::new(),
@@ -219,14 +242,6 @@ pub(crate) fn write(
     out.w.write_all(&sum.to_le_bytes())?;
     let file = out.w.into_inner().map_err(|e| e.into_error())?;
     file.sync_all()?;
-    drop(file);
-    fs::rename(&tmp, path)?;
-    if let Some(dir) = path.parent() {
-        // the rename itself durable
-        if let Ok(d) = fs::File::open(dir) {
-            let _ = d.sync_all();
-        }
-    }
     Ok(written)
 }
 

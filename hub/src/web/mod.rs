@@ -5,10 +5,18 @@
 //! - [`api`]: the JSON and download endpoints, each checked by the same [`crate::authz`] rules
 //!   as gRPC and answered by the same engine.
 //! - [`assets`]: the page itself (HTML, JS, CSS compiled into the binary: no CDN, works offline).
+//! - [`throttle`]: sign-in throttling per account and per address.
+//!
+//! A peer gets bounded resources: at most [`MAX_CONNECTIONS`] connections at once
+//! ([`MAX_CONNECTIONS_PER_ADDRESS`] from one address), 10 s to complete a TLS handshake and to
+//! send a request's headers, and [`MAX_CONNECTION_TIME`] per connection, so a flood of
+//! half-open connections cannot exhaust the process's file descriptors (which the gRPC port
+//! shares).
 
 pub mod api;
 mod assets;
 pub mod session;
+pub mod throttle;
 
 use std::{
     future::Future,
@@ -32,6 +40,15 @@ use crate::{state::HubState, tls::ServerTls, users::Users};
 /// How long a dashboard session lasts.
 pub const SESSION_TTL: Duration = Duration::from_secs(8 * 3600);
 
+/// Most dashboard connections open at once.
+pub const MAX_CONNECTIONS: usize = 512;
+/// Most dashboard connections open at once from one address.
+pub const MAX_CONNECTIONS_PER_ADDRESS: usize = 32;
+/// Longest a dashboard connection stays open (a page's requests take milliseconds).
+pub const MAX_CONNECTION_TIME: Duration = Duration::from_secs(300);
+/// Time to complete a TLS handshake, and to send a request's headers.
+pub const HANDSHAKE_AND_HEADERS: Duration = Duration::from_secs(10);
+
 /// What the dashboard's handlers share.
 #[derive(Debug, Clone)]
 pub struct Web {
@@ -39,6 +56,20 @@ pub struct Web {
     pub users: Arc<Mutex<Users>>,
     /// Served over TLS: cookies are marked `Secure`.
     pub secure: bool,
+    /// Wrong-password counts.
+    pub throttle: Arc<throttle::Throttle>,
+}
+
+impl Web {
+    /// The dashboard of `hub` with these accounts.
+    pub fn new(hub: HubState, users: Users, secure: bool) -> Web {
+        Web {
+            hub,
+            users: Arc::new(Mutex::new(users)),
+            secure,
+            throttle: Arc::default(),
+        }
+    }
 }
 
 /// An error as the page receives it: an HTTP status and a message in JSON.
@@ -86,7 +117,8 @@ impl IntoResponse for ApiError {
 
 /// The dashboard's routes.
 pub fn router(web: Web) -> Router {
-    Router::new()
+    let secure = web.secure;
+    let app = Router::new()
         .route("/", get(assets::index))
         .route("/app.js", get(assets::script))
         .route("/app.css", get(assets::style))
@@ -97,7 +129,12 @@ pub fn router(web: Web) -> Router {
         .route("/api/catalogue", get(api::catalogue))
         .route("/api/table", get(api::table))
         .layer(axum::middleware::map_response(security_headers))
-        .with_state(web)
+        .with_state(web);
+    if secure {
+        app.layer(axum::middleware::map_response(strict_transport))
+    } else {
+        app
+    }
 }
 
 /// Same-origin only: no frames, no foreign scripts, no content sniffing.
@@ -117,6 +154,16 @@ async fn security_headers(mut response: Response) -> Response {
         header::REFERRER_POLICY,
         HeaderValue::from_static("no-referrer"),
     );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    response
+}
+
+/// Over HTTPS: browsers keep to HTTPS for this host for a year.
+async fn strict_transport(mut response: Response) -> Response {
+    response.headers_mut().insert(
+        header::STRICT_TRANSPORT_SECURITY,
+        HeaderValue::from_static("max-age=31536000"),
+    );
     response
 }
 
@@ -135,6 +182,9 @@ pub async fn serve(
         None => tracing::warn!(%addr, "dashboard serving PLAINTEXT HTTP (--insecure)"),
     }
     tokio::pin!(shutdown);
+    let open = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
+    let per_address: Arc<Mutex<std::collections::HashMap<std::net::IpAddr, usize>>> =
+        Arc::default();
     loop {
         let (tcp, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -147,22 +197,39 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        // over the caps the connection is closed at once: the others are served
+        let Ok(permit) = open.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, "dashboard connection refused: {MAX_CONNECTIONS} open");
+            continue;
+        };
+        let Some(slot) = AddressSlot::take(&per_address, peer.ip()) else {
+            tracing::debug!(%peer, "dashboard connection refused: too many from this address");
+            continue;
+        };
         let _ = tcp.set_nodelay(true);
-        let app = app.clone();
+        let app = app.clone().layer(axum::Extension(session::Peer(peer)));
         let acceptor = tls.as_ref().map(|t| t.web_acceptor());
         tokio::spawn(async move {
-            match acceptor {
-                Some(acceptor) => {
-                    match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await
-                    {
-                        Ok(Ok(stream)) => connection(stream, app).await,
-                        Ok(Err(e)) => {
-                            tracing::debug!(%peer, error = %e, "dashboard TLS handshake failed")
+            let _held = (permit, slot);
+            let served = tokio::time::timeout(MAX_CONNECTION_TIME, async move {
+                match acceptor {
+                    Some(acceptor) => {
+                        match tokio::time::timeout(HANDSHAKE_AND_HEADERS, acceptor.accept(tcp))
+                            .await
+                        {
+                            Ok(Ok(stream)) => connection(stream, app).await,
+                            Ok(Err(e)) => {
+                                tracing::debug!(%peer, error = %e, "dashboard TLS handshake failed")
+                            }
+                            Err(_) => tracing::debug!(%peer, "dashboard TLS handshake timed out"),
                         }
-                        Err(_) => tracing::debug!(%peer, "dashboard TLS handshake timed out"),
                     }
+                    None => connection(tcp, app).await,
                 }
-                None => connection(tcp, app).await,
+            })
+            .await;
+            if served.is_err() {
+                tracing::debug!(%peer, "dashboard connection closed after {MAX_CONNECTION_TIME:?}");
             }
         });
     }
@@ -170,13 +237,52 @@ pub async fn serve(
     Ok(())
 }
 
-/// One HTTP/1.1 connection.
+/// One of the connections an address holds; given back when dropped.
+struct AddressSlot {
+    counts: Arc<Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>,
+    ip: std::net::IpAddr,
+}
+
+impl AddressSlot {
+    fn take(
+        counts: &Arc<Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>,
+        ip: std::net::IpAddr,
+    ) -> Option<AddressSlot> {
+        let mut c = counts.lock().expect("not poisoned");
+        let n = c.entry(ip).or_default();
+        if *n >= MAX_CONNECTIONS_PER_ADDRESS {
+            return None;
+        }
+        *n += 1;
+        Some(AddressSlot {
+            counts: counts.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut c = self.counts.lock().expect("not poisoned");
+        if let Some(n) = c.get_mut(&self.ip) {
+            *n -= 1;
+            if *n == 0 {
+                c.remove(&self.ip);
+            }
+        }
+    }
+}
+
+/// One HTTP/1.1 connection: its request headers must arrive within
+/// [`HANDSHAKE_AND_HEADERS`].
 async fn connection<S>(io: S, app: Router)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let service = hyper_util::service::TowerToHyperService::new(app);
     if let Err(e) = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HANDSHAKE_AND_HEADERS)
         .serve_connection(hyper_util::rt::TokioIo::new(io), service)
         .await
     {

@@ -2,7 +2,7 @@
 //! ([`crate::users`]); it is `HttpOnly`, `SameSite=Strict` and, over HTTPS, `Secure`.
 
 use axum::{
-    Json,
+    Extension, Json,
     extract::State,
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
@@ -49,14 +49,51 @@ fn cookie(web: &Web, value: &str, max_age_s: u64) -> HeaderValue {
     .expect("a cookie of hex digits is a valid header")
 }
 
-/// `POST /api/sign-in`: checks the password and starts a session.
-pub async fn sign_in(State(web): State<Web>, Json(form): Json<SignIn>) -> Response {
+/// `POST /api/sign-in`: checks the password and starts a session, unless the account or the
+/// address has sent too many wrong passwords lately (429, recorded).
+pub async fn sign_in(
+    State(web): State<Web>,
+    Extension(Peer(peer)): Extension<Peer>,
+    Json(form): Json<SignIn>,
+) -> Response {
+    use super::throttle::{ACCOUNT_FAILURES, ADDRESS_FAILURES};
     let now = web.hub.clock.now_ms();
     let ttl = i64::try_from(SESSION_TTL.as_millis()).unwrap_or(i64::MAX);
     let name = form.name.trim().to_owned();
-    let signed = with_users(&web, move |u| u.sign_in(&name, &form.password, now, ttl)).await;
+    let (account, address) = (
+        format!("user:{}", name.to_lowercase()),
+        format!("addr:{}", peer.ip()),
+    );
+    let locked = web
+        .throttle
+        .check(&account, now)
+        .and_then(|()| web.throttle.check(&address, now));
+    if let Err(wait_ms) = locked {
+        let reason = format!("too many wrong passwords for {name} or from {}", peer.ip());
+        if let Err(e) = web.hub.store.record_refusal(
+            &format!("web:{name}@{}", peer.ip()),
+            "sign-in",
+            "-",
+            &reason,
+        ) {
+            tracing::error!(error = %e, "could not record a refusal in the audit trail");
+        }
+        return ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            format!(
+                "密码错误次数过多，请 {} 分钟后再试 (too many attempts)",
+                wait_ms / 60_000 + 1
+            ),
+        )
+        .into_response();
+    }
+    let signed = {
+        let name = name.clone();
+        with_users(&web, move |u| u.sign_in(&name, &form.password, now, ttl)).await
+    };
     match signed {
         Ok((token, user)) => {
+            web.throttle.succeeded(&account);
             tracing::info!(user = %user.name, area = %user.area, "dashboard sign-in");
             let mut response = Json(super::api::me_json(&web, &user)).into_response();
             response.headers_mut().insert(
@@ -66,11 +103,19 @@ pub async fn sign_in(State(web): State<Web>, Json(form): Json<SignIn>) -> Respon
             response
         }
         Err(e) => {
-            tracing::warn!(user = %form.name, "dashboard sign-in refused");
+            if e.status == StatusCode::UNAUTHORIZED {
+                web.throttle.failed(&account, ACCOUNT_FAILURES, now);
+                web.throttle.failed(&address, ADDRESS_FAILURES, now);
+            }
+            tracing::warn!(user = %name, peer = %peer, "dashboard sign-in refused");
             e.into_response()
         }
     }
 }
+
+/// The address a dashboard request came from (set on each connection).
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub std::net::SocketAddr);
 
 /// `POST /api/sign-out`: ends the session.
 pub async fn sign_out(State(web): State<Web>, headers: HeaderMap) -> Response {
