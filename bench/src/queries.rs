@@ -332,6 +332,9 @@ pub async fn run(cfg: &QueriesConfig, areas: &Areas) -> anyhow::Result<QueriesRe
         metric: ranking_metric.to_owned(),
         level: "township".into(),
         complete_only: false,
+        // the 41,352 townships in one answer, as before paging existed
+        page_size: 100_000,
+        ..Default::default()
     };
     let (t_ranking, ranking) = time_it(cfg.runs, async || {
         Ok(client.compare(ranking_req.clone()).await?.into_inner())
@@ -344,6 +347,7 @@ pub async fn run(cfg: &QueriesConfig, areas: &Areas) -> anyhow::Result<QueriesRe
         metric: village_metric.to_owned(),
         level: "village".into(),
         complete_only: false,
+        ..Default::default()
     };
     let (t_villages, villages) = time_it(cfg.runs, async || {
         Ok(client.compare(villages_req.clone()).await?.into_inner())
@@ -354,6 +358,7 @@ pub async fn run(cfg: &QueriesConfig, areas: &Areas) -> anyhow::Result<QueriesRe
         area: cfg.province.clone(),
         period: month.to_string(),
         level: String::new(),
+        ..Default::default()
     };
     let (t_completeness, completeness) = time_it(cfg.runs, async || {
         Ok(client

@@ -125,6 +125,7 @@ fn main() -> anyhow::Result<()> {
                 metric: "万人发案率".into(),
                 level: "township".into(),
                 complete_only: false,
+                ..Default::default()
             })?
             .rows
             .len())
@@ -135,6 +136,7 @@ fn main() -> anyhow::Result<()> {
             area: "51".into(),
             period: "2026-01".into(),
             level: String::new(),
+            ..Default::default()
         })?
         .missing
         .len())

@@ -145,19 +145,33 @@ pub async fn run(cmd: QueryCommand) -> anyhow::Result<()> {
                 .map_err(status)?
                 .into_inner(),
         ),
-        "compare" => compare_table(
-            &client
-                .compare(pb::CompareRequest {
-                    area: args.area.clone(),
-                    period: period.clone(),
-                    metric: one_metric()?,
-                    level: level.clone(),
-                    complete_only: args.complete_only,
-                })
+        "compare" => {
+            // a large comparison comes in pages: all of them make the table
+            let mut req = pb::CompareRequest {
+                area: args.area.clone(),
+                period: period.clone(),
+                metric: one_metric()?,
+                level: level.clone(),
+                complete_only: args.complete_only,
+                ..Default::default()
+            };
+            let mut reply = client
+                .compare(req.clone())
                 .await
                 .map_err(status)?
-                .into_inner(),
-        ),
+                .into_inner();
+            while !reply.next_page_token.is_empty() {
+                req.page_token = std::mem::take(&mut reply.next_page_token);
+                let more = client
+                    .compare(req.clone())
+                    .await
+                    .map_err(status)?
+                    .into_inner();
+                reply.rows.extend(more.rows);
+                reply.next_page_token = more.next_page_token;
+            }
+            compare_table(&reply)
+        }
         "trend" => trend_table(
             &client
                 .trend(pb::TrendRequest {
@@ -170,18 +184,31 @@ pub async fn run(cmd: QueryCommand) -> anyhow::Result<()> {
                 .map_err(status)?
                 .into_inner(),
         ),
-        _ => completeness_table(
-            &client
-                .completeness(pb::CompletenessRequest {
-                    area: args.area.clone(),
-                    period: period.clone(),
-                    level: level.clone(),
-                })
+        _ => {
+            let mut req = pb::CompletenessRequest {
+                area: args.area.clone(),
+                period: period.clone(),
+                level: level.clone(),
+                ..Default::default()
+            };
+            let mut reply = client
+                .completeness(req.clone())
                 .await
                 .map_err(status)?
-                .into_inner(),
-            args.level,
-        ),
+                .into_inner();
+            while !reply.next_page_token.is_empty() {
+                req.page_token = std::mem::take(&mut reply.next_page_token);
+                let more = client
+                    .completeness(req.clone())
+                    .await
+                    .map_err(status)?
+                    .into_inner();
+                reply.missing.extend(more.missing);
+                reply.late.extend(more.late);
+                reply.next_page_token = more.next_page_token;
+            }
+            completeness_table(&reply, args.level)
+        }
     };
     pingan_node::print_out(&render(&table, args.format));
     Ok(())

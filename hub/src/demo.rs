@@ -347,6 +347,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             metric: "调处成功率".into(),
             level: String::new(),
             complete_only: false,
+            ..Default::default()
         })
         .await?
         .into_inner();
@@ -356,6 +357,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             area: county.to_string(),
             period: last.to_string(),
             level: "village".into(),
+            ..Default::default()
         })
         .await?
         .into_inner();

@@ -76,6 +76,10 @@ impl From<HubError> for Status {
             HubError::Query(QueryError::UnknownArea(_)) => Code::NotFound,
             // asked of the wrong hub: the child hub that forwards the subtree has the answer
             HubError::Query(QueryError::BelowForwarding { .. }) => Code::FailedPrecondition,
+            HubError::Query(QueryError::TooLarge { .. } | QueryError::Busy { .. }) => {
+                Code::ResourceExhausted
+            }
+            HubError::Query(QueryError::DeadlineExceeded) => Code::DeadlineExceeded,
             HubError::Query(QueryError::Store(StoreError::Closed)) => Code::Unavailable,
             HubError::Query(_) => Code::Internal,
             // a second child hub for an owned subtree: not this certificate's to write

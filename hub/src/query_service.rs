@@ -14,6 +14,9 @@ use crate::{
     state::HubState,
 };
 
+/// Most rows (or named reporters) one answer over gRPC holds: larger answers come in pages.
+pub const MAX_PAGE: u32 = 100_000;
+
 /// The query service.
 #[derive(Debug, Clone)]
 pub struct Queries {
@@ -26,8 +29,9 @@ impl Queries {
         Queries { state }
     }
 
-    /// Checks that the caller may read the request's area, then runs the engine call off the
-    /// async threads (it may read the store and run polars).
+    /// Checks that the caller may read the request's area, then runs the engine call through
+    /// the question gate (one identity's questions at a time, a deadline that stops the work),
+    /// off the async threads (it may read the store and run polars).
     async fn run<R: Clone + Send + 'static, T: Send + 'static>(
         &self,
         req: Request<R>,
@@ -35,6 +39,12 @@ impl Queries {
         f: impl FnOnce(&Engine, &R) -> Result<T, QueryError> + Send + 'static,
     ) -> Result<Response<T>, Status> {
         let id = self.state.auth.identity(&self.state.store, &req)?;
+        let who = match (&id, req.remote_addr()) {
+            (Some(id), _) => id.uri(),
+            (None, Some(addr)) => format!("peer:{}", addr.ip()),
+            (None, None) => "peer:unknown".to_owned(),
+        };
+        let deadline = crate::query::gate::grpc_timeout(req.metadata());
         let asked = area(req.get_ref());
         if asked == crate::query::engine::NATION {
             self.state
@@ -48,10 +58,10 @@ impl Queries {
                 .require(&self.state.store, id.as_ref(), Action::Read, code)?;
         }
         let (engine, req) = (self.state.engine.clone(), req.into_inner());
-        let answer = tokio::task::spawn_blocking(move || f(&engine, &req))
+        self.state
+            .gate
+            .run(&who, deadline, move || f(&engine, &req))
             .await
-            .map_err(|e| Status::internal(format!("query task failed: {e}")))?;
-        answer
             .map(Response::new)
             .map_err(|e| HubError::from(e).into())
     }
@@ -70,8 +80,10 @@ impl QueryService for Queries {
     #[instrument(skip_all, fields(area = %req.get_ref().area, period = %req.get_ref().period, metric = %req.get_ref().metric))]
     async fn compare(
         &self,
-        req: Request<pb::CompareRequest>,
+        mut req: Request<pb::CompareRequest>,
     ) -> Result<Response<pb::CompareReply>, Status> {
+        let r = req.get_mut();
+        r.page_size = r.page_size.min(MAX_PAGE);
         self.run(req, |r| &r.area, |e, r| e.compare(r)).await
     }
 
@@ -86,8 +98,10 @@ impl QueryService for Queries {
     #[instrument(skip_all, fields(area = %req.get_ref().area, period = %req.get_ref().period))]
     async fn completeness(
         &self,
-        req: Request<pb::CompletenessRequest>,
+        mut req: Request<pb::CompletenessRequest>,
     ) -> Result<Response<pb::CompletenessReply>, Status> {
+        let r = req.get_mut();
+        r.page_size = r.page_size.min(MAX_PAGE);
         self.run(req, |r| &r.area, |e, r| e.completeness(r)).await
     }
 }

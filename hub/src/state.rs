@@ -28,6 +28,8 @@ pub struct HubState {
     pub owners: Arc<Owners>,
     /// Records to forward to the parent hub, marked as reports commit (federation).
     pub forward: Arc<Dirty>,
+    /// Who may ask how much at once (gRPC and the dashboard alike).
+    pub gate: Arc<crate::query::gate::Gate>,
 }
 
 /// Why a hub could not open its data.
@@ -127,6 +129,7 @@ impl HubState {
             auth: Arc::new(Authorizer::insecure()),
             owners,
             forward,
+            gate: Arc::default(),
         })
     }
 

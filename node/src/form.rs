@@ -298,9 +298,62 @@ pub fn from_xlsx(bytes: &[u8]) -> Result<Vec<pb::MetricValue>, FormError> {
     Ok(b.finish())
 }
 
+/// A JSON value like `serde_json::Value`, except that an object naming a key twice is refused
+/// (serde_json would keep the last one silently: a form with 调处成功 twice is a mistake).
+struct Strict(serde_json::Value);
+
+impl<'de> serde::Deserialize<'de> for Strict {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Strict, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Strict;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Strict, E> {
+                Ok(Strict(v.into()))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Strict, E> {
+                Ok(Strict(v.into()))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Strict, E> {
+                Ok(Strict(v.into()))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<Strict, E> {
+                Ok(Strict(v.into()))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Strict, E> {
+                Ok(Strict(v.into()))
+            }
+            fn visit_unit<E>(self) -> Result<Strict, E> {
+                Ok(Strict(serde_json::Value::Null))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<Strict, A::Error> {
+                let mut out = Vec::new();
+                while let Some(Strict(v)) = a.next_element()? {
+                    out.push(v);
+                }
+                Ok(Strict(out.into()))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Strict, A::Error> {
+                let mut out = serde_json::Map::new();
+                while let Some((k, Strict(v))) = a.next_entry::<String, Strict>()? {
+                    if out.contains_key(&k) {
+                        return Err(serde::de::Error::custom(format!("「{k}」填了两次")));
+                    }
+                    out.insert(k, v);
+                }
+                Ok(Strict(out.into()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 /// Reads a JSON form: an object from metric to a number or to `{"total": n, "parts": {...}}`.
+/// A key given twice is refused.
 pub fn from_json(text: &str) -> Result<Vec<pb::MetricValue>, FormError> {
-    let json: serde_json::Value = serde_json::from_str(text.trim_start_matches('\u{feff}'))
+    let Strict(json) = serde_json::from_str(text.trim_start_matches('\u{feff}'))
         .map_err(|e| FormError::Json(e.to_string()))?;
     let obj = json
         .as_object()
@@ -463,8 +516,15 @@ mod tests {
             r#"{"a": {}}"#,
             r#"{"a": 1.5}"#,
             "{",
+            r#"{"调处成功": 3, "调处成功": 4}"#,
+            r#"{"a": {"total": 3, "parts": {"医患": 1, "医患": 2}}}"#,
         ] {
             assert!(from_json(bad).is_err(), "{bad}");
         }
+        let twice = from_json(r#"{"调处成功": 3, "调处成功": 4}"#).unwrap_err();
+        assert!(
+            twice.to_string().contains("「调处成功」填了两次"),
+            "{twice}"
+        );
     }
 }

@@ -193,6 +193,7 @@ async fn grpc_compare(hub: &Hub, pki: &Pki) -> pb::CompareReply {
             metric: METRIC.into(),
             level: String::new(),
             complete_only: false,
+            ..Default::default()
         })
         .await
         .expect("gRPC compare")

@@ -87,6 +87,7 @@ fn answers(e: &Engine, areas: &Areas, depth: Level, named: &dyn Fn(&str) -> bool
             c.late.retain(|r| named(&r.code));
             c.unnamed_missing += (before.0 - c.missing.len()) as u64;
             c.unnamed_late += (before.1 - c.late.len()) as u64;
+            c.total_named = (c.missing.len() + c.late.len()) as u64;
             out.push(format!("completeness {area} {span}: {c:?}"));
         }
     }
@@ -484,6 +485,7 @@ async fn a_county_correction_reaches_the_parent_as_a_new_revision() {
             area: "510722".into(),
             period: "2026-10".into(),
             level: "village".into(),
+            ..Default::default()
         })
         .expect("completeness");
     assert_eq!(c.summary.expect("summary").received, 2);
@@ -589,6 +591,7 @@ async fn below_the_forwarding_depth_the_parent_says_ask_the_county_instead_of_mi
             area: "510722".into(),
             period: "2026-10".into(),
             level: "village".into(),
+            ..Default::default()
         })
         .expect("completeness");
     assert_eq!(c.summary.expect("summary").received, n as u64);

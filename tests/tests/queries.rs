@@ -277,6 +277,7 @@ fn check_everything(hub: &TestHub, areas: &Areas, seed: u64) {
                             metric: measure.into(),
                             level: level.into(),
                             complete_only: false,
+                            ..Default::default()
                         })
                         .unwrap();
                     let rows: Vec<AreaCode> = match level {
@@ -366,6 +367,7 @@ fn check_everything(hub: &TestHub, areas: &Areas, seed: u64) {
                         area: a.to_string(),
                         period: span_s.into(),
                         level: level.map(|l| l.to_string()).unwrap_or_default(),
+                        ..Default::default()
                     })
                     .unwrap();
                 let levels: Vec<Level> = reference
@@ -744,6 +746,7 @@ async fn weeks_and_days_roll_up_and_incomplete_rows_can_be_withheld() {
             metric: "patrol.sessions".into(),
             level: String::new(),
             complete_only: true,
+            ..Default::default()
         })
         .unwrap();
     let row = c.rows.iter().find(|r| r.code == town.to_string()).unwrap();
@@ -758,6 +761,7 @@ async fn weeks_and_days_roll_up_and_incomplete_rows_can_be_withheld() {
             metric: "patrol.sessions".into(),
             level: String::new(),
             complete_only: false,
+            ..Default::default()
         })
         .unwrap();
     let row = open
@@ -804,6 +808,7 @@ fn answers(hub: &TestHub, areas: &Areas) -> Vec<Vec<u8>> {
                         metric: metric.into(),
                         level: level.into(),
                         complete_only: false,
+                        ..Default::default()
                     };
                     out.push(e.compare(&req).unwrap().encode_to_vec());
                 }
@@ -813,6 +818,7 @@ fn answers(hub: &TestHub, areas: &Areas) -> Vec<Vec<u8>> {
                     area: area.clone(),
                     period: period.into(),
                     level: String::new(),
+                    ..Default::default()
                 })
                 .unwrap()
                 .encode_to_vec(),
@@ -1023,6 +1029,7 @@ async fn the_nation_ranks_every_area_of_a_level_across_provinces() {
             metric: metric.into(),
             level: level.into(),
             complete_only: false,
+            ..Default::default()
         };
         let nation = e.compare(&req(pingan_hub::query::engine::NATION)).unwrap();
         // the same rows as each province's own comparison (each checked against the reference

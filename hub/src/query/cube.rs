@@ -129,7 +129,8 @@ impl Slab {
 #[derive(Debug)]
 pub(crate) struct Cube {
     pub(crate) index: AreaIndex,
-    pub(crate) layout: Layout,
+    /// Immutable once built: questions take a clone of the `Arc` and let go of the lock.
+    pub(crate) layout: std::sync::Arc<Layout>,
     pub(crate) deadlines: Deadlines,
     pub(crate) slabs: HashMap<Period, Slab>,
     /// Per area: a child hub forwards this area's whole subtree as one rollup, so the reporters
@@ -152,6 +153,7 @@ struct Contribution {
 
 impl Cube {
     pub(crate) fn new(index: AreaIndex, layout: Layout, deadlines: Deadlines) -> Cube {
+        let layout = std::sync::Arc::new(layout);
         let n = index.codes.len();
         Cube {
             index,

@@ -165,6 +165,40 @@ impl<'a> SpanView<'a> {
     }
 }
 
+/// Rows of a comparison computed under one hold of the rollups' lock.
+const ROWS_PER_LOCK: usize = 2048;
+
+/// Rows (or named reporters) in a page when the request does not say.
+pub const DEFAULT_PAGE: usize = 50_000;
+
+/// One page of `all`: `size` items (0: [`DEFAULT_PAGE`]) from the position `token` names (empty:
+/// the start), and the token of the next page (empty: this is the last).
+fn page<T>(all: Vec<T>, size: u32, token: &str) -> Result<(Vec<T>, String), QueryError> {
+    let size = match size {
+        0 => DEFAULT_PAGE,
+        n => n as usize,
+    };
+    let start: usize = if token.is_empty() {
+        0
+    } else {
+        token
+            .parse()
+            .map_err(|_| QueryError::BadRequest(format!("page_token「{token}」无效")))?
+    };
+    let end = start.saturating_add(size).min(all.len());
+    let next = if end < all.len() {
+        end.to_string()
+    } else {
+        String::new()
+    };
+    let page = all
+        .into_iter()
+        .skip(start)
+        .take(end.saturating_sub(start))
+        .collect();
+    Ok((page, next))
+}
+
 /// The area code that names the whole registry (every province of a national hub) in a
 /// comparison: "every township in the country ranked".
 pub const NATION: &str = "全国";
@@ -537,7 +571,7 @@ impl Engine {
     /// Villages' current values under `prefix` for `periods`.
     fn fetch_leaves(
         &self,
-        cube: &Cube,
+        layout: &Layout,
         reader: &StoreReader,
         prefix: AreaCode,
         periods: &[Period],
@@ -545,6 +579,7 @@ impl Engine {
         let mut out = HashMap::new();
         let prefix_s = prefix.to_string();
         for p in periods {
+            super::budget::check()?;
             for (area, zero_report, values) in
                 reader.village_values_under(&prefix_s, &p.to_string())?
             {
@@ -552,7 +587,7 @@ impl Engine {
                     continue;
                 };
                 if code.level() == Level::Village {
-                    out.insert((code, *p), cube.layout.cells(zero_report, &values));
+                    out.insert((code, *p), layout.cells(zero_report, &values));
                 }
             }
         }
@@ -562,7 +597,7 @@ impl Engine {
     /// An area's own current report's values for `periods`.
     fn fetch_own(
         &self,
-        cube: &Cube,
+        layout: &Layout,
         reader: &StoreReader,
         area: AreaCode,
         periods: &[Period],
@@ -571,7 +606,7 @@ impl Engine {
         let code = area.to_string();
         for p in periods {
             if let Some(rec) = reader.current(&code, &p.to_string())? {
-                out.insert((area, *p), cube.layout.cells(rec.zero_report, &rec.values));
+                out.insert((area, *p), layout.cells(rec.zero_report, &rec.values));
             }
         }
         Ok(out)
@@ -981,11 +1016,16 @@ impl Engine {
         let area = self.area(&req.area)?;
         let span = Engine::span(&req.period)?;
         let periods = span.periods();
-        let cube = self.cube.read().unwrap_or_else(PoisonError::into_inner);
-        self.known_here(&cube, area)?;
+        let layout = {
+            let cube = self.cube.read().unwrap_or_else(PoisonError::into_inner);
+            self.known_here(&cube, area)?;
+            cube.layout.clone()
+        };
+        // the store is read without holding the rollups' lock (the writer needs it)
         let reader = self.reader()?;
-        let own = self.fetch_own(&cube, &reader, area, &periods)?;
+        let own = self.fetch_own(&layout, &reader, area, &periods)?;
         self.give_back(reader);
+        let cube = self.cube.read().unwrap_or_else(PoisonError::into_inner);
         let leaves = if area.level() == Level::Village {
             own.clone()
         } else {
@@ -1104,27 +1144,32 @@ impl Engine {
             .iter()
             .flat_map(|t| self.areas.descendants_at(*t, level))
             .collect();
-        let cube = self.cube.read().unwrap_or_else(PoisonError::into_inner);
-        if cube.summarized.iter().any(|s| *s) {
-            // the rows of one level: one of them stands for all (their parents differ, though)
-            let mut checked = std::collections::HashSet::new();
-            for code in &rows {
-                if let Some(parent) = code.parent()
-                    && checked.insert(parent)
-                {
-                    self.known_here(&cube, *code)?;
-                }
-            }
-        }
-        let measure = self.measure(&cube, &req.metric)?;
         let spans = [span, span.year_earlier(), span.previous()];
         let periods: Vec<Vec<Period>> = spans.iter().map(Span::periods).collect();
+        let read: u64 = periods.iter().map(|p| p.len() as u64).sum();
+        super::budget::within(rows.len() as u64 * read, "这次排名对比")?;
+        let (layout, measure) = {
+            let cube = self.cube.read().unwrap_or_else(PoisonError::into_inner);
+            if cube.summarized.iter().any(|s| *s) {
+                // the rows of one level: one of them stands for its siblings
+                let mut checked = std::collections::HashSet::new();
+                for code in &rows {
+                    if let Some(parent) = code.parent()
+                        && checked.insert(parent)
+                    {
+                        self.known_here(&cube, *code)?;
+                    }
+                }
+            }
+            (cube.layout.clone(), self.measure(&cube, &req.metric)?)
+        };
+        // villages' own values come from the store, read without the rollups' lock
         let leaves = if level == Level::Village {
             let reader = self.reader()?;
             let all: Vec<Period> = periods.iter().flatten().copied().collect();
             let mut l = LeafValues::new();
             for t in &tops {
-                l.extend(self.fetch_leaves(&cube, &reader, *t, &all)?);
+                l.extend(self.fetch_leaves(&layout, &reader, *t, &all)?);
             }
             self.give_back(reader);
             l
@@ -1144,10 +1189,6 @@ impl Engine {
         }
         let mut counts = Vec::with_capacity(rows.len());
         let mut withheld = Vec::with_capacity(rows.len());
-        let views: Vec<SpanView<'_>> = periods
-            .iter()
-            .map(|p| SpanView::new(self, &cube, p))
-            .collect();
         let only = measure.slots();
         // the reporting levels at and below each level (rows are mostly of one level)
         let row_levels: Vec<Vec<Level>> = (0..LEVELS)
@@ -1159,25 +1200,36 @@ impl Engine {
                     .collect()
             })
             .collect();
-        for code in &rows {
-            let c = self.counts_in(&cube, &views[0], *code, &row_levels[code.level() as usize]);
-            let hide = req.complete_only && c.received < c.expected;
-            let nd = |i: usize| {
-                let vals = Engine::values_in(&cube, &views[i], *code, &leaves, Some(&only));
-                self.num_den(&cube, &measure, &vals, *code, &spans[i])
-            };
-            let (n0, d0) = if hide { (None, None) } else { nd(0) };
-            let (n1, d1) = nd(1);
-            let (n2, d2) = nd(2);
-            input.num.push(n0);
-            input.den.push(d0);
-            input.num_yoy.push(n1);
-            input.den_yoy.push(d1);
-            input.num_mom.push(n2);
-            input.den_mom.push(d2);
-            counts.push(c);
-            withheld.push(hide);
+        // the rollups' lock is held for one chunk of rows at a time: the store's writer, which
+        // needs it before any receipt goes out, waits for a chunk, never for a whole ranking
+        for chunk in rows.chunks(ROWS_PER_LOCK) {
+            super::budget::check()?;
+            let cube = self.cube.read().unwrap_or_else(PoisonError::into_inner);
+            let views: Vec<SpanView<'_>> = periods
+                .iter()
+                .map(|p| SpanView::new(self, &cube, p))
+                .collect();
+            for code in chunk {
+                let c = self.counts_in(&cube, &views[0], *code, &row_levels[code.level() as usize]);
+                let hide = req.complete_only && c.received < c.expected;
+                let nd = |i: usize| {
+                    let vals = Engine::values_in(&cube, &views[i], *code, &leaves, Some(&only));
+                    self.num_den(&cube, &measure, &vals, *code, &spans[i])
+                };
+                let (n0, d0) = if hide { (None, None) } else { nd(0) };
+                let (n1, d1) = nd(1);
+                let (n2, d2) = nd(2);
+                input.num.push(n0);
+                input.den.push(d0);
+                input.num_yoy.push(n1);
+                input.den_yoy.push(d1);
+                input.num_mom.push(n2);
+                input.den_mom.push(d2);
+                counts.push(c);
+                withheld.push(hide);
+            }
         }
+        let cube = self.cube.read().unwrap_or_else(PoisonError::into_inner);
         let parent_nd = match root {
             Root::Area(area) => {
                 let vals = self.subtree(&cube, area, &periods[0], &leaves);
@@ -1238,6 +1290,8 @@ impl Engine {
             Root::Area(area) => (area.to_string(), self.areas.name(area)),
             Root::Nation => (NATION.to_owned(), NATION.to_owned()),
         };
+        let total_rows = result.len() as u64;
+        let (result, next_page_token) = page(result, req.page_size, &req.page_token)?;
         Ok(pb::CompareReply {
             area: root_code,
             name: root_name,
@@ -1253,6 +1307,8 @@ impl Engine {
                 None
             },
             rows: result,
+            next_page_token,
+            total_rows,
         })
     }
 
@@ -1267,43 +1323,50 @@ impl Engine {
             spans.push(prev);
         }
         spans.reverse();
-        let cube = self.cube.read().unwrap_or_else(PoisonError::into_inner);
-        self.known_here(&cube, area)?;
-        let measure = self.measure(&cube, &req.metric)?;
+        let read: u64 = spans.iter().map(|s| 2 * s.periods().len() as u64).sum();
+        super::budget::within(read, "这条走势")?;
+        let (layout, measure) = {
+            let cube = self.cube.read().unwrap_or_else(PoisonError::into_inner);
+            self.known_here(&cube, area)?;
+            (cube.layout.clone(), self.measure(&cube, &req.metric)?)
+        };
         let leaves = if area.level() == Level::Village {
             let reader = self.reader()?;
             let all: Vec<Period> = spans
                 .iter()
                 .flat_map(|s| s.periods().into_iter().chain(s.year_earlier().periods()))
                 .collect();
-            let l = self.fetch_own(&cube, &reader, area, &all)?;
+            let l = self.fetch_own(&layout, &reader, area, &all)?;
             self.give_back(reader);
             l
         } else {
             LeafValues::new()
         };
         let levels = self.levels_below(area, None);
-        let points = spans
-            .iter()
-            .map(|s| {
-                let at = |s: &Span| {
-                    let vals = self.subtree(&cube, area, &s.periods(), &leaves);
-                    Engine::value_of(&measure, self.num_den(&cube, &measure, &vals, area, s))
-                };
-                let (value, base) = (at(s), at(&s.year_earlier()));
-                let change = value.zip(base).map(|(v, b)| v - b);
-                pb::TrendPoint {
-                    period: s.to_string(),
-                    value,
-                    yoy_base: base,
-                    yoy_change: change,
-                    yoy_pct: change
-                        .zip(base)
-                        .and_then(|(c, b)| (b != 0.0).then(|| c / b * 100.0)),
-                    completeness: Some(self.counts(&cube, area, &s.periods(), &levels).summary()),
-                }
-            })
-            .collect();
+        let only = measure.slots();
+        let mut points = Vec::with_capacity(spans.len());
+        // one point per hold of the rollups' lock
+        for s in &spans {
+            super::budget::check()?;
+            let cube = self.cube.read().unwrap_or_else(PoisonError::into_inner);
+            let at = |s: &Span| {
+                let view = SpanView::new(self, &cube, &s.periods());
+                let vals = Engine::values_in(&cube, &view, area, &leaves, Some(&only));
+                Engine::value_of(&measure, self.num_den(&cube, &measure, &vals, area, s))
+            };
+            let (value, base) = (at(s), at(&s.year_earlier()));
+            let change = value.zip(base).map(|(v, b)| v - b);
+            points.push(pb::TrendPoint {
+                period: s.to_string(),
+                value,
+                yoy_base: base,
+                yoy_change: change,
+                yoy_pct: change
+                    .zip(base)
+                    .and_then(|(c, b)| (b != 0.0).then(|| c / b * 100.0)),
+                completeness: Some(self.counts(&cube, area, &s.periods(), &levels).summary()),
+            });
+        }
         let (name, unit) = measure.labels();
         Ok(pb::TrendReply {
             area: area.to_string(),
@@ -1333,33 +1396,44 @@ impl Engine {
         }
         let levels = self.levels_below(area, only);
         let periods = span.periods();
-        let cube = self.cube.read().unwrap_or_else(PoisonError::into_inner);
-        self.known_here(&cube, area)?;
-        let summary = self.counts(&cube, area, &periods, &levels).summary();
-        let mut missing = Vec::new();
-        let mut late_keys = Vec::new();
         // by level, then code: each level's reporters in the subtree are one range of ids
         let mut levels_sorted = levels.clone();
         levels_sorted.sort();
-        let reporters: Vec<u32> = levels_sorted
-            .iter()
-            .flat_map(|l| cube.index.range_at(area, *l))
-            .collect();
-        // reporters below a child hub's subtree rollup are known here by their counts only
-        let any_summarized = cube.summarized.iter().any(|s| *s);
-        let named = |id: u32| {
-            let mut x = cube.index.parent[id as usize];
-            while any_summarized && x != NONE {
-                if cube.summarized[x as usize] {
-                    return false;
-                }
-                x = cube.index.parent[x as usize];
-            }
-            true
+        let (summary, reporters, any_summarized) = {
+            let cube = self.cube.read().unwrap_or_else(PoisonError::into_inner);
+            self.known_here(&cube, area)?;
+            let reporters: Vec<u32> = levels_sorted
+                .iter()
+                .flat_map(|l| cube.index.range_at(area, *l))
+                .collect();
+            (
+                self.counts(&cube, area, &periods, &levels).summary(),
+                reporters,
+                cube.summarized.iter().any(|s| *s),
+            )
         };
-        let base = self.expected_base(&cube);
-        let (mut named_missing, mut named_late) = (0u64, 0u64);
+        super::budget::within(
+            reporters.len() as u64 * periods.len() as u64,
+            "这份上报情况",
+        )?;
+        let mut missing = Vec::new();
+        let mut late_keys = Vec::new();
+        // one period per hold of the rollups' lock
         for p in &periods {
+            super::budget::check()?;
+            let cube = self.cube.read().unwrap_or_else(PoisonError::into_inner);
+            // reporters below a child hub's subtree rollup are known here by their counts only
+            let named = |id: u32| {
+                let mut x = cube.index.parent[id as usize];
+                while any_summarized && x != NONE {
+                    if cube.summarized[x as usize] {
+                        return false;
+                    }
+                    x = cube.index.parent[x as usize];
+                }
+                true
+            };
+            let base = self.expected_base(&cube);
             let slab = cube.slabs.get(p);
             for &id in &reporters {
                 let code = cube.index.codes[id as usize];
@@ -1372,21 +1446,37 @@ impl Engine {
                 match slab.map(|s| s.status[id as usize]) {
                     Some(status) if status & REPORTED != 0 => {
                         if status & ON_TIME == 0 {
-                            named_late += 1;
                             late_keys.push((code, *p));
                         }
                     }
-                    _ => missing.push(pb::Reporter {
-                        code: code.to_string(),
-                        name: self.areas.name(code),
-                        period: p.to_string(),
-                        received_at_ms: 0,
-                    }),
+                    _ => missing.push((code, *p)),
                 }
             }
         }
-        named_missing += missing.len() as u64;
-        drop(cube);
+        let (named_missing, named_late) = (missing.len() as u64, late_keys.len() as u64);
+        // one page of the named reporters: the missing ones, then the late ones
+        let total_named = named_missing + named_late;
+        let all: Vec<(bool, AreaCode, Period)> = missing
+            .into_iter()
+            .map(|(c, p)| (false, c, p))
+            .chain(late_keys.into_iter().map(|(c, p)| (true, c, p)))
+            .collect();
+        let (shown, next_page_token) = page(all, req.page_size, &req.page_token)?;
+        let missing: Vec<pb::Reporter> = shown
+            .iter()
+            .filter(|(is_late, _, _)| !is_late)
+            .map(|(_, code, p)| pb::Reporter {
+                code: code.to_string(),
+                name: self.areas.name(*code),
+                period: p.to_string(),
+                received_at_ms: 0,
+            })
+            .collect();
+        let late_keys: Vec<(AreaCode, Period)> = shown
+            .iter()
+            .filter(|(is_late, _, _)| *is_late)
+            .map(|(_, c, p)| (*c, *p))
+            .collect();
         let mut late = Vec::with_capacity(late_keys.len());
         if !late_keys.is_empty() {
             let reader = self.reader()?;
@@ -1422,6 +1512,8 @@ impl Engine {
             summary: Some(summary),
             missing,
             late,
+            next_page_token,
+            total_named,
         })
     }
 }

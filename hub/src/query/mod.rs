@@ -1,11 +1,14 @@
 //! Leaders' questions: rollups kept current as reports arrive ([`cube`]), the engine that answers
 //! rollup, compare, trend and completeness from them ([`engine`]), the comparison table's polars
 //! computation ([`table`]), slot layout ([`layout`]), deadlines ([`deadline`]) and the rollups saved for a fast restart
-//! ([`snapshot`]).
+//! ([`snapshot`]), what a question may cost ([`budget`]) and who may ask how much at once
+//! ([`gate`]).
 
+pub mod budget;
 pub(crate) mod cube;
 pub mod deadline;
 pub mod engine;
+pub mod gate;
 pub mod layout;
 pub mod snapshot;
 pub(crate) mod table;
@@ -26,6 +29,14 @@ pub enum QueryError {
     Store(#[from] StoreError),
     #[error("query engine: {0}")]
     Engine(String),
+    #[error(
+        "问题太大：{what}要读 {cost} 个地区×期间，上限 {limit}；请缩小地区、层级或期间 (question too large)"
+    )]
+    TooLarge { cost: u64, limit: u64, what: String },
+    #[error("查询超时，已停止 (the question ran past its deadline and was stopped)")]
+    DeadlineExceeded,
+    #[error("{who} 同时最多 {limit} 个查询，请等前面的查询结束 (too many questions at once)")]
+    Busy { who: String, limit: usize },
     /// The area lies below a subtree a child hub forwards as one rollup: this hub has that
     /// subtree's totals and reporter counts, not the figures of the areas in it.
     #[error(

@@ -190,7 +190,10 @@ pub(crate) fn write(
         let _ = fs::remove_file(&tmp);
     }
     let written = written?;
-    fs::rename(&tmp, path)?;
+    if let Err(e) = fs::rename(&tmp, path) {
+        let _ = fs::remove_file(&tmp);
+        return Err(e);
+    }
     if let Some(dir) = path.parent() {
         // the rename itself durable
         if let Ok(d) = fs::File::open(dir) {
@@ -313,4 +316,24 @@ pub(crate) fn read(path: &Path, cube: &Cube) -> io::Result<Option<Saved>> {
         return Err(invalid("trailing bytes"));
     }
     Ok(Some(saved))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_save_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        // the snapshot's name is taken by a directory: the rename fails
+        let path = dir.path().join(FILE);
+        fs::create_dir(&path).expect("dir");
+        fs::write(path.join("keep"), b"x").expect("file");
+        let written = write(&path, 1, &[], |_| None, &[]);
+        assert!(written.is_err());
+        assert!(
+            !path.with_extension("snapshot.tmp").exists(),
+            "no half-written file is left"
+        );
+    }
 }

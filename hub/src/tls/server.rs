@@ -316,6 +316,9 @@ fn build(
     Ok((config, web))
 }
 
+/// Most TLS handshakes in progress at once on the gRPC port.
+pub const MAX_HANDSHAKES: usize = 1024;
+
 /// Accepts TCP connections and completes TLS handshakes off the accept loop; yields the streams
 /// that pass. Failed handshakes (no certificate, wrong CA, expired, revoked, not TLS at all) are
 /// logged and dropped: the hub keeps serving.
@@ -327,6 +330,9 @@ pub fn incoming(
     tokio::task::JoinHandle<()>,
 ) {
     let (tx, rx) = tokio::sync::mpsc::channel(256);
+    // handshakes in progress at once: a flood of connections that never say hello is shed at
+    // the door instead of holding a task and a file descriptor each for the handshake timeout
+    let handshakes = Arc::new(tokio::sync::Semaphore::new(MAX_HANDSHAKES));
     let task = tokio::spawn(async move {
         loop {
             let (tcp, peer) = match listener.accept().await {
@@ -339,10 +345,17 @@ pub fn incoming(
             };
             // tonic sets TCP_NODELAY only on listeners it binds itself; without it a small reply
             // waits for the client's delayed ACK (~40 ms)
+            let Ok(permit) = handshakes.clone().try_acquire_owned() else {
+                tracing::warn!(%peer, "TLS handshake refused: {MAX_HANDSHAKES} in progress");
+                continue;
+            };
             let _ = tcp.set_nodelay(true);
             let (acceptor, tx) = (tls.acceptor(), tx.clone());
             tokio::spawn(async move {
-                match tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await {
+                let handshake =
+                    tokio::time::timeout(Duration::from_secs(10), acceptor.accept(tcp)).await;
+                drop(permit);
+                match handshake {
                     Ok(Ok(stream)) => {
                         let _ = tx.send(Ok(stream)).await;
                     }

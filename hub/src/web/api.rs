@@ -199,6 +199,9 @@ pub fn build_table(
                     metric: metric(),
                     level: String::new(),
                     complete_only: false,
+                    // every row: the page shows the first 1,000, downloads hold all
+                    page_size: u32::MAX,
+                    ..Default::default()
                 })
                 .map_err(failed)?,
         ),
@@ -218,6 +221,8 @@ pub fn build_table(
                     area: q.area.clone(),
                     period: q.period.clone(),
                     level: String::new(),
+                    page_size: u32::MAX,
+                    ..Default::default()
                 })
                 .map_err(failed)?,
             None,
@@ -266,9 +271,16 @@ pub async fn table(
         ));
     }
     let (engine, catalogue, query) = (web.hub.engine.clone(), web.hub.catalogue.clone(), q.clone());
-    let table = tokio::task::spawn_blocking(move || build_table(&engine, &catalogue, &query))
+    // through the same gate as gRPC: a user's questions one or two at a time, within a deadline
+    let who = user.identity().uri();
+    let table = web
+        .hub
+        .gate
+        .run(&format!("web:{}:{who}", user.name), None, move || {
+            Ok(build_table(&engine, &catalogue, &query))
+        })
         .await
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))??;
+        .map_err(|e| ApiError::from(HubError::from(e)))??;
     let stem = format!(
         "{area}-{}-{}-{}",
         web.hub.areas.name(area),
