@@ -557,6 +557,56 @@ impl HubProcess {
     }
 }
 
+/// The real `pingan-hub serve`, started as a user starts it, on ports the system picks.
+#[derive(Debug)]
+pub struct ServedHub {
+    pub process: Proc,
+    /// The gRPC address, `127.0.0.1:PORT`.
+    pub grpc: String,
+    /// The dashboard's URL (`https://...` or `http://...`), when `--web-listen` was given.
+    pub web: Option<String>,
+}
+
+impl ServedHub {
+    /// `pingan-hub serve --listen 127.0.0.1:0 ARGS` (with `--web-listen 127.0.0.1:0` among
+    /// `ARGS` for the dashboard); returns once it listens.
+    pub fn start<I, S>(args: I) -> ServedHub
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<std::ffi::OsStr>,
+    {
+        use std::io::BufRead as _;
+        let args: Vec<std::ffi::OsString> =
+            args.into_iter().map(|a| a.as_ref().to_owned()).collect();
+        let dashboard = args.iter().any(|a| a == "--web-listen");
+        let mut process = Proc::spawn(
+            Command::new(bin("pingan-hub"))
+                .args(["serve", "--listen", "127.0.0.1:0"])
+                .args(&args)
+                .env("RUST_LOG", "error")
+                .stdout(std::process::Stdio::piped()),
+        );
+        let mut lines = std::io::BufReader::new(process.take_stdout().expect("stdout")).lines();
+        let mut next = |prefix: &str| {
+            let line = lines
+                .next()
+                .expect("the hub printed a line")
+                .expect("read the hub's output");
+            line.strip_prefix(prefix)
+                .unwrap_or_else(|| panic!("expected {prefix:?}, the hub printed {line:?}"))
+                .to_owned()
+        };
+        let grpc = next("pingan-hub listening on ");
+        let web = dashboard.then(|| next("pingan-hub dashboard on "));
+        ServedHub { process, grpc, web }
+    }
+
+    /// The gRPC port.
+    pub fn port(&self) -> &str {
+        self.grpc.rsplit(':').next().expect("host:port")
+    }
+}
+
 /// A process's resident set size now and at its peak (VmRSS, VmHWM), in KiB, from /proc.
 pub fn rss_kib(pid: u32) -> Option<(u64, u64)> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;

@@ -10,7 +10,6 @@
 
 use std::{
     collections::BTreeMap,
-    io::BufRead as _,
     path::{Path, PathBuf},
     process::{Command, Stdio},
     time::Duration,
@@ -18,7 +17,7 @@ use std::{
 
 use calamine::{Data, Reader as _, Xlsx, open_workbook};
 use pingan_proto::{Catalogue, fixtures, pb};
-use pingan_tests::{Pki, Proc, bin, random_values};
+use pingan_tests::{Pki, Proc, ServedHub, random_values};
 use rand::{Rng as _, SeedableRng as _};
 use serde_json::Value;
 
@@ -95,46 +94,27 @@ struct Hub {
 }
 
 fn start_hub(data: &Path, pki: &Pki) -> Hub {
-    let mut child = Proc::spawn(
-        Command::new(bin("pingan-hub"))
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--web-listen",
-                "127.0.0.1:0",
-            ])
-            .arg("--data")
-            .arg(data)
-            .arg("--ca")
-            .arg(pki.path("ca.pem"))
-            .arg("--cert")
-            .arg(pki.path("hub-510722.pem"))
-            .arg("--key")
-            .arg(pki.path("hub-510722.key"))
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit()),
-    );
-    let mut lines = std::io::BufReader::new(child.take_stdout().expect("stdout")).lines();
-    let mut next = || lines.next().expect("a line").expect("read a line");
-    let grpc = next();
-    let web = next();
-    let grpc = grpc
-        .strip_prefix("pingan-hub listening on ")
-        .unwrap_or_else(|| panic!("unexpected first line {grpc:?}"));
-    let web = web
-        .strip_prefix("pingan-hub dashboard on ")
-        .unwrap_or_else(|| panic!("unexpected second line {web:?}"));
+    let served = ServedHub::start([
+        "--web-listen".as_ref(),
+        "127.0.0.1:0".as_ref(),
+        "--data".as_ref(),
+        data.as_os_str(),
+        "--ca".as_ref(),
+        pki.path("ca.pem").as_os_str(),
+        "--cert".as_ref(),
+        pki.path("hub-510722.pem").as_os_str(),
+        "--key".as_ref(),
+        pki.path("hub-510722.key").as_os_str(),
+    ]);
+    let web = served.web.clone().expect("the dashboard's address");
     assert!(
         web.starts_with("https://"),
         "the dashboard serves HTTPS: {web}"
     );
-    let port = grpc.rsplit(':').next().expect("port");
     Hub {
-        _process: child,
-        grpc: format!("https://localhost:{port}"),
-        web: web.to_owned(),
+        grpc: format!("https://localhost:{}", served.port()),
+        web,
+        _process: served.process,
     }
 }
 

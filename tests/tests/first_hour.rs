@@ -6,13 +6,13 @@
 
 use std::{
     path::{Path, PathBuf},
-    process::{Command, Output, Stdio},
+    process::{Command, Output},
     time::Duration,
 };
 
 use pingan_hub::tls::Role;
 use pingan_proto::pb;
-use pingan_tests::{Pki, Proc, TestHub, bin, report, value, wait_until};
+use pingan_tests::{Pki, ServedHub, TestHub, bin, report, value, wait_until};
 
 const VILLAGE: &str = "510722101002";
 const TOWN: &str = "510722101";
@@ -545,38 +545,20 @@ async fn a_county_hub_given_the_national_divisions_holds_only_its_county() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("hub");
     let files = pki.hub_files();
-    let mut hub = Proc::spawn(
-        Command::new(bin("pingan-hub"))
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--divisions",
-                "national",
-                "--data",
-            ])
-            .arg(&data)
-            .arg("--ca")
-            .arg(&files.ca)
-            .arg("--cert")
-            .arg(&files.cert)
-            .arg("--key")
-            .arg(&files.key)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped()),
-    );
-    let mut line = String::new();
-    std::io::BufRead::read_line(
-        &mut std::io::BufReader::new(hub.take_stdout().expect("stdout")),
-        &mut line,
-    )
-    .unwrap();
-    let port = line
-        .trim()
-        .rsplit(':')
-        .next()
-        .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-        .to_owned();
+    let served = ServedHub::start([
+        "--divisions".as_ref(),
+        "national".as_ref(),
+        "--data".as_ref(),
+        data.as_os_str(),
+        "--ca".as_ref(),
+        files.ca.as_os_str(),
+        "--cert".as_ref(),
+        files.cert.as_os_str(),
+        "--key".as_ref(),
+        files.key.as_os_str(),
+    ]);
+    let port = served.port().to_owned();
+    let mut hub = served.process;
     let url = format!("https://localhost:{port}");
     let channel = |stem: &str| {
         tonic::transport::Channel::from_shared(url.clone())

@@ -5,10 +5,10 @@
 
 use std::{
     collections::BTreeMap,
-    io::{BufRead as _, Read as _, Write as _},
+    io::{Read as _, Write as _},
     net::TcpStream,
     path::Path,
-    process::{Command, Stdio},
+    process::Command,
     sync::{
         Arc,
         atomic::{AtomicBool, Ordering},
@@ -18,7 +18,7 @@ use std::{
 
 use pingan_hub::{HubState, tls::Role};
 use pingan_proto::{Catalogue, ValidReport, fixtures, pb};
-use pingan_tests::{Pki, Proc, TestHub, bin, report, test_clock, value, wait_until};
+use pingan_tests::{Pki, Proc, ServedHub, TestHub, bin, report, test_clock, value, wait_until};
 use tonic::Code;
 
 const COUNTY: &str = "510722";
@@ -233,35 +233,18 @@ fn http(addr: &str, request: &str) -> (u16, String, String) {
     (status, head.to_owned(), body.to_owned())
 }
 
-/// The real hub, plaintext, with the dashboard; its gRPC and dashboard addresses.
+/// The real hub, plaintext, with the dashboard; its gRPC URL and dashboard address.
 fn start_plain_hub(data: &Path) -> (Proc, String, String) {
-    let mut hub = Proc::spawn(
-        Command::new(bin("pingan-hub"))
-            .args([
-                "serve",
-                "--insecure",
-                "--listen",
-                "127.0.0.1:0",
-                "--web-listen",
-                "127.0.0.1:0",
-            ])
-            .arg("--data")
-            .arg(data)
-            .env("RUST_LOG", "error")
-            .stdout(Stdio::piped()),
-    );
-    let mut lines = std::io::BufReader::new(hub.take_stdout().unwrap()).lines();
-    let grpc = lines.next().unwrap().unwrap();
-    let web = lines.next().unwrap().unwrap();
-    let grpc = grpc
-        .strip_prefix("pingan-hub listening on ")
-        .unwrap()
-        .to_owned();
-    let web = web
-        .strip_prefix("pingan-hub dashboard on http://")
-        .unwrap()
-        .to_owned();
-    (hub, format!("http://{grpc}"), web)
+    let served = ServedHub::start([
+        "--insecure".as_ref(),
+        "--web-listen".as_ref(),
+        "127.0.0.1:0".as_ref(),
+        "--data".as_ref(),
+        data.as_os_str(),
+    ]);
+    let web = served.web.clone().expect("the dashboard");
+    let web = web.strip_prefix("http://").expect("plain HTTP").to_owned();
+    (served.process, format!("http://{}", served.grpc), web)
 }
 
 /// Finding 2 and 7: half-sent requests on the dashboard port are cut off, connections over the
@@ -703,43 +686,27 @@ async fn honest_nodes_are_served_through_a_mixed_hostile_load() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("hub");
     let files = pki.hub_files();
-    let mut hub = Proc::spawn(
-        Command::new(bin("pingan-hub"))
-            .args([
-                "serve",
-                "--listen",
-                "127.0.0.1:0",
-                "--web-listen",
-                "127.0.0.1:0",
-                "--data",
-            ])
-            .arg(&data)
-            .arg("--ca")
-            .arg(&files.ca)
-            .arg("--cert")
-            .arg(&files.cert)
-            .arg("--key")
-            .arg(&files.key)
-            .arg("--deny-list")
-            .arg(files.deny_list.as_ref().unwrap())
-            .env("RUST_LOG", "error")
-            .stdout(Stdio::piped()),
-    );
-    let mut lines = std::io::BufReader::new(hub.take_stdout().unwrap()).lines();
-    let grpc_addr = lines
-        .next()
-        .unwrap()
-        .unwrap()
-        .strip_prefix("pingan-hub listening on ")
-        .unwrap()
-        .to_owned();
-    let web_addr = lines
-        .next()
-        .unwrap()
-        .unwrap()
-        .strip_prefix("pingan-hub dashboard on https://")
-        .unwrap()
-        .to_owned();
+    let served = ServedHub::start([
+        "--web-listen".as_ref(),
+        "127.0.0.1:0".as_ref(),
+        "--data".as_ref(),
+        data.as_os_str(),
+        "--ca".as_ref(),
+        files.ca.as_os_str(),
+        "--cert".as_ref(),
+        files.cert.as_os_str(),
+        "--key".as_ref(),
+        files.key.as_os_str(),
+        "--deny-list".as_ref(),
+        files.deny_list.as_ref().unwrap().as_os_str(),
+    ]);
+    let grpc_addr = served.grpc.clone();
+    let web_addr = served
+        .web
+        .clone()
+        .and_then(|w| w.strip_prefix("https://").map(str::to_owned))
+        .expect("the dashboard over HTTPS");
+    let mut hub = served.process;
     let url = format!(
         "https://localhost:{}",
         grpc_addr.rsplit(':').next().unwrap()
