@@ -122,8 +122,11 @@ fn owners(cmd: OwnersCommand) -> anyhow::Result<()> {
     };
     match cmd {
         OwnersCommand::List { data } => {
-            let store = open(&data)?;
-            let owners = store.reader()?.owners()?;
+            // only reads: works while the hub runs
+            let db = data.join(pingan_hub::store::DB_FILE);
+            let owners = pingan_hub::store::StoreReader::open(&db)
+                .with_context(|| format!("reading the store {}", db.display()))?
+                .owners()?;
             if owners.is_empty() {
                 println!("no subtree is owned by a child hub");
             }

@@ -569,6 +569,17 @@ async fn a_second_hub_or_an_import_into_a_running_hubs_directory_is_refused() {
             "names the running process: {stderr}"
         );
     }
+    // reading the owners only reads: it works while the hub runs
+    let list = Command::new(bin("pingan-hub"))
+        .args(["owners", "list", "--data"])
+        .arg(&data)
+        .output()
+        .unwrap();
+    assert!(
+        list.status.success(),
+        "{}",
+        String::from_utf8_lossy(&list.stderr)
+    );
     drop(hub);
 }
 
