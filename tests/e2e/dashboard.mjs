@@ -42,8 +42,14 @@ try {
   const page = await context.newPage();
   const offsite = [];
   page.on("request", (r) => { if (!r.url().startsWith(url)) offsite.push(r.url()); });
-  const ready = (value) => page.waitForFunction(
-    (v) => document.body.dataset.ready === v, value, { timeout: 30000 });
+  // waits until the page has drawn exactly this view; a view whose tables failed is an error
+  const ready = async (value) => {
+    await page.waitForFunction(
+      (v) => [v, `failed:${v}`].includes(document.body.dataset.ready), value, { timeout: 30000 });
+    if ((await page.evaluate(() => document.body.dataset.ready)) !== value) {
+      throw new Error(`the page could not draw ${value}: ${await page.textContent("#error")}`);
+    }
+  };
 
   // sign in: a wrong password first, then the right one
   await page.goto(url);

@@ -427,7 +427,8 @@ async fn expensive_questions_are_bounded_and_ingest_goes_on() {
     let queries = pb::query_service_client::QueryServiceClient::connect(hub.url.clone())
         .await
         .unwrap();
-    // six of the heaviest allowed trends at once from one peer: two run, the others are told
+    // six of the heaviest allowed trends at once from one peer: two run at a time, the others
+    // wait their turn
     let heavy = || pb::TrendRequest {
         area: COUNTY.into(),
         period: "2016-10-06..2026-10-05".into(),
@@ -453,17 +454,18 @@ async fn expensive_questions_are_bounded_and_ingest_goes_on() {
         .await
         .expect("ingest goes on while leaders ask");
     }
-    let mut busy = 0;
+    // they wait their turn, two at a time: each is answered, or told its deadline passed
+    let mut answered = 0;
     for a in asked {
         match a.await.unwrap() {
-            Ok(_) => {}
-            Err(s) if s.code() == Code::ResourceExhausted => busy += 1,
+            Ok(_) => answered += 1,
+            Err(s) if s.code() == Code::DeadlineExceeded => {}
             Err(s) => panic!("unexpected {s:?}"),
         }
     }
     assert!(
-        busy <= 6 - pingan_hub::query::gate::PER_IDENTITY,
-        "at least two questions of one identity ran"
+        answered >= pingan_hub::query::gate::PER_IDENTITY,
+        "{answered} answered"
     );
     assert_eq!(hub.revision_count(), 40);
     hub.stop().await;

@@ -35,7 +35,9 @@ pub enum QueryError {
     TooLarge { cost: u64, limit: u64, what: String },
     #[error("查询超时，已停止 (the question ran past its deadline and was stopped)")]
     DeadlineExceeded,
-    #[error("{who} 同时最多 {limit} 个查询，请等前面的查询结束 (too many questions at once)")]
+    #[error(
+        "{who} 已有 {limit} 个查询在运行或排队，请等前面的查询结束 (too many questions at once)"
+    )]
     Busy { who: String, limit: usize },
     /// The area lies below a subtree a child hub forwards as one rollup: this hub has that
     /// subtree's totals and reporter counts, not the figures of the areas in it.

@@ -310,8 +310,10 @@ async function render() {
     } else errors.push(r.reason.message);
   });
   showError(errors.join("；"));
-  // says what is drawn: a test (or a user) waiting for one view never reads another's tables
-  document.body.dataset.ready = `${shown.area}|${shown.period}|${shown.metric}`;
+  // says what is drawn: a test (or a user) waiting for one view never reads another's tables,
+  // nor a view whose tables did not all arrive
+  const drawn = `${shown.area}|${shown.period}|${shown.metric}`;
+  document.body.dataset.ready = errors.length ? `failed:${drawn}` : drawn;
 }
 
 // ---- start ----
