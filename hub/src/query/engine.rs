@@ -165,6 +165,9 @@ impl<'a> SpanView<'a> {
     }
 }
 
+/// Periods whose expected reporters are kept, before the cache starts again.
+const EXPECTED_CACHED: usize = 8192;
+
 /// Rows of a comparison computed under one hold of the rollups' lock.
 const ROWS_PER_LOCK: usize = 2048;
 
@@ -840,10 +843,12 @@ impl Engine {
             }
             Arc::new(counts)
         };
-        self.expected
-            .lock()
-            .expect("not poisoned")
-            .insert(p, counts.clone());
+        let mut cache = self.expected.lock().expect("not poisoned");
+        // every day of ten-year trends would be kept for ever: the cache is a cache
+        if cache.len() >= EXPECTED_CACHED {
+            cache.clear();
+        }
+        cache.insert(p, counts.clone());
         counts
     }
 
