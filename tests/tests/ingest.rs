@@ -476,27 +476,22 @@ async fn a_node_keeps_its_report_across_its_restart_while_the_hub_is_down_and_de
             .map(|e| e.attempts)
             .sum::<u32>()
     };
+    let run = || {
+        Proc::spawn(&mut node(&[
+            "run",
+            "--hub",
+            &url,
+            "--timeout",
+            "1",
+            "--interval",
+            "1",
+        ]))
+    };
     let tried = attempts();
-    let mut daemon = Proc::spawn(&mut node(&[
-        "run",
-        "--hub",
-        &url,
-        "--timeout",
-        "1",
-        "--interval",
-        "1",
-    ]));
+    let mut daemon = run();
     wait_until(Duration::from_secs(60), || async { attempts() > tried }).await;
     daemon.kill();
-    let mut daemon = Proc::spawn(&mut node(&[
-        "run",
-        "--hub",
-        &url,
-        "--timeout",
-        "1",
-        "--interval",
-        "1",
-    ]));
+    let mut daemon = run();
 
     // the hub comes up on the address the node has been trying
     let hub_dir = tempfile::tempdir().unwrap();
