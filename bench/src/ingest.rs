@@ -18,8 +18,10 @@ use std::{
 
 use pingan_hub::{
     Clock, HubState,
-    authz::{Authorizer, Grant},
-    tls::{Role, ServerTls, TlsFiles, certs},
+    access::{
+        authz::{Authorizer, Grant},
+        tls::{Role, ServerTls, TlsFiles, certs},
+    },
 };
 use pingan_proto::{AreaCode, Areas, Catalogue, Level, Period, pb};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
@@ -188,7 +190,7 @@ pub async fn run(
         let req = certs::IssueRequest::valid_for_days(Role::Node, *province, 30);
         certs::issue(&pki, &req)?;
         grants.push(Grant {
-            identity: pingan_hub::tls::identity::identity_uri(Role::Node, *province),
+            identity: pingan_hub::access::tls::identity::identity_uri(Role::Node, *province),
             subtree: *province,
         });
     }
@@ -215,7 +217,7 @@ pub async fn run(
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("https://localhost:{}", listener.local_addr()?.port());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(pingan_hub::server::serve(listener, state, async {
+    let server = tokio::spawn(pingan_hub::grpc::server::serve(listener, state, async {
         let _ = stopped.await;
     }));
 

@@ -6,9 +6,13 @@ use anyhow::Context as _;
 use clap::Parser as _;
 use pingan_hub::{
     Clock, HubState,
-    config::{CertsCommand, Cli, Command, ImportArgs, OwnersCommand, ServeArgs, UsersCommand},
-    demo, server,
+    cmd::{
+        config::{CertsCommand, Cli, Command, ImportArgs, OwnersCommand, ServeArgs, UsersCommand},
+        demo,
+    },
+    grpc::server,
 };
+use pingan_outbox::CancellationToken;
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -41,7 +45,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve(args).await,
         Command::Demo(args) => demo::run(args).await,
-        Command::Query(cmd) => pingan_hub::cli::run(cmd).await,
+        Command::Query(cmd) => pingan_hub::cmd::query_client::run(cmd).await,
         Command::Certs(cmd) => certs(cmd),
         Command::Import(args) => import(args).await,
         Command::Owners(cmd) => owners(cmd),
@@ -65,7 +69,7 @@ fn read_password(name: &str) -> anyhow::Result<String> {
 }
 
 fn users(cmd: UsersCommand) -> anyhow::Result<()> {
-    use pingan_hub::users::Users;
+    use pingan_hub::access::users::Users;
     let open = |data: &std::path::Path| {
         Users::open(data).with_context(|| format!("opening the accounts in {}", data.display()))
     };
@@ -173,8 +177,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     .with_context(|| format!("opening the store in {}", args.data.display()))?
     .with_auth(auth);
     tracing::info!(elapsed = ?started.elapsed(), "store open, rollups loaded");
-    let _forwarder = match forwarding {
-        Some(cfg) => Some(pingan_hub::forward::start(&state, cfg)?),
+    // one token stops everything: gRPC, the dashboard, the forwarder, the rollup saver
+    let shutdown = CancellationToken::new();
+    watch_signals(shutdown.clone())?;
+    let forwarder = match forwarding {
+        Some(cfg) => Some(pingan_hub::federation::forward::start(
+            state.forwarding(),
+            cfg,
+            shutdown.clone(),
+        )?),
         None => None,
     };
     let listener = tokio::net::TcpListener::bind(args.listen)
@@ -182,7 +193,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("binding {}", args.listen))?;
     let web = match args.web_listen {
         Some(addr) => {
-            let users = pingan_hub::users::Users::open(&args.data)
+            let users = pingan_hub::access::users::Users::open(&args.data)
                 .with_context(|| format!("opening the web accounts in {}", args.data.display()))?;
             let web_listener = tokio::net::TcpListener::bind(addr)
                 .await
@@ -198,13 +209,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 web_listener,
                 web,
                 tls,
-                std::future::pending(),
+                shutdown.clone(),
             ));
             Some((url, task))
         }
         None => None,
     };
-    let shutdown = shutdown_signal();
     // plain lines on stdout, for scripts and tests that start the hub on port 0 (the gRPC
     // address first)
     println!("pingan-hub listening on {}", listener.local_addr()?);
@@ -212,12 +222,20 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         println!("pingan-hub dashboard on {url}");
     }
     let engine = state.engine.clone();
-    let saver = tokio::spawn(keep_rollups_saved(engine.clone()));
-    let served = server::serve(listener, state, shutdown).await;
+    let saver = tokio::spawn(keep_rollups_saved(engine.clone(), shutdown.clone()));
+    let served = server::serve(listener, state, shutdown.clone().cancelled_owned()).await;
+    // gRPC has drained and the store is closed: nothing more can be acked
     if let Some((_, task)) = web {
-        task.abort();
+        match task.await {
+            Ok(Err(e)) => tracing::error!(error = %e, "the dashboard failed"),
+            Err(e) => tracing::error!(error = %e, "the dashboard stopped abnormally"),
+            Ok(Ok(())) => {}
+        }
     }
-    saver.abort();
+    if let Some(f) = forwarder {
+        f.stopped().await;
+    }
+    let _ = saver.await;
     save_rollups(engine).await;
     served
 }
@@ -226,11 +244,18 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 const SAVE_ROLLUPS_EVERY: std::time::Duration = std::time::Duration::from_secs(600);
 
 /// Saves the rollups for a fast restart: at once if the start rebuilt any period, then every
-/// [`SAVE_ROLLUPS_EVERY`] when reports came in (and at shutdown, by the caller).
-async fn keep_rollups_saved(engine: std::sync::Arc<pingan_hub::query::Engine>) {
-    loop {
+/// [`SAVE_ROLLUPS_EVERY`] when reports came in, until `shutdown` (the caller saves once more
+/// after the store closed).
+async fn keep_rollups_saved(
+    engine: std::sync::Arc<pingan_hub::query::Engine>,
+    shutdown: CancellationToken,
+) {
+    while !shutdown.is_cancelled() {
         save_rollups(engine.clone()).await;
-        tokio::time::sleep(SAVE_ROLLUPS_EVERY).await;
+        tokio::select! {
+            () = tokio::time::sleep(SAVE_ROLLUPS_EVERY) => {}
+            () = shutdown.cancelled() => {}
+        }
     }
 }
 
@@ -254,7 +279,7 @@ async fn import(args: ImportArgs) -> anyhow::Result<()> {
     let mut refused = 0;
     for file in &args.file {
         let started = std::time::Instant::now();
-        let summary = match pingan_hub::import::import_file(&state, file).await {
+        let summary = match pingan_hub::cmd::import::import_file(&state, file).await {
             Ok(s) => s,
             Err(e) => {
                 state.store.close();
@@ -291,7 +316,7 @@ async fn import(args: ImportArgs) -> anyhow::Result<()> {
 }
 
 fn certs(cmd: CertsCommand) -> anyhow::Result<()> {
-    use pingan_hub::tls::certs;
+    use pingan_hub::access::tls::certs;
     match cmd {
         CertsCommand::Init { dir } => {
             let (cert, key) = certs::init(&dir)?;
@@ -315,7 +340,7 @@ fn certs(cmd: CertsCommand) -> anyhow::Result<()> {
             let (cert, key, issued) = certs::issue(&dir, &req)?;
             println!(
                 "issued {} serial {}: {} and {} (install both with the CA's ca.pem on the office's machine)",
-                pingan_hub::tls::identity::identity_uri(role, area),
+                pingan_hub::access::tls::identity::identity_uri(role, area),
                 issued.serial,
                 cert.display(),
                 key.display()
@@ -328,16 +353,19 @@ fn certs(cmd: CertsCommand) -> anyhow::Result<()> {
 /// Resolves on Ctrl-C or SIGTERM. The handlers are installed when this is called, not when the
 /// future is first polled: a SIGTERM right after the "listening" line must stop the hub
 /// gracefully, not kill it.
-fn shutdown_signal() -> impl std::future::Future<Output = ()> {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("installing the SIGTERM handler");
-    let mut int = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
-        .expect("installing the SIGINT handler");
-    async move {
+/// Cancels `shutdown` on SIGTERM or SIGINT. The handlers are installed before this returns,
+/// so a signal right after the "listening" line is not lost.
+fn watch_signals(shutdown: CancellationToken) -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    tokio::spawn(async move {
         tokio::select! {
             _ = int.recv() => {}
             _ = term.recv() => {}
         }
         tracing::info!("shutdown requested, finishing in-flight work");
-    }
+        shutdown.cancel();
+    });
+    Ok(())
 }

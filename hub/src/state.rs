@@ -6,13 +6,14 @@ use std::{path::Path, sync::Arc};
 use pingan_proto::{Areas, Catalogue, Validator};
 
 use crate::{
-    authz::Authorizer,
+    access::authz::Authorizer,
     clock::Clock,
-    error::StoreError,
-    forward::Dirty,
-    owners::Owners,
+    federation::{
+        forward::{self, Dirty},
+        owners::Owners,
+    },
     query::{Deadlines, Engine, QueryError},
-    store::Store,
+    store::{Store, StoreError},
 };
 
 /// The hub's shared state.
@@ -137,6 +138,15 @@ impl HubState {
     pub fn with_auth(mut self, auth: Authorizer) -> HubState {
         self.auth = Arc::new(auth);
         self
+    }
+
+    /// What forwarding to a parent hub reads from this hub.
+    pub fn forwarding(&self) -> forward::Sources {
+        forward::Sources {
+            engine: self.engine.clone(),
+            areas: self.areas.clone(),
+            dirty: self.forward.clone(),
+        }
     }
 
     /// A validator for "now" on the hub's own clock: the hub, not the node, decides whether a

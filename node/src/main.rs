@@ -4,7 +4,10 @@ use std::{io::IsTerminal as _, path::PathBuf, process::ExitCode, time::Duration}
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
-use pingan_node::{Deliverer, EntryState, Outbox, client_tls::ClientTlsArgs, form};
+use pingan_node::form;
+use pingan_outbox::{
+    CancellationToken, Deliverer, EntryState, Outbox, OutboxError, client_tls::ClientTlsArgs,
+};
 use pingan_proto::{Areas, Catalogue, Period, Validator, pb};
 
 /// Exit status when the report is safe in the outbox but not yet acked.
@@ -260,7 +263,7 @@ async fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
     match outbox.enqueue(&[report.to_wire()]) {
         Ok(()) => {}
         // resending with the same id: deliver what the outbox holds (the hub dedups)
-        Err(pingan_node::OutboxError::Exists(_)) => {}
+        Err(OutboxError::Exists(_)) => {}
         Err(e) => return Err(e.into()),
     }
     println!(
@@ -317,29 +320,23 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         args.hub.hub,
         outbox.path().display()
     );
-    loop {
-        let pass = deliverer.pass(&mut outbox).await?;
-        if pass.delivered + pass.parked > 0 {
-            tracing::info!(
-                delivered = pass.delivered,
-                parked = pass.parked,
-                "pass done"
-            );
-        }
-        let delay = match &pass.retry {
-            Some(reason) => {
-                let d = deliverer.backoff.next_delay();
-                tracing::warn!(error = %reason, retry_in = ?d, "hub not reachable");
-                d
-            }
-            None => Duration::from_secs(args.interval),
-        };
+    let shutdown = CancellationToken::new();
+    let stop = shutdown.clone();
+    tokio::spawn(async move {
         tokio::select! {
-            _ = tokio::time::sleep(delay) => {}
-            _ = tokio::signal::ctrl_c() => break,
-            _ = term.recv() => break,
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
         }
-    }
+        stop.cancel();
+    });
+    deliverer
+        .run(
+            &mut outbox,
+            None,
+            Duration::from_secs(args.interval),
+            &shutdown,
+        )
+        .await?;
     tracing::info!("stopped; pending reports stay in the outbox");
     Ok(ExitCode::SUCCESS)
 }

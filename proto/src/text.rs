@@ -1,6 +1,6 @@
 //! Text as offices save it: UTF-8 (with or without a BOM), or GBK/GB18030, which Excel and WPS
 //! on Chinese Windows write when a sheet is saved as CSV. Files are decoded once, here, so every
-//! reader of forms and imports accepts both.
+//! reader of forms and imports accepts both. [`print_out`] writes what the command lines print.
 
 /// How a file's bytes were read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,6 +50,18 @@ pub fn decode(bytes: &[u8]) -> Result<(String, TextEncoding), TextError> {
             }
             Ok((text.into_owned(), TextEncoding::Gb18030))
         }
+    }
+}
+
+/// Writes `text` to standard output; a reader that went away (`pingan-node status | head`)
+/// ends the output quietly instead of panicking.
+pub fn print_out(text: &str) {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => {}
+        Err(e) => eprintln!("writing standard output: {e}"),
     }
 }
 

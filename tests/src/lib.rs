@@ -12,7 +12,7 @@ use std::{
 };
 
 use chrono::TimeZone as _;
-use pingan_hub::{Clock, HubState, clock::beijing, server};
+use pingan_hub::{Clock, HubState, clock::beijing, grpc::server};
 use pingan_proto::{Catalogue, fixtures, pb};
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 
@@ -316,20 +316,20 @@ impl Pki {
     /// A new CA and a hub certificate for localhost and 127.0.0.1.
     pub fn new() -> Pki {
         let dir = tempfile::tempdir().expect("temp dir");
-        pingan_hub::tls::certs::init(dir.path()).expect("CA");
+        pingan_hub::access::tls::certs::init(dir.path()).expect("CA");
         let pki = Pki { dir };
-        pki.issue(pingan_hub::tls::Role::Hub, "510722");
+        pki.issue(pingan_hub::access::tls::Role::Hub, "510722");
         pki
     }
 
     /// Issues `ROLE-AREA.pem/.key`, valid now for 30 days; returns its serial.
-    pub fn issue(&self, role: pingan_hub::tls::Role, area: &str) -> String {
-        let req = pingan_hub::tls::certs::IssueRequest::valid_for_days(
+    pub fn issue(&self, role: pingan_hub::access::tls::Role, area: &str) -> String {
+        let req = pingan_hub::access::tls::certs::IssueRequest::valid_for_days(
             role,
             area.parse().expect("area"),
             30,
         );
-        pingan_hub::tls::certs::issue(self.dir.path(), &req)
+        pingan_hub::access::tls::certs::issue(self.dir.path(), &req)
             .expect("issue")
             .2
             .serial
@@ -337,15 +337,16 @@ impl Pki {
 
     /// Issues a second certificate for the same identity over the first one's files (a
     /// replacement, or an impostor); returns its serial.
-    pub fn reissue(&self, role: pingan_hub::tls::Role, area: &str) -> String {
+    pub fn reissue(&self, role: pingan_hub::access::tls::Role, area: &str) -> String {
         let read = |n: &str| std::fs::read_to_string(self.path(n)).expect("CA file");
-        let req = pingan_hub::tls::certs::IssueRequest::valid_for_days(
+        let req = pingan_hub::access::tls::certs::IssueRequest::valid_for_days(
             role,
             area.parse().expect("area"),
             30,
         );
-        let issued = pingan_hub::tls::certs::issue_with(&read("ca.pem"), &read("ca.key"), &req)
-            .expect("issue");
+        let issued =
+            pingan_hub::access::tls::certs::issue_with(&read("ca.pem"), &read("ca.key"), &req)
+                .expect("issue");
         std::fs::write(self.path(&format!("{}.pem", req.stem())), &issued.cert_pem).expect("write");
         std::fs::write(self.path(&format!("{}.key", req.stem())), &issued.key_pem).expect("write");
         issued.serial
@@ -357,13 +358,13 @@ impl Pki {
     }
 
     /// The hub's TLS files, with a deny list path (the file may not exist yet).
-    pub fn hub_files(&self) -> pingan_hub::tls::TlsFiles {
+    pub fn hub_files(&self) -> pingan_hub::access::tls::TlsFiles {
         self.hub_files_for("510722")
     }
 
     /// The TLS files of the hub certificate for `area` (issue it first).
-    pub fn hub_files_for(&self, area: &str) -> pingan_hub::tls::TlsFiles {
-        pingan_hub::tls::TlsFiles {
+    pub fn hub_files_for(&self, area: &str) -> pingan_hub::access::tls::TlsFiles {
+        pingan_hub::access::tls::TlsFiles {
             ca: self.path("ca.pem"),
             cert: self.path(&format!("hub-{area}.pem")),
             key: self.path(&format!("hub-{area}.key")),
@@ -393,7 +394,7 @@ impl Default for Pki {
 
 impl TestHub {
     /// A hub serving mutual TLS with these grants, on a new temporary store.
-    pub async fn start_mtls(pki: &Pki, grants: Vec<pingan_hub::authz::Grant>) -> TestHub {
+    pub async fn start_mtls(pki: &Pki, grants: Vec<pingan_hub::access::authz::Grant>) -> TestHub {
         TestHub::start_mtls_as(pki, "510722", fixtures::santai_areas(), grants).await
     }
 
@@ -402,7 +403,7 @@ impl TestHub {
         pki: &Pki,
         area: &str,
         areas: pingan_proto::Areas,
-        grants: Vec<pingan_hub::authz::Grant>,
+        grants: Vec<pingan_hub::access::authz::Grant>,
     ) -> TestHub {
         let tmp = Arc::new(tempfile::tempdir().expect("temp dir"));
         let data = tmp.path().join("hub");
@@ -410,7 +411,8 @@ impl TestHub {
             .await
             .expect("bind loopback");
         let addr = listener.local_addr().expect("local addr");
-        let tls = pingan_hub::tls::ServerTls::load(pki.hub_files_for(area)).expect("hub TLS");
+        let tls =
+            pingan_hub::access::tls::ServerTls::load(pki.hub_files_for(area)).expect("hub TLS");
         let state = HubState::open(
             &data,
             Catalogue::builtin(),
@@ -419,7 +421,7 @@ impl TestHub {
             Default::default(),
         )
         .expect("open hub")
-        .with_auth(pingan_hub::authz::Authorizer::mtls(tls, grants));
+        .with_auth(pingan_hub::access::authz::Authorizer::mtls(tls, grants));
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server::serve(listener, state.clone(), async {
             let _ = stopped.await;
@@ -455,17 +457,23 @@ impl TestHub {
         pki: &Pki,
         root: &str,
         depth: pingan_proto::Level,
-    ) -> pingan_hub::forward::Forwarder {
-        let cfg = pingan_hub::forward::ForwardConfig {
+    ) -> pingan_hub::federation::forward::Forwarder {
+        let cfg = pingan_hub::federation::forward::ForwardConfig {
             parent: parent_url.to_owned(),
-            plan: pingan_hub::forward::Plan::new(root.parse().expect("area"), depth).expect("plan"),
+            plan: pingan_hub::federation::forward::Plan::new(root.parse().expect("area"), depth)
+                .expect("plan"),
             tls: Some(pki.client(&format!("hub-{root}"))),
             dir: self.data.join("forward"),
             sweep_every: Duration::from_secs(3600),
             timeout: Duration::from_secs(5),
             max_backoff: Duration::from_secs(1),
         };
-        pingan_hub::forward::start(&self.state, cfg).expect("start forwarding")
+        pingan_hub::federation::forward::start(
+            self.state.forwarding(),
+            cfg,
+            pingan_outbox::CancellationToken::new(),
+        )
+        .expect("start forwarding")
     }
 
     /// A TLS channel to this hub with a client certificate (connects lazily).

@@ -1,6 +1,6 @@
 //! `pingan-hub users`: web accounts managed from the command line, as an administrator would.
 
-use pingan_hub::users::{SESSION_TTL_MS, Users};
+use pingan_hub::access::users::{SESSION_TTL_MS, Users};
 use pingan_tests::hub_with_stdin;
 
 /// Runs `pingan-hub users ...` with `stdin` as its standard input.

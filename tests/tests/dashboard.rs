@@ -157,7 +157,7 @@ fn run_browser(hub: &Hub, artifacts: &Path) -> Value {
 }
 
 async fn grpc_compare(hub: &Hub, pki: &Pki) -> pb::CompareReply {
-    pki.issue(pingan_hub::tls::Role::Viewer, COUNTY);
+    pki.issue(pingan_hub::access::tls::Role::Viewer, COUNTY);
     let channel = tonic::transport::Channel::from_shared(hub.grpc.clone())
         .expect("url")
         .tls_config(pki.client(&format!("viewer-{COUNTY}")))

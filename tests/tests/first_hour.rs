@@ -10,7 +10,7 @@ use std::{
     time::Duration,
 };
 
-use pingan_hub::tls::Role;
+use pingan_hub::access::tls::Role;
 use pingan_proto::pb;
 use pingan_tests::{Pki, ServedHub, TestHub, bin, report, value, wait_until};
 
@@ -378,7 +378,7 @@ async fn status_piped_into_head_ends_quietly() {
             )
         })
         .collect();
-    pingan_node::Outbox::open(&outbox)
+    pingan_outbox::Outbox::open(&outbox)
         .unwrap()
         .enqueue(&reports)
         .unwrap();

@@ -16,7 +16,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use pingan_hub::{HubState, tls::Role};
+use pingan_hub::{HubState, access::tls::Role};
 use pingan_proto::{Catalogue, ValidReport, fixtures, pb};
 use pingan_tests::{Pki, Proc, ServedHub, TestHub, bin, report, test_clock, value, wait_until};
 use tonic::Code;

@@ -2,7 +2,7 @@
 
 use std::{collections::HashSet, process::Command, time::Duration};
 
-use pingan_node::{Deliverer, EntryState, Outbox};
+use pingan_outbox::{Deliverer, EntryState, Outbox};
 use pingan_proto::pb;
 use pingan_tests::{HubProcess, Proc, TestHub, bin, report, test_clock, value, wait_until};
 use tonic::Code;
@@ -468,7 +468,7 @@ async fn a_node_keeps_its_report_across_its_restart_while_the_hub_is_down_and_de
     // the node daemon starts, tries the hub that is still down (its outbox records the attempt),
     // crashes (SIGKILL), and starts again
     let attempts = || {
-        pingan_node::Outbox::open(&outbox)
+        pingan_outbox::Outbox::open(&outbox)
             .unwrap()
             .list()
             .unwrap()

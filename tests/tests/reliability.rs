@@ -12,7 +12,7 @@ use std::{
     time::Duration,
 };
 
-use pingan_node::Outbox;
+use pingan_outbox::Outbox;
 use pingan_proto::{AreaCode, Catalogue, Level, MetricKind, fixtures, pb};
 use pingan_tests::{
     HubProcess, Proc, TestHub, bin, random_values, report, rss_kib, value, wait_until,
@@ -565,8 +565,8 @@ async fn a_refused_report_and_a_corrupt_entry_are_parked_and_never_block_the_que
         let mut outbox = Outbox::open(outbox_dir.path()).unwrap();
         outbox.enqueue(&reports).unwrap();
         // the fourth entry's bytes are damaged on disk
-        outbox
-            .connection()
+        rusqlite::Connection::open(outbox.path())
+            .unwrap()
             .execute(
                 "UPDATE outbox SET report = x'0aff' WHERE submission_id = ?1",
                 [&reports[3].submission_id],

@@ -2,7 +2,7 @@
 
 use std::{process::Command, sync::Arc, time::Duration};
 
-use pingan_hub::{
+use pingan_hub::access::{
     authz::Grant,
     tls::{
         Identity, Role,
@@ -31,7 +31,7 @@ async fn ping(hub: &TestHub, tls: ClientTlsConfig) -> Result<(), tonic::Status> 
         .map(|_| ())
 }
 
-fn write_pair(pki: &Pki, stem: &str, issued: &pingan_hub::tls::certs::Issued) {
+fn write_pair(pki: &Pki, stem: &str, issued: &pingan_hub::access::tls::certs::Issued) {
     std::fs::write(pki.path(&format!("{stem}.pem")), &issued.cert_pem).unwrap();
     std::fs::write(pki.path(&format!("{stem}.key")), &issued.key_pem).unwrap();
 }

@@ -20,10 +20,7 @@ use super::{
     snapshot::{self, Saved},
     table::{self, OUTLIER_Z, TableInput},
 };
-use crate::{
-    error::StoreError,
-    store::{Committed, StoreReader},
-};
+use crate::store::{Committed, StoreError, StoreReader};
 
 /// What a question ranks or reads: a metric's figure, or an indicator's ratio of sums.
 #[derive(Debug, Clone)]

@@ -16,7 +16,7 @@ pub(crate) mod table;
 pub use deadline::Deadlines;
 pub use engine::Engine;
 
-use crate::error::StoreError;
+use crate::store::StoreError;
 
 /// Why a question could not be answered.
 #[derive(Debug, thiserror::Error)]

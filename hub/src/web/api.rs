@@ -1,5 +1,5 @@
 //! The dashboard's JSON and downloads. Every endpoint but sign-in needs a session; every area
-//! asked about is checked with [`crate::authz::Authorizer::require`] for the user's viewer
+//! asked about is checked with [`crate::access::authz::Authorizer::require`] for the user's viewer
 //! identity (refusals land in the audit trail, as over gRPC), and every table comes from the same
 //! engine call and the same [`crate::tables`] function as the gRPC answer and the command line.
 
@@ -9,48 +9,21 @@ use axum::{
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use pingan_proto::{AreaCode, Period, Span, pb, period::PeriodKind};
+use pingan_proto::{AreaCode, Span, pb};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{ApiError, Web, session};
+use super::{
+    ApiError, Web,
+    brief::{area_brief, me_json},
+    session,
+};
 use crate::{
-    authz::Action,
+    access::{authz::Action, users::User},
     error::HubError,
     query::Engine,
     tables::{self, Table},
-    users::User,
 };
-
-/// The user, its area and the hub's dates, as the page starts with.
-pub fn me_json(web: &Web, user: &User) -> Value {
-    let today = web.hub.clock.today();
-    let this_month = Period::month_of(today);
-    // the latest month anyone reported for, else the last month that has ended
-    let latest = web
-        .hub
-        .engine
-        .periods()
-        .into_iter()
-        .filter(|p| p.kind() == PeriodKind::Month && *p < this_month)
-        .max()
-        .unwrap_or_else(|| this_month.previous());
-    json!({
-        "name": user.name,
-        "area": area_brief(web, user.area),
-        "today": today.to_string(),
-        "latest_month": latest.to_string(),
-    })
-}
-
-fn area_brief(web: &Web, code: AreaCode) -> Value {
-    json!({
-        "code": code.to_string(),
-        "name": web.hub.areas.name(code),
-        "level": code.level().as_str(),
-        "level_zh": code.level().zh(),
-    })
-}
 
 /// `GET /api/me`.
 pub async fn me(State(web): State<Web>, headers: HeaderMap) -> Result<Json<Value>, ApiError> {

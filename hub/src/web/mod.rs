@@ -2,7 +2,7 @@
 //! password sign-in to a session cookie, JSON for the page, and every table as .xlsx and CSV.
 //!
 //! - [`session`]: sign-in, sign-out and the session cookie; a user acts as a viewer of its area.
-//! - [`api`]: the JSON and download endpoints, each checked by the same [`crate::authz`] rules
+//! - [`api`]: the JSON and download endpoints, each checked by the same [`crate::access::authz`] rules
 //!   as gRPC and answered by the same engine.
 //! - [`assets`]: the page itself (HTML, JS, CSS compiled into the binary: no CDN, works offline).
 //! - [`throttle`]: sign-in throttling per account and per address.
@@ -15,11 +15,11 @@
 
 pub mod api;
 mod assets;
+mod brief;
 pub mod session;
 pub mod throttle;
 
 use std::{
-    future::Future,
     sync::{Arc, Mutex},
     time::Duration,
 };
@@ -35,7 +35,12 @@ use tokio::{
     net::TcpListener,
 };
 
-use crate::{state::HubState, tls::ServerTls, users::Users};
+use pingan_outbox::CancellationToken;
+
+use crate::{
+    access::{tls::ServerTls, users::Users},
+    state::HubState,
+};
 
 /// How long a dashboard session lasts.
 pub const SESSION_TTL: Duration = Duration::from_secs(8 * 3600);
@@ -173,7 +178,7 @@ pub async fn serve(
     listener: TcpListener,
     web: Web,
     tls: Option<Arc<ServerTls>>,
-    shutdown: impl Future<Output = ()> + Send,
+    shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     let app = router(web);
@@ -181,7 +186,7 @@ pub async fn serve(
         Some(_) => tracing::info!(%addr, "dashboard serving HTTPS"),
         None => tracing::warn!(%addr, "dashboard serving PLAINTEXT HTTP (--insecure)"),
     }
-    tokio::pin!(shutdown);
+    let mut connections = tokio::task::JoinSet::new();
     let open = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     let per_address: Arc<Mutex<std::collections::HashMap<std::net::IpAddr, usize>>> =
         Arc::default();
@@ -195,8 +200,10 @@ pub async fn serve(
                     continue;
                 }
             },
-            () = &mut shutdown => break,
+            () = shutdown.cancelled() => break,
         };
+        // finished connections are reaped as new ones come
+        while connections.try_join_next().is_some() {}
         // over the caps the connection is closed at once: the others are served
         let Ok(permit) = open.clone().try_acquire_owned() else {
             tracing::warn!(%peer, "dashboard connection refused: {MAX_CONNECTIONS} open");
@@ -209,7 +216,8 @@ pub async fn serve(
         let _ = tcp.set_nodelay(true);
         let app = app.clone().layer(axum::Extension(session::Peer(peer)));
         let acceptor = tls.as_ref().map(|t| t.web_acceptor());
-        tokio::spawn(async move {
+        let stop = shutdown.clone();
+        connections.spawn(async move {
             let _held = (permit, slot);
             let served = tokio::time::timeout(MAX_CONNECTION_TIME, async move {
                 match acceptor {
@@ -217,14 +225,14 @@ pub async fn serve(
                         match tokio::time::timeout(HANDSHAKE_AND_HEADERS, acceptor.accept(tcp))
                             .await
                         {
-                            Ok(Ok(stream)) => connection(stream, app).await,
+                            Ok(Ok(stream)) => connection(stream, app, stop).await,
                             Ok(Err(e)) => {
                                 tracing::debug!(%peer, error = %e, "dashboard TLS handshake failed")
                             }
                             Err(_) => tracing::debug!(%peer, "dashboard TLS handshake timed out"),
                         }
                     }
-                    None => connection(tcp, app).await,
+                    None => connection(tcp, app, stop).await,
                 }
             })
             .await;
@@ -232,6 +240,19 @@ pub async fn serve(
                 tracing::debug!(%peer, "dashboard connection closed after {MAX_CONNECTION_TIME:?}");
             }
         });
+    }
+    // open connections finish the request they are serving and close; whatever is still open
+    // after the drain time is cut
+    let drained = tokio::time::timeout(crate::grpc::server::DRAIN, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!(
+            open = connections.len(),
+            "dashboard connections still open after the drain time: closed"
+        );
+        connections.abort_all();
     }
     tracing::info!(%addr, "dashboard stopped");
     Ok(())
@@ -274,18 +295,25 @@ impl Drop for AddressSlot {
 }
 
 /// One HTTP/1.1 connection: its request headers must arrive within
-/// [`HANDSHAKE_AND_HEADERS`].
-async fn connection<S>(io: S, app: Router)
+/// [`HANDSHAKE_AND_HEADERS`]; on shutdown it finishes the request in flight and closes.
+async fn connection<S>(io: S, app: Router, shutdown: CancellationToken)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let service = hyper_util::service::TowerToHyperService::new(app);
-    if let Err(e) = hyper::server::conn::http1::Builder::new()
+    let conn = hyper::server::conn::http1::Builder::new()
         .timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(HANDSHAKE_AND_HEADERS)
-        .serve_connection(hyper_util::rt::TokioIo::new(io), service)
-        .await
-    {
+        .serve_connection(hyper_util::rt::TokioIo::new(io), service);
+    tokio::pin!(conn);
+    let served = tokio::select! {
+        served = conn.as_mut() => served,
+        () = shutdown.cancelled() => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = served {
         tracing::debug!(error = %e, "dashboard connection ended with an error");
     }
 }

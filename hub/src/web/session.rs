@@ -1,5 +1,5 @@
 //! Sign-in and the session cookie. The cookie holds a random token whose SHA-256 alone is stored
-//! ([`crate::users`]); it is `HttpOnly`, `SameSite=Strict` and, over HTTPS, `Secure`.
+//! ([`crate::access::users`]); it is `HttpOnly`, `SameSite=Strict` and, over HTTPS, `Secure`.
 
 use axum::{
     Extension, Json,
@@ -10,7 +10,7 @@ use axum::{
 use serde::Deserialize;
 
 use super::{ApiError, SESSION_TTL, Web};
-use crate::users::{User, UserError};
+use crate::access::users::{User, UserError};
 
 /// The session cookie's name.
 pub const COOKIE: &str = "pingan_session";
@@ -32,7 +32,7 @@ fn users_failed(e: UserError) -> ApiError {
 /// Runs an accounts operation off the async threads (argon2 takes tens of milliseconds).
 async fn with_users<T: Send + 'static>(
     web: &Web,
-    f: impl FnOnce(&crate::users::Users) -> Result<T, UserError> + Send + 'static,
+    f: impl FnOnce(&crate::access::users::Users) -> Result<T, UserError> + Send + 'static,
 ) -> Result<T, ApiError> {
     let users = web.users.clone();
     tokio::task::spawn_blocking(move || f(&users.lock().expect("not poisoned")))
@@ -95,7 +95,7 @@ pub async fn sign_in(
         Ok((token, user)) => {
             web.throttle.succeeded(&account);
             tracing::info!(user = %user.name, area = %user.area, "dashboard sign-in");
-            let mut response = Json(super::api::me_json(&web, &user)).into_response();
+            let mut response = Json(super::brief::me_json(&web, &user)).into_response();
             response.headers_mut().insert(
                 header::SET_COOKIE,
                 cookie(&web, &token, SESSION_TTL.as_secs()),

@@ -7,7 +7,10 @@ use pingan_proto::pb;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 
-use crate::{query_service::Queries, service::Reports, state::HubState};
+use crate::{
+    grpc::{query_service::Queries, report_service::Reports},
+    state::HubState,
+};
 
 /// How often the TLS files (certificate, key, CA, deny list) are checked for changes.
 pub const RELOAD_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
@@ -89,7 +92,7 @@ pub async fn serve(
         Some(tls) => {
             tracing::info!(%addr, "hub serving gRPC over mutual TLS");
             let watcher = tls.watch(RELOAD_EVERY);
-            let (incoming, acceptor) = crate::tls::server::incoming(listener, tls);
+            let (incoming, acceptor) = crate::access::tls::server::incoming(listener, tls);
             let served = drain_within(
                 router.serve_with_incoming_shutdown(incoming, shutdown),
                 asked_rx,

@@ -48,8 +48,8 @@ pub struct ViewerTlsArgs {
 }
 
 impl ViewerTlsArgs {
-    fn client(&self) -> pingan_node::client_tls::ClientTlsArgs {
-        pingan_node::client_tls::ClientTlsArgs {
+    fn client(&self) -> pingan_outbox::client_tls::ClientTlsArgs {
+        pingan_outbox::client_tls::ClientTlsArgs {
             ca: self.ca.clone(),
             cert: self.cert.clone(),
             key: self.key.clone(),
@@ -117,10 +117,10 @@ pub async fn run(cmd: QueryCommand) -> anyhow::Result<()> {
         .level
         .map(|l| l.as_str().to_owned())
         .unwrap_or_default();
-    let channel = pingan_node::client_tls::endpoint(&args.hub, tls.as_ref())?
+    let channel = pingan_outbox::client_tls::endpoint(&args.hub, tls.as_ref())?
         .connect()
         .await
-        .map_err(|e| anyhow::anyhow!(pingan_node::client_tls::describe(&args.hub, &e)))?;
+        .map_err(|e| anyhow::anyhow!(pingan_outbox::client_tls::describe(&args.hub, &e)))?;
     let mut client = QueryServiceClient::new(channel).max_decoding_message_size(64 * 1024 * 1024);
     let one_metric = || -> anyhow::Result<String> {
         match args.metric.as_slice() {
@@ -129,7 +129,7 @@ pub async fn run(cmd: QueryCommand) -> anyhow::Result<()> {
         }
     };
     let status = |e: tonic::Status| match std::error::Error::source(&e) {
-        Some(_) => anyhow::anyhow!(pingan_node::client_tls::describe(&args.hub, &e)),
+        Some(_) => anyhow::anyhow!(pingan_outbox::client_tls::describe(&args.hub, &e)),
         None => anyhow::anyhow!("{:?}: {}", e.code(), e.message()),
     };
     let table = match kind {
@@ -210,6 +210,6 @@ pub async fn run(cmd: QueryCommand) -> anyhow::Result<()> {
             completeness_table(&reply, args.level)
         }
     };
-    pingan_node::print_out(&render(&table, args.format));
+    pingan_proto::text::print_out(&render(&table, args.format));
     Ok(())
 }

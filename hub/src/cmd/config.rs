@@ -24,7 +24,7 @@ pub enum Command {
     Demo(DemoArgs),
     /// Ask a hub: rollup, compare, trend or completeness.
     #[command(subcommand)]
-    Query(crate::cli::QueryCommand),
+    Query(crate::cmd::query_client::QueryCommand),
     /// Load historical figures from CSV into a (stopped) hub's store, validated like any report.
     Import(ImportArgs),
     /// Certificates for mutual TLS: a CA, and certificates for nodes, viewers and hubs.
@@ -145,27 +145,27 @@ pub struct ServerTlsArgs {
 
 impl ServerTlsArgs {
     /// The access rules these flags describe, with clear errors.
-    pub fn authorizer(&self) -> anyhow::Result<crate::authz::Authorizer> {
+    pub fn authorizer(&self) -> anyhow::Result<crate::access::authz::Authorizer> {
         if self.insecure {
             tracing::warn!("--insecure: plaintext gRPC, no client certificates, no access control");
-            return Ok(crate::authz::Authorizer::insecure());
+            return Ok(crate::access::authz::Authorizer::insecure());
         }
         let (Some(ca), Some(cert), Some(key)) = (&self.ca, &self.cert, &self.key) else {
             anyhow::bail!(
                 "mutual TLS needs --ca, --cert and --key (create them with `pingan-hub certs init` and `certs issue --role hub`), or --insecure for plaintext"
             );
         };
-        let tls = crate::tls::ServerTls::load(crate::tls::TlsFiles {
+        let tls = crate::access::tls::ServerTls::load(crate::access::tls::TlsFiles {
             ca: ca.clone(),
             cert: cert.clone(),
             key: key.clone(),
             deny_list: self.deny_list.clone(),
         })?;
         let grants = match &self.grants {
-            Some(p) => crate::authz::load_grants(p)?,
+            Some(p) => crate::access::authz::load_grants(p)?,
             None => Vec::new(),
         };
-        Ok(crate::authz::Authorizer::mtls(tls, grants))
+        Ok(crate::access::authz::Authorizer::mtls(tls, grants))
     }
 }
 
@@ -235,7 +235,7 @@ impl FederationArgs {
                 let der = CertificateDer::from_pem_file(cert)
                     .with_context(|| format!("reading {}", cert.display()))?;
                 Ok(Some(
-                    crate::tls::Identity::from_der(&der)
+                    crate::access::tls::Identity::from_der(&der)
                         .map_err(|e| anyhow::anyhow!("{}: {e}", cert.display()))?
                         .area,
                 ))
@@ -249,11 +249,11 @@ impl FederationArgs {
         &self,
         tls: &ServerTlsArgs,
         data: &std::path::Path,
-    ) -> anyhow::Result<Option<crate::forward::ForwardConfig>> {
+    ) -> anyhow::Result<Option<crate::federation::forward::ForwardConfig>> {
         let Some(parent) = &self.parent else {
             return Ok(None);
         };
-        let client = pingan_node::client_tls::ClientTlsArgs {
+        let client = pingan_outbox::client_tls::ClientTlsArgs {
             ca: tls.ca.clone(),
             cert: tls.cert.clone(),
             key: tls.key.clone(),
@@ -271,9 +271,9 @@ impl FederationArgs {
                 .map_err(|e: String| anyhow::anyhow!("--forward-depth: {e}"))?,
             None => pingan_proto::AreaCode::level(root),
         };
-        Ok(Some(crate::forward::ForwardConfig {
+        Ok(Some(crate::federation::forward::ForwardConfig {
             parent: parent.clone(),
-            plan: crate::forward::Plan::new(root, depth)?,
+            plan: crate::federation::forward::Plan::new(root, depth)?,
             tls: client_tls,
             dir: data.join("forward"),
             sweep_every: std::time::Duration::from_secs(self.forward_every.max(1)),

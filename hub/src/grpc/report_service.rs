@@ -11,7 +11,11 @@ use pingan_proto::{
 use tonic::{Request, Response, Status, Streaming};
 use tracing::instrument;
 
-use crate::{authz::Action, error::HubError, state::HubState, tls::Identity};
+use crate::{
+    access::{authz::Action, tls::Identity},
+    error::HubError,
+    state::HubState,
+};
 
 /// How many reports of one batch stream are validated and waiting for a commit at once.
 const BATCH_IN_FLIGHT: usize = 512;
@@ -73,7 +77,7 @@ async fn accept(
         (false, _) => state.owners.check_submit(valid.area),
     };
     if let Err(e) = owned {
-        crate::authz::record_refusal(&state.store, id, action, valid.area, &e.to_string());
+        crate::access::authz::record_refusal(&state.store, id, action, valid.area, &e.to_string());
         return Err(HubError::from(e).into());
     }
     state

@@ -8,9 +8,8 @@ use std::sync::{Mutex, RwLock};
 use pingan_proto::AreaCode;
 
 use crate::{
-    error::StoreError,
-    store::{Owner, Store},
-    tls::Identity,
+    access::tls::Identity,
+    store::{Owner, Store, StoreError},
 };
 
 /// A second child hub claiming a subtree that overlaps an owned one.

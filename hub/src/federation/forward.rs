@@ -17,14 +17,17 @@ use std::{
 };
 
 use anyhow::Context as _;
-use pingan_node::{deliver::Deliverer, outbox::Outbox};
+use pingan_outbox::{
+    CancellationToken, Deliverer, Outbox,
+    backoff::Backoff,
+    records::{NextRecord, Records},
+};
 use pingan_proto::{AreaCode, Areas, Level, Period, pb, pb::rollup::Scope};
 use prost::Message as _;
-use rusqlite::{OptionalExtension as _, params};
 use sha2::{Digest as _, Sha256};
 use tokio::{sync::Notify, task::JoinHandle};
 
-use crate::{state::HubState, store::Committed};
+use crate::{query::Engine, store::Committed};
 
 /// Changes arriving within this long are forwarded together.
 const DEBOUNCE: Duration = Duration::from_millis(200);
@@ -127,7 +130,9 @@ pub struct ForwardConfig {
     pub max_backoff: Duration,
 }
 
-/// The running forwarder; stops when dropped (everything it wrote stays in its outbox).
+/// The running forwarder. It stops when the shutdown token given to [`start`] is cancelled
+/// ([`Forwarder::stopped`] waits for that), or at the latest when dropped; everything it wrote
+/// stays in its outbox.
 #[derive(Debug)]
 pub struct Forwarder {
     tasks: Vec<JoinHandle<()>>,
@@ -139,6 +144,15 @@ impl Forwarder {
     pub fn pending(&self) -> anyhow::Result<u64> {
         Ok(Outbox::open(&self.dir)?.pending_count()?)
     }
+
+    /// Waits until its tasks have stopped (once the shutdown token was cancelled).
+    pub async fn stopped(mut self) {
+        for t in std::mem::take(&mut self.tasks) {
+            if let Err(e) = t.await {
+                tracing::error!(error = %e, "a forwarding task failed");
+            }
+        }
+    }
 }
 
 impl Drop for Forwarder {
@@ -149,83 +163,28 @@ impl Drop for Forwarder {
     }
 }
 
-const BOOK_SCHEMA: &str = "
-CREATE TABLE IF NOT EXISTS forward_meta (
-    key    TEXT NOT NULL PRIMARY KEY,
-    value  TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS forward_state (
-    area    TEXT    NOT NULL,
-    period  TEXT    NOT NULL,
-    generation     INTEGER NOT NULL,
-    digest  BLOB    NOT NULL,
-    PRIMARY KEY (area, period)
-) WITHOUT ROWID;
-";
-
-/// The outbox, with what was last written to it per record.
-struct Book {
-    outbox: Outbox,
-    /// Random per outbox database: submission ids never repeat, even after a reinstall.
-    instance: String,
-}
-
-impl Book {
-    fn open(dir: &std::path::Path) -> anyhow::Result<Book> {
-        let outbox = Outbox::open(dir)
-            .with_context(|| format!("opening the forwarding outbox in {}", dir.display()))?;
-        let conn = outbox.connection();
-        conn.execute_batch(BOOK_SCHEMA)?;
-        let instance: Option<String> = conn
-            .query_row(
-                "SELECT value FROM forward_meta WHERE key = 'instance'",
-                [],
-                |r| r.get(0),
-            )
-            .optional()?;
-        let instance = match instance {
-            Some(i) => i,
-            None => {
-                let i = uuid::Uuid::new_v4().simple().to_string()[..12].to_owned();
-                conn.execute(
-                    "INSERT INTO forward_meta (key, value) VALUES ('instance', ?1)",
-                    [&i],
-                )?;
-                i
-            }
-        };
-        Ok(Book { outbox, instance })
-    }
-
-    fn last(&self, area: &str, period: &str) -> anyhow::Result<(u32, Option<Vec<u8>>)> {
-        Ok(self
-            .outbox
-            .connection()
-            .query_row(
-                "SELECT generation, digest FROM forward_state WHERE area = ?1 AND period = ?2",
-                [area, period],
-                |r| Ok((r.get(0)?, Some(r.get(1)?))),
-            )
-            .optional()?
-            .unwrap_or((0, None)))
-    }
+/// What forwarding reads: the rollups, the registry, and the records commits mark.
+#[derive(Debug, Clone)]
+pub struct Sources {
+    pub engine: Arc<Engine>,
+    pub areas: Arc<Areas>,
+    pub dirty: Arc<Dirty>,
 }
 
 /// Recomputes `keys` and writes the changed records to the outbox. Returns how many were
 /// written.
 fn forward_keys(
-    state: &HubState,
+    engine: &Engine,
     plan: &Plan,
-    book: &mut Book,
+    records: &mut Records,
     keys: &[(AreaCode, Period)],
 ) -> anyhow::Result<usize> {
     let mut written = 0;
     for chunk in keys.chunks(CHUNK) {
-        let mut reports = Vec::new();
-        let mut marks = Vec::new();
+        let mut next = Vec::new();
         for &(area, period) in chunk {
             let scope = plan.scope(area);
-            let rollup = match state.engine.forward_rollup(area, period, scope) {
+            let rollup = match engine.forward_rollup(area, period, scope) {
                 Ok(r) => r,
                 Err(e) => {
                     tracing::error!(%area, %period, error = %e, "cannot forward this rollup");
@@ -233,7 +192,7 @@ fn forward_keys(
                 }
             };
             let (a, p) = (area.to_string(), period.to_string());
-            let (generation, last_digest) = book.last(&a, &p)?;
+            let last = records.last(&a, &p)?;
             let mut report = match rollup {
                 Some(r) => pb::Report {
                     area: a.clone(),
@@ -244,7 +203,7 @@ fn forward_keys(
                     ..Default::default()
                 },
                 // nothing forwarded before, nothing to say
-                None if generation == 0 => continue,
+                None if last.generation == 0 => continue,
                 // everything under it was withdrawn: an empty rollup replaces the last one
                 None => pb::Report {
                     area: a.clone(),
@@ -257,42 +216,31 @@ fn forward_keys(
                 },
             };
             let digest = Sha256::digest(report.encode_to_vec()).to_vec();
-            if last_digest.as_deref() == Some(digest.as_slice()) {
+            if last.digest.as_deref() == Some(digest.as_slice()) {
                 continue;
             }
-            let generation = generation + 1;
-            report.submission_id = format!("fwd-{}-{a}-{p}-{generation}", book.instance);
+            let generation = last.generation + 1;
+            report.submission_id = format!("fwd-{}-{a}-{p}-{generation}", records.instance());
             report.reporter = format!("pingan-hub {}", plan.root);
-            reports.push(report);
-            marks.push((a, p, generation, digest));
+            next.push(NextRecord {
+                report,
+                generation,
+                digest,
+            });
         }
-        if reports.is_empty() {
+        if next.is_empty() {
             continue;
         }
-        book.outbox.enqueue_with(&reports, |tx| {
-            let mut drop_old = tx.prepare_cached(
-                "DELETE FROM outbox WHERE area = ?1 AND period = ?2 AND state IN ('pending', 'delivered')",
-            )?;
-            let mut remember = tx.prepare_cached(
-                "INSERT OR REPLACE INTO forward_state (area, period, generation, digest) VALUES (?1, ?2, ?3, ?4)",
-            )?;
-            for (a, p, generation, digest) in &marks {
-                // an older revision not yet sent is superseded: the backlog stays one entry per
-                // record however long the parent is away
-                drop_old.execute([a, p])?;
-                remember.execute(params![a, p, generation, digest])?;
-            }
-            Ok(())
-        })?;
-        written += reports.len();
+        records.write(&next)?;
+        written += next.len();
     }
     Ok(written)
 }
 
 /// Every record of every period held.
-fn sweep_keys(state: &HubState, plan: &Plan) -> Vec<(AreaCode, Period)> {
-    let keys = plan.keys(&state.areas);
-    let periods = state.engine.periods();
+fn sweep_keys(sources: &Sources, plan: &Plan) -> Vec<(AreaCode, Period)> {
+    let keys = plan.keys(&sources.areas);
+    let periods = sources.engine.periods();
     let mut out = Vec::with_capacity(keys.len() * periods.len());
     for p in &periods {
         for k in &keys {
@@ -302,102 +250,109 @@ fn sweep_keys(state: &HubState, plan: &Plan) -> Vec<(AreaCode, Period)> {
     out
 }
 
-/// Starts forwarding: marks changes from now on, sweeps everything once, and delivers.
-pub fn start(state: &HubState, cfg: ForwardConfig) -> anyhow::Result<Forwarder> {
-    state
-        .forward
+/// Starts forwarding: marks changes from now on, sweeps everything once, and delivers, until
+/// `shutdown` is cancelled.
+pub fn start(
+    sources: Sources,
+    cfg: ForwardConfig,
+    shutdown: CancellationToken,
+) -> anyhow::Result<Forwarder> {
+    sources
+        .dirty
         .plan
         .set(cfg.plan)
         .map_err(|_| anyhow::anyhow!("this hub already forwards"))?;
-    let book = Arc::new(Mutex::new(Book::open(&cfg.dir)?));
-    let cfg_dir = cfg.dir.clone();
-    let mut delivery_outbox = Outbox::open(&cfg.dir)?;
+    let open = || {
+        Outbox::open(&cfg.dir)
+            .with_context(|| format!("opening the forwarding outbox in {}", cfg.dir.display()))
+    };
+    let records = Arc::new(Mutex::new(Records::open(open()?)?));
+    let delivery_outbox = open()?;
     let send_now = Arc::new(Notify::new());
     tracing::info!(parent = %cfg.parent, root = %cfg.plan.root, depth = %cfg.plan.depth, "forwarding rollups to the parent hub");
-
-    let compute = {
-        let (state, send_now, plan) = (state.clone(), send_now.clone(), cfg.plan);
-        let sweep_every = cfg.sweep_every;
-        tokio::spawn(async move {
-            let run = |keys: Option<Vec<(AreaCode, Period)>>| {
-                let (state, book) = (state.clone(), book.clone());
-                tokio::task::spawn_blocking(move || {
-                    let keys = keys.unwrap_or_else(|| sweep_keys(&state, &plan));
-                    let mut book = book.lock().expect("not poisoned");
-                    forward_keys(&state, &plan, &mut book, &keys)
-                })
-            };
-            loop {
-                match run(None).await {
-                    Ok(Ok(n)) => tracing::info!(written = n, "forwarding sweep done"),
-                    Ok(Err(e)) => tracing::error!(error = %e, "forwarding sweep failed"),
-                    Err(e) => tracing::error!(error = %e, "forwarding sweep panicked"),
-                }
-                send_now.notify_one();
-                let next_sweep = tokio::time::Instant::now() + sweep_every;
-                loop {
-                    tokio::select! {
-                        () = state.forward.notify.notified() => {}
-                        () = tokio::time::sleep_until(next_sweep) => break,
-                    }
-                    tokio::time::sleep(DEBOUNCE).await;
-                    let keys = state.forward.take();
-                    match run(Some(keys)).await {
-                        Ok(Ok(n)) => {
-                            tracing::debug!(written = n, "changed rollups queued for the parent")
-                        }
-                        Ok(Err(e)) => {
-                            tracing::error!(error = %e, "queueing rollups for the parent failed")
-                        }
-                        Err(e) => tracing::error!(error = %e, "queueing rollups panicked"),
-                    }
-                    send_now.notify_one();
-                }
-            }
-        })
-    };
-
-    let deliver = tokio::spawn(async move {
-        let mut deliverer = Deliverer::new(cfg.parent.clone(), cfg.timeout).with_tls(cfg.tls);
-        deliverer.backoff = pingan_node::backoff::Backoff::new(
-            Duration::from_millis(200).min(cfg.max_backoff),
-            cfg.max_backoff,
-        );
-        loop {
-            match deliverer.pass(&mut delivery_outbox).await {
-                Ok(pass) => {
-                    if pass.delivered > 0 || pass.parked > 0 {
-                        tracing::info!(
-                            delivered = pass.delivered,
-                            parked = pass.parked,
-                            "rollups forwarded to the parent hub"
-                        );
-                    }
-                    match pass.retry {
-                        Some(reason) => {
-                            let delay = deliverer.backoff.next_delay();
-                            tracing::warn!(parent = %cfg.parent, error = %reason, retry_in = ?delay, "parent hub not reachable; rollups wait in the outbox");
-                            tokio::time::sleep(delay).await;
-                        }
-                        None => {
-                            tokio::select! {
-                                () = send_now.notified() => {}
-                                () = tokio::time::sleep(cfg.sweep_every) => {}
-                            }
-                        }
-                    }
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "forwarding outbox");
-                    tokio::time::sleep(Duration::from_secs(5)).await;
-                }
-            }
-        }
-    });
+    let compute = tokio::spawn(compute_loop(
+        sources,
+        cfg.plan,
+        records,
+        send_now.clone(),
+        cfg.sweep_every,
+        shutdown.clone(),
+    ));
+    let dir = cfg.dir.clone();
+    let deliver = tokio::spawn(deliver_loop(delivery_outbox, cfg, send_now, shutdown));
     Ok(Forwarder {
         tasks: vec![compute, deliver],
-        dir: cfg_dir,
+        dir,
     })
+}
+
+/// Writes changed records to the outbox: everything at start and every `sweep_every`, the
+/// marked ones as they come (debounced); wakes the delivery after each write.
+async fn compute_loop(
+    sources: Sources,
+    plan: Plan,
+    records: Arc<Mutex<Records>>,
+    send_now: Arc<Notify>,
+    sweep_every: Duration,
+    shutdown: CancellationToken,
+) {
+    let run = |keys: Option<Vec<(AreaCode, Period)>>| {
+        let (sources, records) = (sources.clone(), records.clone());
+        tokio::task::spawn_blocking(move || {
+            let keys = keys.unwrap_or_else(|| sweep_keys(&sources, &plan));
+            let mut records = records.lock().expect("not poisoned");
+            forward_keys(&sources.engine, &plan, &mut records, &keys)
+        })
+    };
+    let report =
+        |what: &str, done: Result<anyhow::Result<usize>, tokio::task::JoinError>| match done {
+            Ok(Ok(n)) => tracing::debug!(written = n, "{what} done"),
+            Ok(Err(e)) => tracing::error!(error = %e, "{what} failed"),
+            Err(e) => tracing::error!(error = %e, "{what} panicked"),
+        };
+    while !shutdown.is_cancelled() {
+        report("forwarding sweep", run(None).await);
+        send_now.notify_one();
+        let next_sweep = tokio::time::Instant::now() + sweep_every;
+        loop {
+            tokio::select! {
+                () = sources.dirty.notify.notified() => {}
+                () = tokio::time::sleep_until(next_sweep) => break,
+                () = shutdown.cancelled() => return,
+            }
+            tokio::time::sleep(DEBOUNCE).await;
+            let keys = sources.dirty.take();
+            report(
+                "queueing changed rollups for the parent",
+                run(Some(keys)).await,
+            );
+            send_now.notify_one();
+        }
+    }
+}
+
+/// Delivers the outbox to the parent until `shutdown` is cancelled.
+async fn deliver_loop(
+    mut outbox: Outbox,
+    cfg: ForwardConfig,
+    send_now: Arc<Notify>,
+    shutdown: CancellationToken,
+) {
+    let mut deliverer = Deliverer::new(cfg.parent.clone(), cfg.timeout).with_tls(cfg.tls);
+    deliverer.backoff = Backoff::new(
+        Duration::from_millis(200).min(cfg.max_backoff),
+        cfg.max_backoff,
+    );
+    while !shutdown.is_cancelled() {
+        let run = deliverer.run(&mut outbox, Some(&send_now), cfg.sweep_every, &shutdown);
+        if let Err(e) = run.await {
+            tracing::error!(error = %e, "forwarding outbox");
+            tokio::select! {
+                () = tokio::time::sleep(Duration::from_secs(5)) => {}
+                () = shutdown.cancelled() => {}
+            }
+        }
+    }
 }
 
 #[cfg(test)]

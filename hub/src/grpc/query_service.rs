@@ -8,7 +8,7 @@ use tonic::{Request, Response, Status};
 use tracing::instrument;
 
 use crate::{
-    authz::Action,
+    access::authz::Action,
     error::HubError,
     query::{Engine, QueryError},
     state::HubState,

@@ -10,8 +10,8 @@ use serde::Deserialize;
 use tonic::{Request, Status};
 
 use crate::{
+    access::tls::{Identity, Role, ServerTls, identity::parse_uri},
     store::Store,
-    tls::{Identity, Role, ServerTls, identity::parse_uri},
 };
 
 /// What a caller wants to do.

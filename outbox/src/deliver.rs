@@ -5,7 +5,8 @@
 use std::time::Duration;
 
 use pingan_proto::pb::{self, report_service_client::ReportServiceClient};
-use tokio::time::Instant;
+use tokio::{sync::Notify, time::Instant};
+use tokio_util::sync::CancellationToken;
 use tonic::{Code, transport::Channel};
 
 use crate::{
@@ -42,6 +43,10 @@ fn normalise(status: tonic::Status) -> tonic::Status {
     status
 }
 
+/// Why no connection to the hub could be made (the reason, as the office reads it).
+#[derive(Debug)]
+struct Unreachable(String);
+
 /// Delivers one node's outbox to one hub.
 #[derive(Debug)]
 pub struct Deliverer {
@@ -71,18 +76,18 @@ impl Deliverer {
         self
     }
 
-    async fn client(&mut self) -> Result<ReportServiceClient<Channel>, String> {
+    async fn client(&mut self) -> Result<ReportServiceClient<Channel>, Unreachable> {
         if let Some(c) = &self.client {
             return Ok(c.clone());
         }
         let endpoint = crate::client_tls::endpoint(&self.hub, self.tls.as_ref())
-            .map_err(|e| format!("{e:#}"))?
+            .map_err(|e| Unreachable(format!("{e:#}")))?
             .connect_timeout(self.timeout)
             .timeout(self.timeout);
         let channel = endpoint
             .connect()
             .await
-            .map_err(|e| crate::client_tls::describe(&self.hub, &e))?;
+            .map_err(|e| Unreachable(crate::client_tls::describe(&self.hub, &e)))?;
         let client = ReportServiceClient::new(channel);
         self.client = Some(client.clone());
         Ok(client)
@@ -100,7 +105,7 @@ impl Deliverer {
             let first_seq = pending[0].seq;
             let mut client = match self.client().await {
                 Ok(c) => c,
-                Err(e) => {
+                Err(Unreachable(e)) => {
                     outbox.note_attempt(first_seq, &e)?;
                     pass.retry = Some(e);
                     return Ok(pass);
@@ -216,5 +221,52 @@ impl Deliverer {
             tracing::info!(error = %reason, retry_in = ?delay, "hub not reachable, will retry");
             tokio::time::sleep(delay).await;
         }
+    }
+
+    /// Keeps delivering until `shutdown` is cancelled: a pass, then a wait (the backoff while
+    /// the hub is unreachable; otherwise until `wake` is notified or `idle` has passed), and
+    /// again. What is not delivered stays in the outbox. This is the loop of `pingan-node run`
+    /// and of a hub forwarding to its parent.
+    pub async fn run(
+        &mut self,
+        outbox: &mut Outbox,
+        wake: Option<&Notify>,
+        idle: Duration,
+        shutdown: &CancellationToken,
+    ) -> Result<(), OutboxError> {
+        while !shutdown.is_cancelled() {
+            let pass = tokio::select! {
+                pass = self.pass(outbox) => pass?,
+                () = shutdown.cancelled() => break,
+            };
+            if pass.delivered + pass.parked > 0 {
+                tracing::info!(
+                    hub = %self.hub,
+                    delivered = pass.delivered,
+                    parked = pass.parked,
+                    "delivery pass done"
+                );
+            }
+            let wait = match &pass.retry {
+                Some(reason) => {
+                    let delay = self.backoff.next_delay();
+                    tracing::warn!(hub = %self.hub, error = %reason, retry_in = ?delay, "hub not reachable; reports wait in the outbox");
+                    delay
+                }
+                None => idle,
+            };
+            let woken = async {
+                match wake {
+                    Some(w) => w.notified().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                () = tokio::time::sleep(wait) => {}
+                () = woken, if pass.retry.is_none() => {}
+                () = shutdown.cancelled() => break,
+            }
+        }
+        Ok(())
     }
 }

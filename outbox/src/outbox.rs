@@ -149,9 +149,8 @@ impl Outbox {
         Ok(Outbox { conn, path })
     }
 
-    /// The outbox's database connection, for bookkeeping kept beside the outbox (see
-    /// [`Outbox::enqueue_with`]).
-    pub fn connection(&self) -> &Connection {
+    /// The outbox's database connection, for the bookkeeping of [`crate::records`].
+    pub(crate) fn conn(&self) -> &Connection {
         &self.conn
     }
 
@@ -166,9 +165,9 @@ impl Outbox {
     }
 
     /// Writes reports durably as pending, in the same transaction as `before` (which runs
-    /// first): a hub forwarding rollups keeps its bookkeeping in the outbox's database, so an
-    /// entry and the record of having written it commit together.
-    pub fn enqueue_with(
+    /// first): [`crate::records`] keeps its bookkeeping in the outbox's database, so an entry
+    /// and the record of having written it commit together.
+    pub(crate) fn enqueue_with(
         &mut self,
         reports: &[pb::Report],
         before: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<()>,

@@ -14,7 +14,7 @@ use pingan_proto::{AreaCode, Areas};
 use rusqlite::{Connection, OptionalExtension as _, params};
 use sha2::{Digest as _, Sha256};
 
-use crate::tls::{Identity, Role};
+use crate::access::tls::{Identity, Role};
 
 /// File name of the accounts database inside the hub's data directory.
 pub const USERS_FILE: &str = "users.db";
@@ -352,12 +352,12 @@ mod tests {
             .unwrap();
         assert_eq!(zhang.identity().uri(), "pingan://viewer/510722101");
         // a user reads what a viewer certificate of its area reads, and nothing else
-        let auth = crate::authz::Authorizer::insecure();
+        let auth = crate::access::authz::Authorizer::insecure();
         let may = |action, area: &str| {
             auth.check(Some(&zhang.identity()), action, area.parse().unwrap())
                 .is_ok()
         };
-        use crate::authz::Action;
+        use crate::access::authz::Action;
         assert!(may(Action::Read, "510722101"));
         assert!(may(Action::Read, "510722101002"));
         assert!(!may(Action::Read, "510722104"));

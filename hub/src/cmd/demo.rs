@@ -4,12 +4,12 @@
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
-use pingan_node::{Deliverer, Outbox};
+use pingan_outbox::{Deliverer, Outbox};
 use pingan_proto::{AreaCode, Catalogue, Level, Period, fixtures, pb};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use tokio::net::TcpListener;
 
-use crate::{Clock, HubState, config::DemoArgs, server};
+use crate::{Clock, HubState, cmd::config::DemoArgs, grpc::server};
 
 /// Plausible monthly figures for an area, deterministic in (area, period).
 pub fn figures(area: AreaCode, period: Period) -> Vec<pb::MetricValue> {
@@ -268,7 +268,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         .find(|n| n.code == village)
         .expect("the village's node");
     node.submit(pb::Report {
-        submission_id: pingan_node::new_submission_id(),
+        submission_id: pingan_outbox::new_submission_id(),
         area: village.to_string(),
         period: last.to_string(),
         values,
@@ -302,7 +302,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         pb::report_service_client::ReportServiceClient::connect(hub_url.clone()).await?;
     let refused = reports
         .submit(pb::Report {
-            submission_id: pingan_node::new_submission_id(),
+            submission_id: pingan_outbox::new_submission_id(),
             area: village.to_string(),
             period: last.next().next().to_string(),
             values: vec![
@@ -387,7 +387,7 @@ async fn submit_all(nodes: Vec<Node>, month: Period) -> anyhow::Result<Vec<Node>
             let values = figures(node.code, month);
             let zero = node.code.level() == Level::Village && node.code.digits() % 41 == 0;
             node.submit(pb::Report {
-                submission_id: pingan_node::new_submission_id(),
+                submission_id: pingan_outbox::new_submission_id(),
                 area: node.code.to_string(),
                 period: month.to_string(),
                 values: if zero { Vec::new() } else { values },

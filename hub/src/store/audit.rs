@@ -1,0 +1,161 @@
+//! The audit trail beside the revisions: subtrees owned by child hubs, and refused requests
+//! (a flood counted, not mirrored). Written on a side connection: rare, small writes.
+
+use rusqlite::{Connection, params};
+
+use super::{Store, StoreError, schema::configure};
+
+/// How long repeated refusals of one identity, action and area are counted rather than written
+/// one row each.
+const REFUSALS_WINDOW_MS: i64 = 60_000;
+
+/// Refusals of one identity, action and area within a window, after the first was written.
+#[derive(Debug)]
+pub(super) struct Repeated {
+    since_ms: i64,
+    count: u64,
+    reason: String,
+}
+
+/// A child hub that owns a subtree of this hub's registry (federation): only it may forward
+/// rollups for the subtree, and nodes may not submit under it directly.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    pub root: pingan_proto::AreaCode,
+    /// `pingan://hub/AREA`.
+    pub identity: String,
+    /// The serial of the certificate that claimed the subtree.
+    pub serial: String,
+    pub since_ms: i64,
+}
+
+/// A refused request, as the audit trail keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    pub at_ms: i64,
+    pub identity: String,
+    pub action: String,
+    pub area: String,
+    pub reason: String,
+}
+
+impl Store {
+    /// Runs `f` on the side connection (refusals, ownership: rare, small writes).
+    fn with_audit<R>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        let mut guard = self.audit.lock().expect("not poisoned");
+        if guard.is_none() {
+            let conn = Connection::open(&self.path).map_err(StoreError::from_sqlite)?;
+            configure(&conn)?;
+            *guard = Some(conn);
+        }
+        f(guard.as_ref().expect("just opened"))
+    }
+
+    /// Records that `owner` owns its subtree, durably.
+    pub fn claim_owner(&self, owner: &Owner) -> Result<(), StoreError> {
+        self.with_audit(|conn| {
+            conn.execute(
+                "INSERT INTO owners (root, identity, serial, since_ms) VALUES (?1, ?2, ?3, ?4)",
+                params![
+                    owner.root.to_string(),
+                    owner.identity,
+                    owner.serial,
+                    owner.since_ms
+                ],
+            )
+            .map_err(StoreError::from_sqlite)?;
+            Ok(())
+        })
+    }
+
+    /// Forgets the owner of `root` (a replaced child hub); true when there was one.
+    pub fn release_owner(&self, root: &str) -> Result<bool, StoreError> {
+        self.with_audit(|conn| {
+            Ok(conn
+                .execute("DELETE FROM owners WHERE root = ?1", [root])
+                .map_err(StoreError::from_sqlite)?
+                > 0)
+        })
+    }
+
+    /// Records a refused request in the audit trail, durably. A flood is recorded, not
+    /// mirrored: the first refusal of an identity, action and area is written at once, the
+    /// ones after it within a minute are counted and written as one row ("×N") when the minute
+    /// is over (on the next refusal, or when the store closes).
+    pub fn record_refusal(
+        &self,
+        identity: &str,
+        action: &str,
+        area: &str,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        let now = chrono::Utc::now().timestamp_millis();
+        self.flush_repeated(now);
+        let key = (identity.to_owned(), action.to_owned(), area.to_owned());
+        {
+            let mut repeated = self.repeated.lock().expect("not poisoned");
+            if let Some(r) = repeated.get_mut(&key) {
+                r.count += 1;
+                reason.clone_into(&mut r.reason);
+                return Ok(());
+            }
+            repeated.insert(
+                key,
+                Repeated {
+                    since_ms: now,
+                    count: 0,
+                    reason: reason.to_owned(),
+                },
+            );
+        }
+        self.insert_refusal(now, identity, action, area, reason)
+    }
+
+    /// Writes the counted refusals whose minute is over by `now_ms`.
+    pub(super) fn flush_repeated(&self, now_ms: i64) {
+        let due: Vec<((String, String, String), Repeated)> = {
+            let mut repeated = self.repeated.lock().expect("not poisoned");
+            let keys: Vec<_> = repeated
+                .iter()
+                .filter(|(_, r)| now_ms.saturating_sub(r.since_ms) >= REFUSALS_WINDOW_MS)
+                .map(|(k, _)| k.clone())
+                .collect();
+            keys.into_iter()
+                .filter_map(|k| repeated.remove_entry(&k))
+                .collect()
+        };
+        for ((identity, action, area), r) in due.into_iter().filter(|(_, r)| r.count > 0) {
+            let reason = format!(
+                "×{} more since {} (the last: {})",
+                r.count,
+                crate::clock::minute_text(r.since_ms),
+                r.reason
+            );
+            let at = now_ms.min(chrono::Utc::now().timestamp_millis());
+            if let Err(e) = self.insert_refusal(at, &identity, &action, &area, &reason) {
+                tracing::error!(error = %e, "could not record repeated refusals");
+            }
+        }
+    }
+
+    fn insert_refusal(
+        &self,
+        at_ms: i64,
+        identity: &str,
+        action: &str,
+        area: &str,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        self.with_audit(|conn| {
+            conn.execute(
+                "INSERT INTO refusals (at_ms, identity, action, area, reason) VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![at_ms, identity, action, area, reason],
+            )
+            .map_err(StoreError::from_sqlite)?;
+            Ok(())
+        })
+    }
+}

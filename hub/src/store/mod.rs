@@ -1,0 +1,312 @@
+//! The hub's embedded store: SQLite (bundled) in WAL mode with `synchronous=FULL`, written by a
+//! single writer thread that commits concurrent submissions together (group commit). A receipt
+//! is sent only once the transaction holding its revision is durable on disk.
+//!
+//! Every accepted submission is one row of `revisions`, keyed by (period, area, revision): a
+//! period's reports are written side by side however long the history. The highest revision of
+//! an (area, period) is the current one; `period_revisions` counts each period's rows. Values
+//! are kept as submitted (normalised), encoded as `pingan.v1.StoredValues`.
+//!
+//! - [`schema`]: the tables and the migration of older stores.
+//! - [`writer`]: the writer thread and its group commits.
+//! - [`reader`]: [`StoreReader`], read-only connections.
+//! - [`audit`]: owners of subtrees and refused requests.
+//! - [`lock`]: the data directory's lock.
+
+mod audit;
+mod error;
+mod lock;
+mod reader;
+mod schema;
+mod writer;
+
+pub use audit::{Owner, Refusal};
+pub use error::StoreError;
+pub use lock::{DataLock, LOCK_FILE};
+pub use reader::{RevisionRecord, StoreReader};
+
+use std::{
+    collections::HashMap,
+    path::{Path, PathBuf},
+    sync::{Arc, Mutex},
+    thread::JoinHandle,
+};
+
+use pingan_proto::{AreaCode, Period, ValidReport, pb};
+use rusqlite::Connection;
+use tokio::sync::{mpsc, oneshot};
+
+use audit::Repeated;
+use schema::{configure, create_or_migrate};
+use writer::{Job, MAX_GROUP, run_writer};
+
+/// Most revisions of one (area, period): corrections are rare, a flood of them is not a
+/// correction.
+pub const MAX_REVISIONS: u32 = 1000;
+
+/// File name of the database inside the data directory.
+pub const DB_FILE: &str = "pingan-hub.db";
+
+/// A revision just made durable, with the revision it replaced: what the rollups need to update
+/// themselves by the difference.
+#[derive(Debug, Clone)]
+pub struct Committed {
+    pub area: AreaCode,
+    pub period: Period,
+    pub revision: u32,
+    pub received_at_ms: i64,
+    /// When revision 1 of this (area, period) arrived (decides "on time").
+    pub first_received_at_ms: i64,
+    pub zero_report: bool,
+    pub values: Vec<pb::MetricValue>,
+    /// A forwarded rollup (federation).
+    pub rollup: Option<pb::Rollup>,
+    /// The replaced current revision.
+    pub previous: Option<Prior>,
+}
+
+/// What a replaced revision said.
+#[derive(Debug, Clone)]
+pub struct Prior {
+    pub zero_report: bool,
+    pub values: Vec<pb::MetricValue>,
+    pub rollup: Option<pb::Rollup>,
+}
+
+/// Called by the writer thread with every group right after its commit and before any of its
+/// receipts is sent, in commit order: a query issued after a receipt sees that report.
+pub type CommitHook = Arc<dyn Fn(&[Committed]) + Send + Sync>;
+
+/// The store: a handle to the writer thread, and the path readers open.
+#[derive(Debug)]
+pub struct Store {
+    path: PathBuf,
+    jobs: Mutex<Option<mpsc::Sender<Job>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    /// A second connection for the audit trail of refusals (rare, small writes).
+    audit: Mutex<Option<Connection>>,
+    /// Repeated refusals being counted (see [`Store::record_refusal`]).
+    repeated: Mutex<HashMap<(String, String, String), Repeated>>,
+    /// The data directory's lock, held while the store is open.
+    lock: Mutex<Option<DataLock>>,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store in `dir` and starts its writer thread.
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        Store::open_with_hook(dir, None)
+    }
+
+    /// Opens the store; `hook` sees every committed group (see [`CommitHook`]).
+    pub fn open_with_hook(dir: &Path, hook: Option<CommitHook>) -> Result<Store, StoreError> {
+        std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
+            path: dir.display().to_string(),
+            source,
+        })?;
+        let lock = DataLock::take(dir)?;
+        let path = dir.join(DB_FILE);
+        let mut conn = Connection::open(&path).map_err(StoreError::from_sqlite)?;
+        configure(&conn)?;
+        create_or_migrate(&mut conn).map_err(StoreError::from_sqlite)?;
+        let (tx, rx) = mpsc::channel(MAX_GROUP * 2);
+        let writer = std::thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || run_writer(conn, rx, hook))
+            .map_err(|source| StoreError::Io {
+                path: "store-writer thread".into(),
+                source,
+            })?;
+        Ok(Store {
+            path,
+            jobs: Mutex::new(Some(tx)),
+            writer: Mutex::new(Some(writer)),
+            audit: Mutex::new(None),
+            repeated: Mutex::new(HashMap::new()),
+            lock: Mutex::new(Some(lock)),
+        })
+    }
+
+    /// Stores a validated report as the next revision of its (area, period), or returns the
+    /// original receipt when its submission id was stored before. Returns once durable.
+    pub async fn write(
+        &self,
+        report: ValidReport,
+        sender: String,
+        now_ms: i64,
+    ) -> Result<pb::Receipt, StoreError> {
+        let jobs = self
+            .jobs
+            .lock()
+            .expect("not poisoned")
+            .clone()
+            .ok_or(StoreError::Closed)?;
+        let (reply, answer) = oneshot::channel();
+        jobs.send(Job {
+            report,
+            sender,
+            now_ms,
+            reply,
+        })
+        .await
+        .map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Stops taking writes, lets the writer finish what it holds, waits for it, writes the
+    /// counts of repeated refusals, and releases the data directory.
+    pub fn close(&self) {
+        self.jobs.lock().expect("not poisoned").take();
+        if let Some(w) = self.writer.lock().expect("not poisoned").take() {
+            let _ = w.join();
+        }
+        self.flush_repeated(i64::MAX);
+        self.lock.lock().expect("not poisoned").take();
+    }
+
+    /// A read-only view of the store (its own connection; WAL lets it read while the writer writes).
+    pub fn reader(&self) -> Result<StoreReader, StoreError> {
+        StoreReader::open(&self.path)
+    }
+
+    /// Path of the database file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use pingan_proto::{Catalogue, Validator, fixtures};
+
+    use super::{schema::REVISIONS, *};
+
+    fn valid(id: &str, fraud: i64) -> ValidReport {
+        let catalogue = Catalogue::builtin();
+        let areas = fixtures::santai_areas();
+        let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 22).unwrap();
+        let wire = pb::Report {
+            submission_id: id.into(),
+            area: "510722101002".into(),
+            period: "2026-10".into(),
+            values: vec![pb::MetricValue {
+                metric: "cases.fraud".into(),
+                total: Some(fraud),
+                parts: Default::default(),
+            }],
+            ..Default::default()
+        };
+        Validator {
+            catalogue: &catalogue,
+            areas: Some(&areas),
+            today,
+        }
+        .validate(&wire)
+        .unwrap()
+    }
+
+    #[tokio::test]
+    async fn revisions_idempotency_and_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let a = store.write(valid("a", 1), "t".into(), 10).await.unwrap();
+        let again = store.write(valid("a", 1), "t".into(), 20).await.unwrap();
+        assert_eq!((a.revision, a.duplicate), (1, false));
+        assert_eq!(
+            (again.revision, again.duplicate, again.accepted_at_ms),
+            (1, true, 10)
+        );
+        assert!(matches!(
+            store.write(valid("a", 2), "t".into(), 30).await,
+            Err(StoreError::IdReused(_))
+        ));
+        let b = store.write(valid("b", 2), "t".into(), 40).await.unwrap();
+        assert_eq!(b.revision, 2);
+        store.close();
+        let store = Store::open(dir.path()).unwrap();
+        let r = store.reader().unwrap();
+        assert_eq!(r.revision_count().unwrap(), 2);
+        let cur = r.current("510722101002", "2026-10").unwrap().unwrap();
+        assert_eq!((cur.revision, cur.values[0].total), (2, Some(2)));
+    }
+
+    #[tokio::test]
+    async fn a_store_keyed_by_area_first_is_rewritten_by_period_and_keeps_every_revision() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        store.write(valid("a", 1), "t".into(), 10).await.unwrap();
+        store.write(valid("b", 2), "t".into(), 20).await.unwrap();
+        store.close();
+        // the layout of stores written before: revisions keyed (area, period, revision), no counts
+        let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+        conn.execute_batch(
+            &REVISIONS
+                .replace("{name}", "old")
+                .replace("(period, area, revision)", "(area, period, revision)"),
+        )
+        .unwrap();
+        conn.execute_batch(
+            "INSERT INTO old SELECT * FROM revisions; DROP TABLE revisions;
+             ALTER TABLE old RENAME TO revisions; DROP TABLE period_revisions;",
+        )
+        .unwrap();
+        drop(conn);
+
+        let store = Store::open(dir.path()).unwrap();
+        let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+        let sql: String = conn
+            .query_row(
+                "SELECT sql FROM sqlite_master WHERE name = 'revisions'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(
+            sql.contains("PRIMARY KEY (period, area, revision)"),
+            "{sql}"
+        );
+        let r = store.reader().unwrap();
+        assert_eq!(r.revision_count().unwrap(), 2);
+        assert_eq!(
+            r.revisions_per_period().unwrap(),
+            vec![("2026-10".to_owned(), 2)]
+        );
+        let cur = r.current("510722101002", "2026-10").unwrap().unwrap();
+        assert_eq!((cur.revision, cur.values[0].total), (2, Some(2)));
+        // still idempotent, and the counts go on
+        let again = store.write(valid("a", 1), "t".into(), 30).await.unwrap();
+        assert_eq!((again.revision, again.duplicate), (1, true));
+        store.write(valid("c", 3), "t".into(), 40).await.unwrap();
+        assert_eq!(
+            r.revisions_per_period().unwrap(),
+            vec![("2026-10".to_owned(), 3)]
+        );
+    }
+
+    #[tokio::test]
+    async fn concurrent_writes_share_commits_and_all_land() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = std::sync::Arc::new(Store::open(dir.path()).unwrap());
+        let mut tasks = Vec::new();
+        for i in 0..200 {
+            let store = store.clone();
+            tasks.push(tokio::spawn(async move {
+                store
+                    .write(valid(&format!("id-{i}"), i), "t".into(), i)
+                    .await
+            }));
+        }
+        let mut revisions = Vec::new();
+        for t in tasks {
+            revisions.push(t.await.unwrap().unwrap().revision);
+        }
+        revisions.sort();
+        assert_eq!(revisions, (1..=200).collect::<Vec<u32>>());
+        assert_eq!(store.reader().unwrap().revision_count().unwrap(), 200);
+    }
+}

@@ -1,0 +1,233 @@
+//! Read-only access to the stored revisions: each reader its own connection (WAL lets it
+//! read while the writer writes).
+
+use std::path::Path;
+
+use pingan_proto::pb;
+use prost::Message as _;
+use rusqlite::{Connection, OpenFlags};
+
+use super::{Owner, Refusal, StoreError};
+
+/// One stored revision of an (area, period), as the audit trail shows it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RevisionRecord {
+    pub area: String,
+    pub period: String,
+    pub revision: u32,
+    pub submission_id: String,
+    pub received_at_ms: i64,
+    /// Who sent it, as the hub saw the peer.
+    pub sender: String,
+    /// The sending node's own name for itself.
+    pub reporter: String,
+    pub zero_report: bool,
+    pub notes: String,
+    pub warnings: Vec<String>,
+    pub values: Vec<pb::MetricValue>,
+    /// A child hub's forwarded rollup (federation); `values` are then the area's own report.
+    pub rollup: Option<pb::Rollup>,
+}
+
+pub(super) fn decode_values(blob: &[u8]) -> Result<pb::StoredValues, prost::DecodeError> {
+    pb::StoredValues::decode(blob)
+}
+
+/// Read-only access to the stored revisions.
+#[derive(Debug)]
+pub struct StoreReader {
+    conn: Connection,
+}
+
+const COLUMNS: &str = "area, period, revision, submission_id, received_at_ms, sender, reporter, zero_report, notes, warnings, vals";
+
+fn record(row: &rusqlite::Row<'_>) -> rusqlite::Result<RevisionRecord> {
+    let warnings: String = row.get(9)?;
+    let vals: Vec<u8> = row.get(10)?;
+    let stored = pb::StoredValues::decode(vals.as_slice()).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(10, rusqlite::types::Type::Blob, Box::new(e))
+    })?;
+    Ok(RevisionRecord {
+        area: row.get(0)?,
+        period: row.get(1)?,
+        revision: row.get(2)?,
+        submission_id: row.get(3)?,
+        received_at_ms: row.get(4)?,
+        sender: row.get(5)?,
+        reporter: row.get(6)?,
+        zero_report: row.get(7)?,
+        notes: row.get(8)?,
+        warnings: serde_json::from_str(&warnings).unwrap_or_default(),
+        values: stored.values,
+        rollup: stored.rollup,
+    })
+}
+
+impl StoreReader {
+    /// Opens a read-only connection to the database at `path`.
+    pub fn open(path: &Path) -> Result<StoreReader, StoreError> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(StoreError::from_sqlite)?;
+        conn.busy_timeout(std::time::Duration::from_secs(30))?;
+        // 32 MiB of pages per reader (the default is 2 MiB): a county's villages over a few
+        // periods stay cached between questions (readers are pooled, at most 8)
+        conn.pragma_update(None, "cache_size", -32768)?;
+        Ok(StoreReader { conn })
+    }
+
+    /// Every revision of an (area, period), oldest first: the audit trail.
+    pub fn revisions(&self, area: &str, period: &str) -> Result<Vec<RevisionRecord>, StoreError> {
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM revisions WHERE area = ?1 AND period = ?2 ORDER BY revision"
+        ))?;
+        let rows = st.query_map([area, period], record)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The current (latest) revision of an (area, period).
+    pub fn current(&self, area: &str, period: &str) -> Result<Option<RevisionRecord>, StoreError> {
+        Ok(self.revisions(area, period)?.pop())
+    }
+
+    /// Calls `f` with the current revision of every area for `period`, and the time its
+    /// revision 1 arrived.
+    pub fn for_each_current_of(
+        &self,
+        period: &str,
+        mut f: impl FnMut(RevisionRecord, i64),
+    ) -> Result<(), StoreError> {
+        let mut st = self.conn.prepare(&format!(
+            "SELECT {COLUMNS}, (SELECT received_at_ms FROM revisions WHERE area = r.area AND period = r.period AND revision = 1)
+             FROM revisions r WHERE period = ?1
+             AND revision = (SELECT MAX(revision) FROM revisions WHERE area = r.area AND period = r.period)"
+        ))?;
+        let rows = st.query_map([period], |row| Ok((record(row)?, row.get::<_, i64>(11)?)))?;
+        for row in rows {
+            let (rec, first) = row?;
+            f(rec, first);
+        }
+        Ok(())
+    }
+
+    /// How many revisions each period has stored. Revisions are only ever added, so an equal
+    /// count means the same revisions.
+    pub fn revisions_per_period(&self) -> Result<Vec<(String, u64)>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT period, revisions FROM period_revisions")?;
+        let rows = st.query_map([], |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)? as u64))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Runs `f` in one read transaction: everything it reads sees one state of the store.
+    pub fn read_consistently<T>(
+        &mut self,
+        f: impl FnOnce(&StoreReader) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        self.conn.execute_batch("BEGIN")?;
+        let out = f(self);
+        self.conn.execute_batch("COMMIT")?;
+        out
+    }
+
+    /// Calls `f` with every stored revision, in key order (area, period, revision).
+    pub fn for_each_revision(&self, mut f: impl FnMut(RevisionRecord)) -> Result<(), StoreError> {
+        let mut st = self.conn.prepare(&format!(
+            "SELECT {COLUMNS} FROM revisions ORDER BY area, period, revision"
+        ))?;
+        for row in st.query_map([], record)? {
+            f(row?);
+        }
+        Ok(())
+    }
+
+    /// The current values of every village whose code starts with `prefix` for `period`: (code,
+    /// zero report, values). Only what a comparison of villages reads, so no audit columns are
+    /// decoded.
+    pub fn village_values_under(
+        &self,
+        prefix: &str,
+        period: &str,
+    ) -> Result<Vec<(String, bool, Vec<pb::MetricValue>)>, StoreError> {
+        // codes are digits, so every code with the prefix sorts in [prefix, prefix + ':')
+        let mut st = self.conn.prepare_cached(
+            "SELECT area, zero_report, vals FROM revisions r
+             WHERE period = ?3 AND area >= ?1 AND area < ?2 AND length(area) = 12
+             AND revision = (SELECT MAX(revision) FROM revisions WHERE period = r.period AND area = r.area)",
+        )?;
+        let end = format!("{prefix}:");
+        let rows = st.query_map([prefix, end.as_str(), period], |row| {
+            let vals: Vec<u8> = row.get(2)?;
+            let stored = pb::StoredValues::decode(vals.as_slice()).map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    2,
+                    rusqlite::types::Type::Blob,
+                    Box::new(e),
+                )
+            })?;
+            Ok((row.get(0)?, row.get(1)?, stored.values))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Every subtree owned by a child hub.
+    pub fn owners(&self) -> Result<Vec<Owner>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT root, identity, serial, since_ms FROM owners ORDER BY root")?;
+        let rows = st.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, i64>(3)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (root, identity, serial, since_ms) = row?;
+            let root = root.parse().map_err(|e| StoreError::Corrupt {
+                area: root.clone(),
+                period: String::new(),
+                reason: format!("owner of a bad area code: {e}"),
+            })?;
+            out.push(Owner {
+                root,
+                identity,
+                serial,
+                since_ms,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Every recorded refusal, oldest first.
+    pub fn refusals(&self) -> Result<Vec<Refusal>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT at_ms, identity, action, area, reason FROM refusals ORDER BY rowid")?;
+        let rows = st.query_map([], |r| {
+            Ok(Refusal {
+                at_ms: r.get(0)?,
+                identity: r.get(1)?,
+                action: r.get(2)?,
+                area: r.get(3)?,
+                reason: r.get(4)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Number of stored revisions, all (area, period)s together.
+    pub fn revision_count(&self) -> Result<u64, StoreError> {
+        let n: i64 = self
+            .conn
+            .query_row("SELECT COUNT(*) FROM revisions", [], |r| r.get(0))?;
+        Ok(n as u64)
+    }
+}
