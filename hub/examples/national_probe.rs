@@ -108,38 +108,46 @@ fn main() -> anyhow::Result<()> {
     let e = &state.engine;
     let range = format!("2026-01..{}", first.shift(months - 1));
     time("rollup of 四川省 (51), one month", &mut || {
-        Ok(e.rollup(&pb::RollupRequest {
-            area: "51".into(),
-            period: "2026-01".into(),
-            ..Default::default()
-        })?
+        Ok(e.rollup(&pingan_hub::query::RollupQuery::try_from(
+            &pb::RollupRequest {
+                area: "51".into(),
+                period: "2026-01".into(),
+                ..Default::default()
+            },
+        )?)?
         .figures
         .len())
     })?;
     time(
         &format!("every township of 四川省 ranked on 万人发案率 over {range}"),
         &mut || {
-            Ok(e.compare(&pb::CompareRequest {
-                area: "51".into(),
-                period: range.clone(),
-                metric: "万人发案率".into(),
-                level: "township".into(),
-                complete_only: false,
-                ..Default::default()
-            })?
+            Ok(e.compare(&pingan_hub::query::CompareQuery::try_from(
+                &pb::CompareRequest {
+                    area: "51".into(),
+                    period: range.clone(),
+                    metric: "万人发案率".into(),
+                    level: "township".into(),
+                    complete_only: false,
+                    ..Default::default()
+                },
+            )?)?
             .rows
             .len())
         },
     )?;
     time("completeness of 四川省, one month", &mut || {
-        Ok(e.completeness(&pb::CompletenessRequest {
-            area: "51".into(),
-            period: "2026-01".into(),
-            level: String::new(),
-            ..Default::default()
-        })?
-        .missing
-        .len())
+        Ok(
+            e.completeness(&pingan_hub::query::CompletenessQuery::try_from(
+                &pb::CompletenessRequest {
+                    area: "51".into(),
+                    period: "2026-01".into(),
+                    level: String::new(),
+                    ..Default::default()
+                },
+            )?)?
+            .missing
+            .len(),
+        )
     })?;
     println!("final RSS {} MiB", rss_mib());
     Ok(())

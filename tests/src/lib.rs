@@ -12,7 +12,12 @@ use std::{
 };
 
 use chrono::TimeZone as _;
-use pingan_hub::{Clock, HubState, clock::beijing, grpc::server};
+use pingan_hub::{
+    Clock, HubState,
+    clock::beijing,
+    grpc::server,
+    query::{Engine, QueryError},
+};
 use pingan_proto::{Catalogue, fixtures, pb};
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 
@@ -122,7 +127,10 @@ impl TestHub {
             .store
             .reader()
             .expect("reader")
-            .current(area, period)
+            .current(
+                area.parse().expect("area code"),
+                period.parse().expect("period"),
+            )
             .expect("read")
     }
 
@@ -625,4 +633,34 @@ pub fn rss_kib(pid: u32) -> Option<(u64, u64)> {
             .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
     };
     Some((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+/// The engine asked with wire requests, converted as the gRPC front door converts them: the
+/// tests that asked the engine directly before it took typed questions ask the same way.
+pub trait AskWire {
+    fn ask_rollup(&self, r: &pb::RollupRequest) -> Result<pb::RollupReply, QueryError>;
+    fn ask_compare(&self, r: &pb::CompareRequest) -> Result<pb::CompareReply, QueryError>;
+    fn ask_trend(&self, r: &pb::TrendRequest) -> Result<pb::TrendReply, QueryError>;
+    fn ask_completeness(
+        &self,
+        r: &pb::CompletenessRequest,
+    ) -> Result<pb::CompletenessReply, QueryError>;
+}
+
+impl AskWire for Engine {
+    fn ask_rollup(&self, r: &pb::RollupRequest) -> Result<pb::RollupReply, QueryError> {
+        self.rollup(&r.try_into()?)
+    }
+    fn ask_compare(&self, r: &pb::CompareRequest) -> Result<pb::CompareReply, QueryError> {
+        self.compare(&r.try_into()?)
+    }
+    fn ask_trend(&self, r: &pb::TrendRequest) -> Result<pb::TrendReply, QueryError> {
+        self.trend(&r.try_into()?)
+    }
+    fn ask_completeness(
+        &self,
+        r: &pb::CompletenessRequest,
+    ) -> Result<pb::CompletenessReply, QueryError> {
+        self.completeness(&r.try_into()?)
+    }
 }

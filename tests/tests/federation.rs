@@ -6,7 +6,7 @@ use std::{collections::BTreeSet, time::Duration};
 use chrono::{Datelike as _, TimeZone as _};
 use pingan_hub::{access::tls::Role, clock::beijing, query::Engine};
 use pingan_proto::{AreaCode, Areas, Catalogue, Level, Period, fixtures, pb};
-use pingan_tests::{Pki, Proc, TestHub, bin, report, value, wait_until};
+use pingan_tests::{AskWire, Pki, Proc, TestHub, bin, report, value, wait_until};
 use rand::{Rng as _, SeedableRng as _, rngs::StdRng};
 
 const CITY: &str = "5107";
@@ -40,7 +40,7 @@ fn answers(e: &Engine, areas: &Areas, depth: Level, named: &dyn Fn(&str) -> bool
     for span in spans {
         for area in &targets {
             let r = e
-                .rollup(&pb::RollupRequest {
+                .ask_rollup(&pb::RollupRequest {
                     area: area.to_string(),
                     period: span.into(),
                     by_category: true,
@@ -64,7 +64,7 @@ fn answers(e: &Engine, areas: &Areas, depth: Level, named: &dyn Fn(&str) -> bool
                     "grid.workers",
                 ] {
                     let r = e
-                        .compare(&pb::CompareRequest {
+                        .ask_compare(&pb::CompareRequest {
                             area: area.to_string(),
                             period: span.into(),
                             metric: metric.into(),
@@ -76,7 +76,7 @@ fn answers(e: &Engine, areas: &Areas, depth: Level, named: &dyn Fn(&str) -> bool
                 }
             }
             let mut c = e
-                .completeness(&pb::CompletenessRequest {
+                .ask_completeness(&pb::CompletenessRequest {
                     area: area.to_string(),
                     period: span.into(),
                     ..Default::default()
@@ -94,7 +94,7 @@ fn answers(e: &Engine, areas: &Areas, depth: Level, named: &dyn Fn(&str) -> bool
     for area in targets.iter().filter(|a| a.level() <= Level::County) {
         for metric in ["cases.fraud", "cases.criminal_per_10k"] {
             let r = e
-                .trend(&pb::TrendRequest {
+                .ask_trend(&pb::TrendRequest {
                     area: area.to_string(),
                     period: "2026-10".into(),
                     metric: metric.into(),
@@ -268,7 +268,7 @@ async fn a_three_tier_tree_answers_like_a_flat_hub_at_every_depth() {
 fn city_fraud(hub: &TestHub) -> Option<i64> {
     hub.state
         .engine
-        .rollup(&pb::RollupRequest {
+        .ask_rollup(&pb::RollupRequest {
             area: CITY.into(),
             period: "2026-10".into(),
             metrics: vec!["cases.fraud".into()],
@@ -387,7 +387,7 @@ async fn a_parent_killed_mid_forwarding_loses_nothing_and_never_blocks_the_count
         let want = county
             .state
             .engine
-            .rollup(&pb::RollupRequest {
+            .ask_rollup(&pb::RollupRequest {
                 area: "510722".into(),
                 period: month.into(),
                 by_category: true,
@@ -443,7 +443,7 @@ async fn a_county_correction_reaches_the_parent_as_a_new_revision() {
         .store
         .reader()
         .expect("reader")
-        .revisions("510722", "2026-10")
+        .revisions("510722".parse().unwrap(), "2026-10".parse().unwrap())
         .expect("read")
         .len();
 
@@ -460,7 +460,7 @@ async fn a_county_correction_reaches_the_parent_as_a_new_revision() {
         .store
         .reader()
         .expect("reader")
-        .revisions("510722", "2026-10")
+        .revisions("510722".parse().unwrap(), "2026-10".parse().unwrap())
         .expect("read");
     assert_eq!(
         revisions.len(),
@@ -481,7 +481,7 @@ async fn a_county_correction_reaches_the_parent_as_a_new_revision() {
     let c = city
         .state
         .engine
-        .completeness(&pb::CompletenessRequest {
+        .ask_completeness(&pb::CompletenessRequest {
             area: "510722".into(),
             period: "2026-10".into(),
             level: "village".into(),
@@ -526,7 +526,7 @@ async fn below_the_forwarding_depth_the_parent_says_ask_the_county_instead_of_mi
     wait_until(Duration::from_secs(30), || async {
         city.state
             .engine
-            .rollup(&pb::RollupRequest {
+            .ask_rollup(&pb::RollupRequest {
                 area: town.to_string(),
                 period: "2026-10".into(),
                 ..Default::default()
@@ -541,7 +541,7 @@ async fn below_the_forwarding_depth_the_parent_says_ask_the_county_instead_of_mi
     let engine = &city.state.engine;
     // the township's villages compared at the prefecture: refused, saying where to ask
     let err = engine
-        .compare(&pb::CompareRequest {
+        .ask_compare(&pb::CompareRequest {
             area: town.to_string(),
             period: "2026-10".into(),
             metric: "cases.fraud".into(),
@@ -557,14 +557,14 @@ async fn below_the_forwarding_depth_the_parent_says_ask_the_county_instead_of_mi
     );
     for village_question in [
         engine
-            .rollup(&pb::RollupRequest {
+            .ask_rollup(&pb::RollupRequest {
                 area: villages[0].to_string(),
                 period: "2026-10".into(),
                 ..Default::default()
             })
             .map(|_| ()),
         engine
-            .completeness(&pb::CompletenessRequest {
+            .ask_completeness(&pb::CompletenessRequest {
                 area: villages[0].to_string(),
                 period: "2026-10".into(),
                 ..Default::default()
@@ -579,7 +579,7 @@ async fn below_the_forwarding_depth_the_parent_says_ask_the_county_instead_of_mi
     // the townships themselves compare fine, and the county's completeness counts the
     // villages it cannot name and says so
     engine
-        .compare(&pb::CompareRequest {
+        .ask_compare(&pb::CompareRequest {
             area: "510722".into(),
             period: "2026-10".into(),
             metric: "cases.fraud".into(),
@@ -587,7 +587,7 @@ async fn below_the_forwarding_depth_the_parent_says_ask_the_county_instead_of_mi
         })
         .expect("the townships are known here");
     let c = engine
-        .completeness(&pb::CompletenessRequest {
+        .ask_completeness(&pb::CompletenessRequest {
             area: "510722".into(),
             period: "2026-10".into(),
             level: "village".into(),

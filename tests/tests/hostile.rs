@@ -18,7 +18,9 @@ use std::{
 
 use pingan_hub::{HubState, access::tls::Role};
 use pingan_proto::{Catalogue, ValidReport, fixtures, pb};
-use pingan_tests::{Pki, Proc, ServedHub, TestHub, bin, report, test_clock, value, wait_until};
+use pingan_tests::{
+    AskWire, Pki, Proc, ServedHub, TestHub, bin, report, test_clock, value, wait_until,
+};
 use tonic::Code;
 
 const COUNTY: &str = "510722";
@@ -125,7 +127,7 @@ async fn overflowing_and_implausible_rollups_are_refused_and_claim_nothing() {
     let reply = parent
         .state
         .engine
-        .rollup(&pb::RollupRequest {
+        .ask_rollup(&pb::RollupRequest {
             area: "5107".into(),
             period: "2026-10".into(),
             ..Default::default()
@@ -189,7 +191,7 @@ async fn a_store_holding_figures_beyond_any_bound_serves_and_names_them() {
     let city = hub
         .state
         .engine
-        .rollup(&pb::RollupRequest {
+        .ask_rollup(&pb::RollupRequest {
             area: "5107".into(),
             period: "2026-10".into(),
             metrics: vec!["cases.fraud".into()],

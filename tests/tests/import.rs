@@ -3,7 +3,7 @@
 use std::process::Command;
 
 use pingan_proto::pb;
-use pingan_tests::{TestHub, bin};
+use pingan_tests::{AskWire, TestHub, bin};
 
 /// Runs the real `pingan-hub import` off the async threads.
 async fn import(data: &std::path::Path, file: &std::path::Path) -> std::process::Output {
@@ -106,7 +106,7 @@ async fn imports_wide_and_long_csv_validated_and_only_once() {
     let rollup = |period: &str| {
         hub.state
             .engine
-            .rollup(&pb::RollupRequest {
+            .ask_rollup(&pb::RollupRequest {
                 area: "510722".into(),
                 period: period.into(),
                 metrics: vec![],

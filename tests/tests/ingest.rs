@@ -183,7 +183,7 @@ async fn a_correction_makes_revision_two_and_keeps_revision_one() {
         .store
         .reader()
         .unwrap()
-        .revisions(VILLAGE, "2026-10")
+        .revisions(VILLAGE.parse().unwrap(), "2026-10".parse().unwrap())
         .unwrap();
     assert_eq!(revs.len(), 2);
     assert_eq!((revs[0].revision, revs[0].values[0].total), (1, Some(5)));

@@ -8,7 +8,7 @@ use chrono::TimeZone as _;
 use pingan_hub::clock::beijing;
 use pingan_proto::{Area, AreaCode, Areas, Catalogue, Level, Period, Span, pb};
 use pingan_tests::{
-    TestHub, bin,
+    AskWire, TestHub, bin,
     reference::{Reference, ranks, robust_z},
     test_clock, value,
 };
@@ -218,7 +218,7 @@ fn check_everything(hub: &TestHub, areas: &Areas, seed: u64) {
         for &a in inner.iter().chain(&some_villages) {
             let ctx = format!("seed {seed} rollup {a} {span_s}");
             let r = engine
-                .rollup(&pb::RollupRequest {
+                .ask_rollup(&pb::RollupRequest {
                     area: a.to_string(),
                     period: span_s.into(),
                     metrics: vec![],
@@ -271,7 +271,7 @@ fn check_everything(hub: &TestHub, areas: &Areas, seed: u64) {
                 for measure in MEASURES {
                     let ctx = format!("seed {seed} compare {a} {span_s} {measure} level {level:?}");
                     let reply = engine
-                        .compare(&pb::CompareRequest {
+                        .ask_compare(&pb::CompareRequest {
                             area: a.to_string(),
                             period: span_s.into(),
                             metric: measure.into(),
@@ -363,7 +363,7 @@ fn check_everything(hub: &TestHub, areas: &Areas, seed: u64) {
             for level in [None, Some(Level::Village)] {
                 let ctx = format!("seed {seed} completeness {a} {span_s} {level:?}");
                 let reply = engine
-                    .completeness(&pb::CompletenessRequest {
+                    .ask_completeness(&pb::CompletenessRequest {
                         area: a.to_string(),
                         period: span_s.into(),
                         level: level.map(|l| l.to_string()).unwrap_or_default(),
@@ -403,7 +403,7 @@ fn check_everything(hub: &TestHub, areas: &Areas, seed: u64) {
         for (period, n) in [("2026-10", 12u32), ("2026-Q3", 4)] {
             for measure in MEASURES {
                 let reply = engine
-                    .trend(&pb::TrendRequest {
+                    .ask_trend(&pb::TrendRequest {
                         area: a.to_string(),
                         period: period.into(),
                         periods: n,
@@ -709,7 +709,7 @@ async fn weeks_and_days_roll_up_and_incomplete_rows_can_be_withheld() {
     let engine = &hub.state.engine;
     let total = |period: &str, metric: &str| {
         engine
-            .rollup(&pb::RollupRequest {
+            .ask_rollup(&pb::RollupRequest {
                 area: town.to_string(),
                 period: period.into(),
                 metrics: vec![metric.into()],
@@ -740,7 +740,7 @@ async fn weeks_and_days_roll_up_and_incomplete_rows_can_be_withheld() {
     );
     // the township is incomplete for the week (its own report and one village are missing)
     let c = engine
-        .compare(&pb::CompareRequest {
+        .ask_compare(&pb::CompareRequest {
             area: "510722".into(),
             period: "2026-W40".into(),
             metric: "patrol.sessions".into(),
@@ -755,7 +755,7 @@ async fn weeks_and_days_roll_up_and_incomplete_rows_can_be_withheld() {
         "{row:?}"
     );
     let open = engine
-        .compare(&pb::CompareRequest {
+        .ask_compare(&pb::CompareRequest {
             area: "510722".into(),
             period: "2026-W40".into(),
             metric: "patrol.sessions".into(),
@@ -791,7 +791,7 @@ fn answers(hub: &TestHub, areas: &Areas) -> Vec<Vec<u8>> {
         for period in ["2026-10", "2026-Q3", "2025-11..2026-02"] {
             let area = a.to_string();
             out.push(
-                e.rollup(&pb::RollupRequest {
+                e.ask_rollup(&pb::RollupRequest {
                     area: area.clone(),
                     period: period.into(),
                     metrics: vec![],
@@ -810,11 +810,11 @@ fn answers(hub: &TestHub, areas: &Areas) -> Vec<Vec<u8>> {
                         complete_only: false,
                         ..Default::default()
                     };
-                    out.push(e.compare(&req).unwrap().encode_to_vec());
+                    out.push(e.ask_compare(&req).unwrap().encode_to_vec());
                 }
             }
             out.push(
-                e.completeness(&pb::CompletenessRequest {
+                e.ask_completeness(&pb::CompletenessRequest {
                     area: area.clone(),
                     period: period.into(),
                     level: String::new(),
@@ -1031,7 +1031,9 @@ async fn the_nation_ranks_every_area_of_a_level_across_provinces() {
             complete_only: false,
             ..Default::default()
         };
-        let nation = e.compare(&req(pingan_hub::query::engine::NATION)).unwrap();
+        let nation = e
+            .ask_compare(&req(pingan_hub::query::engine::NATION))
+            .unwrap();
         // the same rows as each province's own comparison (each checked against the reference
         // elsewhere), ranked again over the union
         let mut rows = Vec::new();
@@ -1040,7 +1042,7 @@ async fn the_nation_ranks_every_area_of_a_level_across_provinces() {
             if level.is_empty() {
                 // the nation's level below is the provinces themselves
                 let whole = e
-                    .rollup(&pb::RollupRequest {
+                    .ask_rollup(&pb::RollupRequest {
                         area: root.to_string(),
                         period: period.into(),
                         metrics: vec![metric.into()],
@@ -1055,7 +1057,7 @@ async fn the_nation_ranks_every_area_of_a_level_across_provinces() {
                 rows.push((root.to_string(), v.map(|v| v as f64)));
                 continue;
             }
-            let r = e.compare(&req(&root.to_string())).unwrap();
+            let r = e.ask_compare(&req(&root.to_string())).unwrap();
             rows.extend(
                 r.rows
                     .iter()

@@ -15,7 +15,7 @@ use std::{
 use pingan_outbox::Outbox;
 use pingan_proto::{AreaCode, Catalogue, Level, MetricKind, fixtures, pb};
 use pingan_tests::{
-    HubProcess, Proc, TestHub, bin, random_values, report, rss_kib, value, wait_until,
+    AskWire, HubProcess, Proc, TestHub, bin, random_values, report, rss_kib, value, wait_until,
 };
 use rand::{Rng as _, SeedableRng as _, rngs::StdRng};
 use tonic::{Code, transport::Channel};
@@ -154,7 +154,9 @@ fn check_store_against(truth: &Truth, data: &std::path::Path) -> usize {
         pingan_hub::store::StoreReader::open(&data.join(pingan_hub::store::DB_FILE)).unwrap();
     let mut stored = 0;
     for ((area, period), subs) in truth {
-        let revisions = reader.revisions(area, period).unwrap();
+        let revisions = reader
+            .revisions(area.parse().unwrap(), period.parse().unwrap())
+            .unwrap();
         let ids: Vec<&str> = revisions.iter().map(|r| r.submission_id.as_str()).collect();
         let sent: Vec<&str> = subs.iter().map(|(r, _)| r.submission_id.as_str()).collect();
         assert_eq!(ids, sent, "{area} {period}: stored revisions");
@@ -809,7 +811,7 @@ async fn a_full_disk_is_refused_clearly_and_recovered_from() {
     let reply = hub
         .state
         .engine
-        .rollup(&pb::RollupRequest {
+        .ask_rollup(&pb::RollupRequest {
             area: fixtures::santai().to_string(),
             period: "2026-10".into(),
             ..Default::default()

@@ -213,7 +213,7 @@ async fn nodes_submit_only_for_their_own_area_or_a_granted_subtree() {
     let reader = hub.state.store.reader().unwrap();
     assert_eq!(
         reader
-            .current(VILLAGE_A, "2026-10")
+            .current(VILLAGE_A.parse().unwrap(), "2026-10".parse().unwrap())
             .unwrap()
             .unwrap()
             .sender,

@@ -282,7 +282,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         "\n更正 (a correction): {village} {} {last}",
         areas.name(village)
     );
-    for rev in reader.revisions(&village.to_string(), &last.to_string())? {
+    for rev in reader.revisions(village, last)? {
         let mediated = rev
             .values
             .iter()

@@ -1,16 +1,17 @@
 //! `pingan.v1.QueryService`: leaders' questions over gRPC, each within the caller's jurisdiction.
+//! A request becomes its typed question here, once; the engine answers the question.
 
-use pingan_proto::{
-    AreaCode,
-    pb::{self, query_service_server::QueryService},
-};
+use pingan_proto::pb::{self, query_service_server::QueryService};
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 
 use crate::{
     access::authz::Action,
     error::HubError,
-    query::{Engine, QueryError},
+    query::{
+        CompareQuery, CompletenessQuery, Engine, QueryError, RollupQuery, Root, TrendQuery,
+        request::Question,
+    },
     state::HubState,
 };
 
@@ -29,15 +30,19 @@ impl Queries {
         Queries { state }
     }
 
-    /// Checks that the caller may read the request's area, then runs the engine call through
+    /// Turns the wire request into its typed question (INVALID_ARGUMENT when it is not one),
+    /// checks that the caller may read the area it asks about, then runs the engine call through
     /// the question gate (one identity's questions at a time, a deadline that stops the work),
     /// off the async threads (it may read the store and run polars).
-    async fn run<R: Clone + Send + 'static, T: Send + 'static>(
+    async fn run<R, Q, T>(
         &self,
         req: Request<R>,
-        area: impl FnOnce(&R) -> &str,
-        f: impl FnOnce(&Engine, &R) -> Result<T, QueryError> + Send + 'static,
-    ) -> Result<Response<T>, Status> {
+        f: impl FnOnce(&Engine, &Q) -> Result<T, QueryError> + Send + 'static,
+    ) -> Result<Response<T>, Status>
+    where
+        Q: for<'a> TryFrom<&'a R, Error = QueryError> + Question + Send + 'static,
+        T: Send + 'static,
+    {
         let id = self.state.auth.identity(&self.state.store, &req)?;
         let who = match (&id, req.remote_addr()) {
             (Some(id), _) => id.uri(),
@@ -45,22 +50,23 @@ impl Queries {
             (None, None) => "peer:unknown".to_owned(),
         };
         let deadline = crate::query::gate::grpc_timeout(req.metadata());
-        let asked = area(req.get_ref());
-        if asked == crate::query::engine::NATION {
-            self.state
-                .auth
-                .require_nation(&self.state.store, id.as_ref(), Action::Read)?;
+        let query = Q::try_from(req.get_ref()).map_err(HubError::from)?;
+        match query.about() {
+            Root::Nation => {
+                self.state
+                    .auth
+                    .require_nation(&self.state.store, id.as_ref(), Action::Read)?
+            }
+            Root::Area(code) => {
+                self.state
+                    .auth
+                    .require(&self.state.store, id.as_ref(), Action::Read, code)?
+            }
         }
-        // an unparsable area is the engine's to name (INVALID_ARGUMENT)
-        else if let Ok(code) = asked.parse::<AreaCode>() {
-            self.state
-                .auth
-                .require(&self.state.store, id.as_ref(), Action::Read, code)?;
-        }
-        let (engine, req) = (self.state.engine.clone(), req.into_inner());
+        let engine = self.state.engine.clone();
         self.state
             .gate
-            .run(&who, deadline, move || f(&engine, &req))
+            .run(&who, deadline, move || f(&engine, &query))
             .await
             .map(Response::new)
             .map_err(|e| HubError::from(e).into())
@@ -74,7 +80,7 @@ impl QueryService for Queries {
         &self,
         req: Request<pb::RollupRequest>,
     ) -> Result<Response<pb::RollupReply>, Status> {
-        self.run(req, |r| &r.area, |e, r| e.rollup(r)).await
+        self.run(req, |e, q: &RollupQuery| e.rollup(q)).await
     }
 
     #[instrument(skip_all, fields(area = %req.get_ref().area, period = %req.get_ref().period, metric = %req.get_ref().metric))]
@@ -84,7 +90,7 @@ impl QueryService for Queries {
     ) -> Result<Response<pb::CompareReply>, Status> {
         let r = req.get_mut();
         r.page_size = r.page_size.min(MAX_PAGE);
-        self.run(req, |r| &r.area, |e, r| e.compare(r)).await
+        self.run(req, |e, q: &CompareQuery| e.compare(q)).await
     }
 
     #[instrument(skip_all, fields(area = %req.get_ref().area, period = %req.get_ref().period, metric = %req.get_ref().metric))]
@@ -92,7 +98,7 @@ impl QueryService for Queries {
         &self,
         req: Request<pb::TrendRequest>,
     ) -> Result<Response<pb::TrendReply>, Status> {
-        self.run(req, |r| &r.area, |e, r| e.trend(r)).await
+        self.run(req, |e, q: &TrendQuery| e.trend(q)).await
     }
 
     #[instrument(skip_all, fields(area = %req.get_ref().area, period = %req.get_ref().period))]
@@ -102,6 +108,7 @@ impl QueryService for Queries {
     ) -> Result<Response<pb::CompletenessReply>, Status> {
         let r = req.get_mut();
         r.page_size = r.page_size.min(MAX_PAGE);
-        self.run(req, |r| &r.area, |e, r| e.completeness(r)).await
+        self.run(req, |e, q: &CompletenessQuery| e.completeness(q))
+            .await
     }
 }

@@ -1,8 +1,8 @@
-//! Leaders' questions: rollups kept current as reports arrive ([`cube`]), the engine that answers
-//! rollup, compare, trend and completeness from them ([`engine`]), the comparison table's polars
-//! computation ([`table`]), slot layout ([`layout`]), deadlines ([`deadline`]) and the rollups saved for a fast restart
-//! ([`snapshot`]), what a question may cost ([`budget`]) and who may ask how much at once
-//! ([`gate`]).
+//! Leaders' questions: the questions as types ([`request`]), rollups kept current as reports
+//! arrive ([`cube`]), the engine that answers from them ([`engine`], a module per question), the
+//! comparison table's polars computation ([`table`]), slot layout ([`layout`]), deadlines
+//! ([`deadline`]), the rollups saved for a fast restart ([`snapshot`]), what a question may cost
+//! ([`budget`]) and who may ask how much at once ([`gate`]).
 
 pub mod budget;
 pub(crate) mod cube;
@@ -10,11 +10,13 @@ pub mod deadline;
 pub mod engine;
 pub mod gate;
 pub mod layout;
+pub mod request;
 pub mod snapshot;
 pub(crate) mod table;
 
 pub use deadline::Deadlines;
 pub use engine::Engine;
+pub use request::{CompareQuery, CompletenessQuery, NATION, Paging, RollupQuery, Root, TrendQuery};
 
 use crate::store::StoreError;
 

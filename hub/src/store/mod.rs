@@ -231,7 +231,10 @@ mod tests {
         let store = Store::open(dir.path()).unwrap();
         let r = store.reader().unwrap();
         assert_eq!(r.revision_count().unwrap(), 2);
-        let cur = r.current("510722101002", "2026-10").unwrap().unwrap();
+        let cur = r
+            .current("510722101002".parse().unwrap(), "2026-10".parse().unwrap())
+            .unwrap()
+            .unwrap();
         assert_eq!((cur.revision, cur.values[0].total), (2, Some(2)));
     }
 
@@ -276,7 +279,10 @@ mod tests {
             r.revisions_per_period().unwrap(),
             vec![("2026-10".to_owned(), 2)]
         );
-        let cur = r.current("510722101002", "2026-10").unwrap().unwrap();
+        let cur = r
+            .current("510722101002".parse().unwrap(), "2026-10".parse().unwrap())
+            .unwrap()
+            .unwrap();
         assert_eq!((cur.revision, cur.values[0].total), (2, Some(2)));
         // still idempotent, and the counts go on
         let again = store.write(valid("a", 1), "t".into(), 30).await.unwrap();

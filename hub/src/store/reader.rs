@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use pingan_proto::pb;
+use pingan_proto::{AreaCode, Period, pb};
 use prost::Message as _;
 use rusqlite::{Connection, OpenFlags};
 
@@ -79,16 +79,24 @@ impl StoreReader {
     }
 
     /// Every revision of an (area, period), oldest first: the audit trail.
-    pub fn revisions(&self, area: &str, period: &str) -> Result<Vec<RevisionRecord>, StoreError> {
+    pub fn revisions(
+        &self,
+        area: AreaCode,
+        period: Period,
+    ) -> Result<Vec<RevisionRecord>, StoreError> {
         let mut st = self.conn.prepare_cached(&format!(
             "SELECT {COLUMNS} FROM revisions WHERE area = ?1 AND period = ?2 ORDER BY revision"
         ))?;
-        let rows = st.query_map([area, period], record)?;
+        let rows = st.query_map([area.to_string(), period.to_string()], record)?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
     /// The current (latest) revision of an (area, period).
-    pub fn current(&self, area: &str, period: &str) -> Result<Option<RevisionRecord>, StoreError> {
+    pub fn current(
+        &self,
+        area: AreaCode,
+        period: Period,
+    ) -> Result<Option<RevisionRecord>, StoreError> {
         Ok(self.revisions(area, period)?.pop())
     }
 
@@ -96,7 +104,7 @@ impl StoreReader {
     /// revision 1 arrived.
     pub fn for_each_current_of(
         &self,
-        period: &str,
+        period: Period,
         mut f: impl FnMut(RevisionRecord, i64),
     ) -> Result<(), StoreError> {
         let mut st = self.conn.prepare(&format!(
@@ -104,7 +112,9 @@ impl StoreReader {
              FROM revisions r WHERE period = ?1
              AND revision = (SELECT MAX(revision) FROM revisions WHERE area = r.area AND period = r.period)"
         ))?;
-        let rows = st.query_map([period], |row| Ok((record(row)?, row.get::<_, i64>(11)?)))?;
+        let rows = st.query_map([period.to_string()], |row| {
+            Ok((record(row)?, row.get::<_, i64>(11)?))
+        })?;
         for row in rows {
             let (rec, first) = row?;
             f(rec, first);
@@ -151,28 +161,40 @@ impl StoreReader {
     /// decoded.
     pub fn village_values_under(
         &self,
-        prefix: &str,
-        period: &str,
-    ) -> Result<Vec<(String, bool, Vec<pb::MetricValue>)>, StoreError> {
+        under: AreaCode,
+        period: Period,
+    ) -> Result<Vec<(AreaCode, bool, Vec<pb::MetricValue>)>, StoreError> {
         // codes are digits, so every code with the prefix sorts in [prefix, prefix + ':')
         let mut st = self.conn.prepare_cached(
             "SELECT area, zero_report, vals FROM revisions r
              WHERE period = ?3 AND area >= ?1 AND area < ?2 AND length(area) = 12
              AND revision = (SELECT MAX(revision) FROM revisions WHERE period = r.period AND area = r.area)",
         )?;
+        let prefix = under.to_string();
         let end = format!("{prefix}:");
-        let rows = st.query_map([prefix, end.as_str(), period], |row| {
-            let vals: Vec<u8> = row.get(2)?;
-            let stored = pb::StoredValues::decode(vals.as_slice()).map_err(|e| {
-                rusqlite::Error::FromSqlConversionFailure(
-                    2,
-                    rusqlite::types::Type::Blob,
-                    Box::new(e),
-                )
-            })?;
-            Ok((row.get(0)?, row.get(1)?, stored.values))
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        let rows = st.query_map(
+            [prefix.as_str(), end.as_str(), &period.to_string()],
+            |row| {
+                let vals: Vec<u8> = row.get(2)?;
+                let stored = pb::StoredValues::decode(vals.as_slice()).map_err(|e| {
+                    rusqlite::Error::FromSqlConversionFailure(
+                        2,
+                        rusqlite::types::Type::Blob,
+                        Box::new(e),
+                    )
+                })?;
+                Ok((row.get::<_, String>(0)?, row.get(1)?, stored.values))
+            },
+        )?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (area, zero_report, values) = row?;
+            // a code that does not parse is no village of the registry's
+            if let Ok(code) = area.parse() {
+                out.push((code, zero_report, values));
+            }
+        }
+        Ok(out)
     }
 
     /// Every subtree owned by a child hub.

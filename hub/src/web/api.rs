@@ -9,7 +9,7 @@ use axum::{
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use pingan_proto::{AreaCode, Span, pb};
+use pingan_proto::{AreaCode, Span};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -21,7 +21,10 @@ use super::{
 use crate::{
     access::{authz::Action, users::User},
     error::HubError,
-    query::Engine,
+    query::{
+        CompareQuery, CompletenessQuery, Engine, Paging, QueryError, RollupQuery, Root, TrendQuery,
+        request::MAX_TREND_PERIODS,
+    },
     tables::{self, Table},
 };
 
@@ -121,40 +124,80 @@ pub async fn catalogue(
     Ok(Json(json!({"metrics": metrics, "indicators": indicators})))
 }
 
-/// Which table, for which area, period and metric, in which format.
+/// Which table, for which area, period and metric, in which format (as the page asks).
 #[derive(Debug, Clone, Deserialize)]
 pub struct TableQuery {
-    /// compare, trend, completeness or breakdown.
-    pub view: String,
+    pub view: View,
     pub area: String,
     pub period: String,
     /// For compare and trend; default: the catalogue's first metric.
     pub metric: Option<String>,
     /// For trend: how many periods (default 12, at most 120).
     pub periods: Option<u32>,
-    /// json (default), xlsx or csv.
-    pub format: Option<String>,
+    #[serde(default)]
+    pub format: Format,
+}
+
+/// The tables the dashboard shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum View {
+    Compare,
+    Trend,
+    Completeness,
+    Breakdown,
+}
+
+impl View {
+    /// The view's Chinese name, for file names.
+    fn zh(self) -> &'static str {
+        match self {
+            View::Compare => "排名对比",
+            View::Trend => "走势",
+            View::Completeness => "上报情况",
+            View::Breakdown => "分类汇总",
+        }
+    }
+
+    fn as_str(self) -> &'static str {
+        match self {
+            View::Compare => "compare",
+            View::Trend => "trend",
+            View::Completeness => "completeness",
+            View::Breakdown => "breakdown",
+        }
+    }
+}
+
+/// How a table is sent: JSON for the page, or a download.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    #[default]
+    Json,
+    Xlsx,
+    Csv,
+}
+
+/// A table's question, checked: the area the user may read and the span.
+#[derive(Debug, Clone)]
+pub struct TableAsk {
+    pub view: View,
+    pub area: AreaCode,
+    pub span: Span,
+    pub metric: Option<String>,
+    pub periods: Option<u32>,
 }
 
 /// Rows a table shows on the page (a province's late reporters can be tens of thousands); the
 /// downloads always hold every row.
 pub const PAGE_ROWS: usize = 1000;
 
-/// The view's Chinese name, for file names.
-fn view_zh(view: &str) -> &'static str {
-    match view {
-        "compare" => "排名对比",
-        "trend" => "走势",
-        "completeness" => "上报情况",
-        _ => "分类汇总",
-    }
-}
-
 /// Builds one table from the engine (blocking: it may run polars).
 pub fn build_table(
     engine: &Engine,
     catalogue: &pingan_proto::Catalogue,
-    q: &TableQuery,
+    q: &TableAsk,
 ) -> Result<Table, ApiError> {
     let metric = || {
         q.metric
@@ -162,67 +205,56 @@ pub fn build_table(
             .filter(|m| !m.is_empty())
             .unwrap_or_else(|| catalogue.metrics()[0].id.to_string())
     };
-    let failed = |e: crate::query::QueryError| ApiError::from(HubError::from(e));
-    Ok(match q.view.as_str() {
-        "compare" => tables::compare_table(
+    let failed = |e: QueryError| ApiError::from(HubError::from(e));
+    Ok(match q.view {
+        View::Compare => tables::compare_table(
             &engine
-                .compare(&pb::CompareRequest {
-                    area: q.area.clone(),
-                    period: q.period.clone(),
+                .compare(&CompareQuery {
+                    root: Root::Area(q.area),
+                    span: q.span,
                     metric: metric(),
-                    level: String::new(),
+                    level: None,
                     complete_only: false,
                     // every row: the page shows the first 1,000, downloads hold all
-                    page_size: u32::MAX,
-                    ..Default::default()
+                    page: Paging::everything(),
                 })
                 .map_err(failed)?,
         ),
-        "trend" => tables::trend_table(
+        View::Trend => tables::trend_table(
             &engine
-                .trend(&pb::TrendRequest {
-                    area: q.area.clone(),
-                    period: q.period.clone(),
-                    periods: q.periods.unwrap_or(12).clamp(1, 120),
+                .trend(&TrendQuery {
+                    area: q.area,
+                    last: q.span,
+                    periods: q.periods.unwrap_or(12).clamp(1, MAX_TREND_PERIODS),
                     metric: metric(),
                 })
                 .map_err(failed)?,
         ),
-        "completeness" => tables::completeness_table(
+        View::Completeness => tables::completeness_table(
             &engine
-                .completeness(&pb::CompletenessRequest {
-                    area: q.area.clone(),
-                    period: q.period.clone(),
-                    level: String::new(),
-                    page_size: u32::MAX,
-                    ..Default::default()
+                .completeness(&CompletenessQuery {
+                    area: q.area,
+                    span: q.span,
+                    level: None,
+                    page: Paging::everything(),
                 })
                 .map_err(failed)?,
             None,
         ),
-        "breakdown" => {
-            let span: Span = q.period.parse().map_err(|e| {
-                ApiError::new(StatusCode::BAD_REQUEST, format!("期间 {:?}: {e}", q.period))
-            })?;
-            let rollup = |period: String| {
+        View::Breakdown => {
+            let rollup = |span: Span| {
                 engine
-                    .rollup(&pb::RollupRequest {
-                        area: q.area.clone(),
-                        period,
+                    .rollup(&RollupQuery {
+                        area: q.area,
+                        span,
                         metrics: Vec::new(),
                         by_category: false,
                     })
                     .map_err(failed)
             };
-            let now = rollup(q.period.clone())?;
-            let before = rollup(span.year_earlier().to_string())?;
+            let now = rollup(q.span)?;
+            let before = rollup(q.span.year_earlier())?;
             tables::breakdown_table(&now, &before, catalogue)
-        }
-        other => {
-            return Err(ApiError::new(
-                StatusCode::BAD_REQUEST,
-                format!("unknown view {other:?}: compare, trend, completeness or breakdown"),
-            ));
         }
     })
 }
@@ -236,21 +268,25 @@ pub async fn table(
 ) -> Result<Response, ApiError> {
     let user = session::user(&web, &headers).await?;
     let area = readable_area(&web, &user, &q.area)?;
-    let format = q.format.clone().unwrap_or_else(|| "json".into());
-    if !matches!(format.as_str(), "json" | "xlsx" | "csv") {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            format!("format {format:?}: json, xlsx or csv"),
-        ));
-    }
-    let (engine, catalogue, query) = (web.hub.engine.clone(), web.hub.catalogue.clone(), q.clone());
+    let span: Span = q
+        .period
+        .parse()
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("期间 {:?}: {e}", q.period)))?;
+    let ask = TableAsk {
+        view: q.view,
+        area,
+        span,
+        metric: q.metric.clone(),
+        periods: q.periods,
+    };
+    let (engine, catalogue) = (web.hub.engine.clone(), web.hub.catalogue.clone());
     // through the same gate as gRPC: a user's questions one or two at a time, within a deadline
     let who = user.identity().uri();
     let table = web
         .hub
         .gate
         .run(&format!("web:{}:{who}", user.name), None, move || {
-            Ok(build_table(&engine, &catalogue, &query))
+            Ok(build_table(&engine, &catalogue, &ask))
         })
         .await
         .map_err(|e| ApiError::from(HubError::from(e)))??;
@@ -258,22 +294,22 @@ pub async fn table(
         "{area}-{}-{}-{}",
         web.hub.areas.name(area),
         q.period.replace("..", "至"),
-        view_zh(&q.view)
+        q.view.zh()
     );
-    let (body, content_type, ext) = match format.as_str() {
-        "xlsx" => (
+    let (body, content_type, ext) = match q.format {
+        Format::Xlsx => (
             table
                 .to_xlsx()
                 .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?,
             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
             "xlsx",
         ),
-        "csv" => (
+        Format::Csv => (
             table.to_csv().into_bytes(),
             "text/csv; charset=utf-8",
             "csv",
         ),
-        _ => {
+        Format::Json => {
             let mut table = table;
             let total = table.rows.len();
             if total > PAGE_ROWS {
@@ -285,7 +321,11 @@ pub async fn table(
             return Ok(Json(table.to_web_json()).into_response());
         }
     };
-    let ascii = format!("{area}-{}-{}.{ext}", q.period.replace("..", "_"), q.view);
+    let ascii = format!(
+        "{area}-{}-{}.{ext}",
+        q.period.replace("..", "_"),
+        q.view.as_str()
+    );
     let disposition = format!(
         "attachment; filename=\"{ascii}\"; filename*=UTF-8''{}.{ext}",
         percent_encode(&stem)

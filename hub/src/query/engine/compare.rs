@@ -1,0 +1,215 @@
+//! Compare: the areas of one level under a root ranked on one metric or indicator, with 同比 and
+//! 环比, completeness per row and the parent's total.
+
+use std::sync::PoisonError;
+
+use pingan_proto::{AreaCode, Level, Period, pb};
+
+use super::*;
+
+impl Engine {
+    /// Children (or descendants at a level) ranked on a metric or indicator.
+    pub fn compare(&self, req: &CompareQuery) -> Result<pb::CompareReply, QueryError> {
+        let root = match req.root {
+            Root::Area(a) => Root::Area(self.registered(a)?),
+            Root::Nation => Root::Nation,
+        };
+        let span = req.span;
+        let top = match root {
+            Root::Area(a) => a,
+            Root::Nation => *self
+                .areas
+                .roots()
+                .first()
+                .ok_or_else(|| QueryError::Engine("the registry is empty".into()))?,
+        };
+        let level = match (req.level, root) {
+            (Some(l), Root::Area(area)) if l <= area.level() => {
+                return Err(QueryError::BadRequest(format!(
+                    "level {l} is not below {} ({})",
+                    area,
+                    area.level()
+                )));
+            }
+            (Some(l), _) => l,
+            (None, Root::Nation) => top.level(),
+            (None, Root::Area(area)) => area.level().child().ok_or_else(|| {
+                QueryError::BadRequest(format!("{area} is a village: it has no areas below it"))
+            })?,
+        };
+        let tops: Vec<AreaCode> = match root {
+            Root::Area(a) => vec![a],
+            Root::Nation => self.areas.roots().to_vec(),
+        };
+        let rows: Vec<AreaCode> = tops
+            .iter()
+            .flat_map(|t| self.areas.descendants_at(*t, level))
+            .collect();
+        let spans = [span, span.year_earlier(), span.previous()];
+        let periods: Vec<Vec<Period>> = spans.iter().map(Span::periods).collect();
+        let read: u64 = periods.iter().map(|p| p.len() as u64).sum();
+        crate::query::budget::within(rows.len() as u64 * read, "这次排名对比")?;
+        let (layout, measure) = {
+            let cube = self.cube.read().unwrap_or_else(PoisonError::into_inner);
+            if cube.summarized.iter().any(|s| *s) {
+                // the rows of one level: one of them stands for its siblings
+                let mut checked = std::collections::HashSet::new();
+                for code in &rows {
+                    if let Some(parent) = code.parent()
+                        && checked.insert(parent)
+                    {
+                        self.known_here(&cube, *code)?;
+                    }
+                }
+            }
+            (cube.layout.clone(), self.measure(&cube, &req.metric)?)
+        };
+        // villages' own values come from the store, read without the rollups' lock
+        let leaves = if level == Level::Village {
+            let reader = self.reader()?;
+            let all: Vec<Period> = periods.iter().flatten().copied().collect();
+            let mut l = LeafValues::new();
+            for t in &tops {
+                l.extend(self.fetch_leaves(&layout, &reader, *t, &all)?);
+            }
+            self.give_back(reader);
+            l
+        } else {
+            LeafValues::new()
+        };
+        let levels = match root {
+            Root::Area(area) => self.levels_below(area, None),
+            Root::Nation => self.reporting_levels.clone(),
+        };
+        let mut input = TableInput {
+            is_rate: matches!(measure, Measure::Indicator { .. }),
+            ..Default::default()
+        };
+        if let Measure::Indicator { factor, .. } = measure {
+            input.factor = factor;
+        }
+        let mut counts = Vec::with_capacity(rows.len());
+        let mut withheld = Vec::with_capacity(rows.len());
+        let only = measure.slots();
+        // the reporting levels at and below each level (rows are mostly of one level)
+        let row_levels: Vec<Vec<Level>> = (0..LEVELS)
+            .map(|i| {
+                levels
+                    .iter()
+                    .copied()
+                    .filter(|l| *l as usize >= i)
+                    .collect()
+            })
+            .collect();
+        // the rollups' lock is held for one chunk of rows at a time: the store's writer, which
+        // needs it before any receipt goes out, waits for a chunk, never for a whole ranking
+        for chunk in rows.chunks(ROWS_PER_LOCK) {
+            crate::query::budget::check()?;
+            let cube = self.cube.read().unwrap_or_else(PoisonError::into_inner);
+            let views: Vec<SpanView<'_>> = periods
+                .iter()
+                .map(|p| SpanView::new(self, &cube, p))
+                .collect();
+            for code in chunk {
+                let c = self.counts_in(&cube, &views[0], *code, &row_levels[code.level() as usize]);
+                let hide = req.complete_only && c.received < c.expected;
+                let nd = |i: usize| {
+                    let vals = Engine::values_in(&cube, &views[i], *code, &leaves, Some(&only));
+                    self.num_den(&cube, &measure, &vals, *code, &spans[i])
+                };
+                let (n0, d0) = if hide { (None, None) } else { nd(0) };
+                let (n1, d1) = nd(1);
+                let (n2, d2) = nd(2);
+                input.num.push(n0);
+                input.den.push(d0);
+                input.num_yoy.push(n1);
+                input.den_yoy.push(d1);
+                input.num_mom.push(n2);
+                input.den_mom.push(d2);
+                counts.push(c);
+                withheld.push(hide);
+            }
+        }
+        let cube = self.cube.read().unwrap_or_else(PoisonError::into_inner);
+        let parent_nd = match root {
+            Root::Area(area) => {
+                let vals = self.subtree(&cube, area, &periods[0], &leaves);
+                self.num_den(&cube, &measure, &vals, area, &span)
+            }
+            // the nation: the sum of the registry's top areas
+            Root::Nation => {
+                let mut total: (Option<f64>, Option<f64>) = (None, None);
+                for t in &tops {
+                    let vals = self.subtree(&cube, *t, &periods[0], &leaves);
+                    let (n, d) = self.num_den(&cube, &measure, &vals, *t, &span);
+                    let add = |acc: Option<f64>, x: Option<f64>| match (acc, x) {
+                        (Some(a), Some(b)) => Some(a + b),
+                        (a, b) => a.or(b),
+                    };
+                    total = (add(total.0, n), add(total.1, d));
+                }
+                total
+            }
+        };
+        input.parent_num = parent_nd.0;
+        drop(cube);
+        let out = table::compute(&input).map_err(|e| QueryError::Engine(e.to_string()))?;
+        // ranked first, by rank then code; ordering indices, not the rows themselves
+        let mut order: Vec<usize> = (0..rows.len()).collect();
+        let rank_of = |i: usize| out.rank[i].unwrap_or(0);
+        order.sort_by_key(|&i| (rank_of(i) == 0, rank_of(i), rows[i]));
+        let cube = self.cube.read().unwrap_or_else(PoisonError::into_inner);
+        let name_of = |code: AreaCode| match cube.index.id(code) {
+            Some(id) => cube.index.names[id as usize].to_string(),
+            None => self.areas.name(code),
+        };
+        let result: Vec<pb::CompareRow> = order
+            .into_iter()
+            .map(|i| pb::CompareRow {
+                code: rows[i].to_string(),
+                name: name_of(rows[i]),
+                value: input.num[i],
+                rate: if input.is_rate { out.value[i] } else { None },
+                denominator: input.den[i],
+                rank: rank_of(i),
+                share: out.share[i],
+                yoy_base: out.yoy_base[i],
+                yoy_change: out.yoy_change[i],
+                yoy_pct: out.yoy_pct[i],
+                mom_base: out.mom_base[i],
+                mom_change: out.mom_change[i],
+                mom_pct: out.mom_pct[i],
+                completeness: Some(counts[i].summary()),
+                z: out.z[i],
+                outlier: out.z[i].is_some_and(|z| z.abs() > OUTLIER_Z),
+                withheld: withheld[i],
+            })
+            .collect();
+        drop(cube);
+        let (name, unit) = measure.labels();
+        let (root_code, root_name) = match root {
+            Root::Area(area) => (area.to_string(), self.areas.name(area)),
+            Root::Nation => (NATION.to_owned(), NATION.to_owned()),
+        };
+        let total_rows = result.len() as u64;
+        let (result, next_page_token) = page(result, &req.page)?;
+        Ok(pb::CompareReply {
+            area: root_code,
+            name: root_name,
+            period: span.to_string(),
+            metric: measure.id().to_owned(),
+            metric_name: name.to_owned(),
+            unit: unit.to_owned(),
+            is_rate: input.is_rate,
+            parent_total: parent_nd.0,
+            parent_rate: if input.is_rate {
+                Engine::value_of(&measure, parent_nd)
+            } else {
+                None
+            },
+            rows: result,
+            next_page_token,
+            total_rows,
+        })
+    }
+}

@@ -1,0 +1,145 @@
+//! Completeness: who reported under an area for a span, on time or late, and who did not.
+
+use std::sync::PoisonError;
+
+use pingan_proto::{AreaCode, Period, pb};
+
+use super::*;
+
+impl Engine {
+    /// Who was expected to report, who did, on time or late, and who is missing.
+    pub fn completeness(
+        &self,
+        req: &CompletenessQuery,
+    ) -> Result<pb::CompletenessReply, QueryError> {
+        let area = self.registered(req.area)?;
+        let span = req.span;
+        let only = req.level;
+        if let Some(l) = only
+            && l < area.level()
+        {
+            return Err(QueryError::BadRequest(format!(
+                "level {l} is above {area} ({})",
+                area.level()
+            )));
+        }
+        let levels = self.levels_below(area, only);
+        let periods = span.periods();
+        // by level, then code: each level's reporters in the subtree are one range of ids
+        let mut levels_sorted = levels.clone();
+        levels_sorted.sort();
+        let (summary, reporters, any_summarized) = {
+            let cube = self.cube.read().unwrap_or_else(PoisonError::into_inner);
+            self.known_here(&cube, area)?;
+            let reporters: Vec<u32> = levels_sorted
+                .iter()
+                .flat_map(|l| cube.index.range_at(area, *l))
+                .collect();
+            (
+                self.counts(&cube, area, &periods, &levels).summary(),
+                reporters,
+                cube.summarized.iter().any(|s| *s),
+            )
+        };
+        crate::query::budget::within(
+            reporters.len() as u64 * periods.len() as u64,
+            "这份上报情况",
+        )?;
+        let mut missing = Vec::new();
+        let mut late_keys = Vec::new();
+        // one period per hold of the rollups' lock
+        for p in &periods {
+            crate::query::budget::check()?;
+            let cube = self.cube.read().unwrap_or_else(PoisonError::into_inner);
+            // reporters below a child hub's subtree rollup are known here by their counts only
+            let named = |id: u32| {
+                let mut x = cube.index.parent[id as usize];
+                while any_summarized && x != NONE {
+                    if cube.summarized[x as usize] {
+                        return false;
+                    }
+                    x = cube.index.parent[x as usize];
+                }
+                true
+            };
+            let base = self.expected_base(&cube);
+            let slab = cube.slabs.get(p);
+            for &id in &reporters {
+                let code = cube.index.codes[id as usize];
+                if base.is_bounded[id as usize]
+                    && !self.areas.get(code).is_some_and(|a| a.valid_for(*p))
+                    || !named(id)
+                {
+                    continue;
+                }
+                match slab.map(|s| s.status[id as usize]) {
+                    Some(status) if status & REPORTED != 0 => {
+                        if status & ON_TIME == 0 {
+                            late_keys.push((code, *p));
+                        }
+                    }
+                    _ => missing.push((code, *p)),
+                }
+            }
+        }
+        let (named_missing, named_late) = (missing.len() as u64, late_keys.len() as u64);
+        // one page of the named reporters: the missing ones, then the late ones
+        let total_named = named_missing + named_late;
+        let all: Vec<(bool, AreaCode, Period)> = missing
+            .into_iter()
+            .map(|(c, p)| (false, c, p))
+            .chain(late_keys.into_iter().map(|(c, p)| (true, c, p)))
+            .collect();
+        let (shown, next_page_token) = page(all, &req.page)?;
+        let missing: Vec<pb::Reporter> = shown
+            .iter()
+            .filter(|(is_late, _, _)| !is_late)
+            .map(|(_, code, p)| pb::Reporter {
+                code: code.to_string(),
+                name: self.areas.name(*code),
+                period: p.to_string(),
+                received_at_ms: 0,
+            })
+            .collect();
+        let late_keys: Vec<(AreaCode, Period)> = shown
+            .iter()
+            .filter(|(is_late, _, _)| *is_late)
+            .map(|(_, c, p)| (*c, *p))
+            .collect();
+        let mut late = Vec::with_capacity(late_keys.len());
+        if !late_keys.is_empty() {
+            let reader = self.reader()?;
+            for (code, p) in late_keys {
+                let first = reader.revisions(code, p)?.into_iter().next();
+                // a forwarded rollup says when the area's own report reached the child hub
+                let received_at_ms = match first {
+                    Some(first) if first.rollup.is_some() => reader
+                        .current(code, p)?
+                        .and_then(|r| r.rollup)
+                        .map_or(0, |r| r.own_first_received_at_ms),
+                    Some(first) => first.received_at_ms,
+                    None => 0,
+                };
+                late.push(pb::Reporter {
+                    code: code.to_string(),
+                    name: self.areas.name(code),
+                    period: p.to_string(),
+                    received_at_ms,
+                });
+            }
+            self.give_back(reader);
+        }
+        Ok(pb::CompletenessReply {
+            area: area.to_string(),
+            name: self.areas.name(area),
+            period: span.to_string(),
+            unnamed_missing: summary.missing.saturating_sub(named_missing),
+            unnamed_late: summary.late.saturating_sub(named_late),
+            summary: Some(summary),
+            missing,
+            late,
+            next_page_token,
+            total_named,
+        })
+    }
+}

@@ -1,0 +1,193 @@
+//! Loading the rollups at start-up (from the snapshot, or rebuilt from the store) and saving them
+//! for a fast restart.
+
+use std::sync::PoisonError;
+
+use pingan_proto::{AreaCode, Period, pb};
+
+use super::*;
+
+/// Why stored figures are beyond what validation accepts today, if they are.
+fn implausible(values: &[pb::MetricValue], rollup: Option<&pb::Rollup>) -> Option<String> {
+    let max = pingan_proto::report::MAX_VALUE;
+    for v in values {
+        let bad = v.total.is_some_and(|t| !(0..=max).contains(&t))
+            || v.parts.values().any(|n| !(0..=max).contains(n));
+        if bad {
+            return Some(format!("{} out of 0..={max}", v.metric));
+        }
+    }
+    for c in rollup.map_or(&[][..], |r| r.cells.as_slice()) {
+        if c.sum < 0 || i128::from(c.sum) > i128::from(c.present) * i128::from(max) {
+            return Some(format!(
+                "forwarded {} sum {} for {} reports",
+                c.metric, c.sum, c.present
+            ));
+        }
+    }
+    None
+}
+
+impl Engine {
+    /// Points the engine at the store's database and loads the rollups: from the snapshot at
+    /// `snapshot` for every period the store has not changed since it was taken, and from the
+    /// store's current revisions for every other period. Later [`Engine::save_snapshot`] calls
+    /// write to the same file.
+    pub fn load(&self, db: PathBuf, snapshot: Option<PathBuf>) -> Result<Loaded, QueryError> {
+        let _ = self.db.set(db);
+        if let Some(path) = &snapshot {
+            let _ = self.snapshot.set(path.clone());
+        }
+        let saved = match &snapshot {
+            None => None,
+            Some(path) => {
+                let cube = self.cube.read().unwrap_or_else(PoisonError::into_inner);
+                match snapshot::read(path, &cube) {
+                    Ok(saved) => saved,
+                    Err(e) => {
+                        tracing::warn!(path = %path.display(), error = %e, "rollup snapshot unreadable, rebuilding from the store");
+                        None
+                    }
+                }
+            }
+        };
+        let mut reader = self.reader()?;
+        let loaded = reader.read_consistently(|reader| self.load_from(reader, saved))?;
+        self.give_back(reader);
+        let loaded = loaded?;
+        *self.saved_rows.lock().expect("not poisoned") = loaded.unchanged.clone();
+        *self.loaded.lock().expect("not poisoned") = loaded.clone();
+        // the expected reporters per area, once, at start-up rather than in the first question
+        self.expected_base(&self.cube.read().unwrap_or_else(PoisonError::into_inner));
+        Ok(loaded)
+    }
+
+    /// How the last [`Engine::load`] got the rollups.
+    pub fn loaded(&self) -> Loaded {
+        self.loaded.lock().expect("not poisoned").clone()
+    }
+
+    fn load_from(
+        &self,
+        reader: &StoreReader,
+        saved: Option<Saved>,
+    ) -> Result<Result<Loaded, QueryError>, StoreError> {
+        let mut counts = HashMap::new();
+        for (p, n) in reader.revisions_per_period()? {
+            match p.parse::<Period>() {
+                Ok(p) => {
+                    counts.insert(p, n);
+                }
+                Err(_) => return Ok(Err(QueryError::Engine(format!("stored period {p:?}")))),
+            }
+        }
+        let mut loaded = Loaded::default();
+        let mut rebuild: Vec<Period> = counts.keys().copied().collect();
+        rebuild.sort();
+        if let Some(saved) = saved {
+            let mut cube = self.cube.write().unwrap_or_else(PoisonError::into_inner);
+            for (p, s) in saved.slabs {
+                if counts.get(&p) == Some(&s.rows) {
+                    cube.slabs.insert(p, s.slab);
+                    loaded.unchanged.insert(p, s.rows);
+                }
+            }
+            for (flag, was) in cube.summarized.iter_mut().zip(saved.summarized) {
+                *flag |= was;
+            }
+            rebuild.retain(|p| !loaded.unchanged.contains_key(p));
+        }
+        let mut failed = None;
+        for p in &rebuild {
+            let mut batch = Vec::with_capacity(4096);
+            reader.for_each_current_of(*p, |rec, first_at| {
+                let Ok(area) = rec.area.parse::<AreaCode>() else {
+                    failed = Some(format!("stored revision with bad area {}", rec.area));
+                    return;
+                };
+                if let Some(why) = implausible(&rec.values, rec.rollup.as_ref()) {
+                    loaded.implausible.push(format!(
+                        "{} {} revision {}: {why}",
+                        rec.area, p, rec.revision
+                    ));
+                }
+                batch.push(Committed {
+                    area,
+                    period: *p,
+                    revision: rec.revision,
+                    received_at_ms: rec.received_at_ms,
+                    first_received_at_ms: first_at,
+                    zero_report: rec.zero_report,
+                    values: rec.values,
+                    rollup: rec.rollup,
+                    previous: None,
+                });
+                loaded.revisions += 1;
+                if batch.len() == batch.capacity() {
+                    self.apply(&batch);
+                    batch.clear();
+                }
+            })?;
+            self.apply(&batch);
+        }
+        loaded.rebuilt = rebuild;
+        if !loaded.implausible.is_empty() {
+            tracing::warn!(
+                count = loaded.implausible.len(),
+                first = ?loaded.implausible.iter().take(20).collect::<Vec<_>>(),
+                "the store holds figures no valid report carries (written before the checks that refuse them now); they are rolled up saturated, never panicking: correct them with a new revision"
+            );
+        }
+        // what the slabs reflect: every stored revision, current or not
+        self.cube
+            .write()
+            .unwrap_or_else(PoisonError::into_inner)
+            .rows = counts;
+        Ok(match failed {
+            Some(e) => Err(QueryError::Engine(e)),
+            None => Ok(loaded),
+        })
+    }
+
+    /// Saves the rollups to the snapshot file given to [`Engine::load`], unless nothing changed
+    /// since they were loaded or last saved. Each period's slab is copied under a short read
+    /// lock, so ingest goes on meanwhile. Returns the number of periods written (0: skipped).
+    pub fn save_snapshot(&self) -> std::io::Result<u64> {
+        let Some(path) = self.snapshot.get() else {
+            return Ok(0);
+        };
+        if self.distrusted.load(std::sync::atomic::Ordering::SeqCst) {
+            return Ok(0);
+        }
+        let _one_at_a_time = self.saving.lock().expect("not poisoned");
+        let (fingerprint, mut periods, rows, summarized) = {
+            let cube = self.cube.read().unwrap_or_else(PoisonError::into_inner);
+            (
+                snapshot::fingerprint(&cube),
+                cube.slabs.keys().copied().collect::<Vec<_>>(),
+                cube.rows.clone(),
+                cube.summarized.clone(),
+            )
+        };
+        if rows == *self.saved_rows.lock().expect("not poisoned") {
+            return Ok(0);
+        }
+        periods.sort();
+        let mut taken = HashMap::new();
+        let written = snapshot::write(
+            path,
+            fingerprint,
+            &periods,
+            |p| {
+                let cube = self.cube.read().unwrap_or_else(PoisonError::into_inner);
+                let slab = cube.slabs.get(&p)?.clone();
+                let rows = cube.rows.get(&p).copied().unwrap_or(0);
+                taken.insert(p, rows);
+                Some((rows, slab))
+            },
+            &summarized,
+        )?;
+        *self.saved_rows.lock().expect("not poisoned") = taken;
+        Ok(written)
+    }
+}

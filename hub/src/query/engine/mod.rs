@@ -1,0 +1,699 @@
+//! The query engine: leaders' questions answered from the cube (inner areas) and the store
+//! (villages' own values), with the comparison table's columns computed by polars. It takes the
+//! typed questions of [`super::request`] and never parses a code or a period itself.
+//!
+//! One module per question: [`rollup`], [`compare`], [`trend`], [`completeness`], and
+//! [`forward`] (what a child hub sends its parent); [`load`] builds the rollups at start-up and
+//! saves them. What they share (the cube's reads, expected reporters, measures) is here.
+
+mod compare;
+mod completeness;
+mod forward;
+mod load;
+mod rollup;
+mod trend;
+
+use std::{
+    collections::HashMap,
+    path::PathBuf,
+    sync::{Arc, Mutex, OnceLock, PoisonError, RwLock},
+};
+
+use pingan_proto::{
+    AreaCode, Areas, Catalogue, Level, MetricKind, Period, Span, catalogue::Denominator, pb,
+};
+
+pub use super::request::{
+    CompareQuery, CompletenessQuery, NATION, Paging, RollupQuery, Root, TrendQuery,
+};
+use super::{
+    QueryError,
+    cube::{AreaIndex, Cube, LEVELS, NONE, ON_TIME, REPORTED, Slab},
+    deadline::Deadlines,
+    layout::Layout,
+    snapshot::{self, Saved},
+    table::{self, OUTLIER_Z, TableInput},
+};
+use crate::store::{Committed, StoreError, StoreReader};
+
+/// What a question ranks or reads: a metric's figure, or an indicator's ratio of sums.
+#[derive(Debug, Clone)]
+enum Measure {
+    Metric {
+        id: String,
+        name: String,
+        unit: String,
+        slot: usize,
+    },
+    Indicator {
+        id: String,
+        name: String,
+        unit: String,
+        num: usize,
+        den: Option<usize>,
+        factor: f64,
+    },
+}
+
+impl Measure {
+    fn id(&self) -> &str {
+        match self {
+            Measure::Metric { id, .. } | Measure::Indicator { id, .. } => id,
+        }
+    }
+
+    /// The slots it reads.
+    fn slots(&self) -> Vec<usize> {
+        match self {
+            Measure::Metric { slot, .. } => vec![*slot],
+            Measure::Indicator { num, den, .. } => std::iter::once(*num).chain(*den).collect(),
+        }
+    }
+
+    fn labels(&self) -> (&str, &str) {
+        match self {
+            Measure::Metric { name, unit, .. } | Measure::Indicator { name, unit, .. } => {
+                (name, unit)
+            }
+        }
+    }
+}
+
+/// One period's values of an area's subtree (or own report).
+enum PeriodCell<'a> {
+    Inner { sums: &'a [i64], present: &'a [u32] },
+    Cells(&'a [(usize, i64)]),
+}
+
+/// Villages' current values, read from the store, by (area, period).
+type LeafValues = HashMap<(AreaCode, Period), Vec<(usize, i64)>>;
+
+/// Expected / received / on-time counts.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub expected: u64,
+    pub received: u64,
+    pub on_time: u64,
+}
+
+impl Counts {
+    /// In wire form.
+    pub fn summary(self) -> pb::CompletenessSummary {
+        pb::CompletenessSummary {
+            expected: self.expected,
+            received: self.received,
+            on_time: self.on_time,
+            late: self.received - self.on_time,
+            missing: self.expected.saturating_sub(self.received),
+        }
+    }
+}
+
+/// What a child hub forwards for one area and period: the own report and the rollup.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ForwardedRollup {
+    pub zero_report: bool,
+    pub values: Vec<pb::MetricValue>,
+    pub rollup: pb::Rollup,
+}
+
+/// Expected reporters per inner area (by index) and level.
+type Expected = Arc<Vec<[u32; LEVELS]>>;
+
+/// The expected reporters that hold for every period: those whose codes are valid forever, and
+/// the few whose validity is bounded. A period's expectation is `always` plus the `bounded` ones
+/// valid for it, so no period rescans the whole registry.
+#[derive(Debug)]
+struct ExpectedBase {
+    always: Expected,
+    bounded: Vec<u32>,
+    /// Per area: its validity is bounded (it is one of `bounded`).
+    is_bounded: Vec<bool>,
+}
+
+/// The query engine of one hub.
+#[derive(Debug)]
+pub struct Engine {
+    catalogue: Arc<Catalogue>,
+    areas: Arc<Areas>,
+    reporting_levels: Vec<Level>,
+    cube: RwLock<Cube>,
+    expected: Mutex<HashMap<Period, Expected>>,
+    expected_base: OnceLock<ExpectedBase>,
+    /// Per year, every area's population by id (see [`Engine::populations`]).
+    population: Mutex<HashMap<i32, Arc<Vec<Option<f64>>>>>,
+    db: OnceLock<PathBuf>,
+    readers: Mutex<Vec<StoreReader>>,
+    /// Where the rollups are saved for a fast restart.
+    snapshot: OnceLock<PathBuf>,
+    /// Per period, the revisions the last saved (or loaded) snapshot reflects.
+    saved_rows: Mutex<HashMap<Period, u64>>,
+    saving: Mutex<()>,
+    loaded: Mutex<Loaded>,
+    /// Set when applying a committed group failed half-way (a bug): the rollups in memory may
+    /// be off until the next start, which rebuilds them from the store, so they are not saved.
+    distrusted: std::sync::atomic::AtomicBool,
+}
+
+/// A span's periods with their slabs and expected reporters looked up once, for questions that
+/// read many areas over the same span.
+struct SpanView<'a> {
+    periods: Vec<Period>,
+    slabs: Vec<Option<&'a Slab>>,
+    expected: Vec<Expected>,
+}
+
+impl<'a> SpanView<'a> {
+    fn new(engine: &Engine, cube: &'a Cube, periods: &[Period]) -> SpanView<'a> {
+        SpanView {
+            periods: periods.to_vec(),
+            slabs: periods.iter().map(|p| cube.slabs.get(p)).collect(),
+            expected: periods
+                .iter()
+                .map(|p| engine.expected_for(cube, *p))
+                .collect(),
+        }
+    }
+}
+
+/// Periods whose expected reporters are kept, before the cache starts again.
+const EXPECTED_CACHED: usize = 8192;
+
+/// Rows of a comparison computed under one hold of the rollups' lock.
+const ROWS_PER_LOCK: usize = 2048;
+
+/// Rows (or named reporters) in a page when the request does not say.
+pub const DEFAULT_PAGE: usize = 50_000;
+
+/// One page of `all`: `size` items (0: [`DEFAULT_PAGE`]) from the position `token` names (empty:
+/// the start), and the token of the next page (empty: this is the last).
+fn page<T>(all: Vec<T>, paging: &Paging) -> Result<(Vec<T>, String), QueryError> {
+    let token = paging.token.as_str();
+    let size = match paging.size {
+        0 => DEFAULT_PAGE,
+        n => n as usize,
+    };
+    let start: usize = if token.is_empty() {
+        0
+    } else {
+        token
+            .parse()
+            .map_err(|_| QueryError::BadRequest(format!("page_token「{token}」无效")))?
+    };
+    let end = start.saturating_add(size).min(all.len());
+    let next = if end < all.len() {
+        end.to_string()
+    } else {
+        String::new()
+    };
+    let page = all
+        .into_iter()
+        .skip(start)
+        .take(end.saturating_sub(start))
+        .collect();
+    Ok((page, next))
+}
+
+/// How [`Engine::load`] got the rollups.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Loaded {
+    /// Periods taken from the snapshot, with their stored revisions.
+    pub unchanged: HashMap<Period, u64>,
+    /// Periods rebuilt from the store (no snapshot, or changed since).
+    pub rebuilt: Vec<Period>,
+    /// Current revisions read from the store for them.
+    pub revisions: u64,
+    /// Stored revisions whose figures no valid report carries (named, rolled up saturated).
+    pub implausible: Vec<String>,
+}
+
+impl Engine {
+    /// An empty engine. `reporting_levels` are the levels expected to report (by default county,
+    /// township and village).
+    pub fn new(
+        catalogue: Arc<Catalogue>,
+        areas: Arc<Areas>,
+        deadlines: Deadlines,
+        reporting_levels: Vec<Level>,
+    ) -> Engine {
+        let cube = Cube::new(AreaIndex::new(&areas), Layout::new(&catalogue), deadlines);
+        Engine {
+            catalogue,
+            areas,
+            reporting_levels,
+            cube: RwLock::new(cube),
+            expected: Mutex::new(HashMap::new()),
+            expected_base: OnceLock::new(),
+            population: Mutex::new(HashMap::new()),
+            db: OnceLock::new(),
+            readers: Mutex::new(Vec::new()),
+            snapshot: OnceLock::new(),
+            saved_rows: Mutex::new(HashMap::new()),
+            saving: Mutex::new(()),
+            loaded: Mutex::new(Loaded::default()),
+            distrusted: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// Marks the rollups in memory as not to be trusted (applying a group failed half-way):
+    /// they are never saved, and the saved ones are removed, so the next start rebuilds them
+    /// from the store.
+    pub fn distrust(&self) {
+        self.distrusted
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(path) = self.snapshot.get() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+
+    /// The default reporting levels.
+    pub fn default_reporting_levels() -> Vec<Level> {
+        vec![Level::County, Level::Township, Level::Village]
+    }
+
+    /// Applies committed revisions (the store's commit hook).
+    pub fn apply(&self, committed: &[Committed]) {
+        let mut cube = self.cube.write().unwrap_or_else(PoisonError::into_inner);
+        for c in committed {
+            cube.apply(c);
+        }
+    }
+
+    fn reader(&self) -> Result<StoreReader, QueryError> {
+        if let Some(r) = self.readers.lock().expect("not poisoned").pop() {
+            return Ok(r);
+        }
+        let db = self
+            .db
+            .get()
+            .ok_or_else(|| QueryError::Engine("the engine has no store yet".into()))?;
+        Ok(StoreReader::open(db)?)
+    }
+
+    fn give_back(&self, reader: StoreReader) {
+        let mut pool = self.readers.lock().expect("not poisoned");
+        if pool.len() < 8 {
+            pool.push(reader);
+        }
+    }
+
+    /// `code`, when the registry has it.
+    fn registered(&self, code: AreaCode) -> Result<AreaCode, QueryError> {
+        match self.areas.get(code) {
+            Some(_) => Ok(code),
+            None => Err(QueryError::UnknownArea(code.to_string())),
+        }
+    }
+
+    /// Refuses a question about `code` when it lies strictly below a subtree that a child hub
+    /// forwards as one rollup: this hub knows that subtree's totals and counts only, and would
+    /// otherwise answer "nothing reported" for areas whose figures simply live elsewhere.
+    fn known_here(&self, cube: &Cube, code: AreaCode) -> Result<(), QueryError> {
+        let mut above = code.parent();
+        while let Some(a) = above {
+            if cube
+                .index
+                .id(a)
+                .is_some_and(|id| cube.summarized[id as usize])
+            {
+                return Err(QueryError::BelowForwarding {
+                    area: code.to_string(),
+                    name: self.areas.name(code),
+                    root: a.to_string(),
+                    root_name: self.areas.name(a),
+                });
+            }
+            above = a.parent();
+        }
+        Ok(())
+    }
+
+    fn measure(&self, cube: &Cube, name: &str) -> Result<Measure, QueryError> {
+        if let Some(ind) = self.catalogue.indicator(name) {
+            let slot = |id: &str| {
+                cube.layout
+                    .metric(id)
+                    .map(|m| m.total)
+                    .expect("catalogue metric has a slot")
+            };
+            return Ok(Measure::Indicator {
+                id: ind.id.clone(),
+                name: ind.zh.clone(),
+                unit: ind.unit.clone(),
+                num: slot(ind.numerator.as_str()),
+                den: match &ind.denominator {
+                    Denominator::Metric(m) => Some(slot(m.as_str())),
+                    Denominator::Population => None,
+                },
+                factor: ind.factor,
+            });
+        }
+        let id = self.catalogue.metric_id(name).ok_or_else(|| {
+            let hint = self
+                .catalogue
+                .suggest(name)
+                .map(|s| format!("，是否是 {s}？"))
+                .unwrap_or_default();
+            QueryError::BadRequest(format!("未知的指标或比率「{name}」{hint}"))
+        })?;
+        let m = self.catalogue.metric(&id);
+        Ok(Measure::Metric {
+            id: id.to_string(),
+            name: m.zh.clone(),
+            unit: m.unit.clone(),
+            slot: cube.layout.metric(id.as_str()).expect("slot").total,
+        })
+    }
+
+    /// Villages' current values under `prefix` for `periods`.
+    fn fetch_leaves(
+        &self,
+        layout: &Layout,
+        reader: &StoreReader,
+        prefix: AreaCode,
+        periods: &[Period],
+    ) -> Result<LeafValues, QueryError> {
+        let mut out = HashMap::new();
+        for p in periods {
+            crate::query::budget::check()?;
+            for (code, zero_report, values) in reader.village_values_under(prefix, *p)? {
+                if code.level() == Level::Village {
+                    out.insert((code, *p), layout.cells(zero_report, &values));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// An area's own current report's values for `periods`.
+    fn fetch_own(
+        &self,
+        layout: &Layout,
+        reader: &StoreReader,
+        area: AreaCode,
+        periods: &[Period],
+    ) -> Result<LeafValues, QueryError> {
+        let mut out = HashMap::new();
+        for p in periods {
+            if let Some(rec) = reader.current(area, *p)? {
+                out.insert((area, *p), layout.cells(rec.zero_report, &rec.values));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Combines the periods of a span: counts sum over the periods that carry them, stocks take
+    /// the last period that carries them; a slot no period carries is missing. With `only`, just
+    /// those slots are combined (the others stay missing).
+    fn combine<'a>(
+        cube: &Cube,
+        cells: impl Iterator<Item = Option<PeriodCell<'a>>>,
+        only: Option<&[usize]>,
+    ) -> Vec<Option<i64>> {
+        let slots = cube.layout.slots();
+        let kind = cube.layout.kinds();
+        let mut out: Vec<Option<i64>> = vec![None; slots];
+        let mut put = |slot: usize, v: i64| {
+            out[slot] = match (kind[slot], out[slot]) {
+                (MetricKind::Count, Some(acc)) => Some(acc.saturating_add(v)),
+                _ => Some(v),
+            }
+        };
+        for cell in cells.flatten() {
+            match cell {
+                PeriodCell::Inner { sums, present } => match only {
+                    None => {
+                        for slot in 0..slots {
+                            if present[slot] > 0 {
+                                put(slot, sums[slot]);
+                            }
+                        }
+                    }
+                    Some(only) => {
+                        for &slot in only {
+                            if present[slot] > 0 {
+                                put(slot, sums[slot]);
+                            }
+                        }
+                    }
+                },
+                PeriodCell::Cells(cells) => {
+                    for &(slot, v) in cells {
+                        if only.is_none_or(|o| o.contains(&slot)) {
+                            put(slot, v);
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// The subtree values of an area over a span.
+    fn subtree(
+        &self,
+        cube: &Cube,
+        area: AreaCode,
+        periods: &[Period],
+        leaves: &LeafValues,
+    ) -> Vec<Option<i64>> {
+        let view = SpanView::new(self, cube, periods);
+        Engine::values_in(cube, &view, area, leaves, None)
+    }
+
+    /// An area's values over a span whose slabs are looked up already; `only`: just these slots.
+    fn values_in(
+        cube: &Cube,
+        view: &SpanView<'_>,
+        area: AreaCode,
+        leaves: &LeafValues,
+        only: Option<&[usize]>,
+    ) -> Vec<Option<i64>> {
+        let slots = cube.layout.slots();
+        let id = cube.index.id(area);
+        let cells = view
+            .periods
+            .iter()
+            .zip(&view.slabs)
+            .map(|(p, slab)| match id {
+                Some(id) if cube.index.is_inner(id) => slab.map(|slab| {
+                    let base = id as usize * slots;
+                    PeriodCell::Inner {
+                        sums: &slab.sums[base..base + slots],
+                        present: &slab.present[base..base + slots],
+                    }
+                }),
+                _ => leaves.get(&(area, *p)).map(|c| PeriodCell::Cells(c)),
+            });
+        Engine::combine(cube, cells, only)
+    }
+
+    fn own(cube: &Cube, area: AreaCode, periods: &[Period], own: &LeafValues) -> Vec<Option<i64>> {
+        Engine::combine(
+            cube,
+            periods
+                .iter()
+                .map(|p| own.get(&(area, *p)).map(|c| PeriodCell::Cells(c))),
+            None,
+        )
+    }
+
+    /// Population of an area for a year: its attribute, or else the sum of its children's.
+    fn population_of(&self, cube: &Cube, area: AreaCode, year: i32) -> Option<f64> {
+        match cube.index.id(area) {
+            Some(id) => self.populations(cube, year)[id as usize],
+            None => self.areas.population(area, year).map(|p| p as f64),
+        }
+    }
+
+    /// Every area's population for `year` by id, computed once per year in one pass from the
+    /// villages up: an area's attribute, or else the sum of its children's.
+    fn populations(&self, cube: &Cube, year: i32) -> Arc<Vec<Option<f64>>> {
+        if let Some(p) = self.population.lock().expect("not poisoned").get(&year) {
+            return p.clone();
+        }
+        let n = cube.index.codes.len();
+        let mut sum: Vec<Option<f64>> = vec![None; n];
+        // ids run by level from the top, villages last: backwards, children come before parents
+        for id in (0..n).rev() {
+            let code = cube.index.codes[id];
+            let own = self.areas.population(code, year).map(|p| p as f64);
+            let v = own.or(sum[id]);
+            sum[id] = v;
+            let parent = cube.index.parent[id];
+            if let (Some(v), true) = (v, parent != NONE) {
+                *sum[parent as usize].get_or_insert(0.0) += v;
+            }
+        }
+        let sum = Arc::new(sum);
+        self.population
+            .lock()
+            .expect("not poisoned")
+            .insert(year, sum.clone());
+        sum
+    }
+
+    /// (numerator, denominator) of a measure from span values.
+    fn num_den(
+        &self,
+        cube: &Cube,
+        m: &Measure,
+        vals: &[Option<i64>],
+        area: AreaCode,
+        span: &Span,
+    ) -> (Option<f64>, Option<f64>) {
+        match m {
+            Measure::Metric { slot, .. } => (vals[*slot].map(|v| v as f64), None),
+            Measure::Indicator { num, den, .. } => (
+                vals[*num].map(|v| v as f64),
+                match den {
+                    Some(d) => vals[*d].map(|v| v as f64),
+                    None => self.population_of(cube, area, span.population_year()),
+                },
+            ),
+        }
+    }
+
+    fn value_of(m: &Measure, (num, den): (Option<f64>, Option<f64>)) -> Option<f64> {
+        match m {
+            Measure::Metric { .. } => num,
+            Measure::Indicator { factor, .. } => match (num, den) {
+                (Some(n), Some(d)) if d != 0.0 => Some(n / d * factor),
+                _ => None,
+            },
+        }
+    }
+
+    /// Adds reporter `id` to the expected counts of itself (when inner) and every ancestor.
+    fn count_expected(cube: &Cube, counts: &mut [[u32; LEVELS]], id: u32, level: Level) {
+        let mut x = if cube.index.is_inner(id) {
+            id
+        } else {
+            cube.index.parent[id as usize]
+        };
+        while x != NONE {
+            counts[x as usize][level as usize] += 1;
+            x = cube.index.parent[x as usize];
+        }
+    }
+
+    fn expected_base(&self, cube: &Cube) -> &ExpectedBase {
+        self.expected_base.get_or_init(|| {
+            let mut counts = vec![[0u32; LEVELS]; cube.index.n_inner];
+            let mut bounded = Vec::new();
+            for (id, code) in cube.index.codes.iter().enumerate() {
+                if !self.reporting_levels.contains(&code.level()) {
+                    continue;
+                }
+                match self.areas.get(*code) {
+                    Some(a) if a.valid_from.is_none() && a.valid_until.is_none() => {
+                        Self::count_expected(cube, &mut counts, id as u32, code.level());
+                    }
+                    Some(_) => bounded.push(id as u32),
+                    None => {}
+                }
+            }
+            let mut is_bounded = vec![false; cube.index.codes.len()];
+            for &id in &bounded {
+                is_bounded[id as usize] = true;
+            }
+            ExpectedBase {
+                always: Arc::new(counts),
+                bounded,
+                is_bounded,
+            }
+        })
+    }
+
+    fn expected_for(&self, cube: &Cube, p: Period) -> Expected {
+        if let Some(e) = self.expected.lock().expect("not poisoned").get(&p) {
+            return e.clone();
+        }
+        let ExpectedBase {
+            always, bounded, ..
+        } = self.expected_base(cube);
+        let valid: Vec<u32> = bounded
+            .iter()
+            .copied()
+            .filter(|&id| {
+                let code = cube.index.codes[id as usize];
+                self.areas.get(code).is_some_and(|a| a.valid_for(p))
+            })
+            .collect();
+        let counts = if valid.is_empty() {
+            always.clone()
+        } else {
+            let mut counts = (**always).clone();
+            for id in valid {
+                let level = cube.index.codes[id as usize].level();
+                Self::count_expected(cube, &mut counts, id, level);
+            }
+            Arc::new(counts)
+        };
+        let mut cache = self.expected.lock().expect("not poisoned");
+        // every day of ten-year trends would be kept for ever: the cache is a cache
+        if cache.len() >= EXPECTED_CACHED {
+            cache.clear();
+        }
+        cache.insert(p, counts.clone());
+        counts
+    }
+
+    /// Completeness of the reporters in an area's subtree (itself included) at `levels`.
+    fn counts(&self, cube: &Cube, area: AreaCode, periods: &[Period], levels: &[Level]) -> Counts {
+        self.counts_in(cube, &SpanView::new(self, cube, periods), area, levels)
+    }
+
+    /// [`Engine::counts`] over a span whose slabs and expectations are looked up already.
+    fn counts_in(
+        &self,
+        cube: &Cube,
+        view: &SpanView<'_>,
+        area: AreaCode,
+        levels: &[Level],
+    ) -> Counts {
+        let mut c = Counts::default();
+        let Some(id) = cube.index.id(area) else {
+            return c;
+        };
+        for ((p, slab), expected) in view.periods.iter().zip(&view.slabs).zip(&view.expected) {
+            if cube.index.is_inner(id) {
+                for l in levels {
+                    let i = *l as usize;
+                    c.expected += u64::from(expected[id as usize][i]);
+                    if let Some(slab) = slab {
+                        c.received += u64::from(slab.received[id as usize * LEVELS + i]);
+                        c.on_time += u64::from(slab.on_time_n[id as usize * LEVELS + i]);
+                    }
+                }
+            } else if levels.contains(&area.level())
+                && self.areas.get(area).is_some_and(|a| a.valid_for(*p))
+            {
+                c.expected += 1;
+                if let Some(slab) = slab
+                    && slab.status[id as usize] & REPORTED != 0
+                {
+                    c.received += 1;
+                    c.on_time += u64::from(slab.status[id as usize] & ON_TIME != 0);
+                }
+            }
+        }
+        c
+    }
+
+    fn levels_below(&self, area: AreaCode, only: Option<Level>) -> Vec<Level> {
+        self.reporting_levels
+            .iter()
+            .copied()
+            .filter(|l| *l >= area.level() && only.is_none_or(|o| o == *l))
+            .collect()
+    }
+
+    /// Every period this hub holds rollups for, oldest first.
+    pub fn periods(&self) -> Vec<Period> {
+        let cube = self.cube.read().unwrap_or_else(PoisonError::into_inner);
+        let mut out: Vec<Period> = cube.slabs.keys().copied().collect();
+        out.sort();
+        out
+    }
+}

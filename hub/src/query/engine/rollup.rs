@@ -1,0 +1,108 @@
+//! Rollup: an area's own report and its subtree's totals over a span.
+
+use std::sync::PoisonError;
+
+use pingan_proto::{Level, pb};
+
+use super::*;
+
+impl Engine {
+    /// An area's own figures and subtree totals.
+    pub fn rollup(&self, req: &RollupQuery) -> Result<pb::RollupReply, QueryError> {
+        let area = self.registered(req.area)?;
+        let span = req.span;
+        let periods = span.periods();
+        let layout = {
+            let cube = self.cube.read().unwrap_or_else(PoisonError::into_inner);
+            self.known_here(&cube, area)?;
+            cube.layout.clone()
+        };
+        // the store is read without holding the rollups' lock (the writer needs it)
+        let reader = self.reader()?;
+        let own = self.fetch_own(&layout, &reader, area, &periods)?;
+        self.give_back(reader);
+        let cube = self.cube.read().unwrap_or_else(PoisonError::into_inner);
+        let leaves = if area.level() == Level::Village {
+            own.clone()
+        } else {
+            LeafValues::new()
+        };
+        let total = self.subtree(&cube, area, &periods, &leaves);
+        let own_vals = Engine::own(&cube, area, &periods, &own);
+        // the metrics and indicators asked for (by id or Chinese name); none: every one
+        let mut wanted: Vec<String> = Vec::new();
+        let mut wanted_rates: Vec<String> = Vec::new();
+        for m in &req.metrics {
+            if let Some(id) = self.catalogue.metric_id(m) {
+                wanted.push(id.to_string());
+            } else if let Some(ind) = self.catalogue.indicator(m) {
+                wanted_rates.push(ind.id.clone());
+            } else {
+                let hint = self
+                    .catalogue
+                    .suggest(m)
+                    .map(|s| format!("，是否是 {s}？"))
+                    .unwrap_or_default();
+                return Err(QueryError::BadRequest(format!(
+                    "未知的指标或比率「{m}」{hint}"
+                )));
+            }
+        }
+        let everything = req.metrics.is_empty();
+        let mut figures = Vec::new();
+        for m in cube.layout.metrics() {
+            if !everything && !wanted.iter().any(|w| w == m.id.as_str()) {
+                continue;
+            }
+            let def = self.catalogue.metric(&m.id);
+            let parts = if req.by_category {
+                m.parts
+                    .iter()
+                    .map(|(name, slot)| pb::Part {
+                        part: name.clone(),
+                        value: total[*slot],
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            figures.push(pb::Figure {
+                metric: m.id.to_string(),
+                name: def.zh.clone(),
+                unit: def.unit.clone(),
+                own: own_vals[m.total],
+                total: total[m.total],
+                parts,
+                kind: match m.kind {
+                    MetricKind::Count => "count".into(),
+                    MetricKind::Stock => "stock".into(),
+                },
+            });
+        }
+        let mut rates = Vec::new();
+        for ind in self.catalogue.indicators() {
+            if !everything && !wanted_rates.contains(&ind.id) {
+                continue;
+            }
+            let m = self.measure(&cube, &ind.id)?;
+            let nd = self.num_den(&cube, &m, &total, area, &span);
+            rates.push(pb::Rate {
+                indicator: ind.id.clone(),
+                name: ind.zh.clone(),
+                unit: ind.unit.clone(),
+                value: Engine::value_of(&m, nd),
+                numerator: nd.0,
+                denominator: nd.1,
+            });
+        }
+        let levels = self.levels_below(area, None);
+        Ok(pb::RollupReply {
+            area: area.to_string(),
+            name: self.areas.name(area),
+            period: span.to_string(),
+            figures,
+            rates,
+            completeness: Some(self.counts(&cube, area, &periods, &levels).summary()),
+        })
+    }
+}

@@ -1,0 +1,270 @@
+//! Leaders' questions as domain types. Each front door builds them once: gRPC from the wire
+//! request (`TryFrom<&pb::...Request>`), the dashboard from its query string; the engine never
+//! parses a code, a period or a level again.
+
+use std::str::FromStr;
+
+use pingan_proto::{AreaCode, Level, Span, pb};
+
+use super::QueryError;
+
+/// The area code that names the whole registry (every province of a national hub) in a
+/// comparison: "every township in the country ranked".
+pub const NATION: &str = "全国";
+
+/// What a comparison is of: one area's subtree, or every area of the registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Root {
+    Nation,
+    Area(AreaCode),
+}
+
+impl FromStr for Root {
+    type Err = QueryError;
+
+    fn from_str(s: &str) -> Result<Root, QueryError> {
+        if s == NATION {
+            return Ok(Root::Nation);
+        }
+        area(s).map(Root::Area)
+    }
+}
+
+impl std::fmt::Display for Root {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Root::Nation => f.write_str(NATION),
+            Root::Area(a) => a.fmt(f),
+        }
+    }
+}
+
+/// Which page of a long answer: `size` rows (0: the default) from the position `token` names
+/// (empty: the start).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Paging {
+    pub size: u32,
+    pub token: String,
+}
+
+impl Paging {
+    /// Every row in one page (the dashboard shows the first rows and downloads hold all).
+    pub fn everything() -> Paging {
+        Paging {
+            size: u32::MAX,
+            token: String::new(),
+        }
+    }
+}
+
+/// An area's figures over a span: its own report and its subtree's totals.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RollupQuery {
+    pub area: AreaCode,
+    pub span: Span,
+    /// Metric or indicator ids or Chinese names; empty: every one.
+    pub metrics: Vec<String>,
+    /// Parts by category beside each total.
+    pub by_category: bool,
+}
+
+/// The areas of one level under a root ranked on one metric or indicator.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompareQuery {
+    pub root: Root,
+    pub span: Span,
+    pub metric: String,
+    /// None: the level right below the root (for the nation, its top areas).
+    pub level: Option<Level>,
+    /// Areas with missing reports get no figure (they are listed, unranked).
+    pub complete_only: bool,
+    pub page: Paging,
+}
+
+/// One area's series over the last `periods` spans ending with `last`, with 同比.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrendQuery {
+    pub area: AreaCode,
+    pub last: Span,
+    /// 1 to 120.
+    pub periods: u32,
+    pub metric: String,
+}
+
+/// Who reported under an area for a span, and who did not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompletenessQuery {
+    pub area: AreaCode,
+    pub span: Span,
+    /// Only the reporters of this level; none: every reporting level below the area.
+    pub level: Option<Level>,
+    pub page: Paging,
+}
+
+/// What a question asks about: the area (or the nation) the caller must be allowed to read.
+pub trait Question {
+    fn about(&self) -> Root;
+}
+
+impl Question for RollupQuery {
+    fn about(&self) -> Root {
+        Root::Area(self.area)
+    }
+}
+
+impl Question for CompareQuery {
+    fn about(&self) -> Root {
+        self.root
+    }
+}
+
+impl Question for TrendQuery {
+    fn about(&self) -> Root {
+        Root::Area(self.area)
+    }
+}
+
+impl Question for CompletenessQuery {
+    fn about(&self) -> Root {
+        Root::Area(self.area)
+    }
+}
+
+/// The most periods a trend reads.
+pub const MAX_TREND_PERIODS: u32 = 120;
+
+fn area(s: &str) -> Result<AreaCode, QueryError> {
+    s.parse()
+        .map_err(|e: pingan_proto::area::AreaCodeError| QueryError::BadRequest(e.to_string()))
+}
+
+fn span(s: &str) -> Result<Span, QueryError> {
+    s.parse()
+        .map_err(|e: pingan_proto::span::SpanError| QueryError::BadRequest(e.to_string()))
+}
+
+/// An optional level: empty is none.
+fn level(s: &str) -> Result<Option<Level>, QueryError> {
+    if s.is_empty() {
+        return Ok(None);
+    }
+    s.parse().map(Some).map_err(QueryError::BadRequest)
+}
+
+impl TryFrom<&pb::RollupRequest> for RollupQuery {
+    type Error = QueryError;
+
+    fn try_from(r: &pb::RollupRequest) -> Result<RollupQuery, QueryError> {
+        Ok(RollupQuery {
+            area: area(&r.area)?,
+            span: span(&r.period)?,
+            metrics: r.metrics.clone(),
+            by_category: r.by_category,
+        })
+    }
+}
+
+impl TryFrom<&pb::CompareRequest> for CompareQuery {
+    type Error = QueryError;
+
+    fn try_from(r: &pb::CompareRequest) -> Result<CompareQuery, QueryError> {
+        Ok(CompareQuery {
+            root: r.area.parse()?,
+            span: span(&r.period)?,
+            metric: r.metric.clone(),
+            level: level(&r.level)?,
+            complete_only: r.complete_only,
+            page: Paging {
+                size: r.page_size,
+                token: r.page_token.clone(),
+            },
+        })
+    }
+}
+
+impl TryFrom<&pb::TrendRequest> for TrendQuery {
+    type Error = QueryError;
+
+    fn try_from(r: &pb::TrendRequest) -> Result<TrendQuery, QueryError> {
+        Ok(TrendQuery {
+            area: area(&r.area)?,
+            last: span(&r.period)?,
+            periods: r.periods.clamp(1, MAX_TREND_PERIODS),
+            metric: r.metric.clone(),
+        })
+    }
+}
+
+impl TryFrom<&pb::CompletenessRequest> for CompletenessQuery {
+    type Error = QueryError;
+
+    fn try_from(r: &pb::CompletenessRequest) -> Result<CompletenessQuery, QueryError> {
+        Ok(CompletenessQuery {
+            area: area(&r.area)?,
+            span: span(&r.period)?,
+            level: level(&r.level)?,
+            page: Paging {
+                size: r.page_size,
+                token: r.page_token.clone(),
+            },
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_requests_become_typed_questions_or_say_what_is_wrong() {
+        let q = CompareQuery::try_from(&pb::CompareRequest {
+            area: NATION.into(),
+            period: "2026-10".into(),
+            metric: "disputes.mediated".into(),
+            level: "township".into(),
+            page_size: 10,
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(q.root, Root::Nation);
+        assert_eq!(q.level, Some(Level::Township));
+        assert_eq!(q.page.size, 10);
+        assert_eq!(q.root.to_string(), NATION);
+
+        let q = CompletenessQuery::try_from(&pb::CompletenessRequest {
+            area: "510722".into(),
+            period: "2026-Q3".into(),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!(q.area, "510722".parse().unwrap());
+        assert_eq!(q.level, None);
+        assert_eq!(q.span.periods().len(), 3);
+
+        let t = TrendQuery::try_from(&pb::TrendRequest {
+            area: "510722".into(),
+            period: "2026-10".into(),
+            periods: 100_000,
+            metric: "x".into(),
+        })
+        .unwrap();
+        assert_eq!(t.periods, MAX_TREND_PERIODS);
+
+        for bad in [
+            ("51072", "2026-10", ""),
+            ("510722", "2026-13", ""),
+            ("510722", "2026-10", "street"),
+        ] {
+            let r = CompareQuery::try_from(&pb::CompareRequest {
+                area: bad.0.into(),
+                period: bad.1.into(),
+                level: bad.2.into(),
+                ..Default::default()
+            });
+            assert!(
+                matches!(r, Err(QueryError::BadRequest(_))),
+                "{bad:?}: {r:?}"
+            );
+        }
+    }
+}
