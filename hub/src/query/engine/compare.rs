@@ -213,3 +213,136 @@ impl Engine {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use pingan_proto::Level;
+
+    use super::super::fixture::{Fixture, beijing_ms, code, villages};
+    use super::*;
+
+    fn ask(root: Root, span: &str, metric: &str, page: Paging) -> CompareQuery {
+        CompareQuery {
+            root,
+            span: span.parse().unwrap(),
+            metric: metric.into(),
+            level: None,
+            complete_only: false,
+            page,
+        }
+    }
+
+    #[test]
+    fn townships_are_ranked_on_their_sums_with_yoy_against_the_year_before() {
+        let f = Fixture::new();
+        let mut all_towns = f.areas().descendants_at(code("510722"), Level::Township);
+        all_towns.sort();
+        let towns: Vec<String> = all_towns[..3].iter().map(|t| t.to_string()).collect();
+        let towns: Vec<&str> = towns.iter().map(String::as_str).collect();
+        // (town, this October, last October), summed over two villages each
+        let figures = [
+            (towns[0], [3, 4], [1, 1]),
+            (towns[1], [10, 2], [6, 6]),
+            (towns[2], [0, 5], [5, 0]),
+        ];
+        for (t, now, before) in figures {
+            let vs = villages(&f, t, 2);
+            for (i, v) in vs.iter().enumerate() {
+                f.report(
+                    *v,
+                    "2026-10",
+                    &[("cases.fraud", now[i])],
+                    beijing_ms(2026, 11, 2),
+                );
+                f.report(
+                    *v,
+                    "2025-10",
+                    &[("cases.fraud", before[i])],
+                    beijing_ms(2025, 11, 2),
+                );
+            }
+        }
+        let r = f
+            .engine
+            .compare(&ask(
+                Root::Area(code("510722")),
+                "2026-10",
+                "cases.fraud",
+                Paging::default(),
+            ))
+            .unwrap();
+        let townships = f
+            .areas()
+            .descendants_at(code("510722"), Level::Township)
+            .len();
+        assert_eq!(r.rows.len(), townships);
+        assert_eq!(r.total_rows as usize, townships);
+        // the plain computation: sums, then ranks by value descending
+        let mut plain: Vec<(&str, i64, i64)> = figures
+            .iter()
+            .map(|(t, now, before)| (*t, now.iter().sum(), before.iter().sum()))
+            .collect();
+        plain.sort_by_key(|(_, now, _)| -now);
+        for (rank, (t, now, before)) in plain.iter().enumerate() {
+            let row = &r.rows[rank];
+            assert_eq!(row.code, *t);
+            assert_eq!(row.rank as usize, rank + 1);
+            assert_eq!(row.value, Some(*now as f64));
+            assert_eq!(row.yoy_base, Some(*before as f64));
+            assert_eq!(row.yoy_change, Some((now - before) as f64));
+            let c = row.completeness.unwrap();
+            assert_eq!(c.received, 2, "{t}");
+        }
+        let total: i64 = plain.iter().map(|(_, n, _)| n).sum();
+        assert_eq!(r.parent_total, Some(total as f64));
+        // townships nobody under reported are listed, unranked
+        assert!(
+            r.rows[3..]
+                .iter()
+                .all(|row| row.rank == 0 && row.value.is_none())
+        );
+    }
+
+    #[test]
+    fn pages_hold_every_row_once_and_a_village_has_nothing_below_it() {
+        let f = Fixture::new();
+        let all = f
+            .engine
+            .compare(&ask(
+                Root::Area(code("510722")),
+                "2026-10",
+                "cases.fraud",
+                Paging::default(),
+            ))
+            .unwrap();
+        let mut paged = Vec::new();
+        let mut token = String::new();
+        loop {
+            let page = f
+                .engine
+                .compare(&ask(
+                    Root::Area(code("510722")),
+                    "2026-10",
+                    "cases.fraud",
+                    Paging { size: 10, token },
+                ))
+                .unwrap();
+            paged.extend(page.rows.into_iter().map(|r| r.code));
+            if page.next_page_token.is_empty() {
+                break;
+            }
+            token = page.next_page_token;
+        }
+        let codes: Vec<String> = all.rows.into_iter().map(|r| r.code).collect();
+        assert_eq!(paged, codes);
+
+        let village = villages(&f, "510722101", 1)[0];
+        let below = f.engine.compare(&ask(
+            Root::Area(village),
+            "2026-10",
+            "cases.fraud",
+            Paging::default(),
+        ));
+        assert!(matches!(below, Err(QueryError::BadRequest(_))), "{below:?}");
+    }
+}

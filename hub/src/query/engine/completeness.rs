@@ -143,3 +143,67 @@ impl Engine {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use pingan_proto::Level;
+
+    use super::super::fixture::{Fixture, beijing_ms, code, villages};
+    use super::*;
+
+    #[test]
+    fn who_reported_on_time_late_or_not_at_all_is_counted_and_named() {
+        let f = Fixture::new();
+        let town = "510722101";
+        let vs = villages(&f, town, 3);
+        // due on the 5th: two on time, one late
+        f.report(
+            vs[0],
+            "2026-10",
+            &[("grid.visits", 1)],
+            beijing_ms(2026, 11, 3),
+        );
+        f.report(
+            vs[1],
+            "2026-10",
+            &[("grid.visits", 1)],
+            beijing_ms(2026, 11, 4),
+        );
+        f.report(
+            vs[2],
+            "2026-10",
+            &[("grid.visits", 1)],
+            beijing_ms(2026, 11, 20),
+        );
+        let q = CompletenessQuery {
+            area: code(town),
+            span: "2026-10".parse().unwrap(),
+            level: None,
+            page: Paging::default(),
+        };
+        let c = f.engine.completeness(&q).unwrap();
+        let s = c.summary.unwrap();
+        // the plain count: the township itself and every village under it
+        let expected = 1 + f.areas().descendants_at(code(town), Level::Village).len() as u64;
+        assert_eq!(
+            (s.expected, s.received, s.on_time, s.late),
+            (expected, 3, 2, 1)
+        );
+        assert_eq!(s.missing, expected - 3);
+        assert_eq!(c.missing.len() as u64, expected - 3);
+        assert!(c.missing.iter().any(|r| r.code == town));
+        assert_eq!(c.late.len(), 1);
+        assert_eq!(c.late[0].code, vs[2].to_string());
+        assert_eq!(c.late[0].received_at_ms, beijing_ms(2026, 11, 20));
+
+        // villages only
+        let villages_only = f
+            .engine
+            .completeness(&CompletenessQuery {
+                level: Some(Level::Village),
+                ..q
+            })
+            .unwrap();
+        assert_eq!(villages_only.summary.unwrap().expected, expected - 1);
+    }
+}

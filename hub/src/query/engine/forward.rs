@@ -116,3 +116,77 @@ impl Engine {
         }))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixture::{Fixture, beijing_ms, code, villages};
+    use super::*;
+
+    #[test]
+    fn a_subtree_rollup_carries_the_sums_counts_and_reporters_under_it() {
+        let f = Fixture::new();
+        let town = code("510722101");
+        let period: Period = "2026-10".parse().unwrap();
+        assert_eq!(
+            f.engine
+                .forward_rollup(town, period, pb::rollup::Scope::Subtree)
+                .unwrap(),
+            None
+        );
+        let vs = villages(&f, "510722101", 3);
+        for (i, v) in vs.iter().enumerate() {
+            f.report(
+                *v,
+                "2026-10",
+                &[("hazards.found", 2 * i as i64 + 1)],
+                beijing_ms(2026, 11, 2),
+            );
+        }
+        let fwd = f
+            .engine
+            .forward_rollup(town, period, pb::rollup::Scope::Subtree)
+            .unwrap()
+            .expect("reports under it");
+        assert!(!fwd.rollup.own_reported);
+        let cell = fwd
+            .rollup
+            .cells
+            .iter()
+            .find(|c| c.metric == "hazards.found" && c.part.is_empty())
+            .expect("a cell for the metric");
+        assert_eq!((cell.sum, cell.present), (1 + 3 + 5, 3));
+        let villages_counted: Vec<_> = fwd
+            .rollup
+            .reporters
+            .iter()
+            .filter(|l| l.level == "village")
+            .collect();
+        assert_eq!(
+            (villages_counted[0].received, villages_counted[0].on_time),
+            (3, 3)
+        );
+
+        // its own report alone: nothing of the villages
+        f.report(
+            town,
+            "2026-10",
+            &[("hazards.found", 9)],
+            beijing_ms(2026, 11, 2),
+        );
+        let own = f
+            .engine
+            .forward_rollup(town, period, pb::rollup::Scope::Own)
+            .unwrap()
+            .unwrap();
+        assert!(own.rollup.own_reported);
+        assert_eq!(own.values[0].total, Some(9));
+        let sum: i64 = own
+            .rollup
+            .cells
+            .iter()
+            .filter(|c| c.metric == "hazards.found")
+            .map(|c| c.sum)
+            .sum();
+        assert_eq!(sum, 9);
+    }
+}

@@ -8,6 +8,8 @@
 
 mod compare;
 mod completeness;
+#[cfg(test)]
+mod fixture;
 mod forward;
 mod load;
 mod rollup;

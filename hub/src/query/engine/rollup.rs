@@ -106,3 +106,81 @@ impl Engine {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixture::{Fixture, beijing_ms, code, villages};
+    use super::*;
+
+    fn ask(area: &str, span: &str, metrics: &[&str]) -> RollupQuery {
+        RollupQuery {
+            area: code(area),
+            span: span.parse().unwrap(),
+            metrics: metrics.iter().map(|m| (*m).to_owned()).collect(),
+            by_category: false,
+        }
+    }
+
+    #[test]
+    fn a_subtree_total_is_the_sum_of_the_reports_under_it_and_its_own_is_apart() {
+        let f = Fixture::new();
+        let town = "510722101";
+        let vs = villages(&f, town, 3);
+        let sent = [(vs[0], 4), (vs[1], 7), (vs[2], 11)];
+        for (v, n) in sent {
+            f.report(v, "2026-10", &[("grid.visits", n)], beijing_ms(2026, 11, 2));
+        }
+        // the township's own report counts in its subtree, not in a village's
+        f.report(
+            code(town),
+            "2026-10",
+            &[("grid.visits", 5)],
+            beijing_ms(2026, 11, 2),
+        );
+        // another month must not leak into this one
+        f.report(
+            vs[0],
+            "2026-09",
+            &[("grid.visits", 100)],
+            beijing_ms(2026, 10, 2),
+        );
+
+        let plain: i64 = sent.iter().map(|(_, n)| n).sum::<i64>() + 5;
+        let r = f
+            .engine
+            .rollup(&ask(town, "2026-10", &["grid.visits"]))
+            .unwrap();
+        let fig = &r.figures[0];
+        assert_eq!(
+            (fig.metric.as_str(), fig.own, fig.total),
+            ("grid.visits", Some(5), Some(plain))
+        );
+        let county = f
+            .engine
+            .rollup(&ask("510722", "2026-10", &["走访户次"]))
+            .unwrap();
+        assert_eq!(county.figures[0].total, Some(plain));
+        assert_eq!(county.figures[0].own, None);
+        // a span adds its months
+        let two = f
+            .engine
+            .rollup(&ask(town, "2026-09..2026-10", &["grid.visits"]))
+            .unwrap();
+        assert_eq!(two.figures[0].total, Some(plain + 100));
+    }
+
+    #[test]
+    fn an_unknown_area_or_metric_is_said_so() {
+        let f = Fixture::new();
+        let unknown = f.engine.rollup(&ask("510722999", "2026-10", &[]));
+        assert!(
+            matches!(unknown, Err(QueryError::UnknownArea(_))),
+            "{unknown:?}"
+        );
+        let typo = f.engine.rollup(&ask("510722", "2026-10", &["grid.visit"]));
+        match typo {
+            Err(QueryError::BadRequest(m)) => assert!(m.contains("grid.visits"), "{m}"),
+            other => panic!("{other:?}"),
+        }
+    }
+}

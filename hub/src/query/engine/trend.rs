@@ -75,3 +75,55 @@ impl Engine {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixture::{Fixture, beijing_ms, code, villages};
+    use super::*;
+
+    #[test]
+    fn a_series_holds_each_months_sum_and_its_yoy() {
+        let f = Fixture::new();
+        let vs = villages(&f, "510722101", 2);
+        // (month, this year per village, last year per village)
+        let months = [
+            (8, [1, 2], [3, 3]),
+            (9, [4, 0], [1, 0]),
+            (10, [6, 6], [2, 2]),
+        ];
+        for (m, now, before) in months {
+            for (i, v) in vs.iter().enumerate() {
+                let (p, q) = (format!("2026-{m:02}"), format!("2025-{m:02}"));
+                f.report(
+                    *v,
+                    &p,
+                    &[("grid.visits", now[i])],
+                    beijing_ms(2026, m + 1, 2),
+                );
+                f.report(
+                    *v,
+                    &q,
+                    &[("grid.visits", before[i])],
+                    beijing_ms(2025, m + 1, 2),
+                );
+            }
+        }
+        let t = f
+            .engine
+            .trend(&TrendQuery {
+                area: code("510722"),
+                last: "2026-10".parse().unwrap(),
+                periods: 3,
+                metric: "grid.visits".into(),
+            })
+            .unwrap();
+        assert_eq!(t.points.len(), 3);
+        for (point, (m, now, before)) in t.points.iter().zip(months) {
+            let (now, before): (i64, i64) = (now.iter().sum(), before.iter().sum());
+            assert_eq!(point.period, format!("2026-{m:02}"));
+            assert_eq!(point.value, Some(now as f64));
+            assert_eq!(point.yoy_base, Some(before as f64));
+            assert_eq!(point.yoy_change, Some((now - before) as f64));
+        }
+    }
+}
