@@ -84,7 +84,7 @@ fn users(cmd: UsersCommand) -> anyhow::Result<()> {
             let (_, areas) = registry.load(None)?;
             let users = open(&data)?;
             let password = read_password(&name)?;
-            let user = users.add(&areas, &name, &area, &password, now)?;
+            let user = users.add(&areas, &name, area, &password, now)?;
             println!(
                 "added {}: reads {} {} and everything under it",
                 user.name,
@@ -144,7 +144,7 @@ fn owners(cmd: OwnersCommand) -> anyhow::Result<()> {
         }
         OwnersCommand::Release { data, area } => {
             let store = open(&data)?;
-            if store.release_owner(&area)? {
+            if store.release_owner(area)? {
                 println!("{area} released: the next child hub to forward for it owns it");
             } else {
                 anyhow::bail!("{area} is not owned by any child hub");
@@ -333,8 +333,6 @@ fn certs(cmd: CertsCommand) -> anyhow::Result<()> {
             hosts,
             days,
         } => {
-            let role = role.parse().map_err(|e: String| anyhow::anyhow!(e))?;
-            let area = area.parse().with_context(|| format!("--area {area}"))?;
             let mut req = certs::IssueRequest::valid_for_days(role, area, days);
             req.hosts.extend(hosts);
             let (cert, key, issued) = certs::issue(&dir, &req)?;

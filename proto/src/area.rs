@@ -97,16 +97,21 @@ impl fmt::Display for Level {
     }
 }
 
+/// A level's name that is none of the five.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "未知的层级「{0}」：应为 province（省）、prefecture（市）、county（县）、township（乡镇）或 village（村社区）"
+)]
+pub struct UnknownLevel(pub String);
+
 impl FromStr for Level {
-    type Err = String;
+    type Err = UnknownLevel;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Level::ALL
             .into_iter()
             .find(|l| l.as_str() == s || l.zh() == s)
-            .ok_or_else(|| {
-                format!("未知的层级「{s}」：应为 province（省）、prefecture（市）、county（县）、township（乡镇）或 village（村社区）")
-            })
+            .ok_or_else(|| UnknownLevel(s.to_owned()))
     }
 }
 

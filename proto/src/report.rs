@@ -445,7 +445,7 @@ impl Validator<'_> {
         for lc in &ru.reporters {
             let field = format!("rollup.reporters[{}]", lc.level);
             match lc.level.parse::<crate::Level>() {
-                Err(e) => violation(&field, e),
+                Err(e) => violation(&field, e.to_string()),
                 Ok(l) if l < area.level() => violation(
                     &field,
                     format!("{l} 层级高于汇总的区划 {area} ({})", area.level()),

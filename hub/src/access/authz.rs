@@ -14,6 +14,11 @@ use crate::{
     store::Store,
 };
 
+/// Why a caller may not do what it asked: the reason, naming the identity and the area.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Denied(pub String);
+
 /// What a caller wants to do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -122,7 +127,7 @@ impl Authorizer {
         let leaf = certs
             .first()
             .ok_or_else(|| Status::unauthenticated("a client certificate is required"))?;
-        let id = Identity::from_der(leaf).map_err(Status::permission_denied)?;
+        let id = Identity::from_der(leaf).map_err(|e| Status::permission_denied(e.to_string()))?;
         self.not_revoked(store, &id)?;
         Ok(Some(id))
     }
@@ -151,44 +156,45 @@ impl Authorizer {
         id: Option<&Identity>,
         action: Action,
         area: AreaCode,
-    ) -> Result<(), String> {
+    ) -> Result<(), Denied> {
         let Some(id) = id else { return Ok(()) };
         let granted = || {
             self.grants
                 .iter()
                 .any(|g| g.identity == id.uri() && area.is_within(g.subtree))
         };
-        match (action, id.role) {
-            (Action::Submit, Role::Node) if area == id.area || granted() => Ok(()),
-            (Action::Submit, Role::Node) => Err(format!(
+        let refusal = match (action, id.role) {
+            (Action::Submit, Role::Node) if area == id.area || granted() => None,
+            (Action::Submit, Role::Node) => Some(format!(
                 "{id} may submit only for its own area {} (and granted subtrees), not for {area}",
                 id.area
             )),
-            (Action::Forward, Role::Hub) if area.is_within(id.area) => Ok(()),
-            (Action::Forward, Role::Hub) => Err(format!(
+            (Action::Forward, Role::Hub) if area.is_within(id.area) => None,
+            (Action::Forward, Role::Hub) => Some(format!(
                 "{id} may forward rollups only within {}, not for {area}",
                 id.area
             )),
-            (Action::Forward, role) => Err(format!(
+            (Action::Forward, role) => Some(format!(
                 "{id} is a {} certificate; only a hub certificate may forward rollups (for {area})",
                 role.as_str()
             )),
-            (Action::Read, Role::Viewer) if area.is_within(id.area) || granted() => Ok(()),
+            (Action::Read, Role::Viewer) if area.is_within(id.area) || granted() => None,
             (Action::Read, Role::Viewer) => {
-                Err(format!("{id} may read only within {}, not {area}", id.area))
+                Some(format!("{id} may read only within {}, not {area}", id.area))
             }
-            (Action::Submit, Role::Hub) => Err(format!(
+            (Action::Submit, Role::Hub) => Some(format!(
                 "{id} is a hub certificate: a hub forwards rollups, it does not submit forms (for {area})"
             )),
-            (Action::Submit, role) => Err(format!(
+            (Action::Submit, role) => Some(format!(
                 "{id} is a {} certificate and may not submit reports (for {area})",
                 role.as_str()
             )),
-            (Action::Read, role) => Err(format!(
+            (Action::Read, role) => Some(format!(
                 "{id} is a {} certificate and may not read (area {area}); use a viewer certificate",
                 role.as_str()
             )),
-        }
+        };
+        refusal.map_or(Ok(()), |reason| Err(Denied(reason)))
     }
 
     /// [`Authorizer::check`], with the refusal recorded in the audit trail and turned into
@@ -200,7 +206,7 @@ impl Authorizer {
         action: Action,
         area: AreaCode,
     ) -> Result<(), Status> {
-        self.check(id, action, area).map_err(|reason| {
+        self.check(id, action, area).map_err(|Denied(reason)| {
             record_refusal(store, id, action, area, &reason);
             Status::permission_denied(reason)
         })

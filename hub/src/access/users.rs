@@ -189,18 +189,15 @@ impl Users {
         &self,
         areas: &Areas,
         name: &str,
-        area: &str,
+        code: AreaCode,
         password: &str,
         now_ms: i64,
     ) -> Result<User, UserError> {
         if !valid_name(name) {
             return Err(UserError::BadName(name.to_owned()));
         }
-        let code: AreaCode = area
-            .parse()
-            .map_err(|_| UserError::UnknownArea(area.to_owned()))?;
         if areas.get(code).is_none() {
-            return Err(UserError::UnknownArea(area.to_owned()));
+            return Err(UserError::UnknownArea(code.to_string()));
         }
         // names differing only in case would be two accounts a leader cannot tell apart
         let taken: Option<String> = self
@@ -348,7 +345,13 @@ mod tests {
         let areas = fixtures::santai_areas();
         let users = Users::open(dir.path()).unwrap();
         let zhang = users
-            .add(&areas, "张书记", "510722101", "潼川镇平安办2026", 0)
+            .add(
+                &areas,
+                "张书记",
+                "510722101".parse().unwrap(),
+                "潼川镇平安办2026",
+                0,
+            )
             .unwrap();
         assert_eq!(zhang.identity().uri(), "pingan://viewer/510722101");
         // a user reads what a viewer certificate of its area reads, and nothing else
@@ -364,19 +367,37 @@ mod tests {
         assert!(!may(Action::Read, "510722"));
         assert!(!may(Action::Submit, "510722101"));
         assert!(matches!(
-            users.add(&areas, "张书记", "510722", "another password", 0),
+            users.add(
+                &areas,
+                "张书记",
+                "510722".parse().unwrap(),
+                "another password",
+                0
+            ),
             Err(UserError::Exists(_))
         ));
         assert!(matches!(
-            users.add(&areas, "li", "510722", "short", 0),
+            users.add(&areas, "li", "510722".parse().unwrap(), "short", 0),
             Err(UserError::WeakPassword)
         ));
         assert!(matches!(
-            users.add(&areas, "li", "110101", "long enough password", 0),
+            users.add(
+                &areas,
+                "li",
+                "110101".parse().unwrap(),
+                "long enough password",
+                0
+            ),
             Err(UserError::UnknownArea(_))
         ));
         assert!(matches!(
-            users.add(&areas, "li si", "510722", "long enough password", 0),
+            users.add(
+                &areas,
+                "li si",
+                "510722".parse().unwrap(),
+                "long enough password",
+                0
+            ),
             Err(UserError::BadName(_))
         ));
 

@@ -48,7 +48,7 @@ pub enum UsersCommand {
         data: PathBuf,
         /// The area whose subtree the user reads, e.g. 510722101.
         #[arg(long)]
-        area: String,
+        area: AreaCode,
         #[command(flatten)]
         registry: RegistryArgs,
         /// User name (Chinese characters allowed).
@@ -87,7 +87,7 @@ pub enum OwnersCommand {
         #[arg(long, env = "PINGAN_HUB_DATA", default_value_os_t = default_data_dir())]
         data: PathBuf,
         /// The subtree's root, e.g. 510722.
-        area: String,
+        area: AreaCode,
     },
 }
 
@@ -106,11 +106,11 @@ pub enum CertsCommand {
         #[arg(long)]
         dir: PathBuf,
         /// node (submits for its area), viewer (reads its subtree) or hub (serves, federates).
-        #[arg(long)]
-        role: String,
+        #[arg(long, value_enum)]
+        role: crate::access::tls::Role,
         /// The area the identity is for, e.g. 510722101001.
         #[arg(long)]
-        area: String,
+        area: AreaCode,
         /// Host names or IP addresses clients use to reach a hub (hub role; repeatable).
         #[arg(long = "host")]
         hosts: Vec<String>,
@@ -214,7 +214,7 @@ pub struct FederationArgs {
     /// How fine the forwarded rollups are: county (totals only), township or village; default:
     /// the jurisdiction's own level (one rollup for the whole subtree).
     #[arg(long, env = "PINGAN_FORWARD_DEPTH")]
-    pub forward_depth: Option<String>,
+    pub forward_depth: Option<pingan_proto::Level>,
     /// Seconds between full checks of every rollup against what the parent last received
     /// (changes are forwarded as they commit, whatever this is).
     #[arg(long, env = "PINGAN_FORWARD_EVERY", default_value_t = 600)]
@@ -265,12 +265,7 @@ impl FederationArgs {
         let Some(root) = self.jurisdiction(tls)? else {
             anyhow::bail!("--parent needs the hub's area: give --area");
         };
-        let depth = match &self.forward_depth {
-            Some(d) => d
-                .parse()
-                .map_err(|e: String| anyhow::anyhow!("--forward-depth: {e}"))?,
-            None => pingan_proto::AreaCode::level(root),
-        };
+        let depth = self.forward_depth.unwrap_or_else(|| root.level());
         Ok(Some(crate::federation::forward::ForwardConfig {
             parent: parent.clone(),
             plan: crate::federation::forward::Plan::new(root, depth)?,

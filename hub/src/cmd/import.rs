@@ -108,10 +108,15 @@ impl Source<'_> {
     }
 }
 
+/// Why an imported report was refused, as the summary lists it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Refused(pub String);
+
 /// One row's fields as text, or why it is not text.
-fn fields(rec: &csv::ByteRecord) -> Result<Vec<&str>, String> {
+fn fields(rec: &csv::ByteRecord) -> Result<Vec<&str>, Refused> {
     rec.iter()
-        .map(|f| std::str::from_utf8(f).map_err(|_| "这一行不是 UTF-8 文本".to_owned()))
+        .map(|f| std::str::from_utf8(f).map_err(|_| Refused("这一行不是 UTF-8 文本".to_owned())))
         .collect()
 }
 
@@ -194,6 +199,263 @@ fn scattered_keys(
     Ok(scattered)
 }
 
+/// A report handed to the store: its line, and whether it was stored before (or why not).
+type Stored = (u64, Result<bool, Refused>);
+
+/// An import under way: the file's layout, the report being gathered, the reports in flight to
+/// the store and the summary so far.
+struct Importer {
+    state: Arc<HubState>,
+    sender: String,
+    layout: Layout,
+    scattered: HashSet<(String, String)>,
+    current: Option<Gathering>,
+    pending: tokio::task::JoinSet<Stored>,
+    summary: ImportSummary,
+}
+
+impl Importer {
+    /// A finished report: counted once, then refused with its first reason or handed to the
+    /// store.
+    fn finish(&mut self, g: Gathering) {
+        self.summary.reports += 1;
+        match g.bad {
+            Some(reason) => self.summary.refused.push((g.line, reason)),
+            None => {
+                let (state, sender) = (self.state.clone(), self.sender.clone());
+                self.pending
+                    .spawn(async move { (g.line, store(&state, g.report, sender).await) });
+            }
+        }
+    }
+
+    /// Finishes the report being gathered, if any.
+    fn finish_current(&mut self) {
+        if let Some(g) = self.current.take() {
+            self.finish(g);
+        }
+    }
+
+    /// A report of one line that is refused before it is gathered.
+    fn refuse_line(&mut self, line: u64, reason: String) {
+        self.finish_current();
+        self.summary.reports += 1;
+        self.summary.refused.push((line, reason));
+    }
+
+    fn absorb(&mut self, (line, stored): Stored) {
+        match stored {
+            Ok(true) => self.summary.duplicates += 1,
+            Ok(false) => self.summary.stored += 1,
+            Err(Refused(reason)) => self.summary.refused.push((line, reason)),
+        }
+    }
+
+    /// Waits until at most `limit` reports are in flight.
+    async fn drain_to(&mut self, limit: usize) -> anyhow::Result<()> {
+        while self.pending.len() > limit {
+            if let Some(done) = self.pending.join_next().await {
+                self.absorb(done?);
+            }
+        }
+        Ok(())
+    }
+
+    /// One row of the long layout: a value added to the report of its (area, period), or that
+    /// report's first reason to be refused.
+    fn long_row(
+        &mut self,
+        line: u64,
+        key: (String, String),
+        row: &[&str],
+        problem: Option<String>,
+    ) {
+        let Some((m, v, p)) = self.layout.long else {
+            return;
+        };
+        let (area, period) = key;
+        let same = self
+            .current
+            .as_ref()
+            .is_some_and(|g| g.report.area == area && g.report.period == period);
+        if !same {
+            self.finish_current();
+            let bad = self.scattered.contains(&(area.clone(), period.clone())).then(|| {
+                format!(
+                    "{area} {period} 的行不连续（分散在文件各处）：请按区划代码和期间排序后重新导入这份报表"
+                )
+            });
+            self.current = Some(Gathering {
+                line,
+                report: pb::Report {
+                    area,
+                    period,
+                    ..Default::default()
+                },
+                bad,
+            });
+        }
+        let g = self.current.as_mut().expect("just set");
+        if let Some(problem) = problem {
+            g.bad.get_or_insert(format!("第 {line} 行：{problem}"));
+            return;
+        }
+        let Ok(value) = row[v].parse::<i64>() else {
+            g.bad.get_or_insert(format!(
+                "第 {line} 行：{} 的数值「{}」不是整数",
+                row[m], row[v]
+            ));
+            return;
+        };
+        let part = p.map(|p| row[p].to_owned()).filter(|s| !s.is_empty());
+        if let Err(Refused(twice)) = g.add(row[m], part, value) {
+            g.bad.get_or_insert(format!("第 {line} 行：{twice}"));
+        }
+    }
+
+    /// One row of the wide layout: a whole report.
+    fn wide_row(
+        &mut self,
+        line: u64,
+        key: (String, String),
+        row: &[&str],
+        problem: Option<String>,
+    ) {
+        let (area, period) = key;
+        let mut g = Gathering {
+            line,
+            report: pb::Report {
+                area,
+                period,
+                ..Default::default()
+            },
+            bad: problem,
+        };
+        if g.bad.is_none() {
+            for (i, h) in self.layout.headers.iter().enumerate() {
+                if i == self.layout.area || i == self.layout.period || row[i].is_empty() {
+                    continue;
+                }
+                match row[i].parse::<i64>() {
+                    Ok(n) => g.report.values.push(pb::MetricValue {
+                        metric: h.clone(),
+                        total: Some(n),
+                        parts: Default::default(),
+                    }),
+                    Err(_) => {
+                        g.bad
+                            .get_or_insert(format!("{h} 列的数值「{}」不是整数", row[i]));
+                    }
+                }
+            }
+        }
+        self.finish(g);
+    }
+
+    /// One record of the file.
+    fn record(&mut self, line: u64, rec: &csv::ByteRecord) {
+        let row = fields(rec);
+        let ragged = rec.len() != self.layout.headers.len();
+        let (area_col, period_col) = (self.layout.area, self.layout.period);
+        let key = match &row {
+            Ok(f) if f.len() > area_col.max(period_col) => {
+                Some((f[area_col].to_owned(), period_cell(f[period_col])))
+            }
+            _ => None,
+        };
+        let problem = match (&row, ragged) {
+            (Err(Refused(e)), _) => Some(e.clone()),
+            (Ok(_), true) => Some(format!(
+                "这一行有 {} 列，表头有 {} 列",
+                rec.len(),
+                self.layout.headers.len()
+            )),
+            (Ok(_), false) => None,
+        };
+        let Some(key) = key else {
+            // nothing says which report the row belongs to: it is a refused report of its own
+            self.refuse_line(line, problem.unwrap_or_else(|| "缺少区划代码或期间".into()));
+            return;
+        };
+        let row = row.unwrap_or_default();
+        match self.layout.long {
+            Some(_) => self.long_row(line, key, &row, problem),
+            None => self.wide_row(line, key, &row, problem),
+        }
+    }
+}
+
+impl Gathering {
+    /// Adds a value (a metric's total, or one of its parts); a value given twice is an error.
+    fn add(&mut self, metric: &str, part: Option<String>, value: i64) -> Result<(), Refused> {
+        let values = &mut self.report.values;
+        let i = match values.iter().position(|x| x.metric == metric) {
+            Some(i) => i,
+            None => {
+                values.push(pb::MetricValue {
+                    metric: metric.to_owned(),
+                    total: None,
+                    parts: Default::default(),
+                });
+                values.len() - 1
+            }
+        };
+        let slot = &mut values[i];
+        let twice = match part {
+            Some(part) => slot
+                .parts
+                .insert(part.clone(), value)
+                .map(|_| format!("{metric}「{part}」填了两次")),
+            None => slot
+                .total
+                .replace(value)
+                .map(|_| format!("{metric} 填了两次")),
+        };
+        twice.map_or(Ok(()), |t| Err(Refused(t)))
+    }
+}
+
+/// Progress on stderr, once a second: on one line at a terminal, a line each otherwise.
+struct Progress {
+    started: Instant,
+    last: Instant,
+    tty: bool,
+}
+
+impl Progress {
+    fn new() -> Progress {
+        Progress {
+            started: Instant::now(),
+            last: Instant::now(),
+            tty: std::io::stderr().is_terminal(),
+        }
+    }
+
+    fn tick(&mut self, line: u64, summary: &ImportSummary) {
+        if self.last.elapsed().as_secs_f64() < 1.0 {
+            return;
+        }
+        self.last = Instant::now();
+        let rate = summary.reports as f64 / self.started.elapsed().as_secs_f64();
+        let msg = format!(
+            "import: 第 {line} 行，已读 {} 份报表（{rate:.0}/s），拒收 {}",
+            summary.reports,
+            summary.refused.len()
+        );
+        if self.tty {
+            eprint!("\r{msg}")
+        } else {
+            eprintln!("{msg}")
+        }
+    }
+
+    fn done(&self) {
+        if self.tty {
+            eprintln!();
+        }
+    }
+}
+
 /// Imports a CSV file into the hub's store, printing progress to stderr.
 pub async fn import_file(state: &HubState, path: &Path) -> anyhow::Result<ImportSummary> {
     let source = Source::open(path)?;
@@ -219,34 +481,16 @@ pub async fn import_file(state: &HubState, path: &Path) -> anyhow::Result<Import
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default()
     );
-    let mut summary = ImportSummary::default();
-    let mut pending = tokio::task::JoinSet::new();
-    let started = Instant::now();
-    let mut last_progress = Instant::now();
-    let tty = std::io::stderr().is_terminal();
-    let mut current: Option<Gathering> = None;
-    let state = Arc::new(state.clone());
-
-    // a finished report: counted once, then refused with its first reason or handed to the store
-    let finish =
-        |g: Gathering,
-         summary: &mut ImportSummary,
-         pending: &mut tokio::task::JoinSet<(u64, Result<bool, String>)>| {
-            summary.reports += 1;
-            match g.bad {
-                Some(reason) => summary.refused.push((g.line, reason)),
-                None => {
-                    let (state, sender) = (state.clone(), sender.clone());
-                    pending.spawn(async move { (g.line, store(&state, g.report, sender).await) });
-                }
-            }
-        };
-    let absorb = |done: (u64, Result<bool, String>), summary: &mut ImportSummary| match done.1 {
-        Ok(true) => summary.duplicates += 1,
-        Ok(false) => summary.stored += 1,
-        Err(reason) => summary.refused.push((done.0, reason)),
+    let mut import = Importer {
+        state: Arc::new(state.clone()),
+        sender,
+        layout,
+        scattered,
+        current: None,
+        pending: tokio::task::JoinSet::new(),
+        summary: ImportSummary::default(),
     };
-
+    let mut progress = Progress::new();
     let mut rec = csv::ByteRecord::new();
     loop {
         let line = csv.position().line();
@@ -255,179 +499,21 @@ pub async fn import_file(state: &HubState, path: &Path) -> anyhow::Result<Import
             Ok(false) => break,
             Err(e) => {
                 // a broken quote and the like: the rest of the file cannot be read as rows
-                if let Some(g) = current.take() {
-                    finish(g, &mut summary, &mut pending);
-                }
-                summary.reports += 1;
-                summary
-                    .refused
-                    .push((line, format!("CSV 格式错误，文件其余部分无法读取：{e}")));
+                import.refuse_line(line, format!("CSV 格式错误，文件其余部分无法读取：{e}"));
                 break;
             }
         }
-        let line = rec.position().map_or(line, |p| p.line());
         if rec.iter().all(<[u8]>::is_empty) {
             continue;
         }
-        let row = fields(&rec);
-        let ragged = rec.len() != layout.headers.len();
-        let key = match &row {
-            Ok(f) if f.len() > layout.area.max(layout.period) => {
-                Some((f[layout.area].to_owned(), period_cell(f[layout.period])))
-            }
-            _ => None,
-        };
-        let row_problem = match (&row, ragged) {
-            (Err(e), _) => Some(e.clone()),
-            (Ok(_), true) => Some(format!(
-                "这一行有 {} 列，表头有 {} 列",
-                rec.len(),
-                layout.headers.len()
-            )),
-            (Ok(_), false) => None,
-        };
-        let Some((area, period)) = key else {
-            // nothing says which report the row belongs to: it is a refused report of its own
-            if let Some(g) = current.take() {
-                finish(g, &mut summary, &mut pending);
-            }
-            summary.reports += 1;
-            summary.refused.push((
-                line,
-                row_problem.unwrap_or_else(|| "缺少区划代码或期间".into()),
-            ));
-            continue;
-        };
-        let row = row.unwrap_or_default();
-        match layout.long {
-            Some((m, v, p)) => {
-                let same = current
-                    .as_ref()
-                    .is_some_and(|g| g.report.area == area && g.report.period == period);
-                if !same {
-                    if let Some(g) = current.take() {
-                        finish(g, &mut summary, &mut pending);
-                    }
-                    let bad = scattered.contains(&(area.clone(), period.clone())).then(|| {
-                        format!(
-                            "{area} {period} 的行不连续（分散在文件各处）：请按区划代码和期间排序后重新导入这份报表"
-                        )
-                    });
-                    current = Some(Gathering {
-                        line,
-                        report: pb::Report {
-                            area,
-                            period,
-                            ..Default::default()
-                        },
-                        bad,
-                    });
-                }
-                let g = current.as_mut().expect("just set");
-                if let Some(problem) = row_problem {
-                    g.bad.get_or_insert(format!("第 {line} 行：{problem}"));
-                    continue;
-                }
-                let value: i64 = match row[v].parse() {
-                    Ok(n) => n,
-                    Err(_) => {
-                        g.bad.get_or_insert(format!(
-                            "第 {line} 行：{} 的数值「{}」不是整数",
-                            row[m], row[v]
-                        ));
-                        continue;
-                    }
-                };
-                let part = p.map(|p| row[p].to_owned()).filter(|s| !s.is_empty());
-                let metric = row[m].to_owned();
-                let slot = match g.report.values.iter_mut().position(|x| x.metric == metric) {
-                    Some(i) => &mut g.report.values[i],
-                    None => {
-                        g.report.values.push(pb::MetricValue {
-                            metric,
-                            total: None,
-                            parts: Default::default(),
-                        });
-                        g.report.values.last_mut().expect("just pushed")
-                    }
-                };
-                match part {
-                    Some(part) => {
-                        if slot.parts.insert(part.clone(), value).is_some() {
-                            g.bad.get_or_insert(format!(
-                                "第 {line} 行：{}「{part}」填了两次",
-                                slot.metric
-                            ));
-                        }
-                    }
-                    None => {
-                        if slot.total.replace(value).is_some() {
-                            g.bad
-                                .get_or_insert(format!("第 {line} 行：{} 填了两次", slot.metric));
-                        }
-                    }
-                }
-            }
-            None => {
-                let mut g = Gathering {
-                    line,
-                    report: pb::Report {
-                        area,
-                        period,
-                        ..Default::default()
-                    },
-                    bad: row_problem,
-                };
-                if g.bad.is_none() {
-                    for (i, h) in layout.headers.iter().enumerate() {
-                        if i == layout.area || i == layout.period || row[i].is_empty() {
-                            continue;
-                        }
-                        match row[i].parse::<i64>() {
-                            Ok(n) => g.report.values.push(pb::MetricValue {
-                                metric: h.clone(),
-                                total: Some(n),
-                                parts: Default::default(),
-                            }),
-                            Err(_) => {
-                                g.bad
-                                    .get_or_insert(format!("{h} 列的数值「{}」不是整数", row[i]));
-                            }
-                        }
-                    }
-                }
-                finish(g, &mut summary, &mut pending);
-            }
-        }
-        while pending.len() >= IN_FLIGHT {
-            if let Some(done) = pending.join_next().await {
-                absorb(done?, &mut summary);
-            }
-        }
-        if last_progress.elapsed().as_secs_f64() >= 1.0 {
-            last_progress = Instant::now();
-            let rate = summary.reports as f64 / started.elapsed().as_secs_f64();
-            let msg = format!(
-                "import: 第 {line} 行，已读 {} 份报表（{rate:.0}/s），拒收 {}",
-                summary.reports,
-                summary.refused.len()
-            );
-            if tty {
-                eprint!("\r{msg}")
-            } else {
-                eprintln!("{msg}")
-            }
-        }
+        import.record(rec.position().map_or(line, |p| p.line()), &rec);
+        import.drain_to(IN_FLIGHT - 1).await?;
+        progress.tick(line, &import.summary);
     }
-    if let Some(g) = current.take() {
-        finish(g, &mut summary, &mut pending);
-    }
-    while let Some(done) = pending.join_next().await {
-        absorb(done?, &mut summary);
-    }
-    if tty {
-        eprintln!();
-    }
+    import.finish_current();
+    import.drain_to(0).await?;
+    progress.done();
+    let mut summary = import.summary;
     summary.refused.sort();
     debug_assert_eq!(
         summary.reports,
@@ -437,7 +523,7 @@ pub async fn import_file(state: &HubState, path: &Path) -> anyhow::Result<Import
 }
 
 /// Validates and stores one imported report; whether it was stored already.
-async fn store(state: &HubState, mut report: pb::Report, sender: String) -> Result<bool, String> {
+async fn store(state: &HubState, mut report: pb::Report, sender: String) -> Result<bool, Refused> {
     // validated under a placeholder id, then identified by its content digest: the same
     // figures imported twice are the same submission
     report.submission_id = "import".into();
@@ -445,7 +531,7 @@ async fn store(state: &HubState, mut report: pb::Report, sender: String) -> Resu
     let mut valid = state
         .validator()
         .validate(&report)
-        .map_err(|v| v.to_string())?;
+        .map_err(|v| Refused(v.to_string()))?;
     let digest = valid.digest();
     valid.submission_id = format!(
         "import-{}",
@@ -460,7 +546,7 @@ async fn store(state: &HubState, mut report: pb::Report, sender: String) -> Resu
         .write(valid, sender, received_at)
         .await
         .map(|r| r.duplicate)
-        .map_err(|e| e.to_string())
+        .map_err(|e| Refused(e.to_string()))
 }
 
 #[cfg(test)]

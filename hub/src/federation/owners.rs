@@ -112,7 +112,7 @@ impl Owners {
     /// Releases `root` (its child hub was replaced); true when it was owned.
     pub fn release(&self, store: &Store, root: AreaCode) -> Result<bool, StoreError> {
         let _one = self.claiming.lock().expect("not poisoned");
-        let released = store.release_owner(&root.to_string())?;
+        let released = store.release_owner(root)?;
         self.claims
             .write()
             .expect("not poisoned")

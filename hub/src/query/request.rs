@@ -148,7 +148,9 @@ fn level(s: &str) -> Result<Option<Level>, QueryError> {
     if s.is_empty() {
         return Ok(None);
     }
-    s.parse().map(Some).map_err(QueryError::BadRequest)
+    s.parse()
+        .map(Some)
+        .map_err(|e: pingan_proto::area::UnknownLevel| QueryError::BadRequest(e.to_string()))
 }
 
 impl TryFrom<&pb::RollupRequest> for RollupQuery {

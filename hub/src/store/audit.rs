@@ -1,6 +1,7 @@
 //! The audit trail beside the revisions: subtrees owned by child hubs, and refused requests
 //! (a flood counted, not mirrored). Written on a side connection: rare, small writes.
 
+use pingan_proto::AreaCode;
 use rusqlite::{Connection, params};
 
 use super::{Store, StoreError, schema::configure};
@@ -72,10 +73,10 @@ impl Store {
     }
 
     /// Forgets the owner of `root` (a replaced child hub); true when there was one.
-    pub fn release_owner(&self, root: &str) -> Result<bool, StoreError> {
+    pub fn release_owner(&self, root: AreaCode) -> Result<bool, StoreError> {
         self.with_audit(|conn| {
             Ok(conn
-                .execute("DELETE FROM owners WHERE root = ?1", [root])
+                .execute("DELETE FROM owners WHERE root = ?1", [root.to_string()])
                 .map_err(StoreError::from_sqlite)?
                 > 0)
         })

@@ -6,7 +6,7 @@ use std::{fmt, str::FromStr};
 use pingan_proto::AreaCode;
 
 /// What a certificate may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
 pub enum Role {
     /// An office's node: submits reports for its own area (or a granted subtree).
     Node,
@@ -28,16 +28,35 @@ impl Role {
 }
 
 impl FromStr for Role {
-    type Err = String;
+    type Err = IdentityError;
 
-    fn from_str(s: &str) -> Result<Role, String> {
+    fn from_str(s: &str) -> Result<Role, IdentityError> {
         match s {
             "node" => Ok(Role::Node),
             "viewer" => Ok(Role::Viewer),
             "hub" => Ok(Role::Hub),
-            _ => Err(format!("unknown role {s:?}: expected node, viewer or hub")),
+            _ => Err(IdentityError::UnknownRole(s.to_owned())),
         }
     }
+}
+
+/// Why a certificate or an identity URI names no pingan identity.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdentityError {
+    #[error("unknown role {0:?}: expected node, viewer or hub")]
+    UnknownRole(String),
+    #[error("{0:?} is not a pingan:// identity")]
+    NotPingan(String),
+    #[error("{0:?}: expected pingan://ROLE/AREA")]
+    Malformed(String),
+    #[error("{uri:?}: {reason}")]
+    BadArea { uri: String, reason: String },
+    #[error("unreadable certificate: {0}")]
+    Unreadable(String),
+    #[error("certificate {serial} carries no pingan identity (no subjectAltName)")]
+    NoIdentity { serial: String },
+    #[error("certificate {serial} must carry exactly one pingan:// URI, has {count}")]
+    Ambiguous { serial: String, count: usize },
 }
 
 /// A caller, as its certificate says.
@@ -56,15 +75,15 @@ impl Identity {
     }
 
     /// Reads the identity from a DER certificate.
-    pub fn from_der(der: &[u8]) -> Result<Identity, String> {
+    pub fn from_der(der: &[u8]) -> Result<Identity, IdentityError> {
         let (_, cert) = x509_parser::parse_x509_certificate(der)
-            .map_err(|e| format!("unreadable certificate: {e}"))?;
+            .map_err(|e| IdentityError::Unreadable(e.to_string()))?;
         let serial = hex_serial(cert.tbs_certificate.raw_serial());
         let san = cert
             .subject_alternative_name()
-            .map_err(|e| format!("bad subjectAltName: {e}"))?
-            .ok_or_else(|| {
-                format!("certificate {serial} carries no pingan identity (no subjectAltName)")
+            .map_err(|e| IdentityError::Unreadable(format!("bad subjectAltName: {e}")))?
+            .ok_or_else(|| IdentityError::NoIdentity {
+                serial: serial.clone(),
             })?;
         let uris: Vec<&str> = san
             .value
@@ -77,10 +96,10 @@ impl Identity {
             .filter(|u| u.starts_with("pingan://"))
             .collect();
         let [uri] = uris.as_slice() else {
-            return Err(format!(
-                "certificate {serial} must carry exactly one pingan:// URI, has {}",
-                uris.len()
-            ));
+            return Err(IdentityError::Ambiguous {
+                serial,
+                count: uris.len(),
+            });
         };
         let (role, area) = parse_uri(uri)?;
         Ok(Identity { role, area, serial })
@@ -99,14 +118,20 @@ pub fn identity_uri(role: Role, area: AreaCode) -> String {
 }
 
 /// Parses `pingan://ROLE/AREA`.
-pub fn parse_uri(uri: &str) -> Result<(Role, AreaCode), String> {
+pub fn parse_uri(uri: &str) -> Result<(Role, AreaCode), IdentityError> {
     let rest = uri
         .strip_prefix("pingan://")
-        .ok_or_else(|| format!("{uri:?} is not a pingan:// identity"))?;
+        .ok_or_else(|| IdentityError::NotPingan(uri.to_owned()))?;
     let (role, area) = rest
         .split_once('/')
-        .ok_or_else(|| format!("{uri:?}: expected pingan://ROLE/AREA"))?;
-    let area = area.parse().map_err(|e| format!("{uri:?}: {e}"))?;
+        .ok_or_else(|| IdentityError::Malformed(uri.to_owned()))?;
+    let area =
+        area.parse().map_err(
+            |e: pingan_proto::area::AreaCodeError| IdentityError::BadArea {
+                uri: uri.to_owned(),
+                reason: e.to_string(),
+            },
+        )?;
     Ok((role.parse()?, area))
 }
 
