@@ -12,7 +12,7 @@ use std::{
     path::{Path, PathBuf},
 };
 
-use pingan_proto::{AreaCode, Areas, Catalogue, Level, MetricKind, Period, catalogue::RuleOp};
+use pingan_domain::{AreaCode, Areas, Catalogue, Level, MetricKind, Period, catalogue::RuleOp};
 use rand::{Rng as _, SeedableRng as _, rngs::StdRng};
 
 /// How the dataset is shaped.
@@ -320,7 +320,7 @@ pub fn print_progress(done: u32, total: u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pingan_proto::{Validator, fixtures, pb};
+    use pingan_domain::{Validator, fixtures, pb};
 
     fn shape() -> Shape {
         Shape {

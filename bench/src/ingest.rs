@@ -16,6 +16,7 @@ use std::{
     time::{Duration, Instant},
 };
 
+use pingan_domain::{AreaCode, Areas, Catalogue, Level, Period, pb};
 use pingan_hub::{
     Clock, HubState,
     access::{
@@ -23,7 +24,6 @@ use pingan_hub::{
         tls::{Role, ServerTls, TlsFiles, certs},
     },
 };
-use pingan_proto::{AreaCode, Areas, Catalogue, Level, Period, pb};
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 
 use crate::dataset;
@@ -421,7 +421,7 @@ mod tests {
             ..Default::default()
         };
         let r = run(
-            pingan_proto::fixtures::santai_areas(),
+            pingan_domain::fixtures::santai_areas(),
             Catalogue::builtin(),
             &cfg,
             |_, _| {},

@@ -6,7 +6,7 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use pingan_proto::{Areas, Catalogue, Period};
+use pingan_domain::{Areas, Catalogue, Period};
 
 use pingan_bench::{dataset, ingest, queries, report};
 
@@ -23,7 +23,7 @@ enum Command {
     /// `pingan-hub import` (once), the ingest run, and the questions against DuckDB with the
     /// hub's restart time and memory. `pingan-hub` is taken from next to this program.
     All {
-        #[arg(long, default_value = "proto/data/divisions-national")]
+        #[arg(long, default_value = "domain/data/divisions-national")]
         divisions: PathBuf,
         /// Where the dataset and the hub's store are kept (and reused by the next run).
         #[arg(long, default_value = "bench-work")]
@@ -42,7 +42,7 @@ enum Command {
     },
     /// Leaders' questions on an imported store, against DuckDB on the same raw rows.
     Queries {
-        #[arg(long, default_value = "proto/data/divisions-national")]
+        #[arg(long, default_value = "domain/data/divisions-national")]
         divisions: PathBuf,
         /// The hub's data directory, with the dataset's months imported.
         #[arg(long)]
@@ -61,7 +61,7 @@ enum Command {
     /// county, township and village of a division registry.
     Dataset {
         /// Division codes in the national CSV format.
-        #[arg(long, default_value = "proto/data/divisions-national")]
+        #[arg(long, default_value = "domain/data/divisions-national")]
         divisions: PathBuf,
         /// Output directory.
         #[arg(long)]
@@ -78,7 +78,7 @@ enum Command {
     /// receipts; the no-work RPC's rate and freshness are measured in the same run.
     Ingest {
         /// Division codes in the national CSV format; `builtin` for the 三台县 extract.
-        #[arg(long, default_value = "proto/data/divisions-national")]
+        #[arg(long, default_value = "domain/data/divisions-national")]
         divisions: PathBuf,
         /// Submissions in flight per simulated node (one node per province).
         #[arg(long, default_value_t = 32)]
@@ -294,7 +294,7 @@ fn main() -> anyhow::Result<()> {
         } => {
             let (areas, registry) = if divisions.as_os_str() == "builtin" {
                 (
-                    pingan_proto::fixtures::santai_areas(),
+                    pingan_domain::fixtures::santai_areas(),
                     "三台县 (510722, built-in extract)".to_owned(),
                 )
             } else {

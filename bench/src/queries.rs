@@ -13,7 +13,7 @@ use std::{
 };
 
 use anyhow::{Context as _, bail};
-use pingan_proto::{Areas, Catalogue, Period, Span, pb};
+use pingan_domain::{Areas, Catalogue, Period, Span, pb};
 use serde::Deserialize;
 use tonic::transport::Channel;
 

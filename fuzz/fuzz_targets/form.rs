@@ -9,7 +9,7 @@ fuzz_target!(|data: &[u8]| {
     if let Err(e) = form::from_xlsx(data) {
         assert!(!e.to_string().is_empty(), "refused without a reason");
     }
-    let Ok((text, _)) = pingan_proto::text::decode(data) else {
+    let Ok((text, _)) = pingan_domain::text::decode(data) else {
         return;
     };
     let text = text.as_str();

@@ -5,7 +5,7 @@
 use std::sync::OnceLock;
 
 use libfuzzer_sys::fuzz_target;
-use pingan_proto::{Areas, Catalogue, Validator, fixtures, pb};
+use pingan_domain::{Areas, Catalogue, Validator, fixtures, pb};
 use prost::Message as _;
 
 fn registry() -> &'static (Catalogue, Areas) {

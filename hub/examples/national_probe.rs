@@ -1,14 +1,14 @@
 //! A rough probe of the query engine at national scale, ahead of the benchmark issue: loads a
-//! divisions directory (e.g. proto/data/divisions-national), applies synthetic monthly revisions of
+//! divisions directory (e.g. domain/data/divisions-national), applies synthetic monthly revisions of
 //! every county, township and village straight to the engine (no gRPC, no store writes), and
 //! times a few questions. Prints RSS. Not a benchmark: one run, no DuckDB comparison.
 //!
-//! `cargo run --release -p pingan-hub --example national_probe -- proto/data/divisions-national 3`
+//! `cargo run --release -p pingan-hub --example national_probe -- domain/data/divisions-national 3`
 
 use std::time::Instant;
 
+use pingan_domain::{Areas, Catalogue, Level, Period, pb};
 use pingan_hub::{Clock, HubState, store::Committed};
-use pingan_proto::{Areas, Catalogue, Level, Period, pb};
 
 fn rss_mib() -> u64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -24,7 +24,7 @@ fn main() -> anyhow::Result<()> {
     let mut args = std::env::args().skip(1);
     let dir = args
         .next()
-        .unwrap_or_else(|| "proto/data/divisions-national".into());
+        .unwrap_or_else(|| "domain/data/divisions-national".into());
     let months: i64 = args.next().map(|m| m.parse()).transpose()?.unwrap_or(3);
     let t = Instant::now();
     let areas = Areas::load_dir(std::path::Path::new(&dir))?;

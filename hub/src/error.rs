@@ -1,6 +1,6 @@
 //! The hub's errors, and the one place they become gRPC status codes.
 
-use pingan_proto::Violations;
+use pingan_domain::Violations;
 
 use crate::{federation::owners::OwnershipError, query::QueryError, store::StoreError};
 use tonic::{Code, Status};

@@ -3,7 +3,7 @@
 
 use std::{path::Path, sync::Arc};
 
-use pingan_proto::{Areas, Catalogue, Validator};
+use pingan_domain::{Areas, Catalogue, Validator};
 
 use crate::{
     access::authz::Authorizer,

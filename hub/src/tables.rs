@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use pingan_proto::{Catalogue, pb};
+use pingan_domain::{Catalogue, pb};
 use serde_json::{Map, Value, json};
 use unicode_width::UnicodeWidthStr;
 
@@ -197,7 +197,7 @@ fn columns(cols: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
 
 /// Who a completeness summary counts, said beside its numbers: every reporting level of the
 /// area's subtree, or one level.
-fn reporters_of(level: Option<pingan_proto::Level>) -> String {
+fn reporters_of(level: Option<pingan_domain::Level>) -> String {
     match level {
         None => "本级及所有下级上报单位".into(),
         Some(l) => format!("{}级上报单位", l.zh()),
@@ -427,7 +427,7 @@ pub fn trend_table(r: &pb::TrendReply) -> Table {
 /// Completeness: the missing and late reporters, of every reporting level or of `level`.
 /// Reporters a child hub summarizes are counted, not named: a note says how many and where
 /// their names are.
-pub fn completeness_table(r: &pb::CompletenessReply, level: Option<pingan_proto::Level>) -> Table {
+pub fn completeness_table(r: &pb::CompletenessReply, level: Option<pingan_domain::Level>) -> Table {
     let time = crate::clock::minute_text;
     let mut rows: Vec<Vec<Cell>> = r
         .missing
@@ -468,7 +468,7 @@ pub fn completeness_table(r: &pb::CompletenessReply, level: Option<pingan_proto:
 /// The summary line, and what the list does not name.
 fn completeness_notes(
     r: &pb::CompletenessReply,
-    level: Option<pingan_proto::Level>,
+    level: Option<pingan_domain::Level>,
 ) -> Vec<String> {
     let mut notes: Vec<String> = r
         .summary
@@ -804,7 +804,7 @@ mod tests {
             }],
             ..Default::default()
         };
-        let t = completeness_table(&reply, Some(pingan_proto::Level::Village));
+        let t = completeness_table(&reply, Some(pingan_domain::Level::Village));
         assert!(
             t.notes[0].starts_with("上报情况（村社区级上报单位）: 应报 462"),
             "{:?}",

@@ -8,7 +8,7 @@
 
 use std::{collections::BTreeMap, path::Path};
 
-use pingan_proto::{pb, text::TextEncoding};
+use pingan_domain::{pb, text::TextEncoding};
 
 /// Why a form could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -26,7 +26,7 @@ pub enum FormError {
     #[error("{0} 填了两次")]
     Twice(String),
     #[error(transparent)]
-    Text(#[from] pingan_proto::text::TextError),
+    Text(#[from] pingan_domain::text::TextError),
     #[error("读取 {path} 失败：{reason}")]
     Io { path: String, reason: String },
     #[error("{0}：表单文件应为 .csv、.xlsx 或 .json")]
@@ -142,11 +142,11 @@ pub fn from_file(path: &Path) -> Result<(Vec<pb::MetricValue>, TextEncoding), Fo
     match ext.as_deref() {
         Some("xlsx") => Ok((from_xlsx(&bytes)?, TextEncoding::Utf8)),
         Some("csv") => {
-            let (text, enc) = pingan_proto::text::decode(&bytes)?;
+            let (text, enc) = pingan_domain::text::decode(&bytes)?;
             Ok((from_csv(&text)?, enc))
         }
         Some("json") => {
-            let (text, enc) = pingan_proto::text::decode(&bytes)?;
+            let (text, enc) = pingan_domain::text::decode(&bytes)?;
             Ok((from_json(&text)?, enc))
         }
         _ => Err(FormError::UnknownKind(path.display().to_string())),

@@ -9,7 +9,7 @@ pub mod form;
 
 pub use pingan_outbox::new_submission_id;
 
-pub use pingan_proto::text::print_out;
+pub use pingan_domain::text::print_out;
 
 /// Today in 北京时间 on this machine's clock.
 pub fn today_beijing() -> chrono::NaiveDate {

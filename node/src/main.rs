@@ -4,11 +4,11 @@ use std::{io::IsTerminal as _, path::PathBuf, process::ExitCode, time::Duration}
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
+use pingan_domain::{Areas, Catalogue, Period, Validator, pb};
 use pingan_node::form;
 use pingan_outbox::{
     CancellationToken, Deliverer, EntryState, Outbox, OutboxError, client_tls::ClientTlsArgs,
 };
-use pingan_proto::{Areas, Catalogue, Period, Validator, pb};
 
 /// Exit status when the report is safe in the outbox but not yet acked.
 const EXIT_PENDING: u8 = 75;
@@ -178,7 +178,7 @@ fn read_values(args: &SubmitArgs) -> anyhow::Result<Vec<pb::MetricValue>> {
     let mut values = form::from_sets(&args.sets)?;
     if let Some(path) = &args.file {
         let (from_file, encoding) = form::from_file(path)?;
-        if encoding != pingan_proto::text::TextEncoding::Utf8 {
+        if encoding != pingan_domain::text::TextEncoding::Utf8 {
             eprintln!(
                 "{} 按 {} 编码读取（Excel/WPS 另存的 CSV）",
                 path.display(),

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use pingan_proto::pb::{self, report_service_client::ReportServiceClient};
+use pingan_domain::pb::{self, report_service_client::ReportServiceClient};
 use tokio::{sync::Notify, time::Instant};
 use tokio_util::sync::CancellationToken;
 use tonic::{Code, transport::Channel};

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use pingan_proto::pb;
+use pingan_domain::pb;
 use prost::Message as _;
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::Serialize;

@@ -8,7 +8,7 @@
 //! The tables (`forward_meta`, `forward_state`) keep the names they had when the hub kept them
 //! itself: existing outboxes open unchanged.
 
-use pingan_proto::pb;
+use pingan_domain::pb;
 use rusqlite::{OptionalExtension as _, params};
 
 use crate::outbox::{Outbox, OutboxError};

@@ -1,31 +1,6 @@
-//! pingan's contract and the one definition of a valid report, shared by node and hub.
-//!
-//! - [`pb`]: the generated `pingan.v1` messages and services (wire types; they stop at the edge).
-//! - [`area`]: [`AreaCode`] and [`Level`], the statistical division code and what its length says.
-//! - [`divisions`]: the division registry ([`Areas`]) loaded from the national CSV format, with
-//!   validity periods and successors, plus population attributes.
-//! - [`period`]: [`Period`]: month, quarter, half, year, ISO week, day.
-//! - [`span`]: [`Span`]: a period or a cumulative range, expanded into reported periods.
-//! - [`catalogue`]: the indicator catalogue (data, not code), its categories and rules.
-//! - [`report`]: [`ValidReport`], what a wire [`pb::Report`] becomes once it passed validation.
-//! - [`text`]: decoding what offices save (UTF-8, or GBK from Excel/WPS on Chinese Windows).
-//! - [`fixtures`]: the committed real county 三台县 (510722) and the default catalogue.
-
-pub mod area;
-pub mod catalogue;
-pub mod divisions;
-pub mod fixtures;
-pub mod period;
-pub mod report;
-pub mod span;
-pub mod text;
-
-pub use area::{AreaCode, Level};
-pub use catalogue::{Catalogue, MetricId, MetricKind};
-pub use divisions::{Area, Areas};
-pub use period::Period;
-pub use report::{ValidReport, ValidValue, Validator, Violation, Violations};
-pub use span::Span;
+//! pingan's wire contract, alone: the `pingan.v1` messages and services generated from
+//! `proto/pingan/v1/*.proto`, and the descriptor set that server reflection serves. Wire types
+//! stop at the edges: `pingan-domain` turns them into domain types (and back) once.
 
 /// Generated from `proto/pingan/v1/*.proto`.
 #[allow(missing_debug_implementations, unreachable_pub, clippy::all)]

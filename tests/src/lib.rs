@@ -12,13 +12,13 @@ use std::{
 };
 
 use chrono::TimeZone as _;
+use pingan_domain::{Catalogue, fixtures, pb};
 use pingan_hub::{
     Clock, HubState,
     clock::beijing,
     grpc::server,
     query::{Engine, QueryError},
 };
-use pingan_proto::{Catalogue, fixtures, pb};
 use tokio::{net::TcpListener, sync::oneshot, task::JoinHandle};
 
 /// The date the tests' hubs believe it is: 2026-11-22 10:00 北京时间.
@@ -71,7 +71,7 @@ impl TestHub {
         listener: TcpListener,
         data: &Path,
         clock: Clock,
-        areas: pingan_proto::Areas,
+        areas: pingan_domain::Areas,
     ) -> TestHub {
         let state = HubState::open(data, Catalogue::builtin(), areas, clock, Default::default())
             .expect("open hub");
@@ -274,17 +274,17 @@ pub fn random_values(rng: &mut rand::rngs::StdRng, catalogue: &Catalogue) -> Vec
     fix("patrol.person_times", "patrol.sessions", 1, false);
     // a hard rule's bounded side comes with its bound (the validator requires it)
     for rule in catalogue.rules() {
-        if rule.severity != pingan_proto::catalogue::Severity::Hard {
+        if rule.severity != pingan_domain::catalogue::Severity::Hard {
             continue;
         }
         let (a, b) = (rule.metric.to_string(), rule.other.to_string());
         match rule.op {
-            pingan_proto::catalogue::RuleOp::Le => {
+            pingan_domain::catalogue::RuleOp::Le => {
                 if let Some(&x) = vals.get(&a) {
                     vals.entry(b).or_insert(x);
                 }
             }
-            pingan_proto::catalogue::RuleOp::Ge => {
+            pingan_domain::catalogue::RuleOp::Ge => {
                 if let Some(&y) = vals.get(&b) {
                     vals.entry(a).or_insert(rule.factor * y);
                 }
@@ -410,7 +410,7 @@ impl TestHub {
     pub async fn start_mtls_as(
         pki: &Pki,
         area: &str,
-        areas: pingan_proto::Areas,
+        areas: pingan_domain::Areas,
         grants: Vec<pingan_hub::access::authz::Grant>,
     ) -> TestHub {
         let tmp = Arc::new(tempfile::tempdir().expect("temp dir"));
@@ -446,7 +446,7 @@ impl TestHub {
     }
 
     /// A plaintext hub over `areas` on a new temporary store, with the test clock.
-    pub async fn start_areas(areas: pingan_proto::Areas) -> TestHub {
+    pub async fn start_areas(areas: pingan_domain::Areas) -> TestHub {
         let tmp = Arc::new(tempfile::tempdir().expect("temp dir"));
         let listener = TcpListener::bind("127.0.0.1:0")
             .await
@@ -464,7 +464,7 @@ impl TestHub {
         parent_url: &str,
         pki: &Pki,
         root: &str,
-        depth: pingan_proto::Level,
+        depth: pingan_domain::Level,
     ) -> pingan_hub::federation::forward::Forwarder {
         let cfg = pingan_hub::federation::forward::ForwardConfig {
             parent: parent_url.to_owned(),

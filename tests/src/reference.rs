@@ -4,10 +4,10 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use pingan_hub::{query::Deadlines, store::RevisionRecord};
-use pingan_proto::{
+use pingan_domain::{
     AreaCode, Areas, Catalogue, Level, MetricKind, Period, Span, catalogue::Denominator,
 };
+use pingan_hub::{query::Deadlines, store::RevisionRecord};
 
 /// The current revision of every (area, period), with when its first revision arrived.
 #[derive(Debug)]

@@ -16,7 +16,7 @@ use std::{
 };
 
 use calamine::{Data, Reader as _, Xlsx, open_workbook};
-use pingan_proto::{Catalogue, fixtures, pb};
+use pingan_domain::{Catalogue, fixtures, pb};
 use pingan_tests::{Pki, Proc, ServedHub, random_values};
 use rand::{Rng as _, SeedableRng as _};
 use serde_json::Value;

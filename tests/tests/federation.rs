@@ -4,8 +4,8 @@
 use std::{collections::BTreeSet, time::Duration};
 
 use chrono::{Datelike as _, TimeZone as _};
+use pingan_domain::{AreaCode, Areas, Catalogue, Level, Period, fixtures, pb};
 use pingan_hub::{access::tls::Role, clock::beijing, query::Engine};
-use pingan_proto::{AreaCode, Areas, Catalogue, Level, Period, fixtures, pb};
 use pingan_tests::{AskWire, Pki, Proc, TestHub, bin, report, value, wait_until};
 use rand::{Rng as _, SeedableRng as _, rngs::StdRng};
 

@@ -10,8 +10,8 @@ use std::{
     time::Duration,
 };
 
+use pingan_domain::pb;
 use pingan_hub::access::tls::Role;
-use pingan_proto::pb;
 use pingan_tests::{Pki, ServedHub, TestHub, bin, report, value, wait_until};
 
 const VILLAGE: &str = "510722101002";
@@ -476,7 +476,7 @@ async fn the_query_client_reads_the_viewers_certificate_variables_not_the_nodes(
     pki.issue(Role::Node, VILLAGE);
     pki.issue(Role::Viewer, TOWN);
     let hub = TestHub::start_mtls(&pki, vec![]).await;
-    let mut client = pingan_proto::pb::report_service_client::ReportServiceClient::new(
+    let mut client = pingan_domain::pb::report_service_client::ReportServiceClient::new(
         hub.channel(pki.client(&format!("node-{VILLAGE}"))),
     );
     client

@@ -16,8 +16,8 @@ use std::{
     time::{Duration, Instant},
 };
 
+use pingan_domain::{Catalogue, ValidReport, fixtures, pb};
 use pingan_hub::{HubState, access::tls::Role};
-use pingan_proto::{Catalogue, ValidReport, fixtures, pb};
 use pingan_tests::{
     AskWire, Pki, Proc, ServedHub, TestHub, bin, report, test_clock, value, wait_until,
 };
@@ -446,7 +446,7 @@ async fn expensive_questions_are_bounded_and_ingest_goes_on() {
     // honest nodes meanwhile: every report acked
     let mut c = hub.client().await;
     let villages =
-        fixtures::santai_areas().descendants_at(fixtures::santai(), pingan_proto::Level::Village);
+        fixtures::santai_areas().descendants_at(fixtures::santai(), pingan_domain::Level::Village);
     for v in villages.iter().take(40) {
         c.submit(report(
             &v.to_string(),

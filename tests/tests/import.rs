@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use pingan_proto::pb;
+use pingan_domain::pb;
 use pingan_tests::{AskWire, TestHub, bin};
 
 /// Runs the real `pingan-hub import` off the async threads.

@@ -2,8 +2,8 @@
 
 use std::{collections::HashSet, process::Command, time::Duration};
 
+use pingan_domain::pb;
 use pingan_outbox::{Deliverer, EntryState, Outbox};
-use pingan_proto::pb;
 use pingan_tests::{HubProcess, Proc, TestHub, bin, report, test_clock, value, wait_until};
 use tonic::Code;
 
@@ -373,9 +373,9 @@ async fn a_hub_killed_mid_ingest_keeps_every_report_it_acked() {
     .unwrap();
     let url = hub.url.clone();
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-    let villages = pingan_proto::fixtures::santai_areas().descendants_at(
-        pingan_proto::fixtures::santai(),
-        pingan_proto::Level::Village,
+    let villages = pingan_domain::fixtures::santai_areas().descendants_at(
+        pingan_domain::fixtures::santai(),
+        pingan_domain::Level::Village,
     );
     for (i, v) in villages.iter().enumerate().take(400) {
         let (url, tx, area) = (url.clone(), tx.clone(), v.to_string());

@@ -5,8 +5,8 @@
 use std::process::Command;
 
 use chrono::TimeZone as _;
+use pingan_domain::{Area, AreaCode, Areas, Catalogue, Level, Period, Span, pb};
 use pingan_hub::clock::beijing;
-use pingan_proto::{Area, AreaCode, Areas, Catalogue, Level, Period, Span, pb};
 use pingan_tests::{
     AskWire, TestHub, bin,
     reference::{Reference, ranks, robust_z},
@@ -467,8 +467,8 @@ async fn a_query_right_after_a_receipt_sees_the_report() {
         .await
         .unwrap();
     let mut expected = 0;
-    let villages = pingan_proto::fixtures::santai_areas()
-        .descendants_at(pingan_proto::fixtures::santai(), Level::Village);
+    let villages = pingan_domain::fixtures::santai_areas()
+        .descendants_at(pingan_domain::fixtures::santai(), Level::Village);
     for (i, village) in (1..=20i64).zip(villages) {
         reports
             .submit(pingan_tests::report(
@@ -566,8 +566,8 @@ async fn missing_data_is_missing_not_zero_and_bad_questions_are_refused() {
 async fn the_cli_prints_csv_that_reads_back_as_the_grpc_answer() {
     let hub = TestHub::start().await;
     let mut client = hub.client().await;
-    let areas = pingan_proto::fixtures::santai_areas();
-    let county = pingan_proto::fixtures::santai();
+    let areas = pingan_domain::fixtures::santai_areas();
+    let county = pingan_domain::fixtures::santai();
     for (i, t) in areas
         .descendants_at(county, Level::Township)
         .iter()
@@ -668,7 +668,7 @@ async fn the_cli_prints_csv_that_reads_back_as_the_grpc_answer() {
 async fn weeks_and_days_roll_up_and_incomplete_rows_can_be_withheld() {
     let hub = TestHub::start().await;
     let mut client = hub.client().await;
-    let areas = pingan_proto::fixtures::santai_areas();
+    let areas = pingan_domain::fixtures::santai_areas();
     let town: AreaCode = "510722101".parse().unwrap();
     let villages = areas.descendants_at(town, Level::Village);
     // sensitive period: daily reports from two villages, one a zero report; weekly from all but one

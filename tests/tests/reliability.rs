@@ -12,8 +12,8 @@ use std::{
     time::Duration,
 };
 
+use pingan_domain::{AreaCode, Catalogue, Level, MetricKind, fixtures, pb};
 use pingan_outbox::Outbox;
-use pingan_proto::{AreaCode, Catalogue, Level, MetricKind, fixtures, pb};
 use pingan_tests::{
     AskWire, HubProcess, Proc, TestHub, bin, random_values, report, rss_kib, value, wait_until,
 };

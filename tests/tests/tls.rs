@@ -2,15 +2,15 @@
 
 use std::{process::Command, sync::Arc, time::Duration};
 
+use pingan_domain::pb::{
+    self, query_service_client::QueryServiceClient, report_service_client::ReportServiceClient,
+};
 use pingan_hub::access::{
     authz::Grant,
     tls::{
         Identity, Role,
         certs::{IssueRequest, issue_with},
     },
-};
-use pingan_proto::pb::{
-    self, query_service_client::QueryServiceClient, report_service_client::ReportServiceClient,
 };
 use pingan_tests::{Pki, TestHub, bin, report, value, wait_until};
 use tonic::{

@@ -5,7 +5,7 @@
 
 use std::{path::Path, sync::Arc};
 
-use pingan_proto::AreaCode;
+use pingan_domain::AreaCode;
 use serde::Deserialize;
 use tonic::{Request, Status};
 

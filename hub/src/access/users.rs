@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use argon2::{
     Argon2, PasswordHash, PasswordHasher as _, PasswordVerifier as _, password_hash::SaltString,
 };
-use pingan_proto::{AreaCode, Areas};
+use pingan_domain::{AreaCode, Areas};
 use rusqlite::{Connection, OptionalExtension as _, params};
 use sha2::{Digest as _, Sha256};
 
@@ -335,7 +335,7 @@ impl Users {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use pingan_proto::fixtures;
+    use pingan_domain::fixtures;
 
     const HOUR: i64 = 3600 * 1000;
 

@@ -1,11 +1,13 @@
-//! Command-line configuration of `pingan-hub` (clap derive; every flag has an env variable and
-//! a default).
+//! Command-line configuration of `pingan-hub` (clap derive). The flags a deployment sets once
+//! (data directory, addresses, TLS files, deadlines, federation) also read an environment
+//! variable, named in `--help`; flags are typed (area codes, levels, roles, addresses), so a
+//! wrong value is refused before anything starts.
 
 use std::{net::SocketAddr, path::PathBuf};
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
-use pingan_proto::{AreaCode, Areas, Catalogue, fixtures};
+use pingan_domain::{AreaCode, Areas, Catalogue, fixtures};
 
 /// pingan-hub: receives 平安建设 reports from nodes and answers leaders' questions.
 #[derive(Debug, Parser)]
@@ -214,7 +216,7 @@ pub struct FederationArgs {
     /// How fine the forwarded rollups are: county (totals only), township or village; default:
     /// the jurisdiction's own level (one rollup for the whole subtree).
     #[arg(long, env = "PINGAN_FORWARD_DEPTH")]
-    pub forward_depth: Option<pingan_proto::Level>,
+    pub forward_depth: Option<pingan_domain::Level>,
     /// Seconds between full checks of every rollup against what the parent last received
     /// (changes are forwarded as they commit, whatever this is).
     #[arg(long, env = "PINGAN_FORWARD_EVERY", default_value_t = 600)]

@@ -4,8 +4,8 @@
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
+use pingan_domain::{AreaCode, Catalogue, Level, Period, fixtures, pb};
 use pingan_outbox::{Deliverer, Outbox};
-use pingan_proto::{AreaCode, Catalogue, Level, Period, fixtures, pb};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use tokio::net::TcpListener;
 

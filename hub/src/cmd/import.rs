@@ -27,7 +27,7 @@ use std::{
 };
 
 use anyhow::Context as _;
-use pingan_proto::{Period, pb};
+use pingan_domain::{Period, pb};
 
 use crate::state::HubState;
 
@@ -44,7 +44,7 @@ pub struct ImportSummary {
 /// When an imported report counts as received: its real arrival is not known, so just before the
 /// earliest deadline any hub can be configured with (the 1st of the next month, the Monday after
 /// a week, 01:00 of a day): on time whatever the serving hub's deadlines. Never later than now.
-pub fn received_at_ms(period: pingan_proto::Period, now_ms: i64) -> i64 {
+pub fn received_at_ms(period: pingan_domain::Period, now_ms: i64) -> i64 {
     let earliest = crate::query::Deadlines {
         monthly_day: 1,
         weekly_days: 0,
@@ -88,7 +88,7 @@ impl Source<'_> {
         }
         let bytes = std::fs::read(path).with_context(|| format!("读取 {} 失败", path.display()))?;
         let (text, encoding) =
-            pingan_proto::text::decode(&bytes).with_context(|| format!("{}", path.display()))?;
+            pingan_domain::text::decode(&bytes).with_context(|| format!("{}", path.display()))?;
         eprintln!("{} 按 {} 编码读取", path.display(), encoding.name());
         Ok(Source::Decoded(Arc::new(text)))
     }
@@ -559,7 +559,7 @@ mod tests {
     fn imported_reports_count_on_time_under_any_deadline() {
         let now = chrono::Utc::now().timestamp_millis();
         for p in ["2025-10", "2025-W40", "2025-10-01", "2024-12"] {
-            let period: pingan_proto::Period = p.parse().expect("period");
+            let period: pingan_domain::Period = p.parse().expect("period");
             let at = received_at_ms(period, now);
             assert!(at < now, "{p}");
             for deadlines in [
@@ -581,7 +581,7 @@ mod tests {
             assert!(at > first, "{p}");
         }
         // a period whose earliest deadline has not passed: now
-        let month = pingan_proto::Period::month_of(crate::clock::Clock::System.today()).previous();
+        let month = pingan_domain::Period::month_of(crate::clock::Clock::System.today()).previous();
         let early = Deadlines {
             monthly_day: 1,
             weekly_days: 0,

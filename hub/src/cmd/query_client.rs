@@ -3,7 +3,7 @@
 //! Excel and WPS open it right) or JSON (rows with plain field names).
 
 use clap::{Args, Subcommand, ValueEnum};
-use pingan_proto::pb::{self, query_service_client::QueryServiceClient};
+use pingan_domain::pb::{self, query_service_client::QueryServiceClient};
 
 use crate::tables::{Table, compare_table, completeness_table, rollup_table, trend_table};
 
@@ -79,7 +79,7 @@ pub struct QueryArgs {
     /// Level of the areas compared or checked (province, prefecture, county, township, village,
     /// or 省 市 县 乡镇 村社区).
     #[arg(long)]
-    pub level: Option<pingan_proto::Level>,
+    pub level: Option<pingan_domain::Level>,
     /// Number of periods in a trend.
     #[arg(long, default_value_t = 12)]
     pub periods: u32,
@@ -103,16 +103,73 @@ pub fn render(table: &Table, format: Format) -> String {
     }
 }
 
+impl QueryCommand {
+    fn args(&self) -> &QueryArgs {
+        match self {
+            QueryCommand::Rollup(a)
+            | QueryCommand::Compare(a)
+            | QueryCommand::Trend(a)
+            | QueryCommand::Completeness(a) => a,
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            QueryCommand::Rollup(_) => "rollup",
+            QueryCommand::Compare(_) => "compare",
+            QueryCommand::Trend(_) => "trend",
+            QueryCommand::Completeness(_) => "completeness",
+        }
+    }
+}
+
+/// A reply that may come in pages.
+trait Paged: Sized {
+    /// The next page's token (empty: this was the last), taken out of the reply.
+    fn take_token(&mut self) -> String;
+    /// Appends the next page's rows.
+    fn absorb(&mut self, more: Self);
+}
+
+impl Paged for pb::CompareReply {
+    fn take_token(&mut self) -> String {
+        std::mem::take(&mut self.next_page_token)
+    }
+    fn absorb(&mut self, more: Self) {
+        self.rows.extend(more.rows);
+    }
+}
+
+impl Paged for pb::CompletenessReply {
+    fn take_token(&mut self) -> String {
+        std::mem::take(&mut self.next_page_token)
+    }
+    fn absorb(&mut self, more: Self) {
+        self.missing.extend(more.missing);
+        self.late.extend(more.late);
+    }
+}
+
+/// Asks for the first page, then the next ones until the last: all of them make the table.
+async fn all_pages<R: Paged, F: std::future::Future<Output = Result<R, tonic::Status>>>(
+    mut ask: impl FnMut(String) -> F,
+) -> Result<R, tonic::Status> {
+    let mut reply = ask(String::new()).await?;
+    loop {
+        let token = reply.take_token();
+        if token.is_empty() {
+            return Ok(reply);
+        }
+        let more = ask(token).await?;
+        reply.absorb(more);
+    }
+}
+
 /// Runs a query command against a hub and prints the answer.
 pub async fn run(cmd: QueryCommand) -> anyhow::Result<()> {
-    let (args, kind) = match &cmd {
-        QueryCommand::Rollup(a) => (a, "rollup"),
-        QueryCommand::Compare(a) => (a, "compare"),
-        QueryCommand::Trend(a) => (a, "trend"),
-        QueryCommand::Completeness(a) => (a, "completeness"),
-    };
+    let args = cmd.args();
     let tls = args.tls.client().config(&args.hub)?;
-    let period = pingan_proto::Span::parse_typed(&args.period)?.to_string();
+    let period = pingan_domain::Span::parse_typed(&args.period)?.to_string();
     let level = args
         .level
         .map(|l| l.as_str().to_owned())
@@ -121,95 +178,80 @@ pub async fn run(cmd: QueryCommand) -> anyhow::Result<()> {
         .connect()
         .await
         .map_err(|e| anyhow::anyhow!(pingan_outbox::client_tls::describe(&args.hub, &e)))?;
-    let mut client = QueryServiceClient::new(channel).max_decoding_message_size(64 * 1024 * 1024);
+    let client = QueryServiceClient::new(channel).max_decoding_message_size(64 * 1024 * 1024);
     let one_metric = || -> anyhow::Result<String> {
         match args.metric.as_slice() {
             [m] => Ok(m.clone()),
-            _ => anyhow::bail!("{kind} 需要且只需要一个 --metric（指标或比率，如 调处成功率）"),
+            _ => anyhow::bail!(
+                "{} 需要且只需要一个 --metric（指标或比率，如 调处成功率）",
+                cmd.name()
+            ),
         }
     };
     let status = |e: tonic::Status| match std::error::Error::source(&e) {
         Some(_) => anyhow::anyhow!(pingan_outbox::client_tls::describe(&args.hub, &e)),
         None => anyhow::anyhow!("{:?}: {}", e.code(), e.message()),
     };
-    let table = match kind {
-        "rollup" => rollup_table(
-            &client
-                .rollup(pb::RollupRequest {
-                    area: args.area.clone(),
-                    period: period.clone(),
-                    metrics: args.metric.clone(),
-                    by_category: args.by_category,
-                })
-                .await
-                .map_err(status)?
-                .into_inner(),
-        ),
-        "compare" => {
-            // a large comparison comes in pages: all of them make the table
-            let mut req = pb::CompareRequest {
+    let table = match &cmd {
+        QueryCommand::Rollup(_) => {
+            let req = pb::RollupRequest {
                 area: args.area.clone(),
-                period: period.clone(),
+                period,
+                metrics: args.metric.clone(),
+                by_category: args.by_category,
+            };
+            let reply = client.clone().rollup(req).await.map_err(status)?;
+            rollup_table(&reply.into_inner())
+        }
+        QueryCommand::Compare(_) => {
+            let req = pb::CompareRequest {
+                area: args.area.clone(),
+                period,
                 metric: one_metric()?,
-                level: level.clone(),
+                level,
                 complete_only: args.complete_only,
                 ..Default::default()
             };
-            let mut reply = client
-                .compare(req.clone())
-                .await
-                .map_err(status)?
-                .into_inner();
-            while !reply.next_page_token.is_empty() {
-                req.page_token = std::mem::take(&mut reply.next_page_token);
-                let more = client
-                    .compare(req.clone())
-                    .await
-                    .map_err(status)?
-                    .into_inner();
-                reply.rows.extend(more.rows);
-                reply.next_page_token = more.next_page_token;
-            }
+            let reply = all_pages(|page_token| {
+                let (mut client, req) = (client.clone(), req.clone());
+                async move {
+                    let req = pb::CompareRequest { page_token, ..req };
+                    Ok(client.compare(req).await?.into_inner())
+                }
+            })
+            .await
+            .map_err(status)?;
             compare_table(&reply)
         }
-        "trend" => trend_table(
-            &client
-                .trend(pb::TrendRequest {
-                    area: args.area.clone(),
-                    period: period.clone(),
-                    periods: args.periods,
-                    metric: one_metric()?,
-                })
-                .await
-                .map_err(status)?
-                .into_inner(),
-        ),
-        _ => {
-            let mut req = pb::CompletenessRequest {
+        QueryCommand::Trend(_) => {
+            let req = pb::TrendRequest {
                 area: args.area.clone(),
-                period: period.clone(),
-                level: level.clone(),
+                period,
+                periods: args.periods,
+                metric: one_metric()?,
+            };
+            let reply = client.clone().trend(req).await.map_err(status)?;
+            trend_table(&reply.into_inner())
+        }
+        QueryCommand::Completeness(_) => {
+            let req = pb::CompletenessRequest {
+                area: args.area.clone(),
+                period,
+                level,
                 ..Default::default()
             };
-            let mut reply = client
-                .completeness(req.clone())
-                .await
-                .map_err(status)?
-                .into_inner();
-            while !reply.next_page_token.is_empty() {
-                req.page_token = std::mem::take(&mut reply.next_page_token);
-                let more = client
-                    .completeness(req.clone())
-                    .await
-                    .map_err(status)?
-                    .into_inner();
-                reply.missing.extend(more.missing);
-                reply.late.extend(more.late);
-                reply.next_page_token = more.next_page_token;
-            }
+            let reply = all_pages(|page_token| {
+                let (mut client, req) = (client.clone(), req.clone());
+                async move {
+                    let req = pb::CompletenessRequest { page_token, ..req };
+                    Ok(client.completeness(req).await?.into_inner())
+                }
+            })
+            .await
+            .map_err(status)?;
             completeness_table(&reply, args.level)
         }
     };
-    pingan_proto::text::print_out(&render(&table, args.format));
+    pingan_domain::text::print_out(&render(&table, args.format));
     Ok(())
 }

@@ -17,12 +17,12 @@ use std::{
 };
 
 use anyhow::Context as _;
+use pingan_domain::{AreaCode, Areas, Level, Period, pb, pb::rollup::Scope};
 use pingan_outbox::{
     CancellationToken, Deliverer, Outbox,
     backoff::Backoff,
     records::{NextRecord, Records},
 };
-use pingan_proto::{AreaCode, Areas, Level, Period, pb, pb::rollup::Scope};
 use prost::Message as _;
 use sha2::{Digest as _, Sha256};
 use tokio::{sync::Notify, task::JoinHandle};
@@ -357,7 +357,7 @@ async fn deliver_loop(
 
 #[cfg(test)]
 mod tests {
-    use pingan_proto::fixtures;
+    use pingan_domain::fixtures;
 
     use super::*;
 

@@ -5,7 +5,7 @@
 
 use std::sync::{Mutex, RwLock};
 
-use pingan_proto::AreaCode;
+use pingan_domain::AreaCode;
 
 use crate::{
     access::tls::Identity,

@@ -1,17 +1,17 @@
 //! `pingan.v1.QueryService`: leaders' questions over gRPC, each within the caller's jurisdiction.
 //! A request becomes its typed question here, once; the engine answers the question.
 
-use pingan_proto::pb::{self, query_service_server::QueryService};
+use pingan_domain::{
+    pb::{self, query_service_server::QueryService},
+    question::{BadQuestion, Question},
+};
 use tonic::{Request, Response, Status};
 use tracing::instrument;
 
 use crate::{
     access::authz::Action,
     error::HubError,
-    query::{
-        CompareQuery, CompletenessQuery, Engine, QueryError, RollupQuery, Root, TrendQuery,
-        request::Question,
-    },
+    query::{CompareQuery, CompletenessQuery, Engine, QueryError, RollupQuery, Root, TrendQuery},
     state::HubState,
 };
 
@@ -40,7 +40,7 @@ impl Queries {
         f: impl FnOnce(&Engine, &Q) -> Result<T, QueryError> + Send + 'static,
     ) -> Result<Response<T>, Status>
     where
-        Q: for<'a> TryFrom<&'a R, Error = QueryError> + Question + Send + 'static,
+        Q: for<'a> TryFrom<&'a R, Error = BadQuestion> + Question + Send + 'static,
         T: Send + 'static,
     {
         let id = self.state.auth.identity(&self.state.store, &req)?;
@@ -50,7 +50,7 @@ impl Queries {
             (None, None) => "peer:unknown".to_owned(),
         };
         let deadline = crate::query::gate::grpc_timeout(req.metadata());
-        let query = Q::try_from(req.get_ref()).map_err(HubError::from)?;
+        let query = Q::try_from(req.get_ref()).map_err(|e| HubError::from(QueryError::from(e)))?;
         match query.about() {
             Root::Nation => {
                 self.state

@@ -4,7 +4,7 @@
 use std::pin::Pin;
 
 use futures_util::{Stream, StreamExt};
-use pingan_proto::{
+use pingan_domain::{
     AreaCode,
     pb::{self, report_service_server::ReportService},
 };

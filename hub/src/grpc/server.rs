@@ -3,7 +3,7 @@
 use std::future::Future;
 
 use futures_util::StreamExt as _;
-use pingan_proto::pb;
+use pingan_domain::pb;
 use tokio::net::TcpListener;
 use tokio_stream::wrappers::TcpListenerStream;
 

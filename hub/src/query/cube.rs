@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use pingan_proto::{AreaCode, Areas, Level, Period, area::CodeMap, pb};
+use pingan_domain::{AreaCode, Areas, Level, Period, area::CodeMap, pb};
 
 use super::{deadline::Deadlines, layout::Layout};
 use crate::store::{Committed, Prior};

@@ -2,7 +2,7 @@
 //! weekly ones a few days after the week, daily ones the same day by 16:00, all in 北京时间.
 
 use chrono::{NaiveTime, TimeZone as _};
-use pingan_proto::Period;
+use pingan_domain::Period;
 
 use crate::clock::beijing;
 

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use pingan_proto::{Catalogue, MetricId, MetricKind, pb};
+use pingan_domain::{Catalogue, MetricId, MetricKind, pb};
 
 /// The slot layout of a catalogue.
 #[derive(Debug, Clone)]

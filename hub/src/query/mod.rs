@@ -1,4 +1,4 @@
-//! Leaders' questions: the questions as types ([`request`]), rollups kept current as reports
+//! Leaders' questions (typed in `pingan_domain::question`): rollups kept current as reports
 //! arrive ([`cube`]), the engine that answers from them ([`engine`], a module per question), the
 //! comparison table's polars computation ([`table`]), slot layout ([`layout`]), deadlines
 //! ([`deadline`]), the rollups saved for a fast restart ([`snapshot`]), what a question may cost
@@ -10,13 +10,14 @@ pub mod deadline;
 pub mod engine;
 pub mod gate;
 pub mod layout;
-pub mod request;
 pub mod snapshot;
 pub(crate) mod table;
 
 pub use deadline::Deadlines;
 pub use engine::Engine;
-pub use request::{CompareQuery, CompletenessQuery, NATION, Paging, RollupQuery, Root, TrendQuery};
+pub use pingan_domain::question::{
+    CompareQuery, CompletenessQuery, NATION, Paging, RollupQuery, Root, TrendQuery,
+};
 
 use crate::store::StoreError;
 
@@ -52,4 +53,10 @@ pub enum QueryError {
         root: String,
         root_name: String,
     },
+}
+
+impl From<pingan_domain::question::BadQuestion> for QueryError {
+    fn from(e: pingan_domain::question::BadQuestion) -> QueryError {
+        QueryError::BadRequest(e.0)
+    }
 }

@@ -16,7 +16,7 @@ use std::{
     path::Path,
 };
 
-use pingan_proto::Period;
+use pingan_domain::Period;
 
 use super::cube::{Cube, LEVELS, Slab};
 

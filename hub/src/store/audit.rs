@@ -1,7 +1,7 @@
 //! The audit trail beside the revisions: subtrees owned by child hubs, and refused requests
 //! (a flood counted, not mirrored). Written on a side connection: rare, small writes.
 
-use pingan_proto::AreaCode;
+use pingan_domain::AreaCode;
 use rusqlite::{Connection, params};
 
 use super::{Store, StoreError, schema::configure};
@@ -22,7 +22,7 @@ pub(super) struct Repeated {
 /// rollups for the subtree, and nodes may not submit under it directly.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Owner {
-    pub root: pingan_proto::AreaCode,
+    pub root: pingan_domain::AreaCode,
     /// `pingan://hub/AREA`.
     pub identity: String,
     /// The serial of the certificate that claimed the subtree.

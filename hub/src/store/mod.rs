@@ -32,7 +32,7 @@ use std::{
     thread::JoinHandle,
 };
 
-use pingan_proto::{AreaCode, Period, ValidReport, pb};
+use pingan_domain::{AreaCode, Period, ValidReport, pb};
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
@@ -182,7 +182,7 @@ impl Drop for Store {
 
 #[cfg(test)]
 mod tests {
-    use pingan_proto::{Catalogue, Validator, fixtures};
+    use pingan_domain::{Catalogue, Validator, fixtures};
 
     use super::{schema::REVISIONS, *};
 

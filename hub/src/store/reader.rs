@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use pingan_proto::{AreaCode, Period, pb};
+use pingan_domain::{AreaCode, Period, pb};
 use prost::Message as _;
 use rusqlite::{Connection, OpenFlags};
 
@@ -145,7 +145,8 @@ impl StoreReader {
         out
     }
 
-    /// Calls `f` with every stored revision, in key order (area, period, revision).
+    /// Calls `f` with every stored revision, ordered by area, period and revision (the table
+    /// itself is keyed by period first).
     pub fn for_each_revision(&self, mut f: impl FnMut(RevisionRecord)) -> Result<(), StoreError> {
         let mut st = self.conn.prepare(&format!(
             "SELECT {COLUMNS} FROM revisions ORDER BY area, period, revision"

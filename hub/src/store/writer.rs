@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use pingan_proto::{ValidReport, pb};
+use pingan_domain::{ValidReport, pb};
 use prost::Message as _;
 use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
 use tokio::sync::{mpsc, oneshot};

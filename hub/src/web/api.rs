@@ -9,7 +9,7 @@ use axum::{
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
 };
-use pingan_proto::{AreaCode, Span};
+use pingan_domain::{AreaCode, Span, question::MAX_TREND_PERIODS};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -23,7 +23,6 @@ use crate::{
     error::HubError,
     query::{
         CompareQuery, CompletenessQuery, Engine, Paging, QueryError, RollupQuery, Root, TrendQuery,
-        request::MAX_TREND_PERIODS,
     },
     tables::{self, Table},
 };
@@ -196,7 +195,7 @@ pub const PAGE_ROWS: usize = 1000;
 /// Builds one table from the engine (blocking: it may run polars).
 pub fn build_table(
     engine: &Engine,
-    catalogue: &pingan_proto::Catalogue,
+    catalogue: &pingan_domain::Catalogue,
     q: &TableAsk,
 ) -> Result<Table, ApiError> {
     let metric = || {

@@ -1,7 +1,7 @@
 //! What the page is told about the signed-in user and the areas it shows: shared by sign-in
 //! (which answers with the user) and the API.
 
-use pingan_proto::{AreaCode, Period, period::PeriodKind};
+use pingan_domain::{AreaCode, Period, period::PeriodKind};
 use serde_json::{Value, json};
 
 use super::Web;

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use pingan_proto::AreaCode;
+use pingan_domain::AreaCode;
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
     Issuer, KeyPair, KeyUsagePurpose, SanType, SerialNumber,

@@ -3,7 +3,7 @@
 
 use std::{fmt, str::FromStr};
 
-use pingan_proto::AreaCode;
+use pingan_domain::AreaCode;
 
 /// What a certificate may do.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, clap::ValueEnum)]
@@ -127,7 +127,7 @@ pub fn parse_uri(uri: &str) -> Result<(Role, AreaCode), IdentityError> {
         .ok_or_else(|| IdentityError::Malformed(uri.to_owned()))?;
     let area =
         area.parse().map_err(
-            |e: pingan_proto::area::AreaCodeError| IdentityError::BadArea {
+            |e: pingan_domain::area::AreaCodeError| IdentityError::BadArea {
                 uri: uri.to_owned(),
                 reason: e.to_string(),
             },

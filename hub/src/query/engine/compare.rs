@@ -3,7 +3,7 @@
 
 use std::sync::PoisonError;
 
-use pingan_proto::{AreaCode, Level, Period, pb};
+use pingan_domain::{AreaCode, Level, Period, pb};
 
 use super::*;
 
@@ -216,7 +216,7 @@ impl Engine {
 
 #[cfg(test)]
 mod tests {
-    use pingan_proto::Level;
+    use pingan_domain::Level;
 
     use super::super::fixture::{Fixture, beijing_ms, code, villages};
     use super::*;

@@ -2,7 +2,7 @@
 
 use std::sync::PoisonError;
 
-use pingan_proto::{AreaCode, Period, pb};
+use pingan_domain::{AreaCode, Period, pb};
 
 use super::*;
 
@@ -146,7 +146,7 @@ impl Engine {
 
 #[cfg(test)]
 mod tests {
-    use pingan_proto::Level;
+    use pingan_domain::Level;
 
     use super::super::fixture::{Fixture, beijing_ms, code, villages};
     use super::*;

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use chrono::TimeZone as _;
-use pingan_proto::{AreaCode, Catalogue, Level, Validator, fixtures, pb};
+use pingan_domain::{AreaCode, Catalogue, Level, Validator, fixtures, pb};
 
 use super::Engine;
 use crate::{
@@ -16,7 +16,7 @@ pub(super) struct Fixture {
     pub(super) engine: Arc<Engine>,
     pub(super) store: Store,
     catalogue: Catalogue,
-    areas: Arc<pingan_proto::Areas>,
+    areas: Arc<pingan_domain::Areas>,
     _dir: tempfile::TempDir,
     sent: std::sync::atomic::AtomicU64,
     /// The store's writes are async; the questions are asked off the runtime, as the hub asks
@@ -77,7 +77,7 @@ impl Fixture {
         }
     }
 
-    pub(super) fn areas(&self) -> &pingan_proto::Areas {
+    pub(super) fn areas(&self) -> &pingan_domain::Areas {
         &self.areas
     }
 

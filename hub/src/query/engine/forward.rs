@@ -2,7 +2,7 @@
 
 use std::sync::PoisonError;
 
-use pingan_proto::{AreaCode, Level, Period, pb};
+use pingan_domain::{AreaCode, Level, Period, pb};
 
 use super::*;
 

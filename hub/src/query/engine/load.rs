@@ -3,13 +3,13 @@
 
 use std::sync::PoisonError;
 
-use pingan_proto::{AreaCode, Period, pb};
+use pingan_domain::{AreaCode, Period, pb};
 
 use super::*;
 
 /// Why stored figures are beyond what validation accepts today, if they are.
 fn implausible(values: &[pb::MetricValue], rollup: Option<&pb::Rollup>) -> Option<String> {
-    let max = pingan_proto::report::MAX_VALUE;
+    let max = pingan_domain::report::MAX_VALUE;
     for v in values {
         let bad = v.total.is_some_and(|t| !(0..=max).contains(&t))
             || v.parts.values().any(|n| !(0..=max).contains(n));

@@ -1,6 +1,6 @@
 //! The query engine: leaders' questions answered from the cube (inner areas) and the store
 //! (villages' own values), with the comparison table's columns computed by polars. It takes the
-//! typed questions of [`super::request`] and never parses a code or a period itself.
+//! typed questions of `pingan_domain::question` and never parses a code or a period itself.
 //!
 //! One module per question: [`rollup`], [`compare`], [`trend`], [`completeness`], and
 //! [`forward`] (what a child hub sends its parent); [`load`] builds the rollups at start-up and
@@ -21,13 +21,10 @@ use std::{
     sync::{Arc, Mutex, OnceLock, PoisonError, RwLock},
 };
 
-use pingan_proto::{
+use pingan_domain::{
     AreaCode, Areas, Catalogue, Level, MetricKind, Period, Span, catalogue::Denominator, pb,
 };
 
-pub use super::request::{
-    CompareQuery, CompletenessQuery, NATION, Paging, RollupQuery, Root, TrendQuery,
-};
 use super::{
     QueryError,
     cube::{AreaIndex, Cube, LEVELS, NONE, ON_TIME, REPORTED, Slab},
@@ -37,6 +34,9 @@ use super::{
     table::{self, OUTLIER_Z, TableInput},
 };
 use crate::store::{Committed, StoreError, StoreReader};
+pub use pingan_domain::question::{
+    CompareQuery, CompletenessQuery, NATION, Paging, RollupQuery, Root, TrendQuery,
+};
 
 /// What a question ranks or reads: a metric's figure, or an indicator's ratio of sums.
 #[derive(Debug, Clone)]

@@ -2,7 +2,7 @@
 
 use std::sync::PoisonError;
 
-use pingan_proto::{Level, pb};
+use pingan_domain::{Level, pb};
 
 use super::*;
 

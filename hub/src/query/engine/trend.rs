@@ -2,7 +2,7 @@
 
 use std::sync::PoisonError;
 
-use pingan_proto::{Level, Period, pb};
+use pingan_domain::{Level, Period, pb};
 
 use super::*;
 
@@ -13,7 +13,7 @@ impl Engine {
         let last = req.last;
         let n = req
             .periods
-            .clamp(1, super::super::request::MAX_TREND_PERIODS) as usize;
+            .clamp(1, pingan_domain::question::MAX_TREND_PERIODS) as usize;
         let mut spans = vec![last];
         for _ in 1..n {
             let prev = spans.last().expect("non-empty").previous();

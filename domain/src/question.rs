@@ -1,12 +1,15 @@
 //! Leaders' questions as domain types. Each front door builds them once: gRPC from the wire
-//! request (`TryFrom<&pb::...Request>`), the dashboard from its query string; the engine never
-//! parses a code, a period or a level again.
+//! request (`TryFrom<&pb::...Request>`), the dashboard from its query string; the hub's engine
+//! never parses a code, a period or a level again.
 
 use std::str::FromStr;
 
-use pingan_proto::{AreaCode, Level, Span, pb};
+use crate::{AreaCode, Level, Span, pb};
 
-use super::QueryError;
+/// Why a request is not a question: the code, period or level that does not read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct BadQuestion(pub String);
 
 /// The area code that names the whole registry (every province of a national hub) in a
 /// comparison: "every township in the country ranked".
@@ -20,9 +23,9 @@ pub enum Root {
 }
 
 impl FromStr for Root {
-    type Err = QueryError;
+    type Err = BadQuestion;
 
-    fn from_str(s: &str) -> Result<Root, QueryError> {
+    fn from_str(s: &str) -> Result<Root, BadQuestion> {
         if s == NATION {
             return Ok(Root::Nation);
         }
@@ -133,30 +136,30 @@ impl Question for CompletenessQuery {
 /// The most periods a trend reads.
 pub const MAX_TREND_PERIODS: u32 = 120;
 
-fn area(s: &str) -> Result<AreaCode, QueryError> {
+fn area(s: &str) -> Result<AreaCode, BadQuestion> {
     s.parse()
-        .map_err(|e: pingan_proto::area::AreaCodeError| QueryError::BadRequest(e.to_string()))
+        .map_err(|e: crate::area::AreaCodeError| BadQuestion(e.to_string()))
 }
 
-fn span(s: &str) -> Result<Span, QueryError> {
+fn span(s: &str) -> Result<Span, BadQuestion> {
     s.parse()
-        .map_err(|e: pingan_proto::span::SpanError| QueryError::BadRequest(e.to_string()))
+        .map_err(|e: crate::span::SpanError| BadQuestion(e.to_string()))
 }
 
 /// An optional level: empty is none.
-fn level(s: &str) -> Result<Option<Level>, QueryError> {
+fn level(s: &str) -> Result<Option<Level>, BadQuestion> {
     if s.is_empty() {
         return Ok(None);
     }
     s.parse()
         .map(Some)
-        .map_err(|e: pingan_proto::area::UnknownLevel| QueryError::BadRequest(e.to_string()))
+        .map_err(|e: crate::area::UnknownLevel| BadQuestion(e.to_string()))
 }
 
 impl TryFrom<&pb::RollupRequest> for RollupQuery {
-    type Error = QueryError;
+    type Error = BadQuestion;
 
-    fn try_from(r: &pb::RollupRequest) -> Result<RollupQuery, QueryError> {
+    fn try_from(r: &pb::RollupRequest) -> Result<RollupQuery, BadQuestion> {
         Ok(RollupQuery {
             area: area(&r.area)?,
             span: span(&r.period)?,
@@ -167,9 +170,9 @@ impl TryFrom<&pb::RollupRequest> for RollupQuery {
 }
 
 impl TryFrom<&pb::CompareRequest> for CompareQuery {
-    type Error = QueryError;
+    type Error = BadQuestion;
 
-    fn try_from(r: &pb::CompareRequest) -> Result<CompareQuery, QueryError> {
+    fn try_from(r: &pb::CompareRequest) -> Result<CompareQuery, BadQuestion> {
         Ok(CompareQuery {
             root: r.area.parse()?,
             span: span(&r.period)?,
@@ -185,9 +188,9 @@ impl TryFrom<&pb::CompareRequest> for CompareQuery {
 }
 
 impl TryFrom<&pb::TrendRequest> for TrendQuery {
-    type Error = QueryError;
+    type Error = BadQuestion;
 
-    fn try_from(r: &pb::TrendRequest) -> Result<TrendQuery, QueryError> {
+    fn try_from(r: &pb::TrendRequest) -> Result<TrendQuery, BadQuestion> {
         Ok(TrendQuery {
             area: area(&r.area)?,
             last: span(&r.period)?,
@@ -198,9 +201,9 @@ impl TryFrom<&pb::TrendRequest> for TrendQuery {
 }
 
 impl TryFrom<&pb::CompletenessRequest> for CompletenessQuery {
-    type Error = QueryError;
+    type Error = BadQuestion;
 
-    fn try_from(r: &pb::CompletenessRequest) -> Result<CompletenessQuery, QueryError> {
+    fn try_from(r: &pb::CompletenessRequest) -> Result<CompletenessQuery, BadQuestion> {
         Ok(CompletenessQuery {
             area: area(&r.area)?,
             span: span(&r.period)?,
@@ -263,10 +266,7 @@ mod tests {
                 level: bad.2.into(),
                 ..Default::default()
             });
-            assert!(
-                matches!(r, Err(QueryError::BadRequest(_))),
-                "{bad:?}: {r:?}"
-            );
+            assert!(matches!(r, Err(BadQuestion(_))), "{bad:?}: {r:?}");
         }
     }
 }

@@ -1,0 +1,32 @@
+//! pingan's domain, and the one definition of a valid report, shared by node and hub.
+//!
+//! - [`area`]: [`AreaCode`] and [`Level`], the statistical division code and what its length says.
+//! - [`divisions`]: the division registry ([`Areas`]) loaded from the national CSV format, with
+//!   validity periods and successors, plus population attributes.
+//! - [`period`]: [`Period`]: month, quarter, half, year, ISO week, day.
+//! - [`span`]: [`Span`]: a period or a cumulative range, expanded into reported periods.
+//! - [`catalogue`]: the indicator catalogue (data, not code), its categories and rules.
+//! - [`report`]: [`ValidReport`], what a wire [`pb::Report`] becomes once it passed validation.
+//! - [`question`]: leaders' questions as types, built from the wire requests.
+//! - [`text`]: decoding what offices save (UTF-8, or GBK from Excel/WPS on Chinese Windows).
+//! - [`fixtures`]: the committed real county 三台县 (510722) and the default catalogue.
+//!
+//! [`pb`] is the wire contract (`pingan-proto`), re-exported for the conversions' signatures.
+
+pub mod area;
+pub mod catalogue;
+pub mod divisions;
+pub mod fixtures;
+pub mod period;
+pub mod question;
+pub mod report;
+pub mod span;
+pub mod text;
+
+pub use area::{AreaCode, Level};
+pub use catalogue::{Catalogue, MetricId, MetricKind};
+pub use divisions::{Area, Areas};
+pub use period::Period;
+pub use pingan_proto::pb;
+pub use report::{ValidReport, ValidValue, Validator, Violation, Violations};
+pub use span::Span;
