@@ -225,54 +225,8 @@ impl Catalogue {
     /// Parses and checks a catalogue.
     pub fn from_toml(text: &str) -> Result<Catalogue, CatalogueError> {
         let file: CatalogueFile = toml::from_str(text)?;
-        let invalid = |m: String| Err(CatalogueError::Invalid(m));
-        let mut categories = HashMap::new();
-        for c in file.category {
-            if c.values.is_empty() {
-                return invalid(format!("category {:?} has no values", c.id));
-            }
-            let mut seen = std::collections::HashSet::new();
-            if let Some(dup) = c.values.iter().find(|v| !seen.insert(v.as_str())) {
-                return invalid(format!("category {:?} lists {dup:?} twice", c.id));
-            }
-            if categories.insert(c.id.clone(), c.clone()).is_some() {
-                return invalid(format!("category {:?} is defined twice", c.id));
-            }
-        }
-        let mut metrics = Vec::new();
-        let mut index = HashMap::new();
-        for m in file.metric {
-            let valid_id = !m.id.is_empty()
-                && m.id.bytes().all(|b| {
-                    b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'_'
-                });
-            if !valid_id {
-                return invalid(format!(
-                    "metric id {:?}: use lowercase letters, digits, '.' and '_'",
-                    m.id
-                ));
-            }
-            if let Some(cat) = &m.category {
-                if !categories.contains_key(cat) {
-                    return invalid(format!("metric {:?} names unknown category {cat:?}", m.id));
-                }
-                if m.kind == MetricKind::Stock {
-                    return invalid(format!("metric {:?}: a stock cannot be broken down", m.id));
-                }
-            }
-            let id: Arc<str> = m.id.as_str().into();
-            if index.insert(id.clone(), metrics.len()).is_some() {
-                return invalid(format!("metric {:?} is defined twice", m.id));
-            }
-            metrics.push(Metric {
-                id: MetricId(id),
-                zh: m.zh,
-                en: m.en,
-                unit: m.unit,
-                kind: m.kind,
-                category: m.category,
-            });
-        }
+        let categories = checked_categories(file.category)?;
+        let (metrics, index) = checked_metrics(file.metric, &categories)?;
         let mut cat = Catalogue {
             metrics,
             index,
@@ -302,7 +256,10 @@ impl Catalogue {
                 other => Denominator::Metric(known(&cat, other, "an indicator")?),
             };
             if !(i.factor.is_finite() && i.factor > 0.0) {
-                return invalid(format!("indicator {:?}: factor must be positive", i.id));
+                return Err(CatalogueError::Invalid(format!(
+                    "indicator {:?}: factor must be positive",
+                    i.id
+                )));
             }
             let numerator = known(&cat, &i.numerator, "an indicator")?;
             cat.indicators.push(Indicator {
@@ -420,6 +377,71 @@ fn edit_distance(a: &str, b: &str) -> usize {
         }
     }
     row[b.len()]
+}
+
+/// The catalogue file's categories, each with values, none listed twice.
+fn checked_categories(file: Vec<Category>) -> Result<HashMap<String, Category>, CatalogueError> {
+    let invalid = |m: String| Err(CatalogueError::Invalid(m));
+    let mut categories = HashMap::new();
+    for c in file {
+        if c.values.is_empty() {
+            return invalid(format!("category {:?} has no values", c.id));
+        }
+        let mut seen = std::collections::HashSet::new();
+        if let Some(dup) = c.values.iter().find(|v| !seen.insert(v.as_str())) {
+            return invalid(format!("category {:?} lists {dup:?} twice", c.id));
+        }
+        if categories.insert(c.id.clone(), c.clone()).is_some() {
+            return invalid(format!("category {:?} is defined twice", c.id));
+        }
+    }
+    Ok(categories)
+}
+
+/// The catalogue file's metrics with well-formed ids, each once, breaking down (flows only) by
+/// known categories; and the index of their ids.
+type Metrics = (Vec<Metric>, HashMap<Arc<str>, usize>);
+
+fn checked_metrics(
+    file: Vec<MetricFile>,
+    categories: &HashMap<String, Category>,
+) -> Result<Metrics, CatalogueError> {
+    let invalid = |m: String| Err(CatalogueError::Invalid(m));
+    let mut metrics = Vec::new();
+    let mut index = HashMap::new();
+    for m in file {
+        let valid_id = !m.id.is_empty()
+            && m.id
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'.' || b == b'_');
+        if !valid_id {
+            return invalid(format!(
+                "metric id {:?}: use lowercase letters, digits, '.' and '_'",
+                m.id
+            ));
+        }
+        if let Some(cat) = &m.category {
+            if !categories.contains_key(cat) {
+                return invalid(format!("metric {:?} names unknown category {cat:?}", m.id));
+            }
+            if m.kind == MetricKind::Stock {
+                return invalid(format!("metric {:?}: a stock cannot be broken down", m.id));
+            }
+        }
+        let id: Arc<str> = m.id.as_str().into();
+        if index.insert(id.clone(), metrics.len()).is_some() {
+            return invalid(format!("metric {:?} is defined twice", m.id));
+        }
+        metrics.push(Metric {
+            id: MetricId(id),
+            zh: m.zh,
+            en: m.en,
+            unit: m.unit,
+            kind: m.kind,
+            category: m.category,
+        });
+    }
+    Ok((metrics, index))
 }
 
 #[cfg(test)]

@@ -249,49 +249,7 @@ impl FromStr for Period {
         let parts: Vec<&str> = s.split('-').collect();
         match parts.as_slice() {
             [y] => Ok(Period::Year(year_of(y)?)),
-            [y, rest] => {
-                let year = year_of(y)?;
-                if let Some(q) = rest.strip_prefix('Q') {
-                    match num(q, "季度应为 1 到 4")? {
-                        q @ 1..=4 if q.to_string().len() == rest.len() - 1 => Ok(Period::Quarter {
-                            year,
-                            quarter: q as u8,
-                        }),
-                        _ => Err(err("季度应为 1 到 4")),
-                    }
-                } else if let Some(h) = rest.strip_prefix('H') {
-                    match (h, num(h, "半年应为 H1 或 H2")?) {
-                        ("1" | "2", h) => Ok(Period::Half {
-                            year,
-                            half: h as u8,
-                        }),
-                        _ => Err(err("半年应为 H1 或 H2")),
-                    }
-                } else if let Some(w) = rest.strip_prefix('W') {
-                    if w.len() != 2 {
-                        return Err(err("ISO 周应为两位数字 01 到 53"));
-                    }
-                    let week = num(w, "ISO 周应为 01 到 53")?;
-                    if week == 0 || week > u32::from(iso_weeks_in(year)) {
-                        return Err(err("该年没有这一 ISO 周"));
-                    }
-                    Ok(Period::Week {
-                        year,
-                        week: week as u8,
-                    })
-                } else {
-                    if rest.len() != 2 {
-                        return Err(err("月份应为两位数字 01 到 12"));
-                    }
-                    match num(rest, "月份应为 01 到 12")? {
-                        m @ 1..=12 => Ok(Period::Month {
-                            year,
-                            month: m as u8,
-                        }),
-                        _ => Err(err("月份应为 01 到 12")),
-                    }
-                }
-            }
+            [y, rest] => year_part(year_of(y)?, rest, &err, &num),
             [y, m, d] => {
                 let year = year_of(y)?;
                 if m.len() != 2 || d.len() != 2 {
@@ -303,6 +261,55 @@ impl FromStr for Period {
                     .ok_or_else(|| err("没有这一天"))
             }
             _ => Err(err("格式不对")),
+        }
+    }
+}
+
+/// The part of a period after its year: `Q3`, `H2`, `W40` or a month `10`.
+fn year_part(
+    year: i32,
+    rest: &str,
+    err: &impl Fn(&'static str) -> PeriodError,
+    num: &impl Fn(&str, &'static str) -> Result<u32, PeriodError>,
+) -> Result<Period, PeriodError> {
+    if let Some(q) = rest.strip_prefix('Q') {
+        match num(q, "季度应为 1 到 4")? {
+            q @ 1..=4 if q.to_string().len() == rest.len() - 1 => Ok(Period::Quarter {
+                year,
+                quarter: q as u8,
+            }),
+            _ => Err(err("季度应为 1 到 4")),
+        }
+    } else if let Some(h) = rest.strip_prefix('H') {
+        match (h, num(h, "半年应为 H1 或 H2")?) {
+            ("1" | "2", h) => Ok(Period::Half {
+                year,
+                half: h as u8,
+            }),
+            _ => Err(err("半年应为 H1 或 H2")),
+        }
+    } else if let Some(w) = rest.strip_prefix('W') {
+        if w.len() != 2 {
+            return Err(err("ISO 周应为两位数字 01 到 53"));
+        }
+        let week = num(w, "ISO 周应为 01 到 53")?;
+        if week == 0 || week > u32::from(iso_weeks_in(year)) {
+            return Err(err("该年没有这一 ISO 周"));
+        }
+        Ok(Period::Week {
+            year,
+            week: week as u8,
+        })
+    } else {
+        if rest.len() != 2 {
+            return Err(err("月份应为两位数字 01 到 12"));
+        }
+        match num(rest, "月份应为 01 到 12")? {
+            m @ 1..=12 => Ok(Period::Month {
+                year,
+                month: m as u8,
+            }),
+            _ => Err(err("月份应为 01 到 12")),
         }
     }
 }

@@ -90,45 +90,86 @@ pub struct Validator<'a> {
     pub today: NaiveDate,
 }
 
+/// The violations found so far in one report.
+#[derive(Debug, Default)]
+struct Problems(Vec<Violation>);
+
+impl Problems {
+    fn add(&mut self, field: &str, reason: String) {
+        self.0.push(Violation {
+            field: field.to_owned(),
+            reason,
+        });
+    }
+}
+
 impl Validator<'_> {
     /// Validates a wire report; on failure lists every offending field.
     pub fn validate(&self, r: &pb::Report) -> Result<ValidReport, Violations> {
-        let mut bad = Vec::new();
-        let mut violation = |field: &str, reason: String| {
-            bad.push(Violation {
-                field: field.to_owned(),
-                reason,
-            })
-        };
-
-        let id = &r.submission_id;
-        if id.is_empty()
-            || id.len() > MAX_SUBMISSION_ID
-            || !id.bytes().all(|b| b.is_ascii_graphic())
-        {
-            violation(
-                "submission_id",
-                format!("提交编号应为 1 到 {MAX_SUBMISSION_ID} 个可打印的 ASCII 字符，不含空格"),
-            );
+        let mut bad = Problems::default();
+        check_submission_id(&r.submission_id, &mut bad);
+        let period = self.period(r, &mut bad);
+        let area = self.area(r, period, &mut bad);
+        if r.notes.chars().count() > MAX_NOTES {
+            bad.add("notes", format!("备注超过 {MAX_NOTES} 字"));
         }
-        let period = match r.period.parse::<Period>() {
+        if r.reporter.chars().count() > 200 {
+            bad.add("reporter", "填报人超过 200 字".into());
+        }
+        // each metric at most once: a longer list is refused whole, before any per-value work
+        let most = self.catalogue.metrics().len();
+        if r.values.len() > most {
+            bad.add(
+                "values",
+                format!(
+                    "报表有 {} 项数值，指标目录只有 {most} 个指标",
+                    r.values.len()
+                ),
+            );
+            return Err(Violations(bad.0));
+        }
+        let values = self.values(&r.values, &mut bad);
+        self.check_own(r, &values, &mut bad);
+        let warnings = self.check_rules(&values, &mut bad);
+        let rollup = match (&r.rollup, area) {
+            (Some(ru), Some(area)) => Some(self.check_rollup(ru, area, period, &mut bad)),
+            _ => None,
+        };
+        if !bad.0.is_empty() {
+            return Err(Violations(bad.0));
+        }
+        Ok(ValidReport {
+            submission_id: r.submission_id.clone(),
+            area: area.expect("checked"),
+            period: period.expect("checked"),
+            values: values.into_values().collect(),
+            zero_report: r.zero_report,
+            notes: r.notes.clone(),
+            reporter: r.reporter.clone(),
+            warnings,
+            rollup,
+        })
+    }
+
+    /// The report's period, when it is a reportable one that has ended.
+    fn period(&self, r: &pb::Report, bad: &mut Problems) -> Option<Period> {
+        // a child hub's rollup was checked against the child's clock: a parent whose clock is up
+        // to a day behind still takes it rather than parking it for good
+        let today = if r.rollup.is_some() {
+            self.today.succ_opt().unwrap_or(self.today)
+        } else {
+            self.today
+        };
+        match r.period.parse::<Period>() {
             Ok(p) if !p.is_reportable() => {
-                violation(
+                bad.add(
                     "period",
                     format!("{p} 不是上报期间：只按月、ISO 周或日上报，季度、半年和年度由月度汇总"),
                 );
                 None
             }
-            // a child hub's rollup was checked against the child's clock: a parent whose clock
-            // is up to a day behind still takes it rather than parking it for good
-            Ok(p)
-                if !p.open_for_reports_on(if r.rollup.is_some() {
-                    self.today.succ_opt().unwrap_or(self.today)
-                } else {
-                    self.today
-                }) =>
-            {
-                violation(
+            Ok(p) if !p.open_for_reports_on(today) => {
+                bad.add(
                     "period",
                     format!("期间 {p} 尚未结束（今天是 {}），结束后才能上报", self.today),
                 );
@@ -136,162 +177,186 @@ impl Validator<'_> {
             }
             Ok(p) => Some(p),
             Err(e) => {
-                violation("period", e.for_reports().to_string());
+                bad.add("period", e.for_reports().to_string());
                 None
             }
-        };
-        let area = match r.area.parse::<AreaCode>() {
-            Ok(code) => match self.areas {
-                None => Some(code),
-                Some(areas) => match areas.get(code) {
-                    None => {
-                        violation("area", format!("区划代码 {code} 不存在"));
-                        None
-                    }
-                    Some(a) if period.is_some_and(|p| !a.valid_for(p)) => {
-                        let hint = a
-                            .successor
-                            .map(|s| format!("；已由 {s} {} 承继", areas.name(s)))
-                            .unwrap_or_default();
-                        violation(
-                            "area",
-                            format!("区划 {code} {} 在 {} 不是有效区划{hint}", a.name, r.period),
-                        );
-                        None
-                    }
-                    Some(_) => Some(code),
-                },
-            },
-            Err(e) => {
-                violation("area", e.to_string());
-                None
-            }
-        };
-        if r.notes.chars().count() > MAX_NOTES {
-            violation("notes", format!("备注超过 {MAX_NOTES} 字"));
         }
-        if r.reporter.chars().count() > 200 {
-            violation("reporter", "填报人超过 200 字".into());
-        }
+    }
 
-        // each metric at most once: a longer list is refused whole, before any per-value work
-        let most = self.catalogue.metrics().len();
-        if r.values.len() > most {
-            violation(
-                "values",
-                format!(
-                    "报表有 {} 项数值，指标目录只有 {most} 个指标",
-                    r.values.len()
-                ),
-            );
-            return Err(Violations(bad));
+    /// The report's area, when it is a code of the registry valid for the period.
+    fn area(&self, r: &pb::Report, period: Option<Period>, bad: &mut Problems) -> Option<AreaCode> {
+        let code = match r.area.parse::<AreaCode>() {
+            Ok(code) => code,
+            Err(e) => {
+                bad.add("area", e.to_string());
+                return None;
+            }
+        };
+        let Some(areas) = self.areas else {
+            return Some(code);
+        };
+        match areas.get(code) {
+            None => {
+                bad.add("area", format!("区划代码 {code} 不存在"));
+                None
+            }
+            Some(a) if period.is_some_and(|p| !a.valid_for(p)) => {
+                let hint = a
+                    .successor
+                    .map(|s| format!("；已由 {s} {} 承继", areas.name(s)))
+                    .unwrap_or_default();
+                bad.add(
+                    "area",
+                    format!("区划 {code} {} 在 {} 不是有效区划{hint}", a.name, r.period),
+                );
+                None
+            }
+            Some(_) => Some(code),
         }
+    }
+
+    /// The valid values, each metric once.
+    fn values(
+        &self,
+        given: &[pb::MetricValue],
+        bad: &mut Problems,
+    ) -> BTreeMap<MetricId, ValidValue> {
         let mut values: BTreeMap<MetricId, ValidValue> = BTreeMap::new();
-        for (i, v) in r.values.iter().enumerate() {
-            let field = format!("values[{i}]");
+        for (i, v) in given.iter().enumerate() {
             let Some(metric) = self.catalogue.metric_id(&v.metric) else {
                 let hint = self
                     .catalogue
                     .suggest(&v.metric)
                     .map(|s| format!("，是否是 {s}？"))
                     .unwrap_or_default();
-                violation(
-                    &format!("{field}.metric"),
+                bad.add(
+                    &format!("values[{i}].metric"),
                     format!("未知指标「{}」{hint}", v.metric),
                 );
                 continue;
             };
-            let field = format!("values[{metric}]");
-            let label = self.catalogue.label(&metric);
             if values.contains_key(&metric) {
-                violation(&field, format!("{label} 填了两次"));
+                let label = self.catalogue.label(&metric);
+                bad.add(&format!("values[{metric}]"), format!("{label} 填了两次"));
                 continue;
             }
-            let mut ok = true;
-            if let Some(t) = v.total
-                && !(0..=MAX_VALUE).contains(&t)
-            {
-                violation(
-                    &format!("{field}.total"),
-                    format!("{label} 的数值 {t} 不在 0 到 {MAX_VALUE} 之间"),
+            if let Some(valid) = self.value(metric.clone(), v, bad) {
+                values.insert(metric, valid);
+            }
+        }
+        values
+    }
+
+    /// One value of a known metric: total and parts in range, parts of the metric's category,
+    /// adding up to the total.
+    fn value(
+        &self,
+        metric: MetricId,
+        v: &pb::MetricValue,
+        bad: &mut Problems,
+    ) -> Option<ValidValue> {
+        let field = format!("values[{metric}]");
+        let label = self.catalogue.label(&metric);
+        let mut ok = true;
+        if let Some(t) = v.total
+            && !(0..=MAX_VALUE).contains(&t)
+        {
+            bad.add(
+                &format!("{field}.total"),
+                format!("{label} 的数值 {t} 不在 0 到 {MAX_VALUE} 之间"),
+            );
+            ok = false;
+        }
+        let parts = self.parts(&metric, v, bad);
+        let parts = match parts {
+            Some(p) if ok => p,
+            _ => return None,
+        };
+        let sum: i64 = parts.values().sum();
+        let total = match v.total {
+            Some(t) if !parts.is_empty() && t != sum => {
+                bad.add(
+                    &field,
+                    format!("{label} 各类别之和为 {sum}，与合计 {t} 不符"),
+                );
+                return None;
+            }
+            Some(t) => t,
+            None if parts.is_empty() => {
+                bad.add(&field, format!("{label} 既没有合计也没有分类数值"));
+                return None;
+            }
+            None => sum,
+        };
+        Some(ValidValue {
+            metric,
+            total,
+            parts,
+        })
+    }
+
+    /// A value's parts, when every one names a category of the metric and is in range.
+    fn parts(
+        &self,
+        metric: &MetricId,
+        v: &pb::MetricValue,
+        bad: &mut Problems,
+    ) -> Option<BTreeMap<String, i64>> {
+        let mut parts = BTreeMap::new();
+        if v.parts.is_empty() {
+            return Some(parts);
+        }
+        let field = format!("values[{metric}]");
+        let label = self.catalogue.label(metric);
+        let Some(cat) = self.catalogue.category_of(metric) else {
+            bad.add(&field, format!("{label} 不分类别，只填合计"));
+            return None;
+        };
+        let mut ok = true;
+        for (name, &n) in &v.parts {
+            let field = format!("{field}.parts[{name}]");
+            if !cat.values.iter().any(|c| c == name) {
+                bad.add(
+                    &field,
+                    format!(
+                        "「{name}」不是{} ({}) 的类别；可选：{}",
+                        cat.zh,
+                        cat.id,
+                        cat.values.join("、")
+                    ),
                 );
                 ok = false;
+            } else if !(0..=MAX_VALUE).contains(&n) {
+                bad.add(
+                    &field,
+                    format!("{label}「{name}」的数值 {n} 不在 0 到 {MAX_VALUE} 之间"),
+                );
+                ok = false;
+            } else {
+                parts.insert(name.clone(), n);
             }
-            let mut parts = BTreeMap::new();
-            if !v.parts.is_empty() {
-                match self.catalogue.category_of(&metric) {
-                    None => {
-                        violation(&field, format!("{label} 不分类别，只填合计"));
-                        ok = false;
-                    }
-                    Some(cat) => {
-                        for (name, &n) in &v.parts {
-                            if !cat.values.iter().any(|c| c == name) {
-                                violation(
-                                    &format!("{field}.parts[{name}]"),
-                                    format!(
-                                        "「{name}」不是{} ({}) 的类别；可选：{}",
-                                        cat.zh,
-                                        cat.id,
-                                        cat.values.join("、")
-                                    ),
-                                );
-                                ok = false;
-                            } else if !(0..=MAX_VALUE).contains(&n) {
-                                violation(
-                                    &format!("{field}.parts[{name}]"),
-                                    format!(
-                                        "{label}「{name}」的数值 {n} 不在 0 到 {MAX_VALUE} 之间"
-                                    ),
-                                );
-                                ok = false;
-                            } else {
-                                parts.insert(name.clone(), n);
-                            }
-                        }
-                    }
-                }
-            }
-            if !ok {
-                continue;
-            }
-            let sum: i64 = parts.values().sum();
-            let total = match v.total {
-                Some(t) if !parts.is_empty() && t != sum => {
-                    violation(
-                        &field,
-                        format!("{label} 各类别之和为 {sum}，与合计 {t} 不符"),
-                    );
-                    continue;
-                }
-                Some(t) => t,
-                None if parts.is_empty() => {
-                    violation(&field, format!("{label} 既没有合计也没有分类数值"));
-                    continue;
-                }
-                None => sum,
-            };
-            values.insert(
-                metric.clone(),
-                ValidValue {
-                    metric,
-                    total,
-                    parts,
-                },
-            );
         }
+        ok.then_some(parts)
+    }
 
+    /// The area's own report: values or a zero report, not both, not neither.
+    fn check_own(
+        &self,
+        r: &pb::Report,
+        values: &BTreeMap<MetricId, ValidValue>,
+        bad: &mut Problems,
+    ) {
         let own_reported = r.rollup.as_ref().is_none_or(|ru| ru.own_reported);
         if !own_reported {
             if r.zero_report || !r.values.is_empty() {
-                violation(
+                bad.add(
                     "rollup.own_reported",
                     "本级报表标为未收到，却带有数值或零报告".into(),
                 );
             }
         } else if r.zero_report {
             if let Some(v) = values.values().find(|v| v.total != 0) {
-                violation(
+                bad.add(
                     &format!("values[{}]", v.metric),
                     format!(
                         "零报告不能有非零数值：{} = {}",
@@ -301,12 +366,20 @@ impl Validator<'_> {
                 );
             }
         } else if r.values.is_empty() {
-            violation(
+            bad.add(
                 "values",
                 "报表没有任何数值；本期没有发生的事项请报零报告".into(),
             );
         }
+    }
 
+    /// The catalogue's rules: a broken hard rule is a violation, a broken soft rule a warning
+    /// (returned).
+    fn check_rules(
+        &self,
+        values: &BTreeMap<MetricId, ValidValue>,
+        bad: &mut Problems,
+    ) -> Vec<String> {
         let mut warnings = Vec::new();
         for rule in self.catalogue.rules() {
             // a hard rule's bounded side comes with its bound (调处成功 needs 调处矛盾纠纷), so that
@@ -319,7 +392,7 @@ impl Validator<'_> {
                 && values.contains_key(bounded)
                 && !values.contains_key(bound)
             {
-                violation(
+                bad.add(
                     &format!("values[{bounded}]"),
                     format!(
                         "填了 {} 就要同时填 {}",
@@ -339,51 +412,57 @@ impl Validator<'_> {
             if holds {
                 continue;
             }
-            let (ma, mb) = (
-                self.catalogue.metric(&rule.metric),
-                self.catalogue.metric(&rule.other),
-            );
-            // what is wrong, said the way round it happened: "调处成功 9 大于 调处矛盾纠纷 3"
-            let broken = match rule.op {
-                RuleOp::Le => "大于",
-                RuleOp::Ge => "小于",
-            };
-            let factor = if rule.factor == 1 {
-                String::new()
-            } else {
-                format!("{} × ", rule.factor)
-            };
-            let text = format!(
-                "{} ({}) {} {broken} {factor}{} ({}) {}",
-                ma.zh, ma.id, a.total, mb.zh, mb.id, b.total
-            );
+            let text = self.broken_rule(rule, a.total, b.total);
             match rule.severity {
-                Severity::Hard => violation(&format!("values[{}]", rule.metric), text),
+                Severity::Hard => bad.add(&format!("values[{}]", rule.metric), text),
                 Severity::Soft => warnings.push(format!("{text}（提示，可照常上报）")),
             }
         }
-
-        let rollup = match (&r.rollup, area) {
-            (Some(ru), Some(area)) => Some(self.check_rollup(ru, area, period, &mut violation)),
-            _ => None,
-        };
-
-        if !bad.is_empty() {
-            return Err(Violations(bad));
-        }
-        Ok(ValidReport {
-            submission_id: r.submission_id.clone(),
-            area: area.expect("checked"),
-            period: period.expect("checked"),
-            values: values.into_values().collect(),
-            zero_report: r.zero_report,
-            notes: r.notes.clone(),
-            reporter: r.reporter.clone(),
-            warnings,
-            rollup,
-        })
+        warnings
     }
 
+    /// What is wrong, said the way round it happened: "调处成功 9 大于 调处矛盾纠纷 3".
+    fn broken_rule(&self, rule: &crate::catalogue::Rule, a: i64, b: i64) -> String {
+        let (ma, mb) = (
+            self.catalogue.metric(&rule.metric),
+            self.catalogue.metric(&rule.other),
+        );
+        let broken = match rule.op {
+            RuleOp::Le => "大于",
+            RuleOp::Ge => "小于",
+        };
+        let factor = if rule.factor == 1 {
+            String::new()
+        } else {
+            format!("{} × ", rule.factor)
+        };
+        format!(
+            "{} ({}) {a} {broken} {factor}{} ({}) {b}",
+            ma.zh, ma.id, mb.zh, mb.id
+        )
+    }
+}
+
+/// 1 to [`MAX_SUBMISSION_ID`] printable ASCII characters.
+fn check_submission_id(id: &str, bad: &mut Problems) {
+    if id.is_empty() || id.len() > MAX_SUBMISSION_ID || !id.bytes().all(|b| b.is_ascii_graphic()) {
+        bad.add(
+            "submission_id",
+            format!("提交编号应为 1 到 {MAX_SUBMISSION_ID} 个可打印的 ASCII 字符，不含空格"),
+        );
+    }
+}
+
+/// A rollup cell's field name: `rollup.cells[metric]` or `rollup.cells[metric/part]`.
+fn cell_field(c: &pb::RollupCell) -> String {
+    if c.part.is_empty() {
+        format!("rollup.cells[{}]", c.metric)
+    } else {
+        format!("rollup.cells[{}/{}]", c.metric, c.part)
+    }
+}
+
+impl Validator<'_> {
     /// Checks a forwarded rollup and returns it in canonical order. Beyond its form, it must be
     /// plausible for the child's subtree: no more reporters of a level than the registry has
     /// there, no sum larger than its reports could carry (each at most [`MAX_VALUE`]), parts no
@@ -395,109 +474,30 @@ impl Validator<'_> {
         ru: &pb::Rollup,
         area: AreaCode,
         period: Option<Period>,
-        violation: &mut impl FnMut(&str, String),
+        bad: &mut Problems,
     ) -> pb::Rollup {
         if !matches!(
             ru.scope(),
             pb::rollup::Scope::Subtree | pb::rollup::Scope::Own
         ) {
-            violation("rollup.scope", "汇总范围应为 SUBTREE 或 OWN".into());
+            bad.add("rollup.scope", "汇总范围应为 SUBTREE 或 OWN".into());
         }
         if ru.own_on_time && !ru.own_reported {
-            violation(
+            bad.add(
                 "rollup.own_on_time",
                 "标为按时，本级报表却标为未收到".into(),
             );
         }
-        let mut cells = ru.cells.clone();
-        cells.sort_by(|a, b| (&a.metric, &a.part).cmp(&(&b.metric, &b.part)));
-        for (i, c) in cells.iter().enumerate() {
-            let field = format!(
-                "rollup.cells[{}{}{}]",
-                c.metric,
-                if c.part.is_empty() { "" } else { "/" },
-                c.part
-            );
-            match self.catalogue.metric_id(&c.metric) {
-                None => violation(&field, format!("未知指标「{}」", c.metric)),
-                Some(m)
-                    if !c.part.is_empty()
-                        && !self
-                            .catalogue
-                            .category_of(&m)
-                            .is_some_and(|cat| cat.values.contains(&c.part)) =>
-                {
-                    violation(&field, format!("{m} 没有类别「{}」", c.part))
-                }
-                Some(_) => {}
-            }
-            if c.sum < 0 {
-                violation(&field, format!("合计为负数 {}", c.sum));
-            }
-            if c.present == 0 {
-                violation(&field, "没有任何报表带这一项 (present = 0)，应省略".into());
-            }
-            if i > 0 && (&cells[i - 1].metric, &cells[i - 1].part) == (&c.metric, &c.part) {
-                violation(&field, "填了两次".into());
-            }
-        }
-        let mut reporters = Vec::with_capacity(ru.reporters.len());
-        for lc in &ru.reporters {
-            let field = format!("rollup.reporters[{}]", lc.level);
-            match lc.level.parse::<crate::Level>() {
-                Err(e) => violation(&field, e.to_string()),
-                Ok(l) if l < area.level() => violation(
-                    &field,
-                    format!("{l} 层级高于汇总的区划 {area} ({})", area.level()),
-                ),
-                Ok(l) => {
-                    if lc.on_time > lc.received {
-                        violation(
-                            &field,
-                            format!("按时 {} 多于已报 {}", lc.on_time, lc.received),
-                        );
-                    }
-                    if reporters
-                        .iter()
-                        .any(|(seen, _): &(crate::Level, _)| *seen == l)
-                    {
-                        violation(&field, "填了两次".into());
-                    }
-                    reporters.push((l, lc.clone()));
-                }
-            }
-        }
-        reporters.sort_by_key(|(l, _)| *l);
-        // no more reporters of a level than the subtree has
+        let cells = self.rollup_cells(ru, bad);
+        let reporters = rollup_reporters(ru, area, bad);
         if let (Some(areas), Some(period)) = (self.areas, period) {
-            for (l, lc) in &reporters {
-                let expected = areas
-                    .descendants_at(area, *l)
-                    .into_iter()
-                    .filter(|c| areas.get(*c).is_some_and(|a| a.valid_for(period)))
-                    .count() as u64;
-                if u64::from(lc.received) > expected {
-                    violation(
-                        &format!("rollup.reporters[{l}]"),
-                        format!(
-                            "{area} 在 {period} 只有 {expected} 个 {l} 级上报单位，汇总却说收到 {} 份",
-                            lc.received
-                        ),
-                    );
-                }
-            }
+            check_reporters_exist(areas, area, period, &reporters, bad);
         }
         let reports: u64 = reporters.iter().map(|(_, lc)| u64::from(lc.received)).sum();
         for c in &cells {
-            let field = format!(
-                "rollup.cells[{}{}{}]",
-                c.metric,
-                if c.part.is_empty() { "" } else { "/" },
-                c.part
-            );
             if u64::from(c.present) > reports {
-                violation(
-                    &field,
+                bad.add(
+                    &cell_field(c),
                     format!(
                         "{} 份报表带这一项，汇总却只收到 {reports} 份报表",
                         c.present
@@ -505,8 +505,8 @@ impl Validator<'_> {
                 );
             }
             if i128::from(c.sum) > i128::from(c.present) * i128::from(MAX_VALUE) {
-                violation(
-                    &field,
+                bad.add(
+                    &cell_field(c),
                     format!(
                         "合计 {} 超过 {} 份报表可能的最大值（每份至多 {MAX_VALUE}）",
                         c.sum, c.present
@@ -514,13 +514,13 @@ impl Validator<'_> {
                 );
             }
         }
-        self.check_rollup_sums(&cells, violation);
+        self.check_rollup_sums(&cells, bad);
         let own_level = reporters
             .iter()
             .find(|(l, _)| *l == area.level())
             .map_or(0, |(_, lc)| lc.received);
         if ru.own_reported && own_level == 0 {
-            violation(
+            bad.add(
                 "rollup.reporters",
                 format!("本级报表已收到，却没有计入 {} 级的上报单位", area.level()),
             );
@@ -534,39 +534,111 @@ impl Validator<'_> {
             reporters: reporters.into_iter().map(|(_, lc)| lc).collect(),
         }
     }
+
+    /// A rollup's cells in canonical order, each of a known metric and category, once.
+    fn rollup_cells(&self, ru: &pb::Rollup, bad: &mut Problems) -> Vec<pb::RollupCell> {
+        let mut cells = ru.cells.clone();
+        cells.sort_by(|a, b| (&a.metric, &a.part).cmp(&(&b.metric, &b.part)));
+        for (i, c) in cells.iter().enumerate() {
+            let field = cell_field(c);
+            match self.catalogue.metric_id(&c.metric) {
+                None => bad.add(&field, format!("未知指标「{}」", c.metric)),
+                Some(m)
+                    if !c.part.is_empty()
+                        && !self
+                            .catalogue
+                            .category_of(&m)
+                            .is_some_and(|cat| cat.values.contains(&c.part)) =>
+                {
+                    bad.add(&field, format!("{m} 没有类别「{}」", c.part))
+                }
+                Some(_) => {}
+            }
+            if c.sum < 0 {
+                bad.add(&field, format!("合计为负数 {}", c.sum));
+            }
+            if c.present == 0 {
+                bad.add(&field, "没有任何报表带这一项 (present = 0)，应省略".into());
+            }
+            if i > 0 && (&cells[i - 1].metric, &cells[i - 1].part) == (&c.metric, &c.part) {
+                bad.add(&field, "填了两次".into());
+            }
+        }
+        cells
+    }
+}
+
+/// A rollup's reporter counts by level, in level order: levels at or below the area's, each
+/// once, no more on time than received.
+fn rollup_reporters(
+    ru: &pb::Rollup,
+    area: AreaCode,
+    bad: &mut Problems,
+) -> Vec<(crate::Level, pb::LevelCount)> {
+    let mut reporters: Vec<(crate::Level, pb::LevelCount)> = Vec::with_capacity(ru.reporters.len());
+    for lc in &ru.reporters {
+        let field = format!("rollup.reporters[{}]", lc.level);
+        match lc.level.parse::<crate::Level>() {
+            Err(e) => bad.add(&field, e.to_string()),
+            Ok(l) if l < area.level() => bad.add(
+                &field,
+                format!("{l} 层级高于汇总的区划 {area} ({})", area.level()),
+            ),
+            Ok(l) => {
+                if lc.on_time > lc.received {
+                    bad.add(
+                        &field,
+                        format!("按时 {} 多于已报 {}", lc.on_time, lc.received),
+                    );
+                }
+                if reporters.iter().any(|(seen, _)| *seen == l) {
+                    bad.add(&field, "填了两次".into());
+                }
+                reporters.push((l, lc.clone()));
+            }
+        }
+    }
+    reporters.sort_by_key(|(l, _)| *l);
+    reporters
+}
+
+/// No more reporters of a level than the subtree has for the period.
+fn check_reporters_exist(
+    areas: &Areas,
+    area: AreaCode,
+    period: Period,
+    reporters: &[(crate::Level, pb::LevelCount)],
+    bad: &mut Problems,
+) {
+    for (l, lc) in reporters {
+        let expected = areas
+            .descendants_at(area, *l)
+            .into_iter()
+            .filter(|c| areas.get(*c).is_some_and(|a| a.valid_for(period)))
+            .count() as u64;
+        if u64::from(lc.received) > expected {
+            bad.add(
+                &format!("rollup.reporters[{l}]"),
+                format!(
+                    "{area} 在 {period} 只有 {expected} 个 {l} 级上报单位，汇总却说收到 {} 份",
+                    lc.received
+                ),
+            );
+        }
+    }
 }
 
 impl Validator<'_> {
     /// A forwarded rollup's sums against the catalogue: each metric's parts add up to no more
     /// than its total (a report may give the total alone), and the hard rules hold for the sums
     /// as they do for every valid report (whose bounded side always comes with its bound).
-    fn check_rollup_sums(
-        &self,
-        cells: &[pb::RollupCell],
-        violation: &mut impl FnMut(&str, String),
-    ) {
+    fn check_rollup_sums(&self, cells: &[pb::RollupCell], bad: &mut Problems) {
         let total = |metric: &str| {
             cells
                 .iter()
                 .find(|c| c.metric == metric && c.part.is_empty())
         };
-        let mut parts: BTreeMap<&str, i128> = BTreeMap::new();
-        for c in cells.iter().filter(|c| !c.part.is_empty()) {
-            *parts.entry(c.metric.as_str()).or_default() += i128::from(c.sum);
-        }
-        for (metric, sum) in parts {
-            match total(metric) {
-                Some(t) if sum > i128::from(t.sum) => violation(
-                    &format!("rollup.cells[{metric}]"),
-                    format!("各类别合计 {sum} 大于总数 {}", t.sum),
-                ),
-                None => violation(
-                    &format!("rollup.cells[{metric}]"),
-                    "有分类数值却没有总数".into(),
-                ),
-                Some(_) => {}
-            }
-        }
+        check_parts_within_totals(cells, &total, bad);
         for rule in self
             .catalogue
             .rules()
@@ -582,7 +654,7 @@ impl Validator<'_> {
             };
             let field = format!("rollup.cells[{bounded}]");
             let Some(c) = total(bound.as_str()) else {
-                violation(
+                bad.add(
                     &field,
                     format!(
                         "有 {} 却没有 {}",
@@ -602,7 +674,7 @@ impl Validator<'_> {
                 RuleOp::Ge => i128::from(a.sum) >= rhs,
             };
             if !holds {
-                violation(
+                bad.add(
                     &field,
                     format!(
                         "汇总不合规则：{} {} 与 {} {}（{} {} {}×）",
@@ -620,7 +692,7 @@ impl Validator<'_> {
                 );
             }
             if b.present > c.present {
-                violation(
+                bad.add(
                     &field,
                     format!(
                         "{} 份报表有 {}，只有 {} 份有 {}",
@@ -631,6 +703,32 @@ impl Validator<'_> {
                     ),
                 );
             }
+        }
+    }
+}
+
+/// Each metric's parts in a rollup add up to no more than its total (a report may give the
+/// total alone), and parts come with a total.
+fn check_parts_within_totals<'a>(
+    cells: &'a [pb::RollupCell],
+    total: &impl Fn(&str) -> Option<&'a pb::RollupCell>,
+    bad: &mut Problems,
+) {
+    let mut parts: BTreeMap<&str, i128> = BTreeMap::new();
+    for c in cells.iter().filter(|c| !c.part.is_empty()) {
+        *parts.entry(c.metric.as_str()).or_default() += i128::from(c.sum);
+    }
+    for (metric, sum) in parts {
+        match total(metric) {
+            Some(t) if sum > i128::from(t.sum) => bad.add(
+                &format!("rollup.cells[{metric}]"),
+                format!("各类别合计 {sum} 大于总数 {}", t.sum),
+            ),
+            None => bad.add(
+                &format!("rollup.cells[{metric}]"),
+                "有分类数值却没有总数".into(),
+            ),
+            Some(_) => {}
         }
     }
 }
