@@ -73,6 +73,138 @@ pub(super) fn run_writer(
 /// stored); inner errors concern one submission only.
 type GroupOutcome = (Vec<Result<pb::Receipt, StoreError>>, Vec<Committed>);
 
+/// The current revision of an (area, period) before a new one is written.
+struct Latest {
+    revision: u32,
+    first_received_at_ms: i64,
+    prior: Prior,
+}
+
+/// The statements one group runs, prepared once per transaction.
+struct Statements<'t> {
+    find: rusqlite::CachedStatement<'t>,
+    latest: rusqlite::CachedStatement<'t>,
+    insert: rusqlite::CachedStatement<'t>,
+}
+
+impl<'t> Statements<'t> {
+    fn prepare(tx: &'t rusqlite::Transaction<'_>) -> Result<Statements<'t>, StoreError> {
+        let prepare = |sql: &str| tx.prepare_cached(sql).map_err(StoreError::from_sqlite);
+        Ok(Statements {
+            find: prepare(
+                "SELECT area, period, revision, digest, received_at_ms, warnings FROM revisions WHERE submission_id = ?1",
+            )?,
+            latest: prepare(
+                "SELECT revision, zero_report, vals, (SELECT received_at_ms FROM revisions WHERE area = ?1 AND period = ?2 AND revision = 1)
+                 FROM revisions WHERE area = ?1 AND period = ?2 ORDER BY revision DESC LIMIT 1",
+            )?,
+            insert: prepare(
+                "INSERT INTO revisions (area, period, revision, submission_id, digest, received_at_ms, sender, reporter, zero_report, notes, warnings, vals)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+            )?,
+        })
+    }
+
+    /// The answer to a submission id stored before: its original receipt, or a refusal when the
+    /// id now comes with different content.
+    fn earlier(
+        &mut self,
+        r: &ValidReport,
+        digest: &[u8],
+    ) -> Result<Option<Result<pb::Receipt, StoreError>>, StoreError> {
+        let found = self
+            .find
+            .query_row([&r.submission_id], |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, String>(1)?,
+                    row.get::<_, u32>(2)?,
+                    row.get::<_, Vec<u8>>(3)?,
+                    row.get::<_, i64>(4)?,
+                    row.get::<_, String>(5)?,
+                ))
+            })
+            .optional()
+            .map_err(StoreError::from_sqlite)?;
+        let Some((area, period, revision, stored_digest, received_at_ms, warnings)) = found else {
+            return Ok(None);
+        };
+        if stored_digest != digest {
+            return Ok(Some(Err(StoreError::IdReused(r.submission_id.clone()))));
+        }
+        Ok(Some(Ok(pb::Receipt {
+            submission_id: r.submission_id.clone(),
+            area,
+            period,
+            revision,
+            accepted_at_ms: received_at_ms,
+            warnings: serde_json::from_str(&warnings).unwrap_or_default(),
+            duplicate: true,
+        })))
+    }
+
+    /// The current revision of (area, period), decoded, if there is one.
+    fn latest(&mut self, area: &str, period: &str) -> Result<Option<Latest>, StoreError> {
+        let row = self
+            .latest
+            .query_row([area, period], |row| {
+                Ok((
+                    row.get::<_, u32>(0)?,
+                    row.get::<_, bool>(1)?,
+                    row.get::<_, Vec<u8>>(2)?,
+                    row.get::<_, i64>(3)?,
+                ))
+            })
+            .optional()
+            .map_err(StoreError::from_sqlite)?;
+        let Some((revision, zero_report, vals, first_received_at_ms)) = row else {
+            return Ok(None);
+        };
+        let stored = decode_values(&vals).map_err(|e| StoreError::Corrupt {
+            area: area.to_owned(),
+            period: period.to_owned(),
+            reason: e.to_string(),
+        })?;
+        Ok(Some(Latest {
+            revision,
+            first_received_at_ms,
+            prior: Prior {
+                zero_report,
+                values: stored.values,
+                rollup: stored.rollup,
+            },
+        }))
+    }
+
+    /// Inserts `job`'s report as `revision` of its (area, period).
+    fn insert(&mut self, job: &Job, revision: u32, digest: &[u8]) -> Result<(), StoreError> {
+        let r = &job.report;
+        let vals = pb::StoredValues {
+            values: r.wire_values(),
+            rollup: r.rollup.clone(),
+        }
+        .encode_to_vec();
+        let warnings = serde_json::to_string(&r.warnings).expect("strings serialise");
+        self.insert
+            .execute(params![
+                r.area.to_string(),
+                r.period.to_string(),
+                revision,
+                r.submission_id,
+                digest,
+                job.now_ms,
+                job.sender,
+                r.reporter,
+                r.zero_report,
+                r.notes,
+                warnings,
+                vals
+            ])
+            .map_err(StoreError::from_sqlite)?;
+        Ok(())
+    }
+}
+
 fn write_group(conn: &mut Connection, group: &[Job]) -> Result<GroupOutcome, StoreError> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -80,123 +212,36 @@ fn write_group(conn: &mut Connection, group: &[Job]) -> Result<GroupOutcome, Sto
     let mut results = Vec::with_capacity(group.len());
     let mut committed = Vec::with_capacity(group.len());
     {
-        let mut find = tx
-            .prepare_cached("SELECT area, period, revision, digest, received_at_ms, warnings FROM revisions WHERE submission_id = ?1")
-            .map_err(StoreError::from_sqlite)?;
-        let mut latest = tx
-            .prepare_cached(
-                "SELECT revision, zero_report, vals, (SELECT received_at_ms FROM revisions WHERE area = ?1 AND period = ?2 AND revision = 1)
-                 FROM revisions WHERE area = ?1 AND period = ?2 ORDER BY revision DESC LIMIT 1",
-            )
-            .map_err(StoreError::from_sqlite)?;
-        let mut insert = tx
-            .prepare_cached(
-                "INSERT INTO revisions (area, period, revision, submission_id, digest, received_at_ms, sender, reporter, zero_report, notes, warnings, vals)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
-            )
-            .map_err(StoreError::from_sqlite)?;
+        let mut st = Statements::prepare(&tx)?;
         let mut added: HashMap<String, i64> = HashMap::new();
         for job in group {
             let r = &job.report;
             let digest = r.digest();
-            let found = find
-                .query_row([&r.submission_id], |row| {
-                    Ok((
-                        row.get::<_, String>(0)?,
-                        row.get::<_, String>(1)?,
-                        row.get::<_, u32>(2)?,
-                        row.get::<_, Vec<u8>>(3)?,
-                        row.get::<_, i64>(4)?,
-                        row.get::<_, String>(5)?,
-                    ))
-                })
-                .optional()
-                .map_err(StoreError::from_sqlite)?;
-            if let Some((area, period, revision, stored_digest, received_at_ms, warnings)) = found {
-                if stored_digest != digest {
-                    results.push(Err(StoreError::IdReused(r.submission_id.clone())));
-                    continue;
-                }
-                results.push(Ok(pb::Receipt {
-                    submission_id: r.submission_id.clone(),
-                    area,
-                    period,
-                    revision,
-                    accepted_at_ms: received_at_ms,
-                    warnings: serde_json::from_str(&warnings).unwrap_or_default(),
-                    duplicate: true,
-                }));
+            if let Some(answer) = st.earlier(r, &digest[..])? {
+                results.push(answer);
                 continue;
             }
             let (area, period) = (r.area.to_string(), r.period.to_string());
-            let previous = latest
-                .query_row([&area, &period], |row| {
-                    Ok((
-                        row.get::<_, u32>(0)?,
-                        row.get::<_, bool>(1)?,
-                        row.get::<_, Vec<u8>>(2)?,
-                        row.get::<_, i64>(3)?,
-                    ))
-                })
-                .optional()
-                .map_err(StoreError::from_sqlite)?;
-            let revision = previous.as_ref().map_or(1, |p| p.0 + 1);
+            let latest = st.latest(&area, &period)?;
+            let revision = latest.as_ref().map_or(1, |l| l.revision + 1);
             if revision > MAX_REVISIONS {
-                results.push(Err(StoreError::TooManyRevisions {
-                    area: area.clone(),
-                    period: period.clone(),
-                }));
+                results.push(Err(StoreError::TooManyRevisions { area, period }));
                 continue;
             }
-            let first_received_at_ms = previous.as_ref().map_or(job.now_ms, |p| p.3);
-            let previous = match previous {
-                Some((_, zero, vals, _)) => {
-                    let stored = decode_values(&vals).map_err(|e| StoreError::Corrupt {
-                        area: area.clone(),
-                        period: period.clone(),
-                        reason: e.to_string(),
-                    })?;
-                    Some(Prior {
-                        zero_report: zero,
-                        values: stored.values,
-                        rollup: stored.rollup,
-                    })
-                }
-                None => None,
-            };
-            let vals = pb::StoredValues {
-                values: r.wire_values(),
-                rollup: r.rollup.clone(),
-            }
-            .encode_to_vec();
-            let warnings = serde_json::to_string(&r.warnings).expect("strings serialise");
-            insert
-                .execute(params![
-                    area,
-                    period,
-                    revision,
-                    r.submission_id,
-                    &digest[..],
-                    job.now_ms,
-                    job.sender,
-                    r.reporter,
-                    r.zero_report,
-                    r.notes,
-                    warnings,
-                    vals
-                ])
-                .map_err(StoreError::from_sqlite)?;
+            st.insert(job, revision, &digest[..])?;
             *added.entry(period.clone()).or_default() += 1;
             committed.push(Committed {
                 area: r.area,
                 period: r.period,
                 revision,
                 received_at_ms: job.now_ms,
-                first_received_at_ms,
+                first_received_at_ms: latest
+                    .as_ref()
+                    .map_or(job.now_ms, |l| l.first_received_at_ms),
                 zero_report: r.zero_report,
                 values: r.wire_values(),
                 rollup: r.rollup.clone(),
-                previous,
+                previous: latest.map(|l| l.prior),
             });
             results.push(Ok(pb::Receipt {
                 submission_id: r.submission_id.clone(),
@@ -208,18 +253,27 @@ fn write_group(conn: &mut Connection, group: &[Job]) -> Result<GroupOutcome, Sto
                 duplicate: false,
             }));
         }
-        let mut count = tx
-            .prepare_cached(
-                "INSERT INTO period_revisions (period, revisions) VALUES (?1, ?2)
-                 ON CONFLICT (period) DO UPDATE SET revisions = revisions + excluded.revisions",
-            )
-            .map_err(StoreError::from_sqlite)?;
-        for (period, n) in added {
-            count
-                .execute(params![period, n])
-                .map_err(StoreError::from_sqlite)?;
-        }
+        count_revisions(&tx, added)?;
     }
     tx.commit().map_err(StoreError::from_sqlite)?;
     Ok((results, committed))
+}
+
+/// Adds a group's new revisions to each period's count.
+fn count_revisions(
+    tx: &rusqlite::Transaction<'_>,
+    added: HashMap<String, i64>,
+) -> Result<(), StoreError> {
+    let mut count = tx
+        .prepare_cached(
+            "INSERT INTO period_revisions (period, revisions) VALUES (?1, ?2)
+             ON CONFLICT (period) DO UPDATE SET revisions = revisions + excluded.revisions",
+        )
+        .map_err(StoreError::from_sqlite)?;
+    for (period, n) in added {
+        count
+            .execute(params![period, n])
+            .map_err(StoreError::from_sqlite)?;
+    }
+    Ok(())
 }

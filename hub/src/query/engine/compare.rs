@@ -7,22 +7,93 @@ use pingan_domain::{AreaCode, Level, Period, pb};
 
 use super::*;
 
+/// A comparison's rows and what it reads for them: the span, the same span a year earlier and
+/// the span before.
+struct Plan {
+    root: Root,
+    tops: Vec<AreaCode>,
+    level: Level,
+    rows: Vec<AreaCode>,
+    spans: [Span; 3],
+    periods: [Vec<Period>; 3],
+}
+
+/// The rows' sums and counts, before polars derives the table's columns.
+struct Gathered {
+    input: TableInput,
+    counts: Vec<Counts>,
+    withheld: Vec<bool>,
+}
+
 impl Engine {
     /// Children (or descendants at a level) ranked on a metric or indicator.
     pub fn compare(&self, req: &CompareQuery) -> Result<pb::CompareReply, QueryError> {
+        let plan = self.compare_plan(req)?;
+        let (layout, measure) = {
+            let cube = self.cube.read().unwrap_or_else(PoisonError::into_inner);
+            self.rows_known_here(&cube, &plan.rows)?;
+            (cube.layout.clone(), self.measure(&cube, &req.metric)?)
+        };
+        // villages' own values come from the store, read without the rollups' lock
+        let leaves = if plan.level == Level::Village {
+            let reader = self.reader()?;
+            let all: Vec<Period> = plan.periods.iter().flatten().copied().collect();
+            let mut l = LeafValues::new();
+            for t in &plan.tops {
+                l.extend(self.fetch_leaves(&layout, &reader, *t, &all)?);
+            }
+            self.give_back(reader);
+            l
+        } else {
+            LeafValues::new()
+        };
+        let mut gathered = self.gather_rows(&plan, &measure, &leaves, req.complete_only)?;
+        let parent = self.parent_num_den(&plan, &measure, &leaves);
+        gathered.input.parent_num = parent.0;
+        let out = table::compute(&gathered.input).map_err(|e| QueryError::Engine(e.to_string()))?;
+        let result = self.ranked_rows(&plan.rows, &gathered, &out);
+        let (name, unit) = measure.labels();
+        let (root_code, root_name) = match plan.root {
+            Root::Area(area) => (area.to_string(), self.areas.name(area)),
+            Root::Nation => (NATION.to_owned(), NATION.to_owned()),
+        };
+        let total_rows = result.len() as u64;
+        let (result, next_page_token) = page(result, &req.page)?;
+        let is_rate = gathered.input.is_rate;
+        Ok(pb::CompareReply {
+            area: root_code,
+            name: root_name,
+            period: plan.spans[0].to_string(),
+            metric: measure.id().to_owned(),
+            metric_name: name.to_owned(),
+            unit: unit.to_owned(),
+            is_rate,
+            parent_total: parent.0,
+            parent_rate: if is_rate {
+                Engine::value_of(&measure, parent)
+            } else {
+                None
+            },
+            rows: result,
+            next_page_token,
+            total_rows,
+        })
+    }
+
+    /// The root, the level compared, its rows, and the three spans read; refused when the level
+    /// is not below the root or the question too large.
+    fn compare_plan(&self, req: &CompareQuery) -> Result<Plan, QueryError> {
         let root = match req.root {
             Root::Area(a) => Root::Area(self.registered(a)?),
             Root::Nation => Root::Nation,
         };
-        let span = req.span;
-        let top = match root {
-            Root::Area(a) => a,
-            Root::Nation => *self
-                .areas
-                .roots()
-                .first()
-                .ok_or_else(|| QueryError::Engine("the registry is empty".into()))?,
+        let tops: Vec<AreaCode> = match root {
+            Root::Area(a) => vec![a],
+            Root::Nation => self.areas.roots().to_vec(),
         };
+        let top = *tops
+            .first()
+            .ok_or_else(|| QueryError::Engine("the registry is empty".into()))?;
         let level = match (req.level, root) {
             (Some(l), Root::Area(area)) if l <= area.level() => {
                 return Err(QueryError::BadRequest(format!(
@@ -37,47 +108,53 @@ impl Engine {
                 QueryError::BadRequest(format!("{area} is a village: it has no areas below it"))
             })?,
         };
-        let tops: Vec<AreaCode> = match root {
-            Root::Area(a) => vec![a],
-            Root::Nation => self.areas.roots().to_vec(),
-        };
         let rows: Vec<AreaCode> = tops
             .iter()
             .flat_map(|t| self.areas.descendants_at(*t, level))
             .collect();
+        let span = req.span;
         let spans = [span, span.year_earlier(), span.previous()];
-        let periods: Vec<Vec<Period>> = spans.iter().map(Span::periods).collect();
+        let periods = spans.map(|s| s.periods());
         let read: u64 = periods.iter().map(|p| p.len() as u64).sum();
         crate::query::budget::within(rows.len() as u64 * read, "这次排名对比")?;
-        let (layout, measure) = {
-            let cube = self.cube.read().unwrap_or_else(PoisonError::into_inner);
-            if cube.summarized.iter().any(|s| *s) {
-                // the rows of one level: one of them stands for its siblings
-                let mut checked = std::collections::HashSet::new();
-                for code in &rows {
-                    if let Some(parent) = code.parent()
-                        && checked.insert(parent)
-                    {
-                        self.known_here(&cube, *code)?;
-                    }
-                }
+        Ok(Plan {
+            root,
+            tops,
+            level,
+            rows,
+            spans,
+            periods,
+        })
+    }
+
+    /// Refuses rows below a child hub's subtree rollup; the rows of one level are siblings in
+    /// runs, so one row stands for its parent's children.
+    fn rows_known_here(&self, cube: &Cube, rows: &[AreaCode]) -> Result<(), QueryError> {
+        if !cube.summarized.iter().any(|s| *s) {
+            return Ok(());
+        }
+        let mut checked = std::collections::HashSet::new();
+        for code in rows {
+            if let Some(parent) = code.parent()
+                && checked.insert(parent)
+            {
+                self.known_here(cube, *code)?;
             }
-            (cube.layout.clone(), self.measure(&cube, &req.metric)?)
-        };
-        // villages' own values come from the store, read without the rollups' lock
-        let leaves = if level == Level::Village {
-            let reader = self.reader()?;
-            let all: Vec<Period> = periods.iter().flatten().copied().collect();
-            let mut l = LeafValues::new();
-            for t in &tops {
-                l.extend(self.fetch_leaves(&layout, &reader, *t, &all)?);
-            }
-            self.give_back(reader);
-            l
-        } else {
-            LeafValues::new()
-        };
-        let levels = match root {
+        }
+        Ok(())
+    }
+
+    /// Every row's numerator and denominator over the three spans, and its completeness. The
+    /// rollups' lock is held for one chunk of rows at a time: the store's writer, which needs it
+    /// before any receipt goes out, waits for a chunk, never for a whole ranking.
+    fn gather_rows(
+        &self,
+        plan: &Plan,
+        measure: &Measure,
+        leaves: &LeafValues,
+        complete_only: bool,
+    ) -> Result<Gathered, QueryError> {
+        let levels = match plan.root {
             Root::Area(area) => self.levels_below(area, None),
             Root::Nation => self.reporting_levels.clone(),
         };
@@ -86,10 +163,10 @@ impl Engine {
             ..Default::default()
         };
         if let Measure::Indicator { factor, .. } = measure {
-            input.factor = factor;
+            input.factor = *factor;
         }
-        let mut counts = Vec::with_capacity(rows.len());
-        let mut withheld = Vec::with_capacity(rows.len());
+        let rows = &plan.rows;
+        let (mut counts, mut withheld) = (Vec::with_capacity(rows.len()), Vec::new());
         let only = measure.slots();
         // the reporting levels at and below each level (rows are mostly of one level)
         let row_levels: Vec<Vec<Level>> = (0..LEVELS)
@@ -101,21 +178,20 @@ impl Engine {
                     .collect()
             })
             .collect();
-        // the rollups' lock is held for one chunk of rows at a time: the store's writer, which
-        // needs it before any receipt goes out, waits for a chunk, never for a whole ranking
         for chunk in rows.chunks(ROWS_PER_LOCK) {
             crate::query::budget::check()?;
             let cube = self.cube.read().unwrap_or_else(PoisonError::into_inner);
-            let views: Vec<SpanView<'_>> = periods
+            let views: Vec<SpanView<'_>> = plan
+                .periods
                 .iter()
                 .map(|p| SpanView::new(self, &cube, p))
                 .collect();
             for code in chunk {
                 let c = self.counts_in(&cube, &views[0], *code, &row_levels[code.level() as usize]);
-                let hide = req.complete_only && c.received < c.expected;
+                let hide = complete_only && c.received < c.expected;
                 let nd = |i: usize| {
-                    let vals = Engine::values_in(&cube, &views[i], *code, &leaves, Some(&only));
-                    self.num_den(&cube, &measure, &vals, *code, &spans[i])
+                    let vals = Engine::values_in(&cube, &views[i], *code, leaves, Some(&only));
+                    self.num_den(&cube, measure, &vals, *code, &plan.spans[i])
                 };
                 let (n0, d0) = if hide { (None, None) } else { nd(0) };
                 let (n1, d1) = nd(1);
@@ -130,31 +206,43 @@ impl Engine {
                 withheld.push(hide);
             }
         }
+        Ok(Gathered {
+            input,
+            counts,
+            withheld,
+        })
+    }
+
+    /// The root's numerator and denominator over the span (the nation: the sum of the
+    /// registry's top areas).
+    fn parent_num_den(
+        &self,
+        plan: &Plan,
+        measure: &Measure,
+        leaves: &LeafValues,
+    ) -> (Option<f64>, Option<f64>) {
         let cube = self.cube.read().unwrap_or_else(PoisonError::into_inner);
-        let parent_nd = match root {
-            Root::Area(area) => {
-                let vals = self.subtree(&cube, area, &periods[0], &leaves);
-                self.num_den(&cube, &measure, &vals, area, &span)
-            }
-            // the nation: the sum of the registry's top areas
-            Root::Nation => {
-                let mut total: (Option<f64>, Option<f64>) = (None, None);
-                for t in &tops {
-                    let vals = self.subtree(&cube, *t, &periods[0], &leaves);
-                    let (n, d) = self.num_den(&cube, &measure, &vals, *t, &span);
-                    let add = |acc: Option<f64>, x: Option<f64>| match (acc, x) {
-                        (Some(a), Some(b)) => Some(a + b),
-                        (a, b) => a.or(b),
-                    };
-                    total = (add(total.0, n), add(total.1, d));
-                }
-                total
-            }
+        let (span, periods) = (&plan.spans[0], &plan.periods[0]);
+        let add = |acc: Option<f64>, x: Option<f64>| match (acc, x) {
+            (Some(a), Some(b)) => Some(a + b),
+            (a, b) => a.or(b),
         };
-        input.parent_num = parent_nd.0;
-        drop(cube);
-        let out = table::compute(&input).map_err(|e| QueryError::Engine(e.to_string()))?;
-        // ranked first, by rank then code; ordering indices, not the rows themselves
+        let mut total: (Option<f64>, Option<f64>) = (None, None);
+        for t in &plan.tops {
+            let vals = self.subtree(&cube, *t, periods, leaves);
+            let (n, d) = self.num_den(&cube, measure, &vals, *t, span);
+            total = (add(total.0, n), add(total.1, d));
+        }
+        total
+    }
+
+    /// The rows ranked first, by rank then code (ordering indices, not the rows themselves).
+    fn ranked_rows(
+        &self,
+        rows: &[AreaCode],
+        g: &Gathered,
+        out: &table::TableOutput,
+    ) -> Vec<pb::CompareRow> {
         let mut order: Vec<usize> = (0..rows.len()).collect();
         let rank_of = |i: usize| out.rank[i].unwrap_or(0);
         order.sort_by_key(|&i| (rank_of(i) == 0, rank_of(i), rows[i]));
@@ -163,14 +251,14 @@ impl Engine {
             Some(id) => cube.index.names[id as usize].to_string(),
             None => self.areas.name(code),
         };
-        let result: Vec<pb::CompareRow> = order
+        order
             .into_iter()
             .map(|i| pb::CompareRow {
                 code: rows[i].to_string(),
                 name: name_of(rows[i]),
-                value: input.num[i],
-                rate: if input.is_rate { out.value[i] } else { None },
-                denominator: input.den[i],
+                value: g.input.num[i],
+                rate: if g.input.is_rate { out.value[i] } else { None },
+                denominator: g.input.den[i],
                 rank: rank_of(i),
                 share: out.share[i],
                 yoy_base: out.yoy_base[i],
@@ -179,38 +267,12 @@ impl Engine {
                 mom_base: out.mom_base[i],
                 mom_change: out.mom_change[i],
                 mom_pct: out.mom_pct[i],
-                completeness: Some(counts[i].summary()),
+                completeness: Some(g.counts[i].summary()),
                 z: out.z[i],
                 outlier: out.z[i].is_some_and(|z| z.abs() > OUTLIER_Z),
-                withheld: withheld[i],
+                withheld: g.withheld[i],
             })
-            .collect();
-        drop(cube);
-        let (name, unit) = measure.labels();
-        let (root_code, root_name) = match root {
-            Root::Area(area) => (area.to_string(), self.areas.name(area)),
-            Root::Nation => (NATION.to_owned(), NATION.to_owned()),
-        };
-        let total_rows = result.len() as u64;
-        let (result, next_page_token) = page(result, &req.page)?;
-        Ok(pb::CompareReply {
-            area: root_code,
-            name: root_name,
-            period: span.to_string(),
-            metric: measure.id().to_owned(),
-            metric_name: name.to_owned(),
-            unit: unit.to_owned(),
-            is_rate: input.is_rate,
-            parent_total: parent_nd.0,
-            parent_rate: if input.is_rate {
-                Engine::value_of(&measure, parent_nd)
-            } else {
-                None
-            },
-            rows: result,
-            next_page_token,
-            total_rows,
-        })
+            .collect()
     }
 }
 

@@ -6,6 +6,9 @@ use pingan_domain::{AreaCode, Period, pb};
 
 use super::*;
 
+/// Reporters named in an answer, with the period they are named for.
+type Named = Vec<(AreaCode, Period)>;
+
 impl Engine {
     /// Who was expected to report, who did, on time or late, and who is missing.
     pub fn completeness(
@@ -45,43 +48,8 @@ impl Engine {
             reporters.len() as u64 * periods.len() as u64,
             "这份上报情况",
         )?;
-        let mut missing = Vec::new();
-        let mut late_keys = Vec::new();
-        // one period per hold of the rollups' lock
-        for p in &periods {
-            crate::query::budget::check()?;
-            let cube = self.cube.read().unwrap_or_else(PoisonError::into_inner);
-            // reporters below a child hub's subtree rollup are known here by their counts only
-            let named = |id: u32| {
-                let mut x = cube.index.parent[id as usize];
-                while any_summarized && x != NONE {
-                    if cube.summarized[x as usize] {
-                        return false;
-                    }
-                    x = cube.index.parent[x as usize];
-                }
-                true
-            };
-            let base = self.expected_base(&cube);
-            let slab = cube.slabs.get(p);
-            for &id in &reporters {
-                let code = cube.index.codes[id as usize];
-                if base.is_bounded[id as usize]
-                    && !self.areas.get(code).is_some_and(|a| a.valid_for(*p))
-                    || !named(id)
-                {
-                    continue;
-                }
-                match slab.map(|s| s.status[id as usize]) {
-                    Some(status) if status & REPORTED != 0 => {
-                        if status & ON_TIME == 0 {
-                            late_keys.push((code, *p));
-                        }
-                    }
-                    _ => missing.push((code, *p)),
-                }
-            }
-        }
+        let (missing, late_keys) =
+            self.named_missing_and_late(&periods, &reporters, any_summarized)?;
         let (named_missing, named_late) = (missing.len() as u64, late_keys.len() as u64);
         // one page of the named reporters: the missing ones, then the late ones
         let total_named = named_missing + named_late;
@@ -106,6 +74,76 @@ impl Engine {
             .filter(|(is_late, _, _)| *is_late)
             .map(|(_, c, p)| (*c, *p))
             .collect();
+        let late = self.late_reporters(late_keys)?;
+        Ok(pb::CompletenessReply {
+            area: area.to_string(),
+            name: self.areas.name(area),
+            period: span.to_string(),
+            unnamed_missing: summary.missing.saturating_sub(named_missing),
+            unnamed_late: summary.late.saturating_sub(named_late),
+            summary: Some(summary),
+            missing,
+            late,
+            next_page_token,
+            total_named,
+        })
+    }
+
+    /// The reporters (ids, by level and code) missing and late for each period, leaving out
+    /// those below a child hub's subtree rollup (known here by their counts only) and those whose
+    /// codes were not valid for the period. One period per hold of the rollups' lock.
+    fn named_missing_and_late(
+        &self,
+        periods: &[Period],
+        reporters: &[u32],
+        any_summarized: bool,
+    ) -> Result<(Named, Named), QueryError> {
+        let mut missing = Vec::new();
+        let mut late_keys = Vec::new();
+        // one period per hold of the rollups' lock
+        for p in periods {
+            crate::query::budget::check()?;
+            let cube = self.cube.read().unwrap_or_else(PoisonError::into_inner);
+            // reporters below a child hub's subtree rollup are known here by their counts only
+            let named = |id: u32| {
+                let mut x = cube.index.parent[id as usize];
+                while any_summarized && x != NONE {
+                    if cube.summarized[x as usize] {
+                        return false;
+                    }
+                    x = cube.index.parent[x as usize];
+                }
+                true
+            };
+            let base = self.expected_base(&cube);
+            let slab = cube.slabs.get(p);
+            for &id in reporters {
+                let code = cube.index.codes[id as usize];
+                if base.is_bounded[id as usize]
+                    && !self.areas.get(code).is_some_and(|a| a.valid_for(*p))
+                    || !named(id)
+                {
+                    continue;
+                }
+                match slab.map(|s| s.status[id as usize]) {
+                    Some(status) if status & REPORTED != 0 => {
+                        if status & ON_TIME == 0 {
+                            late_keys.push((code, *p));
+                        }
+                    }
+                    _ => missing.push((code, *p)),
+                }
+            }
+        }
+        Ok((missing, late_keys))
+    }
+
+    /// The late reporters with the time their first report arrived (a forwarded rollup says when
+    /// the area's own report reached the child hub).
+    fn late_reporters(
+        &self,
+        late_keys: Vec<(AreaCode, Period)>,
+    ) -> Result<Vec<pb::Reporter>, QueryError> {
         let mut late = Vec::with_capacity(late_keys.len());
         if !late_keys.is_empty() {
             let reader = self.reader()?;
@@ -129,18 +167,7 @@ impl Engine {
             }
             self.give_back(reader);
         }
-        Ok(pb::CompletenessReply {
-            area: area.to_string(),
-            name: self.areas.name(area),
-            period: span.to_string(),
-            unnamed_missing: summary.missing.saturating_sub(named_missing),
-            unnamed_late: summary.late.saturating_sub(named_late),
-            summary: Some(summary),
-            missing,
-            late,
-            next_page_token,
-            total_named,
-        })
+        Ok(late)
     }
 }
 
