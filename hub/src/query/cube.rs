@@ -268,36 +268,49 @@ impl Cube {
             .or_insert_with(|| Slab::new(n, n_inner, slots));
         slab.revision[a as usize] = c.revision;
         slab.status[a as usize] = new.status;
-        let mut x = if inner {
+        let first = if inner {
             a
         } else {
             self.index.parent[a as usize]
         };
-        while x != NONE {
-            let base = x as usize * slots;
-            // saturating, never panicking: validation bounds every stored figure so that a
-            // rollup of the whole country stays far below i64::MAX, and a commit hook must not
-            // take the store's writer down whatever an old store holds
-            for &(slot, v, present) in &new.cells {
-                slab.sums[base + slot] = slab.sums[base + slot].saturating_add(v);
-                slab.present[base + slot] = slab.present[base + slot].wrapping_add(present);
-            }
-            for &(slot, v, present) in &old.cells {
-                slab.sums[base + slot] = slab.sums[base + slot].saturating_sub(v);
-                slab.present[base + slot] = slab.present[base + slot].wrapping_sub(present);
-            }
-            // wrapping: the counters are consistent by construction, and a commit hook must
-            // never panic (the tests compare every counter with a plain recount)
-            for l in 0..LEVELS {
-                let i = x as usize * LEVELS + l;
-                slab.received[i] = slab.received[i]
-                    .wrapping_add(new.levels[l].0)
-                    .wrapping_sub(old.levels[l].0);
-                slab.on_time_n[i] = slab.on_time_n[i]
-                    .wrapping_add(new.levels[l].1)
-                    .wrapping_sub(old.levels[l].1);
-            }
-            x = self.index.parent[x as usize];
+        add_up_the_tree(slab, &self.index.parent, first, slots, &old, &new);
+    }
+}
+
+/// Replaces `old` by `new` in the rollups of `first` and every ancestor above it.
+fn add_up_the_tree(
+    slab: &mut Slab,
+    parent: &[u32],
+    first: u32,
+    slots: usize,
+    old: &Contribution,
+    new: &Contribution,
+) {
+    let mut x = first;
+    while x != NONE {
+        let base = x as usize * slots;
+        // saturating, never panicking: validation bounds every stored figure so that a
+        // rollup of the whole country stays far below i64::MAX, and a commit hook must not
+        // take the store's writer down whatever an old store holds
+        for &(slot, v, present) in &new.cells {
+            slab.sums[base + slot] = slab.sums[base + slot].saturating_add(v);
+            slab.present[base + slot] = slab.present[base + slot].wrapping_add(present);
         }
+        for &(slot, v, present) in &old.cells {
+            slab.sums[base + slot] = slab.sums[base + slot].saturating_sub(v);
+            slab.present[base + slot] = slab.present[base + slot].wrapping_sub(present);
+        }
+        // wrapping: the counters are consistent by construction, and a commit hook must
+        // never panic (the tests compare every counter with a plain recount)
+        for l in 0..LEVELS {
+            let i = x as usize * LEVELS + l;
+            slab.received[i] = slab.received[i]
+                .wrapping_add(new.levels[l].0)
+                .wrapping_sub(old.levels[l].0);
+            slab.on_time_n[i] = slab.on_time_n[i]
+                .wrapping_add(new.levels[l].1)
+                .wrapping_sub(old.levels[l].1);
+        }
+        x = parent[x as usize];
     }
 }

@@ -52,30 +52,8 @@ impl Engine {
             own_first_received_at_ms: first_at,
             ..Default::default()
         };
-        let slots = cube.layout.slots();
-        let names = cube.layout.slot_names();
         if scope == pb::rollup::Scope::Subtree && cube.index.is_inner(id as u32) {
-            let base = id * slots;
-            for (slot, (metric, part)) in names.into_iter().enumerate() {
-                if slab.present[base + slot] > 0 {
-                    rollup.cells.push(pb::RollupCell {
-                        metric,
-                        part,
-                        sum: slab.sums[base + slot],
-                        present: slab.present[base + slot],
-                    });
-                }
-            }
-            for l in Level::ALL {
-                let i = id * LEVELS + l as usize;
-                if slab.received[i] > 0 {
-                    rollup.reporters.push(pb::LevelCount {
-                        level: l.as_str().to_owned(),
-                        received: slab.received[i],
-                        on_time: slab.on_time_n[i],
-                    });
-                }
-            }
+            subtree_cells(&cube, slab, id, &mut rollup);
         } else {
             if cube.index.is_inner(id as u32)
                 && own
@@ -88,22 +66,7 @@ impl Engine {
                 )));
             }
             if own_reported {
-                rollup.cells = cube
-                    .layout
-                    .cells(zero_report, &values)
-                    .into_iter()
-                    .map(|(slot, sum)| pb::RollupCell {
-                        metric: names[slot].0.clone(),
-                        part: names[slot].1.clone(),
-                        sum,
-                        present: 1,
-                    })
-                    .collect();
-                rollup.reporters.push(pb::LevelCount {
-                    level: area.level().as_str().to_owned(),
-                    received: 1,
-                    on_time: u32::from(rollup.own_on_time),
-                });
+                own_cells(&cube, area, zero_report, &values, &mut rollup);
             }
         }
         if !own_reported && rollup.cells.is_empty() && rollup.reporters.is_empty() {
@@ -115,6 +78,58 @@ impl Engine {
             rollup,
         }))
     }
+}
+
+/// A subtree's sums, report counts and reporters by level, from the rollups.
+fn subtree_cells(cube: &Cube, slab: &Slab, id: usize, rollup: &mut pb::Rollup) {
+    let base = id * cube.layout.slots();
+    for (slot, (metric, part)) in cube.layout.slot_names().into_iter().enumerate() {
+        if slab.present[base + slot] > 0 {
+            rollup.cells.push(pb::RollupCell {
+                metric,
+                part,
+                sum: slab.sums[base + slot],
+                present: slab.present[base + slot],
+            });
+        }
+    }
+    for l in Level::ALL {
+        let i = id * LEVELS + l as usize;
+        if slab.received[i] > 0 {
+            rollup.reporters.push(pb::LevelCount {
+                level: l.as_str().to_owned(),
+                received: slab.received[i],
+                on_time: slab.on_time_n[i],
+            });
+        }
+    }
+}
+
+/// An area's own report as a rollup of one report.
+fn own_cells(
+    cube: &Cube,
+    area: AreaCode,
+    zero_report: bool,
+    values: &[pb::MetricValue],
+    rollup: &mut pb::Rollup,
+) {
+    let names = cube.layout.slot_names();
+    rollup.cells = cube
+        .layout
+        .cells(zero_report, values)
+        .into_iter()
+        .map(|(slot, sum)| pb::RollupCell {
+            metric: names[slot].0.clone(),
+            part: names[slot].1.clone(),
+            sum,
+            present: 1,
+        })
+        .collect();
+    rollup.reporters.push(pb::LevelCount {
+        level: area.level().as_str().to_owned(),
+        received: 1,
+        on_time: u32::from(rollup.own_on_time),
+    });
 }
 
 #[cfg(test)]

@@ -99,36 +99,9 @@ impl Engine {
         }
         let mut failed = None;
         for p in &rebuild {
-            let mut batch = Vec::with_capacity(4096);
-            reader.for_each_current_of(*p, |rec, first_at| {
-                let Ok(area) = rec.area.parse::<AreaCode>() else {
-                    failed = Some(format!("stored revision with bad area {}", rec.area));
-                    return;
-                };
-                if let Some(why) = implausible(&rec.values, rec.rollup.as_ref()) {
-                    loaded.implausible.push(format!(
-                        "{} {} revision {}: {why}",
-                        rec.area, p, rec.revision
-                    ));
-                }
-                batch.push(Committed {
-                    area,
-                    period: *p,
-                    revision: rec.revision,
-                    received_at_ms: rec.received_at_ms,
-                    first_received_at_ms: first_at,
-                    zero_report: rec.zero_report,
-                    values: rec.values,
-                    rollup: rec.rollup,
-                    previous: None,
-                });
-                loaded.revisions += 1;
-                if batch.len() == batch.capacity() {
-                    self.apply(&batch);
-                    batch.clear();
-                }
-            })?;
-            self.apply(&batch);
+            if let Some(e) = self.rebuild_period(reader, *p, &mut loaded)? {
+                failed = Some(e);
+            }
         }
         loaded.rebuilt = rebuild;
         if !loaded.implausible.is_empty() {
@@ -147,6 +120,48 @@ impl Engine {
             Some(e) => Err(QueryError::Engine(e)),
             None => Ok(loaded),
         })
+    }
+
+    /// Rolls up a period's current revisions from the store, counting them in `loaded` and
+    /// naming the implausible ones; a stored area that does not parse is returned.
+    fn rebuild_period(
+        &self,
+        reader: &StoreReader,
+        p: Period,
+        loaded: &mut Loaded,
+    ) -> Result<Option<String>, StoreError> {
+        let mut failed = None;
+        let mut batch = Vec::with_capacity(4096);
+        reader.for_each_current_of(p, |rec, first_at| {
+            let Ok(area) = rec.area.parse::<AreaCode>() else {
+                failed = Some(format!("stored revision with bad area {}", rec.area));
+                return;
+            };
+            if let Some(why) = implausible(&rec.values, rec.rollup.as_ref()) {
+                loaded.implausible.push(format!(
+                    "{} {} revision {}: {why}",
+                    rec.area, p, rec.revision
+                ));
+            }
+            batch.push(Committed {
+                area,
+                period: p,
+                revision: rec.revision,
+                received_at_ms: rec.received_at_ms,
+                first_received_at_ms: first_at,
+                zero_report: rec.zero_report,
+                values: rec.values,
+                rollup: rec.rollup,
+                previous: None,
+            });
+            loaded.revisions += 1;
+            if batch.len() == batch.capacity() {
+                self.apply(&batch);
+                batch.clear();
+            }
+        })?;
+        self.apply(&batch);
+        Ok(failed)
     }
 
     /// Saves the rollups to the snapshot file given to [`Engine::load`], unless nothing changed

@@ -29,56 +29,11 @@ impl Engine {
         };
         let total = self.subtree(&cube, area, &periods, &leaves);
         let own_vals = Engine::own(&cube, area, &periods, &own);
-        // the metrics and indicators asked for (by id or Chinese name); none: every one
-        let mut wanted: Vec<String> = Vec::new();
-        let mut wanted_rates: Vec<String> = Vec::new();
-        for m in &req.metrics {
-            if let Some(id) = self.catalogue.metric_id(m) {
-                wanted.push(id.to_string());
-            } else if let Some(ind) = self.catalogue.indicator(m) {
-                wanted_rates.push(ind.id.clone());
-            } else {
-                let hint = self
-                    .catalogue
-                    .suggest(m)
-                    .map(|s| format!("，是否是 {s}？"))
-                    .unwrap_or_default();
-                return Err(QueryError::BadRequest(format!(
-                    "未知的指标或比率「{m}」{hint}"
-                )));
-            }
-        }
+        let (wanted, wanted_rates) = self.wanted(&req.metrics)?;
         let everything = req.metrics.is_empty();
-        let mut figures = Vec::new();
-        for m in cube.layout.metrics() {
-            if !everything && !wanted.iter().any(|w| w == m.id.as_str()) {
-                continue;
-            }
-            let def = self.catalogue.metric(&m.id);
-            let parts = if req.by_category {
-                m.parts
-                    .iter()
-                    .map(|(name, slot)| pb::Part {
-                        part: name.clone(),
-                        value: total[*slot],
-                    })
-                    .collect()
-            } else {
-                Vec::new()
-            };
-            figures.push(pb::Figure {
-                metric: m.id.to_string(),
-                name: def.zh.clone(),
-                unit: def.unit.clone(),
-                own: own_vals[m.total],
-                total: total[m.total],
-                parts,
-                kind: match m.kind {
-                    MetricKind::Count => "count".into(),
-                    MetricKind::Stock => "stock".into(),
-                },
-            });
-        }
+        let figures = self.figures(&cube, &total, &own_vals, req.by_category, |m| {
+            everything || wanted.iter().any(|w| w == m)
+        });
         let mut rates = Vec::new();
         for ind in self.catalogue.indicators() {
             if !everything && !wanted_rates.contains(&ind.id) {
@@ -104,6 +59,72 @@ impl Engine {
             rates,
             completeness: Some(self.counts(&cube, area, &periods, &levels).summary()),
         })
+    }
+
+    /// The metrics and indicators asked for (by id or Chinese name), or which one is unknown.
+    fn wanted(&self, asked: &[String]) -> Result<(Vec<String>, Vec<String>), QueryError> {
+        let mut wanted: Vec<String> = Vec::new();
+        let mut wanted_rates: Vec<String> = Vec::new();
+        for m in asked {
+            if let Some(id) = self.catalogue.metric_id(m) {
+                wanted.push(id.to_string());
+            } else if let Some(ind) = self.catalogue.indicator(m) {
+                wanted_rates.push(ind.id.clone());
+            } else {
+                let hint = self
+                    .catalogue
+                    .suggest(m)
+                    .map(|s| format!("，是否是 {s}？"))
+                    .unwrap_or_default();
+                return Err(QueryError::BadRequest(format!(
+                    "未知的指标或比率「{m}」{hint}"
+                )));
+            }
+        }
+        Ok((wanted, wanted_rates))
+    }
+
+    /// The figures of the metrics `shown` keeps: own value, subtree total and (by category)
+    /// parts.
+    fn figures(
+        &self,
+        cube: &Cube,
+        total: &[Option<i64>],
+        own_vals: &[Option<i64>],
+        by_category: bool,
+        shown: impl Fn(&str) -> bool,
+    ) -> Vec<pb::Figure> {
+        let mut figures = Vec::new();
+        for m in cube.layout.metrics() {
+            if !shown(m.id.as_str()) {
+                continue;
+            }
+            let def = self.catalogue.metric(&m.id);
+            let parts = if by_category {
+                m.parts
+                    .iter()
+                    .map(|(name, slot)| pb::Part {
+                        part: name.clone(),
+                        value: total[*slot],
+                    })
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            figures.push(pb::Figure {
+                metric: m.id.to_string(),
+                name: def.zh.clone(),
+                unit: def.unit.clone(),
+                own: own_vals[m.total],
+                total: total[m.total],
+                parts,
+                kind: match m.kind {
+                    MetricKind::Count => "count".into(),
+                    MetricKind::Stock => "stock".into(),
+                },
+            });
+        }
+        figures
     }
 }
 
