@@ -20,112 +20,198 @@ pub fn figures(area: AreaCode, period: Period) -> Vec<pb::MetricValue> {
             .bytes()
             .fold(0u64, |h, b| h * 31 + u64::from(b))
             << 20);
-    let mut rng = StdRng::seed_from_u64(seed);
-    let mut out = Vec::new();
-    let mut put = |metric: &str, total: i64, parts: BTreeMap<String, i64>| {
-        out.push(pb::MetricValue {
-            metric: metric.into(),
-            total: Some(total),
-            parts: parts.into_iter().collect(),
-        })
+    let mut f = Figures {
+        rng: StdRng::seed_from_u64(seed),
+        out: Vec::new(),
+        // areas differ: some are busier than others, all year round
+        busy: 1 + (area.digits() % 7) as i64,
     };
-    let none = BTreeMap::new;
-    // areas differ: some are busier than others, all year round
-    let busy = 1 + (area.digits() % 7) as i64;
     match area.level() {
-        Level::Village => {
-            let identified = rng.random_range(0..=busy * 2);
-            let mediated = identified - rng.random_range(0..=identified.min(1));
-            let resolved = mediated - rng.random_range(0..=mediated.min(1));
-            let mut parts = BTreeMap::new();
-            let types = [
-                "婚姻家庭邻里",
-                "土地山林水利权属",
-                "村务管理",
-                "劳动争议",
-                "其他",
-            ];
-            for _ in 0..identified {
-                *parts
-                    .entry(types[rng.random_range(0..types.len())].to_owned())
-                    .or_insert(0) += 1;
-            }
-            put("disputes.identified", identified, parts);
-            put("disputes.mediated", mediated, none());
-            put("disputes.resolved", resolved, none());
-            let visitors = rng.random_range(0..=busy);
-            put("petitions.visitors", visitors, none());
-            put(
-                "petitions.repeat_visitors",
-                rng.random_range(0..=visitors / 2),
-                none(),
-            );
-            let sessions = rng.random_range(4..=12);
-            put("patrol.sessions", sessions, none());
-            put(
-                "patrol.person_times",
-                sessions * rng.random_range(2..=5),
-                none(),
-            );
-            put("patrol.hours", sessions * 2, none());
-            put("grid.events_handled", rng.random_range(3..=20), none());
-            put("grid.visits", rng.random_range(20..=120), none());
-            let found = rng.random_range(0..=4);
-            put("hazards.found", found, none());
-            put("hazards.fixed", rng.random_range(0..=found), none());
-            put("grid.workers", 2 + (area.digits() % 5) as i64, none());
-        }
-        Level::Township => {
-            let mediated = rng.random_range(2..=6 + busy * 2);
-            put(
-                "disputes.identified",
-                mediated + rng.random_range(0..=2),
-                none(),
-            );
-            put("disputes.mediated", mediated, none());
-            put(
-                "disputes.resolved",
-                mediated - rng.random_range(0..=mediated.min(2)),
-                none(),
-            );
-            let mut channels = BTreeMap::new();
-            for (c, hi) in [("来信", 3), ("来访", 6), ("网上", 8), ("来电", 4)] {
-                channels.insert(c.to_owned(), rng.random_range(0..=hi));
-            }
-            let letters: i64 = channels.values().sum();
-            put("petitions.letters", letters, channels);
-            put(
-                "petitions.letters_concluded",
-                letters - rng.random_range(0..=letters.min(2)),
-                none(),
-            );
-            put("petitions.hotline", rng.random_range(5..=40), none());
-            let batches = rng.random_range(0..=1);
-            put("petitions.collective_batches", batches, none());
-            put(
-                "petitions.collective_persons",
-                batches * rng.random_range(5..=12),
-                none(),
-            );
-            put("cases.public_order", rng.random_range(0..=6), none());
-        }
-        _ => {
-            let filed = rng.random_range(40..=90);
-            put("cases.criminal_filed", filed, none());
-            put(
-                "cases.criminal_solved",
-                filed * rng.random_range(40..=75) / 100,
-                none(),
-            );
-            put("cases.homicide", rng.random_range(0..=1), none());
-            put("cases.fraud", rng.random_range(10..=35), none());
-            put("cases.juvenile", rng.random_range(0..=3), none());
-            put("cases.public_order", rng.random_range(60..=140), none());
-            put("disputes.escalated", rng.random_range(0..=2), none());
-            put("petitions.leapfrog", rng.random_range(0..=3), none());
-        }
+        Level::Village => village_figures(&mut f, area),
+        Level::Township => township_figures(&mut f),
+        _ => county_figures(&mut f),
     }
-    out
+    f.out
+}
+
+/// Figures being made up for one area and month.
+struct Figures {
+    rng: StdRng,
+    out: Vec<pb::MetricValue>,
+    busy: i64,
+}
+
+fn put(out: &mut Vec<pb::MetricValue>, metric: &str, total: i64, parts: BTreeMap<String, i64>) {
+    out.push(pb::MetricValue {
+        metric: metric.into(),
+        total: Some(total),
+        parts: parts.into_iter().collect(),
+    })
+}
+
+fn none() -> BTreeMap<String, i64> {
+    BTreeMap::new()
+}
+
+fn village_figures(f: &mut Figures, area: AreaCode) {
+    let identified = f.rng.random_range(0..=f.busy * 2);
+    let mediated = identified - f.rng.random_range(0..=identified.min(1));
+    let resolved = mediated - f.rng.random_range(0..=mediated.min(1));
+    let mut parts = BTreeMap::new();
+    let types = [
+        "婚姻家庭邻里",
+        "土地山林水利权属",
+        "村务管理",
+        "劳动争议",
+        "其他",
+    ];
+    for _ in 0..identified {
+        *parts
+            .entry(types[f.rng.random_range(0..types.len())].to_owned())
+            .or_insert(0) += 1;
+    }
+    put(&mut f.out, "disputes.identified", identified, parts);
+    put(&mut f.out, "disputes.mediated", mediated, none());
+    put(&mut f.out, "disputes.resolved", resolved, none());
+    let visitors = f.rng.random_range(0..=f.busy);
+    put(&mut f.out, "petitions.visitors", visitors, none());
+    put(
+        &mut f.out,
+        "petitions.repeat_visitors",
+        f.rng.random_range(0..=visitors / 2),
+        none(),
+    );
+    let sessions = f.rng.random_range(4..=12);
+    put(&mut f.out, "patrol.sessions", sessions, none());
+    put(
+        &mut f.out,
+        "patrol.person_times",
+        sessions * f.rng.random_range(2..=5),
+        none(),
+    );
+    put(&mut f.out, "patrol.hours", sessions * 2, none());
+    put(
+        &mut f.out,
+        "grid.events_handled",
+        f.rng.random_range(3..=20),
+        none(),
+    );
+    put(
+        &mut f.out,
+        "grid.visits",
+        f.rng.random_range(20..=120),
+        none(),
+    );
+    let found = f.rng.random_range(0..=4);
+    put(&mut f.out, "hazards.found", found, none());
+    put(
+        &mut f.out,
+        "hazards.fixed",
+        f.rng.random_range(0..=found),
+        none(),
+    );
+    put(
+        &mut f.out,
+        "grid.workers",
+        2 + (area.digits() % 5) as i64,
+        none(),
+    );
+}
+
+fn township_figures(f: &mut Figures) {
+    let mediated = f.rng.random_range(2..=6 + f.busy * 2);
+    put(
+        &mut f.out,
+        "disputes.identified",
+        mediated + f.rng.random_range(0..=2),
+        none(),
+    );
+    put(&mut f.out, "disputes.mediated", mediated, none());
+    put(
+        &mut f.out,
+        "disputes.resolved",
+        mediated - f.rng.random_range(0..=mediated.min(2)),
+        none(),
+    );
+    let mut channels = BTreeMap::new();
+    for (c, hi) in [("来信", 3), ("来访", 6), ("网上", 8), ("来电", 4)] {
+        channels.insert(c.to_owned(), f.rng.random_range(0..=hi));
+    }
+    let letters: i64 = channels.values().sum();
+    put(&mut f.out, "petitions.letters", letters, channels);
+    put(
+        &mut f.out,
+        "petitions.letters_concluded",
+        letters - f.rng.random_range(0..=letters.min(2)),
+        none(),
+    );
+    put(
+        &mut f.out,
+        "petitions.hotline",
+        f.rng.random_range(5..=40),
+        none(),
+    );
+    let batches = f.rng.random_range(0..=1);
+    put(&mut f.out, "petitions.collective_batches", batches, none());
+    put(
+        &mut f.out,
+        "petitions.collective_persons",
+        batches * f.rng.random_range(5..=12),
+        none(),
+    );
+    put(
+        &mut f.out,
+        "cases.public_order",
+        f.rng.random_range(0..=6),
+        none(),
+    );
+}
+
+fn county_figures(f: &mut Figures) {
+    let filed = f.rng.random_range(40..=90);
+    put(&mut f.out, "cases.criminal_filed", filed, none());
+    put(
+        &mut f.out,
+        "cases.criminal_solved",
+        filed * f.rng.random_range(40..=75) / 100,
+        none(),
+    );
+    put(
+        &mut f.out,
+        "cases.homicide",
+        f.rng.random_range(0..=1),
+        none(),
+    );
+    put(
+        &mut f.out,
+        "cases.fraud",
+        f.rng.random_range(10..=35),
+        none(),
+    );
+    put(
+        &mut f.out,
+        "cases.juvenile",
+        f.rng.random_range(0..=3),
+        none(),
+    );
+    put(
+        &mut f.out,
+        "cases.public_order",
+        f.rng.random_range(60..=140),
+        none(),
+    );
+    put(
+        &mut f.out,
+        "disputes.escalated",
+        f.rng.random_range(0..=2),
+        none(),
+    );
+    put(
+        &mut f.out,
+        "petitions.leapfrog",
+        f.rng.random_range(0..=3),
+        none(),
+    );
 }
 
 /// One office's node: its own durable outbox and its connection to the hub.
@@ -226,6 +312,29 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         last
     );
     let started = std::time::Instant::now();
+    let mut nodes = report_months(nodes, &months, &clock, started).await?;
+    let village = villages[0];
+    correct(&mut nodes, &state, &areas, &clock, village, last).await?;
+    show_refusal(&hub_url, village, last).await?;
+    show_answers(&hub_url, county, last).await?;
+    let _ = stop.send(());
+    server.await.context("hub task")??;
+    println!(
+        "hub stopped cleanly after {:.1?}; {} revisions stored. Ask it yourself: pingan-hub demo --data DIR, then pingan-hub serve --data DIR and pingan-hub query ...",
+        started.elapsed(),
+        state.store.reader()?.revision_count()?
+    );
+    Ok(())
+}
+
+/// Every node reports every month, as the clock moves: most on time, some villages late, a few
+/// not at all. Returns the nodes.
+async fn report_months(
+    mut nodes: Vec<Node>,
+    months: &[Period],
+    clock: &Clock,
+    started: std::time::Instant,
+) -> anyhow::Result<Vec<Node>> {
     for (mi, month) in months.iter().enumerate() {
         let is_last = mi + 1 == months.len();
         let mut late = Vec::new();
@@ -253,9 +362,18 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             );
         }
     }
+    Ok(nodes)
+}
 
-    // a correction: one village finds it missed a mediated dispute
-    let village = villages[0];
+/// A correction: one village finds it missed a mediated dispute; its revisions are shown.
+async fn correct(
+    nodes: &mut [Node],
+    state: &HubState,
+    areas: &pingan_domain::Areas,
+    clock: &Clock,
+    village: AreaCode,
+    last: Period,
+) -> anyhow::Result<()> {
     let mut values = figures(village, last);
     for v in &mut values {
         if v.metric == "disputes.mediated" || v.metric == "disputes.resolved" {
@@ -296,10 +414,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
             rev.notes
         );
     }
+    Ok(())
+}
 
-    // an invalid report is refused with every reason, and nothing of it is stored
+/// An invalid report is refused with every reason, and nothing of it is stored.
+async fn show_refusal(hub_url: &str, village: AreaCode, last: Period) -> anyhow::Result<()> {
     let mut reports =
-        pb::report_service_client::ReportServiceClient::connect(hub_url.clone()).await?;
+        pb::report_service_client::ReportServiceClient::connect(hub_url.to_owned()).await?;
     let refused = reports
         .submit(pb::Report {
             submission_id: pingan_outbox::new_submission_id(),
@@ -326,10 +447,13 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
         refused.code(),
         refused.message()
     );
+    Ok(())
+}
 
-    // what a leader sees, asked over gRPC like `pingan-hub query ...`
+/// What a leader sees, asked over gRPC like `pingan-hub query ...`.
+async fn show_answers(hub_url: &str, county: AreaCode, last: Period) -> anyhow::Result<()> {
     let mut queries =
-        pb::query_service_client::QueryServiceClient::connect(hub_url.clone()).await?;
+        pb::query_service_client::QueryServiceClient::connect(hub_url.to_owned()).await?;
     let rollup = queries
         .rollup(pb::RollupRequest {
             area: county.to_string(),
@@ -364,14 +488,6 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     println!(
         "{}",
         crate::tables::completeness_table(&missing, Some(Level::Village)).to_text()
-    );
-
-    let _ = stop.send(());
-    server.await.context("hub task")??;
-    println!(
-        "hub stopped cleanly after {:.1?}; {} revisions stored. Ask it yourself: pingan-hub demo --data DIR, then pingan-hub serve --data DIR and pingan-hub query ...",
-        started.elapsed(),
-        state.store.reader()?.revision_count()?
     );
     Ok(())
 }
