@@ -192,27 +192,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", args.listen))?;
     let web = match args.web_listen {
-        Some(addr) => {
-            let users = pingan_hub::access::users::Users::open(&args.data)
-                .with_context(|| format!("opening the web accounts in {}", args.data.display()))?;
-            let web_listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("binding the dashboard's {addr}"))?;
-            let tls = state.auth.tls().cloned();
-            let url = format!(
-                "{}://{}",
-                if tls.is_some() { "https" } else { "http" },
-                web_listener.local_addr()?
-            );
-            let web = pingan_hub::web::Web::new(state.clone(), users, tls.is_some());
-            let task = tokio::spawn(pingan_hub::web::serve(
-                web_listener,
-                web,
-                tls,
-                shutdown.clone(),
-            ));
-            Some((url, task))
-        }
+        Some(addr) => Some(start_dashboard(addr, &args.data, &state, shutdown.clone()).await?),
         None => None,
     };
     // plain lines on stdout, for scripts and tests that start the hub on port 0 (the gRPC
@@ -238,6 +218,29 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let _ = saver.await;
     save_rollups(engine).await;
     served
+}
+
+/// The dashboard, started on `addr`: its URL and its task.
+async fn start_dashboard(
+    addr: std::net::SocketAddr,
+    data: &std::path::Path,
+    state: &HubState,
+    shutdown: CancellationToken,
+) -> anyhow::Result<(String, tokio::task::JoinHandle<anyhow::Result<()>>)> {
+    let users = pingan_hub::access::users::Users::open(data)
+        .with_context(|| format!("opening the web accounts in {}", data.display()))?;
+    let web_listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .with_context(|| format!("binding the dashboard's {addr}"))?;
+    let tls = state.auth.tls().cloned();
+    let url = format!(
+        "{}://{}",
+        if tls.is_some() { "https" } else { "http" },
+        web_listener.local_addr()?
+    );
+    let web = pingan_hub::web::Web::new(state.clone(), users, tls.is_some());
+    let task = tokio::spawn(pingan_hub::web::serve(web_listener, web, tls, shutdown));
+    Ok((url, task))
 }
 
 /// How often a serving hub saves its rollups when reports came in.

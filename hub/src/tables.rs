@@ -274,56 +274,7 @@ pub fn rollup_table(r: &pb::RollupReply) -> Table {
 pub fn compare_table(r: &pb::CompareReply) -> Table {
     let rate = r.is_rate;
     let pct = r.unit == "%";
-    let rows = r
-        .rows
-        .iter()
-        .map(|x| {
-            let c = x.completeness.unwrap_or_default();
-            let mut row = vec![
-                if x.rank == 0 {
-                    Cell::Missing
-                } else {
-                    Cell::Int(i64::from(x.rank))
-                },
-                Cell::Text(x.code.clone()),
-                Cell::Text(x.name.clone()),
-                Cell::opt_count(x.value),
-            ];
-            if rate {
-                row.push(Cell::opt_count(x.denominator));
-                row.push(Cell::opt_rate(x.rate, &r.unit));
-            }
-            // a rate's bases are rates, its changes percentage points
-            let base = |v: Option<f64>| {
-                if rate {
-                    Cell::opt_rate(v, &r.unit)
-                } else {
-                    Cell::opt_count(v)
-                }
-            };
-            let change = |v: Option<f64>| {
-                if rate {
-                    Cell::opt_num(v, 2)
-                } else {
-                    Cell::opt_count(v)
-                }
-            };
-            row.extend([
-                Cell::opt_pct(x.share, 1),
-                base(x.yoy_base),
-                change(x.yoy_change),
-                Cell::opt_pct(x.yoy_pct, 1),
-                base(x.mom_base),
-                change(x.mom_change),
-                Cell::opt_pct(x.mom_pct, 1),
-                Cell::Int(c.expected as i64),
-                Cell::Int(c.received as i64),
-                Cell::Int(c.on_time as i64),
-                Cell::Bool(x.outlier),
-            ]);
-            row
-        })
-        .collect();
+    let rows = r.rows.iter().map(|x| compare_row(r, x)).collect();
     let parent = match (r.is_rate, r.parent_rate, r.parent_total) {
         (true, value, _) => format!(
             "全域 {}: {}",
@@ -370,6 +321,55 @@ pub fn compare_table(r: &pb::CompareReply) -> Table {
             "— 表示无数据或无法计算 (分母为0)，不是0；应报/已报为各单位及其下级上报单位".into(),
         ],
     }
+}
+
+/// One area's row of a comparison table.
+fn compare_row(r: &pb::CompareReply, x: &pb::CompareRow) -> Vec<Cell> {
+    let rate = r.is_rate;
+    let c = x.completeness.unwrap_or_default();
+    let mut row = vec![
+        if x.rank == 0 {
+            Cell::Missing
+        } else {
+            Cell::Int(i64::from(x.rank))
+        },
+        Cell::Text(x.code.clone()),
+        Cell::Text(x.name.clone()),
+        Cell::opt_count(x.value),
+    ];
+    if rate {
+        row.push(Cell::opt_count(x.denominator));
+        row.push(Cell::opt_rate(x.rate, &r.unit));
+    }
+    // a rate's bases are rates, its changes percentage points
+    let base = |v: Option<f64>| {
+        if rate {
+            Cell::opt_rate(v, &r.unit)
+        } else {
+            Cell::opt_count(v)
+        }
+    };
+    let change = |v: Option<f64>| {
+        if rate {
+            Cell::opt_num(v, 2)
+        } else {
+            Cell::opt_count(v)
+        }
+    };
+    row.extend([
+        Cell::opt_pct(x.share, 1),
+        base(x.yoy_base),
+        change(x.yoy_change),
+        Cell::opt_pct(x.yoy_pct, 1),
+        base(x.mom_base),
+        change(x.mom_change),
+        Cell::opt_pct(x.mom_pct, 1),
+        Cell::Int(c.expected as i64),
+        Cell::Int(c.received as i64),
+        Cell::Int(c.on_time as i64),
+        Cell::Bool(x.outlier),
+    ]);
+    row
 }
 
 /// The trend as a table, oldest first.
@@ -484,6 +484,16 @@ fn completeness_notes(
     notes
 }
 
+/// One line of a breakdown: a metric's total or an indicator's rate, now and a year earlier.
+struct Line<'a> {
+    id: &'a str,
+    name: &'a str,
+    unit: &'a str,
+    now: Option<f64>,
+    base: Option<f64>,
+    rate: bool,
+}
+
 /// The rollup broken down by indicator group (矛盾纠纷, 案件, 信访, 巡逻防控, ...): each group's
 /// metrics and rates with their subtree totals, a year earlier and 同比. Metrics of no group
 /// come last under 其他.
@@ -492,92 +502,16 @@ pub fn breakdown_table(
     year_earlier: &pb::RollupReply,
     catalogue: &Catalogue,
 ) -> Table {
-    struct Line<'a> {
-        id: &'a str,
-        name: &'a str,
-        unit: &'a str,
-        now: Option<f64>,
-        base: Option<f64>,
-        rate: bool,
-    }
-    let base_of = |id: &str| {
-        year_earlier
-            .figures
-            .iter()
-            .find(|f| f.metric == id)
-            .and_then(|f| f.total)
-            .map(|v| v as f64)
-    };
-    let rate_base_of = |id: &str| {
-        year_earlier
-            .rates
-            .iter()
-            .find(|r| r.indicator == id)
-            .and_then(|r| r.value)
-    };
-    let lines = now
-        .figures
-        .iter()
-        .map(|f| Line {
-            id: &f.metric,
-            name: &f.name,
-            unit: &f.unit,
-            now: f.total.map(|v| v as f64),
-            base: base_of(&f.metric),
-            rate: false,
-        })
-        .chain(now.rates.iter().map(|r| Line {
-            id: &r.indicator,
-            name: &r.name,
-            unit: &r.unit,
-            now: r.value,
-            base: rate_base_of(&r.indicator),
-            rate: true,
-        }));
     let group_rank = |id: &str| {
         catalogue
             .group_of(id)
             .and_then(|g| catalogue.groups().iter().position(|x| x.id == g.id))
             .unwrap_or(usize::MAX)
     };
-    let mut lines: Vec<Line<'_>> = lines.collect();
+    let mut lines = breakdown_lines(now, year_earlier);
     // stable: catalogue order within a group, metrics before rates
     lines.sort_by_key(|l| group_rank(l.id));
-    let rows = lines
-        .iter()
-        .map(|l| {
-            let group = catalogue.group_of(l.id).map_or("其他", |g| g.zh.as_str());
-            let change = match (l.now, l.base) {
-                (Some(n), Some(b)) => Some(n - b),
-                _ => None,
-            };
-            let pct = match (change, l.base) {
-                (Some(c), Some(b)) if b != 0.0 => Some(c / b * 100.0),
-                _ => None,
-            };
-            let value = |v: Option<f64>| {
-                if l.rate {
-                    Cell::opt_rate(v, l.unit)
-                } else {
-                    Cell::opt_count(v)
-                }
-            };
-            vec![
-                Cell::Text(group.to_owned()),
-                Cell::Text(l.id.to_owned()),
-                Cell::Text(l.name.to_owned()),
-                Cell::Text(l.unit.to_owned()),
-                value(l.now),
-                value(l.base),
-                if l.rate {
-                    Cell::opt_num(change, 2)
-                } else {
-                    Cell::opt_count(change)
-                },
-                Cell::opt_pct(pct, 1),
-            ]
-        })
-        .collect();
+    let rows = lines.iter().map(|l| breakdown_row(l, catalogue)).collect();
     Table {
         title: format!("{} {} {} 分类汇总", now.area, now.name, now.period),
         columns: columns(&[
@@ -597,6 +531,78 @@ pub fn breakdown_table(
             .map(|c| completeness_note(c, &reporters_of(None)))
             .collect(),
     }
+}
+
+/// Every figure and rate of `now`, with its value a year earlier.
+fn breakdown_lines<'a>(now: &'a pb::RollupReply, year_earlier: &pb::RollupReply) -> Vec<Line<'a>> {
+    let base_of = |id: &str| {
+        year_earlier
+            .figures
+            .iter()
+            .find(|f| f.metric == id)
+            .and_then(|f| f.total)
+            .map(|v| v as f64)
+    };
+    let rate_base_of = |id: &str| {
+        year_earlier
+            .rates
+            .iter()
+            .find(|r| r.indicator == id)
+            .and_then(|r| r.value)
+    };
+    now.figures
+        .iter()
+        .map(|f| Line {
+            id: &f.metric,
+            name: &f.name,
+            unit: &f.unit,
+            now: f.total.map(|v| v as f64),
+            base: base_of(&f.metric),
+            rate: false,
+        })
+        .chain(now.rates.iter().map(|r| Line {
+            id: &r.indicator,
+            name: &r.name,
+            unit: &r.unit,
+            now: r.value,
+            base: rate_base_of(&r.indicator),
+            rate: true,
+        }))
+        .collect()
+}
+
+/// A breakdown line as a row: group, metric, value now and a year earlier, 同比.
+fn breakdown_row(l: &Line<'_>, catalogue: &Catalogue) -> Vec<Cell> {
+    let group = catalogue.group_of(l.id).map_or("其他", |g| g.zh.as_str());
+    let change = match (l.now, l.base) {
+        (Some(n), Some(b)) => Some(n - b),
+        _ => None,
+    };
+    let pct = match (change, l.base) {
+        (Some(c), Some(b)) if b != 0.0 => Some(c / b * 100.0),
+        _ => None,
+    };
+    let value = |v: Option<f64>| {
+        if l.rate {
+            Cell::opt_rate(v, l.unit)
+        } else {
+            Cell::opt_count(v)
+        }
+    };
+    vec![
+        Cell::Text(group.to_owned()),
+        Cell::Text(l.id.to_owned()),
+        Cell::Text(l.name.to_owned()),
+        Cell::Text(l.unit.to_owned()),
+        value(l.now),
+        value(l.base),
+        if l.rate {
+            Cell::opt_num(change, 2)
+        } else {
+            Cell::opt_count(change)
+        },
+        Cell::opt_pct(pct, 1),
+    ]
 }
 
 impl Table {

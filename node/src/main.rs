@@ -197,58 +197,10 @@ fn read_values(args: &SubmitArgs) -> anyhow::Result<Vec<pb::MetricValue>> {
 }
 
 async fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
-    let catalogue = match &args.catalogue {
-        Some(p) => Catalogue::load(p)?,
-        None => Catalogue::builtin(),
-    };
-    let areas = args
-        .divisions
-        .as_deref()
-        .map(|d| Areas::load_dir(d).with_context(|| format!("读取区划 {} 失败", d.display())))
-        .transpose()?;
-    let values = match read_values(&args) {
-        Ok(v) => v,
-        Err(e) => {
-            eprintln!("未发送 (not sent)：{e:#}");
-            return Ok(ExitCode::from(2));
-        }
-    };
-    // what a clerk types (2026/10, 2026年10月) becomes the canonical period
-    let period = match Period::parse_typed(&args.period) {
-        Ok(p) => p.to_string(),
-        Err(e) => {
-            eprintln!("未发送 (not sent)：{}", e.for_reports());
-            return Ok(ExitCode::from(2));
-        }
-    };
-    let wire = pb::Report {
-        submission_id: args
-            .submission_id
-            .clone()
-            .unwrap_or_else(pingan_node::new_submission_id),
-        area: args.area.trim().to_owned(),
-        period,
-        values,
-        zero_report: args.zero,
-        notes: args.notes.clone(),
-        reporter: args.reporter.clone(),
-        rollup: None,
-    };
-    let validator = Validator {
-        catalogue: &catalogue,
-        areas: areas.as_ref(),
-        today: pingan_node::today_beijing(),
-    };
-    let report = match validator.validate(&wire) {
+    let report = match checked_report(&args)? {
         Ok(r) => r,
-        Err(violations) => {
-            eprintln!("未发送 (not sent)：{violations}");
-            return Ok(ExitCode::from(2));
-        }
+        Err(code) => return Ok(code),
     };
-    for w in &report.warnings {
-        eprintln!("提示 (warning)：{w}");
-    }
     // a wrong TLS setup (unreadable files, a key that is not the certificate's) fails here,
     // before anything is queued that could never be sent
     let mut deliverer = match args.hub.deliverer() {
@@ -278,7 +230,73 @@ async fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
             Ok(o.get(&id)?.is_some_and(|e| e.state != EntryState::Pending))
         })
         .await?;
-    let entry = outbox.get(&id)?.context("the outbox lost the entry")?;
+    say_outcome(&outbox, &id, pass.retry)
+}
+
+/// The report the arguments describe, validated as the hub will; what is wrong is said, and the
+/// exit status returned instead.
+fn checked_report(
+    args: &SubmitArgs,
+) -> anyhow::Result<Result<pingan_domain::ValidReport, ExitCode>> {
+    let catalogue = match &args.catalogue {
+        Some(p) => Catalogue::load(p)?,
+        None => Catalogue::builtin(),
+    };
+    let areas = args
+        .divisions
+        .as_deref()
+        .map(|d| Areas::load_dir(d).with_context(|| format!("读取区划 {} 失败", d.display())))
+        .transpose()?;
+    let values = match read_values(args) {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("未发送 (not sent)：{e:#}");
+            return Ok(Err(ExitCode::from(2)));
+        }
+    };
+    // what a clerk types (2026/10, 2026年10月) becomes the canonical period
+    let period = match Period::parse_typed(&args.period) {
+        Ok(p) => p.to_string(),
+        Err(e) => {
+            eprintln!("未发送 (not sent)：{}", e.for_reports());
+            return Ok(Err(ExitCode::from(2)));
+        }
+    };
+    let wire = pb::Report {
+        submission_id: args
+            .submission_id
+            .clone()
+            .unwrap_or_else(pingan_node::new_submission_id),
+        area: args.area.trim().to_owned(),
+        period,
+        values,
+        zero_report: args.zero,
+        notes: args.notes.clone(),
+        reporter: args.reporter.clone(),
+        rollup: None,
+    };
+    let validator = Validator {
+        catalogue: &catalogue,
+        areas: areas.as_ref(),
+        today: pingan_node::today_beijing(),
+    };
+    let report = match validator.validate(&wire) {
+        Ok(r) => r,
+        Err(violations) => {
+            eprintln!("未发送 (not sent)：{violations}");
+            return Ok(Err(ExitCode::from(2)));
+        }
+    };
+    for w in &report.warnings {
+        eprintln!("提示 (warning)：{w}");
+    }
+    Ok(Ok(report))
+}
+
+/// Says where the report stands after delivery was tried; the exit status: 0 delivered, 1
+/// refused, 75 kept for later.
+fn say_outcome(outbox: &Outbox, id: &str, retry: Option<String>) -> anyhow::Result<ExitCode> {
+    let entry = outbox.get(id)?.context("the outbox lost the entry")?;
     match entry.state {
         EntryState::Delivered => {
             println!(
@@ -303,7 +321,7 @@ async fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
         EntryState::Pending => {
             eprintln!(
                 "尚未送达 (not yet delivered)：{}\n报表已安全保存在发件箱，`pingan-node run` 或下一次提交会继续发送",
-                pass.retry.unwrap_or_else(|| "没有应答".into())
+                retry.unwrap_or_else(|| "没有应答".into())
             );
             Ok(ExitCode::from(EXIT_PENDING))
         }

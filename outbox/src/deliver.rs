@@ -11,7 +11,7 @@ use tonic::{Code, transport::Channel};
 
 use crate::{
     backoff::Backoff,
-    outbox::{Outbox, OutboxError},
+    outbox::{Outbox, OutboxError, PendingReport},
 };
 
 /// Most reports sent on one stream.
@@ -102,87 +102,24 @@ impl Deliverer {
             if pending.is_empty() {
                 return Ok(pass);
             }
-            let first_seq = pending[0].seq;
-            let mut client = match self.client().await {
+            let client = match self.client().await {
                 Ok(c) => c,
                 Err(Unreachable(e)) => {
-                    outbox.note_attempt(first_seq, &e)?;
+                    outbox.note_attempt(pending[0].seq, &e)?;
                     pass.retry = Some(e);
                     return Ok(pass);
                 }
             };
-            let reports: Vec<pb::Report> = pending.iter().map(|p| p.report.clone()).collect();
-            let answered = match client.submit_batch(tokio_stream::iter(reports)).await {
-                Ok(resp) => {
-                    let mut stream = resp.into_inner();
-                    let mut results = Vec::with_capacity(pending.len());
-                    let stopped = loop {
-                        match stream.message().await {
-                            Ok(Some(r)) => results.push(r),
-                            Ok(None) => break None,
-                            Err(status) => break Some(normalise(status)),
-                        }
-                    };
-                    (results, stopped)
-                }
-                Err(status) => (Vec::new(), Some(normalise(status))),
-            };
-            let (results, stopped) = answered;
-            let mut delivered = Vec::new();
-            let mut retry = None;
-            for (p, result) in pending.iter().zip(&results) {
-                if result.submission_id != p.report.submission_id {
-                    retry = Some(format!(
-                        "hub answered out of order ({} for {})",
-                        result.submission_id, p.report.submission_id
-                    ));
-                    break;
-                }
-                match &result.outcome {
-                    Some(pb::batch_result::Outcome::Receipt(r)) => {
-                        delivered.push((p.seq, r.clone()))
-                    }
-                    Some(pb::batch_result::Outcome::Rejection(rej))
-                        if is_retryable(Code::from(rej.code)) =>
-                    {
-                        retry = Some(rej.message.clone());
-                        break;
-                    }
-                    Some(pb::batch_result::Outcome::Rejection(rej)) => {
-                        let reason = format!("{:?}: {}", Code::from(rej.code), rej.message);
-                        tracing::warn!(id = %p.report.submission_id, %reason, "report refused by the hub, parked");
-                        outbox.set_failed(p.seq, &reason)?;
-                        pass.parked += 1;
-                    }
-                    None => {
-                        retry = Some("hub answered without an outcome".into());
-                        break;
-                    }
-                }
-            }
-            pass.delivered += delivered.len();
-            outbox.mark_delivered(&delivered)?;
+            let (results, stopped) = send(client, &pending).await;
+            let mut retry = settle(outbox, &pending, &results, &mut pass)?;
             if retry.is_none() && results.len() < pending.len() {
-                let status =
-                    stopped.unwrap_or_else(|| tonic::Status::unavailable("stream ended early"));
-                let message = match std::error::Error::source(&status) {
-                    // a broken connection: say what broke it
-                    Some(_) => format!(
-                        "{:?}: {}",
-                        status.code(),
-                        crate::client_tls::describe(&self.hub, &status)
-                    ),
-                    None => format!("{:?}: {}", status.code(), status.message()),
-                };
-                // the hub maps every error of its own to a definite code; UNKNOWN on a stream is a
-                // connection that broke (h2 reset, hub killed), so it is retried like UNAVAILABLE
-                if is_retryable(status.code()) || status.code() == Code::Unknown {
+                let (retryable, message) = self.why_stopped(stopped);
+                if retryable {
                     self.client = None;
                     retry = Some(message);
                 } else {
                     // a refusal of the whole stream (e.g. permission denied) parks its first report
-                    let seq = pending[results.len()].seq;
-                    outbox.set_failed(seq, &message)?;
+                    outbox.set_failed(pending[results.len()].seq, &message)?;
                     pass.parked += 1;
                     continue;
                 }
@@ -196,6 +133,24 @@ impl Deliverer {
             }
             self.backoff.reset();
         }
+    }
+
+    /// Why a stream ended before every report was answered, and whether that is worth a retry.
+    /// The hub maps every error of its own to a definite code; UNKNOWN on a stream is a
+    /// connection that broke (h2 reset, hub killed), so it is retried like UNAVAILABLE.
+    fn why_stopped(&self, stopped: Option<tonic::Status>) -> (bool, String) {
+        let status = stopped.unwrap_or_else(|| tonic::Status::unavailable("stream ended early"));
+        let message = match std::error::Error::source(&status) {
+            // a broken connection: say what broke it
+            Some(_) => format!(
+                "{:?}: {}",
+                status.code(),
+                crate::client_tls::describe(&self.hub, &status)
+            ),
+            None => format!("{:?}: {}", status.code(), status.message()),
+        };
+        let retryable = is_retryable(status.code()) || status.code() == Code::Unknown;
+        (retryable, message)
     }
 
     /// Delivers with backoff until `done` says so (checked after every pass) or `deadline`
@@ -269,4 +224,72 @@ impl Deliverer {
         }
         Ok(())
     }
+}
+
+/// Sends `pending` on one stream; the answers that came, and the status that ended the stream
+/// early, if one did.
+async fn send(
+    mut client: ReportServiceClient<Channel>,
+    pending: &[PendingReport],
+) -> (Vec<pb::BatchResult>, Option<tonic::Status>) {
+    let reports: Vec<pb::Report> = pending.iter().map(|p| p.report.clone()).collect();
+    match client.submit_batch(tokio_stream::iter(reports)).await {
+        Ok(resp) => {
+            let mut stream = resp.into_inner();
+            let mut results = Vec::with_capacity(pending.len());
+            let stopped = loop {
+                match stream.message().await {
+                    Ok(Some(r)) => results.push(r),
+                    Ok(None) => break None,
+                    Err(status) => break Some(normalise(status)),
+                }
+            };
+            (results, stopped)
+        }
+        Err(status) => (Vec::new(), Some(normalise(status))),
+    }
+}
+
+/// Records the answers in order: receipts mark reports delivered, refusals park them. Stops at
+/// the first answer that calls for a retry (returned), which leaves that report and the ones
+/// after it pending.
+fn settle(
+    outbox: &mut Outbox,
+    pending: &[PendingReport],
+    results: &[pb::BatchResult],
+    pass: &mut Pass,
+) -> Result<Option<String>, OutboxError> {
+    let mut delivered = Vec::new();
+    let mut retry = None;
+    for (p, result) in pending.iter().zip(results) {
+        if result.submission_id != p.report.submission_id {
+            retry = Some(format!(
+                "hub answered out of order ({} for {})",
+                result.submission_id, p.report.submission_id
+            ));
+            break;
+        }
+        match &result.outcome {
+            Some(pb::batch_result::Outcome::Receipt(r)) => delivered.push((p.seq, r.clone())),
+            Some(pb::batch_result::Outcome::Rejection(rej))
+                if is_retryable(Code::from(rej.code)) =>
+            {
+                retry = Some(rej.message.clone());
+                break;
+            }
+            Some(pb::batch_result::Outcome::Rejection(rej)) => {
+                let reason = format!("{:?}: {}", Code::from(rej.code), rej.message);
+                tracing::warn!(id = %p.report.submission_id, %reason, "report refused by the hub, parked");
+                outbox.set_failed(p.seq, &reason)?;
+                pass.parked += 1;
+            }
+            None => {
+                retry = Some("hub answered without an outcome".into());
+                break;
+            }
+        }
+    }
+    pass.delivered += delivered.len();
+    outbox.mark_delivered(&delivered)?;
+    Ok(retry)
 }

@@ -165,6 +165,38 @@ async fn all_pages<R: Paged, F: std::future::Future<Output = Result<R, tonic::St
     }
 }
 
+type Client = QueryServiceClient<tonic::transport::Channel>;
+
+/// Every page of a comparison, as one reply.
+async fn every_compare_page(
+    client: &Client,
+    req: pb::CompareRequest,
+) -> Result<pb::CompareReply, tonic::Status> {
+    all_pages(|page_token| {
+        let (mut client, req) = (client.clone(), req.clone());
+        async move {
+            let req = pb::CompareRequest { page_token, ..req };
+            Ok(client.compare(req).await?.into_inner())
+        }
+    })
+    .await
+}
+
+/// Every page of a completeness answer, as one reply.
+async fn every_completeness_page(
+    client: &Client,
+    req: pb::CompletenessRequest,
+) -> Result<pb::CompletenessReply, tonic::Status> {
+    all_pages(|page_token| {
+        let (mut client, req) = (client.clone(), req.clone());
+        async move {
+            let req = pb::CompletenessRequest { page_token, ..req };
+            Ok(client.completeness(req).await?.into_inner())
+        }
+    })
+    .await
+}
+
 /// Runs a query command against a hub and prints the answer.
 pub async fn run(cmd: QueryCommand) -> anyhow::Result<()> {
     let args = cmd.args();
@@ -212,15 +244,7 @@ pub async fn run(cmd: QueryCommand) -> anyhow::Result<()> {
                 complete_only: args.complete_only,
                 ..Default::default()
             };
-            let reply = all_pages(|page_token| {
-                let (mut client, req) = (client.clone(), req.clone());
-                async move {
-                    let req = pb::CompareRequest { page_token, ..req };
-                    Ok(client.compare(req).await?.into_inner())
-                }
-            })
-            .await
-            .map_err(status)?;
+            let reply = every_compare_page(&client, req).await.map_err(status)?;
             compare_table(&reply)
         }
         QueryCommand::Trend(_) => {
@@ -240,15 +264,9 @@ pub async fn run(cmd: QueryCommand) -> anyhow::Result<()> {
                 level,
                 ..Default::default()
             };
-            let reply = all_pages(|page_token| {
-                let (mut client, req) = (client.clone(), req.clone());
-                async move {
-                    let req = pb::CompletenessRequest { page_token, ..req };
-                    Ok(client.completeness(req).await?.into_inner())
-                }
-            })
-            .await
-            .map_err(status)?;
+            let reply = every_completeness_page(&client, req)
+                .await
+                .map_err(status)?;
             completeness_table(&reply, args.level)
         }
     };

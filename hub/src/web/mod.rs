@@ -216,30 +216,14 @@ pub async fn serve(
         let _ = tcp.set_nodelay(true);
         let app = app.clone().layer(axum::Extension(session::Peer(peer)));
         let acceptor = tls.as_ref().map(|t| t.web_acceptor());
-        let stop = shutdown.clone();
-        connections.spawn(async move {
-            let _held = (permit, slot);
-            let served = tokio::time::timeout(MAX_CONNECTION_TIME, async move {
-                match acceptor {
-                    Some(acceptor) => {
-                        match tokio::time::timeout(HANDSHAKE_AND_HEADERS, acceptor.accept(tcp))
-                            .await
-                        {
-                            Ok(Ok(stream)) => connection(stream, app, stop).await,
-                            Ok(Err(e)) => {
-                                tracing::debug!(%peer, error = %e, "dashboard TLS handshake failed")
-                            }
-                            Err(_) => tracing::debug!(%peer, "dashboard TLS handshake timed out"),
-                        }
-                    }
-                    None => connection(tcp, app, stop).await,
-                }
-            })
-            .await;
-            if served.is_err() {
-                tracing::debug!(%peer, "dashboard connection closed after {MAX_CONNECTION_TIME:?}");
-            }
-        });
+        connections.spawn(serve_one(
+            tcp,
+            peer,
+            acceptor,
+            app,
+            shutdown.clone(),
+            (permit, slot),
+        ));
     }
     // open connections finish the request they are serving and close; whatever is still open
     // after the drain time is cut
@@ -256,6 +240,37 @@ pub async fn serve(
     }
     tracing::info!(%addr, "dashboard stopped");
     Ok(())
+}
+
+/// One accepted connection: its TLS handshake (when serving HTTPS) and its requests, for at most
+/// [`MAX_CONNECTION_TIME`]. `held` (its place under the caps) is given back when it ends.
+async fn serve_one(
+    tcp: tokio::net::TcpStream,
+    peer: std::net::SocketAddr,
+    acceptor: Option<tokio_rustls::TlsAcceptor>,
+    app: Router,
+    stop: CancellationToken,
+    held: (tokio::sync::OwnedSemaphorePermit, AddressSlot),
+) {
+    let _held = held;
+    let served = tokio::time::timeout(MAX_CONNECTION_TIME, async move {
+        match acceptor {
+            Some(acceptor) => {
+                match tokio::time::timeout(HANDSHAKE_AND_HEADERS, acceptor.accept(tcp)).await {
+                    Ok(Ok(stream)) => connection(stream, app, stop).await,
+                    Ok(Err(e)) => {
+                        tracing::debug!(%peer, error = %e, "dashboard TLS handshake failed")
+                    }
+                    Err(_) => tracing::debug!(%peer, "dashboard TLS handshake timed out"),
+                }
+            }
+            None => connection(tcp, app, stop).await,
+        }
+    })
+    .await;
+    if served.is_err() {
+        tracing::debug!(%peer, "dashboard connection closed after {MAX_CONNECTION_TIME:?}");
+    }
 }
 
 /// One of the connections an address holds; given back when dropped.
