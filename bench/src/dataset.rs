@@ -271,8 +271,18 @@ pub fn write(
         written.files.push(corrections_path);
         progress(i + 1, shape.months);
     }
-    // populations: villages only (a higher level's is the sum of its villages'), every year the
-    // months touch, growing slightly
+    written.population = write_population(dir, shape, &reporters, &sizes)?;
+    Ok(written)
+}
+
+/// Populations: villages only (a higher level's is the sum of its villages'), every year the
+/// months touch, growing slightly. Returns the file.
+fn write_population(
+    dir: &Path,
+    shape: &Shape,
+    reporters: &[AreaCode],
+    sizes: &[f64],
+) -> anyhow::Result<std::path::PathBuf> {
     let population = dir.join("population.csv");
     let mut pop = create(&population)?;
     pop.write_record(["code", "year", "population"])?;
@@ -289,7 +299,7 @@ pub fn write(
         .format("%Y")
         .to_string()
         .parse::<i32>()?;
-    for (code, size) in reporters.iter().zip(&sizes) {
+    for (code, size) in reporters.iter().zip(sizes) {
         if code.level() != Level::Village {
             continue;
         }
@@ -304,8 +314,7 @@ pub fn write(
         }
     }
     pop.flush()?;
-    written.population = population;
-    Ok(written)
+    Ok(population)
 }
 
 /// Writes a progress line to stderr (`\r`-rewritten on a terminal).

@@ -42,6 +42,9 @@ pub struct IngestConfig {
     /// Freshness probes taken during the ingest (at most; one every 50 ms).
     pub probes: usize,
     pub seed: u64,
+    /// Rank every township of the registry, again and again, while the ingest runs: what
+    /// questions cost the receipts.
+    pub rank_during: bool,
 }
 
 impl Default for IngestConfig {
@@ -56,6 +59,7 @@ impl Default for IngestConfig {
             ping_for: Duration::from_secs(5),
             probes: 200,
             seed: 20261123,
+            rank_during: false,
         }
     }
 }
@@ -75,6 +79,8 @@ pub struct IngestResult {
     pub ping_latencies: Vec<Duration>,
     /// Receipt → visible in a query, sorted.
     pub freshness: Vec<Duration>,
+    /// With `rank_during`: each national township ranking's time during the ingest, sorted.
+    pub rankings: Vec<Duration>,
     /// The store's files after the ingest.
     pub store_bytes: u64,
 }
@@ -141,18 +147,16 @@ pub(crate) fn dir_bytes(dir: &Path) -> u64 {
         .unwrap_or(0)
 }
 
-/// Runs the ingest benchmark over `areas` in a temporary directory; `progress` is called with
-/// the reports acknowledged so far, about once a second.
-pub async fn run(
-    areas: Areas,
-    catalogue: Catalogue,
-    cfg: &IngestConfig,
-    mut progress: impl FnMut(u64, u64),
-) -> anyhow::Result<IngestResult> {
-    let tmp = tempfile::tempdir()?;
-    let pki = tmp.path().join("pki");
-    certs::init(&pki)?;
-    // the reporters, by province; a few villages of the first province kept for the probes
+/// The reporters by province (cut to the configured limit), and a few villages of the first
+/// province kept apart for the freshness probes.
+type Reporters = (
+    BTreeMap<AreaCode, Vec<AreaCode>>,
+    AreaCode,
+    Vec<AreaCode>,
+    usize,
+);
+
+fn reporters(areas: &Areas, cfg: &IngestConfig) -> anyhow::Result<Reporters> {
     let mut by_province: BTreeMap<AreaCode, Vec<AreaCode>> = BTreeMap::new();
     for a in areas.iter() {
         if a.code.level() >= Level::County && a.valid_for(cfg.month) {
@@ -179,23 +183,32 @@ pub async fn run(
             .collect();
         villages.iter().rev().map(|&i| first.remove(i)).collect()
     };
+    Ok((by_province, probe_province, probe_villages, keep))
+}
 
-    // certificates: the hub's, a node per province with a grant over it, a viewer for the probes
+/// Certificates: the hub's, a node per province with a grant over it, a viewer for the probes.
+/// Returns the hub's access rules.
+fn issue_certificates(
+    pki: &Path,
+    provinces: impl Iterator<Item = AreaCode>,
+    probe_province: AreaCode,
+) -> anyhow::Result<Authorizer> {
+    certs::init(pki)?;
     let mut hub_cert = certs::IssueRequest::valid_for_days(Role::Hub, probe_province, 30);
     hub_cert.hosts = vec!["localhost".into()];
     let stem = hub_cert.stem();
-    certs::issue(&pki, &hub_cert)?;
+    certs::issue(pki, &hub_cert)?;
     let mut grants = Vec::new();
-    for province in by_province.keys() {
-        let req = certs::IssueRequest::valid_for_days(Role::Node, *province, 30);
-        certs::issue(&pki, &req)?;
+    for province in provinces {
+        let req = certs::IssueRequest::valid_for_days(Role::Node, province, 30);
+        certs::issue(pki, &req)?;
         grants.push(Grant {
-            identity: pingan_hub::access::tls::identity::identity_uri(Role::Node, *province),
-            subtree: *province,
+            identity: pingan_hub::access::tls::identity::identity_uri(Role::Node, province),
+            subtree: province,
         });
     }
     certs::issue(
-        &pki,
+        pki,
         &certs::IssueRequest::valid_for_days(Role::Viewer, probe_province, 30),
     )?;
     let tls = ServerTls::load(TlsFiles {
@@ -204,47 +217,34 @@ pub async fn run(
         key: pki.join(format!("{stem}.key")),
         deny_list: None,
     })?;
-    let data = tmp.path().join("hub");
-    let catalogue = Arc::new(catalogue);
-    let state = HubState::open(
-        &data,
-        (*catalogue).clone(),
-        areas,
-        Clock::System,
-        Default::default(),
-    )?
-    .with_auth(Authorizer::mtls(tls, grants));
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("https://localhost:{}", listener.local_addr()?.port());
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(pingan_hub::grpc::server::serve(listener, state, async {
-        let _ = stopped.await;
-    }));
+    Ok(Authorizer::mtls(tls, grants))
+}
 
-    let ca = std::fs::read(pki.join("ca.pem"))?;
-    let channel = |who: String| -> anyhow::Result<Channel> {
-        let tls = ClientTlsConfig::new()
-            .ca_certificate(Certificate::from_pem(&ca))
-            .identity(Identity::from_pem(
-                std::fs::read(pki.join(format!("{who}.pem")))?,
-                std::fs::read(pki.join(format!("{who}.key")))?,
-            ));
-        Ok(Channel::from_shared(url.clone())?
-            .tls_config(tls)?
-            .timeout(Duration::from_secs(120))
-            .connect_lazy())
-    };
-    let channels: Vec<(AreaCode, Channel)> = by_province
-        .keys()
-        .map(|p| Ok((*p, channel(format!("node-{p}"))?)))
-        .collect::<anyhow::Result<_>>()?;
+/// A lazily connecting TLS channel to the hub as `who` (the stem of its certificate files).
+fn channel(pki: &Path, url: &str, who: &str) -> anyhow::Result<Channel> {
+    let tls = ClientTlsConfig::new()
+        .ca_certificate(Certificate::from_pem(std::fs::read(pki.join("ca.pem"))?))
+        .identity(Identity::from_pem(
+            std::fs::read(pki.join(format!("{who}.pem")))?,
+            std::fs::read(pki.join(format!("{who}.key")))?,
+        ));
+    Ok(Channel::from_shared(url.to_owned())?
+        .tls_config(tls)?
+        .timeout(Duration::from_secs(120))
+        .connect_lazy())
+}
 
-    // the Ping baseline, same connections and concurrency
+/// `Ping` on every connection with the ingest's concurrency for `cfg.ping_for`: how many, how
+/// long it took, and each one's latency (sorted).
+async fn ping_baseline(
+    channels: &[Channel],
+    cfg: &IngestConfig,
+) -> anyhow::Result<(u64, Duration, Vec<Duration>)> {
     let pings = Arc::new(AtomicU64::new(0));
     let ping_lat = Arc::new(Mutex::new(Vec::new()));
     let started = Instant::now();
     let mut tasks = Vec::new();
-    for (_, ch) in &channels {
+    for ch in channels {
         for _ in 0..cfg.in_flight {
             let (ch, pings, lat, until) = (
                 ch.clone(),
@@ -269,59 +269,91 @@ pub async fn run(
     for t in tasks {
         t.await??;
     }
-    let ping_elapsed = started.elapsed();
+    let elapsed = started.elapsed();
+    Ok((pings.load(Ordering::Relaxed), elapsed, sorted(&ping_lat)))
+}
 
-    // the ingest: every province's reporters from a shared queue per province
-    let acked = Arc::new(AtomicU64::new(0));
-    let values = Arc::new(AtomicU64::new(0));
-    let latencies = Arc::new(Mutex::new(Vec::with_capacity(keep)));
-    let done = Arc::new(AtomicBool::new(false));
-    let freshness = Arc::new(Mutex::new(Vec::new()));
-    let probe = {
-        let (viewer, node) = (
-            channel(format!("viewer-{probe_province}"))?,
-            channels[0].1.clone(),
-        );
-        let (catalogue, cfg, done, freshness) = (
-            catalogue.clone(),
-            cfg.clone(),
-            done.clone(),
-            freshness.clone(),
-        );
-        tokio::spawn(async move {
-            let mut queries = pb::query_service_client::QueryServiceClient::new(viewer);
-            let mut reports = pb::report_service_client::ReportServiceClient::new(node);
-            for village in probe_villages {
-                if done.load(Ordering::Relaxed) {
+/// Submits each probe village while the ingest runs and times how long until a viewer's rollup
+/// shows it (freshness), one every 50 ms, until `done`.
+fn spawn_probe(
+    viewer: Channel,
+    node: Channel,
+    probe_villages: Vec<AreaCode>,
+    catalogue: Arc<Catalogue>,
+    cfg: IngestConfig,
+    done: Arc<AtomicBool>,
+    freshness: Arc<Mutex<Vec<Duration>>>,
+) -> tokio::task::JoinHandle<anyhow::Result<()>> {
+    tokio::spawn(async move {
+        let mut queries = pb::query_service_client::QueryServiceClient::new(viewer);
+        let mut reports = pb::report_service_client::ReportServiceClient::new(node);
+        for village in probe_villages {
+            if done.load(Ordering::Relaxed) {
+                break;
+            }
+            let r = report(&catalogue, &cfg, village);
+            let want = r.values.first().cloned();
+            reports.submit(r).await?;
+            let t = Instant::now();
+            loop {
+                let seen = queries
+                    .rollup(pb::RollupRequest {
+                        area: village.to_string(),
+                        period: cfg.month.to_string(),
+                        metrics: want.iter().map(|v| v.metric.clone()).collect(),
+                        by_category: false,
+                    })
+                    .await?
+                    .into_inner();
+                let own = seen.figures.first().and_then(|f| f.own);
+                if own == want.as_ref().and_then(|v| v.total) {
                     break;
                 }
-                let r = report(&catalogue, &cfg, village);
-                let want = r.values.first().cloned();
-                reports.submit(r).await?;
-                let t = Instant::now();
-                loop {
-                    let seen = queries
-                        .rollup(pb::RollupRequest {
-                            area: village.to_string(),
-                            period: cfg.month.to_string(),
-                            metrics: want.iter().map(|v| v.metric.clone()).collect(),
-                            by_category: false,
-                        })
-                        .await?
-                        .into_inner();
-                    let own = seen.figures.first().and_then(|f| f.own);
-                    if own == want.as_ref().and_then(|v| v.total) {
-                        break;
-                    }
-                }
-                freshness.lock().expect("not poisoned").push(t.elapsed());
-                tokio::time::sleep(Duration::from_millis(50)).await;
             }
-            anyhow::Ok(())
-        })
-    };
-    // one queue, provinces interleaved, so that every connection stays busy to the end
-    let mut queue = Vec::with_capacity(keep);
+            freshness.lock().expect("not poisoned").push(t.elapsed());
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        anyhow::Ok(())
+    })
+}
+
+/// With [`IngestConfig::rank_during`]: every township of the registry ranked on 万人发案率 for
+/// the month, again and again until `done`, on a blocking thread as the hub runs questions;
+/// each ranking's time.
+fn spawn_rankings(
+    engine: Arc<pingan_hub::query::Engine>,
+    month: Period,
+    done: Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<anyhow::Result<Vec<Duration>>> {
+    tokio::task::spawn_blocking(move || {
+        let q = pingan_hub::query::CompareQuery {
+            root: pingan_hub::query::Root::Nation,
+            span: pingan_domain::Span {
+                from: month,
+                to: month,
+            },
+            metric: "cases.criminal_per_10k".into(),
+            level: Some(Level::Township),
+            complete_only: false,
+            page: pingan_hub::query::Paging::everything(),
+        };
+        let mut times = Vec::new();
+        while !done.load(Ordering::Relaxed) {
+            let t = Instant::now();
+            engine
+                .compare(&q)
+                .map_err(|e| anyhow::anyhow!("the ranking during the ingest: {e}"))?;
+            times.push(t.elapsed());
+        }
+        times.sort();
+        Ok(times)
+    })
+}
+
+/// One queue of every reporter, provinces interleaved, so that every connection stays busy to
+/// the end: (connection index, code).
+fn interleaved(by_province: &BTreeMap<AreaCode, Vec<AreaCode>>) -> Vec<(usize, AreaCode)> {
+    let mut queue = Vec::new();
     let mut lists: Vec<std::vec::IntoIter<AreaCode>> = by_province
         .values()
         .map(|v| v.clone().into_iter())
@@ -334,21 +366,42 @@ pub async fn run(
             }
         }
         if queue.len() == before {
-            break;
+            return queue;
         }
     }
+}
+
+/// What the submitters count.
+#[derive(Default)]
+struct Counters {
+    acked: AtomicU64,
+    values: AtomicU64,
+    latencies: Mutex<Vec<Duration>>,
+}
+
+/// Submits every queued report with `in_flight` submissions per connection, each waiting for
+/// its receipt; `progress` about once a second. Returns how long it took.
+async fn submit_all(
+    queue: Vec<(usize, AreaCode)>,
+    channels: &[Channel],
+    catalogue: &Arc<Catalogue>,
+    cfg: &IngestConfig,
+    counters: &Arc<Counters>,
+    mut progress: impl FnMut(u64, u64),
+) -> anyhow::Result<Duration> {
+    let total = queue.len() as u64;
     let queue = Arc::new(Mutex::new(queue.into_iter()));
-    let clients: Arc<Vec<Channel>> = Arc::new(channels.iter().map(|(_, c)| c.clone()).collect());
+    let clients: Arc<Vec<Channel>> = Arc::new(channels.to_vec());
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..channels.len() * cfg.in_flight {
-        let (clients, queue, catalogue, cfg) = (
+        let (clients, queue, catalogue, cfg, counters) = (
             clients.clone(),
             queue.clone(),
             catalogue.clone(),
             cfg.clone(),
+            counters.clone(),
         );
-        let (acked, values, latencies) = (acked.clone(), values.clone(), latencies.clone());
         tasks.push(tokio::spawn(async move {
             let mut mine = Vec::new();
             loop {
@@ -361,10 +414,14 @@ pub async fn run(
                 let t = Instant::now();
                 client.submit(r).await?;
                 mine.push(t.elapsed());
-                values.fetch_add(n, Ordering::Relaxed);
-                acked.fetch_add(1, Ordering::Relaxed);
+                counters.values.fetch_add(n, Ordering::Relaxed);
+                counters.acked.fetch_add(1, Ordering::Relaxed);
             }
-            latencies.lock().expect("not poisoned").extend(mine);
+            counters
+                .latencies
+                .lock()
+                .expect("not poisoned")
+                .extend(mine);
             anyhow::Ok(())
         }));
     }
@@ -374,7 +431,7 @@ pub async fn run(
         tokio::select! {
             r = &mut all => break r?,
             () = tokio::time::sleep(Duration::from_secs(1)) => {
-                progress(acked.load(Ordering::Relaxed), keep as u64);
+                progress(counters.acked.load(Ordering::Relaxed), total);
             }
         }
     };
@@ -382,27 +439,87 @@ pub async fn run(
     for r in results {
         r?;
     }
+    Ok(elapsed)
+}
+
+fn sorted(m: &Mutex<Vec<Duration>>) -> Vec<Duration> {
+    let mut v = std::mem::take(&mut *m.lock().expect("not poisoned"));
+    v.sort();
+    v
+}
+
+/// Runs the ingest benchmark over `areas` in a temporary directory; `progress` is called with
+/// the reports acknowledged so far, about once a second.
+pub async fn run(
+    areas: Areas,
+    catalogue: Catalogue,
+    cfg: &IngestConfig,
+    progress: impl FnMut(u64, u64),
+) -> anyhow::Result<IngestResult> {
+    let tmp = tempfile::tempdir()?;
+    let pki = tmp.path().join("pki");
+    let (by_province, probe_province, probe_villages, _) = reporters(&areas, cfg)?;
+    let auth = issue_certificates(&pki, by_province.keys().copied(), probe_province)?;
+    let data = tmp.path().join("hub");
+    let catalogue = Arc::new(catalogue);
+    let state = HubState::open(
+        &data,
+        (*catalogue).clone(),
+        areas,
+        Clock::System,
+        Default::default(),
+    )?
+    .with_auth(auth);
+    let engine = state.engine.clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("https://localhost:{}", listener.local_addr()?.port());
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(pingan_hub::grpc::server::serve(listener, state, async {
+        let _ = stopped.await;
+    }));
+    let channels: Vec<Channel> = by_province
+        .keys()
+        .map(|p| channel(&pki, &url, &format!("node-{p}")))
+        .collect::<anyhow::Result<_>>()?;
+    let (pings, ping_elapsed, ping_latencies) = ping_baseline(&channels, cfg).await?;
+
+    let done = Arc::new(AtomicBool::new(false));
+    let freshness = Arc::new(Mutex::new(Vec::new()));
+    let probe = spawn_probe(
+        channel(&pki, &url, &format!("viewer-{probe_province}"))?,
+        channels[0].clone(),
+        probe_villages,
+        catalogue.clone(),
+        cfg.clone(),
+        done.clone(),
+        freshness.clone(),
+    );
+    let rankings = cfg
+        .rank_during
+        .then(|| spawn_rankings(engine, cfg.month, done.clone()));
+    let counters = Arc::new(Counters::default());
+    let queue = interleaved(&by_province);
+    let elapsed = submit_all(queue, &channels, &catalogue, cfg, &counters, progress).await?;
     done.store(true, Ordering::Relaxed);
     probe.await??;
+    let rankings = match rankings {
+        Some(r) => r.await??,
+        None => Vec::new(),
+    };
     let _ = stop.send(());
     server.await??;
-
-    let sorted = |m: Arc<Mutex<Vec<Duration>>>| {
-        let mut v = std::mem::take(&mut *m.lock().expect("not poisoned"));
-        v.sort();
-        v
-    };
     Ok(IngestResult {
         nodes: channels.len(),
         in_flight: cfg.in_flight,
-        reports: acked.load(Ordering::Relaxed),
-        values: values.load(Ordering::Relaxed),
+        reports: counters.acked.load(Ordering::Relaxed),
+        values: counters.values.load(Ordering::Relaxed),
         elapsed,
-        latencies: sorted(latencies),
-        pings: pings.load(Ordering::Relaxed),
+        latencies: sorted(&counters.latencies),
+        pings,
         ping_elapsed,
-        ping_latencies: sorted(ping_lat),
-        freshness: sorted(freshness),
+        ping_latencies,
+        freshness: sorted(&freshness),
+        rankings,
         store_bytes: dir_bytes(&data),
     })
 }

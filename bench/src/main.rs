@@ -74,6 +74,19 @@ enum Command {
         #[arg(long, default_value_t = 20261123)]
         seed: u64,
     },
+    /// The ingest twice, alone and with every township of the registry ranked in a loop beside
+    /// it: what leaders' questions cost the receipts (p99 ratio, target ≤ 1.5×).
+    ReceiptsUnderRanking {
+        #[arg(long, default_value = "domain/data/divisions-national")]
+        divisions: PathBuf,
+        #[arg(long, default_value_t = 32)]
+        in_flight: usize,
+        /// Submit only this many reports; default: every reporter.
+        #[arg(long)]
+        limit: Option<usize>,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Simulated nodes submit one month for every reporter over mutual TLS, with durable
     /// receipts; the no-work RPC's rate and freshness are measured in the same run.
     Ingest {
@@ -168,102 +181,7 @@ fn main() -> anyhow::Result<()> {
             python,
             skip_ingest,
             out,
-        } => {
-            let machine = report::Machine::here();
-            let hub = hub_binary()?;
-            let dataset_dir = work.join("dataset");
-            let data = work.join("hub");
-            let started = std::time::Instant::now();
-            let areas = load_areas(&divisions, None)?;
-            let registry = format!("{} areas from {}", areas.len(), divisions.display());
-            let shape = dataset::Shape {
-                months,
-                ..Default::default()
-            };
-            let mut text = format!(
-                "# pingan benchmarks\n\nWritten by `scripts/benchmarks` (`pingan-bench all`) on {}: {} cores, {:.0} GiB, {} profile. The national registry: {registry}. Targets are the benchmark issue's; a missed one is marked.\n\n",
-                machine.date, machine.cores, machine.memory_gib, machine.profile
-            );
-            let population = dataset_dir.join("population.csv");
-            if !population.exists() {
-                eprintln!("== the dataset: {months} months from {}", shape.first);
-                let w = dataset::write(
-                    &areas,
-                    &Catalogue::builtin(),
-                    &shape,
-                    &dataset_dir,
-                    dataset::print_progress,
-                )?;
-                eprintln!("{} reports, {} corrections", w.reports, w.corrections);
-            }
-            let imported = work.join("imported");
-            if !imported.exists() {
-                let mut files = Vec::new();
-                let mut names: Vec<String> = std::fs::read_dir(&dataset_dir)?
-                    .flatten()
-                    .map(|e| e.file_name().to_string_lossy().into_owned())
-                    .filter(|n| n.starts_with("reports-"))
-                    .collect();
-                names.sort();
-                for n in names {
-                    files.push(dataset_dir.join(&n));
-                    let c = dataset_dir.join(n.replace("reports-", "corrections-"));
-                    if c.exists() {
-                        files.push(c);
-                    }
-                }
-                eprintln!(
-                    "== pingan-hub import: {} files into {}",
-                    files.len(),
-                    data.display()
-                );
-                let t = std::time::Instant::now();
-                let status = std::process::Command::new(&hub)
-                    .arg("import")
-                    .arg("--data")
-                    .arg(&data)
-                    .arg("--divisions")
-                    .arg(&divisions)
-                    .arg("--population")
-                    .arg(&population)
-                    .arg("--file")
-                    .args(&files)
-                    .status()?;
-                anyhow::ensure!(status.success(), "pingan-hub import failed: {status}");
-                write_out(&imported, &format!("{:.0} s\n", t.elapsed().as_secs_f64()))?;
-            }
-            let import_secs = std::fs::read_to_string(&imported).unwrap_or_default();
-            text += &format!(
-                "The dataset ({months} months, `pingan-bench dataset`) was loaded with `pingan-hub import` in {} (every report validated, stored with durable group commits).\n\n",
-                import_secs.trim()
-            );
-            if !skip_ingest {
-                eprintln!("== ingest: one national month over gRPC with mutual TLS");
-                let runtime = tokio::runtime::Runtime::new()?;
-                let result = runtime.block_on(ingest::run(
-                    areas.clone(),
-                    Catalogue::builtin(),
-                    &ingest::IngestConfig::default(),
-                    |done, total| eprint!("\r  {done} of {total} reports acknowledged"),
-                ))?;
-                eprintln!();
-                text += &report::ingest_markdown(&machine, &registry, &result);
-                text.push('\n');
-            }
-            eprintln!("== queries against DuckDB, restart, memory");
-            let areas = load_areas(&divisions, Some(&population))?;
-            let cfg = queries_config(divisions, data, dataset_dir, runs, python)?;
-            let runtime = tokio::runtime::Runtime::new()?;
-            let result = runtime.block_on(queries::run(&cfg, &areas))?;
-            text += &report::queries_markdown(&machine, &registry, &result);
-            text += &format!(
-                "\nThe whole run took {:.0} min.\n",
-                started.elapsed().as_secs_f64() / 60.0
-            );
-            write_out(&out, &text)?;
-            print!("{text}");
-            result.ensure_equal()?;
-        }
+        } => all(divisions, work, months, runs, python, skip_ingest, out),
         Command::Queries {
             divisions,
             data,
@@ -271,99 +189,323 @@ fn main() -> anyhow::Result<()> {
             runs,
             python,
             out,
-        } => {
-            let machine = report::Machine::here();
-            let areas = load_areas(&divisions, Some(&dataset.join("population.csv")))?;
-            let registry = format!("{} areas from {}", areas.len(), divisions.display());
-            let cfg = queries_config(divisions, data, dataset, runs, python)?;
-            let runtime = tokio::runtime::Runtime::new()?;
-            let result = runtime.block_on(queries::run(&cfg, &areas))?;
-            let text = report::queries_markdown(&machine, &registry, &result);
-            print!("{text}");
-            if let Some(path) = out {
-                write_out(&path, &text)?;
-            }
-            result.ensure_equal()?;
-        }
+        } => queries_only(divisions, data, dataset, runs, python, out),
         Command::Ingest {
             divisions,
             in_flight,
             limit,
             ping_seconds,
             out,
-        } => {
-            let (areas, registry) = if divisions.as_os_str() == "builtin" {
-                (
-                    pingan_domain::fixtures::santai_areas(),
-                    "三台县 (510722, built-in extract)".to_owned(),
-                )
-            } else {
-                let areas = Areas::load_dir(&divisions)
-                    .map_err(|e| anyhow::anyhow!("loading {}: {e}", divisions.display()))?;
-                let registry = format!("{} areas from {}", areas.len(), divisions.display());
-                (areas, registry)
-            };
-            let cfg = ingest::IngestConfig {
-                in_flight,
-                limit,
-                ping_for: std::time::Duration::from_secs(ping_seconds),
-                ..Default::default()
-            };
-            let runtime = tokio::runtime::Runtime::new()?;
-            let result = runtime.block_on(ingest::run(
-                areas,
-                Catalogue::builtin(),
-                &cfg,
-                |done, total| eprint!("\r  {done} of {total} reports acknowledged"),
-            ))?;
-            eprintln!();
-            let text = report::ingest_markdown(&report::Machine::here(), &registry, &result);
-            print!("{text}");
-            if let Some(path) = out {
-                std::fs::write(&path, &text)
-                    .map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))?;
-            }
-        }
+        } => ingest_only(divisions, in_flight, limit, ping_seconds, out),
+        Command::ReceiptsUnderRanking {
+            divisions,
+            in_flight,
+            limit,
+            out,
+        } => receipts_under_ranking(divisions, in_flight, limit, out),
         Command::Dataset {
             divisions,
             out,
             first,
             months,
             seed,
-        } => {
-            let started = std::time::Instant::now();
-            let areas = Areas::load_dir(&divisions)
-                .map_err(|e| anyhow::anyhow!("loading {}: {e}", divisions.display()))?;
-            let shape = dataset::Shape {
-                first,
-                months,
-                seed,
-                ..Default::default()
-            };
-            let w = dataset::write(
-                &areas,
-                &Catalogue::builtin(),
-                &shape,
-                &out,
-                dataset::print_progress,
-            )?;
-            println!(
-                "{} reports, {} corrections, {} values in {} files under {} ({:.1?}); populations in {}",
-                w.reports,
-                w.corrections,
-                w.values,
-                w.files.len(),
-                out.display(),
-                started.elapsed(),
-                w.population.display()
-            );
-            println!(
-                "load: for f in {}/reports-*.csv ...; pingan-hub import --file $f --divisions {} --population {}",
-                out.display(),
-                divisions.display(),
-                w.population.display()
-            );
+        } => dataset_only(divisions, out, first, months, seed),
+    }
+}
+
+/// `pingan-bench all`.
+fn all(
+    divisions: PathBuf,
+    work: PathBuf,
+    months: u32,
+    runs: usize,
+    python: String,
+    skip_ingest: bool,
+    out: PathBuf,
+) -> anyhow::Result<()> {
+    let machine = report::Machine::here();
+    let hub = hub_binary()?;
+    let dataset_dir = work.join("dataset");
+    let data = work.join("hub");
+    let started = std::time::Instant::now();
+    let areas = load_areas(&divisions, None)?;
+    let registry = format!("{} areas from {}", areas.len(), divisions.display());
+    let mut text = format!(
+        "# pingan benchmarks\n\nWritten by `scripts/benchmarks` (`pingan-bench all`) on {}: {} cores, {:.0} GiB, {} profile. The national registry: {registry}. Targets are the benchmark issue's; a missed one is marked.\n\n",
+        machine.date, machine.cores, machine.memory_gib, machine.profile
+    );
+    let population = dataset_dir.join("population.csv");
+    ensure_dataset(&areas, months, &dataset_dir, &population)?;
+    let imported = work.join("imported");
+    ensure_imported(
+        &hub,
+        &divisions,
+        &dataset_dir,
+        &data,
+        &population,
+        &imported,
+    )?;
+    let import_secs = std::fs::read_to_string(&imported).unwrap_or_default();
+    text += &format!(
+        "The dataset ({months} months, `pingan-bench dataset`) was loaded with `pingan-hub import` in {} (every report validated, stored with durable group commits).\n\n",
+        import_secs.trim()
+    );
+    if !skip_ingest {
+        eprintln!("== ingest: one national month over gRPC with mutual TLS");
+        let runtime = tokio::runtime::Runtime::new()?;
+        let result = runtime.block_on(ingest::run(
+            areas.clone(),
+            Catalogue::builtin(),
+            &ingest::IngestConfig::default(),
+            |done, total| eprint!("\r  {done} of {total} reports acknowledged"),
+        ))?;
+        eprintln!();
+        text += &report::ingest_markdown(&machine, &registry, &result);
+        text.push('\n');
+    }
+    eprintln!("== queries against DuckDB, restart, memory");
+    let areas = load_areas(&divisions, Some(&population))?;
+    let cfg = queries_config(divisions, data, dataset_dir, runs, python)?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    let result = runtime.block_on(queries::run(&cfg, &areas))?;
+    text += &report::queries_markdown(&machine, &registry, &result);
+    text += &format!(
+        "\nThe whole run took {:.0} min.\n",
+        started.elapsed().as_secs_f64() / 60.0
+    );
+    write_out(&out, &text)?;
+    print!("{text}");
+    result.ensure_equal()?;
+
+    Ok(())
+}
+
+/// `pingan-bench queries`.
+fn queries_only(
+    divisions: PathBuf,
+    data: PathBuf,
+    dataset: PathBuf,
+    runs: usize,
+    python: String,
+    out: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let machine = report::Machine::here();
+    let areas = load_areas(&divisions, Some(&dataset.join("population.csv")))?;
+    let registry = format!("{} areas from {}", areas.len(), divisions.display());
+    let cfg = queries_config(divisions, data, dataset, runs, python)?;
+    let runtime = tokio::runtime::Runtime::new()?;
+    let result = runtime.block_on(queries::run(&cfg, &areas))?;
+    let text = report::queries_markdown(&machine, &registry, &result);
+    print!("{text}");
+    if let Some(path) = out {
+        write_out(&path, &text)?;
+    }
+    result.ensure_equal()?;
+
+    Ok(())
+}
+
+/// A registry by path, or `builtin` for the 三台县 extract; and how the report names it.
+fn registry(divisions: &std::path::Path) -> anyhow::Result<(Areas, String)> {
+    if divisions.as_os_str() == "builtin" {
+        return Ok((
+            pingan_domain::fixtures::santai_areas(),
+            "三台县 (510722, built-in extract)".to_owned(),
+        ));
+    }
+    let areas = Areas::load_dir(divisions)
+        .map_err(|e| anyhow::anyhow!("loading {}: {e}", divisions.display()))?;
+    let registry = format!("{} areas from {}", areas.len(), divisions.display());
+    Ok((areas, registry))
+}
+
+/// One ingest run over `areas`, with progress on stderr.
+fn ingest_once(areas: Areas, cfg: &ingest::IngestConfig) -> anyhow::Result<ingest::IngestResult> {
+    let runtime = tokio::runtime::Runtime::new()?;
+    let result = runtime.block_on(ingest::run(
+        areas,
+        Catalogue::builtin(),
+        cfg,
+        |done, total| eprint!("\r  {done} of {total} reports acknowledged"),
+    ))?;
+    eprintln!();
+    Ok(result)
+}
+
+/// `pingan-bench ingest`.
+fn ingest_only(
+    divisions: PathBuf,
+    in_flight: usize,
+    limit: Option<usize>,
+    ping_seconds: u64,
+    out: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let (areas, registry) = registry(&divisions)?;
+    let cfg = ingest::IngestConfig {
+        in_flight,
+        limit,
+        ping_for: std::time::Duration::from_secs(ping_seconds),
+        ..Default::default()
+    };
+    let result = ingest_once(areas, &cfg)?;
+    let text = report::ingest_markdown(&report::Machine::here(), &registry, &result);
+    print!("{text}");
+    if let Some(path) = out {
+        write_out(&path, &text)?;
+    }
+    Ok(())
+}
+
+/// `pingan-bench receipts-under-ranking`: the same ingest alone, then beside national rankings.
+fn receipts_under_ranking(
+    divisions: PathBuf,
+    in_flight: usize,
+    limit: Option<usize>,
+    out: Option<PathBuf>,
+) -> anyhow::Result<()> {
+    let (areas, registry) = registry(&divisions)?;
+    let cfg = ingest::IngestConfig {
+        in_flight,
+        limit,
+        ping_for: std::time::Duration::from_millis(200),
+        ..Default::default()
+    };
+    eprintln!("== the ingest alone");
+    let quiet = ingest_once(areas.clone(), &cfg)?;
+    eprintln!("== the same ingest with every township ranked in a loop beside it");
+    let ranked = ingest_once(
+        areas,
+        &ingest::IngestConfig {
+            rank_during: true,
+            ..cfg
+        },
+    )?;
+    let text = report::receipts_under_ranking_markdown(
+        &report::Machine::here(),
+        &registry,
+        &quiet,
+        &ranked,
+    );
+    print!("{text}");
+    if let Some(path) = out {
+        write_out(&path, &text)?;
+    }
+    Ok(())
+}
+
+/// `pingan-bench dataset`.
+fn dataset_only(
+    divisions: PathBuf,
+    out: PathBuf,
+    first: Period,
+    months: u32,
+    seed: u64,
+) -> anyhow::Result<()> {
+    let started = std::time::Instant::now();
+    let areas = Areas::load_dir(&divisions)
+        .map_err(|e| anyhow::anyhow!("loading {}: {e}", divisions.display()))?;
+    let shape = dataset::Shape {
+        first,
+        months,
+        seed,
+        ..Default::default()
+    };
+    let w = dataset::write(
+        &areas,
+        &Catalogue::builtin(),
+        &shape,
+        &out,
+        dataset::print_progress,
+    )?;
+    println!(
+        "{} reports, {} corrections, {} values in {} files under {} ({:.1?}); populations in {}",
+        w.reports,
+        w.corrections,
+        w.values,
+        w.files.len(),
+        out.display(),
+        started.elapsed(),
+        w.population.display()
+    );
+    println!(
+        "load: for f in {}/reports-*.csv ...; pingan-hub import --file $f --divisions {} --population {}",
+        out.display(),
+        divisions.display(),
+        w.population.display()
+    );
+
+    Ok(())
+}
+
+/// Writes the dataset into `dataset_dir` unless it is there already.
+fn ensure_dataset(
+    areas: &Areas,
+    months: u32,
+    dataset_dir: &std::path::Path,
+    population: &std::path::Path,
+) -> anyhow::Result<()> {
+    let shape = dataset::Shape {
+        months,
+        ..Default::default()
+    };
+    if !population.exists() {
+        eprintln!("== the dataset: {months} months from {}", shape.first);
+        let w = dataset::write(
+            areas,
+            &Catalogue::builtin(),
+            &shape,
+            dataset_dir,
+            dataset::print_progress,
+        )?;
+        eprintln!("{} reports, {} corrections", w.reports, w.corrections);
+    }
+    Ok(())
+}
+
+/// Imports the dataset's files into the hub's store with `pingan-hub import`, once: `imported`
+/// records how long it took.
+fn ensure_imported(
+    hub: &std::path::Path,
+    divisions: &std::path::Path,
+    dataset_dir: &std::path::Path,
+    data: &std::path::Path,
+    population: &std::path::Path,
+    imported: &std::path::Path,
+) -> anyhow::Result<()> {
+    if !imported.exists() {
+        let mut files = Vec::new();
+        let mut names: Vec<String> = std::fs::read_dir(dataset_dir)?
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("reports-"))
+            .collect();
+        names.sort();
+        for n in names {
+            files.push(dataset_dir.join(&n));
+            let c = dataset_dir.join(n.replace("reports-", "corrections-"));
+            if c.exists() {
+                files.push(c);
+            }
         }
+        eprintln!(
+            "== pingan-hub import: {} files into {}",
+            files.len(),
+            data.display()
+        );
+        let t = std::time::Instant::now();
+        let status = std::process::Command::new(hub)
+            .arg("import")
+            .arg("--data")
+            .arg(data)
+            .arg("--divisions")
+            .arg(divisions)
+            .arg("--population")
+            .arg(population)
+            .arg("--file")
+            .args(&files)
+            .status()?;
+        anyhow::ensure!(status.success(), "pingan-hub import failed: {status}");
+        write_out(imported, &format!("{:.0} s\n", t.elapsed().as_secs_f64()))?;
     }
     Ok(())
 }

@@ -206,13 +206,15 @@ async fn time_it<T>(
     Ok((times, last.context("at least one run")?))
 }
 
-/// Runs the questions on the hub (first start, graceful stop, restart) and on DuckDB.
-pub async fn run(cfg: &QueriesConfig, areas: &Areas) -> anyhow::Result<QueriesResult> {
-    let catalogue = Catalogue::builtin();
-    let population = cfg.dataset.join("population.csv");
-    let mut reports = Vec::new();
-    let mut corrections = Vec::new();
-    let mut months = std::fs::read_dir(&cfg.dataset)?
+/// The dataset's months, its report files and its correction files, in month order.
+type DatasetFiles = (
+    Vec<String>,
+    Vec<std::path::PathBuf>,
+    Vec<std::path::PathBuf>,
+);
+
+fn dataset_files(dataset: &Path) -> anyhow::Result<DatasetFiles> {
+    let mut months = std::fs::read_dir(dataset)?
         .flatten()
         .map(|e| e.file_name().to_string_lossy().into_owned())
         .filter_map(|n| {
@@ -222,9 +224,10 @@ pub async fn run(cfg: &QueriesConfig, areas: &Areas) -> anyhow::Result<QueriesRe
         })
         .collect::<Vec<_>>();
     months.sort();
+    let (mut reports, mut corrections) = (Vec::new(), Vec::new());
     for m in &months {
-        reports.push(cfg.dataset.join(format!("reports-{m}.csv")));
-        let c = cfg.dataset.join(format!("corrections-{m}.csv"));
+        reports.push(dataset.join(format!("reports-{m}.csv")));
+        let c = dataset.join(format!("corrections-{m}.csv"));
         if c.exists() {
             corrections.push(c);
         }
@@ -232,60 +235,62 @@ pub async fn run(cfg: &QueriesConfig, areas: &Areas) -> anyhow::Result<QueriesRe
     anyhow::ensure!(
         !months.is_empty(),
         "no reports-*.csv in {}",
-        cfg.dataset.display()
+        dataset.display()
     );
+    Ok((months, reports, corrections))
+}
 
-    // the hub: a first start (rebuilding the rollups unless a snapshot is there), a graceful
-    // stop (which saves them), and the restart that is measured
-    let snapshot = cfg.data.join(pingan_hub::query::snapshot::FILE);
-    let first_start_rebuilt = !snapshot.exists();
-    eprintln!(
-        "  starting the hub on {} ({})",
-        cfg.data.display(),
-        if first_start_rebuilt {
-            "no saved rollups: rebuilding from the store"
-        } else {
-            "saved rollups"
-        }
-    );
-    let (hub, first_start) = Hub::start(cfg, &population)?;
-    eprintln!("  serving after {first_start:.1?}; stopping it (it saves its rollups)");
-    hub.stop()?;
-    let (hub, restart) = Hub::start(cfg, &population)?;
-    let (rss_kib, _) = hub.rss();
-    eprintln!("  restarted in {restart:.1?}, {} MiB RSS", rss_kib / 1024);
-    let channel = Channel::from_shared(hub.url.clone())?.connect().await?;
-    let mut client = pb::query_service_client::QueryServiceClient::new(channel)
-        .max_decoding_message_size(256 << 20);
+/// What the questions ask, as both sides ask it.
+struct Asked {
+    month: Period,
+    year_earlier: Period,
+    range: Span,
+    ranking_metric: &'static str,
+    village_metric: &'static str,
+    metrics: Vec<String>,
+}
 
-    let month = cfg.month;
-    let year_earlier = month.shift(-12);
-    let first_of_year = Period::Month {
-        year: match month {
-            Period::Month { year, .. } => year,
-            _ => bail!("the month must be a month"),
-        },
-        month: 1,
-    };
-    let range = Span {
-        from: first_of_year,
-        to: month,
-    };
-    let range_months: Vec<String> = range.periods().iter().map(Period::to_string).collect();
-    let ranking_metric = "cases.criminal_per_10k";
-    let ind = catalogue
-        .indicator(ranking_metric)
-        .context("the catalogue's 万人发案率")?;
-    let village_metric = "disputes.identified";
-    let metrics: Vec<String> = catalogue
-        .metrics()
-        .iter()
-        .map(|m| m.id.to_string())
-        .collect();
+impl Asked {
+    /// The questions' periods and metrics for the configured month.
+    fn new(cfg: &QueriesConfig, catalogue: &Catalogue) -> anyhow::Result<Asked> {
+        let month = cfg.month;
+        let first_of_year = Period::Month {
+            year: match month {
+                Period::Month { year, .. } => year,
+                _ => bail!("the month must be a month"),
+            },
+            month: 1,
+        };
+        Ok(Asked {
+            month,
+            year_earlier: month.shift(-12),
+            range: Span {
+                from: first_of_year,
+                to: month,
+            },
+            ranking_metric: "cases.criminal_per_10k",
+            village_metric: "disputes.identified",
+            metrics: catalogue
+                .metrics()
+                .iter()
+                .map(|m| m.id.to_string())
+                .collect(),
+        })
+    }
+}
 
-    // the DuckDB side's inputs: the registry exactly as the hub loaded it
-    let work = tempfile::tempdir()?;
-    let registry = work.path().join("registry.csv");
+/// The DuckDB side's inputs in `work`: the registry exactly as the hub loaded it, the
+/// questions' parameters and the script. Returns (script, parameters).
+fn duckdb_inputs(
+    work: &Path,
+    cfg: &QueriesConfig,
+    areas: &Areas,
+    catalogue: &Catalogue,
+    asked: &Asked,
+    files: (&[std::path::PathBuf], &[std::path::PathBuf], &Path),
+) -> anyhow::Result<(std::path::PathBuf, std::path::PathBuf)> {
+    let (reports, corrections, population) = files;
+    let registry = work.join("registry.csv");
     {
         let mut w = csv::Writer::from_path(&registry)?;
         w.write_record(["code", "level"])?;
@@ -294,89 +299,122 @@ pub async fn run(cfg: &QueriesConfig, areas: &Areas) -> anyhow::Result<QueriesRe
         }
         w.flush()?;
     }
+    let ind = catalogue
+        .indicator(asked.ranking_metric)
+        .context("the catalogue's 万人发案率")?;
+    let range_months: Vec<String> = asked
+        .range
+        .periods()
+        .iter()
+        .map(Period::to_string)
+        .collect();
+    let month = asked.month.to_string();
     let params = serde_json::json!({
         "runs": cfg.runs,
-        "metrics": metrics,
+        "metrics": asked.metrics,
         "reports": reports,
         "corrections": corrections,
         "registry": registry,
         "population": population,
-        "rollup": {"area": cfg.province, "period": month.to_string()},
+        "rollup": {"area": cfg.province, "period": month},
         "ranking": {"numerator": ind.numerator.to_string(), "months": range_months,
-                    "year": range.population_year(), "factor": ind.factor},
-        "villages": {"area": cfg.county, "metric": village_metric, "period": month.to_string(),
-                     "year_earlier": year_earlier.to_string()},
-        "completeness": {"area": cfg.province, "period": month.to_string()},
+                    "year": asked.range.population_year(), "factor": ind.factor},
+        "villages": {"area": cfg.county, "metric": asked.village_metric, "period": month,
+                     "year_earlier": asked.year_earlier.to_string()},
+        "completeness": {"area": cfg.province, "period": month},
     });
-    let params_path = work.path().join("params.json");
+    let params_path = work.join("params.json");
     std::fs::write(&params_path, serde_json::to_vec(&params)?)?;
-    let script = work.path().join("queries.py");
+    let script = work.join("queries.py");
     std::fs::write(&script, DUCKDB_SCRIPT)?;
+    Ok((script, params_path))
+}
 
-    // 1. a province's rollup for a month
+/// The hub's answers to the four questions, with each run's time.
+struct HubAnswers {
+    rollup: (Vec<f64>, pb::RollupReply),
+    ranking: (Vec<f64>, pb::CompareReply),
+    villages: (Vec<f64>, pb::CompareReply),
+    completeness: (Vec<f64>, pb::CompletenessReply),
+}
+
+/// Asks the hub each question `cfg.runs` times over gRPC.
+async fn ask_hub(url: &str, cfg: &QueriesConfig, asked: &Asked) -> anyhow::Result<HubAnswers> {
+    let channel = Channel::from_shared(url.to_owned())?.connect().await?;
+    let mut client = pb::query_service_client::QueryServiceClient::new(channel)
+        .max_decoding_message_size(256 << 20);
+    let month = asked.month.to_string();
     eprintln!("  hub: {} runs of each question", cfg.runs);
+    // 1. a province's rollup for a month
     let rollup_req = pb::RollupRequest {
         area: cfg.province.clone(),
-        period: month.to_string(),
+        period: month.clone(),
         metrics: vec![],
         by_category: false,
     };
-    let (t_rollup, rollup) = time_it(cfg.runs, async || {
+    let rollup = time_it(cfg.runs, async || {
         Ok(client.rollup(rollup_req.clone()).await?.into_inner())
     })
     .await?;
     // 2. every township in the country ranked on 万人发案率 over January..month
     let ranking_req = pb::CompareRequest {
         area: pingan_hub::query::engine::NATION.to_owned(),
-        period: range.to_string(),
-        metric: ranking_metric.to_owned(),
+        period: asked.range.to_string(),
+        metric: asked.ranking_metric.to_owned(),
         level: "township".into(),
         complete_only: false,
         // the 41,352 townships in one answer, as before paging existed
         page_size: 100_000,
         ..Default::default()
     };
-    let (t_ranking, ranking) = time_it(cfg.runs, async || {
+    let ranking = time_it(cfg.runs, async || {
         Ok(client.compare(ranking_req.clone()).await?.into_inner())
     })
     .await?;
     // 3. every village of a county with 同比
     let villages_req = pb::CompareRequest {
         area: cfg.county.clone(),
-        period: month.to_string(),
-        metric: village_metric.to_owned(),
+        period: month.clone(),
+        metric: asked.village_metric.to_owned(),
         level: "village".into(),
         complete_only: false,
         ..Default::default()
     };
-    let (t_villages, villages) = time_it(cfg.runs, async || {
+    let villages = time_it(cfg.runs, async || {
         Ok(client.compare(villages_req.clone()).await?.into_inner())
     })
     .await?;
     // 4. completeness of a province
     let completeness_req = pb::CompletenessRequest {
         area: cfg.province.clone(),
-        period: month.to_string(),
+        period: month,
         level: String::new(),
         ..Default::default()
     };
-    let (t_completeness, completeness) = time_it(cfg.runs, async || {
+    let completeness = time_it(cfg.runs, async || {
         Ok(client
             .completeness(completeness_req.clone())
             .await?
             .into_inner())
     })
     .await?;
-    let (_, peak_rss_kib) = hub.rss();
-    hub.stop()?;
+    Ok(HubAnswers {
+        rollup,
+        ranking,
+        villages,
+        completeness,
+    })
+}
 
+/// Runs the DuckDB script on the same raw rows.
+fn ask_duckdb(cfg: &QueriesConfig, script: &Path, params: &Path) -> anyhow::Result<DuckOut> {
     eprintln!(
         "  DuckDB: loading the raw rows and {} runs of each question",
         cfg.runs
     );
     let out = Command::new(&cfg.python)
-        .arg(&script)
-        .arg(&params_path)
+        .arg(script)
+        .arg(params)
         .stderr(Stdio::inherit())
         .output()
         .with_context(|| format!("running {} (pip install duckdb)", cfg.python))?;
@@ -385,180 +423,282 @@ pub async fn run(cfg: &QueriesConfig, areas: &Areas) -> anyhow::Result<QueriesRe
         "the DuckDB script failed ({}); is the duckdb package installed? (pip install duckdb)",
         out.status
     );
-    let duck: DuckOut =
-        serde_json::from_slice(&out.stdout).context("the DuckDB script's output")?;
-    let q = |name: &str| {
-        duck.queries
+    serde_json::from_slice(&out.stdout).context("the DuckDB script's output")
+}
+
+impl DuckOut {
+    fn query(&self, name: &str) -> anyhow::Result<&DuckQuery> {
+        self.queries
             .get(name)
             .context(format!("DuckDB answer {name}"))
-    };
+    }
+}
 
-    let mut queries = Vec::new();
-    // rollup: every metric's total
-    {
-        let d = q("rollup")?;
-        let mut diff = None;
-        for m in &metrics {
-            let hub_total = rollup
-                .figures
-                .iter()
-                .find(|fig| &fig.metric == m)
-                .and_then(|fig| fig.total);
-            let duck_total = d.answer.get(m).and_then(serde_json::Value::as_i64);
-            if hub_total != duck_total && diff.is_none() {
-                diff = Some(format!("{m}: hub {hub_total:?}, DuckDB {duck_total:?}"));
-            }
-        }
-        queries.push(Timed {
-            name: "rollup",
-            what: format!(
-                "{} {} rollup for {month} (every metric's total)",
-                cfg.province,
-                areas.name(cfg.province.parse()?)
-            ),
-            hub_ms: t_rollup,
-            duckdb_ms: d.times.clone(),
-            rows: metrics.len(),
-            difference: diff,
-        });
-    }
-    // ranking: every township's rate and rank
-    {
-        let d = q("ranking")?;
-        let rows = d.answer.as_array().context("ranking rows")?;
-        let duck: BTreeMap<&str, (Option<f64>, u32)> = rows
+/// The rollup against DuckDB: every metric's total.
+fn rollup_timed(
+    cfg: &QueriesConfig,
+    areas: &Areas,
+    asked: &Asked,
+    (times, rollup): &(Vec<f64>, pb::RollupReply),
+    d: &DuckQuery,
+) -> anyhow::Result<Timed> {
+    let mut diff = None;
+    for m in &asked.metrics {
+        let hub_total = rollup
+            .figures
             .iter()
-            .filter_map(|r| {
-                Some((
-                    r.get(0)?.as_str()?,
-                    (f(r.get(1)?), r.get(2)?.as_u64().unwrap_or(0) as u32),
-                ))
-            })
-            .collect();
-        let mut diff = (ranking.rows.len() != duck.len()).then(|| {
-            format!(
-                "{} townships from the hub, {} from DuckDB",
-                ranking.rows.len(),
-                duck.len()
-            )
-        });
-        for r in &ranking.rows {
-            let ok = duck
-                .get(r.code.as_str())
-                .is_some_and(|(rate, rank)| close(r.rate, *rate) && r.rank == *rank);
-            if !ok && diff.is_none() {
-                diff = Some(format!(
-                    "{}: hub {:?} rank {}, DuckDB {:?}",
-                    r.code,
-                    r.rate,
-                    r.rank,
-                    duck.get(r.code.as_str())
-                ));
-            }
+            .find(|fig| &fig.metric == m)
+            .and_then(|fig| fig.total);
+        let duck_total = d.answer.get(m).and_then(serde_json::Value::as_i64);
+        if hub_total != duck_total && diff.is_none() {
+            diff = Some(format!("{m}: hub {hub_total:?}, DuckDB {duck_total:?}"));
         }
-        queries.push(Timed {
-            name: "ranking",
-            what: format!(
-                "every township in the country ranked on 万人发案率 over {range} (cumulative)"
-            ),
-            hub_ms: t_ranking,
-            duckdb_ms: d.times.clone(),
-            rows: ranking.rows.len(),
-            difference: diff,
-        });
     }
-    // villages: value, the year-earlier base and 同比 %
-    {
-        let d = q("villages")?;
-        let rows = d.answer.as_array().context("village rows")?;
-        let duck: BTreeMap<&str, [Option<f64>; 3]> = rows
-            .iter()
-            .filter_map(|r| {
-                Some((
-                    r.get(0)?.as_str()?,
-                    [f(r.get(1)?), f(r.get(2)?), f(r.get(3)?)],
-                ))
-            })
-            .collect();
-        let mut diff = (villages.rows.len() != duck.len()).then(|| {
-            format!(
-                "{} villages from the hub, {} from DuckDB",
-                villages.rows.len(),
-                duck.len()
-            )
-        });
-        for r in &villages.rows {
-            let ok = duck.get(r.code.as_str()).is_some_and(|[v, b, y]| {
-                close(r.value, *v) && close(r.yoy_base, *b) && close(r.yoy_pct, *y)
-            });
-            if !ok && diff.is_none() {
-                diff = Some(format!(
-                    "{}: hub {:?}/{:?}/{:?}, DuckDB {:?}",
-                    r.code,
-                    r.value,
-                    r.yoy_base,
-                    r.yoy_pct,
-                    duck.get(r.code.as_str())
-                ));
-            }
-        }
-        queries.push(Timed {
-            name: "villages",
-            what: format!(
-                "every village of {} {} compared on {village_metric} for {month}, with 同比",
-                cfg.county,
-                areas.name(cfg.county.parse()?)
-            ),
-            hub_ms: t_villages,
-            duckdb_ms: d.times.clone(),
-            rows: villages.rows.len(),
-            difference: diff,
-        });
-    }
-    // completeness: expected, received and the missing reporters by name
-    {
-        let d = q("completeness")?;
-        let summary = completeness.summary.unwrap_or_default();
-        let expected = d.answer.get("expected").and_then(serde_json::Value::as_u64);
-        let received = d.answer.get("received").and_then(serde_json::Value::as_u64);
-        let duck_missing: Vec<&str> = d
-            .answer
-            .get("missing")
-            .and_then(serde_json::Value::as_array)
-            .map(|a| a.iter().filter_map(serde_json::Value::as_str).collect())
-            .unwrap_or_default();
-        let mut hub_missing: Vec<&str> = completeness
-            .missing
-            .iter()
-            .map(|r| r.code.as_str())
-            .collect();
-        hub_missing.sort_unstable();
-        let diff = if (Some(summary.expected), Some(summary.received)) != (expected, received) {
-            Some(format!(
-                "hub {}/{} received, DuckDB {received:?}/{expected:?}",
-                summary.received, summary.expected
+    Ok(Timed {
+        name: "rollup",
+        what: format!(
+            "{} {} rollup for {} (every metric's total)",
+            cfg.province,
+            areas.name(cfg.province.parse()?),
+            asked.month
+        ),
+        hub_ms: times.clone(),
+        duckdb_ms: d.times.clone(),
+        rows: asked.metrics.len(),
+        difference: diff,
+    })
+}
+
+/// The national ranking against DuckDB: every township's rate and rank.
+fn ranking_timed(
+    asked: &Asked,
+    (times, ranking): &(Vec<f64>, pb::CompareReply),
+    d: &DuckQuery,
+) -> anyhow::Result<Timed> {
+    let rows = d.answer.as_array().context("ranking rows")?;
+    let duck: BTreeMap<&str, (Option<f64>, u32)> = rows
+        .iter()
+        .filter_map(|r| {
+            Some((
+                r.get(0)?.as_str()?,
+                (f(r.get(1)?), r.get(2)?.as_u64().unwrap_or(0) as u32),
             ))
-        } else if hub_missing != duck_missing {
-            Some(format!(
-                "{} missing named by the hub, {} by DuckDB",
-                hub_missing.len(),
-                duck_missing.len()
+        })
+        .collect();
+    let mut diff = (ranking.rows.len() != duck.len()).then(|| {
+        format!(
+            "{} townships from the hub, {} from DuckDB",
+            ranking.rows.len(),
+            duck.len()
+        )
+    });
+    for r in &ranking.rows {
+        let ok = duck
+            .get(r.code.as_str())
+            .is_some_and(|(rate, rank)| close(r.rate, *rate) && r.rank == *rank);
+        if !ok && diff.is_none() {
+            diff = Some(format!(
+                "{}: hub {:?} rank {}, DuckDB {:?}",
+                r.code,
+                r.rate,
+                r.rank,
+                duck.get(r.code.as_str())
+            ));
+        }
+    }
+    Ok(Timed {
+        name: "ranking",
+        what: format!(
+            "every township in the country ranked on 万人发案率 over {} (cumulative)",
+            asked.range
+        ),
+        hub_ms: times.clone(),
+        duckdb_ms: d.times.clone(),
+        rows: ranking.rows.len(),
+        difference: diff,
+    })
+}
+
+/// A county's villages against DuckDB: value, the year-earlier base and 同比 %.
+fn villages_timed(
+    cfg: &QueriesConfig,
+    areas: &Areas,
+    asked: &Asked,
+    (times, villages): &(Vec<f64>, pb::CompareReply),
+    d: &DuckQuery,
+) -> anyhow::Result<Timed> {
+    let rows = d.answer.as_array().context("village rows")?;
+    let duck: BTreeMap<&str, [Option<f64>; 3]> = rows
+        .iter()
+        .filter_map(|r| {
+            Some((
+                r.get(0)?.as_str()?,
+                [f(r.get(1)?), f(r.get(2)?), f(r.get(3)?)],
             ))
+        })
+        .collect();
+    let mut diff = (villages.rows.len() != duck.len()).then(|| {
+        format!(
+            "{} villages from the hub, {} from DuckDB",
+            villages.rows.len(),
+            duck.len()
+        )
+    });
+    for r in &villages.rows {
+        let ok = duck.get(r.code.as_str()).is_some_and(|[v, b, y]| {
+            close(r.value, *v) && close(r.yoy_base, *b) && close(r.yoy_pct, *y)
+        });
+        if !ok && diff.is_none() {
+            diff = Some(format!(
+                "{}: hub {:?}/{:?}/{:?}, DuckDB {:?}",
+                r.code,
+                r.value,
+                r.yoy_base,
+                r.yoy_pct,
+                duck.get(r.code.as_str())
+            ));
+        }
+    }
+    Ok(Timed {
+        name: "villages",
+        what: format!(
+            "every village of {} {} compared on {} for {}, with 同比",
+            cfg.county,
+            areas.name(cfg.county.parse()?),
+            asked.village_metric,
+            asked.month
+        ),
+        hub_ms: times.clone(),
+        duckdb_ms: d.times.clone(),
+        rows: villages.rows.len(),
+        difference: diff,
+    })
+}
+
+/// A province's completeness against DuckDB: expected, received and the missing reporters by
+/// name.
+fn completeness_timed(
+    cfg: &QueriesConfig,
+    asked: &Asked,
+    (times, completeness): &(Vec<f64>, pb::CompletenessReply),
+    d: &DuckQuery,
+) -> Timed {
+    let summary = completeness.summary.unwrap_or_default();
+    let expected = d.answer.get("expected").and_then(serde_json::Value::as_u64);
+    let received = d.answer.get("received").and_then(serde_json::Value::as_u64);
+    let duck_missing: Vec<&str> = d
+        .answer
+        .get("missing")
+        .and_then(serde_json::Value::as_array)
+        .map(|a| a.iter().filter_map(serde_json::Value::as_str).collect())
+        .unwrap_or_default();
+    let mut hub_missing: Vec<&str> = completeness
+        .missing
+        .iter()
+        .map(|r| r.code.as_str())
+        .collect();
+    hub_missing.sort_unstable();
+    let diff = if (Some(summary.expected), Some(summary.received)) != (expected, received) {
+        Some(format!(
+            "hub {}/{} received, DuckDB {received:?}/{expected:?}",
+            summary.received, summary.expected
+        ))
+    } else if hub_missing != duck_missing {
+        Some(format!(
+            "{} missing named by the hub, {} by DuckDB",
+            hub_missing.len(),
+            duck_missing.len()
+        ))
+    } else {
+        None
+    };
+    Timed {
+        name: "completeness",
+        what: format!(
+            "completeness of {} for {} ({} expected, {} missing named)",
+            cfg.province, asked.month, summary.expected, summary.missing
+        ),
+        hub_ms: times.clone(),
+        duckdb_ms: d.times.clone(),
+        rows: hub_missing.len(),
+        difference: diff,
+    }
+}
+
+/// The hub's first start (rebuilding the rollups unless a snapshot is there), a graceful stop
+/// (which saves them), and the restart that is measured: the restarted hub and both times.
+fn start_twice(
+    cfg: &QueriesConfig,
+    population: &Path,
+    rebuilds: bool,
+) -> anyhow::Result<(Hub, Duration, Duration)> {
+    eprintln!(
+        "  starting the hub on {} ({})",
+        cfg.data.display(),
+        if rebuilds {
+            "no saved rollups: rebuilding from the store"
         } else {
-            None
-        };
-        queries.push(Timed {
-            name: "completeness",
-            what: format!(
-                "completeness of {} for {month} ({} expected, {} missing named)",
-                cfg.province, summary.expected, summary.missing
-            ),
-            hub_ms: t_completeness,
-            duckdb_ms: d.times.clone(),
-            rows: hub_missing.len(),
-            difference: diff,
-        });
-    }
+            "saved rollups"
+        }
+    );
+    let (hub, first_start) = Hub::start(cfg, population)?;
+    eprintln!("  serving after {first_start:.1?}; stopping it (it saves its rollups)");
+    hub.stop()?;
+    let (hub, restart) = Hub::start(cfg, population)?;
+    eprintln!(
+        "  restarted in {restart:.1?}, {} MiB RSS",
+        hub.rss().0 / 1024
+    );
+    Ok((hub, first_start, restart))
+}
+
+/// Runs the questions on the hub (first start, graceful stop, restart) and on DuckDB.
+pub async fn run(cfg: &QueriesConfig, areas: &Areas) -> anyhow::Result<QueriesResult> {
+    let catalogue = Catalogue::builtin();
+    let population = cfg.dataset.join("population.csv");
+    let (months, reports, corrections) = dataset_files(&cfg.dataset)?;
+
+    let snapshot = cfg.data.join(pingan_hub::query::snapshot::FILE);
+    let first_start_rebuilt = !snapshot.exists();
+    let (hub, first_start, restart) = start_twice(cfg, &population, first_start_rebuilt)?;
+    let (rss_kib, _) = hub.rss();
+    let asked = Asked::new(cfg, &catalogue)?;
+    let work = tempfile::tempdir()?;
+    let (script, params) = duckdb_inputs(
+        work.path(),
+        cfg,
+        areas,
+        &catalogue,
+        &asked,
+        (&reports, &corrections, &population),
+    )?;
+    let hub_answers = ask_hub(&hub.url, cfg, &asked).await?;
+    let (_, peak_rss_kib) = hub.rss();
+    hub.stop()?;
+    let duck = ask_duckdb(cfg, &script, &params)?;
+    let queries = vec![
+        rollup_timed(
+            cfg,
+            areas,
+            &asked,
+            &hub_answers.rollup,
+            duck.query("rollup")?,
+        )?,
+        ranking_timed(&asked, &hub_answers.ranking, duck.query("ranking")?)?,
+        villages_timed(
+            cfg,
+            areas,
+            &asked,
+            &hub_answers.villages,
+            duck.query("villages")?,
+        )?,
+        completeness_timed(
+            cfg,
+            &asked,
+            &hub_answers.completeness,
+            duck.query("completeness")?,
+        ),
+    ];
 
     let revisions = {
         let reader =
