@@ -167,6 +167,15 @@ fn queries_config(
     })
 }
 
+/// Prints a report section, and writes it to `out` too when given.
+fn emit(text: &str, out: Option<&std::path::Path>) -> anyhow::Result<()> {
+    print!("{text}");
+    match out {
+        Some(path) => write_out(path, text),
+        None => Ok(()),
+    }
+}
+
 fn write_out(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
     std::fs::write(path, text).map_err(|e| anyhow::anyhow!("writing {}: {e}", path.display()))
 }
@@ -296,10 +305,7 @@ fn queries_only(
     let runtime = tokio::runtime::Runtime::new()?;
     let result = runtime.block_on(queries::run(&cfg, &areas))?;
     let text = report::queries_markdown(&machine, &registry, &result);
-    print!("{text}");
-    if let Some(path) = out {
-        write_out(&path, &text)?;
-    }
+    emit(&text, out.as_deref())?;
     result.ensure_equal()?;
 
     Ok(())
@@ -349,10 +355,7 @@ fn ingest_only(
     };
     let result = ingest_once(areas, &cfg)?;
     let text = report::ingest_markdown(&report::Machine::here(), &registry, &result);
-    print!("{text}");
-    if let Some(path) = out {
-        write_out(&path, &text)?;
-    }
+    emit(&text, out.as_deref())?;
     Ok(())
 }
 
@@ -386,10 +389,7 @@ fn receipts_under_ranking(
         &quiet,
         &ranked,
     );
-    print!("{text}");
-    if let Some(path) = out {
-        write_out(&path, &text)?;
-    }
+    emit(&text, out.as_deref())?;
     Ok(())
 }
 
