@@ -847,3 +847,90 @@ async fn a_full_disk_is_refused_clearly_and_recovered_from() {
     hub.stop().await;
     drop(keep);
 }
+
+/// One SIGTERM stops everything a serving hub runs: gRPC, the dashboard (an idle keep-alive
+/// connection is closed, not waited out), forwarding to an unreachable parent and the rollup
+/// saver; what was acked is stored, the rollup for the parent waits in the forwarding outbox, and
+/// the rollups are saved for the next start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_signal_stops_grpc_the_dashboard_forwarding_and_the_saver_and_loses_nothing() {
+    use std::io::{Read as _, Write as _};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("hub");
+    // a parent nobody listens on: forwarding keeps retrying until the hub stops
+    let parent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let parent_url = format!("http://{}", parent.local_addr().unwrap());
+    drop(parent);
+    let served = pingan_tests::ServedHub::start([
+        "--insecure".as_ref(),
+        "--web-listen".as_ref(),
+        "127.0.0.1:0".as_ref(),
+        "--data".as_ref(),
+        data.as_os_str(),
+        "--area".as_ref(),
+        "510722".as_ref(),
+        "--parent".as_ref(),
+        parent_url.as_ref(),
+        "--parent-insecure".as_ref(),
+    ]);
+    let web = served.web.clone().expect("the dashboard");
+    let web = web.strip_prefix("http://").expect("plain HTTP").to_owned();
+    let mut hub = served.process;
+    let url = format!("http://{}", served.grpc);
+
+    let village = "510722101002";
+    let mut client = pb::report_service_client::ReportServiceClient::connect(url.clone())
+        .await
+        .expect("connect");
+    let receipt = client
+        .submit(report(village, "2026-10", vec![value("grid.visits", 7)]))
+        .await
+        .expect("acked")
+        .into_inner();
+    assert_eq!(receipt.revision, 1);
+    let forward = data.join("forward");
+    wait_until(Duration::from_secs(30), || {
+        let forward = forward.clone();
+        async move {
+            Outbox::open(&forward)
+                .and_then(|o| o.pending_count())
+                .is_ok_and(|n| n >= 1)
+        }
+    })
+    .await;
+
+    // a dashboard connection kept alive and idle after one answered request
+    let mut idle = std::net::TcpStream::connect(&web).unwrap();
+    idle.write_all(format!("GET / HTTP/1.1\r\nHost: {web}\r\n\r\n").as_bytes())
+        .unwrap();
+    let mut first = [0u8; 12];
+    idle.read_exact(&mut first).unwrap();
+    assert_eq!(&first, b"HTTP/1.1 200");
+
+    let status = hub.terminate(Duration::from_secs(60));
+    assert!(status.success(), "the hub exits cleanly: {status}");
+    // the idle connection was closed by the hub: reading reaches its end
+    idle.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut rest = Vec::new();
+    idle.read_to_end(&mut rest)
+        .expect("the hub closed the connection");
+
+    let reader =
+        pingan_hub::store::StoreReader::open(&data.join(pingan_hub::store::DB_FILE)).unwrap();
+    let stored = reader
+        .current(village.parse().unwrap(), "2026-10".parse().unwrap())
+        .unwrap()
+        .expect("the acked report is stored");
+    assert_eq!(stored.submission_id, receipt.submission_id);
+    let waiting = Outbox::open(&forward).unwrap().list().unwrap();
+    assert!(
+        waiting
+            .iter()
+            .any(|e| e.area == "510722" && e.period == "2026-10"),
+        "the county's rollup waits for the parent: {waiting:?}"
+    );
+    assert!(
+        data.join(pingan_hub::query::snapshot::FILE).exists(),
+        "the rollups were saved at shutdown"
+    );
+}
