@@ -7,12 +7,14 @@
 //! - [`span`]: [`Span`]: a period or a cumulative range, expanded into reported periods.
 //! - [`catalogue`]: the indicator catalogue (data, not code), its categories and rules.
 //! - [`report`]: [`ValidReport`], what a wire [`pb::Report`] becomes once it passed validation.
-//! - [`question`]: leaders' questions as types, built from the wire requests.
+//! - [`question`]: leaders' questions as types, built from the wire requests; [`answer`]:
+//!   the answers, turned into the wire replies at the edge.
 //! - [`text`]: decoding what offices save (UTF-8, or GBK from Excel/WPS on Chinese Windows).
 //! - [`fixtures`]: the committed real county 三台县 (510722) and the default catalogue.
 //!
 //! [`pb`] is the wire contract (`pingan-proto`), re-exported for the conversions' signatures.
 
+pub mod answer;
 pub mod area;
 pub mod catalogue;
 pub mod divisions;

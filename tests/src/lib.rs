@@ -635,8 +635,9 @@ pub fn rss_kib(pid: u32) -> Option<(u64, u64)> {
     Some((field("VmRSS:")?, field("VmHWM:")?))
 }
 
-/// The engine asked with wire requests, converted as the gRPC front door converts them: the
-/// tests that asked the engine directly before it took typed questions ask the same way.
+/// The engine asked with wire requests and answering wire replies, converted as the gRPC front
+/// door converts them: the tests that asked the engine directly before it took typed questions
+/// and gave domain answers ask and read the same way.
 pub trait AskWire {
     fn ask_rollup(&self, r: &pb::RollupRequest) -> Result<pb::RollupReply, QueryError>;
     fn ask_compare(&self, r: &pb::CompareRequest) -> Result<pb::CompareReply, QueryError>;
@@ -649,18 +650,18 @@ pub trait AskWire {
 
 impl AskWire for Engine {
     fn ask_rollup(&self, r: &pb::RollupRequest) -> Result<pb::RollupReply, QueryError> {
-        self.rollup(&r.try_into()?)
+        self.rollup(&r.try_into()?).map(Into::into)
     }
     fn ask_compare(&self, r: &pb::CompareRequest) -> Result<pb::CompareReply, QueryError> {
-        self.compare(&r.try_into()?)
+        self.compare(&r.try_into()?).map(Into::into)
     }
     fn ask_trend(&self, r: &pb::TrendRequest) -> Result<pb::TrendReply, QueryError> {
-        self.trend(&r.try_into()?)
+        self.trend(&r.try_into()?).map(Into::into)
     }
     fn ask_completeness(
         &self,
         r: &pb::CompletenessRequest,
     ) -> Result<pb::CompletenessReply, QueryError> {
-        self.completeness(&r.try_into()?)
+        self.completeness(&r.try_into()?).map(Into::into)
     }
 }

@@ -80,7 +80,8 @@ impl QueryService for Queries {
         &self,
         req: Request<pb::RollupRequest>,
     ) -> Result<Response<pb::RollupReply>, Status> {
-        self.run(req, |e, q: &RollupQuery| e.rollup(q)).await
+        self.run(req, |e, q: &RollupQuery| e.rollup(q).map(Into::into))
+            .await
     }
 
     #[instrument(skip_all, fields(area = %req.get_ref().area, period = %req.get_ref().period, metric = %req.get_ref().metric))]
@@ -90,7 +91,8 @@ impl QueryService for Queries {
     ) -> Result<Response<pb::CompareReply>, Status> {
         let r = req.get_mut();
         r.page_size = r.page_size.min(MAX_PAGE);
-        self.run(req, |e, q: &CompareQuery| e.compare(q)).await
+        self.run(req, |e, q: &CompareQuery| e.compare(q).map(Into::into))
+            .await
     }
 
     #[instrument(skip_all, fields(area = %req.get_ref().area, period = %req.get_ref().period, metric = %req.get_ref().metric))]
@@ -98,7 +100,8 @@ impl QueryService for Queries {
         &self,
         req: Request<pb::TrendRequest>,
     ) -> Result<Response<pb::TrendReply>, Status> {
-        self.run(req, |e, q: &TrendQuery| e.trend(q)).await
+        self.run(req, |e, q: &TrendQuery| e.trend(q).map(Into::into))
+            .await
     }
 
     #[instrument(skip_all, fields(area = %req.get_ref().area, period = %req.get_ref().period))]
@@ -108,7 +111,9 @@ impl QueryService for Queries {
     ) -> Result<Response<pb::CompletenessReply>, Status> {
         let r = req.get_mut();
         r.page_size = r.page_size.min(MAX_PAGE);
-        self.run(req, |e, q: &CompletenessQuery| e.completeness(q))
-            .await
+        self.run(req, |e, q: &CompletenessQuery| {
+            e.completeness(q).map(Into::into)
+        })
+        .await
     }
 }

@@ -217,7 +217,8 @@ pub fn build_table(
                     // every row: the page shows the first 1,000, downloads hold all
                     page: Paging::everything(),
                 })
-                .map_err(failed)?,
+                .map_err(failed)?
+                .into(),
         ),
         View::Trend => tables::trend_table(
             &engine
@@ -227,7 +228,8 @@ pub fn build_table(
                     periods: q.periods.unwrap_or(12).clamp(1, MAX_TREND_PERIODS),
                     metric: metric(),
                 })
-                .map_err(failed)?,
+                .map_err(failed)?
+                .into(),
         ),
         View::Completeness => tables::completeness_table(
             &engine
@@ -237,7 +239,8 @@ pub fn build_table(
                     level: None,
                     page: Paging::everything(),
                 })
-                .map_err(failed)?,
+                .map_err(failed)?
+                .into(),
             None,
         ),
         View::Breakdown => {
@@ -249,6 +252,7 @@ pub fn build_table(
                         metrics: Vec::new(),
                         by_category: false,
                     })
+                    .map(Into::into)
                     .map_err(failed)
             };
             let now = rollup(q.span)?;

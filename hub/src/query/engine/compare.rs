@@ -3,7 +3,7 @@
 
 use std::sync::PoisonError;
 
-use pingan_domain::{AreaCode, Level, Period, pb};
+use pingan_domain::{AreaCode, Level, Period};
 
 use super::*;
 
@@ -27,7 +27,7 @@ struct Gathered {
 
 impl Engine {
     /// Children (or descendants at a level) ranked on a metric or indicator.
-    pub fn compare(&self, req: &CompareQuery) -> Result<pb::CompareReply, QueryError> {
+    pub fn compare(&self, req: &CompareQuery) -> Result<CompareAnswer, QueryError> {
         let plan = self.compare_plan(req)?;
         let (layout, measure) = {
             let cube = self.cube.read().unwrap_or_else(PoisonError::into_inner);
@@ -53,17 +53,17 @@ impl Engine {
         let out = table::compute(&gathered.input).map_err(|e| QueryError::Engine(e.to_string()))?;
         let result = self.ranked_rows(&plan.rows, &gathered, &out);
         let (name, unit) = measure.labels();
-        let (root_code, root_name) = match plan.root {
-            Root::Area(area) => (area.to_string(), self.areas.name(area)),
-            Root::Nation => (NATION.to_owned(), NATION.to_owned()),
+        let name_of_root = match plan.root {
+            Root::Area(area) => self.areas.name(area),
+            Root::Nation => NATION.to_owned(),
         };
         let total_rows = result.len() as u64;
         let (result, next_page_token) = page(result, &req.page)?;
         let is_rate = gathered.input.is_rate;
-        Ok(pb::CompareReply {
-            area: root_code,
-            name: root_name,
-            period: plan.spans[0].to_string(),
+        Ok(CompareAnswer {
+            root: plan.root,
+            name: name_of_root,
+            span: plan.spans[0],
             metric: measure.id().to_owned(),
             metric_name: name.to_owned(),
             unit: unit.to_owned(),
@@ -242,7 +242,7 @@ impl Engine {
         rows: &[AreaCode],
         g: &Gathered,
         out: &table::TableOutput,
-    ) -> Vec<pb::CompareRow> {
+    ) -> Vec<CompareRow> {
         let mut order: Vec<usize> = (0..rows.len()).collect();
         let rank_of = |i: usize| out.rank[i].unwrap_or(0);
         order.sort_by_key(|&i| (rank_of(i) == 0, rank_of(i), rows[i]));
@@ -253,8 +253,8 @@ impl Engine {
         };
         order
             .into_iter()
-            .map(|i| pb::CompareRow {
-                code: rows[i].to_string(),
+            .map(|i| CompareRow {
+                code: rows[i],
                 name: name_of(rows[i]),
                 value: g.input.num[i],
                 rate: if g.input.is_rate { out.value[i] } else { None },
@@ -267,7 +267,7 @@ impl Engine {
                 mom_base: out.mom_base[i],
                 mom_change: out.mom_change[i],
                 mom_pct: out.mom_pct[i],
-                completeness: Some(g.counts[i].summary()),
+                completeness: g.counts[i].summary(),
                 z: out.z[i],
                 outlier: out.z[i].is_some_and(|z| z.abs() > OUTLIER_Z),
                 withheld: g.withheld[i],
@@ -347,12 +347,12 @@ mod tests {
         plain.sort_by_key(|(_, now, _)| -now);
         for (rank, (t, now, before)) in plain.iter().enumerate() {
             let row = &r.rows[rank];
-            assert_eq!(row.code, *t);
+            assert_eq!(row.code, code(t));
             assert_eq!(row.rank as usize, rank + 1);
             assert_eq!(row.value, Some(*now as f64));
             assert_eq!(row.yoy_base, Some(*before as f64));
             assert_eq!(row.yoy_change, Some((now - before) as f64));
-            let c = row.completeness.unwrap();
+            let c = row.completeness;
             assert_eq!(c.received, 2, "{t}");
         }
         let total: i64 = plain.iter().map(|(_, n, _)| n).sum();
@@ -395,7 +395,7 @@ mod tests {
             }
             token = page.next_page_token;
         }
-        let codes: Vec<String> = all.rows.into_iter().map(|r| r.code).collect();
+        let codes: Vec<AreaCode> = all.rows.into_iter().map(|r| r.code).collect();
         assert_eq!(paged, codes);
 
         let village = villages(&f, "510722101", 1)[0];

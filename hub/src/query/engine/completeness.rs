@@ -2,7 +2,7 @@
 
 use std::sync::PoisonError;
 
-use pingan_domain::{AreaCode, Period, pb};
+use pingan_domain::{AreaCode, Period};
 
 use super::*;
 
@@ -11,10 +11,7 @@ type Named = Vec<(AreaCode, Period)>;
 
 impl Engine {
     /// Who was expected to report, who did, on time or late, and who is missing.
-    pub fn completeness(
-        &self,
-        req: &CompletenessQuery,
-    ) -> Result<pb::CompletenessReply, QueryError> {
+    pub fn completeness(&self, req: &CompletenessQuery) -> Result<CompletenessAnswer, QueryError> {
         let area = self.registered(req.area)?;
         let span = req.span;
         let only = req.level;
@@ -59,13 +56,13 @@ impl Engine {
             .chain(late_keys.into_iter().map(|(c, p)| (true, c, p)))
             .collect();
         let (shown, next_page_token) = page(all, &req.page)?;
-        let missing: Vec<pb::Reporter> = shown
+        let missing: Vec<Reporter> = shown
             .iter()
             .filter(|(is_late, _, _)| !is_late)
-            .map(|(_, code, p)| pb::Reporter {
-                code: code.to_string(),
+            .map(|(_, code, p)| Reporter {
+                code: *code,
                 name: self.areas.name(*code),
-                period: p.to_string(),
+                period: *p,
                 received_at_ms: 0,
             })
             .collect();
@@ -75,13 +72,13 @@ impl Engine {
             .map(|(_, c, p)| (*c, *p))
             .collect();
         let late = self.late_reporters(late_keys)?;
-        Ok(pb::CompletenessReply {
-            area: area.to_string(),
+        Ok(CompletenessAnswer {
+            area,
             name: self.areas.name(area),
-            period: span.to_string(),
+            span,
             unnamed_missing: summary.missing.saturating_sub(named_missing),
             unnamed_late: summary.late.saturating_sub(named_late),
-            summary: Some(summary),
+            summary,
             missing,
             late,
             next_page_token,
@@ -143,7 +140,7 @@ impl Engine {
     fn late_reporters(
         &self,
         late_keys: Vec<(AreaCode, Period)>,
-    ) -> Result<Vec<pb::Reporter>, QueryError> {
+    ) -> Result<Vec<Reporter>, QueryError> {
         let mut late = Vec::with_capacity(late_keys.len());
         if !late_keys.is_empty() {
             let reader = self.reader()?;
@@ -158,10 +155,10 @@ impl Engine {
                     Some(first) => first.received_at_ms,
                     None => 0,
                 };
-                late.push(pb::Reporter {
-                    code: code.to_string(),
+                late.push(Reporter {
+                    code,
                     name: self.areas.name(code),
-                    period: p.to_string(),
+                    period: p,
                     received_at_ms,
                 });
             }
@@ -209,7 +206,7 @@ mod tests {
             page: Paging::default(),
         };
         let c = f.engine.completeness(&q).unwrap();
-        let s = c.summary.unwrap();
+        let s = c.summary;
         // the plain count: the township itself and every village under it
         let expected = 1 + f.areas().descendants_at(code(town), Level::Village).len() as u64;
         assert_eq!(
@@ -218,9 +215,9 @@ mod tests {
         );
         assert_eq!(s.missing, expected - 3);
         assert_eq!(c.missing.len() as u64, expected - 3);
-        assert!(c.missing.iter().any(|r| r.code == town));
+        assert!(c.missing.iter().any(|r| r.code == code(town)));
         assert_eq!(c.late.len(), 1);
-        assert_eq!(c.late[0].code, vs[2].to_string());
+        assert_eq!(c.late[0].code, vs[2]);
         assert_eq!(c.late[0].received_at_ms, beijing_ms(2026, 11, 20));
 
         // villages only
@@ -231,6 +228,6 @@ mod tests {
                 ..q
             })
             .unwrap();
-        assert_eq!(villages_only.summary.unwrap().expected, expected - 1);
+        assert_eq!(villages_only.summary.expected, expected - 1);
     }
 }

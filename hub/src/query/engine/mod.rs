@@ -34,6 +34,10 @@ use super::{
     table::{self, OUTLIER_Z, TableInput},
 };
 use crate::store::{Committed, StoreError, StoreReader};
+pub use pingan_domain::answer::{
+    CompareAnswer, CompareRow, Completeness, CompletenessAnswer, Figure, Part, Rate, Reporter,
+    RollupAnswer, TrendAnswer, TrendPoint,
+};
 pub use pingan_domain::question::{
     CompareQuery, CompletenessQuery, NATION, Paging, RollupQuery, Root, TrendQuery,
 };
@@ -99,9 +103,9 @@ pub struct Counts {
 }
 
 impl Counts {
-    /// In wire form.
-    pub fn summary(self) -> pb::CompletenessSummary {
-        pb::CompletenessSummary {
+    /// As an answer says it.
+    pub fn summary(self) -> Completeness {
+        Completeness {
             expected: self.expected,
             received: self.received,
             on_time: self.on_time,

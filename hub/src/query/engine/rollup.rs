@@ -2,13 +2,13 @@
 
 use std::sync::PoisonError;
 
-use pingan_domain::{Level, pb};
+use pingan_domain::Level;
 
 use super::*;
 
 impl Engine {
     /// An area's own figures and subtree totals.
-    pub fn rollup(&self, req: &RollupQuery) -> Result<pb::RollupReply, QueryError> {
+    pub fn rollup(&self, req: &RollupQuery) -> Result<RollupAnswer, QueryError> {
         let area = self.registered(req.area)?;
         let span = req.span;
         let periods = span.periods();
@@ -41,7 +41,7 @@ impl Engine {
             }
             let m = self.measure(&cube, &ind.id)?;
             let nd = self.num_den(&cube, &m, &total, area, &span);
-            rates.push(pb::Rate {
+            rates.push(Rate {
                 indicator: ind.id.clone(),
                 name: ind.zh.clone(),
                 unit: ind.unit.clone(),
@@ -51,13 +51,13 @@ impl Engine {
             });
         }
         let levels = self.levels_below(area, None);
-        Ok(pb::RollupReply {
-            area: area.to_string(),
+        Ok(RollupAnswer {
+            area,
             name: self.areas.name(area),
-            period: span.to_string(),
+            span,
             figures,
             rates,
-            completeness: Some(self.counts(&cube, area, &periods, &levels).summary()),
+            completeness: self.counts(&cube, area, &periods, &levels).summary(),
         })
     }
 
@@ -93,7 +93,7 @@ impl Engine {
         own_vals: &[Option<i64>],
         by_category: bool,
         shown: impl Fn(&str) -> bool,
-    ) -> Vec<pb::Figure> {
+    ) -> Vec<Figure> {
         let mut figures = Vec::new();
         for m in cube.layout.metrics() {
             if !shown(m.id.as_str()) {
@@ -103,7 +103,7 @@ impl Engine {
             let parts = if by_category {
                 m.parts
                     .iter()
-                    .map(|(name, slot)| pb::Part {
+                    .map(|(name, slot)| Part {
                         part: name.clone(),
                         value: total[*slot],
                     })
@@ -111,17 +111,14 @@ impl Engine {
             } else {
                 Vec::new()
             };
-            figures.push(pb::Figure {
+            figures.push(Figure {
                 metric: m.id.to_string(),
                 name: def.zh.clone(),
                 unit: def.unit.clone(),
                 own: own_vals[m.total],
                 total: total[m.total],
                 parts,
-                kind: match m.kind {
-                    MetricKind::Count => "count".into(),
-                    MetricKind::Stock => "stock".into(),
-                },
+                kind: m.kind,
             });
         }
         figures

@@ -2,13 +2,13 @@
 
 use std::sync::PoisonError;
 
-use pingan_domain::{Level, Period, pb};
+use pingan_domain::{Level, Period};
 
 use super::*;
 
 impl Engine {
     /// One area's series over the last `periods` spans ending with `period`, with 同比.
-    pub fn trend(&self, req: &TrendQuery) -> Result<pb::TrendReply, QueryError> {
+    pub fn trend(&self, req: &TrendQuery) -> Result<TrendAnswer, QueryError> {
         let area = self.registered(req.area)?;
         let last = req.last;
         let n = req
@@ -53,20 +53,20 @@ impl Engine {
             };
             let (value, base) = (at(s), at(&s.year_earlier()));
             let change = value.zip(base).map(|(v, b)| v - b);
-            points.push(pb::TrendPoint {
-                period: s.to_string(),
+            points.push(TrendPoint {
+                span: *s,
                 value,
                 yoy_base: base,
                 yoy_change: change,
                 yoy_pct: change
                     .zip(base)
                     .and_then(|(c, b)| (b != 0.0).then(|| c / b * 100.0)),
-                completeness: Some(self.counts(&cube, area, &s.periods(), &levels).summary()),
+                completeness: self.counts(&cube, area, &s.periods(), &levels).summary(),
             });
         }
         let (name, unit) = measure.labels();
-        Ok(pb::TrendReply {
-            area: area.to_string(),
+        Ok(TrendAnswer {
+            area,
             name: self.areas.name(area),
             metric: measure.id().to_owned(),
             metric_name: name.to_owned(),
@@ -120,7 +120,7 @@ mod tests {
         assert_eq!(t.points.len(), 3);
         for (point, (m, now, before)) in t.points.iter().zip(months) {
             let (now, before): (i64, i64) = (now.iter().sum(), before.iter().sum());
-            assert_eq!(point.period, format!("2026-{m:02}"));
+            assert_eq!(point.span.to_string(), format!("2026-{m:02}"));
             assert_eq!(point.value, Some(now as f64));
             assert_eq!(point.yoy_base, Some(before as f64));
             assert_eq!(point.yoy_change, Some((now - before) as f64));

@@ -1,0 +1,307 @@
+//! The answers to leaders' questions as domain types: what the hub's engine returns. The front
+//! doors turn them into the wire replies (`From<...> for pb::...Reply`) once, at the edge.
+
+use crate::{
+    AreaCode, MetricKind, Period, Span, pb,
+    question::{NATION, Root},
+};
+
+/// Who was expected to report, who did (on time or late) and who did not.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Completeness {
+    pub expected: u64,
+    pub received: u64,
+    pub on_time: u64,
+    pub late: u64,
+    pub missing: u64,
+}
+
+/// One category's part of a metric's total.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Part {
+    pub part: String,
+    pub value: Option<i64>,
+}
+
+/// A metric's figures for an area: its own report's value and its subtree's total.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Figure {
+    pub metric: String,
+    pub name: String,
+    pub unit: String,
+    pub own: Option<i64>,
+    pub total: Option<i64>,
+    pub parts: Vec<Part>,
+    pub kind: MetricKind,
+}
+
+/// An indicator's ratio of sums for an area's subtree.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Rate {
+    pub indicator: String,
+    pub name: String,
+    pub unit: String,
+    pub value: Option<f64>,
+    pub numerator: Option<f64>,
+    pub denominator: Option<f64>,
+}
+
+/// An area's rollup over a span.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RollupAnswer {
+    pub area: AreaCode,
+    pub name: String,
+    pub span: Span,
+    pub figures: Vec<Figure>,
+    pub rates: Vec<Rate>,
+    pub completeness: Completeness,
+}
+
+/// One area's row of a comparison.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompareRow {
+    pub code: AreaCode,
+    pub name: String,
+    /// The figure, or the rate's numerator.
+    pub value: Option<f64>,
+    pub rate: Option<f64>,
+    pub denominator: Option<f64>,
+    /// 1 = first; 0 = not ranked (no figure).
+    pub rank: u32,
+    pub share: Option<f64>,
+    pub yoy_base: Option<f64>,
+    pub yoy_change: Option<f64>,
+    pub yoy_pct: Option<f64>,
+    pub mom_base: Option<f64>,
+    pub mom_change: Option<f64>,
+    pub mom_pct: Option<f64>,
+    pub completeness: Completeness,
+    pub z: Option<f64>,
+    pub outlier: bool,
+    pub withheld: bool,
+}
+
+/// A comparison: one page of rows, ranked first.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompareAnswer {
+    pub root: Root,
+    pub name: String,
+    pub span: Span,
+    pub metric: String,
+    pub metric_name: String,
+    pub unit: String,
+    pub is_rate: bool,
+    pub parent_total: Option<f64>,
+    pub parent_rate: Option<f64>,
+    pub rows: Vec<CompareRow>,
+    pub next_page_token: String,
+    pub total_rows: u64,
+}
+
+/// One span of a trend.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrendPoint {
+    pub span: Span,
+    pub value: Option<f64>,
+    pub yoy_base: Option<f64>,
+    pub yoy_change: Option<f64>,
+    pub yoy_pct: Option<f64>,
+    pub completeness: Completeness,
+}
+
+/// An area's series on one metric or indicator.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrendAnswer {
+    pub area: AreaCode,
+    pub name: String,
+    pub metric: String,
+    pub metric_name: String,
+    pub unit: String,
+    pub points: Vec<TrendPoint>,
+}
+
+/// A reporter named in a completeness answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reporter {
+    pub code: AreaCode,
+    pub name: String,
+    pub period: Period,
+    /// When its first report arrived (0 for a missing one).
+    pub received_at_ms: i64,
+}
+
+/// Who reported under an area for a span: the counts, and one page of named reporters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompletenessAnswer {
+    pub area: AreaCode,
+    pub name: String,
+    pub span: Span,
+    pub summary: Completeness,
+    pub missing: Vec<Reporter>,
+    pub late: Vec<Reporter>,
+    pub unnamed_missing: u64,
+    pub unnamed_late: u64,
+    pub next_page_token: String,
+    pub total_named: u64,
+}
+
+impl From<Completeness> for pb::CompletenessSummary {
+    fn from(c: Completeness) -> Self {
+        pb::CompletenessSummary {
+            expected: c.expected,
+            received: c.received,
+            on_time: c.on_time,
+            late: c.late,
+            missing: c.missing,
+        }
+    }
+}
+
+impl From<Figure> for pb::Figure {
+    fn from(f: Figure) -> Self {
+        pb::Figure {
+            metric: f.metric,
+            name: f.name,
+            unit: f.unit,
+            own: f.own,
+            total: f.total,
+            parts: f
+                .parts
+                .into_iter()
+                .map(|p| pb::Part {
+                    part: p.part,
+                    value: p.value,
+                })
+                .collect(),
+            kind: match f.kind {
+                MetricKind::Count => "count".into(),
+                MetricKind::Stock => "stock".into(),
+            },
+        }
+    }
+}
+
+impl From<Rate> for pb::Rate {
+    fn from(r: Rate) -> Self {
+        pb::Rate {
+            indicator: r.indicator,
+            name: r.name,
+            unit: r.unit,
+            value: r.value,
+            numerator: r.numerator,
+            denominator: r.denominator,
+        }
+    }
+}
+
+impl From<RollupAnswer> for pb::RollupReply {
+    fn from(a: RollupAnswer) -> Self {
+        pb::RollupReply {
+            area: a.area.to_string(),
+            name: a.name,
+            period: a.span.to_string(),
+            figures: a.figures.into_iter().map(Into::into).collect(),
+            rates: a.rates.into_iter().map(Into::into).collect(),
+            completeness: Some(a.completeness.into()),
+        }
+    }
+}
+
+impl From<CompareRow> for pb::CompareRow {
+    fn from(r: CompareRow) -> Self {
+        pb::CompareRow {
+            code: r.code.to_string(),
+            name: r.name,
+            value: r.value,
+            rate: r.rate,
+            denominator: r.denominator,
+            rank: r.rank,
+            share: r.share,
+            yoy_base: r.yoy_base,
+            yoy_change: r.yoy_change,
+            yoy_pct: r.yoy_pct,
+            mom_base: r.mom_base,
+            mom_change: r.mom_change,
+            mom_pct: r.mom_pct,
+            completeness: Some(r.completeness.into()),
+            z: r.z,
+            outlier: r.outlier,
+            withheld: r.withheld,
+        }
+    }
+}
+
+impl From<CompareAnswer> for pb::CompareReply {
+    fn from(a: CompareAnswer) -> Self {
+        let (area, name) = match a.root {
+            Root::Area(code) => (code.to_string(), a.name),
+            Root::Nation => (NATION.to_owned(), NATION.to_owned()),
+        };
+        pb::CompareReply {
+            area,
+            name,
+            period: a.span.to_string(),
+            metric: a.metric,
+            metric_name: a.metric_name,
+            unit: a.unit,
+            is_rate: a.is_rate,
+            parent_total: a.parent_total,
+            parent_rate: a.parent_rate,
+            rows: a.rows.into_iter().map(Into::into).collect(),
+            next_page_token: a.next_page_token,
+            total_rows: a.total_rows,
+        }
+    }
+}
+
+impl From<TrendAnswer> for pb::TrendReply {
+    fn from(a: TrendAnswer) -> Self {
+        pb::TrendReply {
+            area: a.area.to_string(),
+            name: a.name,
+            metric: a.metric,
+            metric_name: a.metric_name,
+            unit: a.unit,
+            points: a
+                .points
+                .into_iter()
+                .map(|p| pb::TrendPoint {
+                    period: p.span.to_string(),
+                    value: p.value,
+                    yoy_base: p.yoy_base,
+                    yoy_change: p.yoy_change,
+                    yoy_pct: p.yoy_pct,
+                    completeness: Some(p.completeness.into()),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl From<Reporter> for pb::Reporter {
+    fn from(r: Reporter) -> Self {
+        pb::Reporter {
+            code: r.code.to_string(),
+            name: r.name,
+            period: r.period.to_string(),
+            received_at_ms: r.received_at_ms,
+        }
+    }
+}
+
+impl From<CompletenessAnswer> for pb::CompletenessReply {
+    fn from(a: CompletenessAnswer) -> Self {
+        pb::CompletenessReply {
+            area: a.area.to_string(),
+            name: a.name,
+            period: a.span.to_string(),
+            summary: Some(a.summary.into()),
+            missing: a.missing.into_iter().map(Into::into).collect(),
+            late: a.late.into_iter().map(Into::into).collect(),
+            unnamed_missing: a.unnamed_missing,
+            unnamed_late: a.unnamed_late,
+            next_page_token: a.next_page_token,
+            total_named: a.total_named,
+        }
+    }
+}
