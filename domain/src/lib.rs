@@ -9,6 +9,7 @@
 //! - [`report`]: [`ValidReport`], what a wire [`pb::Report`] becomes once it passed validation.
 //! - [`question`]: leaders' questions as types, built from the wire requests; [`answer`]:
 //!   the answers, turned into the wire replies at the edge.
+//! - [`duration`]: lengths of time as people type them (`30`, `10m`, `2小时`).
 //! - [`text`]: decoding what offices save (UTF-8, or GBK from Excel/WPS on Chinese Windows).
 //! - [`fixtures`]: the committed real county 三台县 (510722) and the default catalogue.
 //!
@@ -18,6 +19,7 @@ pub mod answer;
 pub mod area;
 pub mod catalogue;
 pub mod divisions;
+pub mod duration;
 pub mod fixtures;
 pub mod period;
 pub mod question;

@@ -49,9 +49,9 @@ struct HubArgs {
     /// The hub's address (https:// with mutual TLS; http:// with --insecure).
     #[arg(long, env = "PINGAN_HUB", default_value = "https://localhost:7400")]
     hub: String,
-    /// Seconds the hub has to answer one attempt.
-    #[arg(long, env = "PINGAN_TIMEOUT", default_value_t = 30)]
-    timeout: u64,
+    /// How long the hub has to answer one attempt (30, 30s, 2m ...).
+    #[arg(long, env = "PINGAN_TIMEOUT", default_value = "30s", value_parser = pingan_domain::duration::parse)]
+    timeout: Duration,
     #[command(flatten)]
     tls: ClientTlsArgs,
 }
@@ -60,7 +60,7 @@ impl HubArgs {
     /// A deliverer for this hub, with its TLS configuration checked now.
     fn deliverer(&self) -> anyhow::Result<Deliverer> {
         let tls = self.tls.config(&self.hub)?;
-        Ok(Deliverer::new(self.hub.clone(), Duration::from_secs(self.timeout)).with_tls(tls))
+        Ok(Deliverer::new(self.hub.clone(), self.timeout).with_tls(tls))
     }
 }
 
@@ -103,9 +103,10 @@ struct SubmitArgs {
     /// Idempotency key; default: a new random id (give the same one to resend the same report).
     #[arg(long)]
     submission_id: Option<String>,
-    /// Seconds to keep trying before leaving the report in the outbox for `pingan-node run`.
-    #[arg(long, env = "PINGAN_WAIT", default_value_t = 60)]
-    wait: u64,
+    /// How long to keep trying before leaving the report in the outbox for `pingan-node run`
+    /// (60, 60s, 5m ...).
+    #[arg(long, env = "PINGAN_WAIT", default_value = "60s", value_parser = pingan_domain::duration::parse)]
+    wait: Duration,
     /// Indicator catalogue (TOML); default: the built-in one.
     #[arg(long, env = "PINGAN_CATALOGUE")]
     catalogue: Option<PathBuf>,
@@ -121,9 +122,9 @@ struct RunArgs {
     hub: HubArgs,
     #[command(flatten)]
     outbox: OutboxArgs,
-    /// Seconds between looks at an empty outbox.
-    #[arg(long, env = "PINGAN_INTERVAL", default_value_t = 5)]
-    interval: u64,
+    /// How long between looks at an empty outbox (5, 5s, 1m ...).
+    #[arg(long, env = "PINGAN_INTERVAL", default_value = "5s", value_parser = pingan_domain::duration::parse)]
+    interval: Duration,
 }
 
 #[derive(Debug, Args)]
@@ -224,7 +225,7 @@ async fn submit(args: SubmitArgs) -> anyhow::Result<ExitCode> {
         report.period,
         outbox.path().display()
     );
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(args.wait);
+    let deadline = tokio::time::Instant::now() + args.wait;
     let pass = deliverer
         .deliver_until(&mut outbox, Some(deadline), |o| {
             Ok(o.get(&id)?.is_some_and(|e| e.state != EntryState::Pending))
@@ -348,12 +349,7 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
         stop.cancel();
     });
     deliverer
-        .run(
-            &mut outbox,
-            None,
-            Duration::from_secs(args.interval),
-            &shutdown,
-        )
+        .run(&mut outbox, None, args.interval, &shutdown)
         .await?;
     tracing::info!("stopped; pending reports stay in the outbox");
     Ok(ExitCode::SUCCESS)

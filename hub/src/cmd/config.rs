@@ -217,10 +217,10 @@ pub struct FederationArgs {
     /// the jurisdiction's own level (one rollup for the whole subtree).
     #[arg(long, env = "PINGAN_FORWARD_DEPTH")]
     pub forward_depth: Option<pingan_domain::Level>,
-    /// Seconds between full checks of every rollup against what the parent last received
-    /// (changes are forwarded as they commit, whatever this is).
-    #[arg(long, env = "PINGAN_FORWARD_EVERY", default_value_t = 600)]
-    pub forward_every: u64,
+    /// How long between full checks of every rollup against what the parent last received
+    /// (600, 10m, 1h ...; changes are forwarded as they commit, whatever this is).
+    #[arg(long, env = "PINGAN_FORWARD_EVERY", default_value = "10m", value_parser = pingan_domain::duration::parse)]
+    pub forward_every: std::time::Duration,
     /// Talk plaintext to an http:// parent (trusted networks only).
     #[arg(long, env = "PINGAN_PARENT_INSECURE")]
     pub parent_insecure: bool,
@@ -273,7 +273,7 @@ impl FederationArgs {
             plan: crate::federation::forward::Plan::new(root, depth)?,
             tls: client_tls,
             dir: data.join("forward"),
-            sweep_every: std::time::Duration::from_secs(self.forward_every.max(1)),
+            sweep_every: self.forward_every,
             timeout: std::time::Duration::from_secs(30),
             max_backoff: std::time::Duration::from_secs(60),
         }))
