@@ -18,6 +18,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let out = PathBuf::from(env::var("OUT_DIR")?);
     fs::write(out.join("pingan_descriptor.bin"), fds.encode_to_vec())?;
     tonic_prost_build::configure()
+        // maps as BTreeMap: a message encodes to the same bytes every time (a forwarded rollup's
+        // digest decides whether it changed; HashMap iteration order would not)
+        .btree_map(".")
         .build_server(true)
         .build_client(true)
         .compile_fds(fds)?;

@@ -7,6 +7,7 @@
 //! - [`span`]: [`Span`]: a period or a cumulative range, expanded into reported periods.
 //! - [`catalogue`]: the indicator catalogue (data, not code), its categories and rules.
 //! - [`report`]: [`ValidReport`], what a wire [`pb::Report`] becomes once it passed validation.
+//! - [`rollup`]: a child hub's forwarded [`rollup::Rollup`] and values as given, as domain types.
 //! - [`question`]: leaders' questions as types, built from the wire requests; [`answer`]:
 //!   the answers, turned into the wire replies at the edge.
 //! - [`duration`]: lengths of time as people type them (`30`, `10m`, `2小时`).
@@ -24,6 +25,7 @@ pub mod fixtures;
 pub mod period;
 pub mod question;
 pub mod report;
+pub mod rollup;
 pub mod span;
 pub mod text;
 
@@ -32,5 +34,5 @@ pub use catalogue::{Catalogue, MetricId, MetricKind};
 pub use divisions::{Area, Areas};
 pub use period::Period;
 pub use pingan_proto::pb;
-pub use report::{ValidReport, ValidValue, Validator, Violation, Violations};
+pub use report::{Receipt, ValidReport, ValidValue, Validator, Violation, Violations};
 pub use span::Span;

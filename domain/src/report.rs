@@ -35,7 +35,35 @@ pub struct ValidReport {
     pub warnings: Vec<String>,
     /// A child hub's forwarded rollup (federation), in canonical order (cells by metric and
     /// part, reporters by level).
-    pub rollup: Option<pb::Rollup>,
+    pub rollup: Option<crate::rollup::Rollup>,
+}
+
+/// What the hub answers for a stored submission: its revision of the (area, period), when it
+/// was accepted, and whether the submission id had been stored before (then the original
+/// receipt is given again).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Receipt {
+    pub submission_id: String,
+    pub area: AreaCode,
+    pub period: Period,
+    pub revision: u32,
+    pub accepted_at_ms: i64,
+    pub warnings: Vec<String>,
+    pub duplicate: bool,
+}
+
+impl From<Receipt> for pb::Receipt {
+    fn from(r: Receipt) -> Self {
+        pb::Receipt {
+            submission_id: r.submission_id,
+            area: r.area.to_string(),
+            period: r.period.to_string(),
+            revision: r.revision,
+            accepted_at_ms: r.accepted_at_ms,
+            warnings: r.warnings,
+            duplicate: r.duplicate,
+        }
+    }
 }
 
 /// One reason a report is refused, naming the offending field.
@@ -132,7 +160,7 @@ impl Validator<'_> {
         self.check_own(r, &values, &mut bad);
         let warnings = self.check_rules(&values, &mut bad);
         let rollup = match (&r.rollup, area) {
-            (Some(ru), Some(area)) => Some(self.check_rollup(ru, area, period, &mut bad)),
+            (Some(ru), Some(area)) => Some(self.check_rollup(ru, area, period, &mut bad).into()),
             _ => None,
         };
         if !bad.0.is_empty() {
@@ -756,7 +784,7 @@ impl ValidReport {
         }
         if let Some(ru) = &self.rollup {
             h.update(b"rollup");
-            h.update(prost::Message::encode_to_vec(ru));
+            h.update(prost::Message::encode_to_vec(&pb::Rollup::from(ru)));
         }
         h.finalize().into()
     }
@@ -773,6 +801,18 @@ impl ValidReport {
             .collect()
     }
 
+    /// The values as given (what a revision's rollup is computed from).
+    pub fn values_as_given(&self) -> Vec<crate::rollup::Value> {
+        self.values
+            .iter()
+            .map(|v| crate::rollup::Value {
+                metric: v.metric.to_string(),
+                total: Some(v.total),
+                parts: v.parts.clone(),
+            })
+            .collect()
+    }
+
     /// Back to the wire form, as a node sends it.
     pub fn to_wire(&self) -> pb::Report {
         pb::Report {
@@ -783,14 +823,14 @@ impl ValidReport {
             zero_report: self.zero_report,
             notes: self.notes.clone(),
             reporter: self.reporter.clone(),
-            rollup: self.rollup.clone(),
+            rollup: self.rollup.as_ref().map(Into::into),
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
+    use std::collections::BTreeMap;
 
     use super::*;
     use crate::fixtures;
@@ -802,7 +842,7 @@ mod tests {
             parts: parts
                 .iter()
                 .map(|(k, v)| (k.to_string(), *v))
-                .collect::<HashMap<_, _>>(),
+                .collect::<BTreeMap<_, _>>(),
         }
     }
 
@@ -1018,7 +1058,7 @@ mod tests {
                 ("disputes.identified", "医患")
             ]
         );
-        assert_eq!(ru.reporters[0].level, "township");
+        assert_eq!(ru.reporters[0].level, crate::Level::Township);
         assert!(
             ok.values.is_empty(),
             "the township's own office has not reported"

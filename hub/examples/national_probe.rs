@@ -74,7 +74,7 @@ fn main() -> anyhow::Result<()> {
                     values: metrics
                         .iter()
                         .enumerate()
-                        .map(|(i, id)| pb::MetricValue {
+                        .map(|(i, id)| pingan_domain::rollup::Value {
                             metric: (*id).into(),
                             total: Some(((d >> i) % 7) as i64 + i64::from(i == 0)),
                             parts: Default::default(),

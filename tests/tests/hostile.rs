@@ -166,12 +166,16 @@ async fn a_store_holding_figures_beyond_any_bound_serves_and_names_them() {
         notes: String::new(),
         reporter: String::new(),
         warnings: Vec::new(),
-        rollup: Some(pb::Rollup {
-            scope: pb::rollup::Scope::Subtree as i32,
-            cells: vec![cell("cases.fraud", i64::MAX - 1, 1)],
-            reporters: villages_reported(1),
-            ..Default::default()
-        }),
+        // as the store keeps it: a stored rollup is decoded from the wire form
+        rollup: Some(
+            pb::Rollup {
+                scope: pb::rollup::Scope::Subtree as i32,
+                cells: vec![cell("cases.fraud", i64::MAX - 1, 1)],
+                reporters: villages_reported(1),
+                ..Default::default()
+            }
+            .into(),
+        ),
     };
     // straight into the store, past validation, as an old store may hold them: the two sums
     // overflow the prefecture's total

@@ -17,7 +17,10 @@ use std::{
 };
 
 use anyhow::Context as _;
-use pingan_domain::{AreaCode, Areas, Level, Period, pb, pb::rollup::Scope};
+use pingan_domain::{
+    AreaCode, Areas, Level, Period, pb,
+    rollup::{Rollup, Scope},
+};
 use pingan_outbox::{
     CancellationToken, Deliverer, Outbox,
     backoff::Backoff,
@@ -197,9 +200,9 @@ fn forward_keys(
                 Some(r) => pb::Report {
                     area: a.clone(),
                     period: p.clone(),
-                    values: r.values,
+                    values: r.values.iter().map(Into::into).collect(),
                     zero_report: r.zero_report,
-                    rollup: Some(r.rollup),
+                    rollup: Some((&r.rollup).into()),
                     ..Default::default()
                 },
                 // nothing forwarded before, nothing to say
@@ -208,10 +211,14 @@ fn forward_keys(
                 None => pb::Report {
                     area: a.clone(),
                     period: p.clone(),
-                    rollup: Some(pb::Rollup {
-                        scope: scope as i32,
-                        ..Default::default()
-                    }),
+                    rollup: Some(pb::Rollup::from(&Rollup {
+                        scope,
+                        own_reported: false,
+                        own_on_time: false,
+                        own_first_received_at_ms: 0,
+                        cells: Vec::new(),
+                        reporters: Vec::new(),
+                    })),
                     ..Default::default()
                 },
             };

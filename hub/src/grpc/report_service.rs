@@ -84,6 +84,7 @@ async fn accept(
         .store
         .write(valid, sender, state.clock.now_ms())
         .await
+        .map(Into::into)
         .map_err(|e| HubError::from(e).into())
 }
 

@@ -7,7 +7,11 @@
 
 use std::collections::HashMap;
 
-use pingan_domain::{AreaCode, Areas, Level, Period, area::CodeMap, pb};
+use pingan_domain::{
+    AreaCode, Areas, Level, Period,
+    area::CodeMap,
+    rollup::{Rollup, Scope, Value},
+};
 
 use super::{deadline::Deadlines, layout::Layout};
 use crate::store::{Committed, Prior};
@@ -172,8 +176,8 @@ impl Cube {
         &self,
         area: AreaCode,
         zero_report: bool,
-        values: &[pb::MetricValue],
-        rollup: Option<&pb::Rollup>,
+        values: &[Value],
+        rollup: Option<&Rollup>,
         on_time: bool,
     ) -> Contribution {
         let mut c = Contribution::default();
@@ -203,9 +207,7 @@ impl Cube {
                 c.status = if r.own_reported { REPORTED } else { 0 }
                     | if r.own_on_time { ON_TIME } else { 0 };
                 for lc in &r.reporters {
-                    if let Ok(l) = lc.level.parse::<Level>() {
-                        c.levels[l as usize] = (lc.received, lc.on_time);
-                    }
+                    c.levels[lc.level as usize] = (lc.received, lc.on_time);
                 }
             }
         }
@@ -255,10 +257,7 @@ impl Cube {
             self.deadlines.on_time(c.period, c.first_received_at_ms)
         };
         let new = self.contribution(c.area, c.zero_report, &c.values, c.rollup.as_ref(), on_time);
-        if c.rollup
-            .as_ref()
-            .is_some_and(|r| r.scope() == pb::rollup::Scope::Subtree)
-        {
+        if c.rollup.as_ref().is_some_and(|r| r.scope == Scope::Subtree) {
             self.summarized[a as usize] = true;
         }
         let inner = self.index.is_inner(a);

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use pingan_domain::{Catalogue, MetricId, MetricKind, pb};
+use pingan_domain::{Catalogue, MetricId, MetricKind, rollup::Value};
 
 /// The slot layout of a catalogue.
 #[derive(Debug, Clone)]
@@ -113,7 +113,7 @@ impl Layout {
 
     /// A report's values as (slot, value) pairs. A zero report (零报告) carries every count metric
     /// as 0; stocks are not implied by it.
-    pub fn cells(&self, zero_report: bool, values: &[pb::MetricValue]) -> Vec<(usize, i64)> {
+    pub fn cells(&self, zero_report: bool, values: &[Value]) -> Vec<(usize, i64)> {
         let mut out = Vec::with_capacity(values.len() + 4);
         let mut seen = vec![false; self.metrics.len()];
         for v in values {

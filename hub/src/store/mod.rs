@@ -32,7 +32,10 @@ use std::{
     thread::JoinHandle,
 };
 
-use pingan_domain::{AreaCode, Period, ValidReport, pb};
+use pingan_domain::{
+    AreaCode, Period, ValidReport,
+    rollup::{Rollup, Value},
+};
 use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
@@ -58,9 +61,9 @@ pub struct Committed {
     /// When revision 1 of this (area, period) arrived (decides "on time").
     pub first_received_at_ms: i64,
     pub zero_report: bool,
-    pub values: Vec<pb::MetricValue>,
+    pub values: Vec<Value>,
     /// A forwarded rollup (federation).
-    pub rollup: Option<pb::Rollup>,
+    pub rollup: Option<Rollup>,
     /// The replaced current revision.
     pub previous: Option<Prior>,
 }
@@ -69,8 +72,8 @@ pub struct Committed {
 #[derive(Debug, Clone)]
 pub struct Prior {
     pub zero_report: bool,
-    pub values: Vec<pb::MetricValue>,
-    pub rollup: Option<pb::Rollup>,
+    pub values: Vec<Value>,
+    pub rollup: Option<Rollup>,
 }
 
 /// Called by the writer thread with every group right after its commit and before any of its
@@ -133,7 +136,7 @@ impl Store {
         report: ValidReport,
         sender: String,
         now_ms: i64,
-    ) -> Result<pb::Receipt, StoreError> {
+    ) -> Result<pingan_domain::Receipt, StoreError> {
         let jobs = self
             .jobs
             .lock()
@@ -182,7 +185,7 @@ impl Drop for Store {
 
 #[cfg(test)]
 mod tests {
-    use pingan_domain::{Catalogue, Validator, fixtures};
+    use pingan_domain::{Catalogue, Validator, fixtures, pb};
 
     use super::{schema::REVISIONS, *};
 

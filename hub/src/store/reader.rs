@@ -3,7 +3,10 @@
 
 use std::path::Path;
 
-use pingan_domain::{AreaCode, Period, pb};
+use pingan_domain::{
+    AreaCode, Period, pb,
+    rollup::{Rollup, Value},
+};
 use prost::Message as _;
 use rusqlite::{Connection, OpenFlags};
 
@@ -24,9 +27,9 @@ pub struct RevisionRecord {
     pub zero_report: bool,
     pub notes: String,
     pub warnings: Vec<String>,
-    pub values: Vec<pb::MetricValue>,
+    pub values: Vec<Value>,
     /// A child hub's forwarded rollup (federation); `values` are then the area's own report.
-    pub rollup: Option<pb::Rollup>,
+    pub rollup: Option<Rollup>,
 }
 
 pub(super) fn decode_values(blob: &[u8]) -> Result<pb::StoredValues, prost::DecodeError> {
@@ -58,8 +61,8 @@ fn record(row: &rusqlite::Row<'_>) -> rusqlite::Result<RevisionRecord> {
         zero_report: row.get(7)?,
         notes: row.get(8)?,
         warnings: serde_json::from_str(&warnings).unwrap_or_default(),
-        values: stored.values,
-        rollup: stored.rollup,
+        values: stored.values.into_iter().map(Value::from).collect(),
+        rollup: stored.rollup.map(Rollup::from),
     })
 }
 
@@ -164,7 +167,7 @@ impl StoreReader {
         &self,
         under: AreaCode,
         period: Period,
-    ) -> Result<Vec<(AreaCode, bool, Vec<pb::MetricValue>)>, StoreError> {
+    ) -> Result<Vec<(AreaCode, bool, Vec<Value>)>, StoreError> {
         // codes are digits, so every code with the prefix sorts in [prefix, prefix + ':')
         let mut st = self.conn.prepare_cached(
             "SELECT area, zero_report, vals FROM revisions r
@@ -184,7 +187,8 @@ impl StoreReader {
                         Box::new(e),
                     )
                 })?;
-                Ok((row.get::<_, String>(0)?, row.get(1)?, stored.values))
+                let values: Vec<Value> = stored.values.into_iter().map(Value::from).collect();
+                Ok((row.get::<_, String>(0)?, row.get(1)?, values))
             },
         )?;
         let mut out = Vec::new();

@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use pingan_domain::{ValidReport, pb};
+use pingan_domain::{Receipt, ValidReport, pb};
 use prost::Message as _;
 use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
 use tokio::sync::{mpsc, oneshot};
@@ -17,7 +17,7 @@ pub(super) struct Job {
     pub(super) report: ValidReport,
     pub(super) sender: String,
     pub(super) now_ms: i64,
-    pub(super) reply: oneshot::Sender<Result<pb::Receipt, StoreError>>,
+    pub(super) reply: oneshot::Sender<Result<Receipt, StoreError>>,
 }
 
 impl std::fmt::Debug for Job {
@@ -71,7 +71,7 @@ pub(super) fn run_writer(
 
 /// Writes a group in one transaction. The outer error fails the whole group (nothing of it is
 /// stored); inner errors concern one submission only.
-type GroupOutcome = (Vec<Result<pb::Receipt, StoreError>>, Vec<Committed>);
+type GroupOutcome = (Vec<Result<Receipt, StoreError>>, Vec<Committed>);
 
 /// The current revision of an (area, period) before a new one is written.
 struct Latest {
@@ -92,7 +92,7 @@ impl<'t> Statements<'t> {
         let prepare = |sql: &str| tx.prepare_cached(sql).map_err(StoreError::from_sqlite);
         Ok(Statements {
             find: prepare(
-                "SELECT area, period, revision, digest, received_at_ms, warnings FROM revisions WHERE submission_id = ?1",
+                "SELECT revision, digest, received_at_ms, warnings FROM revisions WHERE submission_id = ?1",
             )?,
             latest: prepare(
                 "SELECT revision, zero_report, vals, (SELECT received_at_ms FROM revisions WHERE area = ?1 AND period = ?2 AND revision = 1)
@@ -111,31 +111,30 @@ impl<'t> Statements<'t> {
         &mut self,
         r: &ValidReport,
         digest: &[u8],
-    ) -> Result<Option<Result<pb::Receipt, StoreError>>, StoreError> {
+    ) -> Result<Option<Result<Receipt, StoreError>>, StoreError> {
         let found = self
             .find
             .query_row([&r.submission_id], |row| {
                 Ok((
-                    row.get::<_, String>(0)?,
-                    row.get::<_, String>(1)?,
-                    row.get::<_, u32>(2)?,
-                    row.get::<_, Vec<u8>>(3)?,
-                    row.get::<_, i64>(4)?,
-                    row.get::<_, String>(5)?,
+                    row.get::<_, u32>(0)?,
+                    row.get::<_, Vec<u8>>(1)?,
+                    row.get::<_, i64>(2)?,
+                    row.get::<_, String>(3)?,
                 ))
             })
             .optional()
             .map_err(StoreError::from_sqlite)?;
-        let Some((area, period, revision, stored_digest, received_at_ms, warnings)) = found else {
+        let Some((revision, stored_digest, received_at_ms, warnings)) = found else {
             return Ok(None);
         };
         if stored_digest != digest {
             return Ok(Some(Err(StoreError::IdReused(r.submission_id.clone()))));
         }
-        Ok(Some(Ok(pb::Receipt {
+        // the same digest: the same area, period and content as the report stored before
+        Ok(Some(Ok(Receipt {
             submission_id: r.submission_id.clone(),
-            area,
-            period,
+            area: r.area,
+            period: r.period,
             revision,
             accepted_at_ms: received_at_ms,
             warnings: serde_json::from_str(&warnings).unwrap_or_default(),
@@ -170,8 +169,8 @@ impl<'t> Statements<'t> {
             first_received_at_ms,
             prior: Prior {
                 zero_report,
-                values: stored.values,
-                rollup: stored.rollup,
+                values: stored.values.into_iter().map(Into::into).collect(),
+                rollup: stored.rollup.map(Into::into),
             },
         }))
     }
@@ -181,7 +180,7 @@ impl<'t> Statements<'t> {
         let r = &job.report;
         let vals = pb::StoredValues {
             values: r.wire_values(),
-            rollup: r.rollup.clone(),
+            rollup: r.rollup.as_ref().map(Into::into),
         }
         .encode_to_vec();
         let warnings = serde_json::to_string(&r.warnings).expect("strings serialise");
@@ -239,14 +238,14 @@ fn write_group(conn: &mut Connection, group: &[Job]) -> Result<GroupOutcome, Sto
                     .as_ref()
                     .map_or(job.now_ms, |l| l.first_received_at_ms),
                 zero_report: r.zero_report,
-                values: r.wire_values(),
+                values: r.values_as_given(),
                 rollup: r.rollup.clone(),
                 previous: latest.map(|l| l.prior),
             });
-            results.push(Ok(pb::Receipt {
+            results.push(Ok(Receipt {
                 submission_id: r.submission_id.clone(),
-                area,
-                period,
+                area: r.area,
+                period: r.period,
                 revision,
                 accepted_at_ms: job.now_ms,
                 warnings: r.warnings.clone(),

@@ -2,7 +2,7 @@
 
 use std::sync::PoisonError;
 
-use pingan_domain::{AreaCode, Level, Period, pb};
+use pingan_domain::{AreaCode, Level, Period};
 
 use super::*;
 
@@ -13,7 +13,7 @@ impl Engine {
         &self,
         area: AreaCode,
         period: Period,
-        scope: pb::rollup::Scope,
+        scope: Scope,
     ) -> Result<Option<ForwardedRollup>, QueryError> {
         // the store is read first, without the rollups' lock (the writer needs it); a report
         // committed in between marks this record again, so the next pass forwards it
@@ -45,21 +45,22 @@ impl Engine {
             Some(r) if own_reported => (r.zero_report, r.values.clone()),
             _ => (false, Vec::new()),
         };
-        let mut rollup = pb::Rollup {
-            scope: scope as i32,
+        let mut rollup = Rollup {
+            scope,
             own_reported,
             own_on_time: status & ON_TIME != 0,
             own_first_received_at_ms: first_at,
-            ..Default::default()
+            cells: Vec::new(),
+            reporters: Vec::new(),
         };
-        if scope == pb::rollup::Scope::Subtree && cube.index.is_inner(id as u32) {
+        if scope == Scope::Subtree && cube.index.is_inner(id as u32) {
             subtree_cells(&cube, slab, id, &mut rollup);
         } else {
             if cube.index.is_inner(id as u32)
                 && own
                     .as_ref()
                     .and_then(|r| r.rollup.as_ref())
-                    .is_some_and(|r| r.scope() == pb::rollup::Scope::Subtree)
+                    .is_some_and(|r| r.scope == Scope::Subtree)
             {
                 return Err(QueryError::Engine(format!(
                     "{area} {period}: this hub holds {area}'s subtree as one rollup from a child hub, so it cannot forward {area}'s own figures alone: forward at a depth no finer than its child hubs do"
@@ -81,11 +82,11 @@ impl Engine {
 }
 
 /// A subtree's sums, report counts and reporters by level, from the rollups.
-fn subtree_cells(cube: &Cube, slab: &Slab, id: usize, rollup: &mut pb::Rollup) {
+fn subtree_cells(cube: &Cube, slab: &Slab, id: usize, rollup: &mut Rollup) {
     let base = id * cube.layout.slots();
     for (slot, (metric, part)) in cube.layout.slot_names().into_iter().enumerate() {
         if slab.present[base + slot] > 0 {
-            rollup.cells.push(pb::RollupCell {
+            rollup.cells.push(RollupCell {
                 metric,
                 part,
                 sum: slab.sums[base + slot],
@@ -96,8 +97,8 @@ fn subtree_cells(cube: &Cube, slab: &Slab, id: usize, rollup: &mut pb::Rollup) {
     for l in Level::ALL {
         let i = id * LEVELS + l as usize;
         if slab.received[i] > 0 {
-            rollup.reporters.push(pb::LevelCount {
-                level: l.as_str().to_owned(),
+            rollup.reporters.push(LevelCount {
+                level: l,
                 received: slab.received[i],
                 on_time: slab.on_time_n[i],
             });
@@ -110,23 +111,23 @@ fn own_cells(
     cube: &Cube,
     area: AreaCode,
     zero_report: bool,
-    values: &[pb::MetricValue],
-    rollup: &mut pb::Rollup,
+    values: &[Value],
+    rollup: &mut Rollup,
 ) {
     let names = cube.layout.slot_names();
     rollup.cells = cube
         .layout
         .cells(zero_report, values)
         .into_iter()
-        .map(|(slot, sum)| pb::RollupCell {
+        .map(|(slot, sum)| RollupCell {
             metric: names[slot].0.clone(),
             part: names[slot].1.clone(),
             sum,
             present: 1,
         })
         .collect();
-    rollup.reporters.push(pb::LevelCount {
-        level: area.level().as_str().to_owned(),
+    rollup.reporters.push(LevelCount {
+        level: area.level(),
         received: 1,
         on_time: u32::from(rollup.own_on_time),
     });
@@ -144,7 +145,7 @@ mod tests {
         let period: Period = "2026-10".parse().unwrap();
         assert_eq!(
             f.engine
-                .forward_rollup(town, period, pb::rollup::Scope::Subtree)
+                .forward_rollup(town, period, Scope::Subtree)
                 .unwrap(),
             None
         );
@@ -159,7 +160,7 @@ mod tests {
         }
         let fwd = f
             .engine
-            .forward_rollup(town, period, pb::rollup::Scope::Subtree)
+            .forward_rollup(town, period, Scope::Subtree)
             .unwrap()
             .expect("reports under it");
         assert!(!fwd.rollup.own_reported);
@@ -174,7 +175,7 @@ mod tests {
             .rollup
             .reporters
             .iter()
-            .filter(|l| l.level == "village")
+            .filter(|l| l.level == Level::Village)
             .collect();
         assert_eq!(
             (villages_counted[0].received, villages_counted[0].on_time),
@@ -190,7 +191,7 @@ mod tests {
         );
         let own = f
             .engine
-            .forward_rollup(town, period, pb::rollup::Scope::Own)
+            .forward_rollup(town, period, Scope::Own)
             .unwrap()
             .unwrap();
         assert!(own.rollup.own_reported);

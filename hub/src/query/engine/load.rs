@@ -3,12 +3,12 @@
 
 use std::sync::PoisonError;
 
-use pingan_domain::{AreaCode, Period, pb};
+use pingan_domain::{AreaCode, Period};
 
 use super::*;
 
 /// Why stored figures are beyond what validation accepts today, if they are.
-fn implausible(values: &[pb::MetricValue], rollup: Option<&pb::Rollup>) -> Option<String> {
+fn implausible(values: &[Value], rollup: Option<&Rollup>) -> Option<String> {
     let max = pingan_domain::report::MAX_VALUE;
     for v in values {
         let bad = v.total.is_some_and(|t| !(0..=max).contains(&t))

@@ -22,7 +22,7 @@ use std::{
 };
 
 use pingan_domain::{
-    AreaCode, Areas, Catalogue, Level, MetricKind, Period, Span, catalogue::Denominator, pb,
+    AreaCode, Areas, Catalogue, Level, MetricKind, Period, Span, catalogue::Denominator,
 };
 
 use super::{
@@ -41,6 +41,7 @@ pub use pingan_domain::answer::{
 pub use pingan_domain::question::{
     CompareQuery, CompletenessQuery, NATION, Paging, RollupQuery, Root, TrendQuery,
 };
+pub use pingan_domain::rollup::{LevelCount, Rollup, RollupCell, Scope, Value};
 
 /// What a question ranks or reads: a metric's figure, or an indicator's ratio of sums.
 #[derive(Debug, Clone)]
@@ -119,8 +120,8 @@ impl Counts {
 #[derive(Debug, Clone, PartialEq)]
 pub struct ForwardedRollup {
     pub zero_report: bool,
-    pub values: Vec<pb::MetricValue>,
-    pub rollup: pb::Rollup,
+    pub values: Vec<Value>,
+    pub rollup: Rollup,
 }
 
 /// Expected reporters per inner area (by index) and level.
