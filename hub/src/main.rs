@@ -86,16 +86,20 @@ fn users(cmd: UsersCommand) -> anyhow::Result<()> {
             let password = read_password(&name)?;
             let user = users.add(&areas, &name, area, &password, now)?;
             println!(
-                "added {}: reads {} {} and everything under it",
+                "已添加账号 {}：可查看 {} {} 及其下级 (added {}: reads {} and everything under it)",
                 user.name,
                 user.area,
-                areas.name(user.area)
+                areas.name(user.area),
+                user.name,
+                user.area
             );
         }
         UsersCommand::List { data } => {
             let users = open(&data)?.list()?;
             if users.is_empty() {
-                println!("no accounts; add one with `pingan-hub users add NAME --area CODE`");
+                println!(
+                    "还没有账号 (no accounts)；添加：`pingan-hub users add 名字 --area 区划代码`"
+                );
             }
             for u in users {
                 println!("{}\t{}", u.name, u.area);
@@ -105,11 +109,13 @@ fn users(cmd: UsersCommand) -> anyhow::Result<()> {
             let users = open(&data)?;
             let password = read_password(&name)?;
             users.set_password(&name, &password, now)?;
-            println!("password of {name} changed; its sessions ended");
+            println!(
+                "{name} 的密码已更改，已登录的会话全部失效 (password changed; its sessions ended)"
+            );
         }
         UsersCommand::Remove { data, name } => {
             open(&data)?.remove(&name)?;
-            println!("removed {name}; its sessions ended");
+            println!("已删除账号 {name}，已登录的会话全部失效 (removed; its sessions ended)");
         }
     }
     Ok(())
@@ -128,16 +134,21 @@ fn owners(cmd: OwnersCommand) -> anyhow::Result<()> {
         OwnersCommand::List { data } => {
             // only reads: works while the hub runs
             let db = data.join(pingan_hub::store::DB_FILE);
+            anyhow::ensure!(
+                db.exists(),
+                "{} 里没有 hub 的数据（用 --data 指向 pingan-hub serve 的数据目录）(no hub store there)",
+                data.display()
+            );
             let owners = pingan_hub::store::StoreReader::open(&db)
-                .with_context(|| format!("reading the store {}", db.display()))?
+                .with_context(|| format!("读取 {} 失败 (reading the store)", db.display()))?
                 .owners()?;
             if owners.is_empty() {
-                println!("no subtree is owned by a child hub");
+                println!("没有由下级平台汇总上报的区划 (no subtree is owned by a child hub)");
             }
             for o in owners {
                 let since = pingan_hub::clock::minute_text(o.since_ms);
                 println!(
-                    "{}\t{}\tcertificate {}\tsince {since}",
+                    "{}\t{}\t证书 {}\t自 {since} (certificate, since)",
                     o.root, o.identity, o.serial
                 );
             }
@@ -145,9 +156,11 @@ fn owners(cmd: OwnersCommand) -> anyhow::Result<()> {
         OwnersCommand::Release { data, area } => {
             let store = open(&data)?;
             if store.release_owner(area)? {
-                println!("{area} released: the next child hub to forward for it owns it");
+                println!(
+                    "{area} 已解除：下一个为它汇总上报的下级平台接管 (released: the next child hub to forward for it owns it)"
+                );
             } else {
-                anyhow::bail!("{area} is not owned by any child hub");
+                anyhow::bail!("{area} 不属于任何下级平台 (not owned by any child hub)");
             }
         }
     }
@@ -324,7 +337,7 @@ fn certs(cmd: CertsCommand) -> anyhow::Result<()> {
         CertsCommand::Init { dir } => {
             let (cert, key) = certs::init(&dir)?;
             println!(
-                "CA created: {} (give to every office), {} (keep secret)",
+                "已创建 CA：{}（发给每个单位）、{}（私钥，妥善保管，勿外传）(CA created: the first for every office, the second kept secret)",
                 cert.display(),
                 key.display()
             );
@@ -340,7 +353,7 @@ fn certs(cmd: CertsCommand) -> anyhow::Result<()> {
             req.hosts.extend(hosts);
             let (cert, key, issued) = certs::issue(&dir, &req)?;
             println!(
-                "issued {} serial {}: {} and {} (install both with the CA's ca.pem on the office's machine)",
+                "已签发 {} 的证书，序列号 {}：{} 和 {}（连同 CA 的 ca.pem 一起装到该单位的电脑上）(issued: install both with ca.pem on the office's machine)",
                 pingan_hub::access::tls::identity::identity_uri(role, area),
                 issued.serial,
                 cert.display(),
@@ -351,9 +364,6 @@ fn certs(cmd: CertsCommand) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Resolves on Ctrl-C or SIGTERM. The handlers are installed when this is called, not when the
-/// future is first polled: a SIGTERM right after the "listening" line must stop the hub
-/// gracefully, not kill it.
 /// Cancels `shutdown` on SIGTERM or SIGINT. The handlers are installed before this returns,
 /// so a signal right after the "listening" line is not lost.
 fn watch_signals(shutdown: CancellationToken) -> anyhow::Result<()> {

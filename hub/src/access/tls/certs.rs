@@ -17,11 +17,11 @@ use super::identity::{Role, hex_serial, identity_uri};
 /// Why a certificate could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum CertError {
-    #[error("{0}: {1}")]
+    #[error("{path}：{source} (reading or writing failed)", path = .0.display(), source = .1)]
     Io(PathBuf, std::io::Error),
-    #[error("certificate: {0}")]
+    #[error("生成证书失败 (certificate)：{0}")]
     Rcgen(#[from] rcgen::Error),
-    #[error("{0} exists already; refusing to overwrite it")]
+    #[error("{} 已存在，不会覆盖；要重新签发请先移走它 (exists already; refusing to overwrite it)", .0.display())]
     Exists(PathBuf),
     #[error("{0}")]
     Invalid(String),
