@@ -483,3 +483,78 @@ async fn the_node_and_the_query_cli_work_end_to_end_over_mutual_tls() {
     assert_eq!(fraud["total"], 3);
     hub.stop().await;
 }
+
+/// The dashboard over HTTPS tells browsers to keep to HTTPS (HSTS), with the other security
+/// headers; served plain (`--insecure`), it does not claim HTTPS.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_https_dashboard_sends_hsts_and_the_plain_one_does_not() {
+    use rustls_pki_types::{CertificateDer, ServerName, pem::PemObject as _};
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let pki = Pki::new();
+    let data = tempfile::tempdir().unwrap();
+    let served = pingan_tests::ServedHub::start([
+        "--ca".as_ref(),
+        pki.path("ca.pem").as_os_str(),
+        "--cert".as_ref(),
+        pki.path("hub-510722.pem").as_os_str(),
+        "--key".as_ref(),
+        pki.path("hub-510722.key").as_os_str(),
+        "--web-listen".as_ref(),
+        "127.0.0.1:0".as_ref(),
+        "--data".as_ref(),
+        data.path().as_os_str(),
+    ]);
+    let web = served.web.clone().expect("the dashboard");
+    let addr = web.strip_prefix("https://").expect("HTTPS").to_owned();
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_file(pki.path("ca.pem")).unwrap())
+        .unwrap();
+    let config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    let tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let mut tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(ServerName::try_from("localhost").unwrap(), tcp)
+        .await
+        .expect("the dashboard's certificate chains to the deployment's CA");
+    tls.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    tls.read_to_end(&mut answer).await.unwrap();
+    let head = String::from_utf8_lossy(&answer).to_lowercase();
+    assert!(head.starts_with("http/1.1 200"), "{head:.200}");
+    for header in [
+        "strict-transport-security: max-age=31536000",
+        "x-frame-options: deny",
+        "x-content-type-options: nosniff",
+    ] {
+        assert!(head.contains(header), "{header} missing: {head:.600}");
+    }
+    drop(served);
+
+    let plain = pingan_tests::ServedHub::start([
+        "--insecure".as_ref(),
+        "--web-listen".as_ref(),
+        "127.0.0.1:0".as_ref(),
+        "--data".as_ref(),
+        data.path().join("plain").as_os_str(),
+    ]);
+    let addr = plain.web.clone().expect("the dashboard");
+    let addr = addr.strip_prefix("http://").expect("plain HTTP").to_owned();
+    let mut tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    tcp.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    tcp.read_to_end(&mut answer).await.unwrap();
+    let head = String::from_utf8_lossy(&answer).to_lowercase();
+    assert!(head.starts_with("http/1.1 200"), "{head:.200}");
+    assert!(head.contains("x-frame-options: deny"), "{head:.600}");
+    assert!(!head.contains("strict-transport-security"), "{head:.600}");
+}
