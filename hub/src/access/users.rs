@@ -29,16 +29,18 @@ pub const SESSION_TTL_MS: i64 = 8 * 3600 * 1000;
 #[derive(Debug, thiserror::Error)]
 pub enum UserError {
     #[error(
-        "user name {0:?}: 1 to 64 letters, digits, '.', '_' or '-' (Chinese characters allowed)"
+        "用户名「{0}」应为 1 到 64 个字母、数字、汉字、'.'、'_' 或 '-' (user name: 1 to 64 letters, digits, '.', '_' or '-')"
     )]
     BadName(String),
-    #[error("user {0:?} already exists")]
+    #[error("用户「{0}」已存在 (user already exists)")]
     Exists(String),
-    #[error("no user {0:?}")]
+    #[error("没有用户「{0}」(no user by that name)")]
     Unknown(String),
-    #[error("unknown area {0}: not in the hub's division codes")]
+    #[error(
+        "区划代码 {0} 不在所用的区划里；hub 用 --divisions 启动的，这里也给同样的 --divisions (unknown area: not in the division codes given)"
+    )]
     UnknownArea(String),
-    #[error("password too short: at least {MIN_PASSWORD_CHARS} characters")]
+    #[error("密码太短：至少 {MIN_PASSWORD_CHARS} 个字符 (password too short)")]
     WeakPassword,
     /// The same answer for an unknown user and a wrong password.
     #[error("wrong user name or password")]
