@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use pingan_domain::{Areas, Catalogue, Period};
 
 use pingan_bench::{dataset, ingest, queries, report};
@@ -77,28 +77,16 @@ enum Command {
     /// The ingest twice, alone and with every township of the registry ranked in a loop beside
     /// it: what leaders' questions cost the receipts (p99 ratio, target ≤ 1.5×).
     ReceiptsUnderRanking {
-        #[arg(long, default_value = "domain/data/divisions-national")]
-        divisions: PathBuf,
-        #[arg(long, default_value_t = 32)]
-        in_flight: usize,
-        /// Submit only this many reports; default: every reporter.
-        #[arg(long)]
-        limit: Option<usize>,
+        #[command(flatten)]
+        run: IngestRun,
         #[arg(long)]
         out: Option<PathBuf>,
     },
     /// Simulated nodes submit one month for every reporter over mutual TLS, with durable
     /// receipts; the no-work RPC's rate and freshness are measured in the same run.
     Ingest {
-        /// Division codes in the national CSV format; `builtin` for the 三台县 extract.
-        #[arg(long, default_value = "domain/data/divisions-national")]
-        divisions: PathBuf,
-        /// Submissions in flight per simulated node (one node per province).
-        #[arg(long, default_value_t = 32)]
-        in_flight: usize,
-        /// Submit only this many reports (a quick run); default: every reporter.
-        #[arg(long)]
-        limit: Option<usize>,
+        #[command(flatten)]
+        run: IngestRun,
         /// Seconds the Ping baseline runs.
         #[arg(long, default_value_t = 5)]
         ping_seconds: u64,
@@ -106,6 +94,32 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+}
+
+/// What an ingest run submits, and how many at once.
+#[derive(Debug, Args)]
+struct IngestRun {
+    /// Division codes in the national CSV format; `builtin` for the 三台县 extract.
+    #[arg(long, default_value = "domain/data/divisions-national")]
+    divisions: PathBuf,
+    /// Submissions in flight per simulated node (one node per province).
+    #[arg(long, default_value_t = 32)]
+    in_flight: usize,
+    /// Submit only this many reports (a quick run); default: every reporter.
+    #[arg(long)]
+    limit: Option<usize>,
+}
+
+impl IngestRun {
+    /// The run's settings, with the Ping baseline running for `ping_for`.
+    fn config(&self, ping_for: std::time::Duration) -> ingest::IngestConfig {
+        ingest::IngestConfig {
+            in_flight: self.in_flight,
+            limit: self.limit,
+            ping_for,
+            ..Default::default()
+        }
+    }
 }
 
 /// The `pingan-hub` binary next to this one (same build).
@@ -200,18 +214,11 @@ fn main() -> anyhow::Result<()> {
             out,
         } => queries_only(divisions, data, dataset, runs, python, out),
         Command::Ingest {
-            divisions,
-            in_flight,
-            limit,
+            run,
             ping_seconds,
             out,
-        } => ingest_only(divisions, in_flight, limit, ping_seconds, out),
-        Command::ReceiptsUnderRanking {
-            divisions,
-            in_flight,
-            limit,
-            out,
-        } => receipts_under_ranking(divisions, in_flight, limit, out),
+        } => ingest_only(&run, ping_seconds, out),
+        Command::ReceiptsUnderRanking { run, out } => receipts_under_ranking(&run, out),
         Command::Dataset {
             divisions,
             out,
@@ -319,8 +326,7 @@ fn registry(divisions: &std::path::Path) -> anyhow::Result<(Areas, String)> {
             "三台县 (510722, built-in extract)".to_owned(),
         ));
     }
-    let areas = Areas::load_dir(divisions)
-        .map_err(|e| anyhow::anyhow!("loading {}: {e}", divisions.display()))?;
+    let areas = load_areas(divisions, None)?;
     let registry = format!("{} areas from {}", areas.len(), divisions.display());
     Ok((areas, registry))
 }
@@ -339,20 +345,9 @@ fn ingest_once(areas: Areas, cfg: &ingest::IngestConfig) -> anyhow::Result<inges
 }
 
 /// `pingan-bench ingest`.
-fn ingest_only(
-    divisions: PathBuf,
-    in_flight: usize,
-    limit: Option<usize>,
-    ping_seconds: u64,
-    out: Option<PathBuf>,
-) -> anyhow::Result<()> {
-    let (areas, registry) = registry(&divisions)?;
-    let cfg = ingest::IngestConfig {
-        in_flight,
-        limit,
-        ping_for: std::time::Duration::from_secs(ping_seconds),
-        ..Default::default()
-    };
+fn ingest_only(run: &IngestRun, ping_seconds: u64, out: Option<PathBuf>) -> anyhow::Result<()> {
+    let (areas, registry) = registry(&run.divisions)?;
+    let cfg = run.config(std::time::Duration::from_secs(ping_seconds));
     let result = ingest_once(areas, &cfg)?;
     let text = report::ingest_markdown(&report::Machine::here(), &registry, &result);
     emit(&text, out.as_deref())?;
@@ -360,19 +355,9 @@ fn ingest_only(
 }
 
 /// `pingan-bench receipts-under-ranking`: the same ingest alone, then beside national rankings.
-fn receipts_under_ranking(
-    divisions: PathBuf,
-    in_flight: usize,
-    limit: Option<usize>,
-    out: Option<PathBuf>,
-) -> anyhow::Result<()> {
-    let (areas, registry) = registry(&divisions)?;
-    let cfg = ingest::IngestConfig {
-        in_flight,
-        limit,
-        ping_for: std::time::Duration::from_millis(200),
-        ..Default::default()
-    };
+fn receipts_under_ranking(run: &IngestRun, out: Option<PathBuf>) -> anyhow::Result<()> {
+    let (areas, registry) = registry(&run.divisions)?;
+    let cfg = run.config(std::time::Duration::from_millis(200));
     eprintln!("== the ingest alone");
     let quiet = ingest_once(areas.clone(), &cfg)?;
     eprintln!("== the same ingest with every township ranked in a loop beside it");
@@ -402,8 +387,7 @@ fn dataset_only(
     seed: u64,
 ) -> anyhow::Result<()> {
     let started = std::time::Instant::now();
-    let areas = Areas::load_dir(&divisions)
-        .map_err(|e| anyhow::anyhow!("loading {}: {e}", divisions.display()))?;
+    let areas = load_areas(&divisions, None)?;
     let shape = dataset::Shape {
         first,
         months,

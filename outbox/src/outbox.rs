@@ -167,9 +167,9 @@ impl Outbox {
     /// Writes reports durably as pending, in the same transaction as `before` (which runs
     /// first): [`crate::records`] keeps its bookkeeping in the outbox's database, so an entry
     /// and the record of having written it commit together.
-    pub(crate) fn enqueue_with(
+    pub(crate) fn enqueue_with<'r>(
         &mut self,
-        reports: &[pb::Report],
+        reports: impl IntoIterator<Item = &'r pb::Report>,
         before: impl FnOnce(&rusqlite::Transaction<'_>) -> rusqlite::Result<()>,
     ) -> Result<(), OutboxError> {
         let tx = self.conn.transaction()?;

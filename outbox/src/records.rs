@@ -105,8 +105,7 @@ impl Records {
     /// Writes these records' next generations as pending, all or none; an older generation of
     /// the same record still waiting (or delivered) is removed in the same transaction.
     pub fn write(&mut self, next: &[NextRecord]) -> Result<(), OutboxError> {
-        let reports: Vec<pb::Report> = next.iter().map(|n| n.report.clone()).collect();
-        self.outbox.enqueue_with(&reports, |tx| {
+        self.outbox.enqueue_with(next.iter().map(|n| &n.report), |tx| {
             let mut drop_old = tx.prepare_cached(
                 "DELETE FROM outbox WHERE area = ?1 AND period = ?2 AND state IN ('pending', 'delivered')",
             )?;
