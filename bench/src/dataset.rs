@@ -59,9 +59,10 @@ pub struct Written {
 }
 
 /// Mean monthly count of a metric for a village of size 1; townships and counties report their
-/// own office's figures at a multiple of it.
-fn village_mean(metric: &str) -> f64 {
-    match metric {
+/// own office's figures at a multiple of it. The dataset gives these 26 metrics (the catalogue
+/// before forms), so its figures stay comparable with earlier runs; the others are not given.
+fn village_mean(metric: &str) -> Option<f64> {
+    Some(match metric {
         "disputes.identified" => 3.0,
         "disputes.mediated" => 2.8,
         "disputes.resolved" => 2.6,
@@ -88,8 +89,39 @@ fn village_mean(metric: &str) -> f64 {
         "hazards.found" => 2.0,
         "hazards.fixed" => 1.8,
         "grid.workers" => 3.0,
-        _ => 1.0,
+        _ => return None,
+    })
+}
+
+/// Per level, which catalogue metrics a report gives (see [`given`]).
+type Given = std::collections::HashMap<(usize, Level), std::rc::Rc<Vec<bool>>>;
+
+/// Per catalogue metric: whether a report of `level` for a month gives it (its monthly form asks
+/// it, and the dataset models it).
+fn given(catalogue: &Catalogue, level: Level) -> std::rc::Rc<Vec<bool>> {
+    thread_local! {
+        // per catalogue (by address) and level: computed once, asked for every report
+        static GIVEN: std::cell::RefCell<Given> = Default::default();
     }
+    let key = (catalogue as *const Catalogue as usize, level);
+    GIVEN.with_borrow_mut(|cache| {
+        cache
+            .entry(key)
+            .or_insert_with(|| {
+                let form = catalogue.form_for(level, pingan_domain::period::PeriodKind::Month);
+                std::rc::Rc::new(
+                    catalogue
+                        .metrics()
+                        .iter()
+                        .map(|m| {
+                            village_mean(m.id.as_str()).is_some()
+                                && form.is_some_and(|f| f.asks(level, &m.id))
+                        })
+                        .collect(),
+                )
+            })
+            .clone()
+    })
 }
 
 fn level_factor(level: Level) -> f64 {
@@ -144,8 +176,9 @@ fn values(
     let mut out: Vec<Option<i64>> = catalogue
         .metrics()
         .iter()
-        .map(|m| {
-            let mean = village_mean(m.id.as_str()) * scale;
+        .zip(given(catalogue, code.level()).iter())
+        .map(|(m, &given)| {
+            let mean = village_mean(m.id.as_str()).filter(|_| given)? * scale;
             Some(match m.kind {
                 MetricKind::Stock => mean.round().max(1.0) as i64,
                 MetricKind::Count => poisson(rng, mean * season),
@@ -238,9 +271,13 @@ pub fn write(
                 catalogue
                     .metrics()
                     .iter()
-                    .map(|m| match m.kind {
-                        MetricKind::Count => Some(0),
-                        MetricKind::Stock => Some(village_mean(m.id.as_str()).round() as i64),
+                    .zip(given(catalogue, code.level()).iter())
+                    .map(|(m, &given)| {
+                        let mean = village_mean(m.id.as_str()).filter(|_| given)?;
+                        Some(match m.kind {
+                            MetricKind::Count => 0,
+                            MetricKind::Stock => mean.round() as i64,
+                        })
                     })
                     .collect()
             } else {

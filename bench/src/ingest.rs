@@ -555,7 +555,13 @@ mod tests {
             r.freshness.len()
         );
         assert_eq!(r.latencies.len() as u64, r.reports);
-        assert_eq!(r.values, r.reports * 26, "every metric of the catalogue");
+        // the dataset's 26 metrics; a township's 4 dispute metrics go on its half-monthly form
+        assert!(
+            r.values <= r.reports * 26 && r.values >= r.reports * 22,
+            "{} values in {} reports",
+            r.values,
+            r.reports
+        );
         assert!(r.pings > 0 && r.ping_latencies.len() as u64 == r.pings);
         assert!(!r.freshness.is_empty());
         assert!(r.store_bytes > 0);

@@ -6,6 +6,8 @@ use std::{collections::HashMap, fmt, path::Path, sync::Arc};
 
 use serde::{Deserialize, Serialize};
 
+use crate::{Level, form::Form, period::PeriodKind};
+
 /// A metric id known to a catalogue, e.g. `disputes.mediated`. Only a [`Catalogue`] makes one.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct MetricId(Arc<str>);
@@ -73,6 +75,8 @@ pub struct Metric {
     pub kind: MetricKind,
     /// The category (by id) the metric may be broken down by.
     pub category: Option<String>,
+    /// Kept for the reports that carry it, no longer asked on any form.
+    pub retired: bool,
 }
 
 /// A category of parts, e.g. dispute type with its values.
@@ -149,6 +153,8 @@ struct CatalogueFile {
     indicator: Vec<IndicatorFile>,
     #[serde(default)]
     group: Vec<Group>,
+    #[serde(default)]
+    form: Vec<crate::form::FormFile>,
 }
 
 #[derive(Deserialize)]
@@ -162,6 +168,8 @@ struct MetricFile {
     #[serde(default)]
     kind: MetricKind,
     category: Option<String>,
+    #[serde(default)]
+    retired: bool,
 }
 
 #[derive(Deserialize)]
@@ -206,6 +214,7 @@ pub struct Catalogue {
     rules: Vec<Rule>,
     indicators: Vec<Indicator>,
     groups: Vec<Group>,
+    forms: Vec<Form>,
 }
 
 impl Catalogue {
@@ -234,6 +243,7 @@ impl Catalogue {
             rules: Vec::new(),
             indicators: Vec::new(),
             groups: file.group,
+            forms: Vec::new(),
         };
         let known = |cat: &Catalogue, id: &str, what: &str| {
             cat.metric_id(id).ok_or_else(|| {
@@ -272,7 +282,65 @@ impl Catalogue {
                 unit: i.unit,
             });
         }
+        cat.forms = cat.checked_forms(file.form)?;
         Ok(cat)
+    }
+
+    /// The file's forms, checked, or the ones a catalogue without forms implies; every current
+    /// metric is on a form, no retired one is.
+    fn checked_forms(&self, file: Vec<crate::form::FormFile>) -> Result<Vec<Form>, CatalogueError> {
+        let current: Vec<MetricId> = self
+            .metrics
+            .iter()
+            .filter(|m| !m.retired)
+            .map(|m| m.id.clone())
+            .collect();
+        if file.is_empty() {
+            return Ok(crate::form::implied_forms(current));
+        }
+        let metric = |id: &str| match self.index.get(id).map(|&i| &self.metrics[i]) {
+            None => Err(format!("未知指标 {id:?}")),
+            Some(m) if m.retired => Err(format!("指标 {id:?} 已停用（retired），不能再列入报表")),
+            Some(m) => Ok(m.id.clone()),
+        };
+        let forms = crate::form::checked_forms(file, &metric).map_err(CatalogueError::Invalid)?;
+        if let Some(orphan) = current.iter().find(|m| {
+            !forms
+                .iter()
+                .any(|f| f.sections.iter().any(|s| s.metrics.contains(m)))
+        }) {
+            return Err(CatalogueError::Invalid(format!(
+                "指标 {orphan} 不在任何报表中：把它加到一张报表的 section，或标记 retired = true"
+            )));
+        }
+        Ok(forms)
+    }
+
+    /// The report forms, in catalogue order.
+    pub fn forms(&self) -> &[Form] {
+        &self.forms
+    }
+
+    /// A form by id or Chinese title.
+    pub fn form(&self, id_or_zh: &str) -> Option<&Form> {
+        self.forms
+            .iter()
+            .find(|f| f.id == id_or_zh || f.zh == id_or_zh)
+    }
+
+    /// The form offices of `level` report for periods of `kind`, if any.
+    pub fn form_for(&self, level: Level, kind: PeriodKind) -> Option<&Form> {
+        self.forms
+            .iter()
+            .find(|f| f.period == kind && f.reported_by(level))
+    }
+
+    /// The default form (monthly).
+    pub fn default_form(&self) -> &Form {
+        self.forms
+            .iter()
+            .find(|f| f.default)
+            .expect("checked: one default form")
     }
 
     /// The id for a known metric, accepting its id or its Chinese name.
@@ -398,8 +466,8 @@ fn checked_categories(file: Vec<Category>) -> Result<HashMap<String, Category>, 
     Ok(categories)
 }
 
-/// The catalogue file's metrics with well-formed ids, each once, breaking down (flows only) by
-/// known categories; and the index of their ids.
+/// The catalogue file's metrics with well-formed ids, each once, breaking down by known
+/// categories (a stock too: 网格员 by 专职/兼职); and the index of their ids.
 type Metrics = (Vec<Metric>, HashMap<Arc<str>, usize>);
 
 fn checked_metrics(
@@ -420,13 +488,10 @@ fn checked_metrics(
                 m.id
             ));
         }
-        if let Some(cat) = &m.category {
-            if !categories.contains_key(cat) {
-                return invalid(format!("metric {:?} names unknown category {cat:?}", m.id));
-            }
-            if m.kind == MetricKind::Stock {
-                return invalid(format!("metric {:?}: a stock cannot be broken down", m.id));
-            }
+        if let Some(cat) = &m.category
+            && !categories.contains_key(cat)
+        {
+            return invalid(format!("metric {:?} names unknown category {cat:?}", m.id));
         }
         let id: Arc<str> = m.id.as_str().into();
         if index.insert(id.clone(), metrics.len()).is_some() {
@@ -439,6 +504,7 @@ fn checked_metrics(
             unit: m.unit,
             kind: m.kind,
             category: m.category,
+            retired: m.retired,
         });
     }
     Ok((metrics, index))
@@ -471,7 +537,7 @@ mod tests {
     #[test]
     fn builtin_catalogue_holds_the_domain_table() {
         let c = Catalogue::builtin();
-        assert_eq!(c.metrics().len(), 26);
+        assert_eq!(c.metrics().len(), 53);
         // every built-in metric is in a group, so breakdowns leave nothing under 其他
         for m in c.metrics() {
             assert!(c.group_of(m.id.as_str()).is_some(), "{} has no group", m.id);
@@ -492,16 +558,119 @@ mod tests {
             c.indicator("万人发案率").unwrap().denominator,
             Denominator::Population
         );
+        // a stock broken down by a category
+        let villages = c.metric_id("平安村(社区)创建").unwrap();
+        assert_eq!(c.metric(&villages).kind, MetricKind::Stock);
+        assert_eq!(c.category_of(&villages).unwrap().values, ["★", "★★", "★★★"]);
+        assert_eq!(
+            c.metric(&c.metric_id("非法集资涉案金额").unwrap()).unit,
+            "万元"
+        );
+    }
+
+    #[test]
+    fn forms_say_who_reports_what_for_which_periods() {
+        let c = Catalogue::builtin();
+        let monthly = c.default_form();
+        assert_eq!(
+            (monthly.id.as_str(), monthly.zh.as_str()),
+            ("zongzhi_monthly", "综治工作月报")
+        );
+        let identified = c.metric_id("disputes.identified").unwrap();
+        assert!(monthly.asks(Level::Village, &identified));
+        assert!(!monthly.asks(Level::Township, &identified));
+        let half = c.form_for(Level::Township, PeriodKind::HalfMonth).unwrap();
+        assert_eq!(half.zh, "矛盾纠纷排查化解半月报");
+        assert!(half.asks(Level::Township, &identified));
+        let daily = c.form("重点人员稳控日报").unwrap();
+        assert_eq!(daily.period, PeriodKind::Day);
+        assert_eq!(daily.deadline.hour, Some(12));
+        assert!(c.form_for(Level::Province, PeriodKind::Month).is_none());
+        // every current metric is on a form
+        for m in c.metrics() {
+            assert!(
+                c.forms()
+                    .iter()
+                    .any(|f| f.sections.iter().any(|s| s.metrics.contains(&m.id))),
+                "{} is on no form",
+                m.id
+            );
+        }
+        // a catalogue without forms (before forms) implies the forms pingan took before
+        let old =
+            Catalogue::from_toml("[[metric]]\nid = \"a\"\nzh = \"甲\"\nen = \"a\"\n").unwrap();
+        assert_eq!(old.default_form().period, PeriodKind::Month);
+        let a = old.metric_id("a").unwrap();
+        for kind in [PeriodKind::Month, PeriodKind::Week, PeriodKind::Day] {
+            for level in [Level::County, Level::Township, Level::Village] {
+                assert!(old.form_for(level, kind).unwrap().asks(level, &a));
+            }
+        }
+    }
+
+    #[test]
+    fn refuses_forms_that_would_count_a_figure_twice() {
+        let metrics = "[[metric]]\nid = \"a\"\nzh = \"甲\"\nen = \"a\"\n\
+                       [[metric]]\nid = \"b\"\nzh = \"乙\"\nen = \"b\"\nretired = true\n";
+        let form = |id: &str, period: &str, levels: &str, metrics: &str, default: bool| {
+            format!(
+                "[[form]]\nid = \"{id}\"\nzh = \"{id}\"\nperiod = \"{period}\"\n\
+                 levels = [{levels}]\ndefault = {default}\n[[form.section]]\nzh = \"x\"\n\
+                 metrics = [{metrics}]\n"
+            )
+        };
+        for (forms, needle) in [
+            (
+                form("m", "month", "\"village\"", "\"a\"", true)
+                    + &form("h", "half_month", "\"village\"", "\"a\"", false),
+                "加两次",
+            ),
+            (
+                form("m", "month", "\"village\"", "\"a\"", true)
+                    + &form("n", "month", "\"village\"", "", false),
+                "两张报表",
+            ),
+            (
+                form("m", "month", "\"village\"", "\"a\", \"b\"", true),
+                "停用",
+            ),
+            (
+                form("m", "month", "\"village\"", "\"a\", \"a\"", true),
+                "两次",
+            ),
+            (form("m", "month", "\"village\"", "", true), "不在任何报表"),
+            (form("m", "week", "\"village\"", "\"a\"", true), "默认报表"),
+            (
+                form("m", "quarter", "\"village\"", "\"a\"", true),
+                "half_month",
+            ),
+            (
+                form("m", "month", "\"village\"", "\"a\"", false),
+                "没有默认报表",
+            ),
+        ] {
+            let e = Catalogue::from_toml(&format!("{metrics}{forms}"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(needle), "{e:?} should mention {needle:?}");
+        }
+        // the same metric on a monthly form for villages and a half-monthly one for townships
+        let ok = form("m", "month", "\"village\"", "\"a\"", true)
+            + &form("h", "half_month", "\"township\"", "\"a\"", false);
+        let c = Catalogue::from_toml(&format!("{metrics}{ok}")).unwrap();
+        assert!(c.metric(&c.metric_id("b").unwrap()).retired);
     }
 
     #[test]
     fn an_operator_adds_a_metric_without_recompiling() {
+        // the new metric goes on the last form of the file (the daily one) as a section
         let text = format!(
-            "{}\n[[metric]]\nid = \"drugs.seized_cases\"\nzh = \"涉毒案件\"\nen = \"drug cases\"\n",
+            "[[metric]]\nid = \"drugs.seized_cases\"\nzh = \"涉毒案件\"\nen = \"drug cases\"\n{}\n\
+             [[form.section]]\nzh = \"涉毒\"\nmetrics = [\"drugs.seized_cases\"]\n",
             crate::fixtures::CATALOGUE_TOML
         );
         let c = Catalogue::from_toml(&text).unwrap();
-        assert_eq!(c.metrics().len(), 27);
+        assert_eq!(c.metrics().len(), Catalogue::builtin().metrics().len() + 1);
         assert!(c.metric_id("涉毒案件").is_some());
     }
 

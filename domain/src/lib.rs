@@ -6,6 +6,7 @@
 //! - [`period`]: [`Period`]: month, quarter, half, year, ISO week, day.
 //! - [`span`]: [`Span`]: a period or a cumulative range, expanded into reported periods.
 //! - [`catalogue`]: the indicator catalogue (data, not code), its categories and rules.
+//! - [`form`]: report forms (报表): who reports which metrics for which periods, by when.
 //! - [`report`]: [`ValidReport`], what a wire [`pb::Report`] becomes once it passed validation.
 //! - [`rollup`]: a child hub's forwarded [`rollup::Rollup`] and values as given, as domain types.
 //! - [`question`]: leaders' questions as types, built from the wire requests; [`answer`]:
@@ -22,6 +23,7 @@ pub mod catalogue;
 pub mod divisions;
 pub mod duration;
 pub mod fixtures;
+pub mod form;
 pub mod period;
 pub mod question;
 pub mod report;
@@ -32,6 +34,7 @@ pub mod text;
 pub use area::{AreaCode, Level};
 pub use catalogue::{Catalogue, MetricId, MetricKind};
 pub use divisions::{Area, Areas};
+pub use form::Form;
 pub use period::Period;
 pub use pingan_proto::pb;
 pub use report::{Receipt, ValidReport, ValidValue, Validator, Violation, Violations};

@@ -1,20 +1,40 @@
-//! Reporting and reading periods: `2026-10` month, `2026-Q3` quarter, `2026-H2` half, `2026`
-//! year, `2026-W40` ISO week, `2026-10-01` day.
+//! Reporting and reading periods: `2026-10` month, `2026-10-H1`/`2026-10-H2` the first or
+//! second half of a month (上半月 the 1st to the 15th, 下半月 the 16th to the month's end),
+//! `2026-Q3` quarter, `2026-H2` half year, `2026` year, `2026-W40` ISO week, `2026-10-01` day.
 
 use std::{fmt, str::FromStr};
 
 use chrono::{Datelike, NaiveDate, Weekday};
 use serde::{Deserialize, Serialize};
 
-/// One calendar period. Reports are for a month, an ISO week or a day; quarters, halves and
-/// years are only read (derived from the months).
+/// One calendar period. Reports are for a month, a half-month, an ISO week or a day;
+/// quarters, halves and years are only read (derived from the months, which include their
+/// half-months).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Period {
     Year(i32),
-    Half { year: i32, half: u8 },
-    Quarter { year: i32, quarter: u8 },
-    Month { year: i32, month: u8 },
-    Week { year: i32, week: u8 },
+    Half {
+        year: i32,
+        half: u8,
+    },
+    Quarter {
+        year: i32,
+        quarter: u8,
+    },
+    Month {
+        year: i32,
+        month: u8,
+    },
+    /// 上半月 (`half` 1: the 1st to the 15th) or 下半月 (2: the 16th to the end).
+    HalfMonth {
+        year: i32,
+        month: u8,
+        half: u8,
+    },
+    Week {
+        year: i32,
+        week: u8,
+    },
     Day(NaiveDate),
 }
 
@@ -26,6 +46,8 @@ pub enum PeriodKind {
     Half,
     Quarter,
     Month,
+    #[serde(rename = "half_month")]
+    HalfMonth,
     Week,
     Day,
 }
@@ -64,9 +86,8 @@ impl PeriodError {
     }
 }
 
-const ALL_FORMS: &str = "应写作 2026-10（月）、2026-Q3（季度）、2026-H2（半年）、2026（年）、2026-W40（ISO 周）或 2026-10-01（日）";
-const REPORT_FORMS: &str =
-    "上报期间写作 2026-10（月）、2026-W40（ISO 周）或 2026-10-01（日），季度和年度由月度汇总";
+const ALL_FORMS: &str = "应写作 2026-10（月）、2026-10-H1/2026-10-H2（上/下半月）、2026-Q3（季度）、2026-H2（半年）、2026（年）、2026-W40（ISO 周）或 2026-10-01（日）";
+const REPORT_FORMS: &str = "上报期间写作 2026-10（月）、2026-10-H1/2026-10-H2（上/下半月）、2026-W40（ISO 周）或 2026-10-01（日），季度和年度由月度汇总";
 
 const MIN_YEAR: i32 = 1949;
 const MAX_YEAR: i32 = 9999;
@@ -79,17 +100,29 @@ impl Period {
             Period::Half { .. } => PeriodKind::Half,
             Period::Quarter { .. } => PeriodKind::Quarter,
             Period::Month { .. } => PeriodKind::Month,
+            Period::HalfMonth { .. } => PeriodKind::HalfMonth,
             Period::Week { .. } => PeriodKind::Week,
             Period::Day(_) => PeriodKind::Day,
         }
     }
 
-    /// Whether offices submit reports for periods of this kind (month, ISO week, day).
+    /// Whether offices submit reports for periods of this kind (month, half-month, ISO week,
+    /// day).
     pub fn is_reportable(self) -> bool {
         matches!(
             self.kind(),
-            PeriodKind::Month | PeriodKind::Week | PeriodKind::Day
+            PeriodKind::Month | PeriodKind::HalfMonth | PeriodKind::Week | PeriodKind::Day
         )
+    }
+
+    /// The half-months of a month (上半月, 下半月); none for other kinds.
+    pub fn half_months(self) -> Option<[Period; 2]> {
+        match self {
+            Period::Month { year, month } => {
+                Some([1, 2].map(|half| Period::HalfMonth { year, month, half }))
+            }
+            _ => None,
+        }
     }
 
     /// First day of the period.
@@ -100,6 +133,9 @@ impl Period {
             Period::Half { year, half } => ymd(year, 1 + 6 * (u32::from(half) - 1), 1),
             Period::Quarter { year, quarter } => ymd(year, 1 + 3 * (u32::from(quarter) - 1), 1),
             Period::Month { year, month } => ymd(year, month.into(), 1),
+            Period::HalfMonth { year, month, half } => {
+                ymd(year, month.into(), if half == 1 { 1 } else { 16 })
+            }
             Period::Week { year, week } => {
                 NaiveDate::from_isoywd_opt(year, week.into(), Weekday::Mon)
                     .expect("valid by construction")
@@ -113,6 +149,8 @@ impl Period {
         match self {
             Period::Day(d) => d,
             Period::Week { .. } => self.first_day() + chrono::Days::new(6),
+            Period::HalfMonth { half: 1, .. } => self.first_day() + chrono::Days::new(14),
+            Period::HalfMonth { year, month, .. } => Period::Month { year, month }.last_day(),
             _ => self
                 .next()
                 .first_day()
@@ -148,6 +186,11 @@ impl Period {
                 year: year - 1,
                 month,
             },
+            Period::HalfMonth { year, month, half } => Period::HalfMonth {
+                year: year - 1,
+                month,
+                half,
+            },
             Period::Week { year, week } => Period::Week {
                 year: year - 1,
                 week: week.min(iso_weeks_in(year - 1)),
@@ -181,6 +224,12 @@ impl Period {
             Period::Month { year, month } => {
                 let (year, month) = split(i64::from(year) * 12 + i64::from(month) - 1 + n, 12);
                 Period::Month { year, month }
+            }
+            Period::HalfMonth { year, month, half } => {
+                let index = (i64::from(year) * 12 + i64::from(month) - 1) * 2 + i64::from(half) - 1;
+                let (months, half) = split(index + n, 2);
+                let (year, month) = split(i64::from(months), 12);
+                Period::HalfMonth { year, month, half }
             }
             Period::Week { .. } => {
                 let d = self.first_day() + chrono::TimeDelta::days(7 * n);
@@ -250,6 +299,21 @@ impl FromStr for Period {
         match parts.as_slice() {
             [y] => Ok(Period::Year(year_of(y)?)),
             [y, rest] => year_part(year_of(y)?, rest, &err, &num),
+            [y, m, h] if h.starts_with('H') => {
+                let year = year_of(y)?;
+                let month = match (m.len(), num(m, "月份应为 01 到 12")?) {
+                    (2, m @ 1..=12) => m as u8,
+                    _ => return Err(err("月份应为 01 到 12")),
+                };
+                match *h {
+                    "H1" | "H2" => Ok(Period::HalfMonth {
+                        year,
+                        month,
+                        half: if *h == "H1" { 1 } else { 2 },
+                    }),
+                    _ => Err(err("半月应为 H1（上半月）或 H2（下半月）")),
+                }
+            }
             [y, m, d] => {
                 let year = year_of(y)?;
                 if m.len() != 2 || d.len() != 2 {
@@ -374,6 +438,11 @@ fn normalise(s: &str) -> String {
         if let Some((m, d)) = rest.split_once('月')
             && digits(m)
         {
+            match d {
+                "上半月" => return format!("{year}-{}-H1", pad(m)),
+                "下半月" => return format!("{year}-{}-H2", pad(m)),
+                _ => {}
+            }
             let d = d.strip_suffix('日').or(d.strip_suffix('号')).unwrap_or(d);
             return if d.is_empty() {
                 format!("{year}-{}", pad(m))
@@ -400,6 +469,9 @@ fn normalise(s: &str) -> String {
         [y, m, d] if y.len() == 4 && digits(m) && digits(d) => {
             format!("{y}-{}-{}", pad(m), pad(d))
         }
+        [y, m, h] if y.len() == 4 && digits(m) && matches!(*h, "H1" | "H2") => {
+            format!("{y}-{}-{h}", pad(m))
+        }
         _ => s,
     }
 }
@@ -411,6 +483,9 @@ impl fmt::Display for Period {
             Period::Half { year, half } => write!(f, "{year:04}-H{half}"),
             Period::Quarter { year, quarter } => write!(f, "{year:04}-Q{quarter}"),
             Period::Month { year, month } => write!(f, "{year:04}-{month:02}"),
+            Period::HalfMonth { year, month, half } => {
+                write!(f, "{year:04}-{month:02}-H{half}")
+            }
             Period::Week { year, week } => write!(f, "{year:04}-W{week:02}"),
             Period::Day(d) => write!(f, "{}", d.format("%Y-%m-%d")),
         }
@@ -448,6 +523,8 @@ mod tests {
             "2026-W40",
             "2026-10-01",
             "2020-W53",
+            "2026-10-H1",
+            "2026-10-H2",
         ] {
             assert_eq!(p(s).to_string(), s);
         }
@@ -466,6 +543,18 @@ mod tests {
             (d("2026-07-01"), d("2026-09-30"))
         );
         assert_eq!(p("2026-H2").last_day(), d("2026-12-31"));
+        assert_eq!(
+            (p("2026-02-H1").first_day(), p("2026-02-H1").last_day()),
+            (d("2026-02-01"), d("2026-02-15"))
+        );
+        assert_eq!(
+            (p("2024-02-H2").first_day(), p("2024-02-H2").last_day()),
+            (d("2024-02-16"), d("2024-02-29"))
+        );
+        assert_eq!(
+            p("2026-10").half_months(),
+            Some([p("2026-10-H1"), p("2026-10-H2")])
+        );
         // ISO week 1 of 2026 starts on Monday 2025-12-29
         assert_eq!(
             (p("2026-W01").first_day(), p("2026-W01").last_day()),
@@ -486,6 +575,11 @@ mod tests {
         assert_eq!(p("2020-W53").year_earlier(), p("2019-W52"));
         assert_eq!(p("2024-02-29").year_earlier(), p("2023-02-28"));
         assert_eq!(p("2026-10").shift(-24), p("2024-10"));
+        assert_eq!(p("2026-01-H1").previous(), p("2025-12-H2"));
+        assert_eq!(p("2026-12-H2").next(), p("2027-01-H1"));
+        assert_eq!(p("2026-10-H2").previous(), p("2026-10-H1"));
+        assert_eq!(p("2026-10-H1").shift(-4), p("2026-08-H1"));
+        assert_eq!(p("2026-10-H2").year_earlier(), p("2025-10-H2"));
     }
 
     #[test]
@@ -500,6 +594,9 @@ mod tests {
             "2026-Q0",
             "2026-H3",
             "2026-W54",
+            "2026-10-H3",
+            "2026-13-H1",
+            "2026-10-H",
             "2026-W00",
             "2025-W53",
             "2026-02-30",
@@ -535,6 +632,9 @@ mod tests {
             ("2026年下半年", "2026-H2"),
             ("2026年", "2026"),
             ("2026-10", "2026-10"),
+            ("2026年10月上半月", "2026-10-H1"),
+            ("2026年1月下半月", "2026-01-H2"),
+            ("2026-1-h2", "2026-01-H2"),
         ] {
             assert_eq!(
                 Period::parse_typed(typed).map(|p| p.to_string()),

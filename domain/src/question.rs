@@ -101,6 +101,8 @@ pub struct CompletenessQuery {
     pub span: Span,
     /// Only the reporters of this level; none: every reporting level below the area.
     pub level: Option<Level>,
+    /// Only this form's reporters and periods (by id or title, checked by the engine).
+    pub form: Option<String>,
     pub page: Paging,
 }
 
@@ -208,6 +210,7 @@ impl TryFrom<&pb::CompletenessRequest> for CompletenessQuery {
             area: area(&r.area)?,
             span: span(&r.period)?,
             level: level(&r.level)?,
+            form: (!r.form.trim().is_empty()).then(|| r.form.trim().to_owned()),
             page: Paging {
                 size: r.page_size,
                 token: r.page_token.clone(),

@@ -9,8 +9,20 @@ use sha2::{Digest, Sha256};
 use crate::{
     AreaCode, Areas, Catalogue, MetricId, Period,
     catalogue::{RuleOp, Severity},
+    form::{Form, period_zh},
     pb,
+    period::PeriodKind,
 };
+
+/// A period of a kind, as a message's example.
+fn example_period(kind: PeriodKind) -> &'static str {
+    match kind {
+        PeriodKind::HalfMonth => "2026-10-H1",
+        PeriodKind::Week => "2026-W40",
+        PeriodKind::Day => "2026-10-01",
+        _ => "2026-10",
+    }
+}
 
 /// One metric's value in a valid report: its total, and its parts when they were given (they
 /// add up to the total).
@@ -27,6 +39,9 @@ pub struct ValidReport {
     pub submission_id: String,
     pub area: AreaCode,
     pub period: Period,
+    /// The form's id: as the report named it, or the one its level reports for the period.
+    /// Empty only for a forwarded rollup of an area no form is reported by (a province).
+    pub form: String,
     pub values: Vec<ValidValue>,
     pub zero_report: bool,
     pub notes: String,
@@ -157,6 +172,10 @@ impl Validator<'_> {
             return Err(Violations(bad.0));
         }
         let values = self.values(&r.values, &mut bad);
+        let form = match (area, period) {
+            (Some(area), Some(period)) => self.form(r, area, period, &values, &mut bad),
+            _ => None,
+        };
         self.check_own(r, &values, &mut bad);
         let warnings = self.check_rules(&values, &mut bad);
         let rollup = match (&r.rollup, area) {
@@ -170,6 +189,7 @@ impl Validator<'_> {
             submission_id: r.submission_id.clone(),
             area: area.expect("checked"),
             period: period.expect("checked"),
+            form: form.map(|f| f.id.clone()).unwrap_or_default(),
             values: values.into_values().collect(),
             zero_report: r.zero_report,
             notes: r.notes.clone(),
@@ -192,7 +212,9 @@ impl Validator<'_> {
             Ok(p) if !p.is_reportable() => {
                 bad.add(
                     "period",
-                    format!("{p} 不是上报期间：只按月、ISO 周或日上报，季度、半年和年度由月度汇总"),
+                    format!(
+                        "{p} 不是上报期间：只按月、半月、ISO 周或日上报，季度、半年和年度由月度汇总"
+                    ),
                 );
                 None
             }
@@ -365,6 +387,111 @@ impl Validator<'_> {
             }
         }
         ok.then_some(parts)
+    }
+
+    /// The report's form: the one it names, or the one its area's level reports for the
+    /// period's kind; it must be reported by that level for that kind of period, and ask every
+    /// metric given. A forwarded rollup of an area no form is reported by (a province) has none.
+    fn form(
+        &self,
+        r: &pb::Report,
+        area: AreaCode,
+        period: Period,
+        values: &BTreeMap<MetricId, ValidValue>,
+        bad: &mut Problems,
+    ) -> Option<&Form> {
+        let level = area.level();
+        let kind = period.kind();
+        let expected = self.catalogue.form_for(level, kind);
+        let form = if r.form.is_empty() {
+            if expected.is_none() && r.rollup.is_some() && r.values.is_empty() && !r.zero_report {
+                return None;
+            }
+            let Some(f) = expected else {
+                let offered = self.forms_of(level);
+                bad.add(
+                    "period",
+                    format!(
+                        "{} 不按{}上报（{level} 报的表：{offered}）",
+                        level.zh(),
+                        period_zh(kind)
+                    ),
+                );
+                return None;
+            };
+            f
+        } else {
+            let Some(f) = self.catalogue.form(&r.form) else {
+                let all: Vec<String> = self.catalogue.forms().iter().map(Form::label).collect();
+                bad.add(
+                    "form",
+                    format!("未知报表「{}」（可选：{}）", r.form, all.join("、")),
+                );
+                return None;
+            };
+            if !f.reported_by(level) {
+                bad.add(
+                    "form",
+                    format!(
+                        "{} 不由{}填报（{level} 报的表：{}）",
+                        f.label(),
+                        level.zh(),
+                        self.forms_of(level)
+                    ),
+                );
+                return None;
+            }
+            if f.period != kind {
+                bad.add(
+                    "period",
+                    format!(
+                        "{} 是{}，期间 {period} 不是（例如 {}）",
+                        f.label(),
+                        period_zh(f.period),
+                        example_period(f.period)
+                    ),
+                );
+                return None;
+            }
+            f
+        };
+        for v in values.values() {
+            if !form.asks(level, &v.metric) {
+                let elsewhere = self
+                    .catalogue
+                    .forms()
+                    .iter()
+                    .find(|f| f.reported_by(level) && f.asks(level, &v.metric))
+                    .map(|f| format!("，它在 {} 中填报", f.label()))
+                    .unwrap_or_default();
+                bad.add(
+                    &format!("values[{}]", v.metric),
+                    format!(
+                        "{} 不在{}的{}中{elsewhere}",
+                        self.catalogue.label(&v.metric),
+                        level.zh(),
+                        form.label()
+                    ),
+                );
+            }
+        }
+        Some(form)
+    }
+
+    /// The forms a level reports, as a message lists them.
+    fn forms_of(&self, level: crate::Level) -> String {
+        let forms: Vec<String> = self
+            .catalogue
+            .forms()
+            .iter()
+            .filter(|f| f.reported_by(level))
+            .map(|f| format!("{}：{}", f.label(), period_zh(f.period)))
+            .collect();
+        if forms.is_empty() {
+            "无".into()
+        } else {
+            forms.join("、")
+        }
     }
 
     /// The area's own report: values or a zero report, not both, not neither.
@@ -824,6 +951,7 @@ impl ValidReport {
             notes: self.notes.clone(),
             reporter: self.reporter.clone(),
             rollup: self.rollup.as_ref().map(Into::into),
+            form: self.form.clone(),
         }
     }
 }
@@ -935,9 +1063,56 @@ mod tests {
             let e = check(&r).unwrap_err();
             assert!(e.to_string().contains(needle), "{p}: {e}");
         }
-        let mut r = report(vec![value("cases.fraud", Some(1), &[])]);
+        let mut r = report(vec![value("keypersons.under_control", Some(1), &[])]);
         r.period = "2026-11-22".into();
         assert!(check(&r).is_ok(), "a daily report may come on its own day");
+    }
+
+    #[test]
+    fn a_report_is_on_its_form() {
+        // no form named: the one the village reports for months, the default
+        let ok = check(&report(vec![value("disputes.identified", Some(2), &[])])).unwrap();
+        assert_eq!(ok.form, "zongzhi_monthly");
+        assert_eq!(ok.to_wire().form, "zongzhi_monthly");
+        // a township reports disputes half-monthly, not on its monthly form
+        let mut r = report(vec![value("disputes.identified", Some(2), &[])]);
+        r.area = "510722101".into();
+        let e = check(&r).unwrap_err().to_string();
+        assert!(
+            e.contains(
+                "排查矛盾纠纷 (disputes.identified) 不在乡镇的综治工作月报 (zongzhi_monthly)中"
+            ) && e.contains("矛盾纠纷排查化解半月报 (disputes_half_monthly)"),
+            "{e}"
+        );
+        r.period = "2026-10-H2".into();
+        assert_eq!(check(&r).unwrap().form, "disputes_half_monthly");
+        r.form = "矛盾纠纷排查化解半月报".into();
+        assert_eq!(check(&r).unwrap().form, "disputes_half_monthly");
+        // a form named for the wrong kind of period, level, or not at all
+        r.period = "2026-10".into();
+        let e = check(&r).unwrap_err().to_string();
+        assert!(
+            e.contains("是半月报，期间 2026-10 不是（例如 2026-10-H1）"),
+            "{e}"
+        );
+        let mut v = report(vec![value("disputes.identified", Some(2), &[])]);
+        v.period = "2026-10-H1".into();
+        let e = check(&v).unwrap_err().to_string();
+        assert!(e.contains("村社区 不按半月报上报"), "{e}");
+        v.form = "disputes_half_monthly".into();
+        let e = check(&v).unwrap_err().to_string();
+        assert!(e.contains("不由村社区填报"), "{e}");
+        v.form = "月报表".into();
+        let e = check(&v).unwrap_err().to_string();
+        assert!(e.contains("未知报表「月报表」"), "{e}");
+        // a stock broken down by a category, on the monthly form
+        let stars = check(&report(vec![value(
+            "creation.safe_villages",
+            None,
+            &[("★★", 1)],
+        )]))
+        .unwrap();
+        assert_eq!(stars.values[0].total, 1);
     }
 
     #[test]

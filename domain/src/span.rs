@@ -22,11 +22,11 @@ pub struct Span {
 pub enum SpanError {
     #[error(transparent)]
     Period(#[from] PeriodError),
-    #[error("区间「{0}」：两端应是同一种期间（都是月、都是周或都是日）")]
+    #[error("区间「{0}」：两端应是同一种期间（都是月、都是半月、都是周或都是日）")]
     MixedKinds(String),
     #[error("区间「{0}」：起点在终点之后")]
     Backwards(String),
-    #[error("区间「{0}」：累计区间由月、周或日组成（季度写作 2026-Q3，不写成区间）")]
+    #[error("区间「{0}」：累计区间由月、半月、周或日组成（季度写作 2026-Q3，不写成区间）")]
     NotReportable(String),
     #[error("区间「{0}」超过 {MAX_PERIODS} 个期间")]
     TooLong(String),
@@ -52,6 +52,16 @@ impl Span {
             out.push(p);
         }
         out
+    }
+
+    /// The periods whose reports the span reads, oldest first: [`Span::periods`], with each
+    /// month followed by its two half-months (a form reported half-monthly counts in the month
+    /// as much as one reported monthly).
+    pub fn reported(&self) -> Vec<Period> {
+        self.periods()
+            .into_iter()
+            .flat_map(|p| std::iter::once(p).chain(p.half_months().into_iter().flatten()))
+            .collect()
     }
 
     /// The kind of the reported periods it covers.
@@ -196,6 +206,23 @@ mod tests {
             ["2025-W52", "2026-W01", "2026-W02"]
         );
         assert_eq!(s("2026-10-01..2026-10-07").periods().len(), 7);
+        assert_eq!(
+            strs(s("2026-09..2026-10").reported()),
+            [
+                "2026-09",
+                "2026-09-H1",
+                "2026-09-H2",
+                "2026-10",
+                "2026-10-H1",
+                "2026-10-H2"
+            ]
+        );
+        assert_eq!(s("2026-Q3").reported().len(), 9);
+        assert_eq!(
+            strs(s("2026-10-H2..2026-11-H1").reported()),
+            ["2026-10-H2", "2026-11-H1"]
+        );
+        assert_eq!(strs(s("2026-W40").reported()), ["2026-W40"]);
         assert_eq!(s("2026-10").to_string(), "2026-10");
         assert_eq!(s("2026-01..2026-10").to_string(), "2026-01..2026-10");
     }

@@ -50,7 +50,31 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Import(args) => import(args).await,
         Command::Owners(cmd) => owners(cmd),
         Command::Users(cmd) => users(cmd),
+        Command::Forms(args) => forms(args),
     }
+}
+
+/// `pingan-hub forms`: the forms, and whether the catalogue keeps the store's figures.
+fn forms(args: pingan_hub::cmd::config::FormsArgs) -> anyhow::Result<()> {
+    let catalogue = match &args.catalogue {
+        Some(p) => pingan_domain::Catalogue::load(p)
+            .with_context(|| format!("指标目录 {}", p.display()))?,
+        None => pingan_domain::Catalogue::builtin(),
+    };
+    let table = pingan_hub::tables::forms_table(&catalogue, args.metrics);
+    pingan_domain::text::print_out(&table.to_text());
+    if let Some(data) = &args.data {
+        let reader = pingan_hub::store::StoreReader::open(&data.join(pingan_hub::store::DB_FILE))?;
+        let used = reader
+            .catalogue_use()
+            .context("the store predates forms: start the hub once with its current catalogue")?;
+        pingan_hub::state::orphans(&used, &catalogue).map_err(|e| anyhow::anyhow!("{e}"))?;
+        println!(
+            "此目录保留了 {} 中已存储的全部指标和类别 (the catalogue keeps every stored figure)",
+            data.display()
+        );
+    }
+    Ok(())
 }
 
 /// A password from the terminal (asked twice, no echo) or one line of standard input.

@@ -40,6 +40,48 @@ pub enum OpenError {
     Store(#[from] StoreError),
     #[error("loading the rollups: {0}")]
     Query(#[from] QueryError),
+    #[error("{0}")]
+    Orphans(String),
+}
+
+/// Refuses a catalogue that would orphan stored figures: a metric the stored reports carry that
+/// it no longer has (retired metrics are kept), or a part no longer among its category's values.
+pub fn check_catalogue_keeps(store: &Store, catalogue: &Catalogue) -> Result<(), OpenError> {
+    orphans(&store.reader()?.catalogue_use()?, catalogue)
+}
+
+/// The check of [`check_catalogue_keeps`] on the (metric, part) pairs a store holds.
+pub fn orphans(used: &[(String, String)], catalogue: &Catalogue) -> Result<(), OpenError> {
+    let mut orphans = Vec::new();
+    for (metric, part) in used {
+        let Some(id) = catalogue.metric_id(metric) else {
+            if part.is_empty() {
+                orphans.push(format!(
+                    "指标 {metric} 已从目录中删除（改为 retired = true 以保留历史）"
+                ));
+            }
+            continue;
+        };
+        if part.is_empty() {
+            continue;
+        }
+        let kept = catalogue
+            .category_of(&id)
+            .is_some_and(|c| c.values.iter().any(|v| v == part));
+        if !kept {
+            orphans.push(format!(
+                "{} 的类别值「{part}」已不在目录中（保留该值，改名请新增一个值）",
+                catalogue.label(&id)
+            ));
+        }
+    }
+    if orphans.is_empty() {
+        return Ok(());
+    }
+    Err(OpenError::Orphans(format!(
+        "指标目录的改动会使已存储的报表数据失去归属，未启动 (the catalogue would orphan stored figures; not started)：{}",
+        orphans.join("；")
+    )))
 }
 
 impl HubState {
@@ -108,6 +150,7 @@ impl HubState {
             }) as _
         });
         let store = Store::open_with_hook(data, hook)?;
+        check_catalogue_keeps(&store, &catalogue)?;
         let owners = Arc::new(Owners::load(&store)?);
         if rollups {
             let loaded = engine.load(

@@ -424,6 +424,84 @@ pub fn trend_table(r: &pb::TrendReply) -> Table {
     }
 }
 
+/// The report forms of a catalogue: id, title, period, deadline, reporters and how many metrics
+/// each level fills in; with `metrics`, one row per form, section and metric.
+pub fn forms_table(catalogue: &Catalogue, metrics: bool) -> Table {
+    use pingan_domain::{form::period_zh, period::PeriodKind};
+    let deadline = |f: &pingan_domain::Form| match (f.period, f.deadline.day, f.deadline.hour) {
+        (PeriodKind::Day, _, Some(h)) => format!("当日 {h}:00 前"),
+        (PeriodKind::Day, _, None) => "当日（平台默认时刻）".into(),
+        (_, Some(d), _) => format!("期末后第 {d} 日内"),
+        _ => "平台默认".into(),
+    };
+    let mut rows = Vec::new();
+    for f in catalogue.forms() {
+        let levels: Vec<String> = f
+            .levels
+            .iter()
+            .map(|l| format!("{}({})", l.zh(), f.metrics_for(*l).count()))
+            .collect();
+        rows.push(vec![
+            Cell::Text(f.id.clone()),
+            Cell::Text(if f.default {
+                format!("{}（默认）", f.zh)
+            } else {
+                f.zh.clone()
+            }),
+            Cell::Text(period_zh(f.period).into()),
+            Cell::Text(deadline(f)),
+            Cell::Text(levels.join(" ")),
+            Cell::Text(String::new()),
+        ]);
+        if metrics {
+            for sec in &f.sections {
+                let who = sec
+                    .levels
+                    .as_ref()
+                    .map(|ls| {
+                        let zh: Vec<&str> = ls.iter().map(|l| l.zh()).collect();
+                        format!("（{}填）", zh.join("、"))
+                    })
+                    .unwrap_or_default();
+                for m in &sec.metrics {
+                    let def = catalogue.metric(m);
+                    rows.push(vec![
+                        Cell::Text(String::new()),
+                        Cell::Text(format!("  {}{who}", sec.zh)),
+                        Cell::Text(String::new()),
+                        Cell::Text(String::new()),
+                        Cell::Text(String::new()),
+                        Cell::Text(format!("{} [{}]", catalogue.label(m), def.unit)),
+                    ]);
+                }
+            }
+        }
+    }
+    let retired: Vec<String> = catalogue
+        .metrics()
+        .iter()
+        .filter(|m| m.retired)
+        .map(|m| catalogue.label(&m.id))
+        .collect();
+    Table {
+        title: "报表 (report forms)".into(),
+        columns: columns(&[
+            ("form", "报表代码"),
+            ("title", "报表"),
+            ("period", "周期"),
+            ("deadline", "报送时限"),
+            ("reporters", "填报层级(指标数)"),
+            ("metric", "指标"),
+        ]),
+        rows,
+        notes: if retired.is_empty() {
+            Vec::new()
+        } else {
+            vec![format!("已停用（保留历史）：{}", retired.join("、"))]
+        },
+    }
+}
+
 /// Completeness: the missing and late reporters, of every reporting level or of `level`.
 /// Reporters a child hub summarizes are counted, not named: a note says how many and where
 /// their names are.

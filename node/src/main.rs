@@ -84,6 +84,10 @@ struct SubmitArgs {
     /// 2026年10月 are read as 2026-10.
     #[arg(long)]
     period: String,
+    /// The form (报表) by id or title, e.g. disputes_half_monthly or 矛盾纠纷排查化解半月报.
+    /// Default: the form the area's level reports for the period (for a month, 综治工作月报).
+    #[arg(long, default_value = "")]
+    form: String,
     /// A value: metric=value, or metric[part]=value; metric by id or Chinese name. Repeatable.
     #[arg(long = "set", value_name = "METRIC=VALUE")]
     sets: Vec<String>,
@@ -275,6 +279,7 @@ fn checked_report(
         notes: args.notes.clone(),
         reporter: args.reporter.clone(),
         rollup: None,
+        form: args.form.trim().to_owned(),
     };
     let validator = Validator {
         catalogue: &catalogue,

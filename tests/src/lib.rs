@@ -243,35 +243,53 @@ pub fn hub_with_stdin(args: &[&str], data: &Path, stdin: &str) -> std::process::
     child.wait_with_output().expect("pingan-hub output")
 }
 
-/// Random plausible values for one report: about half the catalogue's metrics, small numbers
-/// (so zero denominators and ties are common), the catalogue's hard rules kept, and sometimes a
-/// breakdown of disputes by type, with or without its total.
-pub fn random_values(rng: &mut rand::rngs::StdRng, catalogue: &Catalogue) -> Vec<pb::MetricValue> {
+/// Random plausible values for one report of `area` for `period`: about half the metrics its
+/// form asks, small numbers (so zero denominators and ties are common), the catalogue's hard
+/// rules kept, and sometimes a breakdown of disputes by type (with or without its total) and of
+/// grid workers (a stock) by 专职/兼职.
+pub fn random_values(
+    rng: &mut rand::rngs::StdRng,
+    catalogue: &Catalogue,
+    area: &str,
+    period: &str,
+) -> Vec<pb::MetricValue> {
     use rand::Rng as _;
+    let level = area
+        .parse::<pingan_domain::AreaCode>()
+        .expect("area")
+        .level();
+    let kind = period
+        .parse::<pingan_domain::Period>()
+        .expect("period")
+        .kind();
+    let form = catalogue
+        .form_for(level, kind)
+        .expect("a form for the level and period");
+    let asked: Vec<String> = form.metrics_for(level).map(|m| m.to_string()).collect();
     let mut vals: std::collections::BTreeMap<String, i64> = std::collections::BTreeMap::new();
-    for m in catalogue.metrics() {
+    for m in &asked {
         if rng.random_bool(0.55) {
             // small numbers make zero denominators and ties common
-            vals.insert(m.id.to_string(), rng.random_range(0..6));
+            vals.insert(m.clone(), rng.random_range(0..6));
         }
     }
-    let mut fix = |a: &str, b: &str, k: i64, le: bool| {
+    // the catalogue's hard rules kept: a value beyond its bound is set to the bound
+    for rule in catalogue.rules() {
+        if rule.severity != pingan_domain::catalogue::Severity::Hard {
+            continue;
+        }
+        let (a, b) = (rule.metric.as_str(), rule.other.as_str());
         if let (Some(&x), Some(&y)) = (vals.get(a), vals.get(b)) {
-            let ok = if le { x <= k * y } else { x >= k * y };
+            let bound = rule.factor * y;
+            let ok = match rule.op {
+                pingan_domain::catalogue::RuleOp::Le => x <= bound,
+                pingan_domain::catalogue::RuleOp::Ge => x >= bound,
+            };
             if !ok {
-                vals.insert(a.into(), k * y);
+                vals.insert(a.into(), bound);
             }
         }
-    };
-    fix("disputes.resolved", "disputes.mediated", 1, true);
-    fix("petitions.repeat_visitors", "petitions.visitors", 1, true);
-    fix(
-        "petitions.collective_persons",
-        "petitions.collective_batches",
-        5,
-        false,
-    );
-    fix("patrol.person_times", "patrol.sessions", 1, false);
+    }
     // a hard rule's bounded side comes with its bound (the validator requires it)
     for rule in catalogue.rules() {
         if rule.severity != pingan_domain::catalogue::Severity::Hard {
@@ -291,8 +309,20 @@ pub fn random_values(rng: &mut rand::rngs::StdRng, catalogue: &Catalogue) -> Vec
             }
         }
     }
+    vals.retain(|m, _| asked.contains(m));
     let mut out: Vec<pb::MetricValue> = vals.into_iter().map(|(m, v)| value(&m, v)).collect();
-    if rng.random_bool(0.4) {
+    if asked.iter().any(|m| m == "grid.workers") && rng.random_bool(0.3) {
+        let (a, b) = (rng.random_range(0..4), rng.random_range(0..4));
+        out.retain(|v| v.metric != "grid.workers");
+        out.push(pb::MetricValue {
+            metric: "grid.workers".into(),
+            total: None,
+            parts: [("专职".to_string(), a), ("兼职".to_string(), b)]
+                .into_iter()
+                .collect(),
+        });
+    }
+    if asked.iter().any(|m| m == "disputes.identified") && rng.random_bool(0.4) {
         let a = rng.random_range(0..4);
         let b = rng.random_range(0..4);
         let given_total = rng.random_bool(0.5);

@@ -46,14 +46,21 @@ impl<'a> Reference<'a> {
         Reference {
             catalogue,
             areas,
-            deadlines: Deadlines::default(),
+            deadlines: Deadlines::default().with_forms(catalogue),
             reporting_levels: vec![Level::County, Level::Township, Level::Village],
             current,
         }
     }
 
     /// One report's value of a metric (or of one of its parts).
-    fn report_value(&self, r: &RevisionRecord, metric: &str, part: Option<&str>) -> Option<i64> {
+    /// A zero report implies 0 for the count metrics its form asks of its level.
+    fn report_value(
+        &self,
+        (area, period): (AreaCode, Period),
+        r: &RevisionRecord,
+        metric: &str,
+        part: Option<&str>,
+    ) -> Option<i64> {
         match r.values.iter().find(|v| v.metric == metric) {
             Some(v) => match part {
                 None => Some(v.total.unwrap_or_else(|| v.parts.values().sum())),
@@ -61,8 +68,13 @@ impl<'a> Reference<'a> {
             },
             None => {
                 let id = self.catalogue.metric_id(metric)?;
+                let asked = self
+                    .catalogue
+                    .form_for(area.level(), period.kind())
+                    .is_some_and(|f| f.asks(area.level(), &id));
                 (r.zero_report
                     && part.is_none()
+                    && asked
                     && self.catalogue.metric(&id).kind == MetricKind::Count)
                     .then_some(0)
             }
@@ -70,7 +82,8 @@ impl<'a> Reference<'a> {
     }
 
     /// Subtree (or own, with `own_only`) value of a metric over a span: counts sum over the
-    /// periods carrying them, stocks take the last period carrying them.
+    /// periods carrying them (a month's half-months included), stocks take the last period
+    /// carrying them among the months and among the half-months, and add the two.
     pub fn value(
         &self,
         area: AreaCode,
@@ -83,8 +96,8 @@ impl<'a> Reference<'a> {
             .catalogue
             .metric(&self.catalogue.metric_id(metric).unwrap())
             .kind;
-        let mut out = None;
-        for p in span.periods() {
+        let (mut out, mut halves) = (None, None);
+        for p in span.reported() {
             let mut period_sum = None;
             for ((a, pp), (r, _)) in &self.current {
                 let inside = if own_only {
@@ -94,19 +107,32 @@ impl<'a> Reference<'a> {
                 };
                 if *pp == p
                     && inside
-                    && let Some(v) = self.report_value(r, metric, part)
+                    && let Some(v) = self.report_value((*a, p), r, metric, part)
                 {
                     *period_sum.get_or_insert(0) += v;
                 }
             }
+            let series = if p.kind() == pingan_domain::period::PeriodKind::HalfMonth {
+                &mut halves
+            } else {
+                &mut out
+            };
             if let Some(v) = period_sum {
-                out = match (kind, out) {
+                *series = match (kind, *series) {
                     (MetricKind::Count, Some(acc)) => Some(acc + v),
                     _ => Some(v),
                 };
             }
         }
-        out
+        match (out, halves) {
+            (Some(a), Some(b)) => Some(a + b),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Whether `area`'s office reports a form for periods like `p`.
+    fn expected(&self, area: AreaCode, p: Period) -> bool {
+        self.catalogue.form_for(area.level(), p.kind()).is_some()
     }
 
     /// Population: the attribute, or the sum over children that have one.
@@ -162,15 +188,19 @@ impl<'a> Reference<'a> {
     /// (expected, received, on time) of the reporters at `levels` in an area's subtree.
     pub fn counts(&self, area: AreaCode, span: &Span, levels: &[Level]) -> (u64, u64, u64) {
         let (mut e, mut r, mut t) = (0, 0, 0);
-        for p in span.periods() {
+        for p in span.reported() {
             for a in self.areas.iter() {
-                if !a.code.is_within(area) || !levels.contains(&a.code.level()) || !a.valid_for(p) {
+                if !a.code.is_within(area)
+                    || !levels.contains(&a.code.level())
+                    || !a.valid_for(p)
+                    || !self.expected(a.code, p)
+                {
                     continue;
                 }
                 e += 1;
                 if let Some((_, first)) = self.current.get(&(a.code, p)) {
                     r += 1;
-                    if *first < self.deadlines.due_ms(p) {
+                    if *first < self.deadlines.due_ms(a.code.level(), p) {
                         t += 1;
                     }
                 }
@@ -196,14 +226,18 @@ impl<'a> Reference<'a> {
         levels: &[Level],
     ) -> (Vec<CodePeriod>, Vec<CodePeriod>) {
         let (mut missing, mut late) = (Vec::new(), Vec::new());
-        for p in span.periods() {
+        for p in span.reported() {
             for a in self.areas.iter() {
-                if !a.code.is_within(area) || !levels.contains(&a.code.level()) || !a.valid_for(p) {
+                if !a.code.is_within(area)
+                    || !levels.contains(&a.code.level())
+                    || !a.valid_for(p)
+                    || !self.expected(a.code, p)
+                {
                     continue;
                 }
                 match self.current.get(&(a.code, p)) {
                     None => missing.push((a.code.to_string(), p.to_string())),
-                    Some((_, first)) if *first >= self.deadlines.due_ms(p) => {
+                    Some((_, first)) if *first >= self.deadlines.due_ms(a.code.level(), p) => {
                         late.push((a.code.to_string(), p.to_string()))
                     }
                     Some(_) => {}

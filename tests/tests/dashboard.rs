@@ -49,7 +49,7 @@ fn write_figures(path: &Path) -> BTreeMap<(String, String, String), i64> {
             if month == "2026-09" && i % 7 == 3 {
                 continue; // not reported: the completeness view names them
             }
-            let mut values = random_values(&mut rng, &catalogue);
+            let mut values = random_values(&mut rng, &catalogue, &village.to_string(), month);
             // in the quarter every village settles nearly all of its disputes but one, which
             // settles a fifth: the table has an outlier to mark
             if month.starts_with("2026-0") && month >= "2026-07" {

@@ -138,7 +138,7 @@ async fn submit_random(
                 continue;
             }
             let mut r = report(&code.to_string(), m, Vec::new());
-            r.values = pingan_tests::random_values(rng, &catalogue);
+            r.values = pingan_tests::random_values(rng, &catalogue, &r.area, m);
             r.zero_report = r.values.is_empty() || rng.random_bool(0.08);
             if r.zero_report {
                 r.values.clear();
@@ -150,7 +150,11 @@ async fn submit_random(
             }
             sends.push((at(next.year(), next.month(), 3), r.clone()));
             if rng.random_bool(0.1) {
-                let mut c = report(&r.area, m, pingan_tests::random_values(rng, &catalogue));
+                let mut c = report(
+                    &r.area,
+                    m,
+                    pingan_tests::random_values(rng, &catalogue, &r.area, m),
+                );
                 c.zero_report = c.values.is_empty();
                 sends.push((at(next.year(), next.month(), 20), c));
             }
@@ -353,7 +357,7 @@ async fn a_parent_killed_mid_forwarding_loses_nothing_and_never_blocks_the_count
             let mut r = report(
                 &v.to_string(),
                 month,
-                pingan_tests::random_values(&mut rng, &catalogue),
+                pingan_tests::random_values(&mut rng, &catalogue, &v.to_string(), month),
             );
             r.zero_report = r.values.is_empty();
             client.submit(r).await.expect("the county accepts");

@@ -590,8 +590,8 @@ async fn a_county_hub_given_the_national_divisions_holds_only_its_county() {
         .into_inner();
     assert_eq!(
         county.completeness.unwrap().expected,
-        496,
-        "county, townships, villages"
+        496 + 2 * 33,
+        "county, townships, villages on the monthly form; townships' two half-months"
     );
     assert!(hub.terminate(Duration::from_secs(60)).success());
     let snapshot = std::fs::metadata(data.join(pingan_hub::query::snapshot::FILE))

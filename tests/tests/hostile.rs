@@ -161,6 +161,7 @@ async fn a_store_holding_figures_beyond_any_bound_serves_and_names_them() {
         submission_id: id.into(),
         area: area.parse().unwrap(),
         period: "2026-10".parse().unwrap(),
+        form: String::new(),
         values: Vec::new(),
         zero_report: false,
         notes: String::new(),
@@ -643,7 +644,7 @@ async fn floods_and_nonsense_get_short_answers() {
             node.submit(report(
                 VILLAGE,
                 day,
-                vec![value("grid.visits", i64::from(i % 7))],
+                vec![value("petitions.visitors", i64::from(i % 7))],
             ))
             .await,
         );
@@ -858,7 +859,7 @@ async fn honest_nodes_are_served_through_a_mixed_hostile_load() {
                 let day = (first + chrono::Days::new((i % DAYS) as u64)).to_string();
                 let n = (i * 7 + v.len() as i64) % 50;
                 let started = Instant::now();
-                c.submit(report(&v, &day, vec![value("grid.visits", n)]))
+                c.submit(report(&v, &day, vec![value("petitions.visitors", n)]))
                     .await
                     .unwrap_or_else(|e| panic!("an honest report of {v} {day} was refused: {e:?}"));
                 latencies.push(started.elapsed());
@@ -868,14 +869,20 @@ async fn honest_nodes_are_served_through_a_mixed_hostile_load() {
             (sent, latencies)
         }));
     }
+    let mut finished = Vec::new();
+    for h in honest {
+        finished.push(h.await);
+    }
+    // the hostile load stops before any honest failure is reported: a failure must fail the
+    // test, not leave the slowloris threads holding the runtime open
+    stop.store(true, Ordering::SeqCst);
     let mut total = 0i64;
     let mut latencies = Vec::new();
-    for h in honest {
-        let (sent, l) = h.await.unwrap();
+    for f in finished {
+        let (sent, l) = f.unwrap();
         total += sent.values().sum::<i64>();
         latencies.extend(l);
     }
-    stop.store(true, Ordering::SeqCst);
     for h in hostile {
         h.await.unwrap();
     }
@@ -897,7 +904,7 @@ async fn honest_nodes_are_served_through_a_mixed_hostile_load() {
         .rollup(pb::RollupRequest {
             area: TOWN.into(),
             period: format!("2020-01-01..{last}"),
-            metrics: vec!["grid.visits".into()],
+            metrics: vec!["petitions.visitors".into()],
             ..Default::default()
         })
         .await

@@ -108,7 +108,7 @@ async fn load_random_data(hub: &TestHub, areas: &Areas, rng: &mut StdRng) -> Vec
             if rng.random_bool(0.1) {
                 r.zero_report = true;
             } else {
-                r.values = pingan_tests::random_values(rng, &catalogue);
+                r.values = pingan_tests::random_values(rng, &catalogue, &r.area, &r.period);
                 if r.values.is_empty() {
                     r.zero_report = true;
                 }
@@ -126,7 +126,7 @@ async fn load_random_data(hub: &TestHub, areas: &Areas, rng: &mut StdRng) -> Vec
                 let mut c = pingan_tests::report(
                     &r.area,
                     &r.period,
-                    pingan_tests::random_values(rng, &catalogue),
+                    pingan_tests::random_values(rng, &catalogue, &r.area, &r.period),
                 );
                 c.zero_report = c.values.is_empty();
                 client.submit(c.clone()).await.unwrap();
@@ -516,7 +516,8 @@ async fn missing_data_is_missing_not_zero_and_bad_questions_are_refused() {
             .all(|f| f.total.is_none() && f.own.is_none())
     );
     assert!(r.rates.iter().all(|x| x.value.is_none()));
-    assert_eq!(r.completeness.unwrap().missing, 496);
+    // the monthly form's county, townships and villages; the townships' two half-months
+    assert_eq!(r.completeness.unwrap().missing, 496 + 2 * 33);
     for (req, code) in [
         (
             pb::CompareRequest {
@@ -581,8 +582,13 @@ async fn the_cli_prints_csv_that_reads_back_as_the_grpc_answer() {
                 value("disputes.mediated", 10 + i % 7),
                 value("disputes.resolved", 5 + i % 5),
             ];
+            // a township's disputes go on its half-monthly form; the month reads them
             client
-                .submit(pingan_tests::report(&t.to_string(), m, vals))
+                .submit(pingan_tests::report(
+                    &t.to_string(),
+                    &format!("{m}-H1"),
+                    vals,
+                ))
                 .await
                 .unwrap();
         }

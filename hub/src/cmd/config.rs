@@ -38,6 +38,24 @@ pub enum Command {
     /// Web accounts of leaders (the dashboard): each reads one area's subtree.
     #[command(subcommand)]
     Users(UsersCommand),
+    /// The report forms (报表) of a catalogue: who reports what, for which periods, by when.
+    /// With --data, also checks that the catalogue keeps every figure the store holds (do this
+    /// before restarting a hub with a changed catalogue).
+    Forms(FormsArgs),
+}
+
+/// `pingan-hub forms`.
+#[derive(Debug, Args)]
+pub struct FormsArgs {
+    /// Indicator catalogue (TOML); default: the built-in catalogue.
+    #[arg(long, env = "PINGAN_CATALOGUE")]
+    pub catalogue: Option<PathBuf>,
+    /// A hub's data directory (the hub may be running): check the catalogue against its store.
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// List every form's metrics too.
+    #[arg(long)]
+    pub metrics: bool,
 }
 
 /// `pingan-hub users`. Passwords are read from the terminal without echo, or as one line on
@@ -287,6 +305,7 @@ impl ServeArgs {
             monthly_day: self.monthly_due_day,
             weekly_days: self.weekly_due_days,
             daily_hour: self.daily_due_hour,
+            forms: Default::default(),
         }
     }
 }

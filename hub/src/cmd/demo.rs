@@ -4,7 +4,7 @@
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use anyhow::Context as _;
-use pingan_domain::{AreaCode, Catalogue, Level, Period, fixtures, pb};
+use pingan_domain::{AreaCode, Catalogue, Level, Period, fixtures, pb, period::PeriodKind};
 use pingan_outbox::{Deliverer, Outbox};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 use tokio::net::TcpListener;
@@ -26,9 +26,11 @@ pub fn figures(area: AreaCode, period: Period) -> Vec<pb::MetricValue> {
         // areas differ: some are busier than others, all year round
         busy: 1 + (area.digits() % 7) as i64,
     };
-    match area.level() {
-        Level::Village => village_figures(&mut f, area),
-        Level::Township => township_figures(&mut f),
+    match (area.level(), period.kind()) {
+        (Level::Village, _) => village_figures(&mut f, area),
+        // townships report disputes half-monthly (矛盾纠纷排查化解半月报), the rest monthly
+        (Level::Township, PeriodKind::HalfMonth) => township_disputes(&mut f),
+        (Level::Township, _) => township_figures(&mut f),
         _ => county_figures(&mut f),
     }
     f.out
@@ -118,8 +120,8 @@ fn village_figures(f: &mut Figures, area: AreaCode) {
     );
 }
 
-fn township_figures(f: &mut Figures) {
-    let mediated = f.rng.random_range(2..=6 + f.busy * 2);
+fn township_disputes(f: &mut Figures) {
+    let mediated = f.rng.random_range(1..=3 + f.busy);
     put(
         &mut f.out,
         "disputes.identified",
@@ -133,6 +135,9 @@ fn township_figures(f: &mut Figures) {
         mediated - f.rng.random_range(0..=mediated.min(2)),
         none(),
     );
+}
+
+fn township_figures(f: &mut Figures) {
     let mut channels = BTreeMap::new();
     for (c, hi) in [("来信", 3), ("来访", 6), ("网上", 8), ("来电", 4)] {
         channels.insert(c.to_owned(), f.rng.random_range(0..=hi));
@@ -337,6 +342,14 @@ async fn report_months(
 ) -> anyhow::Result<Vec<Node>> {
     for (mi, month) in months.iter().enumerate() {
         let is_last = mi + 1 == months.len();
+        // townships report the month's first half (上半月) in its second half
+        let [first_half, _] = month.half_months().expect("a month");
+        clock.set(at(first_half.last_day() + chrono::Days::new(2), 9));
+        let (towns, others): (Vec<Node>, Vec<Node>) = nodes
+            .drain(..)
+            .partition(|n| n.code.level() == Level::Township);
+        nodes = submit_all(towns, first_half).await?;
+        nodes.extend(others);
         let mut late = Vec::new();
         let mut on_time = Vec::new();
         for node in nodes.drain(..) {
@@ -492,7 +505,8 @@ async fn show_answers(hub_url: &str, county: AreaCode, last: Period) -> anyhow::
     Ok(())
 }
 
-/// Every node in `nodes` submits its figures for `month`, many at once; returns the nodes.
+/// Every node in `nodes` submits its figures for `month`, many at once, townships their second
+/// half-month's too; returns the nodes.
 async fn submit_all(nodes: Vec<Node>, month: Period) -> anyhow::Result<Vec<Node>> {
     let limit = Arc::new(tokio::sync::Semaphore::new(64));
     let mut tasks = tokio::task::JoinSet::new();
@@ -512,6 +526,17 @@ async fn submit_all(nodes: Vec<Node>, month: Period) -> anyhow::Result<Vec<Node>
                 ..Default::default()
             })
             .await?;
+            if let (Level::Township, Some([_, second])) = (node.code.level(), month.half_months()) {
+                node.submit(pb::Report {
+                    submission_id: pingan_outbox::new_submission_id(),
+                    area: node.code.to_string(),
+                    period: second.to_string(),
+                    values: figures(node.code, second),
+                    reporter: format!("node-{}", node.code),
+                    ..Default::default()
+                })
+                .await?;
+            }
             anyhow::Ok(node)
         });
     }

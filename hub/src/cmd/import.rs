@@ -49,8 +49,10 @@ pub fn received_at_ms(period: pingan_domain::Period, now_ms: i64) -> i64 {
         monthly_day: 1,
         weekly_days: 0,
         daily_hour: 1,
+        forms: Default::default(),
     };
-    (earliest.due_ms(period) - 1).min(now_ms)
+    // with no form's deadline, the level does not matter
+    (earliest.due_ms(pingan_domain::Level::Village, period) - 1).min(now_ms)
 }
 
 /// Reports in flight to the store at once (they share group commits).
@@ -558,7 +560,7 @@ mod tests {
     #[test]
     fn imported_reports_count_on_time_under_any_deadline() {
         let now = chrono::Utc::now().timestamp_millis();
-        for p in ["2025-10", "2025-W40", "2025-10-01", "2024-12"] {
+        for p in ["2025-10", "2025-10-H2", "2025-W40", "2025-10-01", "2024-12"] {
             let period: pingan_domain::Period = p.parse().expect("period");
             let at = received_at_ms(period, now);
             assert!(at < now, "{p}");
@@ -568,9 +570,12 @@ mod tests {
                     monthly_day: 1,
                     weekly_days: 0,
                     daily_hour: 1,
+                    forms: Default::default(),
                 },
+                Deadlines::default().with_forms(&pingan_domain::Catalogue::builtin()),
             ] {
-                assert!(deadlines.on_time(period, at), "{p} {deadlines:?}");
+                let level = pingan_domain::Level::Village;
+                assert!(deadlines.on_time(level, period, at), "{p} {deadlines:?}");
             }
             // and after the period began
             let first = crate::clock::beijing()
@@ -586,8 +591,9 @@ mod tests {
             monthly_day: 1,
             weekly_days: 0,
             daily_hour: 1,
+            forms: Default::default(),
         }
-        .due_ms(month)
+        .due_ms(pingan_domain::Level::Village, month)
             - 10_000;
         assert_eq!(received_at_ms(month, early), early);
     }

@@ -69,8 +69,9 @@ pub struct QueryArgs {
     /// Division code of the area asked about; in `compare`, 全国 is the whole registry.
     #[arg(long)]
     pub area: String,
-    /// 2026-10, 2026-Q3, 2026-H2, 2026, 2026-01..2026-10, 2026-W40, 2026-10-01; also
-    /// 2026/10, 2026年10月, 2026年第三季度, 2026年1月至2026年10月.
+    /// 2026-10, 2026-10-H1 (上半月), 2026-Q3, 2026-H2, 2026, 2026-01..2026-10, 2026-W40,
+    /// 2026-10-01; also 2026/10, 2026年10月, 2026年10月下半月, 2026年第三季度,
+    /// 2026年1月至2026年10月. A month includes its half-months' reports.
     #[arg(long)]
     pub period: String,
     /// Metric or indicator (id or Chinese name); for rollup, repeat to choose which.
@@ -89,6 +90,10 @@ pub struct QueryArgs {
     /// Compare: withhold values of areas whose reports are incomplete.
     #[arg(long)]
     pub complete_only: bool,
+    /// Completeness: only this form's reporters and periods (id or title, e.g.
+    /// disputes_half_monthly or 矛盾纠纷排查化解半月报); default: every form.
+    #[arg(long, default_value = "")]
+    pub form: String,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
@@ -262,6 +267,7 @@ pub async fn run(cmd: QueryCommand) -> anyhow::Result<()> {
                 area: args.area.clone(),
                 period,
                 level,
+                form: args.form.clone(),
                 ..Default::default()
             };
             let reply = every_completeness_page(&client, req)

@@ -175,6 +175,7 @@ impl Cube {
     fn contribution(
         &self,
         area: AreaCode,
+        period: Period,
         zero_report: bool,
         values: &[Value],
         rollup: Option<&Rollup>,
@@ -185,7 +186,7 @@ impl Cube {
             None => {
                 c.cells = self
                     .layout
-                    .cells(zero_report, values)
+                    .cells(area.level(), period.kind(), zero_report, values)
                     .into_iter()
                     .map(|(slot, v)| (slot, v, 1))
                     .collect();
@@ -243,6 +244,7 @@ impl Cube {
                 true,
             ) => self.contribution(
                 c.area,
+                c.period,
                 *zero_report,
                 values,
                 rollup.as_ref(),
@@ -254,9 +256,17 @@ impl Cube {
         let on_time = if old_status & REPORTED != 0 {
             old_status & ON_TIME != 0
         } else {
-            self.deadlines.on_time(c.period, c.first_received_at_ms)
+            self.deadlines
+                .on_time(c.area.level(), c.period, c.first_received_at_ms)
         };
-        let new = self.contribution(c.area, c.zero_report, &c.values, c.rollup.as_ref(), on_time);
+        let new = self.contribution(
+            c.area,
+            c.period,
+            c.zero_report,
+            &c.values,
+            c.rollup.as_ref(),
+            on_time,
+        );
         if c.rollup.as_ref().is_some_and(|r| r.scope == Scope::Subtree) {
             self.summarized[a as usize] = true;
         }

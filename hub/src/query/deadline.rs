@@ -1,8 +1,10 @@
 //! When a report is due: monthly figures by the end of the 5th of the next month (configurable),
-//! weekly ones a few days after the week, daily ones the same day by 16:00, all in 北京时间.
+//! half-monthly ones the same number of days after the half-month, weekly ones a few days after
+//! the week, daily ones the same day by 16:00, all in 北京时间; a form's own deadline (the
+//! catalogue's `deadline`) wins over these for the levels that report it.
 
 use chrono::{NaiveTime, TimeZone as _};
-use pingan_domain::Period;
+use pingan_domain::{Catalogue, Level, Period, form::Deadline, period::PeriodKind};
 
 use crate::clock::beijing;
 
@@ -15,6 +17,20 @@ pub struct Deadlines {
     pub weekly_days: u32,
     /// Hour of the day itself by which daily figures are due.
     pub daily_hour: u32,
+    /// The forms' own deadlines, by level and kind of reported period (see [`slot`]).
+    pub forms: [[Deadline; 4]; 5],
+}
+
+/// Where a level's form for a kind of period keeps its deadline in [`Deadlines::forms`].
+fn slot(level: Level, kind: PeriodKind) -> Option<(usize, usize)> {
+    let k = match kind {
+        PeriodKind::Month => 0,
+        PeriodKind::HalfMonth => 1,
+        PeriodKind::Week => 2,
+        PeriodKind::Day => 3,
+        _ => return None,
+    };
+    Some((level as usize, k))
 }
 
 impl Default for Deadlines {
@@ -23,24 +39,44 @@ impl Default for Deadlines {
             monthly_day: 5,
             weekly_days: 2,
             daily_hour: 16,
+            forms: Default::default(),
         }
     }
 }
 
 impl Deadlines {
-    /// The instant (ms since the epoch) after which a first submission for `period` is late.
-    pub fn due_ms(&self, period: Period) -> i64 {
+    /// These deadlines with the catalogue's forms' own.
+    pub fn with_forms(mut self, catalogue: &Catalogue) -> Deadlines {
+        for f in catalogue.forms() {
+            for l in &f.levels {
+                if let Some((a, b)) = slot(*l, f.period) {
+                    self.forms[a][b] = f.deadline;
+                }
+            }
+        }
+        self
+    }
+
+    /// The instant (ms since the epoch) after which a first submission of `level` for `period`
+    /// is late.
+    pub fn due_ms(&self, level: Level, period: Period) -> i64 {
+        let form = slot(level, period.kind())
+            .map(|(a, b)| self.forms[a][b])
+            .unwrap_or_default();
         let (day, time) = match period {
             Period::Day(d) => (
                 d,
-                NaiveTime::from_hms_opt(self.daily_hour.min(23), 0, 0).expect("valid"),
+                NaiveTime::from_hms_opt(form.hour.unwrap_or(self.daily_hour).min(23), 0, 0)
+                    .expect("valid"),
             ),
             Period::Week { .. } => (
-                period.last_day() + chrono::Days::new(u64::from(self.weekly_days) + 1),
+                period.last_day()
+                    + chrono::Days::new(u64::from(form.day.unwrap_or(self.weekly_days)) + 1),
                 NaiveTime::MIN,
             ),
             _ => (
-                period.last_day() + chrono::Days::new(u64::from(self.monthly_day.max(1)) + 1),
+                period.last_day()
+                    + chrono::Days::new(u64::from(form.day.unwrap_or(self.monthly_day).max(1)) + 1),
                 NaiveTime::MIN,
             ),
         };
@@ -51,9 +87,9 @@ impl Deadlines {
             .timestamp_millis()
     }
 
-    /// Whether a first submission received at `received_at_ms` was on time.
-    pub fn on_time(&self, period: Period, received_at_ms: i64) -> bool {
-        received_at_ms < self.due_ms(period)
+    /// Whether a first submission of `level` received at `received_at_ms` was on time.
+    pub fn on_time(&self, level: Level, period: Period, received_at_ms: i64) -> bool {
+        received_at_ms < self.due_ms(level, period)
     }
 }
 
@@ -73,10 +109,20 @@ mod tests {
                 .unwrap()
                 .timestamp_millis()
         };
-        assert!(d.on_time(p, at("2026-11-05 23:59:59")));
-        assert!(!d.on_time(p, at("2026-11-06 00:00:00")));
+        let v = Level::Village;
+        assert!(d.on_time(v, p, at("2026-11-05 23:59:59")));
+        assert!(!d.on_time(v, p, at("2026-11-06 00:00:00")));
         let day: Period = "2026-10-01".parse().unwrap();
-        assert!(d.on_time(day, at("2026-10-01 15:59:59")));
-        assert!(!d.on_time(day, at("2026-10-01 16:00:00")));
+        assert!(d.on_time(v, day, at("2026-10-01 15:59:59")));
+        assert!(!d.on_time(v, day, at("2026-10-01 16:00:00")));
+        // the shipped forms: the daily one by 12:00 (seed 001), the half-monthly one three days on
+        let d = d.with_forms(&Catalogue::builtin());
+        assert!(d.on_time(v, day, at("2026-10-01 11:59:59")));
+        assert!(!d.on_time(v, day, at("2026-10-01 12:00:00")));
+        let h1: Period = "2026-10-H1".parse().unwrap();
+        let t = Level::Township;
+        assert!(d.on_time(t, h1, at("2026-10-18 23:59:59")));
+        assert!(!d.on_time(t, h1, at("2026-10-19 00:00:00")));
+        assert!(d.on_time(v, p, at("2026-11-05 23:59:59")));
     }
 }

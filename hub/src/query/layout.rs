@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use pingan_domain::{Catalogue, MetricId, MetricKind, rollup::Value};
+use pingan_domain::{Catalogue, Level, MetricId, MetricKind, period::PeriodKind, rollup::Value};
 
 /// The slot layout of a catalogue.
 #[derive(Debug, Clone)]
@@ -14,6 +14,9 @@ pub struct Layout {
     slots: usize,
     /// Each slot's metric kind.
     kinds: Vec<MetricKind>,
+    /// What a zero report (零报告) of a level for a kind of period says is 0: the total slots of
+    /// the count metrics its form asks. A level and kind no form covers: every count metric.
+    zero: HashMap<(Level, PeriodKind), Vec<usize>>,
 }
 
 /// The slots of one metric.
@@ -62,11 +65,23 @@ impl Layout {
                 kinds[*s] = m.kind;
             }
         }
+        let mut zero = HashMap::new();
+        for f in catalogue.forms() {
+            for l in &f.levels {
+                let slots = f
+                    .metrics_for(*l)
+                    .filter(|m| catalogue.metric(m).kind == MetricKind::Count)
+                    .map(|m| metrics[by_id[m.as_str()]].total)
+                    .collect();
+                zero.insert((*l, f.period), slots);
+            }
+        }
         Layout {
             metrics,
             by_id,
             slots: next,
             kinds,
+            zero,
         }
     }
 
@@ -111,9 +126,16 @@ impl Layout {
         out
     }
 
-    /// A report's values as (slot, value) pairs. A zero report (零报告) carries every count metric
-    /// as 0; stocks are not implied by it.
-    pub fn cells(&self, zero_report: bool, values: &[Value]) -> Vec<(usize, i64)> {
+    /// A report's values as (slot, value) pairs, for a report of `level` for a period of `kind`.
+    /// A zero report (零报告) carries every count metric its form asks as 0; stocks are not
+    /// implied by it.
+    pub fn cells(
+        &self,
+        level: Level,
+        kind: PeriodKind,
+        zero_report: bool,
+        values: &[Value],
+    ) -> Vec<(usize, i64)> {
         let mut out = Vec::with_capacity(values.len() + 4);
         let mut seen = vec![false; self.metrics.len()];
         for v in values {
@@ -132,9 +154,20 @@ impl Layout {
             }
         }
         if zero_report {
-            for (i, m) in self.metrics.iter().enumerate() {
-                if !seen[i] && m.kind == MetricKind::Count {
-                    out.push((m.total, 0));
+            match self.zero.get(&(level, kind)) {
+                Some(slots) => {
+                    for &slot in slots {
+                        if !out.iter().any(|(s, _)| *s == slot) {
+                            out.push((slot, 0));
+                        }
+                    }
+                }
+                None => {
+                    for (i, m) in self.metrics.iter().enumerate() {
+                        if !seen[i] && m.kind == MetricKind::Count {
+                            out.push((m.total, 0));
+                        }
+                    }
                 }
             }
         }

@@ -257,4 +257,13 @@ impl StoreReader {
             .query_row("SELECT COUNT(*) FROM revisions", [], |r| r.get(0))?;
         Ok(n as u64)
     }
+
+    /// Every (metric, part) a stored report carries (part empty for the total), sorted.
+    pub fn catalogue_use(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let mut st = self
+            .conn
+            .prepare("SELECT metric, part FROM catalogue_use ORDER BY metric, part")?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
 }

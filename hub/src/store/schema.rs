@@ -38,6 +38,13 @@ CREATE TABLE IF NOT EXISTS owners (
     serial    TEXT    NOT NULL,
     since_ms  INTEGER NOT NULL
 );
+-- every (metric, part) a stored report carries (part '' for the total): what a catalogue change
+-- must keep, checked at start-up
+CREATE TABLE IF NOT EXISTS catalogue_use (
+    metric  TEXT NOT NULL,
+    part    TEXT NOT NULL,
+    PRIMARY KEY (metric, part)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS refusals (
     at_ms     INTEGER NOT NULL,
     identity  TEXT    NOT NULL,
@@ -62,6 +69,7 @@ pub(super) fn create_or_migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     };
     let revisions = table_sql("revisions")?;
     let had_counts = table_sql("period_revisions")?.is_some();
+    let had_use = table_sql("catalogue_use")?.is_some();
     if revisions
         .as_deref()
         .is_some_and(|sql| sql.contains("PRIMARY KEY (area, period, revision)"))
@@ -83,7 +91,41 @@ pub(super) fn create_or_migrate(conn: &mut Connection) -> rusqlite::Result<()> {
             [],
         )?;
     }
+    if !had_use {
+        record_catalogue_use(&tx)?;
+    }
     tx.commit()
+}
+
+/// Fills `catalogue_use` from every stored revision (once, for a store older than the table).
+fn record_catalogue_use(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
+    let mut used = std::collections::BTreeSet::new();
+    let mut rows = tx.prepare("SELECT vals FROM revisions")?;
+    let mut rows = rows.query([])?;
+    while let Some(row) = rows.next()? {
+        let blob: Vec<u8> = row.get(0)?;
+        // an undecodable row is named when it is read; it uses nothing here
+        if let Ok(stored) = super::reader::decode_values(&blob) {
+            for v in stored.values {
+                for part in v.parts.keys() {
+                    used.insert((v.metric.clone(), part.clone()));
+                }
+                used.insert((v.metric, String::new()));
+            }
+        }
+    }
+    if !used.is_empty() {
+        tracing::info!(
+            pairs = used.len(),
+            "recorded the metrics and parts the stored reports carry (once)"
+        );
+    }
+    let mut insert =
+        tx.prepare("INSERT OR IGNORE INTO catalogue_use (metric, part) VALUES (?1, ?2)")?;
+    for (m, p) in used {
+        insert.execute([m, p])?;
+    }
+    Ok(())
 }
 
 pub(super) fn configure(conn: &Connection) -> Result<(), StoreError> {

@@ -1,7 +1,7 @@
 //! The writer thread: concurrent submissions committed together (group commit), each group
 //! handed to the commit hook before any of its receipts is sent.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use pingan_domain::{Receipt, ValidReport, pb};
 use prost::Message as _;
@@ -33,6 +33,14 @@ pub(super) fn run_writer(
     mut rx: mpsc::Receiver<Job>,
     hook: Option<CommitHook>,
 ) {
+    // the (metric, part) pairs recorded in catalogue_use: only new ones are written
+    let mut used = match load_used(&conn) {
+        Ok(u) => u,
+        Err(e) => {
+            tracing::error!(error = %e, "reading catalogue_use failed; every pair is written again");
+            HashSet::new()
+        }
+    };
     while let Some(first) = rx.blocking_recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -41,7 +49,7 @@ pub(super) fn run_writer(
                 Err(_) => break,
             }
         }
-        match write_group(&mut conn, &group) {
+        match write_group(&mut conn, &group, &mut used) {
             Ok((results, committed)) => {
                 if let Some(hook) = &hook {
                     hook(&committed);
@@ -204,7 +212,46 @@ impl<'t> Statements<'t> {
     }
 }
 
-fn write_group(conn: &mut Connection, group: &[Job]) -> Result<GroupOutcome, StoreError> {
+/// The pairs `catalogue_use` holds.
+fn load_used(conn: &Connection) -> rusqlite::Result<HashSet<(String, String)>> {
+    let mut st = conn.prepare("SELECT metric, part FROM catalogue_use")?;
+    st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect()
+}
+
+/// Records the (metric, part) pairs of a group's reports that `used` does not hold yet.
+fn record_use(
+    tx: &rusqlite::Transaction<'_>,
+    group: &[Job],
+    used: &mut HashSet<(String, String)>,
+) -> Result<Vec<(String, String)>, StoreError> {
+    let mut new = Vec::new();
+    for job in group {
+        for v in &job.report.values {
+            let m = v.metric.as_str();
+            for key in std::iter::once("").chain(v.parts.keys().map(String::as_str)) {
+                let pair = (m.to_owned(), key.to_owned());
+                if !used.contains(&pair) && !new.contains(&pair) {
+                    new.push(pair);
+                }
+            }
+        }
+    }
+    if !new.is_empty() {
+        let mut insert = tx
+            .prepare_cached("INSERT OR IGNORE INTO catalogue_use (metric, part) VALUES (?1, ?2)")
+            .map_err(StoreError::from_sqlite)?;
+        for (m, p) in &new {
+            insert.execute([m, p]).map_err(StoreError::from_sqlite)?;
+        }
+    }
+    Ok(new)
+}
+
+fn write_group(
+    conn: &mut Connection,
+    group: &[Job],
+    used: &mut HashSet<(String, String)>,
+) -> Result<GroupOutcome, StoreError> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(StoreError::from_sqlite)?;
@@ -254,7 +301,10 @@ fn write_group(conn: &mut Connection, group: &[Job]) -> Result<GroupOutcome, Sto
         }
         count_revisions(&tx, added)?;
     }
+    // refused and duplicate submissions are recorded too: harmless, and rare
+    let new = record_use(&tx, group, used)?;
     tx.commit().map_err(StoreError::from_sqlite)?;
+    used.extend(new);
     Ok((results, committed))
 }
 

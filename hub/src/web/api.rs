@@ -237,6 +237,7 @@ pub fn build_table(
                     area: q.area,
                     span: q.span,
                     level: None,
+                    form: None,
                     page: Paging::everything(),
                 })
                 .map_err(failed)?

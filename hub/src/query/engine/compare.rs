@@ -114,7 +114,7 @@ impl Engine {
             .collect();
         let span = req.span;
         let spans = [span, span.year_earlier(), span.previous()];
-        let periods = spans.map(|s| s.periods());
+        let periods = spans.map(|s| s.reported());
         let read: u64 = periods.iter().map(|p| p.len() as u64).sum();
         crate::query::budget::within(rows.len() as u64 * read, "这次排名对比")?;
         Ok(Plan {

@@ -23,8 +23,23 @@ impl Engine {
                 area.level()
             )));
         }
-        let levels = self.levels_below(area, only);
-        let periods = span.periods();
+        let mut levels = self.levels_below(area, only);
+        let mut periods = span.reported();
+        if let Some(name) = &req.form {
+            let form = self.catalogue.form(name).ok_or_else(|| {
+                let all: Vec<String> = self.catalogue.forms().iter().map(|f| f.label()).collect();
+                QueryError::BadRequest(format!("未知报表「{name}」（可选：{}）", all.join("、")))
+            })?;
+            levels.retain(|l| form.reported_by(*l));
+            periods.retain(|p| p.kind() == form.period);
+            if periods.is_empty() {
+                return Err(QueryError::BadRequest(format!(
+                    "{} 是{}，{span} 中没有这样的期间",
+                    form.label(),
+                    pingan_domain::form::period_zh(form.period)
+                )));
+            }
+        }
         // by level, then code: each level's reporters in the subtree are one range of ids
         let mut levels_sorted = levels.clone();
         levels_sorted.sort();
@@ -116,6 +131,9 @@ impl Engine {
             let slab = cube.slabs.get(p);
             for &id in reporters {
                 let code = cube.index.codes[id as usize];
+                if !self.reports(code.level(), *p) {
+                    continue;
+                }
                 if base.is_bounded[id as usize]
                     && !self.areas.get(code).is_some_and(|a| a.valid_for(*p))
                     || !named(id)
@@ -203,12 +221,14 @@ mod tests {
             area: code(town),
             span: "2026-10".parse().unwrap(),
             level: None,
+            form: None,
             page: Paging::default(),
         };
         let c = f.engine.completeness(&q).unwrap();
         let s = c.summary;
-        // the plain count: the township itself and every village under it
-        let expected = 1 + f.areas().descendants_at(code(town), Level::Village).len() as u64;
+        // the plain count: the township itself and every village under it on the monthly form,
+        // and the township's two half-months on its half-monthly one
+        let expected = 1 + 2 + f.areas().descendants_at(code(town), Level::Village).len() as u64;
         assert_eq!(
             (s.expected, s.received, s.on_time, s.late),
             (expected, 3, 2, 1)
@@ -228,6 +248,6 @@ mod tests {
                 ..q
             })
             .unwrap();
-        assert_eq!(villages_only.summary.expected, expected - 1);
+        assert_eq!(villages_only.summary.expected, expected - 3);
     }
 }

@@ -67,7 +67,7 @@ impl Engine {
                 )));
             }
             if own_reported {
-                own_cells(&cube, area, zero_report, &values, &mut rollup);
+                own_cells(&cube, area, period, zero_report, &values, &mut rollup);
             }
         }
         if !own_reported && rollup.cells.is_empty() && rollup.reporters.is_empty() {
@@ -110,6 +110,7 @@ fn subtree_cells(cube: &Cube, slab: &Slab, id: usize, rollup: &mut Rollup) {
 fn own_cells(
     cube: &Cube,
     area: AreaCode,
+    period: Period,
     zero_report: bool,
     values: &[Value],
     rollup: &mut Rollup,
@@ -117,7 +118,7 @@ fn own_cells(
     let names = cube.layout.slot_names();
     rollup.cells = cube
         .layout
-        .cells(zero_report, values)
+        .cells(area.level(), period.kind(), zero_report, values)
         .into_iter()
         .map(|(slot, sum)| RollupCell {
             metric: names[slot].0.clone(),

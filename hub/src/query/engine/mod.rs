@@ -23,6 +23,7 @@ use std::{
 
 use pingan_domain::{
     AreaCode, Areas, Catalogue, Level, MetricKind, Period, Span, catalogue::Denominator,
+    period::PeriodKind,
 };
 
 use super::{
@@ -243,7 +244,11 @@ impl Engine {
         deadlines: Deadlines,
         reporting_levels: Vec<Level>,
     ) -> Engine {
-        let cube = Cube::new(AreaIndex::new(&areas), Layout::new(&catalogue), deadlines);
+        let cube = Cube::new(
+            AreaIndex::new(&areas),
+            Layout::new(&catalogue),
+            deadlines.with_forms(&catalogue),
+        );
         Engine {
             catalogue,
             areas,
@@ -385,7 +390,8 @@ impl Engine {
             crate::query::budget::check()?;
             for (code, zero_report, values) in reader.village_values_under(prefix, *p)? {
                 if code.level() == Level::Village {
-                    out.insert((code, *p), layout.cells(zero_report, &values));
+                    let cells = layout.cells(code.level(), p.kind(), zero_report, &values);
+                    out.insert((code, *p), cells);
                 }
             }
         }
@@ -403,30 +409,41 @@ impl Engine {
         let mut out = HashMap::new();
         for p in periods {
             if let Some(rec) = reader.current(area, *p)? {
-                out.insert((area, *p), layout.cells(rec.zero_report, &rec.values));
+                let cells = layout.cells(area.level(), p.kind(), rec.zero_report, &rec.values);
+                out.insert((area, *p), cells);
             }
         }
         Ok(out)
     }
 
-    /// Combines the periods of a span: counts sum over the periods that carry them, stocks take
-    /// the last period that carries them; a slot no period carries is missing. With `only`, just
-    /// those slots are combined (the others stay missing).
+    /// Combines the periods of a span: counts sum over the periods that carry them; stocks take
+    /// the last period that carries them within each series of periods (a month's and its
+    /// half-months' are reported by different offices, so the last of each adds up); a slot no
+    /// period carries is missing. With `only`, just those slots are combined (the others stay
+    /// missing).
     fn combine<'a>(
         cube: &Cube,
-        cells: impl Iterator<Item = Option<PeriodCell<'a>>>,
+        cells: impl Iterator<Item = (Period, Option<PeriodCell<'a>>)>,
         only: Option<&[usize]>,
     ) -> Vec<Option<i64>> {
         let slots = cube.layout.slots();
         let kind = cube.layout.kinds();
         let mut out: Vec<Option<i64>> = vec![None; slots];
-        let mut put = |slot: usize, v: i64| {
-            out[slot] = match (kind[slot], out[slot]) {
-                (MetricKind::Count, Some(acc)) => Some(acc.saturating_add(v)),
-                _ => Some(v),
-            }
-        };
-        for cell in cells.flatten() {
+        // stocks of the half-month series, added to the month series' at the end
+        let mut halves: Option<Vec<Option<i64>>> = None;
+        for (period, cell) in cells {
+            let Some(cell) = cell else { continue };
+            let acc = if period.kind() == PeriodKind::HalfMonth {
+                halves.get_or_insert_with(|| vec![None; slots])
+            } else {
+                &mut out
+            };
+            let mut put = |slot: usize, v: i64| {
+                acc[slot] = match (kind[slot], acc[slot]) {
+                    (MetricKind::Count, Some(a)) => Some(a.saturating_add(v)),
+                    _ => Some(v),
+                }
+            };
             match cell {
                 PeriodCell::Inner { sums, present } => match only {
                     None => {
@@ -451,6 +468,14 @@ impl Engine {
                         }
                     }
                 }
+            }
+        }
+        if let Some(halves) = halves {
+            for (o, h) in out.iter_mut().zip(halves) {
+                *o = match (*o, h) {
+                    (Some(a), Some(b)) => Some(a.saturating_add(b)),
+                    (a, b) => a.or(b),
+                };
             }
         }
         out
@@ -478,11 +503,8 @@ impl Engine {
     ) -> Vec<Option<i64>> {
         let slots = cube.layout.slots();
         let id = cube.index.id(area);
-        let cells = view
-            .periods
-            .iter()
-            .zip(&view.slabs)
-            .map(|(p, slab)| match id {
+        let cells = view.periods.iter().zip(&view.slabs).map(|(p, slab)| {
+            let cell = match id {
                 Some(id) if cube.index.is_inner(id) => slab.map(|slab| {
                     let base = id as usize * slots;
                     PeriodCell::Inner {
@@ -491,7 +513,9 @@ impl Engine {
                     }
                 }),
                 _ => leaves.get(&(area, *p)).map(|c| PeriodCell::Cells(c)),
-            });
+            };
+            (*p, cell)
+        });
         Engine::combine(cube, cells, only)
     }
 
@@ -500,7 +524,7 @@ impl Engine {
             cube,
             periods
                 .iter()
-                .map(|p| own.get(&(area, *p)).map(|c| PeriodCell::Cells(c))),
+                .map(|p| (*p, own.get(&(area, *p)).map(|c| PeriodCell::Cells(c)))),
             None,
         )
     }
@@ -666,6 +690,9 @@ impl Engine {
         for ((p, slab), expected) in view.periods.iter().zip(&view.slabs).zip(&view.expected) {
             if cube.index.is_inner(id) {
                 for l in levels {
+                    if !self.reports(*l, *p) {
+                        continue;
+                    }
                     let i = *l as usize;
                     c.expected += u64::from(expected[id as usize][i]);
                     if let Some(slab) = slab {
@@ -674,6 +701,7 @@ impl Engine {
                     }
                 }
             } else if levels.contains(&area.level())
+                && self.reports(area.level(), *p)
                 && self.areas.get(area).is_some_and(|a| a.valid_for(*p))
             {
                 c.expected += 1;
@@ -686,6 +714,11 @@ impl Engine {
             }
         }
         c
+    }
+
+    /// Whether offices of `level` report a form for periods like `p` (and so are expected to).
+    fn reports(&self, level: Level, p: Period) -> bool {
+        self.catalogue.form_for(level, p.kind()).is_some()
     }
 
     fn levels_below(&self, area: AreaCode, only: Option<Level>) -> Vec<Level> {

@@ -11,7 +11,7 @@ impl Engine {
     pub fn rollup(&self, req: &RollupQuery) -> Result<RollupAnswer, QueryError> {
         let area = self.registered(req.area)?;
         let span = req.span;
-        let periods = span.periods();
+        let periods = span.reported();
         let layout = {
             let cube = self.cube.read().unwrap_or_else(PoisonError::into_inner);
             self.known_here(&cube, area)?;

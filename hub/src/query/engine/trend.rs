@@ -20,7 +20,7 @@ impl Engine {
             spans.push(prev);
         }
         spans.reverse();
-        let read: u64 = spans.iter().map(|s| 2 * s.periods().len() as u64).sum();
+        let read: u64 = spans.iter().map(|s| 2 * s.reported().len() as u64).sum();
         crate::query::budget::within(read, "这条走势")?;
         let (layout, measure) = {
             let cube = self.cube.read().unwrap_or_else(PoisonError::into_inner);
@@ -31,7 +31,7 @@ impl Engine {
             let reader = self.reader()?;
             let all: Vec<Period> = spans
                 .iter()
-                .flat_map(|s| s.periods().into_iter().chain(s.year_earlier().periods()))
+                .flat_map(|s| s.reported().into_iter().chain(s.year_earlier().reported()))
                 .collect();
             let l = self.fetch_own(&layout, &reader, area, &all)?;
             self.give_back(reader);
@@ -47,7 +47,7 @@ impl Engine {
             crate::query::budget::check()?;
             let cube = self.cube.read().unwrap_or_else(PoisonError::into_inner);
             let at = |s: &Span| {
-                let view = SpanView::new(self, &cube, &s.periods());
+                let view = SpanView::new(self, &cube, &s.reported());
                 let vals = Engine::values_in(&cube, &view, area, &leaves, Some(&only));
                 Engine::value_of(&measure, self.num_den(&cube, &measure, &vals, area, s))
             };
@@ -61,7 +61,7 @@ impl Engine {
                 yoy_pct: change
                     .zip(base)
                     .and_then(|(c, b)| (b != 0.0).then(|| c / b * 100.0)),
-                completeness: self.counts(&cube, area, &s.periods(), &levels).summary(),
+                completeness: self.counts(&cube, area, &s.reported(), &levels).summary(),
             });
         }
         let (name, unit) = measure.labels();

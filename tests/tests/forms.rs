@@ -1,0 +1,416 @@
+//! Report forms (报表): half-monthly reports adding into months, stocks broken down by a
+//! category over a span, per-form completeness, and catalogue changes that would orphan stored
+//! figures refused at start-up. Every figure is checked against the plain reference.
+
+use std::{collections::BTreeMap, time::Duration};
+
+use pingan_domain::{AreaCode, Catalogue, Level, Span, fixtures, pb};
+use pingan_hub::HubState;
+use pingan_tests::{AskWire, TestHub, bin, reference::Reference, report, test_clock, value};
+
+fn parts(metric: &str, parts: &[(&str, i64)]) -> pb::MetricValue {
+    pb::MetricValue {
+        metric: metric.into(),
+        total: None,
+        parts: parts.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
+    }
+}
+
+fn all_revisions(hub: &TestHub) -> Vec<pingan_hub::store::RevisionRecord> {
+    let mut all = Vec::new();
+    hub.state
+        .store
+        .reader()
+        .unwrap()
+        .for_each_revision(|r| all.push(r))
+        .unwrap();
+    all
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_months_add_into_months_and_each_form_has_its_own_completeness() {
+    let hub = TestHub::start().await;
+    let mut client = hub.client().await;
+    let areas = fixtures::santai_areas();
+    let county = fixtures::santai();
+    let towns = areas.descendants_at(county, Level::Township);
+    let (town, other_town) = (towns[0], towns[1]);
+    let villages = areas.descendants_at(town, Level::Village);
+    // villages: disputes monthly; grid workers (a stock) by 专职/兼职 and their 平安村 rating
+    for (i, v) in villages.iter().enumerate() {
+        let i = i as i64;
+        for (month, extra) in [("2026-09", 0), ("2026-10", 1)] {
+            let stars = ["★", "★★", "★★★"][(i as usize + extra as usize) % 3];
+            client
+                .submit(report(
+                    &v.to_string(),
+                    month,
+                    vec![
+                        value("disputes.identified", 1 + i),
+                        parts("grid.workers", &[("专职", 1 + extra), ("兼职", i % 3)]),
+                        parts("creation.safe_villages", &[(stars, 1)]),
+                    ],
+                ))
+                .await
+                .unwrap();
+        }
+    }
+    // the township: disputes half-monthly (one half late, the other town only the first half),
+    // the rest on its monthly form; a wrong form is refused with the form that asks the figure
+    for (t, halves) in [
+        (town, vec!["2026-10-H1", "2026-10-H2"]),
+        (other_town, vec!["2026-10-H1"]),
+    ] {
+        for (k, h) in halves.iter().enumerate() {
+            let mut r = report(
+                &t.to_string(),
+                h,
+                vec![value("disputes.identified", 10 + k as i64)],
+            );
+            r.form = "disputes_half_monthly".into();
+            client.submit(r).await.unwrap();
+        }
+    }
+    let mut wrong = report(
+        &town.to_string(),
+        "2026-10",
+        vec![value("disputes.identified", 5)],
+    );
+    let refused = client.submit(wrong.clone()).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+    assert!(
+        refused
+            .message()
+            .contains("矛盾纠纷排查化解半月报 (disputes_half_monthly)"),
+        "{}",
+        refused.message()
+    );
+    wrong.values = vec![parts("grid.workers", &[("专职", 4)])];
+    client.submit(wrong).await.unwrap();
+
+    let catalogue = Catalogue::builtin();
+    let reference = Reference::new(&catalogue, &areas, all_revisions(&hub));
+    let engine = &hub.state.engine;
+    let rollup = |area: AreaCode, period: &str, metric: &str| {
+        engine
+            .ask_rollup(&pb::RollupRequest {
+                area: area.to_string(),
+                period: period.into(),
+                metrics: vec![metric.into()],
+                by_category: true,
+            })
+            .unwrap()
+            .figures
+            .remove(0)
+    };
+    let n = villages.len() as i64;
+    for (area, span) in [
+        (town, "2026-10"),
+        (town, "2026-09..2026-10"),
+        (town, "2026-Q4"),
+        (county, "2026-10"),
+        (town, "2026-10-H2"),
+        (other_town, "2026-10"),
+    ] {
+        let s: Span = span.parse().unwrap();
+        for metric in [
+            "disputes.identified",
+            "grid.workers",
+            "creation.safe_villages",
+        ] {
+            let f = rollup(area, span, metric);
+            assert_eq!(
+                f.total,
+                reference.value(area, &s, metric, None, false),
+                "{area} {span} {metric}"
+            );
+            for p in &f.parts {
+                assert_eq!(
+                    p.value,
+                    reference.value(area, &s, metric, Some(&p.part), false),
+                    "{area} {span} {metric} {}",
+                    p.part
+                );
+            }
+        }
+    }
+    // by hand: the villages' month plus the township's two halves
+    let villages_oct: i64 = (0..n).map(|i| 1 + i).sum();
+    assert_eq!(
+        rollup(town, "2026-10", "disputes.identified").total,
+        Some(villages_oct + 10 + 11)
+    );
+    assert_eq!(
+        rollup(town, "2026-10-H2", "disputes.identified").total,
+        Some(11)
+    );
+    // a stock over a span: October's, not September's added to it; the township's own 4 专职
+    // (monthly) added to its villages'
+    let workers = rollup(town, "2026-09..2026-10", "grid.workers");
+    let by_part: BTreeMap<String, i64> = workers
+        .parts
+        .iter()
+        .map(|p| (p.part.clone(), p.value.unwrap()))
+        .collect();
+    assert_eq!(by_part["专职"], 2 * n + 4);
+    assert_eq!(by_part["兼职"], (0..n).map(|i| i % 3).sum::<i64>());
+    // a township's rollup counts its villages by stars
+    let stars = rollup(town, "2026-10", "creation.safe_villages");
+    assert_eq!(stars.total, Some(n));
+    assert_eq!(stars.parts.iter().filter_map(|p| p.value).sum::<i64>(), n);
+
+    // completeness per form: the half-monthly form expects every township twice in October
+    let complete = |form: &str| {
+        engine
+            .ask_completeness(&pb::CompletenessRequest {
+                area: county.to_string(),
+                period: "2026-10".into(),
+                form: form.into(),
+                ..Default::default()
+            })
+            .unwrap()
+    };
+    let half = complete("disputes_half_monthly");
+    let c = half.summary.unwrap();
+    assert_eq!(c.expected, 2 * towns.len() as u64);
+    assert_eq!(c.received, 3);
+    assert!(half.missing.iter().all(|r| r.period.contains("-H")));
+    assert!(
+        half.missing
+            .iter()
+            .any(|r| r.code == other_town.to_string() && r.period == "2026-10-H2")
+    );
+    let monthly = complete("综治工作月报");
+    let all_levels = reference.levels_below(county);
+    let (expected, received, _) =
+        reference.counts(county, &"2026-10".parse().unwrap(), &all_levels);
+    let m = monthly.summary.unwrap();
+    let h = half.summary.unwrap();
+    // the month's completeness is the two forms' together, as the reference counts it
+    assert_eq!(
+        (m.expected + h.expected, m.received + h.received),
+        (expected, received)
+    );
+    let every = complete("").summary.unwrap();
+    assert_eq!((every.expected, every.received), (expected, received));
+    let daily = engine
+        .ask_completeness(&pb::CompletenessRequest {
+            area: county.to_string(),
+            period: "2026-10".into(),
+            form: "keypersons_daily".into(),
+            ..Default::default()
+        })
+        .unwrap_err();
+    assert!(daily.to_string().contains("日报"), "{daily}");
+    hub.stop().await;
+}
+
+/// `pingan-hub serve` with a catalogue, as an operator starts it; returns its exit and stderr
+/// when it stops within the limit (a refusal), or None when it serves.
+fn serve_with_catalogue(
+    data: &std::path::Path,
+    catalogue: &std::path::Path,
+) -> Option<(bool, String)> {
+    let mut child = std::process::Command::new(bin("pingan-hub"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--insecure", "--data"])
+        .arg(data)
+        .arg("--catalogue")
+        .arg(catalogue)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start pingan-hub");
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while std::time::Instant::now() < deadline {
+        if let Some(status) = child.try_wait().expect("wait") {
+            let mut err = String::new();
+            use std::io::Read as _;
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut err)
+                .unwrap();
+            return Some((status.success(), err));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_catalogue_change_that_would_orphan_stored_figures_is_refused_at_start_up() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("hub");
+    let hub = TestHub::start_in(&data).await;
+    let mut client = hub.client().await;
+    let village = fixtures::santai_areas().descendants_at(fixtures::santai(), Level::Village)[0];
+    client
+        .submit(report(
+            &village.to_string(),
+            "2026-10",
+            vec![
+                parts("grid.workers", &[("专职", 2), ("兼职", 1)]),
+                value("risk.assessments", 1),
+            ],
+        ))
+        .await
+        .unwrap();
+    hub.stop().await;
+    // a store from before the table of used figures: it is filled again from the revisions
+    {
+        let conn = rusqlite::Connection::open(data.join(pingan_hub::store::DB_FILE)).unwrap();
+        conn.execute_batch("DROP TABLE catalogue_use").unwrap();
+    }
+    let shipped = fixtures::CATALOGUE_TOML;
+    let write = |name: &str, text: String| {
+        let p = tmp.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    // a category value renamed (专职 → 全职)
+    let renamed = write(
+        "renamed.toml",
+        shipped.replace("[\"专职\", \"兼职\"]", "[\"全职\", \"兼职\"]"),
+    );
+    let (ok, err) = serve_with_catalogue(&data, &renamed).expect("refused, not served");
+    assert!(
+        !ok && err.contains("网格员人数 (grid.workers) 的类别值「专职」"),
+        "{err}"
+    );
+    // a metric removed (from its form and the metrics)
+    let removed_text = shipped
+        .replace(
+            "[[metric]]\nid = \"risk.assessments\"",
+            "[[metric]]\nid = \"risk.assessments_gone\"",
+        )
+        .replace("\"risk.assessments\"]", "\"risk.assessments_gone\"]");
+    let removed = write("removed.toml", removed_text.clone());
+    let (ok, err) = serve_with_catalogue(&data, &removed).expect("refused, not served");
+    assert!(
+        !ok && err.contains("指标 risk.assessments 已从目录中删除"),
+        "{err}"
+    );
+    assert!(err.contains("retired = true"), "{err}");
+    // the same metric kept as retired: no form asks it, the store opens and its figure is read
+    let retired_text = removed_text.replace(
+        "[[metric]]\nid = \"risk.assessments_gone\"",
+        "[[metric]]\nid = \"risk.assessments\"\nzh = \"社会稳定风险评估（旧）\"\nen = \"old\"\nretired = true\n\n[[metric]]\nid = \"risk.assessments_gone\"",
+    );
+    let retired = Catalogue::from_toml(&retired_text).expect("a catalogue with a retired metric");
+    let state = HubState::open(
+        &data,
+        retired,
+        fixtures::santai_areas(),
+        test_clock(),
+        Default::default(),
+    )
+    .expect("a retired metric keeps the store openable");
+    let f = state
+        .engine
+        .ask_rollup(&pb::RollupRequest {
+            area: village.parent().unwrap().to_string(),
+            period: "2026-10".into(),
+            metrics: vec!["risk.assessments".into()],
+            by_category: false,
+        })
+        .unwrap();
+    assert_eq!(f.figures[0].total, Some(1));
+    // ... and no new report may carry it
+    let refused = state
+        .validator()
+        .validate(&report(
+            &village.to_string(),
+            "2026-10",
+            vec![value("risk.assessments", 1)],
+        ))
+        .unwrap_err();
+    assert!(
+        refused.to_string().contains("不在村社区的综治工作月报"),
+        "{refused}"
+    );
+}
+
+/// `pingan-node ARGS --outbox OUTBOX`, as a clerk runs it.
+async fn node(outbox: &std::path::Path, args: Vec<String>) -> std::process::Output {
+    let outbox = outbox.to_owned();
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new(bin("pingan-node"))
+            .args(&args)
+            .arg("--outbox")
+            .arg(&outbox)
+            .env("RUST_LOG", "error")
+            .output()
+            .expect("run pingan-node")
+    })
+    .await
+    .expect("join")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_township_node_reports_its_half_month_by_the_form_s_title() {
+    let hub = TestHub::start().await;
+    let tmp = tempfile::tempdir().unwrap();
+    let areas = fixtures::santai_areas();
+    let town = areas.descendants_at(fixtures::santai(), Level::Township)[0].to_string();
+    let village = areas.descendants_at(fixtures::santai(), Level::Village)[0].to_string();
+    let submit = |area: &str, extra: &[&str]| {
+        let mut args: Vec<String> = [
+            "submit",
+            "--insecure",
+            "--hub",
+            &hub.url,
+            "--wait",
+            "20",
+            "--area",
+            area,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        args.extend(extra.iter().map(|s| s.to_string()));
+        args
+    };
+    // typed as a clerk types it: the half-month in Chinese, the form by its title
+    let out = node(
+        &tmp.path().join("town"),
+        submit(
+            &town,
+            &[
+                "--period",
+                "2026年10月下半月",
+                "--form",
+                "矛盾纠纷排查化解半月报",
+                "--set",
+                "排查矛盾纠纷=3",
+                "--set",
+                "调处矛盾纠纷=2",
+            ],
+        ),
+    )
+    .await;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stored = hub
+        .current(&town, "2026-10-H2")
+        .expect("stored for the half-month");
+    assert_eq!(stored.revision, 1);
+    // a village has no half-monthly form: refused on the node, nothing queued (exit 2)
+    let out = node(
+        &tmp.path().join("village"),
+        submit(
+            &village,
+            &["--period", "2026-10-H1", "--set", "排查矛盾纠纷=3"],
+        ),
+    )
+    .await;
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("村社区 不按半月报上报"), "{err}");
+    hub.stop().await;
+}
