@@ -95,6 +95,15 @@ try {
     "#breakdown-table tbody td[data-key=group]", (cells) => [...new Set(cells.map((c) => c.textContent))]);
   await page.screenshot({ path: join(artifacts, "02-township-quarter.png"), fullPage: true });
 
+  // completeness of one form: the half-monthly form names the township's half-months only
+  await page.selectOption("#form", "disputes_half_monthly");
+  await ready(`${township}|${quarter}|${metric}|disputes_half_monthly`);
+  result.halfMonthRows = await page.$$eval("#completeness-table tbody tr", (rows) =>
+    rows.map((tr) => [...tr.cells].map((td) => td.textContent)));
+  result.formOptions = await page.$$eval("#form option", (o) => o.map((x) => x.textContent));
+  await page.selectOption("#form", "");
+  await ready(`${township}|${quarter}|${metric}`);
+
   // downloads, through the page's own links: the comparison as .xlsx and CSV, and every other
   // table as .xlsx, with the headers and row count the page shows for it
   for (const format of ["xlsx", "csv"]) {

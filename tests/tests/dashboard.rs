@@ -343,6 +343,33 @@ async fn a_leader_reads_compares_and_downloads_within_the_jurisdiction_only() {
         !missing.is_empty(),
         "the villages that missed September are named"
     );
+    // every form together names months and half-months; the half-monthly form alone names the
+    // township's six half-months of the quarter (it sent none), no month
+    let all_rows = seen["completenessRows"].as_array().expect("rows");
+    assert!(
+        all_rows
+            .iter()
+            .any(|r| r[2].as_str().is_some_and(|p| p.contains("-H")))
+    );
+    let half: Vec<&Value> = seen["halfMonthRows"]
+        .as_array()
+        .expect("half-month rows")
+        .iter()
+        .collect();
+    assert_eq!(half.len(), 6, "{half:?}");
+    assert!(
+        half.iter().all(|r| r[0] == TOWNSHIP
+            && r[2].as_str().is_some_and(|p| p.contains("-H"))
+            && r[3] == "未报"),
+        "{half:?}"
+    );
+    let options = seen["formOptions"].as_array().expect("form options");
+    assert!(
+        options
+            .iter()
+            .any(|o| o == "矛盾纠纷排查化解半月报（半月报）"),
+        "{options:?}"
+    );
     let groups = seen["breakdownGroups"].as_array().expect("groups");
     for g in ["矛盾纠纷排查化解", "刑事治安案件", "信访", "巡逻防控"] {
         assert!(

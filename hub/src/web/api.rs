@@ -120,7 +120,14 @@ pub async fn catalogue(
         .iter()
         .map(|i| json!({"id": i.id, "zh": i.zh, "unit": i.unit, "group": group(&i.id)}))
         .collect();
-    Ok(Json(json!({"metrics": metrics, "indicators": indicators})))
+    let forms: Vec<Value> = c
+        .forms()
+        .iter()
+        .map(|f| json!({"id": f.id, "zh": f.zh, "period": f.period}))
+        .collect();
+    Ok(Json(
+        json!({"metrics": metrics, "indicators": indicators, "forms": forms}),
+    ))
 }
 
 /// Which table, for which area, period and metric, in which format (as the page asks).
@@ -133,6 +140,8 @@ pub struct TableQuery {
     pub metric: Option<String>,
     /// For trend: how many periods (default 12, at most 120).
     pub periods: Option<u32>,
+    /// For completeness: only this form (id); default: every form.
+    pub form: Option<String>,
     #[serde(default)]
     pub format: Format,
 }
@@ -186,6 +195,7 @@ pub struct TableAsk {
     pub span: Span,
     pub metric: Option<String>,
     pub periods: Option<u32>,
+    pub form: Option<String>,
 }
 
 /// Rows a table shows on the page (a province's late reporters can be tens of thousands); the
@@ -237,7 +247,7 @@ pub fn build_table(
                     area: q.area,
                     span: q.span,
                     level: None,
-                    form: None,
+                    form: q.form.clone().filter(|f| !f.is_empty()),
                     page: Paging::everything(),
                 })
                 .map_err(failed)?
@@ -282,6 +292,7 @@ pub async fn table(
         span,
         metric: q.metric.clone(),
         periods: q.periods,
+        form: q.form.clone(),
     };
     let (engine, catalogue) = (web.hub.engine.clone(), web.hub.catalogue.clone());
     // through the same gate as gRPC: a user's questions one or two at a time, within a deadline

@@ -288,7 +288,7 @@ async function render() {
       renderChart($("trend-chart"), t);
       renderTable($("trend-table"), t);
     }],
-    ["completeness", {}, (t) => {
+    ["completeness", $("form").value ? { form: $("form").value } : {}, (t) => {
       $("completeness-title").textContent = t.title;
       renderNotes($("completeness-notes"), t.notes.concat(t.rows.length ? [] : ["全部按时上报"]));
       renderTable($("completeness-table"), t);
@@ -312,7 +312,8 @@ async function render() {
   showError(errors.join("；"));
   // says what is drawn: a test (or a user) waiting for one view never reads another's tables,
   // nor a view whose tables did not all arrive
-  const drawn = `${shown.area}|${shown.period}|${shown.metric}`;
+  const form = $("form").value;
+  const drawn = `${shown.area}|${shown.period}|${shown.metric}` + (form ? `|${form}` : "");
   document.body.dataset.ready = errors.length ? `failed:${drawn}` : drawn;
 }
 
@@ -335,6 +336,14 @@ async function start(me) {
       }
       groups.get(m.group).append(new Option(`${m.zh}（${m.unit}）`, m.id));
     }
+    // completeness per form: the forms read by months (monthly and half-monthly)
+    const form = $("form");
+    form.add(new Option("全部报表", ""));
+    const kinds = { month: "月报", half_month: "半月报" };
+    for (const f of state.catalogue.forms.filter((f) => kinds[f.period])) {
+      form.add(new Option(`${f.zh}（${kinds[f.period]}）`, f.id));
+    }
+    form.addEventListener("change", () => render());
   }
   $("signin").hidden = true;
   $("app").hidden = false;
