@@ -112,10 +112,28 @@ fn village_figures(f: &mut Figures, area: AreaCode) {
         f.rng.random_range(0..=found),
         none(),
     );
+    // stocks broken down by a category: grid workers 专职/兼职, the village's 平安村 rating
+    let full_time = 1 + (area.digits() % 2) as i64;
+    let part_time = 1 + (area.digits() % 4) as i64;
+    let workers = BTreeMap::from([
+        ("专职".to_owned(), full_time),
+        ("兼职".to_owned(), part_time),
+    ]);
+    put(&mut f.out, "grid.workers", full_time + part_time, workers);
+    let stars = ["★", "★★", "★★★"][(area.digits() % 3) as usize];
     put(
         &mut f.out,
-        "grid.workers",
-        2 + (area.digits() % 5) as i64,
+        "creation.safe_villages",
+        1,
+        BTreeMap::from([(stars.to_owned(), 1)]),
+    );
+    // a survey of 安全感满意度 as two counts, so the rate is a ratio of sums at every level
+    let asked = f.rng.random_range(20..=40);
+    put(&mut f.out, "survey.respondents", asked, none());
+    put(
+        &mut f.out,
+        "survey.satisfied",
+        asked - f.rng.random_range(0..=asked / 8),
         none(),
     );
 }
