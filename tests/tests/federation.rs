@@ -144,7 +144,18 @@ async fn submit_random(
                 r.values.clear();
             }
             reported.insert(code);
-            if rng.random_bool(0.12) {
+            // a township's disputes go on its half-monthly form: the parent hub must read the
+            // month's half-months through the forwarded rollups as the flat hub reads them
+            if code.level() == Level::Township && rng.random_bool(0.7) {
+                let half = format!("{m}-H2");
+                let mut h = report(&code.to_string(), &half, Vec::new());
+                h.values = pingan_tests::random_values(rng, &catalogue, &h.area, &half);
+                h.zero_report = h.values.is_empty();
+                sends.push((at(next.year(), next.month(), 3), h));
+            }
+            // late: some at random, and every county in the first month (so a late reporter is
+            // named at every depth whatever the random draw)
+            if rng.random_bool(0.12) || (code.level() == Level::County && m == MONTHS[0]) {
                 late.push(r);
                 continue;
             }
