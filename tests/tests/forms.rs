@@ -259,6 +259,27 @@ async fn a_catalogue_change_that_would_orphan_stored_figures_is_refused_at_start
         .await
         .unwrap();
     hub.stop().await;
+    // a township's paper half-month forms imported into the stopped hub's store, the period as
+    // a clerk types it
+    let town = village.parent().unwrap();
+    let csv = tmp.path().join("half.csv");
+    std::fs::write(
+        &csv,
+        format!("区划代码,期间,指标,数值\n{town},2026年10月上半月,排查矛盾纠纷,6\n{town},2026-10-H2,排查矛盾纠纷,4\n"),
+    )
+    .unwrap();
+    let out = std::process::Command::new(bin("pingan-hub"))
+        .args(["import", "--data"])
+        .arg(&data)
+        .arg("--file")
+        .arg(&csv)
+        .output()
+        .expect("run pingan-hub import");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // a store from before the table of used figures: it is filled again from the revisions
     {
         let conn = rusqlite::Connection::open(data.join(pingan_hub::store::DB_FILE)).unwrap();
@@ -279,6 +300,30 @@ async fn a_catalogue_change_that_would_orphan_stored_figures_is_refused_at_start
     assert!(
         !ok && err.contains("网格员人数 (grid.workers) 的类别值「专职」"),
         "{err}"
+    );
+    // the operator's check before a restart says the same, and passes the shipped catalogue
+    let forms = |catalogue: &std::path::Path| {
+        std::process::Command::new(bin("pingan-hub"))
+            .args(["forms", "--data"])
+            .arg(&data)
+            .arg("--catalogue")
+            .arg(catalogue)
+            .output()
+            .expect("run pingan-hub forms")
+    };
+    let out = forms(&renamed);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && err.contains("类别值「专职」"),
+        "{err}"
+    );
+    let out = forms(&write("shipped.toml", shipped.to_owned()));
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success()
+            && listed.contains("矛盾纠纷排查化解半月报")
+            && listed.contains("保留了"),
+        "{listed}"
     );
     // a metric removed (from its form and the metrics)
     let removed_text = shipped
@@ -318,6 +363,20 @@ async fn a_catalogue_change_that_would_orphan_stored_figures_is_refused_at_start
         })
         .unwrap();
     assert_eq!(f.figures[0].total, Some(1));
+    let disputes = state
+        .engine
+        .ask_rollup(&pb::RollupRequest {
+            area: town.to_string(),
+            period: "2026-10".into(),
+            metrics: vec!["disputes.identified".into()],
+            by_category: false,
+        })
+        .unwrap();
+    assert_eq!(
+        disputes.figures[0].total,
+        Some(10),
+        "the imported half-months add up"
+    );
     // ... and no new report may carry it
     let refused = state
         .validator()
