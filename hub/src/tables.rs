@@ -587,6 +587,22 @@ pub fn breakdown_table(
             .unwrap_or(usize::MAX)
     };
     let mut lines = breakdown_lines(now, year_earlier);
+    // only the metrics some form asks for periods like these (a month shows no daily-only
+    // 重点人员 rows), and the retired ones, which old reports may carry
+    if let Ok(span) = now.period.parse::<pingan_domain::Span>() {
+        use pingan_domain::form::family;
+        let read = family(span.base_kind());
+        let asked = |id: &str| {
+            catalogue.metric_id(id).is_none_or(|m| {
+                catalogue.metric(&m).retired
+                    || catalogue.forms().iter().any(|f| {
+                        family(f.period) == read
+                            && f.sections.iter().any(|s| s.metrics.contains(&m))
+                    })
+            })
+        };
+        lines.retain(|l| l.rate || asked(l.id));
+    }
     // stable: catalogue order within a group, metrics before rates
     lines.sort_by_key(|l| group_rank(l.id));
     let rows = lines.iter().map(|l| breakdown_row(l, catalogue)).collect();

@@ -371,6 +371,10 @@ async fn a_leader_reads_compares_and_downloads_within_the_jurisdiction_only() {
         "{options:?}"
     );
     let groups = seen["breakdownGroups"].as_array().expect("groups");
+    assert!(
+        !groups.iter().any(|x| x == "重点人员稳控"),
+        "a quarter shows no daily-only metrics: {groups:?}"
+    );
     for g in ["矛盾纠纷排查化解", "刑事治安案件", "信访", "巡逻防控"] {
         assert!(
             groups.iter().any(|x| x == g),
