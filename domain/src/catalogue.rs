@@ -648,6 +648,12 @@ mod tests {
                 form("m", "month", "\"village\"", "\"a\"", false),
                 "没有默认报表",
             ),
+            (
+                form("m", "month", "\"village\"", "\"a\"", true)
+                    + "[[form]]\nid = \"d\"\nzh = \"d\"\nperiod = \"day\"\nlevels = [\"village\"]\n\
+                       active = [\"2026-10\"]\n[[form.section]]\nzh = \"x\"\nmetrics = []\n",
+                "应由日报的期间组成",
+            ),
         ] {
             let e = Catalogue::from_toml(&format!("{metrics}{forms}"))
                 .unwrap_err()

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Level, MetricId, period::PeriodKind};
+use crate::{Level, MetricId, Period, Span, period::PeriodKind};
 
 /// When a form's reports are due, in 北京时间. Omitted parts take the hub's configured defaults.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -27,7 +27,7 @@ pub struct Deadline {
 }
 
 /// A group of a form's metrics shown together, in order.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Section {
     pub zh: String,
     pub metrics: Vec<MetricId>,
@@ -36,7 +36,7 @@ pub struct Section {
 }
 
 /// A report form.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct Form {
     pub id: String,
     pub zh: String,
@@ -50,6 +50,9 @@ pub struct Form {
     pub default: bool,
     /// Where in the seeds the form comes from, for the operator.
     pub source: String,
+    /// When the form is expected (敏感节点 for a daily form, e.g. 2026-09-28..2026-10-08); empty:
+    /// every period of its kind. Reports outside are taken all the same.
+    pub active: Vec<Span>,
 }
 
 impl Form {
@@ -69,6 +72,11 @@ impl Form {
     /// Whether `level` fills in `metric` on this form.
     pub fn asks(&self, level: Level, metric: &MetricId) -> bool {
         self.metrics_for(level).any(|m| m == metric)
+    }
+
+    /// Whether the form's reporters are expected to report for `p` (a period of its kind).
+    pub fn expected_in(&self, p: Period) -> bool {
+        self.active.is_empty() || self.active.iter().any(|s| s.from <= p && p <= s.to)
     }
 
     /// As users read it: `综治工作月报 (zongzhi_monthly)`.
@@ -113,6 +121,8 @@ pub(crate) struct FormFile {
     default: bool,
     #[serde(default)]
     source: String,
+    #[serde(default)]
+    active: Vec<String>,
     section: Vec<SectionFile>,
 }
 
@@ -151,14 +161,30 @@ pub(crate) fn checked_forms(
         if f.default && f.period != PeriodKind::Month {
             return Err(format!("报表 {:?}：默认报表应为月报", f.id));
         }
+        let mut active = Vec::new();
+        for a in &f.active {
+            let span: Span = a
+                .parse()
+                .map_err(|e| format!("报表 {:?} 的 active「{a}」：{e}", f.id))?;
+            if span.base_kind() != f.period {
+                return Err(format!(
+                    "报表 {:?} 的 active「{a}」应由{}的期间组成",
+                    f.id,
+                    period_zh(f.period)
+                ));
+            }
+            active.push(span);
+        }
         let mut sections = Vec::new();
         for s in f.section {
             if let Some(levels) = &s.levels
                 && let Some(l) = levels.iter().find(|l| !f.levels.contains(l))
             {
                 return Err(format!(
-                    "报表 {:?} 的「{}」部分由 {l} 填报，但该层级不报此表",
-                    f.id, s.zh
+                    "报表 {:?} 的「{}」部分由{}（{l}）填报，但该层级不报此表",
+                    f.id,
+                    s.zh,
+                    l.zh()
                 ));
             }
             let metrics = s
@@ -181,6 +207,7 @@ pub(crate) fn checked_forms(
             sections,
             default: f.default,
             source: f.source,
+            active,
         });
     }
     check_one_form_per_level_and_period(&forms)?;
@@ -198,7 +225,8 @@ fn check_one_form_per_level_and_period(forms: &[Form]) -> Result<(), String> {
         for l in &f.levels {
             if let Some(other) = seen.insert((*l, f.period), &f.id) {
                 return Err(format!(
-                    "{l} 按{}上报了两张报表（{other:?} 和 {:?}）：每个层级每种期间只报一张表",
+                    "{}（{l}）按{}上报了两张报表（{other:?} 和 {:?}）：每个层级每种期间只报一张表",
+                    l.zh(),
                     period_zh(f.period),
                     f.id
                 ));
@@ -215,11 +243,16 @@ fn check_no_metric_twice(forms: &[Form]) -> Result<(), String> {
             for m in f.metrics_for(*l) {
                 match seen.insert((*l, family(f.period), m), &f.id) {
                     Some(other) if other == f.id => {
-                        return Err(format!("报表 {:?}：指标 {m} 对 {l} 列了两次", f.id));
+                        return Err(format!(
+                            "报表 {:?}：指标 {m} 对{}（{l}）列了两次",
+                            f.id,
+                            l.zh()
+                        ));
                     }
                     Some(other) => {
                         return Err(format!(
-                            "指标 {m} 对 {l} 同时出现在报表 {other:?} 和 {:?} 中：同一数字会被加两次",
+                            "指标 {m} 对{}（{l}）同时出现在报表 {other:?} 和 {:?} 中：同一数字会被加两次",
+                            l.zh(),
                             f.id
                         ));
                     }
@@ -255,6 +288,7 @@ pub(crate) fn implied_forms(metrics: Vec<MetricId>) -> Vec<Form> {
         }],
         default: period == PeriodKind::Month,
         source: String::new(),
+        active: Vec::new(),
     })
     .collect()
 }

@@ -412,9 +412,10 @@ impl Validator<'_> {
                 bad.add(
                     "period",
                     format!(
-                        "{} 不按{}上报（{level} 报的表：{offered}）",
+                        "{} 不按{}上报（{}报的表：{offered}）",
                         level.zh(),
-                        period_zh(kind)
+                        period_zh(kind),
+                        level.zh()
                     ),
                 );
                 return None;
@@ -433,8 +434,9 @@ impl Validator<'_> {
                 bad.add(
                     "form",
                     format!(
-                        "{} 不由{}填报（{level} 报的表：{}）",
+                        "{} 不由{}填报（{}报的表：{}）",
                         f.label(),
+                        level.zh(),
                         level.zh(),
                         self.forms_of(level)
                     ),

@@ -448,7 +448,12 @@ pub fn forms_table(catalogue: &Catalogue, metrics: bool) -> Table {
             } else {
                 f.zh.clone()
             }),
-            Cell::Text(period_zh(f.period).into()),
+            Cell::Text(if f.active.is_empty() {
+                period_zh(f.period).into()
+            } else {
+                let spans: Vec<String> = f.active.iter().map(|s| s.to_string()).collect();
+                format!("{}（仅 {}）", period_zh(f.period), spans.join("、"))
+            }),
             Cell::Text(deadline(f)),
             Cell::Text(levels.join(" ")),
             Cell::Text(String::new()),

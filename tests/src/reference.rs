@@ -130,9 +130,11 @@ impl<'a> Reference<'a> {
         }
     }
 
-    /// Whether `area`'s office reports a form for periods like `p`.
+    /// Whether `area`'s office reports a form for periods like `p`, active for `p`.
     fn expected(&self, area: AreaCode, p: Period) -> bool {
-        self.catalogue.form_for(area.level(), p.kind()).is_some()
+        self.catalogue
+            .form_for(area.level(), p.kind())
+            .is_some_and(|f| f.expected_in(p))
     }
 
     /// Population: the attribute, or the sum over children that have one.

@@ -202,6 +202,33 @@ async fn half_months_add_into_months_and_each_form_has_its_own_completeness() {
         })
         .unwrap_err();
     assert!(daily.to_string().contains("日报"), "{daily}");
+    // the daily form is expected in its 敏感节点 only: every office on a day of it, none after
+    let day = |period: &str| {
+        engine
+            .ask_completeness(&pb::CompletenessRequest {
+                area: county.to_string(),
+                period: period.into(),
+                ..Default::default()
+            })
+            .unwrap()
+            .summary
+            .unwrap()
+    };
+    let offices =
+        1 + towns.len() as u64 + areas.descendants_at(county, Level::Village).len() as u64;
+    assert_eq!(day("2026-10-01").expected, offices);
+    assert_eq!(day("2026-11-10").expected, 0);
+    let days = reference.counts(
+        county,
+        &"2026-10-07..2026-10-09".parse().unwrap(),
+        &all_levels,
+    );
+    assert_eq!(day("2026-10-07..2026-10-09").expected, days.0);
+    assert_eq!(
+        days.0,
+        2 * offices,
+        "the 7th and 8th are in the window, the 9th is not"
+    );
     hub.stop().await;
 }
 

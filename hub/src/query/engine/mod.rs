@@ -716,9 +716,12 @@ impl Engine {
         c
     }
 
-    /// Whether offices of `level` report a form for periods like `p` (and so are expected to).
+    /// Whether offices of `level` are expected to report for `p`: a form of theirs is for periods
+    /// like it, and active then.
     fn reports(&self, level: Level, p: Period) -> bool {
-        self.catalogue.form_for(level, p.kind()).is_some()
+        self.catalogue
+            .form_for(level, p.kind())
+            .is_some_and(|f| f.expected_in(p))
     }
 
     fn levels_below(&self, area: AreaCode, only: Option<Level>) -> Vec<Level> {
