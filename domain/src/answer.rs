@@ -128,6 +128,8 @@ pub struct Reporter {
     pub period: Period,
     /// When its first report arrived (0 for a missing one).
     pub received_at_ms: i64,
+    /// The title of the form owed for the period.
+    pub form: String,
 }
 
 /// Who reported under an area for a span: the counts, and one page of named reporters.
@@ -285,6 +287,7 @@ impl From<Reporter> for pb::Reporter {
             name: r.name,
             period: r.period.to_string(),
             received_at_ms: r.received_at_ms,
+            form: r.form,
         }
     }
 }

@@ -522,6 +522,7 @@ pub fn completeness_table(r: &pb::CompletenessReply, level: Option<pingan_domain
                 Cell::Text(m.period.clone()),
                 Cell::Text("未报".into()),
                 Cell::Missing,
+                Cell::Text(m.form.clone()),
             ]
         })
         .collect();
@@ -532,6 +533,7 @@ pub fn completeness_table(r: &pb::CompletenessReply, level: Option<pingan_domain
             Cell::Text(m.period.clone()),
             Cell::Text("迟报".into()),
             Cell::Text(time(m.received_at_ms)),
+            Cell::Text(m.form.clone()),
         ]
     }));
     Table {
@@ -542,6 +544,7 @@ pub fn completeness_table(r: &pb::CompletenessReply, level: Option<pingan_domain
             ("period", "期间"),
             ("status", "状态"),
             ("received_at", "收到时间"),
+            ("form", "报表"),
         ]),
         rows,
         notes: completeness_notes(r, level),
@@ -906,10 +909,12 @@ mod tests {
                 name: "三台县".into(),
                 period: "2026-10".into(),
                 received_at_ms: 0,
+                form: "综治工作月报".into(),
             }],
             ..Default::default()
         };
         let t = completeness_table(&reply, Some(pingan_domain::Level::Village));
+        assert_eq!(t.rows[0].last(), Some(&Cell::Text("综治工作月报".into())));
         assert!(
             t.notes[0].starts_with("上报情况（村社区级上报单位）: 应报 462"),
             "{:?}",

@@ -174,7 +174,11 @@ async fn half_months_add_into_months_and_each_form_has_its_own_completeness() {
     let c = half.summary.unwrap();
     assert_eq!(c.expected, 2 * towns.len() as u64);
     assert_eq!(c.received, 3);
-    assert!(half.missing.iter().all(|r| r.period.contains("-H")));
+    assert!(
+        half.missing
+            .iter()
+            .all(|r| r.period.contains("-H") && r.form == "矛盾纠纷排查化解半月报")
+    );
     assert!(
         half.missing
             .iter()

@@ -10,6 +10,14 @@ use super::*;
 type Named = Vec<(AreaCode, Period)>;
 
 impl Engine {
+    /// The title of the form `code`'s office owes for `p`.
+    fn form_title(&self, code: AreaCode, p: Period) -> String {
+        self.catalogue
+            .form_for(code.level(), p.kind())
+            .map(|f| f.zh.clone())
+            .unwrap_or_default()
+    }
+
     /// Who was expected to report, who did, on time or late, and who is missing.
     pub fn completeness(&self, req: &CompletenessQuery) -> Result<CompletenessAnswer, QueryError> {
         let area = self.registered(req.area)?;
@@ -79,6 +87,7 @@ impl Engine {
                 name: self.areas.name(*code),
                 period: *p,
                 received_at_ms: 0,
+                form: self.form_title(*code, *p),
             })
             .collect();
         let late_keys: Vec<(AreaCode, Period)> = shown
@@ -178,6 +187,7 @@ impl Engine {
                     name: self.areas.name(code),
                     period: p,
                     received_at_ms,
+                    form: self.form_title(code, p),
                 });
             }
             self.give_back(reader);
