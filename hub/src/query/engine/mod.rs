@@ -169,6 +169,9 @@ struct SpanView<'a> {
     periods: Vec<Period>,
     slabs: Vec<Option<&'a Slab>>,
     expected: Vec<Expected>,
+    /// Per period and level: whether the level is expected to report for it (a form of that
+    /// level is for periods like it, and active then), decided once per period.
+    reporting: Vec<[bool; LEVELS]>,
 }
 
 impl<'a> SpanView<'a> {
@@ -179,6 +182,10 @@ impl<'a> SpanView<'a> {
             expected: periods
                 .iter()
                 .map(|p| engine.expected_for(cube, *p))
+                .collect(),
+            reporting: periods
+                .iter()
+                .map(|p| Level::ALL.map(|l| engine.reports(l, *p)))
                 .collect(),
         }
     }
@@ -687,10 +694,11 @@ impl Engine {
         let Some(id) = cube.index.id(area) else {
             return c;
         };
-        for ((p, slab), expected) in view.periods.iter().zip(&view.slabs).zip(&view.expected) {
+        let periods = view.periods.iter().zip(&view.slabs).zip(&view.expected);
+        for (((p, slab), expected), reporting) in periods.zip(&view.reporting) {
             if cube.index.is_inner(id) {
                 for l in levels {
-                    if !self.reports(*l, *p) {
+                    if !reporting[*l as usize] {
                         continue;
                     }
                     let i = *l as usize;
@@ -701,7 +709,7 @@ impl Engine {
                     }
                 }
             } else if levels.contains(&area.level())
-                && self.reports(area.level(), *p)
+                && reporting[area.level() as usize]
                 && self.areas.get(area).is_some_and(|a| a.valid_for(*p))
             {
                 c.expected += 1;
