@@ -328,6 +328,19 @@ impl Catalogue {
             .find(|f| f.id == id_or_zh || f.zh == id_or_zh)
     }
 
+    /// The form a mistyped form name most likely meant (a character or two off its id or
+    /// title), as a label.
+    pub fn suggest_form(&self, typed: &str) -> Option<String> {
+        let typed = typed.trim();
+        self.forms
+            .iter()
+            .flat_map(|f| [(f.id.as_str(), f), (f.zh.as_str(), f)])
+            .map(|(name, f)| (edit_distance(typed, name), f))
+            .filter(|(d, _)| *d <= (typed.chars().count() / 3).max(1))
+            .min_by_key(|(d, _)| *d)
+            .map(|(_, f)| f.label())
+    }
+
     /// The form offices of `level` report for periods of `kind`, if any.
     pub fn form_for(&self, level: Level, kind: PeriodKind) -> Option<&Form> {
         self.forms
@@ -586,6 +599,11 @@ mod tests {
         assert_eq!(daily.period, PeriodKind::Day);
         assert_eq!(daily.deadline.hour, Some(12));
         assert!(c.form_for(Level::Province, PeriodKind::Month).is_none());
+        assert_eq!(
+            c.suggest_form("矛盾纠纷排查半月报").as_deref(),
+            Some("矛盾纠纷排查化解半月报 (disputes_half_monthly)")
+        );
+        assert_eq!(c.suggest_form("完全无关"), None);
         // every current metric is on a form
         for m in c.metrics() {
             assert!(

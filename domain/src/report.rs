@@ -422,12 +422,16 @@ impl Validator<'_> {
             };
             f
         } else {
-            let Some(f) = self.catalogue.form(&r.form) else {
-                let all: Vec<String> = self.catalogue.forms().iter().map(Form::label).collect();
-                bad.add(
-                    "form",
-                    format!("未知报表「{}」（可选：{}）", r.form, all.join("、")),
-                );
+            let Some(f) = self.catalogue.form(r.form.trim()) else {
+                let hint = match self.catalogue.suggest_form(&r.form) {
+                    Some(s) => format!("，是否是 {s}？"),
+                    None => {
+                        let all: Vec<String> =
+                            self.catalogue.forms().iter().map(Form::label).collect();
+                        format!("（可选：{}）", all.join("、"))
+                    }
+                };
+                bad.add("form", format!("未知报表「{}」{hint}", r.form));
                 return None;
             };
             if !f.reported_by(level) {
@@ -1104,9 +1108,15 @@ mod tests {
         v.form = "disputes_half_monthly".into();
         let e = check(&v).unwrap_err().to_string();
         assert!(e.contains("不由村社区填报"), "{e}");
-        v.form = "月报表".into();
+        v.form = "完全不对的表".into();
         let e = check(&v).unwrap_err().to_string();
-        assert!(e.contains("未知报表「月报表」"), "{e}");
+        assert!(
+            e.contains("未知报表「完全不对的表」（可选：综治工作月报 (zongzhi_monthly)"),
+            "{e}"
+        );
+        v.form = "综治工作月表".into();
+        let e = check(&v).unwrap_err().to_string();
+        assert!(e.contains("是否是 综治工作月报 (zongzhi_monthly)？"), "{e}");
         // a stock broken down by a category, on the monthly form
         let stars = check(&report(vec![value(
             "creation.safe_villages",

@@ -206,6 +206,19 @@ async fn half_months_add_into_months_and_each_form_has_its_own_completeness() {
         })
         .unwrap_err();
     assert!(daily.to_string().contains("日报"), "{daily}");
+    let typo = engine
+        .ask_completeness(&pb::CompletenessRequest {
+            area: county.to_string(),
+            period: "2026-10".into(),
+            form: "矛盾纠纷排查半月报".into(),
+            ..Default::default()
+        })
+        .unwrap_err();
+    assert!(
+        typo.to_string()
+            .contains("是否是 矛盾纠纷排查化解半月报 (disputes_half_monthly)？"),
+        "{typo}"
+    );
     // the daily form is expected in its 敏感节点 only: every office on a day of it, none after
     let day = |period: &str| {
         engine

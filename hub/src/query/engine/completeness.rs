@@ -35,8 +35,15 @@ impl Engine {
         let mut periods = span.reported();
         if let Some(name) = &req.form {
             let form = self.catalogue.form(name).ok_or_else(|| {
-                let all: Vec<String> = self.catalogue.forms().iter().map(|f| f.label()).collect();
-                QueryError::BadRequest(format!("未知报表「{name}」（可选：{}）", all.join("、")))
+                let hint = match self.catalogue.suggest_form(name) {
+                    Some(s) => format!("，是否是 {s}？"),
+                    None => {
+                        let all: Vec<String> =
+                            self.catalogue.forms().iter().map(|f| f.label()).collect();
+                        format!("（可选：{}）", all.join("、"))
+                    }
+                };
+                QueryError::BadRequest(format!("未知报表「{name}」{hint}"))
             })?;
             levels.retain(|l| form.reported_by(*l));
             periods.retain(|p| p.kind() == form.period);
