@@ -348,6 +348,13 @@ impl Catalogue {
             .find(|f| f.period == kind && f.reported_by(level))
     }
 
+    /// The form departments (条) report for periods of `kind`, if any.
+    pub fn form_for_departments(&self, kind: PeriodKind) -> Option<&Form> {
+        self.forms
+            .iter()
+            .find(|f| f.period == kind && f.departments)
+    }
+
     /// The default form (monthly).
     pub fn default_form(&self) -> &Form {
         self.forms
@@ -672,6 +679,42 @@ mod tests {
                        active = [\"2026-10\"]\n[[form.section]]\nzh = \"x\"\nmetrics = []\n",
                 "应由日报的期间组成",
             ),
+        ] {
+            let e = Catalogue::from_toml(&format!("{metrics}{forms}"))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains(needle), "{e:?} should mention {needle:?}");
+        }
+        // departments (条) report a form of their own; the same metric may be on a division's
+        // form too: departments' figures are never added into territorial totals
+        let dept = |id: &str, metrics: &str| {
+            format!(
+                "[[form]]\nid = \"{id}\"\nzh = \"{id}\"\nperiod = \"month\"\n\
+                 departments = true\n[[form.section]]\nzh = \"x\"\nmetrics = [{metrics}]\n"
+            )
+        };
+        let c = Catalogue::from_toml(&format!(
+            "{metrics}{}{}",
+            form("m", "month", "\"village\"", "\"a\"", true),
+            dept("d", "\"a\"")
+        ))
+        .unwrap();
+        let d = c.form_for_departments(PeriodKind::Month).unwrap();
+        assert_eq!(d.id, "d");
+        assert!(d.levels.is_empty() && d.department_metrics().count() == 1);
+        assert!(c.form_for_departments(PeriodKind::Day).is_none());
+        for (forms, needle) in [
+            (
+                form("m", "month", "\"village\"", "\"a\"", true)
+                    + &dept("d", "\"a\"")
+                    + &dept("e", "\"a\""),
+                "部门按月报上报了两张报表",
+            ),
+            (
+                form("m", "month", "\"village\"", "\"a\"", true) + &dept("d", "\"a\", \"a\""),
+                "列了两次",
+            ),
+            (form("m", "month", "", "\"a\"", true), "没有填报单位"),
         ] {
             let e = Catalogue::from_toml(&format!("{metrics}{forms}"))
                 .unwrap_err()

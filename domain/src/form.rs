@@ -44,6 +44,8 @@ pub struct Form {
     pub deadline: Deadline,
     /// Levels whose offices report it (and are expected to).
     pub levels: Vec<Level>,
+    /// Reported by departments (条, see [`crate::department`]) instead of, or as well as, levels.
+    pub departments: bool,
     pub sections: Vec<Section>,
     /// The form a report that names none is, for its level and period (every node before forms
     /// sent only this one).
@@ -67,6 +69,11 @@ impl Form {
             .iter()
             .filter(move |s| s.levels.as_ref().is_none_or(|l| l.contains(&level)))
             .flat_map(|s| &s.metrics)
+    }
+
+    /// The metrics a department fills in, in display order (every section's).
+    pub fn department_metrics(&self) -> impl Iterator<Item = &MetricId> {
+        self.sections.iter().flat_map(|s| &s.metrics)
     }
 
     /// Whether `level` fills in `metric` on this form.
@@ -116,7 +123,10 @@ pub(crate) struct FormFile {
     period: PeriodKind,
     #[serde(default)]
     deadline: Deadline,
+    #[serde(default)]
     levels: Vec<Level>,
+    #[serde(default)]
+    departments: bool,
     #[serde(default)]
     default: bool,
     #[serde(default)]
@@ -155,11 +165,14 @@ pub(crate) fn checked_forms(
                 f.id
             ));
         }
-        if f.levels.is_empty() {
-            return Err(format!("报表 {:?} 没有填报层级（levels）", f.id));
+        if f.levels.is_empty() && !f.departments {
+            return Err(format!(
+                "报表 {:?} 没有填报单位（levels，或 departments = true）",
+                f.id
+            ));
         }
-        if f.default && f.period != PeriodKind::Month {
-            return Err(format!("报表 {:?}：默认报表应为月报", f.id));
+        if f.default && (f.period != PeriodKind::Month || f.levels.is_empty()) {
+            return Err(format!("报表 {:?}：默认报表应为各级区划填报的月报", f.id));
         }
         let mut active = Vec::new();
         for a in &f.active {
@@ -204,6 +217,7 @@ pub(crate) fn checked_forms(
             period: f.period,
             deadline: f.deadline,
             levels: f.levels,
+            departments: f.departments,
             sections,
             default: f.default,
             source: f.source,
@@ -221,7 +235,17 @@ pub(crate) fn checked_forms(
 
 fn check_one_form_per_level_and_period(forms: &[Form]) -> Result<(), String> {
     let mut seen: HashMap<(Level, PeriodKind), &str> = HashMap::new();
+    let mut departments: HashMap<PeriodKind, &str> = HashMap::new();
     for f in forms {
+        if f.departments
+            && let Some(other) = departments.insert(f.period, &f.id)
+        {
+            return Err(format!(
+                "部门按{}上报了两张报表（{other:?} 和 {:?}）：每种期间只报一张表",
+                period_zh(f.period),
+                f.id
+            ));
+        }
         for l in &f.levels {
             if let Some(other) = seen.insert((*l, f.period), &f.id) {
                 return Err(format!(
@@ -237,6 +261,23 @@ fn check_one_form_per_level_and_period(forms: &[Form]) -> Result<(), String> {
 }
 
 fn check_no_metric_twice(forms: &[Form]) -> Result<(), String> {
+    let mut by_departments: HashMap<(u8, &MetricId), &str> = HashMap::new();
+    for f in forms.iter().filter(|f| f.departments) {
+        for m in f.department_metrics() {
+            match by_departments.insert((family(f.period), m), &f.id) {
+                Some(other) if other == f.id => {
+                    return Err(format!("报表 {:?}：指标 {m} 列了两次", f.id));
+                }
+                Some(other) => {
+                    return Err(format!(
+                        "指标 {m} 对部门同时出现在报表 {other:?} 和 {:?} 中：同一数字会被加两次",
+                        f.id
+                    ));
+                }
+                None => {}
+            }
+        }
+    }
     let mut seen: HashMap<(Level, u8, &MetricId), &str> = HashMap::new();
     for f in forms {
         for l in &f.levels {
@@ -281,6 +322,7 @@ pub(crate) fn implied_forms(metrics: Vec<MetricId>) -> Vec<Form> {
         period,
         deadline: Deadline::default(),
         levels: levels.clone(),
+        departments: false,
         sections: vec![Section {
             zh: "全部指标".into(),
             metrics: metrics.clone(),

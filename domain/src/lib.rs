@@ -6,6 +6,7 @@
 //! - [`period`]: [`Period`]: month, quarter, half, year, ISO week, day.
 //! - [`span`]: [`Span`]: a period or a cumulative range, expanded into reported periods.
 //! - [`catalogue`]: the indicator catalogue (data, not code), its categories and rules.
+//! - [`department`]: departments (条), reporters that are not divisions: the registry.
 //! - [`form`]: report forms (报表): who reports which metrics for which periods, by when.
 //! - [`report`]: [`ValidReport`], what a wire [`pb::Report`] becomes once it passed validation.
 //! - [`rollup`]: a child hub's forwarded [`rollup::Rollup`] and values as given, as domain types.
@@ -20,6 +21,7 @@
 pub mod answer;
 pub mod area;
 pub mod catalogue;
+pub mod department;
 pub mod divisions;
 pub mod duration;
 pub mod fixtures;

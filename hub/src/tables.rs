@@ -436,11 +436,14 @@ pub fn forms_table(catalogue: &Catalogue, metrics: bool) -> Table {
     };
     let mut rows = Vec::new();
     for f in catalogue.forms() {
-        let levels: Vec<String> = f
+        let mut levels: Vec<String> = f
             .levels
             .iter()
             .map(|l| format!("{}({})", l.zh(), f.metrics_for(*l).count()))
             .collect();
+        if f.departments {
+            levels.push(format!("部门({})", f.department_metrics().count()));
+        }
         rows.push(vec![
             Cell::Text(f.id.clone()),
             Cell::Text(if f.default {
