@@ -341,6 +341,19 @@ impl Catalogue {
             .map(|(_, f)| f.label())
     }
 
+    /// What a clerk reads for a form name the catalogue does not know: the near miss it likely
+    /// meant, or every form.
+    pub fn unknown_form(&self, typed: &str) -> String {
+        let hint = match self.suggest_form(typed) {
+            Some(s) => format!("，是否是 {s}？"),
+            None => {
+                let all: Vec<String> = self.forms.iter().map(Form::label).collect();
+                format!("（可选：{}）", all.join("、"))
+            }
+        };
+        format!("未知报表「{typed}」{hint}")
+    }
+
     /// The form offices of `level` report for periods of `kind`, if any.
     pub fn form_for(&self, level: Level, kind: PeriodKind) -> Option<&Form> {
         self.forms

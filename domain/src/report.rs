@@ -423,15 +423,7 @@ impl Validator<'_> {
             f
         } else {
             let Some(f) = self.catalogue.form(r.form.trim()) else {
-                let hint = match self.catalogue.suggest_form(&r.form) {
-                    Some(s) => format!("，是否是 {s}？"),
-                    None => {
-                        let all: Vec<String> =
-                            self.catalogue.forms().iter().map(Form::label).collect();
-                        format!("（可选：{}）", all.join("、"))
-                    }
-                };
-                bad.add("form", format!("未知报表「{}」{hint}", r.form));
+                bad.add("form", self.catalogue.unknown_form(&r.form));
                 return None;
             };
             if !f.reported_by(level) {

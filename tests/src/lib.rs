@@ -121,6 +121,18 @@ impl TestHub {
         self._tmp.take()
     }
 
+    /// Every stored revision, in store order (what the plain reference is built from).
+    pub fn all_revisions(&self) -> Vec<pingan_hub::store::RevisionRecord> {
+        let mut all = Vec::new();
+        self.state
+            .store
+            .reader()
+            .expect("store reader")
+            .for_each_revision(|r| all.push(r))
+            .expect("read revisions");
+        all
+    }
+
     /// The current revision of (area, period), if any.
     pub fn current(&self, area: &str, period: &str) -> Option<pingan_hub::store::RevisionRecord> {
         self.state
@@ -241,6 +253,25 @@ pub fn hub_with_stdin(args: &[&str], data: &Path, stdin: &str) -> std::process::
         panic!("writing pingan-hub's standard input: {e}");
     }
     child.wait_with_output().expect("pingan-hub output")
+}
+
+/// `pingan-node ARGS --outbox OUTBOX`, as a clerk runs it, off the async threads.
+pub async fn node(outbox: &Path, args: &[&str]) -> std::process::Output {
+    let (outbox, args): (PathBuf, Vec<String>) = (
+        outbox.to_owned(),
+        args.iter().map(|a| a.to_string()).collect(),
+    );
+    tokio::task::spawn_blocking(move || {
+        std::process::Command::new(bin("pingan-node"))
+            .args(&args)
+            .arg("--outbox")
+            .arg(&outbox)
+            .env("RUST_LOG", "error")
+            .output()
+            .expect("run pingan-node")
+    })
+    .await
+    .expect("join")
 }
 
 /// Random plausible values for one report of `area` for `period`: about half the metrics its

@@ -5,39 +5,20 @@
 //! variables, and a county hub given the national divisions.
 
 use std::{
-    path::{Path, PathBuf},
+    path::Path,
     process::{Command, Output},
     time::Duration,
 };
 
 use pingan_domain::pb;
 use pingan_hub::access::tls::Role;
-use pingan_tests::{Pki, ServedHub, TestHub, bin, report, value, wait_until};
+use pingan_tests::{Pki, ServedHub, TestHub, bin, node, report, value, wait_until};
 
 const VILLAGE: &str = "510722101002";
 const TOWN: &str = "510722101";
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
-}
-
-/// `pingan-node ARGS --outbox OUTBOX` run off the async threads.
-async fn node(outbox: &Path, args: &[&str]) -> Output {
-    let (outbox, args): (PathBuf, Vec<String>) = (
-        outbox.to_owned(),
-        args.iter().map(|a| a.to_string()).collect(),
-    );
-    tokio::task::spawn_blocking(move || {
-        Command::new(bin("pingan-node"))
-            .args(&args)
-            .arg("--outbox")
-            .arg(&outbox)
-            .env("RUST_LOG", "error")
-            .output()
-            .expect("run pingan-node")
-    })
-    .await
-    .expect("join")
 }
 
 /// `pingan-node submit --insecure --hub URL --area VILLAGE ARGS`.

@@ -6,7 +6,7 @@ use std::{collections::BTreeMap, time::Duration};
 
 use pingan_domain::{AreaCode, Catalogue, Level, Span, fixtures, pb};
 use pingan_hub::HubState;
-use pingan_tests::{AskWire, TestHub, bin, reference::Reference, report, test_clock, value};
+use pingan_tests::{AskWire, TestHub, bin, node, reference::Reference, report, test_clock, value};
 
 fn parts(metric: &str, parts: &[(&str, i64)]) -> pb::MetricValue {
     pb::MetricValue {
@@ -14,17 +14,6 @@ fn parts(metric: &str, parts: &[(&str, i64)]) -> pb::MetricValue {
         total: None,
         parts: parts.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
     }
-}
-
-fn all_revisions(hub: &TestHub) -> Vec<pingan_hub::store::RevisionRecord> {
-    let mut all = Vec::new();
-    hub.state
-        .store
-        .reader()
-        .unwrap()
-        .for_each_revision(|r| all.push(r))
-        .unwrap();
-    all
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -89,7 +78,7 @@ async fn half_months_add_into_months_and_each_form_has_its_own_completeness() {
     client.submit(wrong).await.unwrap();
 
     let catalogue = Catalogue::builtin();
-    let reference = Reference::new(&catalogue, &areas, all_revisions(&hub));
+    let reference = Reference::new(&catalogue, &areas, hub.all_revisions());
     let engine = &hub.state.engine;
     let rollup = |area: AreaCode, period: &str, metric: &str| {
         engine
@@ -436,22 +425,6 @@ async fn a_catalogue_change_that_would_orphan_stored_figures_is_refused_at_start
     );
 }
 
-/// `pingan-node ARGS --outbox OUTBOX`, as a clerk runs it.
-async fn node(outbox: &std::path::Path, args: Vec<String>) -> std::process::Output {
-    let outbox = outbox.to_owned();
-    tokio::task::spawn_blocking(move || {
-        std::process::Command::new(bin("pingan-node"))
-            .args(&args)
-            .arg("--outbox")
-            .arg(&outbox)
-            .env("RUST_LOG", "error")
-            .output()
-            .expect("run pingan-node")
-    })
-    .await
-    .expect("join")
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_township_node_reports_its_half_month_by_the_form_s_title() {
     let hub = TestHub::start().await;
@@ -459,8 +432,9 @@ async fn a_township_node_reports_its_half_month_by_the_form_s_title() {
     let areas = fixtures::santai_areas();
     let town = areas.descendants_at(fixtures::santai(), Level::Township)[0].to_string();
     let village = areas.descendants_at(fixtures::santai(), Level::Village)[0].to_string();
-    let submit = |area: &str, extra: &[&str]| {
-        let mut args: Vec<String> = [
+    // `pingan-node submit --insecure --hub URL --wait 20 --area AREA EXTRA...`
+    let submit = async |outbox: &str, area: &str, extra: &[&str]| {
+        let mut args = vec![
             "submit",
             "--insecure",
             "--hub",
@@ -469,29 +443,24 @@ async fn a_township_node_reports_its_half_month_by_the_form_s_title() {
             "20",
             "--area",
             area,
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        args.extend(extra.iter().map(|s| s.to_string()));
-        args
+        ];
+        args.extend_from_slice(extra);
+        node(&tmp.path().join(outbox), &args).await
     };
     // typed as a clerk types it: the half-month in Chinese, the form by its title
-    let out = node(
-        &tmp.path().join("town"),
-        submit(
-            &town,
-            &[
-                "--period",
-                "2026年10月下半月",
-                "--form",
-                "矛盾纠纷排查化解半月报",
-                "--set",
-                "排查矛盾纠纷=3",
-                "--set",
-                "调处矛盾纠纷=2",
-            ],
-        ),
+    let out = submit(
+        "town",
+        &town,
+        &[
+            "--period",
+            "2026年10月下半月",
+            "--form",
+            "矛盾纠纷排查化解半月报",
+            "--set",
+            "排查矛盾纠纷=3",
+            "--set",
+            "调处矛盾纠纷=2",
+        ],
     )
     .await;
     assert!(
@@ -504,12 +473,10 @@ async fn a_township_node_reports_its_half_month_by_the_form_s_title() {
         .expect("stored for the half-month");
     assert_eq!(stored.revision, 1);
     // a village has no half-monthly form: refused on the node, nothing queued (exit 2)
-    let out = node(
-        &tmp.path().join("village"),
-        submit(
-            &village,
-            &["--period", "2026-10-H1", "--set", "排查矛盾纠纷=3"],
-        ),
+    let out = submit(
+        "village",
+        &village,
+        &["--period", "2026-10-H1", "--set", "排查矛盾纠纷=3"],
     )
     .await;
     assert_eq!(out.status.code(), Some(2));

@@ -167,17 +167,6 @@ fn same(what: &str, engine: Option<f64>, reference: Option<f64>) {
     }
 }
 
-fn all_revisions(hub: &TestHub) -> Vec<pingan_hub::store::RevisionRecord> {
-    let mut all = Vec::new();
-    hub.state
-        .store
-        .reader()
-        .unwrap()
-        .for_each_revision(|r| all.push(r))
-        .unwrap();
-    all
-}
-
 const SPANS: [&str; 6] = [
     "2026-10",
     "2026-Q3",
@@ -198,7 +187,7 @@ fn check_everything(hub: &TestHub, areas: &Areas, seed: u64) {
     PRESENT.with(|p| p.set(0));
     let (mut ranked, mut missing_seen, mut late_seen, mut undefined_rates) = (0, 0, 0, 0);
     let catalogue = Catalogue::builtin();
-    let reference = Reference::new(&catalogue, areas, all_revisions(hub));
+    let reference = Reference::new(&catalogue, areas, hub.all_revisions());
     let engine = &hub.state.engine;
     let mut inner: Vec<AreaCode> = areas
         .iter()

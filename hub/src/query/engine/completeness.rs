@@ -34,17 +34,10 @@ impl Engine {
         let mut levels = self.levels_below(area, only);
         let mut periods = span.reported();
         if let Some(name) = &req.form {
-            let form = self.catalogue.form(name).ok_or_else(|| {
-                let hint = match self.catalogue.suggest_form(name) {
-                    Some(s) => format!("，是否是 {s}？"),
-                    None => {
-                        let all: Vec<String> =
-                            self.catalogue.forms().iter().map(|f| f.label()).collect();
-                        format!("（可选：{}）", all.join("、"))
-                    }
-                };
-                QueryError::BadRequest(format!("未知报表「{name}」{hint}"))
-            })?;
+            let form = self
+                .catalogue
+                .form(name)
+                .ok_or_else(|| QueryError::BadRequest(self.catalogue.unknown_form(name)))?;
             levels.retain(|l| form.reported_by(*l));
             periods.retain(|p| p.kind() == form.period);
             if periods.is_empty() {
