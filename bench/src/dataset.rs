@@ -419,6 +419,7 @@ mod tests {
             catalogue: &catalogue,
             areas: Some(&areas),
             today: "2026-11-22".parse().unwrap(),
+            departments: None,
         };
         let reporters = areas
             .iter()

@@ -308,3 +308,73 @@ impl From<CompletenessAnswer> for pb::CompletenessReply {
         }
     }
 }
+
+/// One row of a departments answer: a department, or the departments of an area or a 系统.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DepartmentRow {
+    /// The department's id, the area's code or the 系统's name.
+    pub key: String,
+    pub name: String,
+    /// The department's area (or the row's area), code and name; none for a 系统 row.
+    pub area: Option<AreaCode>,
+    pub area_name: String,
+    /// The department's 系统; empty for an area row.
+    pub system: String,
+    pub value: Option<i64>,
+    /// 1 for the largest value (equal values share a rank); 0: no value.
+    pub rank: u32,
+    pub expected: u64,
+    pub received: u64,
+    pub on_time: u64,
+    /// Departments that owe a report over the span and have not sent it: `id 名称 期间`.
+    pub missing: Vec<String>,
+}
+
+/// Departments compared among themselves (see [`crate::question::DepartmentsQuery`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct DepartmentsAnswer {
+    pub area: AreaCode,
+    pub name: String,
+    pub span: String,
+    pub metric: String,
+    pub metric_name: String,
+    pub unit: String,
+    pub group: crate::question::DepartmentGroup,
+    /// The departments' form read, by title.
+    pub form: String,
+    pub rows: Vec<DepartmentRow>,
+}
+
+impl From<DepartmentRow> for pb::DepartmentRow {
+    fn from(r: DepartmentRow) -> Self {
+        pb::DepartmentRow {
+            key: r.key,
+            name: r.name,
+            area: r.area.map(|a| a.to_string()).unwrap_or_default(),
+            area_name: r.area_name,
+            system: r.system,
+            value: r.value,
+            rank: r.rank,
+            expected: r.expected,
+            received: r.received,
+            on_time: r.on_time,
+            missing: r.missing,
+        }
+    }
+}
+
+impl From<DepartmentsAnswer> for pb::DepartmentsReply {
+    fn from(a: DepartmentsAnswer) -> Self {
+        pb::DepartmentsReply {
+            area: a.area.to_string(),
+            name: a.name,
+            period: a.span,
+            metric: a.metric,
+            metric_name: a.metric_name,
+            unit: a.unit,
+            group: a.group.as_str().to_owned(),
+            form: a.form,
+            rows: a.rows.into_iter().map(Into::into).collect(),
+        }
+    }
+}

@@ -313,7 +313,38 @@ impl Catalogue {
                 "指标 {orphan} 不在任何报表中：把它加到一张报表的 section，或标记 retired = true"
             )));
         }
+        self.check_bounds_on_forms(&forms)?;
         Ok(forms)
+    }
+
+    /// A hard rule's bounded metric (调处成功 ≤ 调处矛盾纠纷) is asked on a form only with its
+    /// bound, for every reporter of the form: otherwise no report of it could be valid.
+    fn check_bounds_on_forms(&self, forms: &[Form]) -> Result<(), CatalogueError> {
+        for rule in self.rules.iter().filter(|r| r.severity == Severity::Hard) {
+            let (bounded, bound) = match rule.op {
+                RuleOp::Le => (&rule.metric, &rule.other),
+                RuleOp::Ge => (&rule.other, &rule.metric),
+            };
+            for f in forms {
+                let mut reporters: Vec<(String, Vec<&MetricId>)> = f
+                    .levels
+                    .iter()
+                    .map(|l| (l.zh().to_owned(), f.metrics_for(*l).collect()))
+                    .collect();
+                if f.departments {
+                    reporters.push(("部门".into(), f.department_metrics().collect()));
+                }
+                for (who, asked) in reporters {
+                    if asked.contains(&bounded) && !asked.contains(&bound) {
+                        return Err(CatalogueError::Invalid(format!(
+                            "报表 {:?}：{who}填 {bounded} 却不填 {bound}，而规则要求填了前者就同时填后者：把 {bound} 加到同一张表",
+                            f.id
+                        )));
+                    }
+                }
+            }
+        }
+        Ok(())
     }
 
     /// The report forms, in catalogue order.
@@ -752,6 +783,30 @@ mod tests {
         let c = Catalogue::from_toml(&text).unwrap();
         assert_eq!(c.metrics().len(), Catalogue::builtin().metrics().len() + 1);
         assert!(c.metric_id("涉毒案件").is_some());
+    }
+
+    #[test]
+    fn a_form_asks_a_bounded_figure_only_with_its_bound() {
+        // 调处成功 ≤ 调处矛盾纠纷, hard: a form asking the first without the second could never be
+        // filled in validly, for a level or for departments
+        let text = |levels: &str, departments: bool, metrics: &str| {
+            format!(
+                "[[metric]]\nid = \"a\"\nzh = \"甲\"\nen = \"a\"\n\
+                 [[metric]]\nid = \"c\"\nzh = \"丙\"\nen = \"c\"\n\
+                 [[rule]]\nmetric = \"c\"\nop = \"<=\"\nother = \"a\"\nseverity = \"hard\"\n\
+                 [[form]]\nid = \"m\"\nzh = \"m\"\nperiod = \"month\"\nlevels = [\"village\"]\n\
+                 default = true\n[[form.section]]\nzh = \"x\"\nmetrics = [\"a\", \"c\"]\n\
+                 [[form]]\nid = \"d\"\nzh = \"d\"\nperiod = \"week\"\nlevels = [{levels}]\n\
+                 departments = {departments}\n[[form.section]]\nzh = \"x\"\nmetrics = [{metrics}]\n"
+            )
+        };
+        for (levels, departments) in [("\"village\"", false), ("", true)] {
+            let e = Catalogue::from_toml(&text(levels, departments, "\"c\""))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("填 c 却不填 a"), "{e}");
+            Catalogue::from_toml(&text(levels, departments, "\"c\", \"a\"")).unwrap();
+        }
     }
 
     #[test]

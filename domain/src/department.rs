@@ -8,7 +8,9 @@
 //! lowercase letter and holds lowercase letters, digits, `-` and `_` (e.g. `sw-510722` for
 //! 三台县商务局), so it is never taken for a division code and never falls in a code's range.
 //!
-//! This is the registry alone: the hub does not take departments' reports yet (issue 18, item 4).
+//! A department reports with its own node certificate (`pingan://node/AREA/ID`) and its own form
+//! (`departments = true` in the catalogue); the hub keeps its reports apart from the divisions'
+//! and answers `query departments` from them.
 
 use std::collections::HashMap;
 

@@ -56,6 +56,19 @@ pub fn national_areas(within: Option<AreaCode>) -> Areas {
     Areas::from_files_within(&files, within).expect("the shipped national divisions are valid")
 }
 
+/// 三台县's departments (条) as a deployment lists them: 商务局 and 国资委, the writers of two
+/// of the seeds (`部门代码,部门名称,所属区划,系统`).
+pub const SANTAI_DEPARTMENTS_CSV: &str = include_str!("../data/departments-510722.csv");
+
+/// 三台县's departments, read against the 三台县 extract.
+pub fn santai_departments() -> crate::department::Departments {
+    crate::department::Departments::from_csv(
+        SANTAI_DEPARTMENTS_CSV.as_bytes(),
+        Some(&santai_areas()),
+    )
+    .expect("the committed departments are valid")
+}
+
 /// 三台县's code.
 pub fn santai() -> AreaCode {
     "510722".parse().expect("valid code")

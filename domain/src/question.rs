@@ -106,6 +106,53 @@ pub struct CompletenessQuery {
     pub page: Paging,
 }
 
+/// How departments' (条) figures are laid out: one row per department (ranked among
+/// themselves), or added up by the area they belong to, or by 系统.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DepartmentGroup {
+    #[default]
+    Department,
+    Area,
+    System,
+}
+
+impl DepartmentGroup {
+    /// As the wire and the command line spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DepartmentGroup::Department => "department",
+            DepartmentGroup::Area => "area",
+            DepartmentGroup::System => "system",
+        }
+    }
+}
+
+impl FromStr for DepartmentGroup {
+    type Err = BadQuestion;
+
+    fn from_str(s: &str) -> Result<DepartmentGroup, BadQuestion> {
+        match s.trim() {
+            "" | "department" | "部门" => Ok(DepartmentGroup::Department),
+            "area" | "区划" | "地区" => Ok(DepartmentGroup::Area),
+            "system" | "系统" => Ok(DepartmentGroup::System),
+            other => Err(BadQuestion(format!(
+                "分组「{other}」无效：department（部门）、area（所属区划）或 system（系统）"
+            ))),
+        }
+    }
+}
+
+/// Departments within an area compared on a metric over a span, by department, area or 系统.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DepartmentsQuery {
+    pub area: AreaCode,
+    pub span: Span,
+    pub metric: String,
+    pub group: DepartmentGroup,
+    /// Only this 系统.
+    pub system: Option<String>,
+}
+
 /// What a question asks about: the area (or the nation) the caller must be allowed to read.
 pub trait Question {
     fn about(&self) -> Root;
@@ -124,6 +171,12 @@ impl Question for CompareQuery {
 }
 
 impl Question for TrendQuery {
+    fn about(&self) -> Root {
+        Root::Area(self.area)
+    }
+}
+
+impl Question for DepartmentsQuery {
     fn about(&self) -> Root {
         Root::Area(self.area)
     }
@@ -215,6 +268,20 @@ impl TryFrom<&pb::CompletenessRequest> for CompletenessQuery {
                 size: r.page_size,
                 token: r.page_token.clone(),
             },
+        })
+    }
+}
+
+impl TryFrom<&pb::DepartmentsRequest> for DepartmentsQuery {
+    type Error = BadQuestion;
+
+    fn try_from(r: &pb::DepartmentsRequest) -> Result<DepartmentsQuery, BadQuestion> {
+        Ok(DepartmentsQuery {
+            area: area(&r.area)?,
+            span: span(&r.period)?,
+            metric: r.metric.trim().to_owned(),
+            group: r.group.parse()?,
+            system: (!r.system.trim().is_empty()).then(|| r.system.trim().to_owned()),
         })
     }
 }

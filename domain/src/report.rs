@@ -9,6 +9,7 @@ use sha2::{Digest, Sha256};
 use crate::{
     AreaCode, Areas, Catalogue, MetricId, Period,
     catalogue::{RuleOp, Severity},
+    department::{Department, Departments},
     form::{Form, period_zh},
     pb,
     period::PeriodKind,
@@ -42,6 +43,9 @@ pub struct ValidReport {
     /// The form's id: as the report named it, or the one its level reports for the period.
     /// Empty only for a forwarded rollup of an area no form is reported by (a province).
     pub form: String,
+    /// A department's (条) report: the department's id; `area` is then the area it belongs to.
+    /// Its figures are stored apart and never added into the area's totals.
+    pub department: Option<String>,
     pub values: Vec<ValidValue>,
     pub zero_report: bool,
     pub notes: String,
@@ -65,6 +69,8 @@ pub struct Receipt {
     pub accepted_at_ms: i64,
     pub warnings: Vec<String>,
     pub duplicate: bool,
+    /// The department the report is for (a department's report).
+    pub department: Option<String>,
 }
 
 impl From<Receipt> for pb::Receipt {
@@ -77,6 +83,7 @@ impl From<Receipt> for pb::Receipt {
             accepted_at_ms: r.accepted_at_ms,
             warnings: r.warnings,
             duplicate: r.duplicate,
+            department: r.department.unwrap_or_default(),
         }
     }
 }
@@ -131,6 +138,8 @@ pub struct Validator<'a> {
     pub areas: Option<&'a Areas>,
     /// The checker's date in 北京时间; periods that have not ended yet are refused.
     pub today: NaiveDate,
+    /// The deployment's departments (条); `None` (a node) checks a department id's form only.
+    pub departments: Option<&'a Departments>,
 }
 
 /// The violations found so far in one report.
@@ -152,7 +161,20 @@ impl Validator<'_> {
         let mut bad = Problems::default();
         check_submission_id(&r.submission_id, &mut bad);
         let period = self.period(r, &mut bad);
-        let area = self.area(r, period, &mut bad);
+        let department = self.department(r, &mut bad);
+        let area = match &department {
+            Some(Some(d)) if r.area.trim().is_empty() => Some(d.area),
+            _ => self.area(r, period, &mut bad),
+        };
+        if let (Some(Some(d)), Some(a)) = (&department, area)
+            && d.area != a
+        {
+            bad.add(
+                "area",
+                format!("部门 {} {} 属于 {}，不是 {a}", d.id, d.name, d.area),
+            );
+        }
+        let department_id = department.is_some().then(|| r.department.trim().to_owned());
         if r.notes.chars().count() > MAX_NOTES {
             bad.add("notes", format!("备注超过 {MAX_NOTES} 字"));
         }
@@ -172,8 +194,9 @@ impl Validator<'_> {
             return Err(Violations(bad.0));
         }
         let values = self.values(&r.values, &mut bad);
-        let form = match (area, period) {
-            (Some(area), Some(period)) => self.form(r, area, period, &values, &mut bad),
+        let form = match (area, period, &department_id) {
+            (_, Some(period), Some(_)) => self.department_form(r, period, &values, &mut bad),
+            (Some(area), Some(period), None) => self.form(r, area, period, &values, &mut bad),
             _ => None,
         };
         self.check_own(r, &values, &mut bad);
@@ -190,6 +213,7 @@ impl Validator<'_> {
             area: area.expect("checked"),
             period: period.expect("checked"),
             form: form.map(|f| f.id.clone()).unwrap_or_default(),
+            department: department_id,
             values: values.into_values().collect(),
             zero_report: r.zero_report,
             notes: r.notes.clone(),
@@ -468,6 +492,100 @@ impl Validator<'_> {
                         "{} 不在{}的{}中{elsewhere}",
                         self.catalogue.label(&v.metric),
                         level.zh(),
+                        form.label()
+                    ),
+                );
+            }
+        }
+        Some(form)
+    }
+
+    /// A department report's department: `None` for a division's report, `Some(None)` for a
+    /// well-formed id the validator has no list to look up (a node), `Some(Some(d))` for a
+    /// department of the list. A forwarded rollup is never a department's.
+    fn department(&self, r: &pb::Report, bad: &mut Problems) -> Option<Option<&Department>> {
+        let id = r.department.trim();
+        if id.is_empty() {
+            return None;
+        }
+        if r.rollup.is_some() {
+            bad.add(
+                "department",
+                "部门报表不经下级 hub 汇总转发，由部门直接报送".into(),
+            );
+        }
+        if !crate::department::valid_id(id) {
+            bad.add(
+                "department",
+                format!(
+                    "部门代码「{id}」应以小写字母开头，只含小写字母、数字、- 和 _，例如 sw-510722"
+                ),
+            );
+            return Some(None);
+        }
+        let Some(list) = self.departments else {
+            return Some(None);
+        };
+        match list.get(id) {
+            Some(d) => Some(Some(d)),
+            None => {
+                bad.add(
+                    "department",
+                    format!("部门 {id} 不在本 hub 的部门名录中（serve --departments）"),
+                );
+                Some(None)
+            }
+        }
+    }
+
+    /// A department report's form: the one it names or the departments' form for the period's
+    /// kind; it must be a departments' form and ask every metric given.
+    fn department_form(
+        &self,
+        r: &pb::Report,
+        period: Period,
+        values: &BTreeMap<MetricId, ValidValue>,
+        bad: &mut Problems,
+    ) -> Option<&Form> {
+        let kind = period.kind();
+        let form = if r.form.trim().is_empty() {
+            self.catalogue.form_for_departments(kind)
+        } else {
+            let Some(f) = self.catalogue.form(r.form.trim()) else {
+                bad.add("form", self.catalogue.unknown_form(&r.form));
+                return None;
+            };
+            f.departments.then_some(f)
+        };
+        let Some(form) = form.filter(|f| f.period == kind) else {
+            let offered: Vec<String> = self
+                .catalogue
+                .forms()
+                .iter()
+                .filter(|f| f.departments)
+                .map(|f| format!("{}：{}", f.label(), period_zh(f.period)))
+                .collect();
+            bad.add(
+                "form",
+                format!(
+                    "部门没有{}期间 {period} 的报表（部门报的表：{}）",
+                    period_zh(kind),
+                    if offered.is_empty() {
+                        "无".into()
+                    } else {
+                        offered.join("、")
+                    }
+                ),
+            );
+            return None;
+        };
+        for v in values.values() {
+            if !form.department_metrics().any(|m| m == &v.metric) {
+                bad.add(
+                    &format!("values[{}]", v.metric),
+                    format!(
+                        "{} 不在部门的{}中",
+                        self.catalogue.label(&v.metric),
                         form.label()
                     ),
                 );
@@ -894,6 +1012,10 @@ impl ValidReport {
         h.update(self.area.to_string());
         h.update([0]);
         h.update(self.period.to_string());
+        if let Some(d) = &self.department {
+            h.update(b"\0department\0");
+            h.update(d.as_bytes());
+        }
         h.update([0, u8::from(self.zero_report)]);
         h.update(self.notes.as_bytes());
         h.update([0]);
@@ -950,6 +1072,7 @@ impl ValidReport {
             reporter: self.reporter.clone(),
             rollup: self.rollup.as_ref().map(Into::into),
             form: self.form.clone(),
+            department: self.department.clone().unwrap_or_default(),
         }
     }
 }
@@ -990,6 +1113,7 @@ mod tests {
             catalogue: &catalogue,
             areas: Some(&areas),
             today,
+            departments: None,
         }
         .validate(r)
     }
@@ -1064,6 +1188,74 @@ mod tests {
         let mut r = report(vec![value("keypersons.under_control", Some(1), &[])]);
         r.period = "2026-11-22".into();
         assert!(check(&r).is_ok(), "a daily report may come on its own day");
+    }
+
+    #[test]
+    fn a_department_reports_its_own_form_for_its_own_area() {
+        let catalogue = Catalogue::builtin();
+        let areas = fixtures::santai_areas();
+        let departments = fixtures::santai_departments();
+        let validator = |list| Validator {
+            catalogue: &catalogue,
+            areas: Some(&areas),
+            today: NaiveDate::from_ymd_opt(2026, 11, 22).unwrap(),
+            departments: list,
+        };
+        let hub = validator(Some(&departments));
+        let mut r = report(vec![value("petitions.letters", Some(3), &[])]);
+        r.area = String::new();
+        r.department = "sw-510722".into();
+        // the area is the department's own, from the list
+        let ok = hub.validate(&r).unwrap();
+        assert_eq!(ok.department.as_deref(), Some("sw-510722"));
+        assert_eq!(
+            (ok.area.to_string(), ok.form.as_str()),
+            ("510722".into(), "department_monthly")
+        );
+        assert_eq!(ok.to_wire().department, "sw-510722");
+        // a department's report differs from the same figures of its area
+        let mut county = r.clone();
+        county.department = String::new();
+        county.area = "510722".into();
+        assert_ne!(hub.validate(&county).unwrap().digest(), ok.digest());
+        // another area, a figure off the form, a department not listed, an id like a code
+        let mut wrong = r.clone();
+        wrong.area = "510722101".into();
+        wrong.values.push(value("cases.fraud", Some(1), &[]));
+        let e = hub.validate(&wrong).unwrap_err().to_string();
+        assert!(e.contains("部门 sw-510722 三台县商务局 属于 510722"), "{e}");
+        assert!(
+            e.contains("电信网络诈骗") || e.contains("cases.fraud"),
+            "{e}"
+        );
+        assert!(e.contains("不在部门的部门平安建设月报"), "{e}");
+        let mut unknown = r.clone();
+        unknown.department = "ga-510722".into();
+        let e = hub.validate(&unknown).unwrap_err().to_string();
+        assert!(e.contains("部门 ga-510722 不在本 hub 的部门名录中"), "{e}");
+        unknown.department = "510722".into();
+        let e = hub.validate(&unknown).unwrap_err().to_string();
+        assert!(e.contains("应以小写字母开头"), "{e}");
+        // no departments' form for weeks; a division's form named
+        let mut weekly = r.clone();
+        weekly.period = "2026-W40".into();
+        let e = hub.validate(&weekly).unwrap_err().to_string();
+        assert!(
+            e.contains("部门没有周报") && e.contains("department_monthly"),
+            "{e}"
+        );
+        weekly.period = "2026-10".into();
+        weekly.form = "zongzhi_monthly".into();
+        assert!(hub.validate(&weekly).is_err());
+        // a node has no list: the id's form is checked, the area must be given
+        let node = validator(None);
+        let e = node.validate(&r).unwrap_err().to_string();
+        assert!(e.contains("[area]"), "{e}");
+        r.area = "510722".into();
+        assert_eq!(
+            node.validate(&r).unwrap().department.as_deref(),
+            Some("sw-510722")
+        );
     }
 
     #[test]

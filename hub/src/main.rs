@@ -202,6 +202,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     );
     // TLS and federation problems are reported before the (possibly long) load of the store
     let auth = args.tls.authorizer()?;
+    let departments = args
+        .departments
+        .as_deref()
+        .map(|p| pingan_hub::cmd::config::load_departments(p, &areas))
+        .transpose()?;
     let forwarding = args.federation.config(&args.tls, &args.data)?;
     let started = std::time::Instant::now();
     let state = HubState::open(
@@ -213,6 +218,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     )
     .with_context(|| format!("opening the store in {}", args.data.display()))?
     .with_auth(auth);
+    let state = match departments {
+        Some(d) => {
+            tracing::info!(departments = d.iter().count(), "departments loaded");
+            state.with_departments(d)
+        }
+        None => state,
+    };
     tracing::info!(elapsed = ?started.elapsed(), "store open, rollups loaded");
     // one token stops everything: gRPC, the dashboard, the forwarder, the rollup saver
     let shutdown = CancellationToken::new();
@@ -370,15 +382,27 @@ fn certs(cmd: CertsCommand) -> anyhow::Result<()> {
             dir,
             role,
             area,
+            department,
             hosts,
             days,
         } => {
             let mut req = certs::IssueRequest::valid_for_days(role, area, days);
             req.hosts.extend(hosts);
+            if let Some(d) = department {
+                anyhow::ensure!(
+                    role == pingan_hub::access::tls::Role::Node,
+                    "--department 只用于部门的 node 证书 (a department's certificate has role node)"
+                );
+                anyhow::ensure!(
+                    pingan_domain::department::valid_id(&d),
+                    "部门代码「{d}」应以小写字母开头，只含小写字母、数字、- 和 _，例如 sw-510722"
+                );
+                req.department = Some(d);
+            }
             let (cert, key, issued) = certs::issue(&dir, &req)?;
             println!(
                 "已签发 {} 的证书，序列号 {}：{} 和 {}（连同 CA 的 ca.pem 一起装到该单位的电脑上）(issued: install both with ca.pem on the office's machine)",
-                pingan_hub::access::tls::identity::identity_uri(role, area),
+                req.uri(),
                 issued.serial,
                 cert.display(),
                 key.display()

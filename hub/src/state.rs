@@ -3,7 +3,7 @@
 
 use std::{path::Path, sync::Arc};
 
-use pingan_domain::{Areas, Catalogue, Validator};
+use pingan_domain::{Areas, Catalogue, Validator, department::Departments};
 
 use crate::{
     access::authz::Authorizer,
@@ -21,6 +21,8 @@ use crate::{
 pub struct HubState {
     pub catalogue: Arc<Catalogue>,
     pub areas: Arc<Areas>,
+    /// The deployment's departments (条): who may send department reports.
+    pub departments: Arc<Departments>,
     pub store: Arc<Store>,
     pub engine: Arc<Engine>,
     pub clock: Clock,
@@ -167,6 +169,7 @@ impl HubState {
         Ok(HubState {
             catalogue,
             areas,
+            departments: Arc::default(),
             store: Arc::new(store),
             engine,
             clock,
@@ -180,6 +183,13 @@ impl HubState {
     /// The same hub with these access rules (mutual TLS, grants).
     pub fn with_auth(mut self, auth: Authorizer) -> HubState {
         self.auth = Arc::new(auth);
+        self
+    }
+
+    /// The same hub taking these departments' reports (`serve --departments`).
+    pub fn with_departments(mut self, departments: Departments) -> HubState {
+        self.departments = Arc::new(departments);
+        self.engine.set_departments(self.departments.clone());
         self
     }
 
@@ -199,6 +209,7 @@ impl HubState {
             catalogue: &self.catalogue,
             areas: Some(&self.areas),
             today: self.clock.today(),
+            departments: Some(&self.departments),
         }
     }
 }

@@ -424,6 +424,65 @@ pub fn trend_table(r: &pb::TrendReply) -> Table {
     }
 }
 
+/// Departments (条) compared among themselves, or their sums by area or 系统: rank, figure and
+/// what they owed over the period.
+pub fn departments_table(r: &pb::DepartmentsReply) -> Table {
+    let rows = r
+        .rows
+        .iter()
+        .map(|row| {
+            vec![
+                Cell::opt_int((row.rank > 0).then_some(i64::from(row.rank))),
+                Cell::Text(row.key.clone()),
+                Cell::Text(row.name.clone()),
+                Cell::Text(row.area_name.clone()),
+                Cell::Text(row.system.clone()),
+                Cell::opt_int(row.value),
+                Cell::Int(row.expected as i64),
+                Cell::Int(row.received as i64),
+                Cell::Int(row.on_time as i64),
+                Cell::Text(row.missing.join("；")),
+            ]
+        })
+        .collect();
+    let by = match r.group.as_str() {
+        "area" => "按所属区划汇总",
+        "system" => "按系统汇总",
+        _ => "部门排名",
+    };
+    let key = match r.group.as_str() {
+        "area" => "区划代码",
+        "system" => "系统",
+        _ => "部门代码",
+    };
+    Table {
+        title: format!(
+            "{} {} 的部门（条）{} {}「{}」({}) {by}",
+            r.area, r.name, r.form, r.period, r.metric_name, r.unit
+        ),
+        columns: columns(&[
+            ("rank", "名次"),
+            ("key", key),
+            ("name", "名称"),
+            ("area", "所属区划"),
+            ("system", "系统"),
+            ("value", "数值"),
+            ("expected", "应报"),
+            ("received", "已报"),
+            ("on_time", "按时"),
+            ("missing", "未报"),
+        ]),
+        rows,
+        notes: if r.rows.is_empty() {
+            vec!["本区域没有部门（条）：部门名录由 pingan-hub serve --departments 给出".into()]
+        } else {
+            vec![
+                "部门数字单独汇总，不计入区划（块）的合计 (departments are never added into territorial totals)".into(),
+            ]
+        },
+    }
+}
+
 /// The report forms of a catalogue: id, title, period, deadline, reporters and how many metrics
 /// each level fills in; with `metrics`, one row per form, section and metric.
 pub fn forms_table(catalogue: &Catalogue, metrics: bool) -> Table {

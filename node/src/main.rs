@@ -77,9 +77,14 @@ struct SubmitArgs {
     hub: HubArgs,
     #[command(flatten)]
     outbox: OutboxArgs,
-    /// Division code of the area reported on.
+    /// Division code of the area reported on; for a department, the area it belongs to.
     #[arg(long)]
     area: String,
+    /// A department's (条) report: the department's id in the hub's departments file, e.g.
+    /// sw-510722 (三台县商务局); sent with the department's own certificate, on the
+    /// departments' form. Its figures are kept apart from the area's totals.
+    #[arg(long, env = "PINGAN_DEPARTMENT", default_value = "")]
+    department: String,
     /// Period: 2026-10 (month), 2026-W40 (ISO week) or 2026-10-01 (day); 2026/10 and
     /// 2026年10月 are read as 2026-10.
     #[arg(long)]
@@ -280,11 +285,13 @@ fn checked_report(
         reporter: args.reporter.clone(),
         rollup: None,
         form: args.form.trim().to_owned(),
+        department: args.department.trim().to_owned(),
     };
     let validator = Validator {
         catalogue: &catalogue,
         areas: areas.as_ref(),
         today: pingan_node::today_beijing(),
+        departments: None,
     };
     let report = match validator.validate(&wire) {
         Ok(r) => r,

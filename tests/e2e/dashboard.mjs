@@ -64,6 +64,9 @@ try {
   await page.waitForSelector("#app", { state: "visible" });
   await page.waitForFunction(() => document.body.dataset.ready);
   result.who = await page.textContent("#who");
+  result.departmentsRows = await page.$$eval("#departments-table tbody tr", (rows) =>
+    rows.map((tr) => [...tr.cells].map((td) => td.textContent)));
+  result.departmentsTitle = await page.textContent("#departments-title");
   await page.screenshot({ path: join(artifacts, "01-signed-in.png"), fullPage: true });
 
   // pick the township, the quarter and the metric with the page's own controls

@@ -404,6 +404,21 @@ impl Pki {
             .serial
     }
 
+    /// Issues `node-ID.pem/.key` for department `id` of `area` (`pingan://node/AREA/ID`),
+    /// valid now for 30 days; returns its serial.
+    pub fn issue_department(&self, area: &str, id: &str) -> String {
+        let mut req = pingan_hub::access::tls::certs::IssueRequest::valid_for_days(
+            pingan_hub::access::tls::Role::Node,
+            area.parse().expect("area"),
+            30,
+        );
+        req.department = Some(id.to_owned());
+        pingan_hub::access::tls::certs::issue(self.dir.path(), &req)
+            .expect("issue")
+            .2
+            .serial
+    }
+
     /// Issues a second certificate for the same identity over the first one's files (a
     /// replacement, or an impostor); returns its serial.
     pub fn reissue(&self, role: pingan_hub::access::tls::Role, area: &str) -> String {
@@ -498,6 +513,53 @@ impl TestHub {
         TestHub {
             addr,
             url: format!("https://localhost:{}", addr.port()),
+            data,
+            state,
+            stop: Some(stop),
+            task: Some(task),
+            _tmp: Some(tmp),
+        }
+    }
+
+    /// A hub over `areas` taking these departments' (条) reports, on a new temporary store
+    /// with the test clock: mutual TLS as the hub certificate for `hub_area` when `pki` is
+    /// given, plaintext otherwise.
+    pub async fn start_departments(
+        areas: pingan_domain::Areas,
+        departments: pingan_domain::department::Departments,
+        pki: Option<(&Pki, &str)>,
+    ) -> TestHub {
+        let tmp = Arc::new(tempfile::tempdir().expect("temp dir"));
+        let data = tmp.path().join("hub");
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind loopback");
+        let addr = listener.local_addr().expect("local addr");
+        let mut state = HubState::open(
+            &data,
+            Catalogue::builtin(),
+            areas,
+            test_clock(),
+            Default::default(),
+        )
+        .expect("open hub")
+        .with_departments(departments);
+        let url = match pki {
+            Some((pki, area)) => {
+                let tls = pingan_hub::access::tls::ServerTls::load(pki.hub_files_for(area))
+                    .expect("hub TLS");
+                state = state.with_auth(pingan_hub::access::authz::Authorizer::mtls(tls, vec![]));
+                format!("https://localhost:{}", addr.port())
+            }
+            None => format!("http://{addr}"),
+        };
+        let (stop, stopped) = oneshot::channel::<()>();
+        let task = tokio::spawn(server::serve(listener, state.clone(), async {
+            let _ = stopped.await;
+        }));
+        TestHub {
+            addr,
+            url,
             data,
             state,
             stop: Some(stop),

@@ -94,7 +94,11 @@ struct Hub {
 }
 
 fn start_hub(data: &Path, pki: &Pki) -> Hub {
+    let departments = data.with_file_name("departments.csv");
+    std::fs::write(&departments, fixtures::SANTAI_DEPARTMENTS_CSV).expect("write the list");
     let served = ServedHub::start([
+        "--departments".as_ref(),
+        departments.as_os_str(),
         "--web-listen".as_ref(),
         "127.0.0.1:0".as_ref(),
         "--data".as_ref(),
@@ -156,6 +160,32 @@ fn run_browser(hub: &Hub, artifacts: &Path) -> Value {
         .unwrap_or_else(|e| panic!("the browser script's report is not JSON ({e}): {stdout}"))
 }
 
+/// 三台县商务局's September on the departments' form, with its own certificate.
+async fn submit_department(hub: &Hub, pki: &Pki) {
+    pki.issue_department(COUNTY, "sw-510722");
+    let channel = tonic::transport::Channel::from_shared(hub.grpc.clone())
+        .expect("url")
+        .tls_config(pki.client("node-sw-510722"))
+        .expect("tls")
+        .timeout(Duration::from_secs(30))
+        .connect()
+        .await
+        .expect("connect to the hub");
+    let mut report = pingan_tests::report(
+        COUNTY,
+        "2026-09",
+        vec![
+            pingan_tests::value("disputes.identified", 3),
+            pingan_tests::value("petitions.letters", 6),
+        ],
+    );
+    report.department = "sw-510722".into();
+    pb::report_service_client::ReportServiceClient::new(channel)
+        .submit(report)
+        .await
+        .expect("the department's report");
+}
+
 async fn grpc_compare(hub: &Hub, pki: &Pki) -> pb::CompareReply {
     pki.issue(pingan_hub::access::tls::Role::Viewer, COUNTY);
     let channel = tonic::transport::Channel::from_shared(hub.grpc.clone())
@@ -213,6 +243,8 @@ async fn a_leader_reads_compares_and_downloads_within_the_jurisdiction_only() {
     );
     assert!(imported.contains("0 refused"), "{imported}");
     let hub = start_hub(&data, &pki);
+    // 三台县商务局 reports the latest month on its own form; 国资委 does not
+    submit_department(&hub, &pki).await;
     // the account is added while the hub runs, as an administrator would
     let added = hub_command(
         &["users", "add", "--area", COUNTY, USER],
@@ -363,7 +395,39 @@ async fn a_leader_reads_compares_and_downloads_within_the_jurisdiction_only() {
             && r[3] == "未报"),
         "{half:?}"
     );
+    // the departments (条) of the county, apart from its totals: the one that reported, ranked
+    // on the metric shown (排查矛盾纠纷, the first), and the one that owes September
+    let departments = seen["departmentsRows"]
+        .as_array()
+        .expect("departments rows");
+    let row = |id: &str| {
+        departments
+            .iter()
+            .find(|r| r[1] == id)
+            .unwrap_or_else(|| panic!("{id} in {departments:?}"))
+    };
+    assert_eq!(row("sw-510722")[0], "1", "{departments:?}");
+    assert_eq!(row("sw-510722")[5], "3", "{departments:?}");
+    assert!(
+        row("gzw-510722")[9]
+            .as_str()
+            .is_some_and(|m| m.contains("gzw-510722 三台县国资委 2026-09")),
+        "{departments:?}"
+    );
+    assert!(
+        seen["departmentsTitle"]
+            .as_str()
+            .is_some_and(|t| t.contains("排查矛盾纠纷")),
+        "{}",
+        seen["departmentsTitle"]
+    );
     let options = seen["formOptions"].as_array().expect("form options");
+    assert!(
+        !options
+            .iter()
+            .any(|o| o.as_str().is_some_and(|o| o.contains("部门"))),
+        "the departments' form is not a division's completeness: {options:?}"
+    );
     assert!(
         options
             .iter()

@@ -162,6 +162,7 @@ async fn a_store_holding_figures_beyond_any_bound_serves_and_names_them() {
         area: area.parse().unwrap(),
         period: "2026-10".parse().unwrap(),
         form: String::new(),
+        department: None,
         values: Vec::new(),
         zero_report: false,
         notes: String::new(),

@@ -163,6 +163,11 @@ impl Authorizer {
                 .iter()
                 .any(|g| g.identity == id.uri() && area.is_within(g.subtree))
         };
+        if let Some(d) = &id.department {
+            return Err(Denied(format!(
+                "{id} 是部门 {d} 的证书，只能报送该部门的报表，不能报送区划 {area} 的报表 (a department's certificate submits its department's form only)"
+            )));
+        }
         let refusal = match (action, id.role) {
             (Action::Submit, Role::Node) if area == id.area || granted() => None,
             (Action::Submit, Role::Node) => Some(format!(
@@ -195,6 +200,43 @@ impl Authorizer {
             )),
         };
         refusal.map_or(Ok(()), |reason| Err(Denied(reason)))
+    }
+
+    /// Whether `id` may submit the report of department `department` (belonging to `area`): only
+    /// that department's own node certificate may.
+    pub fn check_department(
+        &self,
+        id: Option<&Identity>,
+        department: &str,
+        area: AreaCode,
+    ) -> Result<(), Denied> {
+        let Some(id) = id else { return Ok(()) };
+        match (&id.department, id.role) {
+            (Some(d), Role::Node) if d == department && id.area == area => Ok(()),
+            (Some(d), Role::Node) if d == department => Err(Denied(format!(
+                "{id} 的证书写的所属区划是 {}，部门名录里 {department} 属于 {area}：请按名录重新签发证书",
+                id.area
+            ))),
+            _ => Err(Denied(format!(
+                "{id} 不能报送部门 {department} 的报表：部门的报表只由该部门自己的 node 证书（pingan://node/{area}/{department}）报送"
+            ))),
+        }
+    }
+
+    /// [`Authorizer::check_department`], recorded and turned into PERMISSION_DENIED like
+    /// [`Authorizer::require`].
+    pub fn require_department(
+        &self,
+        store: &Store,
+        id: Option<&Identity>,
+        department: &str,
+        area: AreaCode,
+    ) -> Result<(), Status> {
+        self.check_department(id, department, area)
+            .map_err(|Denied(reason)| {
+                record_refusal(store, id, Action::Submit, area, &reason);
+                Status::permission_denied(reason)
+            })
     }
 
     /// [`Authorizer::check`], with the refusal recorded in the audit trail and turned into

@@ -71,6 +71,7 @@ impl User {
         Identity {
             role: Role::Viewer,
             area: self.area,
+            department: None,
             serial: format!("user:{}", self.name),
         }
     }

@@ -24,7 +24,7 @@ pub enum Command {
     Serve(ServeArgs),
     /// Start a hub on loopback and have 三台县's nodes report to it (the README's demo).
     Demo(DemoArgs),
-    /// Ask a hub: rollup, compare, trend or completeness.
+    /// Ask a hub: rollup, compare, trend, completeness or departments.
     #[command(subcommand)]
     Query(crate::cmd::query_client::QueryCommand),
     /// Load historical figures from CSV into a (stopped) hub's store, validated like any report.
@@ -128,9 +128,14 @@ pub enum CertsCommand {
         /// node (submits for its area), viewer (reads its subtree) or hub (serves, federates).
         #[arg(long, value_enum)]
         role: crate::access::tls::Role,
-        /// The area the identity is for, e.g. 510722101001.
+        /// The area the identity is for, e.g. 510722101001; for a department, the area it
+        /// belongs to.
         #[arg(long)]
         area: AreaCode,
+        /// A department's (条) node: the department's id from the hub's departments file, e.g.
+        /// sw-510722 (role node; the certificate says pingan://node/AREA/ID).
+        #[arg(long)]
+        department: Option<String>,
         /// Host names or IP addresses clients use to reach a hub (hub role; repeatable).
         #[arg(long = "host")]
         hosts: Vec<String>,
@@ -213,6 +218,11 @@ pub struct ServeArgs {
     pub daily_due_hour: u32,
     #[command(flatten)]
     pub federation: FederationArgs,
+    /// Departments (条) that report their own form: CSV `id,name,area,system` (or
+    /// `部门代码,部门名称,所属区划,系统`), UTF-8 or GBK. Their figures are kept apart from the
+    /// divisions' totals; `pingan-hub query departments` compares them.
+    #[arg(long, env = "PINGAN_DEPARTMENTS")]
+    pub departments: Option<PathBuf>,
     /// Serve the leaders' web dashboard on this address (HTTPS with the hub's certificate;
     /// accounts from `pingan-hub users add`), e.g. 0.0.0.0:7443. Off when not given.
     #[arg(long, env = "PINGAN_WEB_LISTEN")]
@@ -351,6 +361,17 @@ pub struct RegistryArgs {
     /// Indicator catalogue (TOML); default: the built-in catalogue.
     #[arg(long, env = "PINGAN_CATALOGUE")]
     pub catalogue: Option<PathBuf>,
+}
+
+/// Reads a departments file against the division registry.
+pub fn load_departments(
+    path: &std::path::Path,
+    areas: &Areas,
+) -> anyhow::Result<pingan_domain::department::Departments> {
+    let bytes =
+        std::fs::read(path).with_context(|| format!("读取部门名录 {} 失败", path.display()))?;
+    pingan_domain::department::Departments::from_csv(&bytes, Some(areas))
+        .with_context(|| format!("部门名录 {} (departments file)", path.display()))
 }
 
 /// The `--divisions` value that names the national registry shipped with pingan.

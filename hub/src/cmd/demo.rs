@@ -36,6 +36,66 @@ pub fn figures(area: AreaCode, period: Period) -> Vec<pb::MetricValue> {
     f.out
 }
 
+/// Plausible monthly figures of a department (条) on the departments' form, deterministic in
+/// (department, period): petitions it handled, disputes it found, hazards it fixed.
+pub fn department_figures(department: &str, period: Period) -> Vec<pb::MetricValue> {
+    let seed = department
+        .bytes()
+        .chain(period.to_string().bytes())
+        .fold(7u64, |h, b| h.wrapping_mul(31).wrapping_add(u64::from(b)));
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut out = Vec::new();
+    let letters = rng.random_range(1..=8);
+    let referred = rng.random_range(0..=letters.min(3));
+    let identified = rng.random_range(0..=4);
+    let mediated = rng.random_range(0..=identified);
+    let found = rng.random_range(0..=6);
+    let parts = |k: &str, n: i64| BTreeMap::from([(k.to_owned(), n)]);
+    put(&mut out, "petitions.letters", letters, none());
+    put(
+        &mut out,
+        "petitions.letters_concluded",
+        letters - rng.random_range(0..=1),
+        none(),
+    );
+    put(
+        &mut out,
+        "petitions.referred",
+        referred,
+        parts("信访局转办", referred),
+    );
+    put(
+        &mut out,
+        "petitions.visitors",
+        rng.random_range(2..=40),
+        none(),
+    );
+    let batches = rng.random_range(0..=3);
+    put(&mut out, "petitions.collective_batches", batches, none());
+    put(
+        &mut out,
+        "petitions.collective_persons",
+        batches * rng.random_range(5..=12),
+        none(),
+    );
+    put(&mut out, "disputes.identified", identified, none());
+    put(&mut out, "disputes.mediated", mediated, none());
+    put(
+        &mut out,
+        "disputes.resolved",
+        mediated - rng.random_range(0..=mediated.min(1)),
+        none(),
+    );
+    put(&mut out, "hazards.found", found, none());
+    put(
+        &mut out,
+        "hazards.fixed",
+        found - rng.random_range(0..=found.min(2)),
+        none(),
+    );
+    out
+}
+
 /// Figures being made up for one area and month.
 struct Figures {
     rng: StdRng,
@@ -240,6 +300,8 @@ fn county_figures(f: &mut Figures) {
 /// One office's node: its own durable outbox and its connection to the hub.
 struct Node {
     code: AreaCode,
+    /// A department's (条) node: its id (`code` is then the area it belongs to).
+    department: Option<String>,
     outbox: Outbox,
     deliverer: Deliverer,
 }
@@ -297,13 +359,15 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     // the demo's hub runs on a clock the demo moves month by month, so that on time and late mean
     // what they would have meant then
     let clock = Clock::manual(at(months[0].next().first_day(), 9));
+    let departments = fixtures::santai_departments();
     let state = HubState::open(
         &data,
         Catalogue::builtin(),
         areas.clone(),
         clock.clone(),
         Default::default(),
-    )?;
+    )?
+    .with_departments(departments.clone());
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let hub_url = format!("http://{}", listener.local_addr()?);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
@@ -324,13 +388,25 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     for code in &codes {
         nodes.push(Node {
             code: *code,
+            department: None,
             outbox: Outbox::open(&tmp.path().join("nodes").join(code.to_string()))?,
             deliverer: Deliverer::new(hub_url.clone(), Duration::from_secs(30)),
         });
     }
+    for d in departments.iter() {
+        nodes.push(Node {
+            code: d.area,
+            department: Some(d.id.clone()),
+            outbox: Outbox::open(&tmp.path().join("nodes").join(&d.id))?,
+            deliverer: Deliverer::new(hub_url.clone(), Duration::from_secs(30)),
+        });
+    }
+    let names: Vec<&str> = departments.iter().map(|d| d.name.as_str()).collect();
     println!(
-        "{} nodes (1 county, 33 townships, 462 villages), each with its own durable outbox, report {} .. {} over loopback gRPC",
+        "{} nodes (1 county, 33 townships, 462 villages and {} departments: {}), each with its own durable outbox, report {} .. {} over loopback gRPC",
         nodes.len(),
+        names.len(),
+        names.join("、"),
         months[0],
         last
     );
@@ -520,6 +596,19 @@ async fn show_answers(hub_url: &str, county: AreaCode, last: Period) -> anyhow::
         "{}",
         crate::tables::completeness_table(&missing, Some(Level::Village)).to_text()
     );
+    let departments = queries
+        .departments(pb::DepartmentsRequest {
+            area: county.to_string(),
+            period: last.to_string(),
+            metric: "petitions.visitors".into(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    println!(
+        "{}",
+        crate::tables::departments_table(&departments).to_text()
+    );
     Ok(())
 }
 
@@ -532,6 +621,20 @@ async fn submit_all(nodes: Vec<Node>, month: Period) -> anyhow::Result<Vec<Node>
         let limit = limit.clone();
         tasks.spawn(async move {
             let _permit = limit.acquire_owned().await?;
+            if let Some(d) = node.department.clone() {
+                // a department reports its own form; its figures stay out of the county's
+                node.submit(pb::Report {
+                    submission_id: pingan_outbox::new_submission_id(),
+                    area: node.code.to_string(),
+                    period: month.to_string(),
+                    values: department_figures(&d, month),
+                    reporter: format!("node-{d}"),
+                    department: d,
+                    ..Default::default()
+                })
+                .await?;
+                return anyhow::Ok(node);
+            }
             let values = figures(node.code, month);
             let zero = node.code.level() == Level::Village && node.code.digits() % 41 == 0;
             node.submit(pb::Report {

@@ -1,11 +1,13 @@
-//! `pingan-hub query rollup|compare|trend|completeness`: asks a hub's QueryService and prints
+//! `pingan-hub query rollup|compare|trend|completeness|departments`: asks a hub's QueryService and prints
 //! the answer as an aligned table (Chinese names, CJK-aware widths), CSV (UTF-8 with a BOM, so
 //! Excel and WPS open it right) or JSON (rows with plain field names).
 
 use clap::{Args, Subcommand, ValueEnum};
 use pingan_domain::pb::{self, query_service_client::QueryServiceClient};
 
-use crate::tables::{Table, compare_table, completeness_table, rollup_table, trend_table};
+use crate::tables::{
+    Table, compare_table, completeness_table, departments_table, rollup_table, trend_table,
+};
 
 /// Output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -26,6 +28,10 @@ pub enum QueryCommand {
     Trend(QueryArgs),
     /// Who should have reported, who did (on time or late), and who is missing.
     Completeness(QueryArgs),
+    /// Departments (条) within the area ranked on a metric (--group department), or their
+    /// figures added up by the area they belong to (--group area) or by 系统 (--group system);
+    /// never added into the divisions' totals.
+    Departments(QueryArgs),
 }
 
 /// A leader's (viewer's) certificate. Its environment variables are the viewer's own, so an
@@ -94,6 +100,13 @@ pub struct QueryArgs {
     /// disputes_half_monthly or 矛盾纠纷排查化解半月报); default: every form.
     #[arg(long, default_value = "")]
     pub form: String,
+    /// Departments: department (one row each, ranked), area (sums by the area they belong to)
+    /// or system (sums by 系统).
+    #[arg(long, default_value = "department")]
+    pub group: String,
+    /// Departments: only this 系统, e.g. 商务系统.
+    #[arg(long, default_value = "")]
+    pub system: String,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
@@ -114,7 +127,8 @@ impl QueryCommand {
             QueryCommand::Rollup(a)
             | QueryCommand::Compare(a)
             | QueryCommand::Trend(a)
-            | QueryCommand::Completeness(a) => a,
+            | QueryCommand::Completeness(a)
+            | QueryCommand::Departments(a) => a,
         }
     }
 
@@ -124,6 +138,7 @@ impl QueryCommand {
             QueryCommand::Compare(_) => "compare",
             QueryCommand::Trend(_) => "trend",
             QueryCommand::Completeness(_) => "completeness",
+            QueryCommand::Departments(_) => "departments",
         }
     }
 }
@@ -274,6 +289,17 @@ pub async fn run(cmd: QueryCommand) -> anyhow::Result<()> {
                 .await
                 .map_err(status)?;
             completeness_table(&reply, args.level)
+        }
+        QueryCommand::Departments(_) => {
+            let req = pb::DepartmentsRequest {
+                area: args.area.clone(),
+                period,
+                metric: one_metric()?,
+                group: args.group.clone(),
+                system: args.system.clone(),
+            };
+            let reply = client.clone().departments(req).await.map_err(status)?;
+            departments_table(&reply.into_inner())
         }
     };
     pingan_domain::text::print_out(&render(&table, args.format));

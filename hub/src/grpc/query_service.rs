@@ -11,7 +11,10 @@ use tracing::instrument;
 use crate::{
     access::authz::Action,
     error::HubError,
-    query::{CompareQuery, CompletenessQuery, Engine, QueryError, RollupQuery, Root, TrendQuery},
+    query::{
+        CompareQuery, CompletenessQuery, DepartmentsQuery, Engine, QueryError, RollupQuery, Root,
+        TrendQuery,
+    },
     state::HubState,
 };
 
@@ -113,6 +116,17 @@ impl QueryService for Queries {
         r.page_size = r.page_size.min(MAX_PAGE);
         self.run(req, |e, q: &CompletenessQuery| {
             e.completeness(q).map(Into::into)
+        })
+        .await
+    }
+
+    #[instrument(skip_all, fields(area = %req.get_ref().area, period = %req.get_ref().period, metric = %req.get_ref().metric))]
+    async fn departments(
+        &self,
+        req: Request<pb::DepartmentsRequest>,
+    ) -> Result<Response<pb::DepartmentsReply>, Status> {
+        self.run(req, |e, q: &DepartmentsQuery| {
+            e.departments(q).map(Into::into)
         })
         .await
     }

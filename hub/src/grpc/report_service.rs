@@ -61,8 +61,15 @@ async fn accept(
         // a serial denied while this stream was open stops it here
         state.auth.not_revoked(&state.store, id)?;
     }
-    if let Ok(area) = report.area.parse::<AreaCode>() {
-        state.auth.require(&state.store, id, action, area)?;
+    let department = report.department.trim();
+    if department.is_empty() {
+        if let Ok(area) = report.area.parse::<AreaCode>() {
+            state.auth.require(&state.store, id, action, area)?;
+        }
+    } else if let Some(d) = state.departments.get(department) {
+        state
+            .auth
+            .require_department(&state.store, id, &d.id, d.area)?;
     }
     // then validation, before anything durable happens on the report's behalf
     let valid = state
@@ -74,6 +81,8 @@ async fn accept(
     let owned = match (forward, id) {
         (true, Some(hub)) => state.owners.claim(&state.store, hub, state.clock.now_ms()),
         (true, None) => Ok(()),
+        // a department's report is its own (条): no child hub's subtree holds it
+        (false, _) if valid.department.is_some() => Ok(()),
         (false, _) => state.owners.check_submit(valid.area),
     };
     if let Err(e) = owned {

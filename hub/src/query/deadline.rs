@@ -63,6 +63,12 @@ impl Deadlines {
         let form = slot(level, period.kind())
             .map(|(a, b)| self.forms[a][b])
             .unwrap_or_default();
+        self.due_ms_of(form, period)
+    }
+
+    /// The instant (ms since the epoch) after which a first submission for `period` of a form
+    /// with this deadline (its parts left out: the configured defaults) is late.
+    pub fn due_ms_of(&self, form: Deadline, period: Period) -> i64 {
         let (day, time) = match period {
             Period::Day(d) => (
                 d,

@@ -16,7 +16,8 @@ pub(crate) mod table;
 pub use deadline::Deadlines;
 pub use engine::Engine;
 pub use pingan_domain::question::{
-    CompareQuery, CompletenessQuery, NATION, Paging, RollupQuery, Root, TrendQuery,
+    CompareQuery, CompletenessQuery, DepartmentsQuery, NATION, Paging, RollupQuery, Root,
+    TrendQuery,
 };
 
 use crate::store::StoreError;

@@ -208,6 +208,7 @@ mod tests {
             catalogue: &catalogue,
             areas: Some(&areas),
             today,
+            departments: None,
         }
         .validate(&wire)
         .unwrap()

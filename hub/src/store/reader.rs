@@ -108,12 +108,48 @@ impl StoreReader {
     pub fn for_each_current_of(
         &self,
         period: Period,
+        f: impl FnMut(RevisionRecord, i64),
+    ) -> Result<(), StoreError> {
+        self.current_of("revisions", period, f)
+    }
+
+    /// The current revision of every department's (条) report for `period` (`area` holds the
+    /// department's id), with the time its revision 1 arrived.
+    pub fn department_currents(
+        &self,
+        period: Period,
+    ) -> Result<Vec<(RevisionRecord, i64)>, StoreError> {
+        let mut out = Vec::new();
+        self.current_of(super::schema::DEPARTMENT_REVISIONS, period, |r, first| {
+            out.push((r, first))
+        })?;
+        Ok(out)
+    }
+
+    /// Every revision of a department's report for `period`, oldest first: its audit trail.
+    pub fn department_revisions(
+        &self,
+        department: &str,
+        period: Period,
+    ) -> Result<Vec<RevisionRecord>, StoreError> {
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM {} WHERE area = ?1 AND period = ?2 ORDER BY revision",
+            super::schema::DEPARTMENT_REVISIONS
+        ))?;
+        let rows = st.query_map([department.to_owned(), period.to_string()], record)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    fn current_of(
+        &self,
+        table: &str,
+        period: Period,
         mut f: impl FnMut(RevisionRecord, i64),
     ) -> Result<(), StoreError> {
-        let mut st = self.conn.prepare(&format!(
-            "SELECT {COLUMNS}, (SELECT received_at_ms FROM revisions WHERE area = r.area AND period = r.period AND revision = 1)
-             FROM revisions r WHERE period = ?1
-             AND revision = (SELECT MAX(revision) FROM revisions WHERE area = r.area AND period = r.period)"
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS}, (SELECT received_at_ms FROM {table} WHERE area = r.area AND period = r.period AND revision = 1)
+             FROM {table} r WHERE period = ?1
+             AND revision = (SELECT MAX(revision) FROM {table} WHERE area = r.area AND period = r.period)"
         ))?;
         let rows = st.query_map([period.to_string()], |row| {
             Ok((record(row)?, row.get::<_, i64>(11)?))

@@ -25,6 +25,9 @@ CREATE TABLE IF NOT EXISTS {name} (
 ) WITHOUT ROWID;
 ";
 
+/// The table of departments' reports.
+pub(super) const DEPARTMENT_REVISIONS: &str = "department_revisions";
+
 const SCHEMA: &str = "
 -- how many revisions each period holds, kept with every commit: a saved rollup snapshot is
 -- current for a period while its count is the same (revisions are only ever added)
@@ -85,6 +88,9 @@ pub(super) fn create_or_migrate(conn: &mut Connection) -> rusqlite::Result<()> {
         tx.execute_batch(&REVISIONS.replace("{name}", "revisions"))?;
     }
     tx.execute_batch(SCHEMA)?;
+    // departments' (条) reports: the same columns, `area` holding the department's id; apart
+    // from `revisions`, so nothing that rolls up the divisions ever reads one
+    tx.execute_batch(&REVISIONS.replace("{name}", DEPARTMENT_REVISIONS))?;
     if !had_counts {
         tx.execute(
             "INSERT INTO period_revisions SELECT period, COUNT(*) FROM revisions GROUP BY period",

@@ -96,19 +96,26 @@ struct Statements<'t> {
 }
 
 impl<'t> Statements<'t> {
-    fn prepare(tx: &'t rusqlite::Transaction<'_>) -> Result<Statements<'t>, StoreError> {
-        let prepare = |sql: &str| tx.prepare_cached(sql).map_err(StoreError::from_sqlite);
+    /// The statements on `table` (`revisions`, or the departments' table).
+    fn prepare(
+        tx: &'t rusqlite::Transaction<'_>,
+        table: &str,
+    ) -> Result<Statements<'t>, StoreError> {
+        let prepare = |sql: String| {
+            tx.prepare_cached(&sql.replace("{table}", table))
+                .map_err(StoreError::from_sqlite)
+        };
         Ok(Statements {
             find: prepare(
-                "SELECT revision, digest, received_at_ms, warnings FROM revisions WHERE submission_id = ?1",
+                "SELECT revision, digest, received_at_ms, warnings FROM {table} WHERE submission_id = ?1".into(),
             )?,
             latest: prepare(
-                "SELECT revision, zero_report, vals, (SELECT received_at_ms FROM revisions WHERE area = ?1 AND period = ?2 AND revision = 1)
-                 FROM revisions WHERE area = ?1 AND period = ?2 ORDER BY revision DESC LIMIT 1",
+                "SELECT revision, zero_report, vals, (SELECT received_at_ms FROM {table} WHERE area = ?1 AND period = ?2 AND revision = 1)
+                 FROM {table} WHERE area = ?1 AND period = ?2 ORDER BY revision DESC LIMIT 1".into(),
             )?,
             insert: prepare(
-                "INSERT INTO revisions (area, period, revision, submission_id, digest, received_at_ms, sender, reporter, zero_report, notes, warnings, vals)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                "INSERT INTO {table} (area, period, revision, submission_id, digest, received_at_ms, sender, reporter, zero_report, notes, warnings, vals)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)".into(),
             )?,
         })
     }
@@ -147,6 +154,7 @@ impl<'t> Statements<'t> {
             accepted_at_ms: received_at_ms,
             warnings: serde_json::from_str(&warnings).unwrap_or_default(),
             duplicate: true,
+            department: r.department.clone(),
         })))
     }
 
@@ -194,7 +202,7 @@ impl<'t> Statements<'t> {
         let warnings = serde_json::to_string(&r.warnings).expect("strings serialise");
         self.insert
             .execute(params![
-                r.area.to_string(),
+                key(r),
                 r.period.to_string(),
                 revision,
                 r.submission_id,
@@ -210,6 +218,11 @@ impl<'t> Statements<'t> {
             .map_err(StoreError::from_sqlite)?;
         Ok(())
     }
+}
+
+/// The stored key of a report's reporter: its area's code, or a department's id.
+fn key(r: &ValidReport) -> String {
+    r.department.clone().unwrap_or_else(|| r.area.to_string())
 }
 
 /// The pairs `catalogue_use` holds.
@@ -258,16 +271,22 @@ fn write_group(
     let mut results = Vec::with_capacity(group.len());
     let mut committed = Vec::with_capacity(group.len());
     {
-        let mut st = Statements::prepare(&tx)?;
+        let mut divisions = Statements::prepare(&tx, "revisions")?;
+        let mut departments = Statements::prepare(&tx, super::schema::DEPARTMENT_REVISIONS)?;
         let mut added: HashMap<String, i64> = HashMap::new();
         for job in group {
             let r = &job.report;
+            let st = if r.department.is_some() {
+                &mut departments
+            } else {
+                &mut divisions
+            };
             let digest = r.digest();
             if let Some(answer) = st.earlier(r, &digest[..])? {
                 results.push(answer);
                 continue;
             }
-            let (area, period) = (r.area.to_string(), r.period.to_string());
+            let (area, period) = (key(r), r.period.to_string());
             let latest = st.latest(&area, &period)?;
             let revision = latest.as_ref().map_or(1, |l| l.revision + 1);
             if revision > MAX_REVISIONS {
@@ -275,6 +294,21 @@ fn write_group(
                 continue;
             }
             st.insert(job, revision, &digest[..])?;
+            let receipt = Receipt {
+                submission_id: r.submission_id.clone(),
+                area: r.area,
+                period: r.period,
+                revision,
+                accepted_at_ms: job.now_ms,
+                warnings: r.warnings.clone(),
+                duplicate: false,
+                department: r.department.clone(),
+            };
+            if r.department.is_some() {
+                // a department's report is no division's: the rollups never see it
+                results.push(Ok(receipt));
+                continue;
+            }
             *added.entry(period.clone()).or_default() += 1;
             committed.push(Committed {
                 area: r.area,
@@ -289,15 +323,7 @@ fn write_group(
                 rollup: r.rollup.clone(),
                 previous: latest.map(|l| l.prior),
             });
-            results.push(Ok(Receipt {
-                submission_id: r.submission_id.clone(),
-                area: r.area,
-                period: r.period,
-                revision,
-                accepted_at_ms: job.now_ms,
-                warnings: r.warnings.clone(),
-                duplicate: false,
-            }));
+            results.push(Ok(receipt));
         }
         count_revisions(&tx, added)?;
     }

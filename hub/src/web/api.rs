@@ -22,7 +22,8 @@ use crate::{
     access::{authz::Action, users::User},
     error::HubError,
     query::{
-        CompareQuery, CompletenessQuery, Engine, Paging, QueryError, RollupQuery, Root, TrendQuery,
+        CompareQuery, CompletenessQuery, DepartmentsQuery, Engine, Paging, QueryError, RollupQuery,
+        Root, TrendQuery,
     },
     tables::{self, Table},
 };
@@ -123,7 +124,7 @@ pub async fn catalogue(
     let forms: Vec<Value> = c
         .forms()
         .iter()
-        .map(|f| json!({"id": f.id, "zh": f.zh, "period": f.period}))
+        .map(|f| json!({"id": f.id, "zh": f.zh, "period": f.period, "departments": f.departments, "levels": f.levels.len()}))
         .collect();
     Ok(Json(
         json!({"metrics": metrics, "indicators": indicators, "forms": forms}),
@@ -154,6 +155,7 @@ pub enum View {
     Trend,
     Completeness,
     Breakdown,
+    Departments,
 }
 
 impl View {
@@ -164,6 +166,7 @@ impl View {
             View::Trend => "走势",
             View::Completeness => "上报情况",
             View::Breakdown => "分类汇总",
+            View::Departments => "部门",
         }
     }
 
@@ -173,6 +176,7 @@ impl View {
             View::Trend => "trend",
             View::Completeness => "completeness",
             View::Breakdown => "breakdown",
+            View::Departments => "departments",
         }
     }
 }
@@ -254,6 +258,40 @@ pub fn build_table(
                 .into(),
             None,
         ),
+        View::Departments => {
+            // the metric picked, when departments report it; else their form's first
+            let asked = q
+                .metric
+                .as_deref()
+                .and_then(|m| catalogue.metric_id(m))
+                .filter(|m| {
+                    catalogue
+                        .forms()
+                        .iter()
+                        .any(|f| f.departments && f.department_metrics().any(|x| x == m))
+                });
+            let metric = asked
+                .or_else(|| {
+                    catalogue
+                        .forms()
+                        .iter()
+                        .find(|f| f.departments)
+                        .and_then(|f| f.department_metrics().next().cloned())
+                })
+                .map_or_else(metric, |m| m.to_string());
+            tables::departments_table(
+                &engine
+                    .departments(&DepartmentsQuery {
+                        area: q.area,
+                        span: q.span,
+                        metric,
+                        group: Default::default(),
+                        system: None,
+                    })
+                    .map_err(failed)?
+                    .into(),
+            )
+        }
         View::Breakdown => {
             let rollup = |span: Span| {
                 engine

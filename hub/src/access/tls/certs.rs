@@ -12,7 +12,7 @@ use rcgen::{
 };
 use time::{Duration, OffsetDateTime};
 
-use super::identity::{Role, hex_serial, identity_uri};
+use super::identity::{Role, department_uri, hex_serial, identity_uri};
 
 /// Why a certificate could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +32,8 @@ pub enum CertError {
 pub struct IssueRequest {
     pub role: Role,
     pub area: AreaCode,
+    /// A department's node (role node): the department's id, in the URI after the area.
+    pub department: Option<String>,
     /// DNS names and IP addresses clients use to reach a hub (hub certificates only).
     pub hosts: Vec<String>,
     pub not_before: OffsetDateTime,
@@ -45,6 +47,7 @@ impl IssueRequest {
         IssueRequest {
             role,
             area,
+            department: None,
             hosts: if role == Role::Hub {
                 vec!["localhost".into(), "127.0.0.1".into()]
             } else {
@@ -55,9 +58,21 @@ impl IssueRequest {
         }
     }
 
-    /// File stem of the issued files: `node-510722101001`.
+    /// File stem of the issued files: `node-510722101001`, or `node-sw-510722` for a
+    /// department's node.
     pub fn stem(&self) -> String {
-        format!("{}-{}", self.role.as_str(), self.area)
+        match &self.department {
+            Some(d) => format!("{}-{d}", self.role.as_str()),
+            None => format!("{}-{}", self.role.as_str(), self.area),
+        }
+    }
+
+    /// The identity URI the certificate carries.
+    pub fn uri(&self) -> String {
+        match &self.department {
+            Some(d) => department_uri(self.area, d),
+            None => identity_uri(self.role, self.area),
+        }
     }
 }
 
@@ -98,10 +113,10 @@ pub fn issue_with(ca_pem: &str, ca_key_pem: &str, req: &IssueRequest) -> Result<
     let key = KeyPair::generate()?;
     let mut params = CertificateParams::default();
     let mut dn = DistinguishedName::new();
-    dn.push(DnType::CommonName, identity_uri(req.role, req.area));
+    dn.push(DnType::CommonName, req.uri());
     dn.push(DnType::OrganizationName, "pingan");
     params.distinguished_name = dn;
-    let mut san = vec![SanType::URI(identity_uri(req.role, req.area).try_into()?)];
+    let mut san = vec![SanType::URI(req.uri().try_into()?)];
     for h in &req.hosts {
         san.push(match h.parse::<std::net::IpAddr>() {
             Ok(ip) => SanType::IpAddress(ip),

@@ -1,5 +1,6 @@
 //! The identity a certificate carries: one URI SAN `pingan://ROLE/AREA`, e.g.
-//! `pingan://node/510722101001`, plus its serial (for revocation).
+//! `pingan://node/510722101001`, plus its serial (for revocation). A department's (条) node
+//! names its department after its area: `pingan://node/510722/sw-510722` (三台县商务局).
 
 use std::{fmt, str::FromStr};
 
@@ -47,7 +48,7 @@ pub enum IdentityError {
     UnknownRole(String),
     #[error("{0:?} is not a pingan:// identity")]
     NotPingan(String),
-    #[error("{0:?}: expected pingan://ROLE/AREA")]
+    #[error("{0:?}: expected pingan://ROLE/AREA or pingan://node/AREA/DEPARTMENT")]
     Malformed(String),
     #[error("{uri:?}: {reason}")]
     BadArea { uri: String, reason: String },
@@ -64,6 +65,8 @@ pub enum IdentityError {
 pub struct Identity {
     pub role: Role,
     pub area: AreaCode,
+    /// A department's node: the department's id (its area is `area`).
+    pub department: Option<String>,
     /// Certificate serial, lowercase hex.
     pub serial: String,
 }
@@ -71,7 +74,10 @@ pub struct Identity {
 impl Identity {
     /// `pingan://ROLE/AREA`.
     pub fn uri(&self) -> String {
-        identity_uri(self.role, self.area)
+        match &self.department {
+            Some(d) => department_uri(self.area, d),
+            None => identity_uri(self.role, self.area),
+        }
     }
 
     /// Reads the identity from a DER certificate.
@@ -101,8 +107,13 @@ impl Identity {
                 count: uris.len(),
             });
         };
-        let (role, area) = parse_uri(uri)?;
-        Ok(Identity { role, area, serial })
+        let (role, area, department) = parse_identity(uri)?;
+        Ok(Identity {
+            role,
+            area,
+            department,
+            serial,
+        })
     }
 }
 
@@ -117,14 +128,33 @@ pub fn identity_uri(role: Role, area: AreaCode) -> String {
     format!("pingan://{}/{area}", role.as_str())
 }
 
-/// Parses `pingan://ROLE/AREA`.
+/// `pingan://node/AREA/DEPARTMENT`: a department's node.
+pub fn department_uri(area: AreaCode, department: &str) -> String {
+    format!("pingan://{}/{area}/{department}", Role::Node.as_str())
+}
+
+/// Parses `pingan://ROLE/AREA`, or a department's `pingan://node/AREA/DEPARTMENT`.
 pub fn parse_uri(uri: &str) -> Result<(Role, AreaCode), IdentityError> {
+    parse_identity(uri).map(|(role, area, _)| (role, area))
+}
+
+/// Parses an identity URI: role, area and, for a department's node, the department's id.
+pub fn parse_identity(uri: &str) -> Result<(Role, AreaCode, Option<String>), IdentityError> {
     let rest = uri
         .strip_prefix("pingan://")
         .ok_or_else(|| IdentityError::NotPingan(uri.to_owned()))?;
     let (role, area) = rest
         .split_once('/')
         .ok_or_else(|| IdentityError::Malformed(uri.to_owned()))?;
+    let (area, department) = match area.split_once('/') {
+        Some((area, d))
+            if role == Role::Node.as_str() && pingan_domain::department::valid_id(d) =>
+        {
+            (area, Some(d.to_owned()))
+        }
+        Some(_) => return Err(IdentityError::Malformed(uri.to_owned())),
+        None => (area, None),
+    };
     let area =
         area.parse().map_err(
             |e: pingan_domain::area::AreaCodeError| IdentityError::BadArea {
@@ -132,7 +162,7 @@ pub fn parse_uri(uri: &str) -> Result<(Role, AreaCode), IdentityError> {
                 reason: e.to_string(),
             },
         )?;
-    Ok((role.parse()?, area))
+    Ok((role.parse()?, area, department))
 }
 
 /// A serial as lowercase hex, leading zero bytes dropped.
@@ -142,4 +172,36 @@ pub fn hex_serial(raw: &[u8]) -> String {
         None => &raw[raw.len().saturating_sub(1)..],
     };
     trimmed.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_department_node_names_its_department_after_its_area() {
+        let (role, area, department) = parse_identity("pingan://node/510722/sw-510722").unwrap();
+        assert_eq!((role, area.to_string()), (Role::Node, "510722".to_owned()));
+        assert_eq!(department.as_deref(), Some("sw-510722"));
+        assert_eq!(
+            department_uri(area, "sw-510722"),
+            "pingan://node/510722/sw-510722"
+        );
+        assert_eq!(
+            parse_uri("pingan://node/510722/sw-510722").unwrap().0,
+            Role::Node
+        );
+        // only nodes are departments, and an id is never a code
+        for bad in [
+            "pingan://viewer/510722/sw-510722",
+            "pingan://node/510722/510722101",
+            "pingan://node/510722/sw/x",
+        ] {
+            assert!(
+                matches!(parse_identity(bad), Err(IdentityError::Malformed(_))),
+                "{bad}"
+            );
+        }
+        assert_eq!(parse_identity("pingan://hub/5107").unwrap().2, None);
+    }
 }

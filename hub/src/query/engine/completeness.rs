@@ -38,6 +38,12 @@ impl Engine {
                 .catalogue
                 .form(name)
                 .ok_or_else(|| QueryError::BadRequest(self.catalogue.unknown_form(name)))?;
+            if form.levels.is_empty() {
+                return Err(QueryError::BadRequest(format!(
+                    "{} 由部门（条）填报，不由区划上报：部门的上报情况见 pingan-hub query departments 或仪表板的“部门（条）”",
+                    form.label()
+                )));
+            }
             levels.retain(|l| form.reported_by(*l));
             periods.retain(|p| p.kind() == form.period);
             if periods.is_empty() {

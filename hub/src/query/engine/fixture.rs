@@ -103,6 +103,7 @@ impl Fixture {
             catalogue: &self.catalogue,
             areas: Some(&self.areas),
             today: chrono::NaiveDate::from_ymd_opt(2026, 11, 22).unwrap(),
+            departments: None,
         }
         .validate(&wire)
         .unwrap();

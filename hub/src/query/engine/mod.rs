@@ -8,6 +8,7 @@
 
 mod compare;
 mod completeness;
+mod departments;
 #[cfg(test)]
 mod fixture;
 mod forward;
@@ -23,7 +24,7 @@ use std::{
 
 use pingan_domain::{
     AreaCode, Areas, Catalogue, Level, MetricKind, Period, Span, catalogue::Denominator,
-    period::PeriodKind,
+    department::Departments, period::PeriodKind,
 };
 
 use super::{
@@ -36,11 +37,12 @@ use super::{
 };
 use crate::store::{Committed, StoreError, StoreReader};
 pub use pingan_domain::answer::{
-    CompareAnswer, CompareRow, Completeness, CompletenessAnswer, Figure, Part, Rate, Reporter,
-    RollupAnswer, TrendAnswer, TrendPoint,
+    CompareAnswer, CompareRow, Completeness, CompletenessAnswer, DepartmentRow, DepartmentsAnswer,
+    Figure, Part, Rate, Reporter, RollupAnswer, TrendAnswer, TrendPoint,
 };
 pub use pingan_domain::question::{
-    CompareQuery, CompletenessQuery, NATION, Paging, RollupQuery, Root, TrendQuery,
+    CompareQuery, CompletenessQuery, DepartmentsQuery, NATION, Paging, RollupQuery, Root,
+    TrendQuery,
 };
 pub use pingan_domain::rollup::{LevelCount, Rollup, RollupCell, Scope, Value};
 
@@ -144,6 +146,9 @@ struct ExpectedBase {
 pub struct Engine {
     catalogue: Arc<Catalogue>,
     areas: Arc<Areas>,
+    /// The deployment's departments (条), set once at start-up; none by default.
+    departments: OnceLock<Arc<Departments>>,
+    deadlines: Deadlines,
     reporting_levels: Vec<Level>,
     cube: RwLock<Cube>,
     expected: Mutex<HashMap<Period, Expected>>,
@@ -259,6 +264,8 @@ impl Engine {
         Engine {
             catalogue,
             areas,
+            departments: OnceLock::new(),
+            deadlines: cube.deadlines,
             reporting_levels,
             cube: RwLock::new(cube),
             expected: Mutex::new(HashMap::new()),
@@ -283,6 +290,16 @@ impl Engine {
         if let Some(path) = self.snapshot.get() {
             let _ = std::fs::remove_file(path);
         }
+    }
+
+    /// Sets the deployment's departments (once, before serving; a second call is ignored).
+    pub fn set_departments(&self, departments: Arc<Departments>) {
+        let _ = self.departments.set(departments);
+    }
+
+    /// The deployment's departments (none unless set).
+    pub fn department_list(&self) -> Arc<Departments> {
+        self.departments.get().cloned().unwrap_or_default()
     }
 
     /// The default reporting levels.

@@ -267,11 +267,11 @@ async function render() {
     showError(e.message);
     // back to the user's own area is always possible
     renderArea({ trail: [state.me.area], children: [] });
-    for (const id of ["compare", "trend", "completeness", "breakdown"]) $(id).hidden = true;
+    for (const id of ["compare", "trend", "completeness", "breakdown", "departments"]) $(id).hidden = true;
     return;
   }
   if (seq !== renderSeq) return;
-  for (const id of ["compare", "trend", "completeness", "breakdown"]) $(id).hidden = false;
+  for (const id of ["compare", "trend", "completeness", "breakdown", "departments"]) $(id).hidden = false;
   renderArea(area);
   const trendPeriods = { month: 12, quarter: 8, year: 5, range: 12 }[$("period-kind").value];
   // a cumulative range trends by month, ending at its last month
@@ -297,6 +297,11 @@ async function render() {
       $("breakdown-title").textContent = t.title;
       renderTable($("breakdown-table"), t);
       renderNotes($("breakdown-notes"), t.notes);
+    }],
+    ["departments", {}, (t) => {
+      $("departments-title").textContent = t.title;
+      renderNotes($("departments-notes"), t.notes);
+      renderTable($("departments-table"), t);
     }],
   ];
   const results = await Promise.allSettled(jobs.map(([v, extra]) => api(tableUrl(v, "", extra, shown))));
@@ -340,7 +345,8 @@ async function start(me) {
     const form = $("form");
     form.add(new Option("全部报表", ""));
     const kinds = { month: "月报", half_month: "半月报" };
-    for (const f of state.catalogue.forms.filter((f) => kinds[f.period])) {
+    // departments' forms are not the divisions': their reporting is in the departments panel
+    for (const f of state.catalogue.forms.filter((f) => kinds[f.period] && f.levels > 0)) {
       form.add(new Option(`${f.zh}（${kinds[f.period]}）`, f.id));
     }
     form.addEventListener("change", () => render());
