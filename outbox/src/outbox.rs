@@ -86,6 +86,7 @@ impl EntryState {
 pub struct Entry {
     pub seq: i64,
     pub submission_id: String,
+    /// Who the report is for: its area's code, or a department's (条) id.
     pub area: String,
     pub period: String,
     pub state: EntryState,
@@ -182,7 +183,7 @@ impl Outbox {
             for r in reports {
                 let res = insert.execute(params![
                     r.submission_id,
-                    r.area,
+                    reporter_key(r),
                     r.period,
                     r.encode_to_vec(),
                     now_ms()
@@ -351,6 +352,15 @@ impl Entry {
     /// The state as a word.
     pub fn state_str(&self) -> &'static str {
         self.state.as_str()
+    }
+}
+
+/// Who a report is for, as the outbox keys it: a department's (条) id, or else its area's code.
+pub fn reporter_key(r: &pb::Report) -> &str {
+    if r.department.is_empty() {
+        &r.area
+    } else {
+        &r.department
     }
 }
 

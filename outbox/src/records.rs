@@ -38,7 +38,7 @@ pub struct LastWritten {
 /// A record's next generation, ready to be written.
 #[derive(Debug, Clone)]
 pub struct NextRecord {
-    /// The report; its area and period are the record's key.
+    /// The report; its reporter (area, or department) and period are the record's key.
     pub report: pb::Report,
     pub generation: u32,
     pub digest: Vec<u8>,
@@ -113,8 +113,8 @@ impl Records {
                 "INSERT OR REPLACE INTO forward_state (area, period, generation, digest) VALUES (?1, ?2, ?3, ?4)",
             )?;
             for n in next {
-                let (a, p) = (&n.report.area, &n.report.period);
-                drop_old.execute([a, p])?;
+                let (a, p) = (crate::outbox::reporter_key(&n.report), &n.report.period);
+                drop_old.execute(params![a, p])?;
                 remember.execute(params![a, p, n.generation, n.digest])?;
             }
             Ok(())
@@ -182,5 +182,42 @@ mod tests {
         drop(records);
         let again = Records::open(Outbox::open(dir.path()).unwrap()).unwrap();
         assert_eq!(again.instance(), instance);
+    }
+
+    #[test]
+    fn a_departments_report_is_its_own_record_beside_its_areas() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut records = Records::open(Outbox::open(dir.path()).unwrap()).unwrap();
+        let department = |id: &str, generation: u32| {
+            let mut r = record("510722", "2026-10", generation, 1);
+            r.report.department = id.into();
+            r.report.submission_id = format!("fwd-{id}-2026-10-{generation}");
+            r
+        };
+        records
+            .write(&[
+                record("510722", "2026-10", 1, 5),
+                department("sw-510722", 1),
+                department("gzw-510722", 1),
+            ])
+            .unwrap();
+        records.write(&[department("sw-510722", 2)]).unwrap();
+        assert_eq!(records.last("sw-510722", "2026-10").unwrap().generation, 2);
+        assert_eq!(records.last("510722", "2026-10").unwrap().generation, 1);
+        let waiting: Vec<(String, String)> = records
+            .outbox
+            .list()
+            .unwrap()
+            .into_iter()
+            .map(|e| (e.area, e.submission_id))
+            .collect();
+        assert_eq!(
+            waiting,
+            [
+                ("510722".into(), "fwd-510722-2026-10-1".into()),
+                ("gzw-510722".into(), "fwd-gzw-510722-2026-10-1".into()),
+                ("sw-510722".into(), "fwd-sw-510722-2026-10-2".into()),
+            ]
+        );
     }
 }

@@ -722,3 +722,131 @@ async fn a_second_child_hub_for_an_owned_subtree_is_refused() {
         .expect("the new owner forwards");
     assert_eq!(city.state.owners.list()[0].serial, new_serial);
 }
+
+/// Departments (条) report to their county's hub; the county hubs forward their reports as they
+/// are, so the city's hub compares one 系统 across its counties, and a correction at a county
+/// replaces the department's figure at the city. The city's territorial totals never see them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn departments_reach_the_city_through_their_county_hubs_and_stay_out_of_its_totals() {
+    use pingan_domain::department::Departments;
+    let list = "id,name,area,system\n\
+                sw-510722,三台县商务局,510722,商务系统\n\
+                gzw-510722,三台县国资委,510722,国资系统\n\
+                sw-510705,安州区商务局,510705,商务系统\n";
+    let areas = fixtures::mianyang_areas();
+    let departments = || Departments::from_csv(list.as_bytes(), Some(&areas)).expect("list");
+    let pki = Pki::new();
+    pki.issue(Role::Hub, CITY);
+    let city = TestHub::start_departments(areas.clone(), departments(), Some((&pki, CITY))).await;
+    let mut counties = Vec::new();
+    let mut forwarders = Vec::new();
+    for c in COUNTIES {
+        if !pki.path(&format!("hub-{c}.pem")).exists() {
+            pki.issue(Role::Hub, c);
+        }
+        let hub = TestHub::start_departments(areas.clone(), departments(), Some((&pki, c))).await;
+        forwarders.push(hub.forward_to(&city.url, &pki, c, Level::County));
+        counties.push(hub);
+    }
+    let send = |county: usize, id: &'static str, letters: i64| {
+        let area = COUNTIES[county];
+        if !pki.path(&format!("node-{id}.pem")).exists() {
+            pki.issue_department(area, id);
+        }
+        let channel = counties[county].channel(pki.client(&format!("node-{id}")));
+        async move {
+            let mut r = report(area, "2026-10", vec![value("petitions.letters", letters)]);
+            r.department = id.into();
+            pb::report_service_client::ReportServiceClient::new(channel)
+                .submit(r)
+                .await
+                .unwrap_or_else(|e| panic!("{id}: {e}"))
+        }
+    };
+    send(0, "sw-510722", 10).await;
+    send(0, "gzw-510722", 7).await;
+    send(1, "sw-510705", 5).await;
+    // a village's letters too: the city's territorial total is the village's alone
+    pki.issue(Role::Node, "510722101002");
+    pb::report_service_client::ReportServiceClient::new(
+        counties[0].channel(pki.client("node-510722101002")),
+    )
+    .submit(report(
+        "510722101002",
+        "2026-10",
+        vec![value("petitions.letters", 4)],
+    ))
+    .await
+    .expect("the village");
+    let by_system = |hub: &TestHub| -> Vec<(String, Option<i64>)> {
+        let q = pingan_domain::question::DepartmentsQuery::try_from(&pb::DepartmentsRequest {
+            area: CITY.into(),
+            period: "2026-10".into(),
+            metric: "petitions.letters".into(),
+            group: "system".into(),
+            ..Default::default()
+        })
+        .expect("question");
+        let a = hub.state.engine.departments(&q).expect("answer");
+        a.rows.into_iter().map(|r| (r.key, r.value)).collect()
+    };
+    let city_letters = |hub: &TestHub| {
+        let r = hub
+            .state
+            .engine
+            .ask_rollup(&pb::RollupRequest {
+                area: CITY.into(),
+                period: "2026-10".into(),
+                metrics: vec!["petitions.letters".into()],
+                by_category: false,
+            })
+            .expect("rollup");
+        r.figures[0].total
+    };
+    let expected = vec![
+        ("商务系统".to_owned(), Some(10 + 5)),
+        ("国资系统".to_owned(), Some(7)),
+    ];
+    wait_until(Duration::from_secs(30), || async {
+        by_system(&city) == expected
+    })
+    .await;
+    wait_until(Duration::from_secs(30), || async {
+        city_letters(&city) == Some(4)
+    })
+    .await;
+    // 安州区商务局 corrects 5 to 8 at its county: the city's 商务系统 becomes 18, never 23
+    send(1, "sw-510705", 8).await;
+    let corrected = vec![
+        ("商务系统".to_owned(), Some(10 + 8)),
+        ("国资系统".to_owned(), Some(7)),
+    ];
+    wait_until(Duration::from_secs(30), || async {
+        by_system(&city) == corrected
+    })
+    .await;
+    let at_city = city
+        .state
+        .store
+        .reader()
+        .expect("reader")
+        .department_revisions("sw-510705", "2026-10".parse().unwrap())
+        .expect("read");
+    assert_eq!(
+        at_city.len(),
+        2,
+        "the correction is the next revision at the city"
+    );
+    assert_eq!(at_city[1].sender, "pingan://hub/510705");
+    assert_eq!(city_letters(&city), Some(4));
+    // each county answers for its own departments only
+    let santai = by_system(&counties[0]);
+    assert_eq!(
+        santai,
+        [
+            ("商务系统".to_owned(), Some(10)),
+            ("国资系统".to_owned(), Some(7))
+        ]
+    );
+    drop(forwarders);
+}

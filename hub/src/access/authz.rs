@@ -213,6 +213,8 @@ impl Authorizer {
         let Some(id) = id else { return Ok(()) };
         match (&id.department, id.role) {
             (Some(d), Role::Node) if d == department && id.area == area => Ok(()),
+            // a child hub forwards the reports of the departments within its area
+            (None, Role::Hub) if area.is_within(id.area) => Ok(()),
             (Some(d), Role::Node) if d == department => Err(Denied(format!(
                 "{id} 的证书写的所属区划是 {}，部门名录里 {department} 属于 {area}：请按名录重新签发证书",
                 id.area

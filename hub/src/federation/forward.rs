@@ -8,6 +8,10 @@
 //! new submission per change, so a correction reaches the parent as its next revision) and a
 //! second task delivers the outbox. A full sweep at start-up and on a schedule catches anything a
 //! crash may have left unmarked. Ingest never waits for any of this: the commit hook only marks.
+//!
+//! Departments' (条) reports within the root go up as they are (each department's current
+//! report of a period, its department id with it), so that a city's hub compares one 系统 across
+//! its counties; they never enter a rollup.
 
 use std::{
     collections::BTreeSet,
@@ -89,6 +93,8 @@ impl Plan {
 pub struct Dirty {
     plan: OnceLock<Plan>,
     keys: Mutex<BTreeSet<(AreaCode, Period)>>,
+    /// Departments' reports stored since they were last forwarded: (department id, period).
+    departments: Mutex<BTreeSet<(String, Period)>>,
     notify: Notify,
 }
 
@@ -108,8 +114,29 @@ impl Dirty {
         }
     }
 
+    /// Marks a department's report of `period` as stored (nothing unless the hub forwards).
+    pub fn mark_department(&self, department: &str, period: Period) {
+        if self.plan.get().is_none() {
+            return;
+        }
+        let new = self
+            .departments
+            .lock()
+            .expect("not poisoned")
+            .insert((department.to_owned(), period));
+        if new {
+            self.notify.notify_one();
+        }
+    }
+
     fn take(&self) -> Vec<(AreaCode, Period)> {
         std::mem::take(&mut *self.keys.lock().expect("not poisoned"))
+            .into_iter()
+            .collect()
+    }
+
+    fn take_departments(&self) -> Vec<(String, Period)> {
+        std::mem::take(&mut *self.departments.lock().expect("not poisoned"))
             .into_iter()
             .collect()
     }
@@ -244,6 +271,58 @@ fn forward_keys(
     Ok(written)
 }
 
+/// Writes the departments' current reports of `keys` that changed since last forwarded (those
+/// of departments within the root). Returns how many were written.
+fn forward_departments(
+    engine: &Engine,
+    plan: &Plan,
+    records: &mut Records,
+    keys: &[(String, Period)],
+) -> anyhow::Result<usize> {
+    let list = engine.department_list();
+    let mut next = Vec::new();
+    for (id, period) in keys {
+        let Some(d) = list.get(id).filter(|d| d.area.is_within(plan.root)) else {
+            continue;
+        };
+        let current = match engine.department_current(id, *period) {
+            Ok(Some(r)) => r,
+            Ok(None) => continue,
+            Err(e) => {
+                tracing::error!(department = %id, %period, error = %e, "cannot forward this department's report");
+                continue;
+            }
+        };
+        let p = period.to_string();
+        let last = records.last(id, &p)?;
+        let mut report = pb::Report {
+            area: d.area.to_string(),
+            department: id.clone(),
+            period: p.clone(),
+            values: current.values.iter().map(Into::into).collect(),
+            zero_report: current.zero_report,
+            notes: current.notes,
+            ..Default::default()
+        };
+        let digest = Sha256::digest(report.encode_to_vec()).to_vec();
+        if last.digest.as_deref() == Some(digest.as_slice()) {
+            continue;
+        }
+        let generation = last.generation + 1;
+        report.submission_id = format!("fwd-{}-{id}-{p}-{generation}", records.instance());
+        report.reporter = current.reporter;
+        next.push(NextRecord {
+            report,
+            generation,
+            digest,
+        });
+    }
+    if !next.is_empty() {
+        records.write(&next)?;
+    }
+    Ok(next.len())
+}
+
 /// Every record of every period held.
 fn sweep_keys(sources: &Sources, plan: &Plan) -> Vec<(AreaCode, Period)> {
     let keys = plan.keys(&sources.areas);
@@ -303,12 +382,20 @@ async fn compute_loop(
     sweep_every: Duration,
     shutdown: CancellationToken,
 ) {
-    let run = |keys: Option<Vec<(AreaCode, Period)>>| {
+    type Keys = (Vec<(AreaCode, Period)>, Vec<(String, Period)>);
+    let run = |keys: Option<Keys>| {
         let (sources, records) = (sources.clone(), records.clone());
         tokio::task::spawn_blocking(move || {
-            let keys = keys.unwrap_or_else(|| sweep_keys(&sources, &plan));
+            let (keys, departments) = match keys {
+                Some(k) => k,
+                None => (
+                    sweep_keys(&sources, &plan),
+                    sources.engine.department_keys()?,
+                ),
+            };
             let mut records = records.lock().expect("not poisoned");
-            forward_keys(&sources.engine, &plan, &mut records, &keys)
+            Ok(forward_keys(&sources.engine, &plan, &mut records, &keys)?
+                + forward_departments(&sources.engine, &plan, &mut records, &departments)?)
         })
     };
     let report =
@@ -328,7 +415,7 @@ async fn compute_loop(
                 () = shutdown.cancelled() => return,
             }
             tokio::time::sleep(DEBOUNCE).await;
-            let keys = sources.dirty.take();
+            let keys = (sources.dirty.take(), sources.dirty.take_departments());
             report(
                 "queueing changed rollups for the parent",
                 run(Some(keys)).await,

@@ -89,12 +89,17 @@ async fn accept(
         crate::access::authz::record_refusal(&state.store, id, action, valid.area, &e.to_string());
         return Err(HubError::from(e).into());
     }
-    state
+    let department = valid.department.clone().map(|d| (d, valid.period));
+    let receipt = state
         .store
         .write(valid, sender, state.clock.now_ms())
         .await
-        .map(Into::into)
-        .map_err(|e| HubError::from(e).into())
+        .map_err(HubError::from)?;
+    if let Some((d, period)) = department {
+        // a department's report goes up as it is (divisions' are marked by the commit hook)
+        state.forward.mark_department(&d, period);
+    }
+    Ok(receipt.into())
 }
 
 #[tonic::async_trait]

@@ -140,6 +140,16 @@ impl StoreReader {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Every (department, period) with a stored report.
+    pub fn department_keys(&self) -> Result<Vec<(String, String)>, StoreError> {
+        let mut st = self.conn.prepare(&format!(
+            "SELECT DISTINCT area, period FROM {}",
+            super::schema::DEPARTMENT_REVISIONS
+        ))?;
+        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     fn current_of(
         &self,
         table: &str,

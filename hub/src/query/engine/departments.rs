@@ -115,6 +115,29 @@ impl Engine {
         })
     }
 
+    /// A department's current report of `period` (what forwarding sends the parent hub).
+    pub fn department_current(
+        &self,
+        department: &str,
+        period: Period,
+    ) -> Result<Option<RevisionRecord>, QueryError> {
+        let reader = self.reader()?;
+        let current = reader.department_revisions(department, period)?.pop();
+        self.give_back(reader);
+        Ok(current)
+    }
+
+    /// Every (department, period) with a stored report.
+    pub fn department_keys(&self) -> Result<Vec<(String, Period)>, QueryError> {
+        let reader = self.reader()?;
+        let keys = reader.department_keys()?;
+        self.give_back(reader);
+        Ok(keys
+            .into_iter()
+            .filter_map(|(d, p)| Some((d, p.parse().ok()?)))
+            .collect())
+    }
+
     /// The metric asked, by id or name; departments are compared on metrics, not indicators.
     fn department_metric(&self, name: &str) -> Result<MetricId, QueryError> {
         self.catalogue.metric_id(name).ok_or_else(|| {
