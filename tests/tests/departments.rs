@@ -220,6 +220,23 @@ async fn departments_report_with_their_own_certificates_apart_from_the_territory
     // a county's departments only
     let anzhou = ask(&hub, "510705", "2026-10", "", "");
     assert_eq!(rows(&anzhou), [("sw-510705".into(), Some(5), 1)]);
+    // a zero report (零报告) is 0 for the counts of the departments' form, not missing
+    let mut zero = report("510722", "2026-08", Vec::new());
+    zero.zero_report = true;
+    zero.department = "gzw-510722".into();
+    client_as(&hub, &pki, "node-gzw-510722")
+        .submit(zero)
+        .await
+        .expect("a zero report");
+    let august = ask(&hub, "510722", "2026-08", "", "");
+    assert_eq!(
+        rows(&august),
+        [
+            ("gzw-510722".into(), Some(0), 1),
+            ("sw-510722".into(), None, 0)
+        ]
+    );
+    assert_eq!(august.rows[1].missing, ["sw-510722 三台县商务局 2026-08"]);
 
     // certificates: a village may not send a department's report, a department not a division's
     // nor another department's
