@@ -531,7 +531,7 @@ impl Validator<'_> {
             None => {
                 bad.add(
                     "department",
-                    format!("部门 {id} 不在本 hub 的部门名录中（serve --departments）"),
+                    format!("部门 {id} 不在本 hub 的部门名录中（--departments 给出的部门名录）"),
                 );
                 Some(None)
             }

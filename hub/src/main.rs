@@ -326,8 +326,16 @@ async fn save_rollups(engine: std::sync::Arc<pingan_hub::query::Engine>) {
 
 async fn import(args: ImportArgs) -> anyhow::Result<()> {
     let (catalogue, areas) = args.registry.load(args.area)?;
-    let state = HubState::open_for_import(&args.data, catalogue, areas)
+    let departments = args
+        .departments
+        .as_deref()
+        .map(|p| pingan_hub::cmd::config::load_departments(p, &areas))
+        .transpose()?;
+    let mut state = HubState::open_for_import(&args.data, catalogue, areas)
         .with_context(|| format!("opening the store in {}", args.data.display()))?;
+    if let Some(d) = departments {
+        state = state.with_departments(d);
+    }
     let mut refused = 0;
     for file in &args.file {
         let started = std::time::Instant::now();

@@ -340,6 +340,32 @@ async fn the_binaries_take_a_departments_file_a_department_report_and_a_departme
         "{stderr}"
     );
 
+    // last year's figures from Excel (GBK): a department's rows beside a village's
+    let month = pingan_domain::Period::month_of(pingan_node::today_beijing()).previous();
+    let earlier = month.previous();
+    let history = dir.path().join("history.csv");
+    let text = format!(
+        "区划代码,期间,指标,数值\nsw-510722,{earlier},受理信访件,4\n510722101002,{earlier},受理信访件,9\n"
+    );
+    let (gbk, _, _) = encoding_rs::GBK.encode(&text);
+    std::fs::write(&history, gbk).unwrap();
+    let imported = std::process::Command::new(pingan_tests::bin("pingan-hub"))
+        .args(["import", "--departments"])
+        .arg(&list)
+        .arg("--data")
+        .arg(dir.path().join("hub"))
+        .arg("--file")
+        .arg(&history)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&imported.stdout);
+    assert!(
+        imported.status.success(),
+        "{said} {}",
+        String::from_utf8_lossy(&imported.stderr)
+    );
+    assert!(said.contains("新存 2"), "{said}");
+
     let hub = ServedHub::start([
         std::ffi::OsStr::new("--insecure"),
         "--data".as_ref(),
@@ -348,8 +374,6 @@ async fn the_binaries_take_a_departments_file_a_department_report_and_a_departme
         list.as_os_str(),
     ]);
     let url = format!("http://{}", hub.grpc);
-    // the last closed month on the real clock
-    let month = pingan_domain::Period::month_of(pingan_node::today_beijing()).previous();
     let out = node(
         &dir.path().join("outbox-sw"),
         &[
@@ -425,6 +449,59 @@ async fn the_binaries_take_a_departments_file_a_department_report_and_a_departme
     assert!(
         line("gzw-510722").contains(&format!("gzw-510722 三台县国资委 {month}")),
         "{csv}"
+    );
+    // the imported month and this one: 4 + 6 for 商务局; the county's own total the village's 9
+    let answer = std::process::Command::new(pingan_tests::bin("pingan-hub"))
+        .args([
+            "query",
+            "departments",
+            "--insecure",
+            "--hub",
+            &url,
+            "--area",
+            "510722",
+        ])
+        .args([
+            "--period",
+            &format!("{earlier}..{month}"),
+            "--metric",
+            "petitions.letters",
+        ])
+        .args(["--group", "area", "--format", "json"])
+        .output()
+        .unwrap();
+    let json: serde_json::Value = serde_json::from_slice(&answer.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&answer.stderr)));
+    assert_eq!(json[0]["key"], "510722", "{json}");
+    assert_eq!(json[0]["value"], 10, "{json}");
+    let rollup = std::process::Command::new(pingan_tests::bin("pingan-hub"))
+        .args([
+            "query",
+            "rollup",
+            "--insecure",
+            "--hub",
+            &url,
+            "--area",
+            "510722",
+        ])
+        .args([
+            "--period",
+            &earlier.to_string(),
+            "--metric",
+            "受理信访件",
+            "--format",
+            "csv",
+        ])
+        .output()
+        .unwrap();
+    let csv = String::from_utf8_lossy(&rollup.stdout);
+    let row = csv
+        .lines()
+        .find(|l| l.contains("petitions.letters"))
+        .unwrap_or_else(|| panic!("{csv}"));
+    assert!(
+        row.ends_with(",9") || row.contains(",9,"),
+        "the county's total is the village's: {csv}"
     );
     drop(hub);
 }

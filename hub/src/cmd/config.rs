@@ -334,6 +334,10 @@ pub struct ImportArgs {
     /// reports outside it are refused.
     #[arg(long, env = "PINGAN_HUB_AREA")]
     pub area: Option<AreaCode>,
+    /// The departments file (as `serve --departments`): a row whose area is a department's id
+    /// (e.g. sw-510722) is that department's report on the departments' form.
+    #[arg(long, env = "PINGAN_DEPARTMENTS")]
+    pub departments: Option<PathBuf>,
     #[command(flatten)]
     pub registry: RegistryArgs,
 }

@@ -6,6 +6,9 @@
 //! - wide: `area,period,<metric>,<metric>,...` (ids or Chinese names), one row per report; an
 //!   empty cell is a value not given.
 //!
+//! An area cell holding a department's id (`sw-510722`, with `--departments`) makes the row a
+//! department's (条) report on the departments' form, kept apart from the divisions' totals.
+//!
 //! Headers may be Chinese (`区划代码,期间,指标,类别,数值`), files UTF-8 or GBK (as Excel and
 //! WPS save them), periods typed loosely (`2026/10`, `2026年10月`). Each report is imported
 //! whole or not at all: a bad row (not a number, a ragged row, rows of one report scattered
@@ -59,7 +62,14 @@ pub fn received_at_ms(period: pingan_domain::Period, now_ms: i64) -> i64 {
 const IN_FLIGHT: usize = 4096;
 
 /// Column headers, English or Chinese.
-const AREA: [&str; 4] = ["area", "区划代码", "代码", "地区代码"];
+const AREA: [&str; 6] = [
+    "area",
+    "区划代码",
+    "代码",
+    "地区代码",
+    "department",
+    "部门代码",
+];
 const PERIOD: [&str; 3] = ["period", "期间", "报告期"];
 const METRIC: [&str; 3] = ["metric", "指标", "指标代码"];
 const PART: [&str; 3] = ["part", "类别", "分类"];
@@ -530,6 +540,10 @@ async fn store(state: &HubState, mut report: pb::Report, sender: String) -> Resu
     // figures imported twice are the same submission
     report.submission_id = "import".into();
     report.reporter = "import".into();
+    // a department's id where a code would be: that department's report (its area from the list)
+    if pingan_domain::department::valid_id(report.area.trim()) {
+        report.department = std::mem::take(&mut report.area).trim().to_owned();
+    }
     let mut valid = state
         .validator()
         .validate(&report)
