@@ -21,6 +21,7 @@
 pub mod answer;
 pub mod area;
 pub mod catalogue;
+pub mod deadline;
 pub mod department;
 pub mod divisions;
 pub mod duration;

@@ -7,10 +7,7 @@ use std::sync::{
 
 use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 
-/// 北京时间, the time zone periods and deadlines are read in.
-pub fn beijing() -> FixedOffset {
-    FixedOffset::east_opt(8 * 3600).expect("valid offset")
-}
+pub use pingan_domain::deadline::beijing;
 
 /// A time (milliseconds since the Unix epoch) as users read it: `2026-11-22 10:00`, 北京时间.
 pub fn minute_text(ms: i64) -> String {

@@ -85,7 +85,7 @@ impl Builder {
 }
 
 /// A whole number as typed: spaces, thousands separators and full-width digits allowed.
-fn number(what: &str, s: &str) -> Result<i64, FormError> {
+pub fn number(what: &str, s: &str) -> Result<i64, FormError> {
     let cleaned: String = s
         .trim()
         .chars()

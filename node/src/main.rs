@@ -33,6 +33,41 @@ enum Command {
     Retry(ParkedArgs),
     /// Drop a parked (refused) report: kept for the record, never sent.
     Drop(ParkedArgs),
+    /// Serve the entry page (填报) in a browser, and keep delivering the outbox.
+    Serve(Box<ServeArgs>),
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    hub: HubArgs,
+    #[command(flatten)]
+    outbox: OutboxArgs,
+    /// Address of the page. Loopback only for now: a page on the office network needs
+    /// passwords and HTTPS, which are not built yet.
+    #[arg(long, env = "PINGAN_NODE_LISTEN", default_value = "127.0.0.1:7480")]
+    listen: std::net::SocketAddr,
+    /// Who the office reports for: its area code (repeat for the areas it was granted, e.g. a
+    /// township entering its villages' paper forms), or ID@AREA for a department (sw-510722@510722).
+    #[arg(
+        long = "area",
+        required = true,
+        env = "PINGAN_AREA",
+        value_delimiter = ','
+    )]
+    areas: Vec<String>,
+    /// This node's name, kept with every report (who sent it).
+    #[arg(long, env = "PINGAN_REPORTER", default_value = "")]
+    reporter: String,
+    /// Indicator catalogue (TOML); default: the built-in one.
+    #[arg(long, env = "PINGAN_CATALOGUE")]
+    catalogue: Option<PathBuf>,
+    /// Division codes (national CSV format); default: the national registry built in.
+    #[arg(long, env = "PINGAN_DIVISIONS")]
+    divisions: Option<PathBuf>,
+    /// How long between looks at an empty outbox (5, 5s, 1m ...).
+    #[arg(long, env = "PINGAN_INTERVAL", default_value = "5s", value_parser = pingan_domain::duration::parse)]
+    interval: Duration,
 }
 
 #[derive(Debug, Args)]
@@ -173,6 +208,7 @@ async fn main() -> ExitCode {
         Command::Status(args) => status(args),
         Command::Retry(args) => parked(args, true),
         Command::Drop(args) => parked(args, false),
+        Command::Serve(args) => serve(*args).await,
     };
     match result {
         Ok(code) => code,
@@ -339,6 +375,84 @@ fn say_outcome(outbox: &Outbox, id: &str, retry: Option<String>) -> anyhow::Resu
             Ok(ExitCode::from(EXIT_PENDING))
         }
     }
+}
+
+/// The office's division registry: `--divisions`, or the national one built in, cut to the
+/// county of its first area.
+fn office_areas(args: &ServeArgs) -> anyhow::Result<Areas> {
+    if let Some(d) = &args.divisions {
+        return Areas::load_dir(d).with_context(|| format!("读取区划 {} 失败", d.display()));
+    }
+    let first = args
+        .areas
+        .first()
+        .map(|a| a.rsplit('@').next().unwrap_or(a).trim());
+    let code: Option<pingan_domain::AreaCode> = first.and_then(|a| a.parse().ok());
+    let within = code.map(|c| c.ancestor_at(pingan_domain::Level::County).unwrap_or(c));
+    Ok(pingan_domain::fixtures::national_areas(within))
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    anyhow::ensure!(
+        args.listen.ip().is_loopback(),
+        "填报页面目前只在本机提供（--listen 127.0.0.1:端口）：在办公网络或手机上打开需要密码和 HTTPS，尚未实现 (the page serves loopback only for now)"
+    );
+    let catalogue = match &args.catalogue {
+        Some(p) => Catalogue::load(p)?,
+        None => Catalogue::builtin(),
+    };
+    let areas = office_areas(&args)?;
+    let reporters = args
+        .areas
+        .iter()
+        .map(|a| pingan_node::office::parse_reporter(a, Some(&areas)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    let office = pingan_node::office::Office {
+        reporters,
+        catalogue,
+        areas: Some(areas),
+        deadlines: pingan_domain::deadline::Deadlines::default(),
+    };
+    let mut deliverer = args.hub.deliverer()?;
+    let mut delivery = Outbox::open(&args.outbox.outbox)?;
+    let web = pingan_node::web::NodeWeb {
+        office: std::sync::Arc::new(office),
+        outbox: std::sync::Arc::new(std::sync::Mutex::new(Outbox::open(&args.outbox.outbox)?)),
+        send_now: std::sync::Arc::default(),
+        reporter: args.reporter.clone(),
+        hub: args.hub.hub.clone(),
+    };
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("binding {}", args.listen))?;
+    println!("pingan-node page on http://{}", listener.local_addr()?);
+    eprintln!(
+        "pingan-node: 在浏览器打开 http://{} 填报；发件箱 {}，上级平台 {}（Ctrl-C 停止）",
+        listener.local_addr()?,
+        delivery.path().display(),
+        args.hub.hub
+    );
+    let shutdown = CancellationToken::new();
+    let stop = shutdown.clone();
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        stop.cancel();
+    });
+    let wake = web.send_now.clone();
+    let (interval, deliver_stop) = (args.interval, shutdown.clone());
+    let delivering = tokio::spawn(async move {
+        deliverer
+            .run(&mut delivery, Some(&wake), interval, &deliver_stop)
+            .await
+    });
+    pingan_node::web::serve(listener, web, shutdown.clone()).await?;
+    shutdown.cancel();
+    delivering.await??;
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {

@@ -14,6 +14,7 @@
 pub mod backoff;
 pub mod client_tls;
 pub mod deliver;
+pub mod drafts;
 pub mod outbox;
 pub mod records;
 

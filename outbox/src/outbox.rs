@@ -310,6 +310,29 @@ impl Outbox {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// The entries of one reporter (area code or department id) and period, oldest first, each
+    /// with the report it holds: what an office sent for that period, and where each stands.
+    pub fn history(
+        &self,
+        key: &str,
+        period: &str,
+    ) -> Result<Vec<(Entry, pb::Report)>, OutboxError> {
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT {ENTRY_COLUMNS}, report FROM outbox WHERE area = ?1 AND period = ?2 ORDER BY seq"
+        ))?;
+        let rows = st.query_map([key, period], |r| {
+            let blob: Vec<u8> = r.get(11)?;
+            Ok((entry(r)?, blob))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (e, blob) = row?;
+            // an unreadable report has no figures to show; its entry still counts
+            out.push((e, pb::Report::decode(blob.as_slice()).unwrap_or_default()));
+        }
+        Ok(out)
+    }
+
     /// Number of pending entries.
     pub fn pending_count(&self) -> Result<u64, OutboxError> {
         let n: i64 = self.conn.query_row(

@@ -13,7 +13,7 @@ use pingan_domain::{
     rollup::{Rollup, Scope, Value},
 };
 
-use super::{deadline::Deadlines, layout::Layout};
+use super::{Deadlines, layout::Layout};
 use crate::store::{Committed, Prior};
 
 /// No parent.

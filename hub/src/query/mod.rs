@@ -1,20 +1,19 @@
 //! Leaders' questions (typed in `pingan_domain::question`): rollups kept current as reports
 //! arrive ([`cube`]), the engine that answers from them ([`engine`], a module per question), the
 //! comparison table's polars computation ([`table`]), slot layout ([`layout`]), deadlines
-//! ([`deadline`]), the rollups saved for a fast restart ([`snapshot`]), what a question may cost
+//! (`pingan_domain::deadline`), the rollups saved for a fast restart ([`snapshot`]), what a question may cost
 //! ([`budget`]) and who may ask how much at once ([`gate`]).
 
 pub mod budget;
 pub(crate) mod cube;
-pub mod deadline;
 pub mod engine;
 pub mod gate;
 pub mod layout;
 pub mod snapshot;
 pub(crate) mod table;
 
-pub use deadline::Deadlines;
 pub use engine::Engine;
+pub use pingan_domain::deadline::Deadlines;
 pub use pingan_domain::question::{
     CompareQuery, CompletenessQuery, DepartmentsQuery, NATION, Paging, RollupQuery, Root,
     TrendQuery,

@@ -28,9 +28,8 @@ use pingan_domain::{
 };
 
 use super::{
-    QueryError,
+    Deadlines, QueryError,
     cube::{AreaIndex, Cube, LEVELS, NONE, ON_TIME, REPORTED, Slab},
-    deadline::Deadlines,
     layout::Layout,
     snapshot::{self, Saved},
     table::{self, OUTLIER_Z, TableInput},

@@ -3,10 +3,13 @@
 //! the week, daily ones the same day by 16:00, all in 北京时间; a form's own deadline (the
 //! catalogue's `deadline`) wins over these for the levels that report it.
 
+use crate::{Catalogue, Level, Period, form::Deadline, period::PeriodKind};
 use chrono::{NaiveTime, TimeZone as _};
-use pingan_domain::{Catalogue, Level, Period, form::Deadline, period::PeriodKind};
 
-use crate::clock::beijing;
+/// 北京时间, the time zone periods and deadlines are read in.
+pub fn beijing() -> chrono::FixedOffset {
+    chrono::FixedOffset::east_opt(8 * 3600).expect("valid offset")
+}
 
 /// Deadlines of the reported periods.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
