@@ -77,21 +77,6 @@ fn forms(args: pingan_hub::cmd::config::FormsArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A password from the terminal (asked twice, no echo) or one line of standard input.
-fn read_password(name: &str) -> anyhow::Result<String> {
-    use std::io::IsTerminal as _;
-    if std::io::stdin().is_terminal() {
-        let first = rpassword::prompt_password(format!("{name} 的密码 (password): "))?;
-        let again = rpassword::prompt_password("再输入一次 (again): ")?;
-        anyhow::ensure!(first == again, "the two passwords differ; nothing changed");
-        Ok(first)
-    } else {
-        let mut line = String::new();
-        std::io::stdin().read_line(&mut line)?;
-        Ok(line.trim_end_matches(['\r', '\n']).to_owned())
-    }
-}
-
 fn users(cmd: UsersCommand) -> anyhow::Result<()> {
     use pingan_hub::access::users::Users;
     let open = |data: &std::path::Path| {
@@ -107,7 +92,7 @@ fn users(cmd: UsersCommand) -> anyhow::Result<()> {
         } => {
             let (_, areas) = registry.load(None)?;
             let users = open(&data)?;
-            let password = read_password(&name)?;
+            let password = pingan_outbox::password::read(&name)?;
             let user = users.add(&areas, &name, area, &password, now)?;
             println!(
                 "已添加账号 {}：可查看 {} {} 及其下级 (added {}: reads {} and everything under it)",
@@ -131,7 +116,7 @@ fn users(cmd: UsersCommand) -> anyhow::Result<()> {
         }
         UsersCommand::Passwd { data, name } => {
             let users = open(&data)?;
-            let password = read_password(&name)?;
+            let password = pingan_outbox::password::read(&name)?;
             users.set_password(&name, &password, now)?;
             println!(
                 "{name} 的密码已更改，已登录的会话全部失效 (password changed; its sessions ended)"

@@ -35,6 +35,30 @@ enum Command {
     Drop(ParkedArgs),
     /// Serve the entry page (填报) in a browser, and keep delivering the outbox.
     Serve(Box<ServeArgs>),
+    /// Accounts of the entry page (needed when it is served beyond this computer).
+    #[command(subcommand)]
+    Users(UsersCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum UsersCommand {
+    /// Add an account; the password is asked twice (or read as one line from standard input).
+    Add {
+        name: String,
+        #[command(flatten)]
+        outbox: OutboxArgs,
+    },
+    /// List the accounts.
+    List {
+        #[command(flatten)]
+        outbox: OutboxArgs,
+    },
+    /// Remove an account.
+    Remove {
+        name: String,
+        #[command(flatten)]
+        outbox: OutboxArgs,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -43,10 +67,17 @@ struct ServeArgs {
     hub: HubArgs,
     #[command(flatten)]
     outbox: OutboxArgs,
-    /// Address of the page. Loopback only for now: a page on the office network needs
-    /// passwords and HTTPS, which are not built yet.
+    /// Address of the page. Beyond loopback (e.g. 0.0.0.0:7480 for phones on the office
+    /// Wi-Fi) it asks for a password (`pingan-node users add`) and serves HTTPS.
     #[arg(long, env = "PINGAN_NODE_LISTEN", default_value = "127.0.0.1:7480")]
     listen: std::net::SocketAddr,
+    /// The page's certificate (PEM) beyond loopback; default: one the node makes for itself
+    /// (self-signed, kept beside the outbox; its fingerprint is printed).
+    #[arg(long, env = "PINGAN_PAGE_CERT", requires = "page_key")]
+    page_cert: Option<PathBuf>,
+    /// The page certificate's private key (PEM).
+    #[arg(long, env = "PINGAN_PAGE_KEY", requires = "page_cert")]
+    page_key: Option<PathBuf>,
     /// Who the office reports for: its area code (repeat for the areas it was granted, e.g. a
     /// township entering its villages' paper forms), or ID@AREA for a department (sw-510722@510722).
     #[arg(
@@ -209,6 +240,7 @@ async fn main() -> ExitCode {
         Command::Retry(args) => parked(args, true),
         Command::Drop(args) => parked(args, false),
         Command::Serve(args) => serve(*args).await,
+        Command::Users(cmd) => users(cmd),
     };
     match result {
         Ok(code) => code,
@@ -392,11 +424,63 @@ fn office_areas(args: &ServeArgs) -> anyhow::Result<Areas> {
     Ok(pingan_domain::fixtures::national_areas(within))
 }
 
-async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+fn users(cmd: UsersCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        UsersCommand::Add { name, outbox } => {
+            let password = pingan_outbox::password::read(&name)?;
+            Outbox::open(&outbox.outbox)?.add_page_user(name.trim(), &password)?;
+            println!("已添加填报页面账号 {name} (account added)");
+        }
+        UsersCommand::List { outbox } => {
+            for name in Outbox::open(&outbox.outbox)?.page_users()? {
+                println!("{name}");
+            }
+        }
+        UsersCommand::Remove { name, outbox } => {
+            Outbox::open(&outbox.outbox)?.remove_page_user(&name)?;
+            println!("已删除账号 {name} (account removed)");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Beyond loopback: the page's TLS (given, or the node's own certificate) and its sessions;
+/// refused without any account. Prints the certificate's fingerprint.
+fn page_security(
+    args: &ServeArgs,
+) -> anyhow::Result<(
+    Option<tokio_rustls::TlsAcceptor>,
+    Option<std::sync::Arc<pingan_node::web::auth::PageAuth>>,
+)> {
+    if args.listen.ip().is_loopback() {
+        return Ok((None, None));
+    }
     anyhow::ensure!(
-        args.listen.ip().is_loopback(),
-        "填报页面目前只在本机提供（--listen 127.0.0.1:端口）：在办公网络或手机上打开需要密码和 HTTPS，尚未实现 (the page serves loopback only for now)"
+        !Outbox::open(&args.outbox.outbox)?.page_users()?.is_empty(),
+        "填报页面在 {} 上对办公网络开放，需要密码：先用 `pingan-node users add 用户名` 建一个账号 (add an account first)",
+        args.listen
     );
+    let (cert, key) = match (&args.page_cert, &args.page_key) {
+        (Some(c), Some(k)) => (c.clone(), k.clone()),
+        _ => {
+            let mut hosts = vec!["localhost".to_owned()];
+            if !args.listen.ip().is_unspecified() {
+                hosts.push(args.listen.ip().to_string());
+            }
+            pingan_node::web::tls::own_certificate(&args.outbox.outbox, &hosts)?
+        }
+    };
+    let (acceptor, print) = pingan_node::web::tls::acceptor(&cert, &key)?;
+    println!("pingan-node page certificate SHA-256 {print}");
+    eprintln!(
+        "pingan-node: 页面证书 {}，指纹 (SHA-256) {print}：手机浏览器提示证书不受信任时，核对这个指纹",
+        cert.display()
+    );
+    Ok((Some(acceptor), pingan_node::web::auth::required()))
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let (acceptor, auth) = page_security(&args)?;
     let catalogue = match &args.catalogue {
         Some(p) => Catalogue::load(p)?,
         None => Catalogue::builtin(),
@@ -421,13 +505,15 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         send_now: std::sync::Arc::default(),
         reporter: args.reporter.clone(),
         hub: args.hub.hub.clone(),
+        auth,
     };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("binding {}", args.listen))?;
-    println!("pingan-node page on http://{}", listener.local_addr()?);
+    let scheme = if acceptor.is_some() { "https" } else { "http" };
+    println!("pingan-node page on {scheme}://{}", listener.local_addr()?);
     eprintln!(
-        "pingan-node: 在浏览器打开 http://{} 填报；发件箱 {}，上级平台 {}（Ctrl-C 停止）",
+        "pingan-node: 在浏览器打开 {scheme}://{} 填报；发件箱 {}，上级平台 {}（Ctrl-C 停止）",
         listener.local_addr()?,
         delivery.path().display(),
         args.hub.hub
@@ -449,7 +535,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
             .run(&mut delivery, Some(&wake), interval, &deliver_stop)
             .await
     });
-    pingan_node::web::serve(listener, web, shutdown.clone()).await?;
+    pingan_node::web::serve(listener, web, acceptor, shutdown.clone()).await?;
     shutdown.cancel();
     delivering.await??;
     Ok(ExitCode::SUCCESS)

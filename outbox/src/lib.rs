@@ -11,11 +11,13 @@
 //! - [`backoff`]: exponential backoff with jitter.
 //! - [`client_tls`]: the client side of mutual TLS (CA, certificate, key, or `--insecure`).
 
+pub mod accounts;
 pub mod backoff;
 pub mod client_tls;
 pub mod deliver;
 pub mod drafts;
 pub mod outbox;
+pub mod password;
 pub mod records;
 
 pub use deliver::{Deliverer, Pass};

@@ -34,6 +34,7 @@ const result = { phase };
 try {
   const phone = phase === "phone";
   const context = await browser.newContext({
+    ignoreHTTPSErrors: true,
     viewport: phone ? { width: 390, height: 844 } : { width: 1280, height: 900 },
     deviceScaleFactor: phone ? 2 : 1,
     isMobile: phone,
@@ -46,7 +47,22 @@ try {
   page.on("request", (r) => { if (!r.url().startsWith(url)) offsite.push(r.url()); });
   page.on("dialog", (d) => d.accept());
   await page.goto(url);
+  if (phase === "signin") {
+    // beyond loopback: HTTPS, and nothing without signing in
+    await page.waitForFunction(() => document.body.dataset.ready === "signin");
+    const anonymous = await browser.newContext({ ignoreHTTPSErrors: true });
+    result.anonymousApi = (await anonymous.request.get(`${url}/api/office`)).status();
+    await anonymous.close();
+    await page.fill("#signin-name", env("PINGAN_USER"));
+    await page.fill("#signin-password", "not-the-password");
+    await page.click("#signin-submit");
+    await page.waitForFunction(() => document.getElementById("signin-error").textContent !== "");
+    result.wrongPassword = await page.textContent("#signin-error");
+    await page.fill("#signin-password", env("PINGAN_PASSWORD"));
+    await page.click("#signin-submit");
+  }
   await page.waitForFunction(() => document.body.dataset.ready === "1");
+  result.protocol = await page.evaluate(() => location.protocol);
 
   const open = async (p) => {
     await page.click(`[data-open="${key}|${p}|${form}"]`);
@@ -140,6 +156,10 @@ try {
     await page.click("#submit");
     await page.waitForFunction(() => document.body.dataset.status === "delivered", null, { timeout: 30000 });
     result.status = await page.textContent("#status");
+  } else if (phase === "signin") {
+    result.listStatus = await page.textContent(`[data-status="${key}|${period}|${form}"]`);
+    result.cookie = (await context.cookies()).map((c) => ({ name: c.name, httpOnly: c.httpOnly, secure: c.secure, sameSite: c.sameSite }));
+    await page.screenshot({ path: join(artifacts, "node-06-signed-in.png"), fullPage: false });
   } else if (phase === "phone") {
     await page.screenshot({ path: join(artifacts, "node-04-phone-list.png"), fullPage: false });
     await open(period);

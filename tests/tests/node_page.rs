@@ -21,13 +21,19 @@ const FORM: &str = "zongzhi_monthly";
 
 /// `pingan-node serve` for the village on a port the system picks; its page's URL.
 fn start_node(outbox: &Path, hub: &str) -> (Proc, String) {
+    let (node, url, _) = start_node_on(outbox, hub, "127.0.0.1:0");
+    (node, url)
+}
+
+/// The same on `listen`; also the certificate fingerprint it printed (beyond loopback).
+fn start_node_on(outbox: &Path, hub: &str, listen: &str) -> (Proc, String, Option<String>) {
     let mut node = Proc::spawn(
         Command::new(bin("pingan-node"))
             .args([
                 "serve",
                 "--insecure",
                 "--listen",
-                "127.0.0.1:0",
+                listen,
                 "--interval",
                 "1s",
             ])
@@ -44,16 +50,22 @@ fn start_node(outbox: &Path, hub: &str) -> (Proc, String) {
             .env("RUST_LOG", "error")
             .stdout(Stdio::piped()),
     );
-    let mut line = String::new();
-    std::io::BufReader::new(node.take_stdout().expect("stdout"))
-        .read_line(&mut line)
-        .expect("the node's first line");
-    let url = line
-        .trim()
-        .strip_prefix("pingan-node page on ")
-        .unwrap_or_else(|| panic!("the node printed {line:?}"))
-        .to_owned();
-    (node, url)
+    let mut lines = std::io::BufReader::new(node.take_stdout().expect("stdout")).lines();
+    let mut fingerprint = None;
+    loop {
+        let line = lines.next().expect("a line").expect("the node's output");
+        if let Some(f) = line.strip_prefix("pingan-node page certificate SHA-256 ") {
+            fingerprint = Some(f.to_owned());
+            continue;
+        }
+        let url = line
+            .trim()
+            .strip_prefix("pingan-node page on ")
+            .unwrap_or_else(|| panic!("the node printed {line:?}"))
+            // listening on every address: the browser comes by name
+            .replace("0.0.0.0", "localhost");
+        return (node, url, fingerprint);
+    }
 }
 
 fn e2e_dir() -> PathBuf {
@@ -309,5 +321,84 @@ async fn a_clerk_fills_in_saves_submits_offline_and_uploads_a_template_in_the_br
         .expect("the zero report");
     assert!(zero.zero_report && zero.values.is_empty(), "{zero:?}");
     eprintln!("screenshots: {}", e2e_dir().join("artifacts").display());
+    drop(node);
+}
+
+/// Beyond loopback (the office Wi-Fi) the page is HTTPS with the node's own certificate, whose
+/// fingerprint it prints, and asks for an account's password; without an account it does not
+/// start.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn beyond_loopback_the_page_asks_for_a_password_over_https() {
+    let tmp = tempfile::tempdir().unwrap();
+    let outbox = tmp.path().join("outbox");
+    let hub = "http://127.0.0.1:9"; // unreachable: the page works all the same
+    let refused = Command::new(bin("pingan-node"))
+        .args([
+            "serve",
+            "--insecure",
+            "--listen",
+            "0.0.0.0:0",
+            "--hub",
+            hub,
+            "--area",
+            KEY,
+        ])
+        .arg("--outbox")
+        .arg(&outbox)
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        !refused.status.success() && said.contains("pingan-node users add"),
+        "{said}"
+    );
+
+    let mut add = Command::new(bin("pingan-node"))
+        .args(["users", "add", "张会计", "--outbox"])
+        .arg(&outbox)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    add.stdin
+        .take()
+        .unwrap()
+        .write_all("老西街社区2026\n".as_bytes())
+        .unwrap();
+    assert!(add.wait().unwrap().success());
+
+    let (node, url, fingerprint) = start_node_on(&outbox, hub, "0.0.0.0:0");
+    assert!(url.starts_with("https://"), "{url}");
+    // the fingerprint printed is the certificate's the node keeps
+    use rustls_pki_types::{CertificateDer, pem::PemObject as _};
+    let der = CertificateDer::from_pem_file(outbox.join(pingan_node::web::tls::CERT_FILE)).unwrap();
+    assert_eq!(
+        fingerprint.as_deref(),
+        Some(pingan_node::web::tls::fingerprint(&der).as_str())
+    );
+
+    let seen = browse(
+        &url,
+        "signin",
+        &[
+            ("PINGAN_USER", "张会计".into()),
+            ("PINGAN_PASSWORD", "老西街社区2026".into()),
+        ],
+    );
+    assert_eq!(seen["anonymousApi"], 401, "{seen}");
+    assert_eq!(seen["wrongPassword"], "用户名或密码错误", "{seen}");
+    assert_eq!(seen["protocol"], "https:", "{seen}");
+    assert!(
+        seen["listStatus"].as_str().unwrap().contains("待填报"),
+        "{seen}"
+    );
+    let cookie = &seen["cookie"][0];
+    assert_eq!(
+        (cookie["httpOnly"].as_bool(), cookie["secure"].as_bool()),
+        (Some(true), Some(true)),
+        "{seen}"
+    );
+    assert_eq!(cookie["sameSite"], "Strict", "{seen}");
     drop(node);
 }

@@ -7,9 +7,6 @@
 
 use std::path::{Path, PathBuf};
 
-use argon2::{
-    Argon2, PasswordHash, PasswordHasher as _, PasswordVerifier as _, password_hash::SaltString,
-};
 use pingan_domain::{AreaCode, Areas};
 use rusqlite::{Connection, OptionalExtension as _, params};
 use sha2::{Digest as _, Sha256};
@@ -20,7 +17,7 @@ use crate::access::tls::{Identity, Role};
 pub const USERS_FILE: &str = "users.db";
 
 /// Shortest password accepted.
-pub const MIN_PASSWORD_CHARS: usize = 8;
+pub use pingan_outbox::password::MIN_PASSWORD_CHARS;
 
 /// How long a session lasts by default (8 hours: a working day).
 pub const SESSION_TTL_MS: i64 = 8 * 3600 * 1000;
@@ -141,22 +138,10 @@ fn token_hash(token: &str) -> Vec<u8> {
 }
 
 fn hash_password(password: &str) -> Result<String, UserError> {
-    if password.chars().count() < MIN_PASSWORD_CHARS {
-        return Err(UserError::WeakPassword);
-    }
-    let salt = SaltString::encode_b64(&rand::random::<[u8; 16]>())
-        .map_err(|e| UserError::Hash(e.to_string()))?;
-    Ok(Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .map_err(|e| UserError::Hash(e.to_string()))?
-        .to_string())
-}
-
-/// A hash to verify against when the user does not exist, so that an unknown name costs the
-/// same time as a wrong password.
-fn decoy_hash() -> &'static str {
-    static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    DECOY.get_or_init(|| hash_password("decoy password, never matches").expect("hashable"))
+    pingan_outbox::password::hash(password).map_err(|e| match e {
+        pingan_outbox::password::PasswordError::TooShort => UserError::WeakPassword,
+        pingan_outbox::password::PasswordError::Hash(e) => UserError::Hash(e),
+    })
 }
 
 impl Users {
@@ -280,11 +265,8 @@ impl Users {
                 |r| Ok((user_row(r)?, r.get::<_, String>(3)?)),
             )
             .optional()?;
-        let stored = row.as_ref().map_or(decoy_hash(), |(_, h)| h.as_str());
-        let hash = PasswordHash::new(stored).map_err(|e| UserError::Hash(e.to_string()))?;
-        let matches = Argon2::default()
-            .verify_password(password.as_bytes(), &hash)
-            .is_ok();
+        let matches =
+            pingan_outbox::password::verify(row.as_ref().map(|(_, h)| h.as_str()), password);
         match row {
             Some((user, _)) if matches => user.into_user(),
             _ => Err(UserError::SignIn),

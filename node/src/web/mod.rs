@@ -9,11 +9,14 @@
 //! - [`api`]: the page's JSON API.
 //! - [`excel`]: the form as an .xlsx or CSV template, and reading a filled one back.
 //! - [`receipt`]: a printable 回执 of a delivered report.
+//! - [`auth`], [`tls`]: passwords and HTTPS when the page is served beyond loopback.
 
 pub mod api;
+pub mod auth;
 pub mod entry;
 pub mod excel;
 pub mod receipt;
+pub mod tls;
 
 use std::sync::{Arc, Mutex};
 
@@ -47,6 +50,8 @@ pub struct NodeWeb {
     pub reporter: String,
     /// The hub, as the page says where reports go.
     pub hub: String,
+    /// Sessions, when the page asks for a password (served beyond loopback).
+    pub auth: Option<Arc<auth::PageAuth>>,
 }
 
 /// An error as the page shows it: a status and a Chinese message.
@@ -116,6 +121,11 @@ pub fn router(web: NodeWeb) -> Router {
             post(excel::upload).layer(axum::extract::DefaultBodyLimit::max(MAX_UPLOAD)),
         )
         .route("/receipt/{id}", get(receipt::page))
+        .route("/api/sign-in", post(auth::sign_in))
+        .layer(axum::middleware::from_fn_with_state(
+            web.clone(),
+            auth::require_session,
+        ))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(web)
 }
@@ -137,14 +147,69 @@ async fn security_headers(mut response: Response) -> Response {
     response
 }
 
-/// Serves the page on `listener` until `shutdown` is cancelled.
+/// How long a TLS handshake and a request's headers may take.
+const HANDSHAKE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Serves the page on `listener` until `shutdown` is cancelled: HTTPS with `acceptor`, plain
+/// HTTP without (loopback).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     web: NodeWeb,
+    acceptor: Option<tokio_rustls::TlsAcceptor>,
     shutdown: CancellationToken,
 ) -> anyhow::Result<()> {
-    axum::serve(listener, router(web))
-        .with_graceful_shutdown(async move { shutdown.cancelled().await })
-        .await?;
+    let app = router(web);
+    let mut connections = tokio::task::JoinSet::new();
+    loop {
+        let (tcp, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::warn!(error = %e, "page accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = shutdown.cancelled() => break,
+        };
+        while connections.try_join_next().is_some() {}
+        let app = app.clone().layer(axum::Extension(auth::Peer(peer.ip())));
+        let (acceptor, stop) = (acceptor.clone(), shutdown.clone());
+        connections.spawn(async move {
+            match acceptor {
+                Some(a) => match tokio::time::timeout(HANDSHAKE, a.accept(tcp)).await {
+                    Ok(Ok(stream)) => connection(stream, app, stop).await,
+                    _ => tracing::debug!(%peer, "page TLS handshake failed"),
+                },
+                None => connection(tcp, app, stop).await,
+            }
+        });
+    }
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(5), async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await;
     Ok(())
+}
+
+async fn connection<S>(io: S, app: Router, shutdown: CancellationToken)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper_util::service::TowerToHyperService::new(app);
+    let conn = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HANDSHAKE)
+        .serve_connection(hyper_util::rt::TokioIo::new(io), service);
+    tokio::pin!(conn);
+    let served = tokio::select! {
+        served = conn.as_mut() => served,
+        () = shutdown.cancelled() => {
+            conn.as_mut().graceful_shutdown();
+            conn.await
+        }
+    };
+    if let Err(e) = served {
+        tracing::debug!(error = %e, "page connection ended with an error");
+    }
 }

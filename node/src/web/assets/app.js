@@ -8,7 +8,27 @@ const state = { office: null, form: null, which: null, checkTimer: null, seq: 0 
 async function api(path, options) {
   const r = await fetch(path, options);
   const body = await r.json().catch(() => ({}));
+  // beyond this computer the page asks for a password first
+  if (r.status === 401 && path !== "/api/sign-in") showSignIn();
   return { ok: r.ok, status: r.status, body };
+}
+
+function showSignIn() {
+  $("signin").hidden = false;
+  $("list").hidden = true;
+  $("entry").hidden = true;
+  document.body.dataset.ready = "signin";
+}
+
+async function signIn(e) {
+  e.preventDefault();
+  $("signin-error").textContent = "";
+  const r = await post("/api/sign-in", { name: $("signin-name").value, password: $("signin-password").value });
+  if (!r.ok) { $("signin-error").textContent = r.body.error || "登录失败"; return; }
+  $("signin").hidden = true;
+  $("list").hidden = false;
+  await loadOffice();
+  document.body.dataset.ready = "1";
 }
 
 function post(path, data) {
@@ -30,7 +50,7 @@ function el(tag, attrs, ...children) {
 
 async function loadOffice() {
   const r = await api("/api/office");
-  if (!r.ok) { $("forms").textContent = r.body.error || "读取失败"; return; }
+  if (!r.ok) { $("forms").textContent = r.body.error || "读取失败"; return false; }
   state.office = r.body;
   $("where").textContent = `上级平台 ${r.body.hub} · 今天 ${r.body.today}`;
   $("outbox").textContent = r.body.pending ? `待发送 ${r.body.pending} 份` : "发件箱已清空";
@@ -313,5 +333,6 @@ document.addEventListener("DOMContentLoaded", () => {
   $("zero").addEventListener("click", () => submit(true));
   $("notes").addEventListener("input", scheduleCheck);
   $("upload").addEventListener("change", (e) => upload(e.target.files[0]));
-  loadOffice().then(() => { document.body.dataset.ready = "1"; });
+  $("signin-form").addEventListener("submit", signIn);
+  loadOffice().then((shown) => { if (shown !== false) document.body.dataset.ready = "1"; });
 });
