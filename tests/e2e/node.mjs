@@ -98,6 +98,24 @@ try {
     await page.waitForFunction(() => document.getElementById("message").textContent.includes("草稿"));
     result.saved = await page.textContent("#message");
     await page.screenshot({ path: join(artifacts, "node-01-fill.png"), fullPage: true });
+
+    // the page's API as a tired clerk's browser (or anyone on the machine) may call it
+    const old = env("PINGAN_OLD_PERIOD");
+    const body = (fields, extra) => ({ data: { key, period: old, form, fields, ...extra } });
+    const negative = await page.request.post(`${url}/api/check`, body({ "patrol.sessions": { total: "-3" } }));
+    result.negative = (await negative.json()).problems.map((p) => p.reason);
+    const soft = { "petitions.letters": { total: "2" }, "petitions.letters_concluded": { total: "5" } };
+    const unconfirmed = await page.request.post(`${url}/api/submit`, body(soft));
+    result.softStatus = unconfirmed.status();
+    result.softWarnings = (await unconfirmed.json()).warnings;
+    const confirmed = await page.request.post(`${url}/api/submit`,
+      body(soft, { accept_warnings: true, notes: "含上月转来的 3 件，已核实" }));
+    result.confirmedStatus = confirmed.status();
+    const huge = await page.request.post(`${url}/api/upload?key=${key}&period=${old}&form=${form}`,
+      { data: Buffer.alloc(2 * 1024 * 1024, 65), headers: { "Content-Type": "application/octet-stream" } });
+    result.hugeUpload = huge.status();
+    const stranger = await page.request.get(`${url}/api/form?key=510722101003&period=${old}&form=${form}`);
+    result.stranger = [stranger.status(), (await stranger.json()).error];
   } else if (phase === "draft") {
     result.listStatus = await page.textContent(`[data-status="${key}|${period}|${form}"]`);
     await open(period);

@@ -171,7 +171,8 @@ async fn a_clerk_fills_in_saves_submits_offline_and_uploads_a_template_in_the_br
 
     // fill in: a rule broken is named in Chinese, then fixed; a non-number named; a draft kept
     let (node, url) = start_node(&outbox, &hub.url);
-    let seen = browse(&url, "fill", &[]);
+    let old = month.shift(-3).to_string();
+    let seen = browse(&url, "fill", &[("PINGAN_OLD_PERIOD", old.clone())]);
     assert!(
         seen["listStatus"].as_str().unwrap().contains("待填报"),
         "{seen}"
@@ -202,6 +203,32 @@ async fn a_clerk_fills_in_saves_submits_offline_and_uploads_a_template_in_the_br
         serde_json::json!([]),
         "nothing fetched from elsewhere"
     );
+    // what the page's API refuses: a negative count, soft warnings not confirmed with a note,
+    // an upload over the limit, an area this node does not report for
+    assert!(
+        texts(&seen["negative"])
+            .iter()
+            .any(|p| p.contains("-3 不在 0 到")),
+        "{seen}"
+    );
+    assert_eq!(seen["softStatus"], 409, "{seen}");
+    assert!(!texts(&seen["softWarnings"]).is_empty(), "{seen}");
+    assert_eq!(seen["confirmedStatus"], 200, "{seen}");
+    assert_eq!(seen["hugeUpload"], 413, "{seen}");
+    assert_eq!(seen["stranger"][0], 400, "{seen}");
+    assert!(
+        seen["stranger"][1]
+            .as_str()
+            .unwrap()
+            .contains("510722101003"),
+        "{seen}"
+    );
+    wait_until(Duration::from_secs(30), || async {
+        stored(&hub_data, &old).len() == 1
+    })
+    .await;
+    let confirmed = &stored(&hub_data, &old)[0].1;
+    assert_eq!(confirmed, "含上月转来的 3 件，已核实");
 
     // the node restarts and the hub goes down: the draft is there, the report waits
     drop(node);
