@@ -177,6 +177,11 @@ try {
   } else if (phase === "signin") {
     result.listStatus = await page.textContent(`[data-status="${key}|${period}|${form}"]`);
     result.cookie = (await context.cookies()).map((c) => ({ name: c.name, httpOnly: c.httpOnly, secure: c.secure, sameSite: c.sameSite }));
+    result.reporters = await page.$$eval("#reporter option", (o) => o.map((x) => x.textContent));
+    await page.selectOption("#reporter", "510722101");
+    await page.waitForFunction(() => document.querySelector("#forms h3").textContent.includes("510722101）"));
+    result.picked = await page.textContent("#forms h3");
+    result.pickedForms = await page.$$eval("#forms thead th:first-child", (th) => th.map((x) => x.textContent));
     await page.screenshot({ path: join(artifacts, "node-06-signed-in.png"), fullPage: false });
   } else if (phase === "phone") {
     await page.screenshot({ path: join(artifacts, "node-04-phone-list.png"), fullPage: false });

@@ -21,12 +21,17 @@ const FORM: &str = "zongzhi_monthly";
 
 /// `pingan-node serve` for the village on a port the system picks; its page's URL.
 fn start_node(outbox: &Path, hub: &str) -> (Proc, String) {
-    let (node, url, _) = start_node_on(outbox, hub, "127.0.0.1:0");
+    let (node, url, _) = start_node_on(outbox, hub, "127.0.0.1:0", KEY);
     (node, url)
 }
 
 /// The same on `listen`; also the certificate fingerprint it printed (beyond loopback).
-fn start_node_on(outbox: &Path, hub: &str, listen: &str) -> (Proc, String, Option<String>) {
+fn start_node_on(
+    outbox: &Path,
+    hub: &str,
+    listen: &str,
+    areas: &str,
+) -> (Proc, String, Option<String>) {
     let mut node = Proc::spawn(
         Command::new(bin("pingan-node"))
             .args([
@@ -41,7 +46,7 @@ fn start_node_on(outbox: &Path, hub: &str, listen: &str) -> (Proc, String, Optio
                 "--hub",
                 hub,
                 "--area",
-                KEY,
+                areas,
                 "--reporter",
                 "老西街社区 张会计",
             ])
@@ -395,7 +400,9 @@ async fn beyond_loopback_the_page_asks_for_a_password_over_https() {
         .unwrap();
     assert!(add.wait().unwrap().success());
 
-    let (node, url, fingerprint) = start_node_on(&outbox, hub, "0.0.0.0:0");
+    // 潼川镇's node entering its village's paper form too (its certificate granted the subtree)
+    let (node, url, fingerprint) =
+        start_node_on(&outbox, hub, "0.0.0.0:0", &format!("{KEY},510722101"));
     assert!(url.starts_with("https://"), "{url}");
     // the fingerprint printed is the certificate's the node keeps
     use rustls_pki_types::{CertificateDer, pem::PemObject as _};
@@ -427,5 +434,21 @@ async fn beyond_loopback_the_page_asks_for_a_password_over_https() {
         "{seen}"
     );
     assert_eq!(cookie["sameSite"], "Strict", "{seen}");
+    // the areas it reports for, and nothing else, to pick from
+    assert_eq!(
+        texts(&seen["reporters"]),
+        [
+            "老西街社区居民委员会（510722101002）",
+            "潼川镇（510722101）"
+        ],
+        "{seen}"
+    );
+    assert_eq!(seen["picked"], "潼川镇（510722101）", "{seen}");
+    assert!(
+        texts(&seen["pickedForms"])
+            .iter()
+            .any(|f| f.contains("矛盾纠纷排查化解半月报")),
+        "a township's own forms: {seen}"
+    );
     drop(node);
 }
