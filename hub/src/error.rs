@@ -24,6 +24,8 @@ impl From<HubError> for Status {
             HubError::Invalid(_) => Code::InvalidArgument,
             HubError::Store(StoreError::IdReused(_)) => Code::AlreadyExists,
             HubError::Store(StoreError::TooManyRevisions { .. }) => Code::ResourceExhausted,
+            // 锁定: final until someone with the right unlocks it
+            HubError::Store(StoreError::Locked { .. }) => Code::FailedPrecondition,
             // transient: the node keeps the report and retries
             HubError::Store(StoreError::DiskFull(_) | StoreError::Closed) => Code::Unavailable,
             HubError::Store(_) => Code::Internal,

@@ -46,6 +46,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve(args).await,
         Command::Demo(args) => demo::run(args).await,
         Command::Query(cmd) => pingan_hub::cmd::query_client::run(cmd).await,
+        Command::Locks(cmd) => pingan_hub::cmd::lock_client::run(cmd).await,
         Command::Certs(cmd) => certs(cmd),
         Command::Import(args) => import(args).await,
         Command::Owners(cmd) => owners(cmd),
@@ -203,6 +204,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     )
     .with_context(|| format!("opening the store in {}", args.data.display()))?
     .with_auth(auth);
+    state.store.set_lock_rule(pingan_hub::store::LockRule {
+        after_days: args.lock_after_days,
+        deadlines: args.deadlines(),
+        forms: state
+            .catalogue
+            .forms()
+            .iter()
+            .map(|f| (f.id.clone(), f.deadline))
+            .collect(),
+    });
     let state = match departments {
         Some(d) => {
             tracing::info!(departments = d.iter().count(), "departments loaded");

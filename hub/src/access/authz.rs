@@ -26,6 +26,8 @@ pub enum Action {
     /// A child hub's rollup (federation).
     Forward,
     Read,
+    /// Locking or unlocking a period (锁定): a leader of the subtree.
+    Lock,
 }
 
 impl Action {
@@ -35,6 +37,7 @@ impl Action {
             Action::Submit => "submit",
             Action::Forward => "forward",
             Action::Read => "read",
+            Action::Lock => "lock",
         }
     }
 }
@@ -192,6 +195,15 @@ impl Authorizer {
             )),
             (Action::Submit, role) => Some(format!(
                 "{id} is a {} certificate and may not submit reports (for {area})",
+                role.as_str()
+            )),
+            (Action::Lock, Role::Viewer) if area.is_within(id.area) || granted() => None,
+            (Action::Lock, Role::Viewer) => Some(format!(
+                "{id} may lock or unlock only within {}, not {area}",
+                id.area
+            )),
+            (Action::Lock, role) => Some(format!(
+                "{id} is a {} certificate: only a leader's viewer certificate for the area locks or unlocks its periods ({area})",
                 role.as_str()
             )),
             (Action::Read, role) => Some(format!(

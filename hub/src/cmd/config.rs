@@ -27,6 +27,10 @@ pub enum Command {
     /// Ask a hub: rollup, compare, trend, completeness or departments.
     #[command(subcommand)]
     Query(crate::cmd::query_client::QueryCommand),
+    /// 锁定: lock or unlock a form's period for a subtree, or list the locks (a leader's viewer
+    /// certificate of the subtree).
+    #[command(subcommand)]
+    Locks(crate::cmd::lock_client::LockCommand),
     /// Load historical figures from CSV into a (stopped) hub's store, validated like any report.
     Import(ImportArgs),
     /// Certificates for mutual TLS: a CA, and certificates for nodes, viewers and hubs.
@@ -223,6 +227,10 @@ pub struct ServeArgs {
     /// divisions' totals; `pingan-hub query departments` compares them.
     #[arg(long, env = "PINGAN_DEPARTMENTS")]
     pub departments: Option<PathBuf>,
+    /// 锁定: a form's periods lock by themselves this many days after its deadline (a report
+    /// or correction after that is refused until a leader unlocks it); 0: never.
+    #[arg(long, env = "PINGAN_LOCK_AFTER_DAYS", default_value_t = 0)]
+    pub lock_after_days: u32,
     /// Serve the leaders' web dashboard on this address (HTTPS with the hub's certificate;
     /// accounts from `pingan-hub users add`), e.g. 0.0.0.0:7443. Off when not given.
     #[arg(long, env = "PINGAN_WEB_LISTEN")]

@@ -4,4 +4,5 @@
 pub mod config;
 pub mod demo;
 pub mod import;
+pub mod lock_client;
 pub mod query_client;

@@ -54,7 +54,8 @@ pub struct ViewerTlsArgs {
 }
 
 impl ViewerTlsArgs {
-    fn client(&self) -> pingan_outbox::client_tls::ClientTlsArgs {
+    /// The client TLS arguments these are.
+    pub fn client(&self) -> pingan_outbox::client_tls::ClientTlsArgs {
         pingan_outbox::client_tls::ClientTlsArgs {
             ca: self.ca.clone(),
             cert: self.cert.clone(),

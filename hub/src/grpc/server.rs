@@ -76,6 +76,9 @@ pub async fn serve(
     let queries = pb::query_service_server::QueryServiceServer::new(Queries::new(state.clone()))
         .max_decoding_message_size(MAX_MESSAGE_BYTES)
         .max_encoding_message_size(64 * 1024 * 1024);
+    let locks = pb::lock_service_server::LockServiceServer::new(
+        super::lock_service::LockService::new(state.clone()),
+    );
     let addr = listener.local_addr()?;
     let router = tonic::transport::Server::builder()
         // dead peers are noticed and their connections closed; no request runs for ever
@@ -87,7 +90,8 @@ pub async fn serve(
         .add_service(reflection)
         .add_service(reflection_v1alpha)
         .add_service(reports)
-        .add_service(queries);
+        .add_service(queries)
+        .add_service(locks);
     match state.auth.tls().cloned() {
         Some(tls) => {
             tracing::info!(%addr, "hub serving gRPC over mutual TLS");

@@ -16,6 +16,7 @@
 mod audit;
 mod error;
 mod lock;
+mod locks;
 mod reader;
 mod schema;
 mod writer;
@@ -23,6 +24,7 @@ mod writer;
 pub use audit::{Owner, Refusal};
 pub use error::StoreError;
 pub use lock::{DataLock, LOCK_FILE};
+pub use locks::{LockRecord, LockRule, Locks};
 pub use reader::{RevisionRecord, StoreReader};
 
 use std::{
@@ -92,6 +94,8 @@ pub struct Store {
     repeated: Mutex<HashMap<(String, String, String), Repeated>>,
     /// The data directory's lock, held while the store is open.
     lock: Mutex<Option<DataLock>>,
+    /// The periods locked (锁定), shared with the writer: it holds them while it writes a group.
+    locks: Arc<Mutex<Locks>>,
 }
 
 impl Store {
@@ -111,10 +115,14 @@ impl Store {
         let mut conn = Connection::open(&path).map_err(StoreError::from_sqlite)?;
         configure(&conn)?;
         create_or_migrate(&mut conn).map_err(StoreError::from_sqlite)?;
+        let locks = Arc::new(Mutex::new(
+            Locks::load(&conn).map_err(StoreError::from_sqlite)?,
+        ));
         let (tx, rx) = mpsc::channel(MAX_GROUP * 2);
+        let writer_locks = locks.clone();
         let writer = std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || run_writer(conn, rx, hook))
+            .spawn(move || run_writer(conn, rx, hook, writer_locks))
             .map_err(|source| StoreError::Io {
                 path: "store-writer thread".into(),
                 source,
@@ -126,7 +134,45 @@ impl Store {
             audit: Mutex::new(None),
             repeated: Mutex::new(HashMap::new()),
             lock: Mutex::new(Some(lock)),
+            locks,
         })
+    }
+
+    /// Sets when periods lock by themselves (`serve --lock-after-days`).
+    pub fn set_lock_rule(&self, rule: LockRule) {
+        self.locks.lock().expect("not poisoned").rule = rule;
+    }
+
+    /// Locks or unlocks a form's period for a subtree, durably, with its audit row. Reports
+    /// being written wait for it, and it for them: a report is stored before the lock or
+    /// refused after it, never half of either.
+    pub fn set_lock(&self, record: LockRecord) -> Result<LockRecord, StoreError> {
+        let mut locks = self.locks.lock().expect("not poisoned");
+        let mut conn = Connection::open(&self.path).map_err(StoreError::from_sqlite)?;
+        configure(&conn)?;
+        Locks::write(&mut conn, &record).map_err(StoreError::from_sqlite)?;
+        locks.put(record.clone());
+        Ok(record)
+    }
+
+    /// The explicit locks (of one period), and the automatic rule's days.
+    pub fn locks(&self, period: Option<&str>) -> (Vec<LockRecord>, u32) {
+        let locks = self.locks.lock().expect("not poisoned");
+        (locks.list(period), locks.rule.after_days)
+    }
+
+    /// The lock that closes `form`'s `period` for `area` now, if any.
+    pub fn locked(
+        &self,
+        form: &str,
+        period: Period,
+        area: AreaCode,
+        now_ms: i64,
+    ) -> Option<LockRecord> {
+        self.locks
+            .lock()
+            .expect("not poisoned")
+            .check(form, period, area, now_ms)
     }
 
     /// Stores a validated report as the next revision of its (area, period), or returns the

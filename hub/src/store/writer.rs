@@ -8,7 +8,9 @@ use prost::Message as _;
 use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{CommitHook, Committed, MAX_REVISIONS, Prior, StoreError, reader::decode_values};
+use super::{
+    CommitHook, Committed, MAX_REVISIONS, Prior, StoreError, locks::Locks, reader::decode_values,
+};
 
 /// Most submissions committed in one transaction.
 pub(super) const MAX_GROUP: usize = 2048;
@@ -32,6 +34,7 @@ pub(super) fn run_writer(
     mut conn: Connection,
     mut rx: mpsc::Receiver<Job>,
     hook: Option<CommitHook>,
+    locks: std::sync::Arc<std::sync::Mutex<Locks>>,
 ) {
     // the (metric, part) pairs recorded in catalogue_use: only new ones are written
     let mut used = match load_used(&conn) {
@@ -49,7 +52,11 @@ pub(super) fn run_writer(
                 Err(_) => break,
             }
         }
-        match write_group(&mut conn, &group, &mut used) {
+        // the locks are held while the group is written: a lock is set before it or after it
+        let held = locks.lock().expect("not poisoned");
+        let written = write_group(&mut conn, &group, &mut used, &held);
+        drop(held);
+        match written {
             Ok((results, committed)) => {
                 if let Some(hook) = &hook {
                     hook(&committed);
@@ -264,6 +271,7 @@ fn write_group(
     conn: &mut Connection,
     group: &[Job],
     used: &mut HashSet<(String, String)>,
+    locks: &Locks,
 ) -> Result<GroupOutcome, StoreError> {
     let tx = conn
         .transaction_with_behavior(TransactionBehavior::Immediate)
@@ -287,6 +295,16 @@ fn write_group(
                 continue;
             }
             let (area, period) = (key(r), r.period.to_string());
+            // a closed period takes nothing more (a child hub's rollup: its own locks decide)
+            if r.rollup.is_none()
+                && let Some(lock) = locks.check(&r.form, r.period, r.area, job.now_ms)
+            {
+                results.push(Err(StoreError::Locked {
+                    area,
+                    lock: Box::new(lock),
+                }));
+                continue;
+            }
             let latest = st.latest(&area, &period)?;
             let revision = latest.as_ref().map_or(1, |l| l.revision + 1);
             if revision > MAX_REVISIONS {

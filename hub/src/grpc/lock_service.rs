@@ -1,0 +1,139 @@
+//! `pingan.v1.LockService`: leaders lock (锁定) and unlock a form's period for their subtree.
+
+use pingan_domain::{AreaCode, Period, pb};
+use tonic::{Request, Response, Status};
+
+use crate::{
+    access::authz::Action,
+    error::HubError,
+    state::HubState,
+    store::{LockRecord, StoreError},
+};
+
+/// The lock service.
+#[derive(Debug, Clone)]
+pub struct LockService {
+    state: HubState,
+}
+
+impl LockService {
+    /// A service over the hub's state.
+    pub fn new(state: HubState) -> LockService {
+        LockService { state }
+    }
+
+    /// Checks the request and the caller, then records the lock or unlock.
+    fn set(&self, req: Request<pb::LockRequest>, locked: bool) -> Result<pb::LockReply, Status> {
+        let state = &self.state;
+        let id = state.auth.identity(&state.store, &req)?;
+        let r = req.into_inner();
+        let bad = |m: String| Status::invalid_argument(m);
+        let root: AreaCode = r
+            .area
+            .trim()
+            .parse()
+            .map_err(|e| bad(format!("area: {e}")))?;
+        if state.areas.get(root).is_none() {
+            return Err(Status::not_found(format!("区划代码 {root} 不存在")));
+        }
+        state
+            .auth
+            .require(&state.store, id.as_ref(), Action::Lock, root)?;
+        let period: Period =
+            Period::parse_typed(&r.period).map_err(|e| bad(e.for_reports().to_string()))?;
+        if !period.is_reportable() {
+            return Err(bad(format!(
+                "{period} 不是上报期间：锁定按月、半月、周或日"
+            )));
+        }
+        let form = if r.form.trim().is_empty() {
+            state
+                .catalogue
+                .form_for(root.level(), period.kind())
+                .or_else(|| {
+                    state
+                        .catalogue
+                        .forms()
+                        .iter()
+                        .find(|f| f.period == period.kind())
+                })
+        } else {
+            state.catalogue.form(r.form.trim())
+        }
+        .ok_or_else(|| bad(state.catalogue.unknown_form(&r.form)))?;
+        if form.period != period.kind() {
+            return Err(bad(format!(
+                "{} 不按 {period} 这样的期间上报",
+                form.label()
+            )));
+        }
+        let who = id
+            .as_ref()
+            .map_or_else(|| "insecure".to_owned(), |i| i.uri());
+        let record = LockRecord {
+            form: form.id.clone(),
+            period: period.to_string(),
+            root: root.to_string(),
+            locked,
+            by: if r.by.trim().is_empty() {
+                who.clone()
+            } else {
+                r.by.trim().to_owned()
+            },
+            identity: who,
+            at_ms: state.clock.now_ms(),
+            reason: r.reason.trim().chars().take(500).collect(),
+        };
+        tracing::info!(%root, %period, form = %form.id, locked, by = %record.by, "lock changed");
+        let stored = state
+            .store
+            .set_lock(record)
+            .map_err(|e: StoreError| Status::from(HubError::from(e)))?;
+        Ok(pb::LockReply {
+            state: Some(wire(&stored)),
+        })
+    }
+}
+
+/// A lock as the wire carries it.
+pub fn wire(r: &LockRecord) -> pb::LockState {
+    pb::LockState {
+        area: r.root.clone(),
+        period: r.period.clone(),
+        form: r.form.clone(),
+        locked: r.locked,
+        by: r.by.clone(),
+        at_ms: r.at_ms,
+        reason: r.reason.clone(),
+    }
+}
+
+#[tonic::async_trait]
+impl pb::lock_service_server::LockService for LockService {
+    async fn lock(&self, req: Request<pb::LockRequest>) -> Result<Response<pb::LockReply>, Status> {
+        self.set(req, true).map(Response::new)
+    }
+
+    async fn unlock(
+        &self,
+        req: Request<pb::LockRequest>,
+    ) -> Result<Response<pb::LockReply>, Status> {
+        self.set(req, false).map(Response::new)
+    }
+
+    async fn locks(
+        &self,
+        req: Request<pb::LocksRequest>,
+    ) -> Result<Response<pb::LocksReply>, Status> {
+        self.state.auth.identity(&self.state.store, &req)?;
+        let period = req.into_inner().period;
+        let (list, days) = self
+            .state
+            .store
+            .locks((!period.trim().is_empty()).then_some(period.trim()));
+        Ok(Response::new(pb::LocksReply {
+            locks: list.iter().map(wire).collect(),
+            lock_after_days: days,
+        }))
+    }
+}

@@ -1,0 +1,293 @@
+//! 锁定: a leader locks a form's period for their subtree; reports and corrections for it are
+//! refused FAILED_PRECONDITION naming who locked it and why, until it is unlocked (audited);
+//! periods lock by themselves N days after their deadline when the hub is told to; a lock and
+//! corrections arriving together never half-apply.
+
+use pingan_domain::{fixtures, pb};
+use pingan_hub::access::tls::Role;
+use pingan_tests::{Pki, TestHub, bin, report, value};
+use tonic::Code;
+
+type Reports = pb::report_service_client::ReportServiceClient<tonic::transport::Channel>;
+type Locks = pb::lock_service_client::LockServiceClient<tonic::transport::Channel>;
+
+fn lock(area: &str, period: &str) -> pb::LockRequest {
+    pb::LockRequest {
+        area: area.into(),
+        period: period.into(),
+        reason: "月度考核".into(),
+        by: "县综治中心".into(),
+        ..Default::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_period_refuses_corrections_until_a_leader_unlocks_it() {
+    let pki = Pki::new();
+    let (village, other_village) = ("510722101002", "510722104003");
+    for (role, area) in [
+        (Role::Node, village),
+        (Role::Node, other_village),
+        (Role::Node, "510722101"),
+        (Role::Viewer, "510722"),
+        (Role::Viewer, "510722104"),
+    ] {
+        pki.issue(role, area);
+    }
+    let hub = TestHub::start_mtls(&pki, Vec::new()).await;
+    let node = |a: &str| Reports::new(hub.channel(pki.client(&format!("node-{a}"))));
+    let leader = |a: &str| Locks::new(hub.channel(pki.client(&format!("viewer-{a}"))));
+    for v in [village, other_village] {
+        node(v)
+            .submit(report(v, "2026-10", vec![value("petitions.letters", 1)]))
+            .await
+            .expect("before any lock");
+    }
+
+    // a township's leader may not lock another township; the county's leader locks the county,
+    // with the real command line
+    let e = leader("510722104")
+        .lock(lock("510722101", "2026-10"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
+    let out = std::process::Command::new(bin("pingan-hub"))
+        .args([
+            "locks",
+            "lock",
+            "--hub",
+            &hub.url,
+            "--area",
+            "510722",
+            "--period",
+            "2026年10月",
+        ])
+        .args(["--reason", "月度考核", "--by", "县综治中心"])
+        .arg("--ca")
+        .arg(pki.path("ca.pem"))
+        .arg("--cert")
+        .arg(pki.path("viewer-510722.pem"))
+        .arg("--key")
+        .arg(pki.path("viewer-510722.key"))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{said} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        said.contains("510722 2026-10 zongzhi_monthly 已锁定：县综治中心"),
+        "{said}"
+    );
+
+    // a correction is refused, saying who locked it, why and what to do
+    let e = node(village)
+        .submit(report(
+            village,
+            "2026-10",
+            vec![value("petitions.letters", 2)],
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+    for needed in ["县综治中心", "锁定", "月度考核", "unlock"] {
+        assert!(e.message().contains(needed), "{needed}: {}", e.message());
+    }
+    // a resend of what was stored before the lock still gets its receipt; another form is open
+    let mut half = report(
+        "510722101",
+        "2026-10-H2",
+        vec![value("disputes.identified", 3)],
+    );
+    half.form = "disputes_half_monthly".into();
+    node("510722101")
+        .submit(half)
+        .await
+        .expect("the half-monthly form is not locked");
+
+    // unlocked for 潼川镇 only: its village corrects; the other township's stays locked
+    leader("510722")
+        .unlock(pb::LockRequest {
+            reason: "村里漏报，县里同意更正".into(),
+            ..lock("510722101", "2026-10")
+        })
+        .await
+        .expect("unlock");
+    let receipt = node(village)
+        .submit(report(
+            village,
+            "2026-10",
+            vec![value("petitions.letters", 2)],
+        ))
+        .await
+        .expect("after the unlock")
+        .into_inner();
+    assert_eq!(receipt.revision, 2);
+    let e = node(other_village)
+        .submit(report(
+            other_village,
+            "2026-10",
+            vec![value("petitions.letters", 5)],
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition);
+    let listed = leader("510722")
+        .locks(pb::LocksRequest {
+            period: "2026-10".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let states: Vec<(String, bool)> = listed
+        .locks
+        .iter()
+        .map(|l| (l.area.clone(), l.locked))
+        .collect();
+    assert_eq!(
+        states,
+        [("510722".to_owned(), true), ("510722101".to_owned(), false)]
+    );
+
+    // every change is in the audit trail, with the certificate that made it
+    let db = rusqlite::Connection::open(hub.data.join(pingan_hub::store::DB_FILE)).unwrap();
+    let events: Vec<(String, bool, String)> = db
+        .prepare("SELECT root, locked, identity FROM lock_events ORDER BY rowid")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        events,
+        [
+            ("510722".into(), true, "pingan://viewer/510722".into()),
+            ("510722101".into(), false, "pingan://viewer/510722".into()),
+        ]
+    );
+    hub.stop().await;
+}
+
+/// With `--lock-after-days`, a period locks by itself that many days after its form's deadline
+/// (the test clock says 2026-11-22: September's monthly form, due 2026-10-05, locked on the
+/// 15th); a leader's unlock opens it for their subtree.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn periods_lock_by_themselves_after_their_deadline_when_told_to() {
+    let hub = TestHub::start().await;
+    hub.state.store.set_lock_rule(pingan_hub::store::LockRule {
+        after_days: 10,
+        deadlines: Default::default(),
+        forms: hub
+            .state
+            .catalogue
+            .forms()
+            .iter()
+            .map(|f| (f.id.clone(), f.deadline))
+            .collect(),
+    });
+    let mut client = hub.client().await;
+    let village = "510722101002";
+    let e = client
+        .submit(report(
+            village,
+            "2026-09",
+            vec![value("petitions.letters", 1)],
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+    assert!(
+        e.message().contains("截止后 10 天自动锁定"),
+        "{}",
+        e.message()
+    );
+    // October's deadline was the 5th of November: open until the 15th; it is the 22nd
+    assert!(
+        client
+            .submit(report(
+                village,
+                "2026-10",
+                vec![value("petitions.letters", 1)]
+            ))
+            .await
+            .is_err()
+    );
+    // November's is not yet past
+    let mut weekly = report(village, "2026-W46", vec![value("disputes.identified", 1)]);
+    weekly.form = "disputes_weekly".into();
+    client
+        .submit(weekly)
+        .await
+        .expect("a week whose deadline is recent");
+    let mut locks = Locks::connect(hub.url.clone()).await.unwrap();
+    locks
+        .unlock(pb::LockRequest {
+            reason: "补报".into(),
+            ..lock("510722101", "2026-09")
+        })
+        .await
+        .unwrap();
+    client
+        .submit(report(
+            village,
+            "2026-09",
+            vec![value("petitions.letters", 1)],
+        ))
+        .await
+        .expect("unlocked for 潼川镇");
+    let _ = fixtures::santai();
+    hub.stop().await;
+}
+
+/// Corrections racing a lock: each is stored before the lock or refused after it; nothing is
+/// half-applied, and after the lock nothing more is taken.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn corrections_racing_a_lock_are_either_stored_or_refused_whole() {
+    let hub = TestHub::start().await;
+    let areas = fixtures::santai_areas();
+    let villages =
+        areas.descendants_at("510722104".parse().unwrap(), pingan_domain::Level::Village);
+    let mut tasks = tokio::task::JoinSet::new();
+    for v in &villages {
+        let (url, v) = (hub.url.clone(), v.to_string());
+        tasks.spawn(async move {
+            let mut c = Reports::connect(url).await.unwrap();
+            let r = c
+                .submit(report(&v, "2026-10", vec![value("petitions.letters", 3)]))
+                .await;
+            (v, r.map(|r| r.into_inner().revision))
+        });
+    }
+    let mut locks = Locks::connect(hub.url.clone()).await.unwrap();
+    locks.lock(lock("510722104", "2026-10")).await.unwrap();
+    let mut stored = 0;
+    while let Some(done) = tasks.join_next().await {
+        let (v, outcome) = done.unwrap();
+        let kept = hub.current(&v, "2026-10");
+        match outcome {
+            Ok(rev) => {
+                stored += 1;
+                assert_eq!(kept.map(|k| k.revision), Some(rev), "{v}: acked and stored");
+            }
+            Err(e) => {
+                assert_eq!(e.code(), Code::FailedPrecondition, "{v}: {e:?}");
+                assert!(kept.is_none(), "{v}: refused and not stored");
+            }
+        }
+    }
+    assert_eq!(hub.revision_count(), stored);
+    let e = Reports::connect(hub.url.clone())
+        .await
+        .unwrap()
+        .submit(report(
+            &villages[0].to_string(),
+            "2026-10",
+            vec![value("petitions.letters", 9)],
+        ))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition);
+    hub.stop().await;
+}
