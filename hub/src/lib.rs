@@ -22,6 +22,7 @@ pub mod error;
 pub mod federation;
 pub mod grpc;
 pub mod query;
+pub mod remind;
 pub mod state;
 pub mod store;
 pub mod tables;

@@ -225,6 +225,36 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // one token stops everything: gRPC, the dashboard, the forwarder, the rollup saver
     let shutdown = CancellationToken::new();
     watch_signals(shutdown.clone())?;
+    let reminders = match &args.remind_webhook {
+        Some(url) => {
+            let contacts = match &args.contacts {
+                Some(p) => pingan_hub::remind::contacts::Contacts::from_csv(
+                    &std::fs::read(p).with_context(|| format!("reading {}", p.display()))?,
+                    &state.areas,
+                )
+                .with_context(|| format!("联系人表 {}", p.display()))?,
+                None => Default::default(),
+            };
+            let cfg = pingan_hub::remind::RemindConfig {
+                webhook: url.clone(),
+                format: args.remind_format,
+                contacts,
+                deadlines: args.deadlines().with_forms(&state.catalogue),
+                before_days: 1,
+                hour: 9,
+                attempts: 5,
+                first_backoff: std::time::Duration::from_secs(30),
+                timeout: std::time::Duration::from_secs(10),
+            };
+            tracing::info!(webhook = %url, "reminders on");
+            Some(pingan_hub::remind::start(
+                state.clone(),
+                cfg,
+                shutdown.clone(),
+            ))
+        }
+        None => None,
+    };
     let forwarder = match forwarding {
         Some(cfg) => Some(pingan_hub::federation::forward::start(
             state.forwarding(),
@@ -259,6 +289,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     }
     if let Some(f) = forwarder {
         f.stopped().await;
+    }
+    if let Some(r) = reminders {
+        // a reminder being sent is recorded as it ends; the store outlives it
+        r.abort();
+        let _ = r.await;
     }
     let _ = saver.await;
     save_rollups(engine).await;

@@ -231,6 +231,21 @@ pub struct ServeArgs {
     /// or correction after that is refused until a leader unlocks it); 0: never.
     #[arg(long, env = "PINGAN_LOCK_AFTER_DAYS", default_value_t = 0)]
     pub lock_after_days: u32,
+    /// 催报: post who has not reported, per township, to this webhook (a 企业微信 or 钉钉 group
+    /// robot's URL, or any JSON endpoint) at 09:00 the day before each deadline and after it.
+    #[arg(long, env = "PINGAN_REMIND_WEBHOOK")]
+    pub remind_webhook: Option<String>,
+    /// The webhook's message format.
+    #[arg(
+        long,
+        env = "PINGAN_REMIND_FORMAT",
+        value_enum,
+        default_value = "wecom"
+    )]
+    pub remind_format: crate::remind::Format,
+    /// Who to tell in each area: CSV area,person,phone[,wecom,dingtalk] (or 区划代码,联系人,电话,企业微信,钉钉).
+    #[arg(long, env = "PINGAN_CONTACTS")]
+    pub contacts: Option<PathBuf>,
     /// Serve the leaders' web dashboard on this address (HTTPS with the hub's certificate;
     /// accounts from `pingan-hub users add`), e.g. 0.0.0.0:7443. Off when not given.
     #[arg(long, env = "PINGAN_WEB_LISTEN")]

@@ -52,6 +52,23 @@ pub const MAX_REVISIONS: u32 = 1000;
 /// File name of the database inside the data directory.
 pub const DB_FILE: &str = "pingan-hub.db";
 
+/// One attempt to send a reminder (催报) of a form's period to a township's group, and its result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReminderSend {
+    pub at_ms: i64,
+    pub form: String,
+    pub period: String,
+    /// before, after (the schedule) or now (asked from the dashboard).
+    pub moment: String,
+    pub township: String,
+    pub attempt: u32,
+    pub ok: bool,
+    /// The webhook's answer, or why there was none.
+    pub result: String,
+    /// Offices named as not reported.
+    pub offices: u32,
+}
+
 /// A revision just made durable, with the revision it replaced: what the rollups need to update
 /// themselves by the difference.
 #[derive(Debug, Clone)]
@@ -159,6 +176,63 @@ impl Store {
     pub fn locks(&self, period: Option<&str>) -> (Vec<LockRecord>, u32) {
         let locks = self.locks.lock().expect("not poisoned");
         (locks.list(period), locks.rule.after_days)
+    }
+
+    /// Records one attempt to send a reminder (催报) and its result.
+    pub fn record_reminder(&self, r: &ReminderSend) -> Result<(), StoreError> {
+        let conn = Connection::open(&self.path).map_err(StoreError::from_sqlite)?;
+        configure(&conn)?;
+        conn.execute(
+            "INSERT INTO reminder_sends (at_ms, form, period, moment, township, attempt, ok, result, offices)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            rusqlite::params![r.at_ms, r.form, r.period, r.moment, r.township, r.attempt, r.ok, r.result, r.offices],
+        )
+        .map_err(StoreError::from_sqlite)?;
+        Ok(())
+    }
+
+    /// Whether a scheduled reminder was delivered already.
+    pub fn reminder_sent(
+        &self,
+        form: &str,
+        period: &str,
+        moment: &str,
+        township: &str,
+    ) -> Result<bool, StoreError> {
+        let conn = Connection::open(&self.path).map_err(StoreError::from_sqlite)?;
+        let n: i64 = conn
+            .query_row(
+                "SELECT COUNT(*) FROM reminder_sends WHERE form = ?1 AND period = ?2 AND moment = ?3 AND township = ?4 AND ok = 1",
+                [form, period, moment, township],
+                |r| r.get(0),
+            )
+            .map_err(StoreError::from_sqlite)?;
+        Ok(n > 0)
+    }
+
+    /// Every reminder attempt, oldest first.
+    pub fn reminder_sends(&self) -> Result<Vec<ReminderSend>, StoreError> {
+        let conn = Connection::open(&self.path).map_err(StoreError::from_sqlite)?;
+        let mut st = conn
+            .prepare("SELECT at_ms, form, period, moment, township, attempt, ok, result, offices FROM reminder_sends ORDER BY rowid")
+            .map_err(StoreError::from_sqlite)?;
+        let rows = st
+            .query_map([], |r| {
+                Ok(ReminderSend {
+                    at_ms: r.get(0)?,
+                    form: r.get(1)?,
+                    period: r.get(2)?,
+                    moment: r.get(3)?,
+                    township: r.get(4)?,
+                    attempt: r.get(5)?,
+                    ok: r.get(6)?,
+                    result: r.get(7)?,
+                    offices: r.get(8)?,
+                })
+            })
+            .map_err(StoreError::from_sqlite)?;
+        rows.collect::<Result<_, _>>()
+            .map_err(StoreError::from_sqlite)
     }
 
     /// The lock that closes `form`'s `period` for `area` now, if any.

@@ -48,6 +48,18 @@ CREATE TABLE IF NOT EXISTS catalogue_use (
     part    TEXT NOT NULL,
     PRIMARY KEY (metric, part)
 ) WITHOUT ROWID;
+-- every attempt to send a reminder (催报) and its answer
+CREATE TABLE IF NOT EXISTS reminder_sends (
+    at_ms     INTEGER NOT NULL,
+    form      TEXT    NOT NULL,
+    period    TEXT    NOT NULL,
+    moment    TEXT    NOT NULL,
+    township  TEXT    NOT NULL,
+    attempt   INTEGER NOT NULL,
+    ok        INTEGER NOT NULL,
+    result    TEXT    NOT NULL,
+    offices   INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS refusals (
     at_ms     INTEGER NOT NULL,
     identity  TEXT    NOT NULL,
