@@ -247,14 +247,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 timeout: std::time::Duration::from_secs(10),
             };
             tracing::info!(webhook = %url, "reminders on");
-            Some(pingan_hub::remind::start(
-                state.clone(),
-                cfg,
-                shutdown.clone(),
-            ))
+            Some(cfg)
         }
         None => None,
     };
+    let state = match reminders.clone() {
+        Some(cfg) => state.with_reminders(cfg),
+        None => state,
+    };
+    let reminders =
+        reminders.map(|cfg| pingan_hub::remind::start(state.clone(), cfg, shutdown.clone()));
     let forwarder = match forwarding {
         Some(cfg) => Some(pingan_hub::federation::forward::start(
             state.forwarding(),

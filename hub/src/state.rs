@@ -33,6 +33,8 @@ pub struct HubState {
     pub forward: Arc<Dirty>,
     /// Who may ask how much at once (gRPC and the dashboard alike).
     pub gate: Arc<crate::query::gate::Gate>,
+    /// Reminders (催报), when the hub sends them: the webhook and the contacts.
+    pub reminders: Option<Arc<crate::remind::RemindConfig>>,
 }
 
 /// Why a hub could not open its data.
@@ -177,12 +179,19 @@ impl HubState {
             owners,
             forward,
             gate: Arc::default(),
+            reminders: None,
         })
     }
 
     /// The same hub with these access rules (mutual TLS, grants).
     pub fn with_auth(mut self, auth: Authorizer) -> HubState {
         self.auth = Arc::new(auth);
+        self
+    }
+
+    /// The same hub sending reminders (催报) this way.
+    pub fn with_reminders(mut self, cfg: crate::remind::RemindConfig) -> HubState {
+        self.reminders = Some(Arc::new(cfg));
         self
     }
 

@@ -68,6 +68,11 @@ try {
     rows.map((tr) => [...tr.cells].map((td) => td.textContent)));
   result.departmentsTitle = await page.textContent("#departments-title");
   await page.screenshot({ path: join(artifacts, "01-signed-in.png"), fullPage: true });
+  // 催报 now, for the county's latest month
+  await page.click("#remind");
+  await page.waitForFunction(() => document.body.dataset.remind, null, { timeout: 60000 });
+  result.remind = await page.evaluate(() => document.body.dataset.remind);
+  result.completenessHeader = await page.$$eval("#completeness-table thead th", (th) => th.map((x) => x.textContent));
 
   // pick the township, the quarter and the metric with the page's own controls
   await page.selectOption("#child", township);

@@ -93,10 +93,23 @@ struct Hub {
     web: String,
 }
 
-fn start_hub(data: &Path, pki: &Pki) -> Hub {
+fn start_hub(data: &Path, pki: &Pki, webhook: &str, contact: &str) -> Hub {
     let departments = data.with_file_name("departments.csv");
     std::fs::write(&departments, fixtures::SANTAI_DEPARTMENTS_CSV).expect("write the list");
+    // whom to call in one village of the township, for the reminders (催报)
+    let contacts = data.with_file_name("contacts.csv");
+    std::fs::write(
+        &contacts,
+        format!("区划代码,联系人,电话,企业微信,钉钉\n{contact},王书记,13900000004,,ding-wang\n"),
+    )
+    .expect("write the contacts");
     let served = ServedHub::start([
+        "--remind-webhook".as_ref(),
+        webhook.as_ref(),
+        "--remind-format".as_ref(),
+        "dingtalk".as_ref(),
+        "--contacts".as_ref(),
+        contacts.as_os_str(),
         "--departments".as_ref(),
         departments.as_os_str(),
         "--web-listen".as_ref(),
@@ -242,7 +255,18 @@ async fn a_leader_reads_compares_and_downloads_within_the_jurisdiction_only() {
         "",
     );
     assert!(imported.contains("0 refused"), "{imported}");
-    let hub = start_hub(&data, &pki);
+    let (hook, robot) = pingan_tests::webhook(vec![pingan_tests::Reply::Ok]).await;
+    // a village of the township without September figures: its contact is named and @-ed
+    let missing_village = fixtures::santai_areas()
+        .descendants_at(TOWNSHIP.parse().unwrap(), pingan_domain::Level::Village)
+        .into_iter()
+        .find(|v| {
+            !figures
+                .keys()
+                .any(|(a, m, _)| *a == v.to_string() && m == "2026-09")
+        })
+        .expect("the fixture leaves some villages out of September");
+    let hub = start_hub(&data, &pki, &hook, &missing_village.to_string());
     // 三台县商务局 reports the latest month on its own form; 国资委 does not
     submit_department(&hub, &pki).await;
     // the account is added while the hub runs, as an administrator would
@@ -421,6 +445,42 @@ async fn a_leader_reads_compares_and_downloads_within_the_jurisdiction_only() {
         "{}",
         seen["departmentsTitle"]
     );
+    // 催报 from the page: every township of the county owing September hears of it; the
+    // township's message names exactly its villages without September figures
+    let reminded = seen["remind"].as_str().expect("the reminder's answer");
+    assert!(reminded.starts_with("已向 33 个乡镇发送催报"), "{reminded}");
+    assert!(
+        texts_of(&seen["completenessHeader"])
+            .iter()
+            .any(|h| h == "联系人"),
+        "{seen}"
+    );
+    let messages = robot.lock().unwrap().clone();
+    let ours: Vec<&str> = messages
+        .iter()
+        .filter_map(|m| m["markdown"]["text"].as_str())
+        .filter(|t| t.contains("综治工作月报 2026-09") && t.contains(&format!("（{TOWNSHIP}）")))
+        .collect();
+    assert_eq!(ours.len(), 1, "{messages:?}");
+    let areas = fixtures::santai_areas();
+    for v in areas.descendants_at(TOWNSHIP.parse().unwrap(), pingan_domain::Level::Village) {
+        let reported = figures
+            .keys()
+            .any(|(a, m, _)| *a == v.to_string() && m == "2026-09");
+        assert_eq!(
+            !ours[0].contains(&format!("（{v}）")),
+            reported,
+            "{v}: reported {reported}: {}",
+            ours[0]
+        );
+    }
+    assert!(
+        ours[0].contains(&format!(
+            "（{missing_village}）：王书记 13900000004 @13900000004"
+        )),
+        "{}",
+        ours[0]
+    );
     let options = seen["formOptions"].as_array().expect("form options");
     assert!(
         !options
@@ -592,4 +652,15 @@ async fn a_leader_reads_compares_and_downloads_within_the_jurisdiction_only() {
         Value::Array(vec![]),
         "no request leaves the hub"
     );
+}
+
+/// The strings of a JSON array.
+fn texts_of(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default()
 }

@@ -2,85 +2,11 @@
 //! robots' formats at the scheduled time; a webhook that fails is retried and every attempt
 //! recorded; one that hangs never slows ingest.
 
-use std::{
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::time::Duration;
 
 use pingan_domain::{Level, Period, fixtures, pb};
 use pingan_hub::remind::{Format, RemindConfig, contacts::Contacts};
-use pingan_tests::{TestHub, report, value};
-use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-
-/// How the test's webhook answers each request, in order (the last one repeats).
-#[derive(Clone, Copy)]
-enum Reply {
-    Ok,
-    Fail,
-    Hang,
-}
-
-/// A local HTTP server standing in for a group robot: every JSON body it receives.
-async fn webhook(script: Vec<Reply>) -> (String, Arc<Mutex<Vec<serde_json::Value>>>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!(
-        "http://{}/cgi-bin/webhook/send?key=test",
-        listener.local_addr().unwrap()
-    );
-    let got: Arc<Mutex<Vec<serde_json::Value>>> = Arc::default();
-    let seen = got.clone();
-    tokio::spawn(async move {
-        let mut n = 0usize;
-        loop {
-            let (mut tcp, _) = listener.accept().await.unwrap();
-            let reply = script[n.min(script.len() - 1)];
-            n += 1;
-            let seen = seen.clone();
-            tokio::spawn(async move {
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                let body = loop {
-                    let k = tcp.read(&mut chunk).await.unwrap_or(0);
-                    if k == 0 {
-                        return;
-                    }
-                    buf.extend_from_slice(&chunk[..k]);
-                    let text = String::from_utf8_lossy(&buf).to_string();
-                    if let Some((head, body)) = text.split_once("\r\n\r\n") {
-                        let len: usize = head
-                            .lines()
-                            .find_map(|l| {
-                                l.to_lowercase()
-                                    .strip_prefix("content-length:")
-                                    .map(|v| v.trim().parse().unwrap())
-                            })
-                            .unwrap_or(0);
-                        if body.len() >= len {
-                            break body.to_owned();
-                        }
-                    }
-                };
-                seen.lock()
-                    .unwrap()
-                    .push(serde_json::from_str(&body).unwrap());
-                let answer = match reply {
-                    Reply::Ok => {
-                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 27\r\n\r\n{\"errcode\":0,\"errmsg\":\"ok\"}"
-                    }
-                    Reply::Fail => {
-                        "HTTP/1.1 500 Internal Server Error\r\ncontent-length: 4\r\n\r\noops"
-                    }
-                    Reply::Hang => {
-                        tokio::time::sleep(Duration::from_secs(30)).await;
-                        return;
-                    }
-                };
-                let _ = tcp.write_all(answer.as_bytes()).await;
-            });
-        }
-    });
-    (url, got)
-}
+use pingan_tests::{Reply, TestHub, report, value, webhook};
 
 fn config(url: &str, format: Format, hub: &TestHub) -> RemindConfig {
     let csv =

@@ -326,6 +326,31 @@ async fn send_moment(
     delivered
 }
 
+/// Sends reminders now (the dashboard's button) of `form`'s `period` to every township within
+/// `area` that owes it: (townships told, offices named).
+pub async fn send_now(
+    state: &HubState,
+    cfg: &RemindConfig,
+    area: AreaCode,
+    form: &Form,
+    period: Period,
+) -> anyhow::Result<(usize, usize)> {
+    let missing = missing_by_township(state, form, period, Some(area))?;
+    let (mut told, mut offices) = (0, 0);
+    for m in &missing {
+        if send_one(state, cfg, "now", form, period, m).await {
+            told += 1;
+            offices += m.offices.len();
+        }
+    }
+    anyhow::ensure!(
+        told == missing.len(),
+        "{} 个乡镇的催报没有送达（已重试，见 reminder_sends）",
+        missing.len() - told
+    );
+    Ok((told, offices))
+}
+
 /// Runs the schedule every minute until `shutdown`.
 pub fn start(
     state: HubState,

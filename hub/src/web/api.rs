@@ -311,6 +311,84 @@ pub fn build_table(
     })
 }
 
+/// Who to call beside each office that has not reported (or reported late).
+fn with_contacts(mut table: Table, contacts: &crate::remind::contacts::Contacts) -> Table {
+    table.columns.push(("contacts", "联系人".into()));
+    for row in &mut table.rows {
+        let people = match row.first() {
+            Some(tables::Cell::Text(code)) => code
+                .parse()
+                .map(|c| {
+                    contacts
+                        .of(c)
+                        .iter()
+                        .map(|p| format!("{} {}", p.person, p.phone))
+                        .collect::<Vec<_>>()
+                        .join("，")
+                })
+                .unwrap_or_default(),
+            _ => String::new(),
+        };
+        row.push(tables::Cell::Text(people));
+    }
+    table
+}
+
+/// Which reminder to send now.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RemindQuery {
+    pub area: String,
+    pub period: String,
+    /// The form's id; default: the default form.
+    #[serde(default)]
+    pub form: String,
+}
+
+/// `POST /api/remind?area=&period=[&form=]`: 催报 now, to every township within the area that
+/// owes the form's period (the user must read the area).
+pub async fn remind(
+    State(web): State<Web>,
+    headers: HeaderMap,
+    Query(q): Query<RemindQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let user = session::user(&web, &headers).await?;
+    let area = readable_area(&web, &user, &q.area)?;
+    let Some(cfg) = web.hub.reminders.clone() else {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "本平台没有设置催报（serve --remind-webhook）",
+        ));
+    };
+    let period: pingan_domain::Period = q
+        .period
+        .parse()
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("期间 {:?}: {e}", q.period)))?;
+    let c = &web.hub.catalogue;
+    let form = if q.form.is_empty() {
+        Some(c.default_form())
+    } else {
+        c.form(&q.form)
+    }
+    .filter(|f| f.period == period.kind())
+    .ok_or_else(|| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            format!("催报按报表的一期发送：{period} 不是所选报表的期间"),
+        )
+    })?
+    .clone();
+    let hub = web.hub.clone();
+    tracing::info!(user = %user.name, %area, %period, form = %form.id, "reminder asked from the dashboard");
+    let (told, offices) = crate::remind::send_now(&hub, &cfg, area, &form, period)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::BAD_GATEWAY, e.to_string()))?;
+    Ok(Json(json!({
+        "townships": told,
+        "offices": offices,
+        "message": format!("已向 {told} 个乡镇发送催报，涉及 {offices} 个未报单位"),
+    })))
+}
+
 /// `GET /api/table?view=&area=&period=[&metric=][&format=xlsx|csv]`: a table as JSON for the
 /// page, or as a spreadsheet download.
 pub async fn table(
@@ -343,6 +421,10 @@ pub async fn table(
         })
         .await
         .map_err(|e| ApiError::from(HubError::from(e)))??;
+    let table = match (&web.hub.reminders, q.view) {
+        (Some(r), View::Completeness) => with_contacts(table, &r.contacts),
+        _ => table,
+    };
     let stem = format!(
         "{area}-{}-{}-{}",
         web.hub.areas.name(area),

@@ -133,6 +133,7 @@ pub fn router(web: Web) -> Router {
         .route("/api/area", get(api::area))
         .route("/api/catalogue", get(api::catalogue))
         .route("/api/table", get(api::table))
+        .route("/api/remind", post(api::remind))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(web);
     if secure {

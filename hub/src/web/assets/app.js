@@ -350,6 +350,20 @@ async function start(me) {
       form.add(new Option(`${f.zh}（${kinds[f.period]}）`, f.id));
     }
     form.addEventListener("change", () => render());
+    // 催报 now: to every township of the area shown that owes the form's period
+    $("remind").addEventListener("click", async () => {
+      const q = new URLSearchParams({ area: state.area, period: state.period, form: $("form").value });
+      let text;
+      try {
+        const r = await api(`/api/remind?${q}`, { method: "POST" });
+        text = r.message;
+      } catch (e) {
+        text = `催报未发送：${e.message}`;
+      }
+      const notes = $("completeness-notes");
+      notes.prepend(Object.assign(document.createElement("li"), { textContent: text }));
+      document.body.dataset.remind = text;
+    });
   }
   $("signin").hidden = true;
   $("app").hidden = false;
