@@ -253,6 +253,31 @@ impl Period {
         }
     }
 
+    /// The reported period of `kind` that contains `date` (for a quarter, half or year: its
+    /// month's).
+    pub fn containing(kind: PeriodKind, date: NaiveDate) -> Period {
+        match kind {
+            PeriodKind::Day => Period::Day(date),
+            PeriodKind::Week => {
+                let iso = date.iso_week();
+                Period::Week {
+                    year: iso.year(),
+                    week: iso.week() as u8,
+                }
+            }
+            PeriodKind::HalfMonth => {
+                let month = Period::month_of(date);
+                month.half_months().map_or(
+                    month,
+                    |[h1, h2]| {
+                        if date <= h1.last_day() { h1 } else { h2 }
+                    },
+                )
+            }
+            _ => Period::month_of(date),
+        }
+    }
+
     /// The month containing a day, or the month this period starts in.
     pub fn month_of(date: NaiveDate) -> Period {
         Period::Month {

@@ -3,7 +3,7 @@
 //! stands in the outbox (draft, waiting to be sent, delivered, refused). The entry page
 //! ([`crate::web`]) shows this; the figures are checked by the one validator the hub uses.
 
-use chrono::{DateTime, Datelike as _, NaiveDate};
+use chrono::{DateTime, NaiveDate};
 use pingan_domain::{
     AreaCode, Areas, Catalogue, Form, Period, Validator, deadline::Deadlines, department::valid_id,
     form::period_zh, pb, period::PeriodKind,
@@ -150,24 +150,7 @@ impl Office {
     /// The recent periods of `form` that have ended by `today` (and, for a form with 敏感节点,
     /// are among them), newest first.
     pub fn periods(&self, form: &Form, today: NaiveDate) -> Vec<Period> {
-        let mut p = match form.period {
-            PeriodKind::Day => Period::Day(today),
-            PeriodKind::Week => {
-                let iso = today.iso_week();
-                Period::Week {
-                    year: iso.year(),
-                    week: iso.week() as u8,
-                }
-            }
-            PeriodKind::HalfMonth => {
-                Period::month_of(today)
-                    .half_months()
-                    .map_or(Period::month_of(today), |[h1, h2]| {
-                        if today <= h1.last_day() { h1 } else { h2 }
-                    })
-            }
-            _ => Period::month_of(today),
-        };
+        let mut p = Period::containing(form.period, today);
         let mut out = Vec::new();
         // at most a year back for a form with 敏感节点 (days outside them are skipped)
         for _ in 0..400 {

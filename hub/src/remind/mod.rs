@@ -274,24 +274,7 @@ pub async fn pass(state: &HubState, cfg: &RemindConfig, now_ms: i64) -> usize {
 
 /// The period of `form`'s kind that `today` is in.
 fn current_of(form: &Form, today: chrono::NaiveDate) -> Period {
-    use chrono::Datelike as _;
-    use pingan_domain::period::PeriodKind;
-    match form.period {
-        PeriodKind::Day => Period::Day(today),
-        PeriodKind::Week => {
-            let iso = today.iso_week();
-            Period::Week {
-                year: iso.year(),
-                week: iso.week() as u8,
-            }
-        }
-        PeriodKind::HalfMonth => {
-            let m = Period::month_of(today);
-            m.half_months()
-                .map_or(m, |[h1, h2]| if today <= h1.last_day() { h1 } else { h2 })
-        }
-        _ => Period::month_of(today),
-    }
+    Period::containing(form.period, today)
 }
 
 /// Sends a scheduled reminder of a form's period to every township that owes it and was not
