@@ -307,6 +307,7 @@ pub fn compare_table(r: &pb::CompareReply) -> Table {
         ("expected", "应报".into()),
         ("received", "已报".into()),
         ("on_time", "按时".into()),
+        ("complete", "完成".into()),
         ("outlier", "异常".into()),
     ]);
     Table {
@@ -367,6 +368,12 @@ fn compare_row(r: &pb::CompareReply, x: &pb::CompareRow) -> Vec<Cell> {
         Cell::Int(c.expected as i64),
         Cell::Int(c.received as i64),
         Cell::Int(c.on_time as i64),
+        // 已完成: every report expected of the area's subtree is in (a county may close its month)
+        Cell::Text(match c.expected.saturating_sub(c.received) {
+            _ if c.expected == 0 => String::new(),
+            0 => "已完成".into(),
+            n => format!("缺 {n}"),
+        }),
         Cell::Bool(x.outlier),
     ]);
     row

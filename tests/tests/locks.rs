@@ -51,26 +51,38 @@ async fn a_locked_period_refuses_corrections_until_a_leader_unlocks_it() {
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
-    let out = std::process::Command::new(bin("pingan-hub"))
-        .args([
-            "locks",
-            "lock",
-            "--hub",
-            &hub.url,
-            "--area",
-            "510722",
-            "--period",
-            "2026年10月",
-        ])
-        .args(["--reason", "月度考核", "--by", "县综治中心"])
-        .arg("--ca")
-        .arg(pki.path("ca.pem"))
-        .arg("--cert")
-        .arg(pki.path("viewer-510722.pem"))
-        .arg("--key")
-        .arg(pki.path("viewer-510722.key"))
-        .output()
-        .unwrap();
+    // 关账 only when every report is in: the county's is not, so the command line refuses, then
+    // locks with --force, which the reason records; a village that reported locks plainly
+    let locks_cli = |force: bool| {
+        let mut cmd = std::process::Command::new(bin("pingan-hub"));
+        cmd.args(["locks", "lock", "--hub", &hub.url, "--area", "510722"])
+            .args([
+                "--period",
+                "2026年10月",
+                "--reason",
+                "月度考核",
+                "--by",
+                "县综治中心",
+            ])
+            .arg("--ca")
+            .arg(pki.path("ca.pem"))
+            .arg("--cert")
+            .arg(pki.path("viewer-510722.pem"))
+            .arg("--key")
+            .arg(pki.path("viewer-510722.key"));
+        if force {
+            cmd.arg("--force");
+        }
+        cmd.output().unwrap()
+    };
+    let refused = locks_cli(false);
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success(), "{said}");
+    assert!(
+        said.contains("FailedPrecondition") && said.contains("个单位未报"),
+        "{said}"
+    );
+    let out = locks_cli(true);
     let said = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
@@ -81,6 +93,16 @@ async fn a_locked_period_refuses_corrections_until_a_leader_unlocks_it() {
         said.contains("510722 2026-10 zongzhi_monthly 已锁定：县综治中心"),
         "{said}"
     );
+    assert!(
+        said.contains("强制关账（") && said.contains("个单位未报）：月度考核"),
+        "{said}"
+    );
+    let complete = leader("510722")
+        .lock(lock(other_village, "2026-10"))
+        .await
+        .expect("a village that reported: complete")
+        .into_inner();
+    assert_eq!(complete.state.unwrap().reason, "月度考核");
 
     // a correction is refused, saying who locked it, why and what to do
     let e = node(village)
@@ -148,7 +170,11 @@ async fn a_locked_period_refuses_corrections_until_a_leader_unlocks_it() {
         .collect();
     assert_eq!(
         states,
-        [("510722".to_owned(), true), ("510722101".to_owned(), false)]
+        [
+            ("510722".to_owned(), true),
+            ("510722101".to_owned(), false),
+            (other_village.to_owned(), true)
+        ]
     );
 
     // every change is in the audit trail, with the certificate that made it
@@ -164,6 +190,7 @@ async fn a_locked_period_refuses_corrections_until_a_leader_unlocks_it() {
         events,
         [
             ("510722".into(), true, "pingan://viewer/510722".into()),
+            (other_village.into(), true, "pingan://viewer/510722".into()),
             ("510722101".into(), false, "pingan://viewer/510722".into()),
         ]
     );
@@ -261,7 +288,13 @@ async fn corrections_racing_a_lock_are_either_stored_or_refused_whole() {
         });
     }
     let mut locks = Locks::connect(hub.url.clone()).await.unwrap();
-    locks.lock(lock("510722104", "2026-10")).await.unwrap();
+    locks
+        .lock(pb::LockRequest {
+            force: true,
+            ..lock("510722104", "2026-10")
+        })
+        .await
+        .unwrap();
     let mut stored = 0;
     while let Some(done) = tasks.join_next().await {
         let (v, outcome) = done.unwrap();

@@ -40,6 +40,9 @@ pub struct LockArgs {
     /// Who, as you want to be named (default: your certificate's identity).
     #[arg(long, default_value = "")]
     pub by: String,
+    /// Lock (关账) even though reports are missing; recorded in the reason.
+    #[arg(long)]
+    pub force: bool,
 }
 
 /// `pingan-hub locks list`.
@@ -126,5 +129,6 @@ fn request(a: &LockArgs) -> pb::LockRequest {
         form: a.form.clone(),
         reason: a.reason.clone(),
         by: a.by.clone(),
+        force: a.force,
     }
 }

@@ -67,6 +67,12 @@ impl LockService {
                 form.label()
             )));
         }
+        let reason: String = r.reason.trim().chars().take(500).collect();
+        let reason = if locked {
+            self.signed_off(root, period, form, r.force, reason)?
+        } else {
+            reason
+        };
         let who = id
             .as_ref()
             .map_or_else(|| "insecure".to_owned(), |i| i.uri());
@@ -82,7 +88,7 @@ impl LockService {
             },
             identity: who,
             at_ms: state.clock.now_ms(),
-            reason: r.reason.trim().chars().take(500).collect(),
+            reason,
         };
         tracing::info!(%root, %period, form = %form.id, locked, by = %record.by, "lock changed");
         let stored = state
@@ -92,6 +98,52 @@ impl LockService {
         Ok(pb::LockReply {
             state: Some(wire(&stored)),
         })
+    }
+}
+
+impl LockService {
+    /// 关账: a subtree's period locks only once every report expected of it is in, unless
+    /// forced; a forced lock says so, and how many were missing, in its reason.
+    fn signed_off(
+        &self,
+        root: AreaCode,
+        period: Period,
+        form: &pingan_domain::Form,
+        force: bool,
+        reason: String,
+    ) -> Result<String, Status> {
+        let answer = self
+            .state
+            .engine
+            .completeness(&crate::query::CompletenessQuery {
+                area: root,
+                span: pingan_domain::Span::single(period),
+                level: None,
+                form: Some(form.id.clone()),
+                page: pingan_domain::question::Paging {
+                    size: 5,
+                    token: String::new(),
+                },
+            })
+            .map_err(|e| Status::from(HubError::from(e)))?;
+        let missing = answer.summary.missing;
+        if missing == 0 {
+            return Ok(reason);
+        }
+        if force {
+            return Ok(format!("强制关账（{missing} 个单位未报）：{reason}"));
+        }
+        let some: Vec<String> = answer
+            .missing
+            .iter()
+            .map(|r| format!("{} {}", r.code, r.name))
+            .collect();
+        Err(Status::failed_precondition(format!(
+            "{root} {} 的{} {period} 还有 {missing} 个单位未报（{}……）：全部上报后才能锁定关账；确需关账请加 --force，会记录在案 (reports are missing; use force to lock anyway)",
+            self.state.areas.name(root),
+            form.zh,
+            some.join("、")
+        )))
     }
 }
 

@@ -28,7 +28,7 @@ pub enum StoreError {
     )]
     TooManyRevisions { area: String, period: String },
     #[error(
-        "{area} {} 的{} 已于 {} 由 {} 锁定（{}）：不再接受报送或更正，请锁定人或上级解锁后再报 (pingan-hub unlock) (this period is locked; ask to have it unlocked)",
+        "{area} {} 的报表 {} 已于 {} 由 {} 锁定（{}）：不再接受报送或更正，请锁定人或上级解锁后再报 (pingan-hub unlock) (this period is locked; ask to have it unlocked)",
         .lock.period, .lock.form, crate::clock::minute_text(.lock.at_ms), .lock.by, .lock.reason
     )]
     Locked {
