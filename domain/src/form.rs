@@ -46,6 +46,9 @@ pub struct Form {
     pub levels: Vec<Level>,
     /// Reported by departments (条, see [`crate::department`]) instead of, or as well as, levels.
     pub departments: bool,
+    /// 审核: a report of this form from below the reviewing level is 待审核 until a leader of a
+    /// level above approves it (已审核) or returns it (退回) with a reason.
+    pub review: bool,
     pub sections: Vec<Section>,
     /// The form a report that names none is, for its level and period (every node before forms
     /// sent only this one).
@@ -127,6 +130,8 @@ pub(crate) struct FormFile {
     levels: Vec<Level>,
     #[serde(default)]
     departments: bool,
+    #[serde(default)]
+    review: bool,
     #[serde(default)]
     default: bool,
     #[serde(default)]
@@ -218,6 +223,7 @@ pub(crate) fn checked_forms(
             deadline: f.deadline,
             levels: f.levels,
             departments: f.departments,
+            review: f.review,
             sections,
             default: f.default,
             source: f.source,
@@ -323,6 +329,7 @@ pub(crate) fn implied_forms(metrics: Vec<MetricId>) -> Vec<Form> {
         deadline: Deadline::default(),
         levels: levels.clone(),
         departments: false,
+        review: false,
         sections: vec![Section {
             zh: "全部指标".into(),
             metrics: metrics.clone(),

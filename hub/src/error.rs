@@ -26,6 +26,7 @@ impl From<HubError> for Status {
             HubError::Store(StoreError::TooManyRevisions { .. }) => Code::ResourceExhausted,
             // 锁定: final until someone with the right unlocks it
             HubError::Store(StoreError::Locked { .. }) => Code::FailedPrecondition,
+            HubError::Store(StoreError::Review(_)) => Code::FailedPrecondition,
             // transient: the node keeps the report and retries
             HubError::Store(StoreError::DiskFull(_) | StoreError::Closed) => Code::Unavailable,
             HubError::Store(_) => Code::Internal,

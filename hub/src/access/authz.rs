@@ -28,6 +28,8 @@ pub enum Action {
     Read,
     /// Locking or unlocking a period (锁定): a leader of the subtree.
     Lock,
+    /// Approving or returning a report (审核): a leader of an area above it.
+    Review,
 }
 
 impl Action {
@@ -38,6 +40,7 @@ impl Action {
             Action::Forward => "forward",
             Action::Read => "read",
             Action::Lock => "lock",
+            Action::Review => "review",
         }
     }
 }
@@ -195,6 +198,15 @@ impl Authorizer {
             )),
             (Action::Submit, role) => Some(format!(
                 "{id} is a {} certificate and may not submit reports (for {area})",
+                role.as_str()
+            )),
+            (Action::Review, Role::Viewer)
+                if (area.is_within(id.area) && area != id.area) || granted() =>
+            {
+                None
+            }
+            (Action::Review, role) => Some(format!(
+                "{id} may not review {area}: a report is reviewed by a leader's viewer certificate of an area above it ({})",
                 role.as_str()
             )),
             (Action::Lock, Role::Viewer) if area.is_within(id.area) || granted() => None,

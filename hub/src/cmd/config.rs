@@ -31,6 +31,10 @@ pub enum Command {
     /// certificate of the subtree).
     #[command(subcommand)]
     Locks(crate::cmd::lock_client::LockCommand),
+    /// 审核: list the reports below an area, approve them or return them (a leader's viewer
+    /// certificate of an area above them).
+    #[command(subcommand)]
+    Review(crate::cmd::review_client::ReviewCommand),
     /// Load historical figures from CSV into a (stopped) hub's store, validated like any report.
     Import(ImportArgs),
     /// Certificates for mutual TLS: a CA, and certificates for nodes, viewers and hubs.

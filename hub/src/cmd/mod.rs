@@ -6,3 +6,4 @@ pub mod demo;
 pub mod import;
 pub mod lock_client;
 pub mod query_client;
+pub mod review_client;

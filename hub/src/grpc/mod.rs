@@ -5,4 +5,5 @@
 pub mod lock_service;
 pub mod query_service;
 pub mod report_service;
+pub mod review_service;
 pub mod server;

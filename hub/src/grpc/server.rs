@@ -79,6 +79,9 @@ pub async fn serve(
     let locks = pb::lock_service_server::LockServiceServer::new(
         super::lock_service::LockService::new(state.clone()),
     );
+    let reviews = pb::review_service_server::ReviewServiceServer::new(
+        super::review_service::ReviewService::new(state.clone()),
+    );
     let addr = listener.local_addr()?;
     let router = tonic::transport::Server::builder()
         // dead peers are noticed and their connections closed; no request runs for ever
@@ -91,7 +94,8 @@ pub async fn serve(
         .add_service(reflection_v1alpha)
         .add_service(reports)
         .add_service(queries)
-        .add_service(locks);
+        .add_service(locks)
+        .add_service(reviews);
     match state.auth.tls().cloned() {
         Some(tls) => {
             tracing::info!(%addr, "hub serving gRPC over mutual TLS");

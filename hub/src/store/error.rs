@@ -35,6 +35,9 @@ pub enum StoreError {
         area: String,
         lock: Box<super::LockRecord>,
     },
+    /// A review decision that cannot be taken (already decided, a newer revision came).
+    #[error("{0}")]
+    Review(String),
     #[error("hub store holds a corrupt revision of {area} {period}: {reason}")]
     Corrupt {
         area: String,

@@ -18,6 +18,7 @@ mod error;
 mod lock;
 mod locks;
 mod reader;
+mod review;
 mod schema;
 mod writer;
 
@@ -26,6 +27,7 @@ pub use error::StoreError;
 pub use lock::{DataLock, LOCK_FILE};
 pub use locks::{LockRecord, LockRule, Locks};
 pub use reader::{RevisionRecord, StoreReader};
+pub use review::ReviewEvent;
 
 use std::{
     collections::HashMap,
@@ -113,6 +115,8 @@ pub struct Store {
     lock: Mutex<Option<DataLock>>,
     /// The periods locked (锁定), shared with the writer: it holds them while it writes a group.
     locks: Arc<Mutex<Locks>>,
+    /// Review decisions are taken one at a time (two reviewers at once: one is first).
+    reviewing: Mutex<()>,
 }
 
 impl Store {
@@ -152,6 +156,7 @@ impl Store {
             repeated: Mutex::new(HashMap::new()),
             lock: Mutex::new(Some(lock)),
             locks,
+            reviewing: Mutex::new(()),
         })
     }
 
@@ -176,6 +181,74 @@ impl Store {
     pub fn locks(&self, period: Option<&str>) -> (Vec<LockRecord>, u32) {
         let locks = self.locks.lock().expect("not poisoned");
         (locks.list(period), locks.rule.after_days)
+    }
+
+    /// Where a revision's review stands: its latest decision, if any.
+    pub fn review_state(
+        &self,
+        area: &str,
+        period: &str,
+        revision: u32,
+    ) -> Result<Option<ReviewEvent>, StoreError> {
+        let conn = Connection::open(&self.path).map_err(StoreError::from_sqlite)?;
+        review::latest(&conn, area, period, revision).map_err(StoreError::from_sqlite)
+    }
+
+    /// Every review decision on an (area, period), oldest first.
+    pub fn review_history(&self, area: &str, period: &str) -> Result<Vec<ReviewEvent>, StoreError> {
+        let conn = Connection::open(&self.path).map_err(StoreError::from_sqlite)?;
+        review::history(&conn, area, period).map_err(StoreError::from_sqlite)
+    }
+
+    /// Records a decision on the current revision of (area, period): refused when a newer
+    /// revision came, or the revision was already approved or returned.
+    pub fn decide(&self, e: ReviewEvent) -> Result<ReviewEvent, StoreError> {
+        let _one_at_a_time = self.reviewing.lock().expect("not poisoned");
+        let mut conn = Connection::open(&self.path).map_err(StoreError::from_sqlite)?;
+        configure(&conn)?;
+        let tx = conn
+            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+            .map_err(StoreError::from_sqlite)?;
+        let current: Option<u32> = tx
+            .query_row(
+                "SELECT MAX(revision) FROM revisions WHERE period = ?1 AND area = ?2",
+                [&e.period, &e.area],
+                |r| r.get(0),
+            )
+            .map_err(StoreError::from_sqlite)?;
+        let refuse = |why: String| {
+            Err(StoreError::Review(format!(
+                "{} {}：{why}",
+                e.area, e.period
+            )))
+        };
+        match current {
+            None => return refuse("没有报表可审核".into()),
+            Some(c) if c != e.revision => {
+                return refuse(format!(
+                    "已有更新的第 {c} 版，请审核最新一版（不是第 {} 版）",
+                    e.revision
+                ));
+            }
+            Some(_) => {}
+        }
+        match review::latest(&tx, &e.area, &e.period, e.revision)
+            .map_err(StoreError::from_sqlite)?
+        {
+            Some(prev) if prev.approved => {
+                return refuse(format!("第 {} 版已由 {} 审核通过", e.revision, prev.by));
+            }
+            Some(prev) => {
+                return refuse(format!(
+                    "第 {} 版已由 {} 退回（{}），等待更正后重新上报",
+                    e.revision, prev.by, prev.reason
+                ));
+            }
+            None => {}
+        }
+        review::insert(&tx, &e).map_err(StoreError::from_sqlite)?;
+        tx.commit().map_err(StoreError::from_sqlite)?;
+        Ok(e)
     }
 
     /// Records one attempt to send a reminder (催报) and its result.

@@ -104,6 +104,7 @@ pub(super) fn create_or_migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     // from `revisions`, so nothing that rolls up the divisions ever reads one
     tx.execute_batch(&REVISIONS.replace("{name}", DEPARTMENT_REVISIONS))?;
     tx.execute_batch(super::locks::SCHEMA)?;
+    tx.execute_batch(super::review::SCHEMA)?;
     if !had_counts {
         tx.execute(
             "INSERT INTO period_revisions SELECT period, COUNT(*) FROM revisions GROUP BY period",

@@ -1,0 +1,228 @@
+//! `pingan.v1.ReviewService`: 审核. Leaders of an area list the reports below it with where each
+//! stands, and approve or return them; an office asks where its own report stands.
+
+use pingan_domain::{AreaCode, Form, Period, pb};
+use tonic::{Request, Response, Status};
+
+use crate::{
+    access::authz::Action,
+    error::HubError,
+    state::HubState,
+    store::{ReviewEvent, StoreError},
+};
+
+/// The review service.
+#[derive(Debug, Clone)]
+pub struct ReviewService {
+    state: HubState,
+}
+
+impl ReviewService {
+    /// A service over the hub's state.
+    pub fn new(state: HubState) -> ReviewService {
+        ReviewService { state }
+    }
+
+    fn form(&self, name: &str) -> Result<&Form, Status> {
+        let c = &self.state.catalogue;
+        let form = if name.trim().is_empty() {
+            Some(c.default_form())
+        } else {
+            c.form(name.trim())
+        };
+        form.ok_or_else(|| Status::invalid_argument(c.unknown_form(name)))
+    }
+
+    /// Where (area, period)'s current revision stands.
+    fn item(
+        &self,
+        area: AreaCode,
+        period: Period,
+        revision: u32,
+        review: bool,
+    ) -> Result<pb::ReviewItem, Status> {
+        let mut item = pb::ReviewItem {
+            area: area.to_string(),
+            name: self.state.areas.name(area),
+            period: period.to_string(),
+            revision,
+            state: if review { "pending" } else { "none" }.into(),
+            ..Default::default()
+        };
+        if !review {
+            return Ok(item);
+        }
+        let decided = self
+            .state
+            .store
+            .review_state(&item.area, &item.period, revision)
+            .map_err(|e| Status::from(HubError::from(e)))?;
+        if let Some(e) = decided {
+            item.state = if e.approved { "approved" } else { "returned" }.into();
+            item.by = e.by;
+            item.at_ms = e.at_ms;
+            item.reason = e.reason;
+        }
+        Ok(item)
+    }
+
+    /// The reports of `period` strictly below `area` on `form`, each with its review.
+    fn pending(
+        &self,
+        area: AreaCode,
+        period: Period,
+        form: &Form,
+    ) -> Result<Vec<pb::ReviewItem>, Status> {
+        let reader = self
+            .state
+            .store
+            .reader()
+            .map_err(|e| Status::from(HubError::from(e)))?;
+        let mut current = Vec::new();
+        reader
+            .for_each_current_of(period, |rec, _| {
+                if let Ok(code) = rec.area.parse::<AreaCode>()
+                    && code.is_within(area)
+                    && code != area
+                    && form.reported_by(code.level())
+                {
+                    current.push((code, rec.revision));
+                }
+            })
+            .map_err(|e| Status::from(HubError::from(e)))?;
+        current.sort();
+        current
+            .into_iter()
+            .map(|(code, rev)| self.item(code, period, rev, form.review))
+            .collect()
+    }
+}
+
+fn period(s: &str) -> Result<Period, Status> {
+    Period::parse_typed(s).map_err(|e| Status::invalid_argument(e.for_reports().to_string()))
+}
+
+fn area(s: &str) -> Result<AreaCode, Status> {
+    s.trim()
+        .parse()
+        .map_err(|e: pingan_domain::area::AreaCodeError| Status::invalid_argument(e.to_string()))
+}
+
+#[tonic::async_trait]
+impl pb::review_service_server::ReviewService for ReviewService {
+    async fn pending(
+        &self,
+        req: Request<pb::PendingRequest>,
+    ) -> Result<Response<pb::PendingReply>, Status> {
+        let id = self.state.auth.identity(&self.state.store, &req)?;
+        let r = req.into_inner();
+        let root = area(&r.area)?;
+        self.state
+            .auth
+            .require(&self.state.store, id.as_ref(), Action::Read, root)?;
+        let form = self.form(&r.form)?;
+        let items = self.pending(root, period(&r.period)?, form)?;
+        Ok(Response::new(pb::PendingReply { items }))
+    }
+
+    async fn decide(
+        &self,
+        req: Request<pb::DecideRequest>,
+    ) -> Result<Response<pb::DecideReply>, Status> {
+        let id = self.state.auth.identity(&self.state.store, &req)?;
+        let r = req.into_inner();
+        if !r.approve && r.reason.trim().is_empty() {
+            return Err(Status::invalid_argument(
+                "退回须写明原因 (a return needs a reason)",
+            ));
+        }
+        let who = id
+            .as_ref()
+            .map_or_else(|| "insecure".to_owned(), |i| i.uri());
+        let mut reply = pb::DecideReply::default();
+        for t in &r.targets {
+            let code = area(&t.area)?;
+            let p = period(&t.period)?;
+            if let Err(s) =
+                self.state
+                    .auth
+                    .require(&self.state.store, id.as_ref(), Action::Review, code)
+            {
+                reply.refused.push(format!("{code} {p}：{}", s.message()));
+                continue;
+            }
+            let form = self.state.catalogue.form_for(code.level(), p.kind());
+            if !form.is_some_and(|f| f.review) {
+                reply.refused.push(format!("{code} {p}：这张报表不审核"));
+                continue;
+            }
+            let event = ReviewEvent {
+                area: code.to_string(),
+                period: p.to_string(),
+                revision: t.revision,
+                approved: r.approve,
+                by: if r.by.trim().is_empty() {
+                    who.clone()
+                } else {
+                    r.by.trim().to_owned()
+                },
+                identity: who.clone(),
+                at_ms: self.state.clock.now_ms(),
+                reason: r.reason.trim().chars().take(500).collect(),
+            };
+            match self.state.store.decide(event) {
+                Ok(_) => reply.items.push(self.item(code, p, t.revision, true)?),
+                Err(StoreError::Review(why)) => reply.refused.push(why),
+                Err(e) => return Err(HubError::from(e).into()),
+            }
+        }
+        tracing::info!(
+            decided = reply.items.len(),
+            refused = reply.refused.len(),
+            approve = r.approve,
+            "review"
+        );
+        Ok(Response::new(reply))
+    }
+
+    async fn status(
+        &self,
+        req: Request<pb::ReviewStatusRequest>,
+    ) -> Result<Response<pb::ReviewItem>, Status> {
+        let id = self.state.auth.identity(&self.state.store, &req)?;
+        let r = req.into_inner();
+        let code = area(&r.area)?;
+        // the office itself (its node certificate), or a leader above
+        let own = self
+            .state
+            .auth
+            .check(id.as_ref(), Action::Submit, code)
+            .is_ok();
+        if !own {
+            self.state
+                .auth
+                .require(&self.state.store, id.as_ref(), Action::Read, code)?;
+        }
+        let p = period(&r.period)?;
+        let reader = self
+            .state
+            .store
+            .reader()
+            .map_err(|e| Status::from(HubError::from(e)))?;
+        let current = reader
+            .current(code, p)
+            .map_err(|e| Status::from(HubError::from(e)))?
+            .ok_or_else(|| Status::not_found(format!("{code} {p} 没有报表")))?;
+        let review = self
+            .state
+            .catalogue
+            .form_for(code.level(), p.kind())
+            .is_some_and(|f| f.review);
+        Ok(Response::new(self.item(
+            code,
+            p,
+            current.revision,
+            review,
+        )?))
+    }
+}
