@@ -479,6 +479,20 @@ fn page_security(
     Ok((Some(acceptor), pingan_node::web::auth::required()))
 }
 
+/// A client of the hub's review service (connected when first asked).
+fn review_client(
+    hub: &HubArgs,
+) -> anyhow::Result<Option<pb::review_service_client::ReviewServiceClient<tonic::transport::Channel>>>
+{
+    let tls = hub.tls.config(&hub.hub)?;
+    let channel = pingan_outbox::client_tls::endpoint(&hub.hub, tls.as_ref())?
+        .timeout(Duration::from_secs(5))
+        .connect_lazy();
+    Ok(Some(pb::review_service_client::ReviewServiceClient::new(
+        channel,
+    )))
+}
+
 async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let (acceptor, auth) = page_security(&args)?;
     let catalogue = match &args.catalogue {
@@ -506,6 +520,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         reporter: args.reporter.clone(),
         hub: args.hub.hub.clone(),
         auth,
+        review: review_client(&args.hub)?,
     };
     let listener = tokio::net::TcpListener::bind(args.listen)
         .await

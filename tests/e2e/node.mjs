@@ -145,6 +145,8 @@ try {
     await page.waitForFunction(() => document.getElementById("status").textContent.includes("第 2 版"), null, { timeout: 30000 });
     result.corrected = await page.textContent("#status");
   } else if (phase === "upload") {
+    // the township returned the corrected month: the list says so, with the reason
+    result.returned = await page.$eval(`[data-status="${key}|${period}|${form}"]`, (s) => s.parentElement.textContent);
     const up = env("PINGAN_UPLOAD_PERIOD");
     await open(up);
     const [download] = await Promise.all([page.waitForEvent("download"), page.click("#template-xlsx")]);

@@ -13,6 +13,7 @@ use std::{
     time::Duration,
 };
 
+use pingan_domain::pb;
 use pingan_tests::{HubProcess, Proc, bin, wait_until};
 use serde_json::Value;
 
@@ -295,6 +296,25 @@ async fn a_clerk_fills_in_saves_submits_offline_and_uploads_a_template_in_the_br
     );
     assert_eq!(revisions[1].1, "更正：漏报一次巡逻");
 
+    // the township returns the corrected month (审核): the node's page shows it, with the reason
+    let returned = pb::review_service_client::ReviewServiceClient::connect(hub.url.clone())
+        .await
+        .unwrap()
+        .decide(pb::DecideRequest {
+            targets: vec![pb::ReviewTarget {
+                area: KEY.into(),
+                period: period.clone(),
+                revision: 2,
+            }],
+            approve: false,
+            reason: "巡逻人次与台账不符".into(),
+            by: "潼川镇综治中心".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(returned.refused.is_empty(), "{returned:?}");
+
     // the Excel path: a template with a bad cell is refused by cell, a good one fills the form
     let (bad, good) = (tmp.path().join("bad.xlsx"), tmp.path().join("good.xlsx"));
     let other = tmp.path().join("other.xlsx");
@@ -310,6 +330,12 @@ async fn a_clerk_fills_in_saves_submits_offline_and_uploads_a_template_in_the_br
             ("PINGAN_OTHER_XLSX", other.display().to_string()),
             ("PINGAN_GOOD_XLSX", good.display().to_string()),
         ],
+    );
+    let returned = seen["returned"].as_str().unwrap();
+    assert!(
+        returned.contains("第 2 版被退回（潼川镇综治中心）")
+            && returned.contains("巡逻人次与台账不符"),
+        "{seen}"
     );
     assert!(
         seen["templateName"].as_str().unwrap().ends_with(".xlsx"),

@@ -52,6 +52,10 @@ pub struct NodeWeb {
     pub hub: String,
     /// Sessions, when the page asks for a password (served beyond loopback).
     pub auth: Option<Arc<auth::PageAuth>>,
+    /// Asks the hub where a delivered report's review stands (审核: 退回 with its reason).
+    pub review: Option<
+        pingan_domain::pb::review_service_client::ReviewServiceClient<tonic::transport::Channel>,
+    >,
 }
 
 /// An error as the page shows it: a status and a Chinese message.
