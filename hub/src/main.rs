@@ -205,57 +205,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     )
     .with_context(|| format!("opening the store in {}", args.data.display()))?
     .with_auth(auth);
-    state.store.set_lock_rule(pingan_hub::store::LockRule {
-        after_days: args.lock_after_days,
-        deadlines: args.deadlines(),
-        forms: state
-            .catalogue
-            .forms()
-            .iter()
-            .map(|f| (f.id.clone(), f.deadline))
-            .collect(),
-    });
-    let state = match departments {
-        Some(d) => {
-            tracing::info!(departments = d.iter().count(), "departments loaded");
-            state.with_departments(d)
-        }
-        None => state,
-    };
+    let state = with_loop(state, &args, departments)?;
     tracing::info!(elapsed = ?started.elapsed(), "store open, rollups loaded");
     // one token stops everything: gRPC, the dashboard, the forwarder, the rollup saver
     let shutdown = CancellationToken::new();
     watch_signals(shutdown.clone())?;
-    let reminders = match &args.remind_webhook {
-        Some(url) => {
-            let contacts = match &args.contacts {
-                Some(p) => pingan_hub::remind::contacts::Contacts::from_csv(
-                    &std::fs::read(p).with_context(|| format!("reading {}", p.display()))?,
-                    &state.areas,
-                )
-                .with_context(|| format!("联系人表 {}", p.display()))?,
-                None => Default::default(),
-            };
-            let cfg = pingan_hub::remind::RemindConfig {
-                webhook: url.clone(),
-                format: args.remind_format,
-                contacts,
-                deadlines: args.deadlines().with_forms(&state.catalogue),
-                before_days: 1,
-                hour: 9,
-                attempts: 5,
-                first_backoff: std::time::Duration::from_secs(30),
-                timeout: std::time::Duration::from_secs(10),
-            };
-            tracing::info!(webhook = %url, "reminders on");
-            Some(cfg)
-        }
-        None => None,
-    };
-    let state = match reminders.clone() {
-        Some(cfg) => state.with_reminders(cfg),
-        None => state,
-    };
+    let reminders = state.reminders.as_deref().cloned();
     let reminders =
         reminders.map(|cfg| pingan_hub::remind::start(state.clone(), cfg, shutdown.clone()));
     let forwarder = match forwarding {
@@ -301,6 +256,56 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let _ = saver.await;
     save_rollups(engine).await;
     served
+}
+
+/// The hub with what its reporting loop is told at start: the lock rule (`--lock-after-days`),
+/// the departments (`--departments`) and the reminders (`--remind-webhook`, `--contacts`).
+fn with_loop(
+    state: HubState,
+    args: &ServeArgs,
+    departments: Option<pingan_domain::department::Departments>,
+) -> anyhow::Result<HubState> {
+    state.store.set_lock_rule(pingan_hub::store::LockRule {
+        after_days: args.lock_after_days,
+        deadlines: args.deadlines(),
+        forms: state
+            .catalogue
+            .forms()
+            .iter()
+            .map(|f| (f.id.clone(), f.deadline))
+            .collect(),
+    });
+    let state = match departments {
+        Some(d) => {
+            tracing::info!(departments = d.iter().count(), "departments loaded");
+            state.with_departments(d)
+        }
+        None => state,
+    };
+    let Some(url) = &args.remind_webhook else {
+        return Ok(state);
+    };
+    let contacts = match &args.contacts {
+        Some(p) => pingan_hub::remind::contacts::Contacts::from_csv(
+            &std::fs::read(p).with_context(|| format!("reading {}", p.display()))?,
+            &state.areas,
+        )
+        .with_context(|| format!("联系人表 {}", p.display()))?,
+        None => Default::default(),
+    };
+    tracing::info!(webhook = %url, "reminders on");
+    let deadlines = args.deadlines().with_forms(&state.catalogue);
+    Ok(state.with_reminders(pingan_hub::remind::RemindConfig {
+        webhook: url.clone(),
+        format: args.remind_format,
+        contacts,
+        deadlines,
+        before_days: 1,
+        hour: 9,
+        attempts: 5,
+        first_backoff: std::time::Duration::from_secs(30),
+        timeout: std::time::Duration::from_secs(10),
+    }))
 }
 
 /// The dashboard, started on `addr`: its URL and its task.

@@ -258,40 +258,7 @@ pub fn build_table(
                 .into(),
             None,
         ),
-        View::Departments => {
-            // the metric picked, when departments report it; else their form's first
-            let asked = q
-                .metric
-                .as_deref()
-                .and_then(|m| catalogue.metric_id(m))
-                .filter(|m| {
-                    catalogue
-                        .forms()
-                        .iter()
-                        .any(|f| f.departments && f.department_metrics().any(|x| x == m))
-                });
-            let metric = asked
-                .or_else(|| {
-                    catalogue
-                        .forms()
-                        .iter()
-                        .find(|f| f.departments)
-                        .and_then(|f| f.department_metrics().next().cloned())
-                })
-                .map_or_else(metric, |m| m.to_string());
-            tables::departments_table(
-                &engine
-                    .departments(&DepartmentsQuery {
-                        area: q.area,
-                        span: q.span,
-                        metric,
-                        group: Default::default(),
-                        system: None,
-                    })
-                    .map_err(failed)?
-                    .into(),
-            )
-        }
+        View::Departments => department_view(engine, catalogue, q)?,
         View::Breakdown => {
             let rollup = |span: Span| {
                 engine
@@ -309,6 +276,54 @@ pub fn build_table(
             tables::breakdown_table(&now, &before, catalogue)
         }
     })
+}
+
+/// The departments (条) of the area: the metric picked when departments report it, else their
+/// form's first.
+fn department_view(
+    engine: &Engine,
+    catalogue: &pingan_domain::Catalogue,
+    q: &TableAsk,
+) -> Result<Table, ApiError> {
+    let failed = |e: QueryError| ApiError::from(HubError::from(e));
+    let metric = || {
+        q.metric
+            .clone()
+            .filter(|m| !m.is_empty())
+            .unwrap_or_else(|| catalogue.metrics()[0].id.to_string())
+    };
+    // the metric picked, when departments report it; else their form's first
+    let asked = q
+        .metric
+        .as_deref()
+        .and_then(|m| catalogue.metric_id(m))
+        .filter(|m| {
+            catalogue
+                .forms()
+                .iter()
+                .any(|f| f.departments && f.department_metrics().any(|x| x == m))
+        });
+    let metric = asked
+        .or_else(|| {
+            catalogue
+                .forms()
+                .iter()
+                .find(|f| f.departments)
+                .and_then(|f| f.department_metrics().next().cloned())
+        })
+        .map_or_else(metric, |m| m.to_string());
+    Ok(tables::departments_table(
+        &engine
+            .departments(&DepartmentsQuery {
+                area: q.area,
+                span: q.span,
+                metric,
+                group: Default::default(),
+                system: None,
+            })
+            .map_err(failed)?
+            .into(),
+    ))
 }
 
 /// Who to call beside each office that has not reported (or reported late).
