@@ -145,6 +145,9 @@ pub struct CompletenessAnswer {
     pub unnamed_late: u64,
     pub next_page_token: String,
     pub total_named: u64,
+    /// 已审: received reports on forms with review whose current revision is approved; `None`
+    /// when no form counted has review.
+    pub approved: Option<u64>,
 }
 
 impl From<Completeness> for pb::CompletenessSummary {
@@ -305,6 +308,7 @@ impl From<CompletenessAnswer> for pb::CompletenessReply {
             unnamed_late: a.unnamed_late,
             next_page_token: a.next_page_token,
             total_named: a.total_named,
+            approved: a.approved,
         }
     }
 }

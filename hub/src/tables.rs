@@ -630,6 +630,12 @@ fn completeness_notes(
         .iter()
         .map(|c| completeness_note(c, &reporters_of(level)))
         .collect();
+    if let (Some(approved), Some(c)) = (r.approved, &r.summary) {
+        notes.push(format!(
+            "审核：已报 {} 份中已审 {approved} 份（需审核的报表；其余待审核或被退回）",
+            c.received
+        ));
+    }
     if r.unnamed_missing + r.unnamed_late > 0 {
         notes.push(format!(
             "另有未报 {}、迟报 {} 个单位在下级平台的汇总里，本平台只有数量：名单请到下级平台查询 (counted by a child hub, named there)",

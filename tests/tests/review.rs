@@ -184,6 +184,27 @@ async fn submit_return_correct_approve_lock_refuse_unlock_with_the_real_binaries
     );
     assert!(ok, "{err}");
     assert!(out.contains("第 2 版 已审核（潼川镇综治中心"), "{out}");
+    // completeness shows 已审 beside 已报
+    let completeness = |area: &str| {
+        leader(
+            &pki,
+            &url,
+            area,
+            &[
+                "query",
+                "completeness",
+                "--area",
+                area,
+                "--period",
+                &month,
+                "--form",
+                "zongzhi_monthly",
+            ],
+        )
+        .1
+    };
+    let said = completeness(TOWNSHIP);
+    assert!(said.contains("审核：已报 1 份中已审 1 份"), "{said}");
     // approved twice is refused: two reviewers at once, the second is told who was first
     let (ok, _, err) = leader(
         &pki,
@@ -244,5 +265,7 @@ async fn submit_return_correct_approve_lock_refuse_unlock_with_the_real_binaries
         out.contains("第 3 版 待审核"),
         "the correction is reviewed anew: {out}"
     );
+    let said = completeness(TOWNSHIP);
+    assert!(said.contains("审核：已报 1 份中已审 0 份"), "{said}");
     drop(served);
 }

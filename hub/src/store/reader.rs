@@ -248,6 +248,27 @@ impl StoreReader {
         Ok(out)
     }
 
+    /// The areas under `under` (it included) whose current revision for `period` is approved
+    /// (审核: the latest decision on that revision approves it).
+    pub fn approved_under(
+        &self,
+        under: AreaCode,
+        period: Period,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT r.area FROM revisions r
+             WHERE r.period = ?1 AND r.area >= ?2 AND r.area < ?3
+             AND r.revision = (SELECT MAX(revision) FROM revisions WHERE period = r.period AND area = r.area)
+             AND (SELECT approved FROM review_events e
+                  WHERE e.period = r.period AND e.area = r.area AND e.revision = r.revision
+                  ORDER BY e.rowid DESC LIMIT 1) = 1",
+        )?;
+        let prefix = under.to_string();
+        let end = format!("{prefix}:");
+        let rows = st.query_map([period.to_string(), prefix, end], |r| r.get(0))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Every subtree owned by a child hub.
     pub fn owners(&self) -> Result<Vec<Owner>, StoreError> {
         let mut st = self

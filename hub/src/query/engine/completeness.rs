@@ -102,6 +102,7 @@ impl Engine {
             .map(|(_, c, p)| (*c, *p))
             .collect();
         let late = self.late_reporters(late_keys)?;
+        let approved = self.approved(area, &periods, &levels)?;
         Ok(CompletenessAnswer {
             area,
             name: self.areas.name(area),
@@ -113,7 +114,46 @@ impl Engine {
             late,
             next_page_token,
             total_named,
+            approved,
         })
+    }
+
+    /// 已审: how many of the received reports at `levels` under `area` on forms with review are
+    /// approved, over `periods`; `None` when none of those forms has review.
+    fn approved(
+        &self,
+        area: AreaCode,
+        periods: &[Period],
+        levels: &[Level],
+    ) -> Result<Option<u64>, QueryError> {
+        let reviewed = |code: AreaCode, p: Period| {
+            levels.contains(&code.level())
+                && self
+                    .catalogue
+                    .form_for(code.level(), p.kind())
+                    .is_some_and(|f| f.review)
+        };
+        let any = periods.iter().any(|p| {
+            levels.iter().any(|l| {
+                self.catalogue
+                    .form_for(*l, p.kind())
+                    .is_some_and(|f| f.review)
+            })
+        });
+        if !any {
+            return Ok(None);
+        }
+        let reader = self.reader()?;
+        let mut n = 0;
+        for &p in periods {
+            for a in reader.approved_under(area, p)? {
+                if a.parse().is_ok_and(|code| reviewed(code, p)) {
+                    n += 1;
+                }
+            }
+        }
+        self.give_back(reader);
+        Ok(Some(n))
     }
 
     /// The reporters (ids, by level and code) missing and late for each period, leaving out
