@@ -68,6 +68,26 @@ try {
     rows.map((tr) => [...tr.cells].map((td) => td.textContent)));
   result.departmentsTitle = await page.textContent("#departments-title");
   await page.screenshot({ path: join(artifacts, "01-signed-in.png"), fullPage: true });
+  // 审核 in the page: the county's leader approves two of the month's reports, returns a third
+  await page.waitForFunction(() => (document.body.dataset.review || "").includes("|"));
+  result.reviewPending = Number((await page.evaluate(() => document.body.dataset.review)).split("|")[2]);
+  const boxes = await page.$$("#review-table input[type=checkbox]:not([disabled])");
+  result.reviewAreas = [];
+  for (const b of boxes.slice(0, 3)) result.reviewAreas.push(JSON.parse(await b.getAttribute("data-target")).area);
+  await boxes[0].check();
+  await boxes[1].check();
+  let before = await page.evaluate(() => document.body.dataset.decided || "");
+  await page.click("#review-approve");
+  await page.waitForFunction((b) => (document.body.dataset.decided || "") !== b, before);
+  result.approvedNotes = await page.$$eval("#review-notes li", (li) => li.map((x) => x.textContent));
+  await page.check(`#review-table tr[data-area="${result.reviewAreas[2]}"] input`);
+  await page.fill("#review-reason", "数字与台账不符");
+  before = await page.evaluate(() => document.body.dataset.decided || "");
+  await page.click("#review-return");
+  await page.waitForFunction((b) => (document.body.dataset.decided || "") !== b, before);
+  result.reviewStates = await page.$$eval("#review-table tbody tr", (rows) =>
+    Object.fromEntries(rows.map((r) => [r.dataset.area, [...r.cells].slice(4).map((c) => c.textContent)])));
+  result.reviewTitle = await page.textContent("#review-title");
   // 催报 now, for the county's latest month
   await page.click("#remind");
   await page.waitForFunction(() => document.body.dataset.remind, null, { timeout: 60000 });

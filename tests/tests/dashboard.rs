@@ -445,6 +445,56 @@ async fn a_leader_reads_compares_and_downloads_within_the_jurisdiction_only() {
         "{}",
         seen["departmentsTitle"]
     );
+    // 审核 from the page: every village with September figures waits for review (a plain count of
+    // the imported rows); two approved, one returned with its reason, as the store records them
+    let imported: std::collections::BTreeSet<&String> = figures
+        .keys()
+        .filter(|(_, m, _)| m == "2026-09")
+        .map(|(a, _, _)| a)
+        .collect();
+    assert_eq!(seen["reviewPending"], imported.len(), "{seen}");
+    let reviewed = texts_of(&seen["reviewAreas"]);
+    assert_eq!(reviewed.len(), 3, "{seen}");
+    assert_eq!(
+        texts_of(&seen["approvedNotes"]),
+        ["已审核通过 2 份"],
+        "{seen}"
+    );
+    let states = &seen["reviewStates"];
+    for a in &reviewed[..2] {
+        assert_eq!(states[a][0], "已审核", "{a}: {seen}");
+        assert_eq!(states[a][1], USER, "{a}: {seen}");
+    }
+    assert_eq!(states[&reviewed[2]][0], "退回", "{seen}");
+    assert_eq!(states[&reviewed[2]][3], "数字与台账不符", "{seen}");
+    assert!(
+        seen["reviewTitle"]
+            .as_str()
+            .is_some_and(|t| t.contains(&format!("待审核 {} 份", imported.len() - 3))),
+        "{seen}"
+    );
+    let db = rusqlite::Connection::open_with_flags(
+        data.join(pingan_hub::store::DB_FILE),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .expect("the store");
+    let events: Vec<(String, bool, String)> = db
+        .prepare("SELECT area, approved, identity FROM review_events ORDER BY rowid")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let viewer = format!("pingan://viewer/{COUNTY}");
+    assert_eq!(
+        events,
+        [
+            (reviewed[0].clone(), true, viewer.clone()),
+            (reviewed[1].clone(), true, viewer.clone()),
+            (reviewed[2].clone(), false, viewer),
+        ]
+    );
+
     // 催报 from the page: every township of the county owing September hears of it; the
     // township's message names exactly its villages without September figures
     let reminded = seen["remind"].as_str().expect("the reminder's answer");

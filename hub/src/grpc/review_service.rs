@@ -23,7 +23,7 @@ impl ReviewService {
         ReviewService { state }
     }
 
-    fn form(&self, name: &str) -> Result<&Form, Status> {
+    pub(crate) fn form(&self, name: &str) -> Result<&Form, Status> {
         let c = &self.state.catalogue;
         let form = if name.trim().is_empty() {
             Some(c.default_form())
@@ -67,7 +67,7 @@ impl ReviewService {
     }
 
     /// The reports of `period` strictly below `area` on `form`, each with its review.
-    fn pending(
+    pub(crate) fn pending(
         &self,
         area: AreaCode,
         period: Period,
@@ -96,41 +96,14 @@ impl ReviewService {
             .map(|(code, rev)| self.item(code, period, rev, form.review))
             .collect()
     }
-}
 
-fn period(s: &str) -> Result<Period, Status> {
-    Period::parse_typed(s).map_err(|e| Status::invalid_argument(e.for_reports().to_string()))
-}
-
-fn area(s: &str) -> Result<AreaCode, Status> {
-    s.trim()
-        .parse()
-        .map_err(|e: pingan_domain::area::AreaCodeError| Status::invalid_argument(e.to_string()))
-}
-
-#[tonic::async_trait]
-impl pb::review_service_server::ReviewService for ReviewService {
-    async fn pending(
+    /// Approves or returns the targets as `id` (a certificate, or a dashboard user's viewer
+    /// identity): what was decided, and what was not with why.
+    pub(crate) fn decide_as(
         &self,
-        req: Request<pb::PendingRequest>,
-    ) -> Result<Response<pb::PendingReply>, Status> {
-        let id = self.state.auth.identity(&self.state.store, &req)?;
-        let r = req.into_inner();
-        let root = area(&r.area)?;
-        self.state
-            .auth
-            .require(&self.state.store, id.as_ref(), Action::Read, root)?;
-        let form = self.form(&r.form)?;
-        let items = self.pending(root, period(&r.period)?, form)?;
-        Ok(Response::new(pb::PendingReply { items }))
-    }
-
-    async fn decide(
-        &self,
-        req: Request<pb::DecideRequest>,
-    ) -> Result<Response<pb::DecideReply>, Status> {
-        let id = self.state.auth.identity(&self.state.store, &req)?;
-        let r = req.into_inner();
+        id: Option<&crate::access::tls::Identity>,
+        r: pb::DecideRequest,
+    ) -> Result<pb::DecideReply, Status> {
         if !r.approve && r.reason.trim().is_empty() {
             return Err(Status::invalid_argument(
                 "退回须写明原因 (a return needs a reason)",
@@ -143,10 +116,10 @@ impl pb::review_service_server::ReviewService for ReviewService {
         for t in &r.targets {
             let code = area(&t.area)?;
             let p = period(&t.period)?;
-            if let Err(s) =
-                self.state
-                    .auth
-                    .require(&self.state.store, id.as_ref(), Action::Review, code)
+            if let Err(s) = self
+                .state
+                .auth
+                .require(&self.state.store, id, Action::Review, code)
             {
                 reply.refused.push(format!("{code} {p}：{}", s.message()));
                 continue;
@@ -182,7 +155,44 @@ impl pb::review_service_server::ReviewService for ReviewService {
             approve = r.approve,
             "review"
         );
-        Ok(Response::new(reply))
+        Ok(reply)
+    }
+}
+
+fn period(s: &str) -> Result<Period, Status> {
+    Period::parse_typed(s).map_err(|e| Status::invalid_argument(e.for_reports().to_string()))
+}
+
+fn area(s: &str) -> Result<AreaCode, Status> {
+    s.trim()
+        .parse()
+        .map_err(|e: pingan_domain::area::AreaCodeError| Status::invalid_argument(e.to_string()))
+}
+
+#[tonic::async_trait]
+impl pb::review_service_server::ReviewService for ReviewService {
+    async fn pending(
+        &self,
+        req: Request<pb::PendingRequest>,
+    ) -> Result<Response<pb::PendingReply>, Status> {
+        let id = self.state.auth.identity(&self.state.store, &req)?;
+        let r = req.into_inner();
+        let root = area(&r.area)?;
+        self.state
+            .auth
+            .require(&self.state.store, id.as_ref(), Action::Read, root)?;
+        let form = self.form(&r.form)?;
+        let items = self.pending(root, period(&r.period)?, form)?;
+        Ok(Response::new(pb::PendingReply { items }))
+    }
+
+    async fn decide(
+        &self,
+        req: Request<pb::DecideRequest>,
+    ) -> Result<Response<pb::DecideReply>, Status> {
+        let id = self.state.auth.identity(&self.state.store, &req)?;
+        self.decide_as(id.as_ref(), req.into_inner())
+            .map(Response::new)
     }
 
     async fn status(

@@ -349,6 +349,96 @@ fn with_contacts(mut table: Table, contacts: &crate::remind::contacts::Contacts)
     table
 }
 
+/// Which reports to list for review.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ReviewQuery {
+    pub area: String,
+    pub period: String,
+    #[serde(default)]
+    pub form: String,
+}
+
+fn review_item(i: &pingan_domain::pb::ReviewItem) -> Value {
+    json!({
+        "area": i.area, "name": i.name, "period": i.period, "revision": i.revision,
+        "state": i.state, "by": i.by, "at": crate::clock::minute_text(i.at_ms), "reason": i.reason,
+    })
+}
+
+/// `GET /api/review?area=&period=[&form=]`: 审核, the reports of the period below the area with
+/// where each stands (the user must read the area).
+pub async fn review_list(
+    State(web): State<Web>,
+    headers: HeaderMap,
+    Query(q): Query<ReviewQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let user = session::user(&web, &headers).await?;
+    let area = readable_area(&web, &user, &q.area)?;
+    let period: pingan_domain::Period = q
+        .period
+        .parse()
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("期间 {:?}: {e}", q.period)))?;
+    let service = crate::grpc::review_service::ReviewService::new(web.hub.clone());
+    let form = service.form(&q.form).map_err(ApiError::from)?.clone();
+    let items = tokio::task::spawn_blocking(move || service.pending(area, period, &form))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .map_err(ApiError::from)?;
+    Ok(Json(
+        json!({ "items": items.iter().map(review_item).collect::<Vec<_>>() }),
+    ))
+}
+
+/// What the page decides.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ReviewDecision {
+    pub targets: Vec<ReviewTargetJson>,
+    pub approve: bool,
+    #[serde(default)]
+    pub reason: String,
+}
+
+/// One report, by its revision.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ReviewTargetJson {
+    pub area: String,
+    pub period: String,
+    pub revision: u32,
+}
+
+/// `POST /api/review`: approve or return reports as the signed-in leader.
+pub async fn review_decide(
+    State(web): State<Web>,
+    headers: HeaderMap,
+    Json(d): Json<ReviewDecision>,
+) -> Result<Json<Value>, ApiError> {
+    let user = session::user(&web, &headers).await?;
+    let id = user.identity();
+    let req = pingan_domain::pb::DecideRequest {
+        targets: d
+            .targets
+            .into_iter()
+            .map(|t| pingan_domain::pb::ReviewTarget {
+                area: t.area,
+                period: t.period,
+                revision: t.revision,
+            })
+            .collect(),
+        approve: d.approve,
+        reason: d.reason,
+        by: user.name.clone(),
+    };
+    let service = crate::grpc::review_service::ReviewService::new(web.hub.clone());
+    let reply = tokio::task::spawn_blocking(move || service.decide_as(Some(&id), req))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .map_err(ApiError::from)?;
+    Ok(Json(json!({
+        "items": reply.items.iter().map(review_item).collect::<Vec<_>>(),
+        "refused": reply.refused,
+    })))
+}
+
 /// Which reminder to send now.
 #[derive(Debug, Clone, Deserialize)]
 pub struct RemindQuery {

@@ -134,6 +134,10 @@ pub fn router(web: Web) -> Router {
         .route("/api/catalogue", get(api::catalogue))
         .route("/api/table", get(api::table))
         .route("/api/remind", post(api::remind))
+        .route(
+            "/api/review",
+            get(api::review_list).post(api::review_decide),
+        )
         .layer(axum::middleware::map_response(security_headers))
         .with_state(web);
     if secure {

@@ -267,7 +267,7 @@ async function render() {
     showError(e.message);
     // back to the user's own area is always possible
     renderArea({ trail: [state.me.area], children: [] });
-    for (const id of ["compare", "trend", "completeness", "breakdown", "departments"]) $(id).hidden = true;
+    for (const id of ["compare", "trend", "completeness", "breakdown", "departments", "review"]) $(id).hidden = true;
     return;
   }
   if (seq !== renderSeq) return;
@@ -319,7 +319,62 @@ async function render() {
   // nor a view whose tables did not all arrive
   const form = $("form").value;
   const drawn = `${shown.area}|${shown.period}|${shown.metric}` + (form ? `|${form}` : "");
+  await loadReview(shown);
   document.body.dataset.ready = errors.length ? `failed:${drawn}` : drawn;
+}
+
+// ---- 审核: the reports of the month below the area, approved or returned here ----
+
+const REVIEW_STATES = { pending: "待审核", approved: "已审核", returned: "退回", none: "不审核" };
+
+async function loadReview(shown) {
+  const panel = $("review");
+  if (!/^\d{4}-\d{2}$/.test(shown.period)) { panel.hidden = true; return; }
+  let r;
+  try {
+    r = await api(`/api/review?${new URLSearchParams({ area: shown.area, period: shown.period })}`);
+  } catch (e) {
+    panel.hidden = true;
+    return;
+  }
+  panel.hidden = false;
+  const pending = r.items.filter((i) => i.state === "pending").length;
+  $("review-title").textContent = `审核 ${shown.period}：待审核 ${pending} 份，共 ${r.items.length} 份`;
+  const table = $("review-table");
+  table.replaceChildren();
+  const head = table.createTHead().insertRow();
+  for (const h of ["", "代码", "名称", "版本", "状态", "审核人", "时间", "原因"]) head.append(Object.assign(document.createElement("th"), { textContent: h }));
+  const body = table.createTBody();
+  for (const i of r.items) {
+    const row = body.insertRow();
+    row.dataset.area = i.area;
+    const box = Object.assign(document.createElement("input"), { type: "checkbox", disabled: i.state !== "pending" });
+    box.dataset.target = JSON.stringify({ area: i.area, period: i.period, revision: i.revision });
+    row.insertCell().append(box);
+    for (const v of [i.area, i.name, `第 ${i.revision} 版`, REVIEW_STATES[i.state] || i.state, i.by, i.by ? i.at : "", i.reason]) {
+      row.insertCell().textContent = v;
+    }
+  }
+  document.body.dataset.review = `${shown.area}|${shown.period}|${pending}`;
+}
+
+async function decideReview(approve) {
+  const targets = [...document.querySelectorAll("#review-table input:checked")].map((b) => JSON.parse(b.dataset.target));
+  const notes = $("review-notes");
+  if (!targets.length) { notes.replaceChildren(Object.assign(document.createElement("li"), { textContent: "请先勾选要审核的报表" })); return; }
+  const reason = $("review-reason").value.trim();
+  try {
+    const r = await api("/api/review", {
+      method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ targets, approve, reason }),
+    });
+    const said = [`已${approve ? "审核通过" : "退回"} ${r.items.length} 份`].concat(r.refused.map((x) => `未办理：${x}`));
+    notes.replaceChildren(...said.map((t) => Object.assign(document.createElement("li"), { textContent: t })));
+  } catch (e) {
+    notes.replaceChildren(Object.assign(document.createElement("li"), { textContent: e.message }));
+  }
+  await loadReview({ area: state.area, period: state.period });
+  document.body.dataset.decided = String(Date.now());
 }
 
 // ---- start ----
@@ -350,6 +405,8 @@ async function start(me) {
       form.add(new Option(`${f.zh}（${kinds[f.period]}）`, f.id));
     }
     form.addEventListener("change", () => render());
+    $("review-approve").addEventListener("click", () => decideReview(true));
+    $("review-return").addEventListener("click", () => decideReview(false));
     // 催报 now: to every township of the area shown that owes the form's period
     $("remind").addEventListener("click", async () => {
       const q = new URLSearchParams({ area: state.area, period: state.period, form: $("form").value });
