@@ -209,6 +209,10 @@ struct StatusArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = StatusFormat::Table)]
     format: StatusFormat,
+    /// Also list what this office owes (its forms' recent periods, due when, and where each
+    /// stands), as the entry page does: its area code, or ID@AREA for a department. Repeatable.
+    #[arg(long = "area", value_delimiter = ',')]
+    areas: Vec<String>,
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -619,8 +623,51 @@ fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
     if count(EntryState::Failed) > 0 {
         text.push_str("被拒收的报表：改正后重新提交，或 `pingan-node retry ID` 重发、`pingan-node drop ID` 作废\n");
     }
+    text.push_str(&owed(&args.areas, &outbox)?);
     pingan_node::print_out(&text);
     Ok(ExitCode::SUCCESS)
+}
+
+/// What the offices of `areas` owe: each form's recent periods, due when, and where each
+/// stands (the entry page's list), as lines.
+fn owed(areas: &[String], outbox: &Outbox) -> anyhow::Result<String> {
+    use std::fmt::Write as _;
+    if areas.is_empty() {
+        return Ok(String::new());
+    }
+    let first = areas[0].rsplit('@').next().unwrap_or_default().trim();
+    let within = first
+        .parse::<pingan_domain::AreaCode>()
+        .ok()
+        .map(|c| c.ancestor_at(pingan_domain::Level::County).unwrap_or(c));
+    let registry = pingan_domain::fixtures::national_areas(within);
+    let office = pingan_node::office::Office {
+        reporters: areas
+            .iter()
+            .map(|a| pingan_node::office::parse_reporter(a, Some(&registry)))
+            .collect::<anyhow::Result<_>>()?,
+        catalogue: Catalogue::builtin(),
+        areas: Some(registry),
+        deadlines: pingan_domain::deadline::Deadlines::default(),
+    };
+    let (today, now) = (
+        pingan_node::today_beijing(),
+        chrono::Utc::now().timestamp_millis(),
+    );
+    let mut text = String::new();
+    for r in &office.reporters {
+        let _ = writeln!(text, "\n{} {} 的报表 (forms owed)：", r.key, r.name);
+        for f in office.overview(outbox, r, today, now)? {
+            for p in &f.periods {
+                let _ = writeln!(
+                    text,
+                    "  {}（{}） {:<14} 截止 {}  {}",
+                    f.zh, f.period_zh, p.label, p.due, p.status_zh
+                );
+            }
+        }
+    }
+    Ok(text)
 }
 
 /// `retry` (back to the queue) or `drop` (never sent) parked reports.

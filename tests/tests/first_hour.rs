@@ -238,6 +238,12 @@ async fn a_wrong_port_says_the_connection_was_refused_and_keeps_the_report() {
         .unwrap()
         .port(); // released at once: nothing listens there
     let dir = tempfile::tempdir().unwrap();
+    // the last month, whatever today is
+    let month = pingan_domain::Period::month_of(pingan_node::today_beijing()).previous();
+    let label = |p: pingan_domain::Period| {
+        let t = p.to_string();
+        format!("{}年{}月", &t[..4], t[5..].trim_start_matches('0'))
+    };
     let out = node(
         &dir.path().join("outbox"),
         &[
@@ -248,7 +254,7 @@ async fn a_wrong_port_says_the_connection_was_refused_and_keeps_the_report() {
             "--area",
             VILLAGE,
             "--period",
-            "2026-10",
+            &month.to_string(),
             "--set",
             "走访户次=1",
             "--wait",
@@ -260,6 +266,24 @@ async fn a_wrong_port_says_the_connection_was_refused_and_keeps_the_report() {
     let stderr = text(&out.stderr);
     assert!(stderr.contains("连接被拒绝"), "{stderr}");
     assert!(stderr.contains("安全保存在发件箱"), "{stderr}");
+
+    // status says what the office owes, and that the last month waits in the outbox
+    let out = node(&dir.path().join("outbox"), &["status", "--area", VILLAGE]).await;
+    let said = text(&out.stdout);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(said.contains("老西街社区居民委员会 的报表"), "{said}");
+    assert!(
+        said.lines().any(|l| l.contains("综治工作月报")
+            && l.contains(&label(month))
+            && l.contains("已保存，待发送")),
+        "{said}"
+    );
+    let before = label(month.previous());
+    assert!(
+        said.lines()
+            .any(|l| l.contains(&before) && (l.contains("待填报") || l.contains("已逾期"))),
+        "{before}: {said}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
