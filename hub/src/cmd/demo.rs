@@ -416,6 +416,7 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     correct(&mut nodes, &state, &areas, &clock, village, last).await?;
     show_refusal(&hub_url, village, last).await?;
     show_answers(&hub_url, county, last).await?;
+    show_loop(&hub_url, county, village, last).await?;
     let _ = stop.send(());
     server.await.context("hub task")??;
     println!(
@@ -609,6 +610,81 @@ async fn show_answers(hub_url: &str, county: AreaCode, last: Period) -> anyhow::
         "{}",
         crate::tables::departments_table(&departments).to_text()
     );
+    Ok(())
+}
+
+/// The reporting loop: 潼川镇 reviews its villages' month, the county closes it, and a late
+/// correction is refused naming who closed it.
+async fn show_loop(
+    hub_url: &str,
+    county: AreaCode,
+    village: AreaCode,
+    last: Period,
+) -> anyhow::Result<()> {
+    let town = village.parent().context("a village's township")?;
+    let mut reviews =
+        pb::review_service_client::ReviewServiceClient::connect(hub_url.to_owned()).await?;
+    let items = reviews
+        .pending(pb::PendingRequest {
+            area: town.to_string(),
+            period: last.to_string(),
+            form: String::new(),
+        })
+        .await?
+        .into_inner()
+        .items;
+    let targets: Vec<pb::ReviewTarget> = items
+        .iter()
+        .filter(|i| i.state == "pending")
+        .map(|i| pb::ReviewTarget {
+            area: i.area.clone(),
+            period: i.period.clone(),
+            revision: i.revision,
+        })
+        .collect();
+    let waiting = targets.len();
+    let decided = reviews
+        .decide(pb::DecideRequest {
+            targets,
+            approve: true,
+            reason: String::new(),
+            by: "潼川镇综治中心".into(),
+        })
+        .await?
+        .into_inner();
+    println!(
+        "审核 (review): 潼川镇综治中心 approves {} of {waiting} reports waiting for {last}",
+        decided.items.len()
+    );
+    let locked = pb::lock_service_client::LockServiceClient::connect(hub_url.to_owned())
+        .await?
+        .lock(pb::LockRequest {
+            area: county.to_string(),
+            period: last.to_string(),
+            reason: "月度考核".into(),
+            by: "县综治中心".into(),
+            force: true,
+            ..Default::default()
+        })
+        .await?
+        .into_inner();
+    println!(
+        "锁定 (lock): {} {}",
+        last,
+        locked.state.map(|s| s.reason).unwrap_or_default()
+    );
+    let refused = pb::report_service_client::ReportServiceClient::connect(hub_url.to_owned())
+        .await?
+        .submit(pb::Report {
+            submission_id: pingan_outbox::new_submission_id(),
+            area: village.to_string(),
+            period: last.to_string(),
+            values: figures(village, last),
+            ..Default::default()
+        })
+        .await
+        .expect_err("a closed month takes no correction");
+    println!("更正被拒 ({:?}): {}", refused.code(), refused.message());
     Ok(())
 }
 
