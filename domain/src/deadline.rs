@@ -11,6 +11,30 @@ pub fn beijing() -> chrono::FixedOffset {
     chrono::FixedOffset::east_opt(8 * 3600).expect("valid offset")
 }
 
+/// A time (milliseconds since the Unix epoch) as users read it: `2026-11-22 10:00`, 北京时间.
+pub fn minute_text(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| {
+            t.with_timezone(&beijing())
+                .format("%Y-%m-%d %H:%M")
+                .to_string()
+        })
+        .unwrap_or_default()
+}
+
+/// A deadline as offices say it: the end of a day is `2026-12-05 24:00`, not the next midnight.
+pub fn due_text(ms: i64) -> String {
+    let Some(t) = chrono::DateTime::from_timestamp_millis(ms) else {
+        return String::new();
+    };
+    let t = t.with_timezone(&beijing());
+    if t.format("%H:%M").to_string() == "00:00" {
+        let day = t.date_naive().pred_opt().unwrap_or(t.date_naive());
+        return format!("{} 24:00", day.format("%Y-%m-%d"));
+    }
+    t.format("%Y-%m-%d %H:%M").to_string()
+}
+
 /// Deadlines of the reported periods.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Deadlines {

@@ -7,18 +7,7 @@ use std::sync::{
 
 use chrono::{DateTime, FixedOffset, NaiveDate, Utc};
 
-pub use pingan_domain::deadline::beijing;
-
-/// A time (milliseconds since the Unix epoch) as users read it: `2026-11-22 10:00`, 北京时间.
-pub fn minute_text(ms: i64) -> String {
-    DateTime::from_timestamp_millis(ms)
-        .map(|t| {
-            t.with_timezone(&beijing())
-                .format("%Y-%m-%d %H:%M")
-                .to_string()
-        })
-        .unwrap_or_default()
-}
+pub use pingan_domain::deadline::{beijing, minute_text};
 
 /// Where the hub reads the time from.
 #[derive(Debug, Clone, Default)]

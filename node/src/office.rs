@@ -3,7 +3,7 @@
 //! stands in the outbox (draft, waiting to be sent, delivered, refused). The entry page
 //! ([`crate::web`]) shows this; the figures are checked by the one validator the hub uses.
 
-use chrono::{DateTime, NaiveDate};
+use chrono::NaiveDate;
 use pingan_domain::{
     AreaCode, Areas, Catalogue, Form, Period, Validator, deadline::Deadlines, department::valid_id,
     form::period_zh, pb, period::PeriodKind,
@@ -51,29 +51,7 @@ pub fn period_label(p: Period) -> String {
     }
 }
 
-/// A time (ms since the epoch) in 北京时间: `2026-12-05 24:00` style minutes.
-pub fn minute_text(ms: i64) -> String {
-    DateTime::from_timestamp_millis(ms)
-        .map(|t| {
-            t.with_timezone(&pingan_domain::deadline::beijing())
-                .format("%Y-%m-%d %H:%M")
-                .to_string()
-        })
-        .unwrap_or_default()
-}
-
-/// A deadline as offices say it: the end of a day is `2026-12-05 24:00`, not the next midnight.
-pub fn due_text(ms: i64) -> String {
-    let Some(t) = DateTime::from_timestamp_millis(ms) else {
-        return String::new();
-    };
-    let t = t.with_timezone(&pingan_domain::deadline::beijing());
-    if t.format("%H:%M").to_string() == "00:00" {
-        let day = t.date_naive().pred_opt().unwrap_or(t.date_naive());
-        return format!("{} 24:00", day.format("%Y-%m-%d"));
-    }
-    t.format("%Y-%m-%d %H:%M").to_string()
-}
+pub use pingan_domain::deadline::{due_text, minute_text};
 
 /// Where one (reporter, form, period) stands.
 #[derive(Debug, Clone, Serialize)]

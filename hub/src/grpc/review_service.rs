@@ -8,7 +8,7 @@ use crate::{
     access::authz::Action,
     error::HubError,
     state::HubState,
-    store::{ReviewEvent, StoreError},
+    store::{ReviewEvent, StoreError, StoreReader},
 };
 
 /// The review service.
@@ -33,14 +33,34 @@ impl ReviewService {
         form.ok_or_else(|| Status::invalid_argument(c.unknown_form(name)))
     }
 
-    /// Where (area, period)'s current revision stands.
+    /// Where (area, period)'s current revision stands, read with `reader`.
     fn item(
         &self,
+        reader: &StoreReader,
         area: AreaCode,
         period: Period,
         revision: u32,
         review: bool,
     ) -> Result<pb::ReviewItem, Status> {
+        let decided = if review {
+            reader
+                .review_latest(&area.to_string(), &period.to_string(), revision)
+                .map_err(|e| Status::from(HubError::from(e)))?
+        } else {
+            None
+        };
+        Ok(self.decided(area, period, revision, review, decided))
+    }
+
+    /// An item for a revision and its latest decision.
+    fn decided(
+        &self,
+        area: AreaCode,
+        period: Period,
+        revision: u32,
+        review: bool,
+        decision: Option<ReviewEvent>,
+    ) -> pb::ReviewItem {
         let mut item = pb::ReviewItem {
             area: area.to_string(),
             name: self.state.areas.name(area),
@@ -49,21 +69,13 @@ impl ReviewService {
             state: if review { "pending" } else { "none" }.into(),
             ..Default::default()
         };
-        if !review {
-            return Ok(item);
-        }
-        let decided = self
-            .state
-            .store
-            .review_state(&item.area, &item.period, revision)
-            .map_err(|e| Status::from(HubError::from(e)))?;
-        if let Some(e) = decided {
+        if let Some(e) = decision {
             item.state = if e.approved { "approved" } else { "returned" }.into();
             item.by = e.by;
             item.at_ms = e.at_ms;
             item.reason = e.reason;
         }
-        Ok(item)
+        item
     }
 
     /// The reports of `period` strictly below `area` on `form`, each with its review.
@@ -93,7 +105,7 @@ impl ReviewService {
         current.sort();
         current
             .into_iter()
-            .map(|(code, rev)| self.item(code, period, rev, form.review))
+            .map(|(code, rev)| self.item(&reader, code, period, rev, form.review))
             .collect()
     }
 
@@ -144,7 +156,9 @@ impl ReviewService {
                 reason: r.reason.trim().chars().take(500).collect(),
             };
             match self.state.store.decide(event) {
-                Ok(_) => reply.items.push(self.item(code, p, t.revision, true)?),
+                Ok(e) => reply
+                    .items
+                    .push(self.decided(code, p, t.revision, true, Some(e))),
                 Err(StoreError::Review(why)) => reply.refused.push(why),
                 Err(e) => return Err(HubError::from(e).into()),
             }
@@ -229,6 +243,7 @@ impl pb::review_service_server::ReviewService for ReviewService {
             .form_for(code.level(), p.kind())
             .is_some_and(|f| f.review);
         Ok(Response::new(self.item(
+            &reader,
             code,
             p,
             current.revision,

@@ -185,7 +185,13 @@ pub async fn send_one(
     m: &Missing,
 ) -> bool {
     let (due, _, _) = cfg.moments(form, period);
-    let body = message(cfg, form, period, &due_text(due), m);
+    let body = message(
+        cfg,
+        form,
+        period,
+        &pingan_domain::deadline::due_text(due),
+        m,
+    );
     let mut wait = cfg.first_backoff;
     for attempt in 1..=cfg.attempts.max(1) {
         let answer = send::post_json(&cfg.webhook, &body, cfg.timeout).await;
@@ -217,19 +223,6 @@ pub async fn send_one(
         }
     }
     false
-}
-
-/// A deadline as offices read it (`2026-12-05 24:00`).
-fn due_text(ms: i64) -> String {
-    let t = chrono::DateTime::from_timestamp_millis(ms - 1)
-        .map(|t| t.with_timezone(&pingan_domain::deadline::beijing()))
-        .expect("a valid time");
-    let next = t + chrono::Duration::milliseconds(1);
-    if next.format("%H:%M").to_string() == "00:00" {
-        format!("{} 24:00", t.format("%Y-%m-%d"))
-    } else {
-        next.format("%Y-%m-%d %H:%M").to_string()
-    }
 }
 
 /// One pass of the schedule at `now_ms`: every form's recent periods whose reminder time has

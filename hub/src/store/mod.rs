@@ -183,23 +183,6 @@ impl Store {
         (locks.list(period), locks.rule.after_days)
     }
 
-    /// Where a revision's review stands: its latest decision, if any.
-    pub fn review_state(
-        &self,
-        area: &str,
-        period: &str,
-        revision: u32,
-    ) -> Result<Option<ReviewEvent>, StoreError> {
-        let conn = Connection::open(&self.path).map_err(StoreError::from_sqlite)?;
-        review::latest(&conn, area, period, revision).map_err(StoreError::from_sqlite)
-    }
-
-    /// Every review decision on an (area, period), oldest first.
-    pub fn review_history(&self, area: &str, period: &str) -> Result<Vec<ReviewEvent>, StoreError> {
-        let conn = Connection::open(&self.path).map_err(StoreError::from_sqlite)?;
-        review::history(&conn, area, period).map_err(StoreError::from_sqlite)
-    }
-
     /// Records a decision on the current revision of (area, period): refused when a newer
     /// revision came, or the revision was already approved or returned.
     pub fn decide(&self, e: ReviewEvent) -> Result<ReviewEvent, StoreError> {
@@ -306,20 +289,6 @@ impl Store {
             .map_err(StoreError::from_sqlite)?;
         rows.collect::<Result<_, _>>()
             .map_err(StoreError::from_sqlite)
-    }
-
-    /// The lock that closes `form`'s `period` for `area` now, if any.
-    pub fn locked(
-        &self,
-        form: &str,
-        period: Period,
-        area: AreaCode,
-        now_ms: i64,
-    ) -> Option<LockRecord> {
-        self.locks
-            .lock()
-            .expect("not poisoned")
-            .check(form, period, area, now_ms)
     }
 
     /// Stores a validated report as the next revision of its (area, period), or returns the

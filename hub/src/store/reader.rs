@@ -269,6 +269,16 @@ impl StoreReader {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// The latest review decision (审核) on a revision of (area, period), if any.
+    pub fn review_latest(
+        &self,
+        area: &str,
+        period: &str,
+        revision: u32,
+    ) -> Result<Option<super::ReviewEvent>, StoreError> {
+        Ok(super::review::latest(&self.conn, area, period, revision)?)
+    }
+
     /// Every subtree owned by a child hub.
     pub fn owners(&self) -> Result<Vec<Owner>, StoreError> {
         let mut st = self

@@ -32,6 +32,22 @@ pub struct ReviewEvent {
     pub reason: String,
 }
 
+/// A `review_events` row, selected with [`COLUMNS`].
+fn event(r: &rusqlite::Row<'_>) -> rusqlite::Result<ReviewEvent> {
+    Ok(ReviewEvent {
+        area: r.get(0)?,
+        period: r.get(1)?,
+        revision: r.get(2)?,
+        approved: r.get(3)?,
+        by: r.get(4)?,
+        identity: r.get(5)?,
+        at_ms: r.get(6)?,
+        reason: r.get(7)?,
+    })
+}
+
+const COLUMNS: &str = "area, period, revision, approved, by_name, identity, at_ms, reason";
+
 pub(super) fn latest(
     conn: &Connection,
     area: &str,
@@ -39,47 +55,14 @@ pub(super) fn latest(
     revision: u32,
 ) -> rusqlite::Result<Option<ReviewEvent>> {
     conn.query_row(
-        "SELECT area, period, revision, approved, by_name, identity, at_ms, reason FROM review_events
-         WHERE period = ?1 AND area = ?2 AND revision = ?3 ORDER BY rowid DESC LIMIT 1",
+        &format!(
+            "SELECT {COLUMNS} FROM review_events
+             WHERE period = ?1 AND area = ?2 AND revision = ?3 ORDER BY rowid DESC LIMIT 1"
+        ),
         params![period, area, revision],
-        |r| {
-            Ok(ReviewEvent {
-                area: r.get(0)?,
-                period: r.get(1)?,
-                revision: r.get(2)?,
-                approved: r.get(3)?,
-                by: r.get(4)?,
-                identity: r.get(5)?,
-                at_ms: r.get(6)?,
-                reason: r.get(7)?,
-            })
-        },
+        event,
     )
     .optional()
-}
-
-pub(super) fn history(
-    conn: &Connection,
-    area: &str,
-    period: &str,
-) -> rusqlite::Result<Vec<ReviewEvent>> {
-    let mut st = conn.prepare(
-        "SELECT area, period, revision, approved, by_name, identity, at_ms, reason FROM review_events
-         WHERE period = ?1 AND area = ?2 ORDER BY rowid",
-    )?;
-    let rows = st.query_map(params![period, area], |r| {
-        Ok(ReviewEvent {
-            area: r.get(0)?,
-            period: r.get(1)?,
-            revision: r.get(2)?,
-            approved: r.get(3)?,
-            by: r.get(4)?,
-            identity: r.get(5)?,
-            at_ms: r.get(6)?,
-            reason: r.get(7)?,
-        })
-    })?;
-    rows.collect()
 }
 
 pub(super) fn insert(conn: &Connection, e: &ReviewEvent) -> rusqlite::Result<()> {
