@@ -302,6 +302,7 @@ fn spawn_probe(
                         period: cfg.month.to_string(),
                         metrics: want.iter().map(|v| v.metric.clone()).collect(),
                         by_category: false,
+                        approved_only: false,
                     })
                     .await?
                     .into_inner();
@@ -336,6 +337,7 @@ fn spawn_rankings(
             level: Some(Level::Township),
             complete_only: false,
             page: pingan_hub::query::Paging::everything(),
+            figures: pingan_hub::query::Figures::Current,
         };
         let mut times = Vec::new();
         while !done.load(Ordering::Relaxed) {

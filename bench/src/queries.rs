@@ -351,6 +351,7 @@ async fn ask_hub(url: &str, cfg: &QueriesConfig, asked: &Asked) -> anyhow::Resul
         period: month.clone(),
         metrics: vec![],
         by_category: false,
+        approved_only: false,
     };
     let rollup = time_it(cfg.runs, async || {
         Ok(client.rollup(rollup_req.clone()).await?.into_inner())

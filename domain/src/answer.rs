@@ -55,6 +55,11 @@ pub struct RollupAnswer {
     pub figures: Vec<Figure>,
     pub rates: Vec<Rate>,
     pub completeness: Completeness,
+    /// Approved figures only (审核).
+    pub approved_only: bool,
+    /// (received on forms with review, of which approved); none when no form of the span has
+    /// review.
+    pub review: Option<(u64, u64)>,
 }
 
 /// One area's row of a comparison.
@@ -96,6 +101,7 @@ pub struct CompareAnswer {
     pub rows: Vec<CompareRow>,
     pub next_page_token: String,
     pub total_rows: u64,
+    pub approved_only: bool,
 }
 
 /// One span of a trend.
@@ -118,6 +124,7 @@ pub struct TrendAnswer {
     pub metric_name: String,
     pub unit: String,
     pub points: Vec<TrendPoint>,
+    pub approved_only: bool,
 }
 
 /// A reporter named in a completeness answer.
@@ -145,9 +152,9 @@ pub struct CompletenessAnswer {
     pub unnamed_late: u64,
     pub next_page_token: String,
     pub total_named: u64,
-    /// 已审: received reports on forms with review whose current revision is approved; `None`
-    /// when no form counted has review.
-    pub approved: Option<u64>,
+    /// 审核: (received reports that wait for review, of which approved: their current
+    /// revision); `None` when none counted waits for review.
+    pub review: Option<(u64, u64)>,
 }
 
 impl From<Completeness> for pb::CompletenessSummary {
@@ -208,6 +215,9 @@ impl From<RollupAnswer> for pb::RollupReply {
             figures: a.figures.into_iter().map(Into::into).collect(),
             rates: a.rates.into_iter().map(Into::into).collect(),
             completeness: Some(a.completeness.into()),
+            approved_only: a.approved_only,
+            approved: a.review.map(|(_, approved)| approved),
+            reviewed_received: a.review.map_or(0, |(received, _)| received),
         }
     }
 }
@@ -255,6 +265,7 @@ impl From<CompareAnswer> for pb::CompareReply {
             rows: a.rows.into_iter().map(Into::into).collect(),
             next_page_token: a.next_page_token,
             total_rows: a.total_rows,
+            approved_only: a.approved_only,
         }
     }
 }
@@ -279,6 +290,7 @@ impl From<TrendAnswer> for pb::TrendReply {
                     completeness: Some(p.completeness.into()),
                 })
                 .collect(),
+            approved_only: a.approved_only,
         }
     }
 }
@@ -308,7 +320,8 @@ impl From<CompletenessAnswer> for pb::CompletenessReply {
             unnamed_late: a.unnamed_late,
             next_page_token: a.next_page_token,
             total_named: a.total_named,
-            approved: a.approved,
+            approved: a.review.map(|(_, approved)| approved),
+            reviewed_received: a.review.map_or(0, |(received, _)| received),
         }
     }
 }

@@ -60,6 +60,35 @@ impl Paging {
     }
 }
 
+/// Which figures a question reads: every report's current revision (the default; on a form
+/// with review, those not yet approved are provisional), or approved ones only (审核: a report
+/// counts with its latest approved revision, or not at all until one is approved).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Figures {
+    #[default]
+    Current,
+    Approved,
+}
+
+impl Figures {
+    /// From the wire's `approved_only` flag.
+    pub fn approved_only(yes: bool) -> Figures {
+        if yes {
+            Figures::Approved
+        } else {
+            Figures::Current
+        }
+    }
+
+    /// As an answer labels them.
+    pub fn zh(self) -> &'static str {
+        match self {
+            Figures::Current => "全部数据（含未审核）",
+            Figures::Approved => "仅已审核数据",
+        }
+    }
+}
+
 /// An area's figures over a span: its own report and its subtree's totals.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RollupQuery {
@@ -69,6 +98,7 @@ pub struct RollupQuery {
     pub metrics: Vec<String>,
     /// Parts by category beside each total.
     pub by_category: bool,
+    pub figures: Figures,
 }
 
 /// The areas of one level under a root ranked on one metric or indicator.
@@ -82,6 +112,7 @@ pub struct CompareQuery {
     /// Areas with missing reports get no figure (they are listed, unranked).
     pub complete_only: bool,
     pub page: Paging,
+    pub figures: Figures,
 }
 
 /// One area's series over the last `periods` spans ending with `last`, with 同比.
@@ -92,6 +123,7 @@ pub struct TrendQuery {
     /// 1 to 120.
     pub periods: u32,
     pub metric: String,
+    pub figures: Figures,
 }
 
 /// Who reported under an area for a span, and who did not.
@@ -220,6 +252,7 @@ impl TryFrom<&pb::RollupRequest> for RollupQuery {
             span: span(&r.period)?,
             metrics: r.metrics.clone(),
             by_category: r.by_category,
+            figures: Figures::approved_only(r.approved_only),
         })
     }
 }
@@ -238,6 +271,7 @@ impl TryFrom<&pb::CompareRequest> for CompareQuery {
                 size: r.page_size,
                 token: r.page_token.clone(),
             },
+            figures: Figures::approved_only(r.approved_only),
         })
     }
 }
@@ -251,6 +285,7 @@ impl TryFrom<&pb::TrendRequest> for TrendQuery {
             last: span(&r.period)?,
             periods: r.periods.clamp(1, MAX_TREND_PERIODS),
             metric: r.metric.clone(),
+            figures: Figures::approved_only(r.approved_only),
         })
     }
 }
@@ -321,9 +356,11 @@ mod tests {
             period: "2026-10".into(),
             periods: 100_000,
             metric: "x".into(),
+            approved_only: true,
         })
         .unwrap();
         assert_eq!(t.periods, MAX_TREND_PERIODS);
+        assert_eq!(t.figures, Figures::Approved);
 
         for bad in [
             ("51072", "2026-10", ""),

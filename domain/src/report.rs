@@ -796,6 +796,19 @@ impl Validator<'_> {
                 format!("本级报表已收到，却没有计入 {} 级的上报单位", area.level()),
             );
         }
+        // a child hub's lock (锁定): a form of the catalogue, its words bounded
+        if let Some(l) = &ru.lock
+            && self.catalogue.form(&l.form).is_none()
+        {
+            bad.add(
+                "rollup.lock.form",
+                format!(
+                    "锁定的报表「{}」不在指标目录中",
+                    l.form.chars().take(64).collect::<String>()
+                ),
+            );
+        }
+        let bounded = |s: &str| s.chars().take(500).collect::<String>();
         pb::Rollup {
             scope: ru.scope,
             own_reported: ru.own_reported,
@@ -803,6 +816,12 @@ impl Validator<'_> {
             own_first_received_at_ms: ru.own_first_received_at_ms,
             cells,
             reporters: reporters.into_iter().map(|(_, lc)| lc).collect(),
+            lock: ru.lock.as_ref().map(|l| pb::RollupLock {
+                form: l.form.clone(),
+                by: bounded(&l.by),
+                at_ms: l.at_ms,
+                reason: bounded(&l.reason),
+            }),
         }
     }
 

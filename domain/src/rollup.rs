@@ -46,6 +46,17 @@ pub struct Rollup {
     pub own_first_received_at_ms: i64,
     pub cells: Vec<RollupCell>,
     pub reporters: Vec<LevelCount>,
+    /// 锁定: the child hub closed the period for the whole scope.
+    pub lock: Option<RollupLock>,
+}
+
+/// A child hub's lock over a forwarded rollup's scope: its figures are final there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RollupLock {
+    pub form: String,
+    pub by: String,
+    pub at_ms: i64,
+    pub reason: String,
 }
 
 /// A value as a report gave it: the total (if given) and parts by category.
@@ -85,6 +96,12 @@ impl From<&Rollup> for pb::Rollup {
                     on_time: l.on_time,
                 })
                 .collect(),
+            lock: r.lock.as_ref().map(|l| pb::RollupLock {
+                form: l.form.clone(),
+                by: l.by.clone(),
+                at_ms: l.at_ms,
+                reason: l.reason.clone(),
+            }),
         }
     }
 }
@@ -122,6 +139,12 @@ impl From<pb::Rollup> for Rollup {
                     })
                 })
                 .collect(),
+            lock: r.lock.map(|l| RollupLock {
+                form: l.form,
+                by: l.by,
+                at_ms: l.at_ms,
+                reason: l.reason,
+            }),
         }
     }
 }
@@ -168,6 +191,12 @@ mod tests {
                 received: 3,
                 on_time: 2,
             }],
+            lock: Some(RollupLock {
+                form: "zongzhi_monthly".into(),
+                by: "三台县综治中心".into(),
+                at_ms: 7,
+                reason: "月度考核".into(),
+            }),
         };
         assert_eq!(Rollup::from(pb::Rollup::from(&rollup)), rollup);
         let value = Value {

@@ -202,12 +202,27 @@ impl HubState {
         self
     }
 
+    /// An approval (审核通过) of (area, period) was stored: forwarding approved figures only,
+    /// its record goes up again.
+    pub fn forward_approved(&self, area: pingan_domain::AreaCode, period: pingan_domain::Period) {
+        self.forward.mark_approved(area, period);
+    }
+
+    /// A lock or unlock (锁定) of `period` was stored: forwarding, every record of the period
+    /// goes up again with what is final now.
+    pub fn forward_locks_changed(&self, period: pingan_domain::Period) {
+        self.forward.mark_period(period, &self.areas);
+    }
+
     /// What forwarding to a parent hub reads from this hub.
     pub fn forwarding(&self) -> forward::Sources {
         forward::Sources {
             engine: self.engine.clone(),
             areas: self.areas.clone(),
             dirty: self.forward.clone(),
+            store: self.store.clone(),
+            catalogue: self.catalogue.clone(),
+            clock: self.clock.clone(),
         }
     }
 

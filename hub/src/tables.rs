@@ -264,7 +264,29 @@ pub fn rollup_table(r: &pb::RollupReply) -> Table {
             .completeness
             .iter()
             .map(|c| completeness_note(c, &reporters_of(None)))
+            .chain(figures_note(r.approved_only, rollup_review(r)))
             .collect(),
+    }
+}
+
+/// A rollup's (received that wait for review, approved of them), when some wait for review.
+fn rollup_review(r: &pb::RollupReply) -> Option<(u64, u64)> {
+    r.approved.map(|a| (r.reviewed_received, a))
+}
+
+/// What a table's figures are (审核): approved ones only, or current ones of which some wait
+/// for review (provisional) — `review` is (received that wait for review, approved of them).
+fn figures_note(approved_only: bool, review: Option<(u64, u64)>) -> Option<String> {
+    if approved_only {
+        return Some(
+            "仅已审核数据：待审核、被退回的报表不计入（更正待审时计其上次审核通过的一版），应报/已报中的已报为已审份数".into(),
+        );
+    }
+    match review {
+        Some((received, approved)) if approved < received => Some(format!(
+            "含未审核数据（初步）：需审核的已报 {received} 份中已审 {approved} 份；只看已审核的数据请选“仅已审核”"
+        )),
+        _ => None,
     }
 }
 
@@ -317,10 +339,13 @@ pub fn compare_table(r: &pb::CompareReply) -> Table {
         ),
         columns: cols,
         rows,
-        notes: vec![
+        notes: [
             parent,
             "— 表示无数据或无法计算 (分母为0)，不是0；应报/已报为各单位及其下级上报单位".into(),
-        ],
+        ]
+        .into_iter()
+        .chain(figures_note(r.approved_only, None))
+        .collect(),
     }
 }
 
@@ -427,7 +452,7 @@ pub fn trend_table(r: &pb::TrendReply) -> Table {
             ("received", "已报"),
         ]),
         rows,
-        notes: Vec::new(),
+        notes: figures_note(r.approved_only, None).into_iter().collect(),
     }
 }
 
@@ -630,10 +655,10 @@ fn completeness_notes(
         .iter()
         .map(|c| completeness_note(c, &reporters_of(level)))
         .collect();
-    if let (Some(approved), Some(c)) = (r.approved, &r.summary) {
+    if let Some(approved) = r.approved {
         notes.push(format!(
             "审核：已报 {} 份中已审 {approved} 份（需审核的报表；其余待审核或被退回）",
-            c.received
+            r.reviewed_received
         ));
     }
     if r.unnamed_missing + r.unnamed_late > 0 {
@@ -706,6 +731,7 @@ pub fn breakdown_table(
             .completeness
             .iter()
             .map(|c| completeness_note(c, &reporters_of(None)))
+            .chain(figures_note(now.approved_only, rollup_review(now)))
             .collect(),
     }
 }

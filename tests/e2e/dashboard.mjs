@@ -88,6 +88,23 @@ try {
   result.reviewStates = await page.$$eval("#review-table tbody tr", (rows) =>
     Object.fromEntries(rows.map((r) => [r.dataset.area, [...r.cells].slice(4).map((c) => c.textContent)])));
   result.reviewTitle = await page.textContent("#review-title");
+  // 仅已审核: the same ranking of approved figures only, then back to every current figure
+  // (on 调处矛盾纠纷, which every village reported for September)
+  const firstMetric = await page.$eval("#metric", (e) => e.value);
+  result.firstReady = await page.evaluate(() => document.body.dataset.ready);
+  await page.selectOption("#metric", "disputes.mediated");
+  await page.waitForFunction(() => (document.body.dataset.ready || "").endsWith("|disputes.mediated"));
+  await page.check("#approved-only");
+  await page.waitForFunction(() => (document.body.dataset.ready || "").endsWith("|disputes.mediated|approved"));
+  result.approvedCompare = await page.$$eval("#compare-table tbody tr", (rows) =>
+    rows.map((tr) => [...tr.cells].map((td) => td.textContent)));
+  result.approvedCompareNotes = await page.$$eval("#compare-notes li", (li) => li.map((x) => x.textContent));
+  await page.screenshot({ path: join(artifacts, "01b-approved-only.png"), fullPage: true });
+  await page.uncheck("#approved-only");
+  await page.waitForFunction(() => (document.body.dataset.ready || "").endsWith("|disputes.mediated"));
+  result.currentCompareNotes = await page.$$eval("#compare-notes li", (li) => li.map((x) => x.textContent));
+  await page.selectOption("#metric", firstMetric);
+  await page.waitForFunction((m) => (document.body.dataset.ready || "").endsWith(`|${m}`), firstMetric);
   // 催报 now, for the county's latest month
   await page.click("#remind");
   await page.waitForFunction(() => document.body.dataset.remind, null, { timeout: 60000 });

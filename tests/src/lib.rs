@@ -589,10 +589,29 @@ impl TestHub {
         root: &str,
         depth: pingan_domain::Level,
     ) -> pingan_hub::federation::forward::Forwarder {
+        self.forward_figures_to(
+            parent_url,
+            pki,
+            root,
+            depth,
+            pingan_domain::question::Figures::Current,
+        )
+    }
+
+    /// [`TestHub::forward_to`], forwarding these figures (`--forward-approved-only`).
+    pub fn forward_figures_to(
+        &self,
+        parent_url: &str,
+        pki: &Pki,
+        root: &str,
+        depth: pingan_domain::Level,
+        figures: pingan_domain::question::Figures,
+    ) -> pingan_hub::federation::forward::Forwarder {
         let cfg = pingan_hub::federation::forward::ForwardConfig {
             parent: parent_url.to_owned(),
             plan: pingan_hub::federation::forward::Plan::new(root.parse().expect("area"), depth)
-                .expect("plan"),
+                .expect("plan")
+                .with_figures(figures),
             tls: Some(pki.client(&format!("hub-{root}"))),
             dir: self.data.join("forward"),
             sweep_every: Duration::from_secs(3600),

@@ -473,6 +473,49 @@ async fn a_leader_reads_compares_and_downloads_within_the_jurisdiction_only() {
             .is_some_and(|t| t.contains(&format!("待审核 {} 份", imported.len() - 3))),
         "{seen}"
     );
+    // 仅已审核 in the page: the county's ranking of 调处矛盾纠纷 counts the two approved villages
+    // only (a plain sum of their imported figures), every other township has no approved
+    // figure; ticked off, the figures are every current one again
+    let metric = "disputes.mediated";
+    let month = seen["firstReady"]
+        .as_str()
+        .and_then(|r| r.split('|').nth(1))
+        .expect("the period shown");
+    assert_eq!(month, "2026-09", "{seen}");
+    let approved_sum = |township: &str| -> Option<i64> {
+        reviewed[..2]
+            .iter()
+            .filter(|v| v.starts_with(township))
+            .filter_map(|v| figures.get(&(v.clone(), month.to_owned(), metric.to_owned())))
+            .copied()
+            .reduce(|a, b| a + b)
+    };
+    let rows = seen["approvedCompare"]
+        .as_array()
+        .expect("approved ranking");
+    assert!(!rows.is_empty(), "{seen}");
+    assert!(
+        approved_sum(TOWNSHIP).is_some_and(|n| n > 0),
+        "the approved villages reported the metric"
+    );
+    for row in rows {
+        let code = row[1].as_str().expect("code");
+        let shown = row[3].as_str().expect("value");
+        let plain = approved_sum(code).map_or("—".to_owned(), |n| n.to_string());
+        assert_eq!(shown, plain, "{code} approved only: {row:?}");
+    }
+    assert!(
+        texts_of(&seen["approvedCompareNotes"])
+            .iter()
+            .any(|n| n.starts_with("仅已审核数据")),
+        "{seen}"
+    );
+    assert!(
+        !texts_of(&seen["currentCompareNotes"])
+            .iter()
+            .any(|n| n.starts_with("仅已审核数据")),
+        "{seen}"
+    );
     let db = rusqlite::Connection::open_with_flags(
         data.join(pingan_hub::store::DB_FILE),
         rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,

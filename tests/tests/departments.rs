@@ -144,6 +144,7 @@ async fn departments_report_with_their_own_certificates_apart_from_the_territory
                 period: "2026-10".into(),
                 metrics: vec!["petitions.letters".into()],
                 by_category: false,
+                approved_only: false,
             })
             .unwrap();
         let letters = rollup.figures[0].total;

@@ -99,6 +99,7 @@ fn answers(e: &Engine, areas: &Areas, depth: Level, named: &dyn Fn(&str) -> bool
                     period: "2026-10".into(),
                     metric: metric.into(),
                     periods: 14,
+                    approved_only: false,
                 })
                 .expect("trend");
             out.push(format!("trend {area} {metric}: {r:?}"));
@@ -799,6 +800,7 @@ async fn departments_reach_the_city_through_their_county_hubs_and_stay_out_of_it
                 period: "2026-10".into(),
                 metrics: vec!["petitions.letters".into()],
                 by_category: false,
+                approved_only: false,
             })
             .expect("rollup");
         r.figures[0].total
@@ -849,4 +851,117 @@ async fn departments_reach_the_city_through_their_county_hubs_and_stay_out_of_it
         ]
     );
     drop(forwarders);
+}
+
+/// `--forward-approved-only`: the city sees a village's figures once the county's township has
+/// approved them (a correction waiting for review leaves the approved figure up there), and a
+/// county's lock travels with its rollup: the city lists the month as final until the county
+/// unlocks it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn approved_figures_and_the_countys_lock_travel_up() {
+    let pki = Pki::new();
+    pki.issue(Role::Hub, CITY);
+    pki.issue(Role::Viewer, CITY);
+    let areas = fixtures::mianyang_areas();
+    let city = TestHub::start_mtls_as(&pki, CITY, areas.clone(), Vec::new()).await;
+    let county = TestHub::start_areas(areas).await;
+    let _forwarder = county.forward_figures_to(
+        &city.url,
+        &pki,
+        "510722",
+        Level::County,
+        pingan_domain::question::Figures::Approved,
+    );
+    let mut client = county.client().await;
+    let mut review = pb::review_service_client::ReviewServiceClient::connect(county.url.clone())
+        .await
+        .expect("connect");
+    let mut locks = pb::lock_service_client::LockServiceClient::connect(county.url.clone())
+        .await
+        .expect("connect");
+    let decide = |area: &str, revision: u32| pb::DecideRequest {
+        targets: vec![pb::ReviewTarget {
+            area: area.into(),
+            period: "2026-10".into(),
+            revision,
+        }],
+        approve: true,
+        by: "潼川镇综治中心".into(),
+        ..Default::default()
+    };
+    let (approved, waiting) = ("510722101002", "510722104003");
+    for (v, n) in [(approved, 5), (waiting, 3)] {
+        client
+            .submit(report(v, "2026-10", vec![value("cases.fraud", n)]))
+            .await
+            .expect("accepted");
+    }
+    review.decide(decide(approved, 1)).await.expect("approved");
+    // only the approved 5 goes up: the waiting village's 3 never reaches the city
+    wait_until(Duration::from_secs(30), || async {
+        city_fraud(&city) == Some(5)
+    })
+    .await;
+    assert_eq!(
+        city_fraud(&county),
+        Some(8),
+        "the county's own figures are all current ones"
+    );
+    // a correction waits for review: the city keeps the approved 5, then takes the approved 2
+    client
+        .submit(report(approved, "2026-10", vec![value("cases.fraud", 2)]))
+        .await
+        .expect("accepted");
+    review.decide(decide(approved, 2)).await.expect("approved");
+    wait_until(Duration::from_secs(30), || async {
+        city_fraud(&city) == Some(2)
+    })
+    .await;
+
+    // the county closes October (forced: villages are missing), the city learns it is final
+    let lock = |area: &str| pb::LockRequest {
+        area: area.into(),
+        period: "2026-10".into(),
+        reason: "月度考核".into(),
+        by: "三台县综治中心".into(),
+        force: true,
+        ..Default::default()
+    };
+    locks.lock(lock("510722")).await.expect("locked");
+    let city_locks = pb::lock_service_client::LockServiceClient::new(
+        city.channel(pki.client(&format!("viewer-{CITY}"))),
+    );
+    let listed = || {
+        let mut c = city_locks.clone();
+        async move {
+            c.locks(pb::LocksRequest {
+                period: "2026-10".into(),
+                history: false,
+            })
+            .await
+            .expect("the city lists locks")
+            .into_inner()
+            .locks
+        }
+    };
+    wait_until(Duration::from_secs(30), || async {
+        listed().await.iter().any(|l| l.area == "510722")
+    })
+    .await;
+    let from_county = listed().await;
+    let l = from_county
+        .iter()
+        .find(|l| l.area == "510722")
+        .expect("the county's lock");
+    assert!(l.locked);
+    assert_eq!(l.via, "pingan://hub/510722");
+    assert_eq!(l.by, "三台县综治中心");
+    assert!(l.reason.contains("强制关账"), "{}", l.reason);
+    assert_eq!(l.form, "zongzhi_monthly");
+    // 潼川镇 is opened again: the county's month is no longer final, and the city says so
+    locks.unlock(lock("510722101")).await.expect("unlocked");
+    wait_until(Duration::from_secs(30), || async {
+        !listed().await.iter().any(|l| l.area == "510722")
+    })
+    .await;
 }

@@ -87,6 +87,7 @@ async fn half_months_add_into_months_and_each_form_has_its_own_completeness() {
                 period: period.into(),
                 metrics: vec![metric.into()],
                 by_category: true,
+                approved_only: false,
             })
             .unwrap()
             .figures
@@ -393,6 +394,7 @@ async fn a_catalogue_change_that_would_orphan_stored_figures_is_refused_at_start
             period: "2026-10".into(),
             metrics: vec!["risk.assessments".into()],
             by_category: false,
+            approved_only: false,
         })
         .unwrap();
     assert_eq!(f.figures[0].total, Some(1));
@@ -403,6 +405,7 @@ async fn a_catalogue_change_that_would_orphan_stored_figures_is_refused_at_start
             period: "2026-10".into(),
             metrics: vec!["disputes.identified".into()],
             by_category: false,
+            approved_only: false,
         })
         .unwrap();
     assert_eq!(

@@ -442,6 +442,7 @@ async fn expensive_questions_are_bounded_and_ingest_goes_on() {
         period: "2016-10-06..2026-10-05".into(),
         periods: 120,
         metric: "cases.criminal_per_10k".into(),
+        approved_only: false,
     };
     let mut asked = Vec::new();
     for _ in 0..6 {
@@ -813,6 +814,7 @@ async fn honest_nodes_are_served_through_a_mixed_hostile_load() {
                         period: "2016-10-06..2026-10-05".into(),
                         periods: 120,
                         metric: "cases.criminal_per_10k".into(),
+                        approved_only: false,
                     })
                     .await;
                 if let Err(e) = answered {

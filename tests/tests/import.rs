@@ -111,6 +111,7 @@ async fn imports_wide_and_long_csv_validated_and_only_once() {
                 period: period.into(),
                 metrics: vec![],
                 by_category: true,
+                approved_only: false,
             })
             .unwrap()
     };

@@ -159,6 +159,7 @@ async fn a_locked_period_refuses_corrections_until_a_leader_unlocks_it() {
     let listed = leader("510722")
         .locks(pb::LocksRequest {
             period: "2026-10".into(),
+            history: true,
         })
         .await
         .unwrap()
@@ -194,6 +195,14 @@ async fn a_locked_period_refuses_corrections_until_a_leader_unlocks_it() {
             ("510722101".into(), false, "pingan://viewer/510722".into()),
         ]
     );
+    // ... and a leader reads it back over gRPC (`pingan-hub locks list --history`)
+    let history: Vec<(String, bool)> = listed
+        .events
+        .iter()
+        .map(|l| (l.area.clone(), l.locked))
+        .collect();
+    let stored: Vec<(String, bool)> = events.iter().map(|e| (e.0.clone(), e.1)).collect();
+    assert_eq!(history, stored);
     hub.stop().await;
 }
 

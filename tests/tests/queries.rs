@@ -212,6 +212,7 @@ fn check_everything(hub: &TestHub, areas: &Areas, seed: u64) {
                     period: span_s.into(),
                     metrics: vec![],
                     by_category: true,
+                    approved_only: false,
                 })
                 .unwrap();
             for f in &r.figures {
@@ -397,6 +398,7 @@ fn check_everything(hub: &TestHub, areas: &Areas, seed: u64) {
                         period: period.into(),
                         periods: n,
                         metric: measure.into(),
+                        approved_only: false,
                     })
                     .unwrap();
                 assert_eq!(reply.points.len(), n as usize);
@@ -474,6 +476,7 @@ async fn a_query_right_after_a_receipt_sees_the_report() {
                 period: "2026-10".into(),
                 metrics: vec!["cases.fraud".into()],
                 by_category: false,
+                approved_only: false,
             })
             .await
             .unwrap()
@@ -495,6 +498,7 @@ async fn missing_data_is_missing_not_zero_and_bad_questions_are_refused() {
             period: "2026-10".into(),
             metrics: vec![],
             by_category: false,
+            approved_only: false,
         })
         .await
         .unwrap()
@@ -709,6 +713,7 @@ async fn weeks_and_days_roll_up_and_incomplete_rows_can_be_withheld() {
                 period: period.into(),
                 metrics: vec![metric.into()],
                 by_category: false,
+                approved_only: false,
             })
             .unwrap()
             .figures[0]
@@ -791,6 +796,7 @@ fn answers(hub: &TestHub, areas: &Areas) -> Vec<Vec<u8>> {
                     period: period.into(),
                     metrics: vec![],
                     by_category: true,
+                    approved_only: false,
                 })
                 .unwrap()
                 .encode_to_vec(),
@@ -1042,6 +1048,7 @@ async fn the_nation_ranks_every_area_of_a_level_across_provinces() {
                         period: period.into(),
                         metrics: vec![metric.into()],
                         by_category: false,
+                        approved_only: false,
                     })
                     .unwrap();
                 let v = whole

@@ -261,6 +261,7 @@ async fn viewers_read_only_their_subtree() {
         period: "2026-10".into(),
         metrics: vec!["cases.fraud".into()],
         by_category: false,
+        approved_only: false,
     };
     let own = viewer.rollup(rollup(TOWN)).await.unwrap().into_inner();
     assert_eq!(own.figures[0].total, Some(4));

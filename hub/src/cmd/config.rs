@@ -279,6 +279,10 @@ pub struct FederationArgs {
     /// Talk plaintext to an http:// parent (trusted networks only).
     #[arg(long, env = "PINGAN_PARENT_INSECURE")]
     pub parent_insecure: bool,
+    /// Forward approved figures only (审核): on a form with review, a report below this hub's
+    /// level goes up once approved (its latest approved revision), and an approval forwards it.
+    #[arg(long, env = "PINGAN_FORWARD_APPROVED_ONLY")]
+    pub forward_approved_only: bool,
 }
 
 impl FederationArgs {
@@ -325,7 +329,9 @@ impl FederationArgs {
         let depth = self.forward_depth.unwrap_or_else(|| root.level());
         Ok(Some(crate::federation::forward::ForwardConfig {
             parent: parent.clone(),
-            plan: crate::federation::forward::Plan::new(root, depth)?,
+            plan: crate::federation::forward::Plan::new(root, depth)?.with_figures(
+                pingan_domain::question::Figures::approved_only(self.forward_approved_only),
+            ),
             tls: client_tls,
             dir: data.join("forward"),
             sweep_every: self.forward_every,

@@ -568,6 +568,7 @@ async fn show_answers(hub_url: &str, county: AreaCode, last: Period) -> anyhow::
             period: last.to_string(),
             metrics: vec![],
             by_category: false,
+            approved_only: false,
         })
         .await?
         .into_inner();

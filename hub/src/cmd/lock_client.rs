@@ -52,9 +52,12 @@ pub struct ListArgs {
     pub hub: String,
     #[command(flatten)]
     pub tls: ViewerTlsArgs,
-    /// Only this period.
+    /// Only this period (and then also what child hubs locked for it).
     #[arg(long, default_value = "")]
     pub period: String,
+    /// Also every lock and unlock ever made, oldest first (the audit trail).
+    #[arg(long)]
+    pub history: bool,
 }
 
 async fn client(
@@ -79,7 +82,11 @@ fn line(s: &pb::LockState) -> String {
         s.by,
         crate::clock::minute_text(s.at_ms),
         s.reason
-    )
+    ) + &if s.via.is_empty() {
+        String::new()
+    } else {
+        format!(" [下级平台 {} 锁定，随其汇总报来]", s.via)
+    }
 }
 
 /// Runs a lock command against a hub.
@@ -102,7 +109,10 @@ pub async fn run(cmd: LockCommand) -> anyhow::Result<()> {
         LockCommand::List(a) => {
             let mut c = client(&a.hub, &a.tls).await?;
             let r = c
-                .locks(pb::LocksRequest { period: a.period })
+                .locks(pb::LocksRequest {
+                    period: a.period,
+                    history: a.history,
+                })
                 .await
                 .map_err(status)?
                 .into_inner();
@@ -114,6 +124,12 @@ pub async fn run(cmd: LockCommand) -> anyhow::Result<()> {
             }
             for s in &r.locks {
                 println!("{}", line(s));
+            }
+            if a.history {
+                println!("锁定与解锁记录 (every lock and unlock, oldest first)：");
+                for s in &r.events {
+                    println!("  {}", line(s));
+                }
             }
         }
     }

@@ -97,6 +97,10 @@ pub struct QueryArgs {
     /// Compare: withhold values of areas whose reports are incomplete.
     #[arg(long)]
     pub complete_only: bool,
+    /// Rollup, compare, trend: approved figures only (审核; a report on a form with review
+    /// counts with its latest approved revision, or not at all).
+    #[arg(long)]
+    pub approved_only: bool,
     /// Completeness: only this form's reporters and periods (id or title, e.g.
     /// disputes_half_monthly or 矛盾纠纷排查化解半月报); default: every form.
     #[arg(long, default_value = "")]
@@ -252,6 +256,7 @@ pub async fn run(cmd: QueryCommand) -> anyhow::Result<()> {
                 period,
                 metrics: args.metric.clone(),
                 by_category: args.by_category,
+                approved_only: args.approved_only,
             };
             let reply = client.clone().rollup(req).await.map_err(status)?;
             rollup_table(&reply.into_inner())
@@ -263,6 +268,7 @@ pub async fn run(cmd: QueryCommand) -> anyhow::Result<()> {
                 metric: one_metric()?,
                 level,
                 complete_only: args.complete_only,
+                approved_only: args.approved_only,
                 ..Default::default()
             };
             let reply = every_compare_page(&client, req).await.map_err(status)?;
@@ -274,6 +280,7 @@ pub async fn run(cmd: QueryCommand) -> anyhow::Result<()> {
                 period,
                 periods: args.periods,
                 metric: one_metric()?,
+                approved_only: args.approved_only,
             };
             let reply = client.clone().trend(req).await.map_err(status)?;
             trend_table(&reply.into_inner())

@@ -22,8 +22,9 @@ use std::{
 
 use anyhow::Context as _;
 use pingan_domain::{
-    AreaCode, Areas, Level, Period, pb,
-    rollup::{Rollup, Scope},
+    AreaCode, Areas, Catalogue, Level, Period, pb,
+    question::Figures,
+    rollup::{Rollup, RollupLock, Scope},
 };
 use pingan_outbox::{
     CancellationToken, Deliverer, Outbox,
@@ -34,18 +35,24 @@ use prost::Message as _;
 use sha2::{Digest as _, Sha256};
 use tokio::{sync::Notify, task::JoinHandle};
 
-use crate::{query::Engine, store::Committed};
+use crate::{
+    clock::Clock,
+    query::Engine,
+    store::{Committed, Store},
+};
 
 /// Changes arriving within this long are forwarded together.
 const DEBOUNCE: Duration = Duration::from_millis(200);
 /// Most records written to the outbox in one transaction.
 const CHUNK: usize = 2000;
 
-/// Which records a hub forwards: its root area and the depth.
+/// Which records a hub forwards: its root area and the depth, of which figures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Plan {
     pub root: AreaCode,
     pub depth: Level,
+    /// Every current figure, or approved ones only (`--forward-approved-only`).
+    pub figures: Figures,
 }
 
 impl Plan {
@@ -56,7 +63,16 @@ impl Plan {
             "forwarding depth {depth} is above the hub's area {root} ({})",
             root.level()
         );
-        Ok(Plan { root, depth })
+        Ok(Plan {
+            root,
+            depth,
+            figures: Figures::Current,
+        })
+    }
+
+    /// The same plan forwarding these figures.
+    pub fn with_figures(self, figures: Figures) -> Plan {
+        Plan { figures, ..self }
     }
 
     /// The scope a record for `key` carries.
@@ -129,6 +145,29 @@ impl Dirty {
         }
     }
 
+    /// Marks the record an approval (审核通过) of `area`'s report changes, when forwarding
+    /// approved figures only (nothing else changes then).
+    pub fn mark_approved(&self, area: AreaCode, period: Period) {
+        let Some(plan) = self.plan.get().filter(|p| p.figures == Figures::Approved) else {
+            return;
+        };
+        if let Some(k) = plan.key(area)
+            && self.keys.lock().expect("not poisoned").insert((k, period))
+        {
+            self.notify.notify_one();
+        }
+    }
+
+    /// Marks every record of `period` (a lock or unlock changed what is final), when forwarding.
+    pub fn mark_period(&self, period: Period, areas: &Areas) {
+        let Some(plan) = self.plan.get() else { return };
+        let mut keys = self.keys.lock().expect("not poisoned");
+        for k in plan.keys(areas) {
+            keys.insert((k, period));
+        }
+        self.notify.notify_one();
+    }
+
     fn take(&self) -> Vec<(AreaCode, Period)> {
         std::mem::take(&mut *self.keys.lock().expect("not poisoned"))
             .into_iter()
@@ -193,29 +232,61 @@ impl Drop for Forwarder {
     }
 }
 
-/// What forwarding reads: the rollups, the registry, and the records commits mark.
+/// What forwarding reads: the rollups, the registry, the records commits mark, and the locks
+/// (锁定) that travel with the rollups.
 #[derive(Debug, Clone)]
 pub struct Sources {
     pub engine: Arc<Engine>,
     pub areas: Arc<Areas>,
     pub dirty: Arc<Dirty>,
+    pub store: Arc<Store>,
+    pub catalogue: Arc<Catalogue>,
+    pub clock: Clock,
+}
+
+impl Sources {
+    /// The lock that makes `key`'s period final at this hub, as its forwarded record carries
+    /// it: on the form the key's level reports for such periods (else the first form of them).
+    fn lock_of(&self, key: AreaCode, period: Period) -> Option<RollupLock> {
+        let c = &self.catalogue;
+        let form = c.form_for(key.level(), period.kind()).or_else(|| {
+            c.forms()
+                .iter()
+                .find(|f| f.period == period.kind() && !f.levels.is_empty())
+        })?;
+        let r = self
+            .store
+            .final_lock(&form.id, period, key, self.clock.now_ms())?;
+        Some(RollupLock {
+            form: form.id.clone(),
+            by: r.by,
+            at_ms: r.at_ms,
+            reason: r.reason,
+        })
+    }
 }
 
 /// Recomputes `keys` and writes the changed records to the outbox. Returns how many were
 /// written.
 fn forward_keys(
-    engine: &Engine,
+    sources: &Sources,
     plan: &Plan,
     records: &mut Records,
     keys: &[(AreaCode, Period)],
 ) -> anyhow::Result<usize> {
+    let engine = &sources.engine;
     let mut written = 0;
     for chunk in keys.chunks(CHUNK) {
         let mut next = Vec::new();
         for &(area, period) in chunk {
             let scope = plan.scope(area);
-            let rollup = match engine.forward_rollup(area, period, scope) {
-                Ok(r) => r,
+            let rollup = match engine.forward_rollup(area, period, scope, plan.figures) {
+                Ok(Some(mut r)) => {
+                    // 锁定 travels with the record: the area's subtree is final here
+                    r.rollup.lock = sources.lock_of(area, period);
+                    Some(r)
+                }
+                Ok(None) => None,
                 Err(e) => {
                     tracing::error!(%area, %period, error = %e, "cannot forward this rollup");
                     continue;
@@ -245,6 +316,7 @@ fn forward_keys(
                         own_first_received_at_ms: 0,
                         cells: Vec::new(),
                         reporters: Vec::new(),
+                        lock: None,
                     })),
                     ..Default::default()
                 },
@@ -394,7 +466,7 @@ async fn compute_loop(
                 ),
             };
             let mut records = records.lock().expect("not poisoned");
-            Ok(forward_keys(&sources.engine, &plan, &mut records, &keys)?
+            Ok(forward_keys(&sources, &plan, &mut records, &keys)?
                 + forward_departments(&sources.engine, &plan, &mut records, &departments)?)
         })
     };

@@ -95,6 +95,7 @@ impl LockService {
             .store
             .set_lock(record)
             .map_err(|e: StoreError| Status::from(HubError::from(e)))?;
+        state.forward_locks_changed(period);
         Ok(pb::LockReply {
             state: Some(wire(&stored)),
         })
@@ -157,6 +158,7 @@ pub fn wire(r: &LockRecord) -> pb::LockState {
         by: r.by.clone(),
         at_ms: r.at_ms,
         reason: r.reason.clone(),
+        via: String::new(),
     }
 }
 
@@ -178,14 +180,53 @@ impl pb::lock_service_server::LockService for LockService {
         req: Request<pb::LocksRequest>,
     ) -> Result<Response<pb::LocksReply>, Status> {
         self.state.auth.identity(&self.state.store, &req)?;
-        let period = req.into_inner().period;
+        let r = req.into_inner();
+        let period = r.period.trim();
+        let events = if r.history {
+            self.state
+                .store
+                .lock_events((!period.is_empty()).then_some(period))
+                .map_err(|e| Status::from(HubError::from(e)))?
+                .iter()
+                .map(wire)
+                .collect()
+        } else {
+            Vec::new()
+        };
         let (list, days) = self
             .state
             .store
-            .locks((!period.trim().is_empty()).then_some(period.trim()));
+            .locks((!period.is_empty()).then_some(period));
+        let mut locks: Vec<pb::LockState> = list.iter().map(wire).collect();
+        // what child hubs closed for their subtrees, as their forwarded rollups say (one period)
+        if !period.is_empty() {
+            let p = Period::parse_typed(period)
+                .map_err(|e| Status::invalid_argument(e.for_reports().to_string()))?;
+            let forwarded = self
+                .state
+                .store
+                .reader()
+                .and_then(|r| r.forwarded_locks(p))
+                .map_err(|e| Status::from(HubError::from(e)))?;
+            locks.extend(
+                forwarded
+                    .into_iter()
+                    .map(|(area, sender, l)| pb::LockState {
+                        area,
+                        period: p.to_string(),
+                        form: l.form,
+                        locked: true,
+                        by: l.by,
+                        at_ms: l.at_ms,
+                        reason: l.reason,
+                        via: sender,
+                    }),
+            );
+        }
         Ok(Response::new(pb::LocksReply {
-            locks: list.iter().map(wire).collect(),
+            locks,
             lock_after_days: days,
+            events,
         }))
     }
 }

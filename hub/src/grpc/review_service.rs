@@ -156,9 +156,18 @@ impl ReviewService {
                 reason: r.reason.trim().chars().take(500).collect(),
             };
             match self.state.store.decide(event) {
-                Ok(e) => reply
-                    .items
-                    .push(self.decided(code, p, t.revision, true, Some(e))),
+                Ok(e) => {
+                    if e.approved {
+                        // the approved rollups (when kept) take it; the store holds it already
+                        if let Err(err) = self.state.engine.take_approval(code, p, e.revision) {
+                            tracing::warn!(%code, %p, error = %err, "approved rollups not updated; they are rebuilt when next asked after a restart");
+                        }
+                        self.state.forward_approved(code, p);
+                    }
+                    reply
+                        .items
+                        .push(self.decided(code, p, t.revision, true, Some(e)))
+                }
                 Err(StoreError::Review(why)) => reply.refused.push(why),
                 Err(e) => return Err(HubError::from(e).into()),
             }

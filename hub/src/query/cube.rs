@@ -143,6 +143,10 @@ pub(crate) struct Cube {
     /// Per period: how many stored revisions the slab reflects (what a saved snapshot is
     /// checked against at start-up).
     pub(crate) rows: HashMap<Period, u64>,
+    /// 审核: per period, the rollups of approved figures only (a report on a form with review
+    /// with its latest approved revision, or absent), built from the store the first time a
+    /// question asks for them and kept current after (see `Engine::approved_view`).
+    pub(crate) approved: HashMap<Period, Slab>,
 }
 
 /// What one stored revision adds to the rollups of its area and every ancestor.
@@ -166,7 +170,17 @@ impl Cube {
             slabs: HashMap::new(),
             summarized: vec![false; n],
             rows: HashMap::new(),
+            approved: HashMap::new(),
         }
+    }
+
+    /// An empty slab for this cube's areas and slots.
+    pub(crate) fn empty_slab(&self) -> Slab {
+        Slab::new(
+            self.index.codes.len(),
+            self.index.n_inner,
+            self.layout.slots(),
+        )
     }
 
     /// A record's contribution. A plain report counts its area's own level once; `on_time`
@@ -216,21 +230,50 @@ impl Cube {
     }
 
     /// Applies a committed revision. Stale revisions (lower than the current one) are ignored.
-    pub(crate) fn apply(&mut self, c: &Committed) {
+    /// `reviewed`: its form has review (审核), so the approved rollups keep its area's approved
+    /// revision until a decision says otherwise; else they take it too.
+    pub(crate) fn apply(&mut self, c: &Committed, reviewed: bool) {
         *self.rows.entry(c.period).or_default() += 1;
         let Some(a) = self.index.id(c.area) else {
             tracing::warn!(area = %c.area, "revision for an area outside the registry, not rolled up");
             return;
         };
-        let (n, n_inner, slots) = (
-            self.index.codes.len(),
-            self.index.n_inner,
-            self.layout.slots(),
-        );
-        let (current, old_status) = match self.slabs.get(&c.period) {
-            Some(slab) => (slab.revision[a as usize], slab.status[a as usize]),
-            None => (0, 0),
+        if c.rollup.as_ref().is_some_and(|r| r.scope == Scope::Subtree) {
+            self.summarized[a as usize] = true;
+        }
+        let mut slab = self
+            .slabs
+            .remove(&c.period)
+            .unwrap_or_else(|| self.empty_slab());
+        let current = slab.revision[a as usize];
+        self.apply_to(&mut slab, a, c);
+        self.slabs.insert(c.period, slab);
+        if !reviewed && let Some(mut approved) = self.approved.remove(&c.period) {
+            // its approved revision is its current one: `previous` is what the slab holds
+            if approved.revision[a as usize] == current {
+                self.apply_to(&mut approved, a, c);
+            }
+            self.approved.insert(c.period, approved);
+        }
+    }
+
+    /// Applies an approved revision to the approved rollups of its period, when they are kept;
+    /// `c.previous` is the area's approved revision before (none: it had none).
+    pub(crate) fn approve(&mut self, c: &Committed) {
+        let Some(a) = self.index.id(c.area) else {
+            return;
         };
+        if let Some(mut approved) = self.approved.remove(&c.period) {
+            self.apply_to(&mut approved, a, c);
+            self.approved.insert(c.period, approved);
+        }
+    }
+
+    /// Applies a revision of area `a` to `slab`, replacing `c.previous`; ignored when the slab
+    /// holds that revision or a later one.
+    pub(crate) fn apply_to(&self, slab: &mut Slab, a: u32, c: &Committed) {
+        let slots = self.layout.slots();
+        let (current, old_status) = (slab.revision[a as usize], slab.status[a as usize]);
         if c.revision <= current {
             return;
         }
@@ -267,17 +310,9 @@ impl Cube {
             c.rollup.as_ref(),
             on_time,
         );
-        if c.rollup.as_ref().is_some_and(|r| r.scope == Scope::Subtree) {
-            self.summarized[a as usize] = true;
-        }
-        let inner = self.index.is_inner(a);
-        let slab = self
-            .slabs
-            .entry(c.period)
-            .or_insert_with(|| Slab::new(n, n_inner, slots));
         slab.revision[a as usize] = c.revision;
         slab.status[a as usize] = new.status;
-        let first = if inner {
+        let first = if self.index.is_inner(a) {
             a
         } else {
             self.index.parent[a as usize]

@@ -15,7 +15,7 @@ pub(crate) mod table;
 pub use engine::Engine;
 pub use pingan_domain::deadline::Deadlines;
 pub use pingan_domain::question::{
-    CompareQuery, CompletenessQuery, DepartmentsQuery, NATION, Paging, RollupQuery, Root,
+    CompareQuery, CompletenessQuery, DepartmentsQuery, Figures, NATION, Paging, RollupQuery, Root,
     TrendQuery,
 };
 

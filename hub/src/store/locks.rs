@@ -159,6 +159,27 @@ impl Locks {
         })
     }
 
+    /// The lock that makes `form`'s `period` final for `area`'s whole subtree at `now_ms`: the
+    /// area is locked and no explicit unlock lies below it.
+    pub fn final_over(
+        &self,
+        form: &str,
+        period: Period,
+        area: AreaCode,
+        now_ms: i64,
+    ) -> Option<LockRecord> {
+        let lock = self.check(form, period, area, now_ms)?;
+        let opened_below = self
+            .records
+            .get(&(form.to_owned(), period.to_string()))
+            .into_iter()
+            .flatten()
+            .filter(|r| !r.locked)
+            .filter_map(|r| r.root.parse::<AreaCode>().ok())
+            .any(|root| root != area && root.is_within(area));
+        (!opened_below).then_some(lock)
+    }
+
     /// Every explicit record, optionally of one period, by form, period and root.
     pub fn list(&self, period: Option<&str>) -> Vec<LockRecord> {
         let mut out: Vec<LockRecord> = self
@@ -223,5 +244,15 @@ mod tests {
             .expect("locked by the rule");
         assert_eq!(auto.reason, "截止后 10 天自动锁定");
         assert_eq!(locks.list(Some("2026-10")).len(), 2);
+        // the county is locked but 潼川镇 was opened: the county's figures are not final
+        let county: AreaCode = "510722".parse().unwrap();
+        assert!(locks.check("zongzhi_monthly", oct, county, 0).is_some());
+        assert_eq!(locks.final_over("zongzhi_monthly", oct, county, 0), None);
+        let other_town: AreaCode = "510722104".parse().unwrap();
+        assert!(
+            locks
+                .final_over("zongzhi_monthly", oct, other_town, 0)
+                .is_some()
+        );
     }
 }

@@ -177,6 +177,48 @@ impl Store {
         Ok(record)
     }
 
+    /// The lock that makes a form's period final for an area's whole subtree (see
+    /// [`Locks::final_over`]).
+    pub fn final_lock(
+        &self,
+        form: &str,
+        period: Period,
+        area: AreaCode,
+        now_ms: i64,
+    ) -> Option<LockRecord> {
+        self.locks
+            .lock()
+            .expect("not poisoned")
+            .final_over(form, period, area, now_ms)
+    }
+
+    /// Every lock and unlock ever made (of one period), oldest first: `lock_events`.
+    pub fn lock_events(&self, period: Option<&str>) -> Result<Vec<LockRecord>, StoreError> {
+        let conn = Connection::open(&self.path).map_err(StoreError::from_sqlite)?;
+        let mut st = conn
+            .prepare(
+                "SELECT form, period, root, locked, by_name, identity, at_ms, reason FROM lock_events
+                 WHERE ?1 IS NULL OR period = ?1 ORDER BY rowid",
+            )
+            .map_err(StoreError::from_sqlite)?;
+        let rows = st
+            .query_map([period], |r| {
+                Ok(LockRecord {
+                    form: r.get(0)?,
+                    period: r.get(1)?,
+                    root: r.get(2)?,
+                    locked: r.get(3)?,
+                    by: r.get(4)?,
+                    identity: r.get(5)?,
+                    at_ms: r.get(6)?,
+                    reason: r.get(7)?,
+                })
+            })
+            .map_err(StoreError::from_sqlite)?;
+        rows.collect::<Result<_, _>>()
+            .map_err(StoreError::from_sqlite)
+    }
+
     /// The explicit locks (of one period), and the automatic rule's days.
     pub fn locks(&self, period: Option<&str>) -> (Vec<LockRecord>, u32) {
         let locks = self.locks.lock().expect("not poisoned");

@@ -207,19 +207,28 @@ impl StoreReader {
     }
 
     /// The current values of every village whose code starts with `prefix` for `period`: (code,
-    /// zero report, values). Only what a comparison of villages reads, so no audit columns are
-    /// decoded.
+    /// zero report, values); with `approved`, the values of each village's latest approved
+    /// revision instead (审核; villages with none are left out). Only what a comparison of
+    /// villages reads, so no audit columns are decoded.
     pub fn village_values_under(
         &self,
         under: AreaCode,
         period: Period,
+        approved: bool,
     ) -> Result<Vec<(AreaCode, bool, Vec<Value>)>, StoreError> {
         // codes are digits, so every code with the prefix sorts in [prefix, prefix + ':')
-        let mut st = self.conn.prepare_cached(
+        let mut st = self.conn.prepare_cached(if approved {
+            "SELECT area, zero_report, vals FROM revisions r
+             JOIN (SELECT area AS a_area, MAX(revision) AS a_rev FROM review_events
+                   WHERE period = ?3 AND area >= ?1 AND area < ?2 AND length(area) = 12
+                   AND approved = 1 GROUP BY area)
+             ON area = a_area AND revision = a_rev
+             WHERE period = ?3"
+        } else {
             "SELECT area, zero_report, vals FROM revisions r
              WHERE period = ?3 AND area >= ?1 AND area < ?2 AND length(area) = 12
-             AND revision = (SELECT MAX(revision) FROM revisions WHERE period = r.period AND area = r.area)",
-        )?;
+             AND revision = (SELECT MAX(revision) FROM revisions WHERE period = r.period AND area = r.area)"
+        })?;
         let prefix = under.to_string();
         let end = format!("{prefix}:");
         let rows = st.query_map(
@@ -267,6 +276,80 @@ impl StoreReader {
         let end = format!("{prefix}:");
         let rows = st.query_map([period.to_string(), prefix, end], |r| r.get(0))?;
         Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The latest approved (审核通过) revision of an (area, period), if any. A revision is
+    /// decided once, so the highest approved one is the latest approval.
+    pub fn approved(
+        &self,
+        area: AreaCode,
+        period: Period,
+    ) -> Result<Option<RevisionRecord>, StoreError> {
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM revisions WHERE area = ?1 AND period = ?2
+             AND revision = (SELECT MAX(revision) FROM review_events
+                             WHERE area = ?1 AND period = ?2 AND approved = 1)"
+        ))?;
+        let mut rows = st.query_map([area.to_string(), period.to_string()], record)?;
+        Ok(rows.next().transpose()?)
+    }
+
+    /// Calls `f` with the latest approved revision of every area for `period` that has one,
+    /// and the time its revision 1 arrived.
+    pub fn for_each_approved_of(
+        &self,
+        period: Period,
+        mut f: impl FnMut(RevisionRecord, i64),
+    ) -> Result<(), StoreError> {
+        let mut st = self.conn.prepare_cached(&format!(
+            "SELECT {COLUMNS}, (SELECT received_at_ms FROM revisions WHERE area = r.area AND period = r.period AND revision = 1)
+             FROM revisions r
+             JOIN (SELECT area AS a_area, MAX(revision) AS a_rev FROM review_events
+                   WHERE period = ?1 AND approved = 1 GROUP BY area)
+             ON area = a_area AND revision = a_rev
+             WHERE period = ?1"
+        ))?;
+        let rows = st.query_map([period.to_string()], |row| {
+            Ok((record(row)?, row.get::<_, i64>(11)?))
+        })?;
+        for row in rows {
+            let (rec, first) = row?;
+            f(rec, first);
+        }
+        Ok(())
+    }
+
+    /// The locks (锁定) child hubs forwarded with their current rollups of `period`: (area,
+    /// the child hub that sent it, the lock). Only forwarded records are decoded.
+    pub fn forwarded_locks(
+        &self,
+        period: Period,
+    ) -> Result<Vec<(String, String, pingan_domain::rollup::RollupLock)>, StoreError> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT area, sender, vals FROM revisions r
+             WHERE period = ?1 AND submission_id LIKE 'fwd-%'
+             AND revision = (SELECT MAX(revision) FROM revisions WHERE period = r.period AND area = r.area)
+             ORDER BY area",
+        )?;
+        let rows = st.query_map([period.to_string()], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, Vec<u8>>(2)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (area, sender, vals) = row?;
+            let lock = decode_values(&vals)
+                .ok()
+                .and_then(|v| v.rollup)
+                .and_then(|r| Rollup::from(r).lock);
+            if let Some(lock) = lock {
+                out.push((area, sender, lock));
+            }
+        }
+        Ok(out)
     }
 
     /// The latest review decision (审核) on a revision of (area, period), if any.

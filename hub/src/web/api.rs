@@ -22,8 +22,8 @@ use crate::{
     access::{authz::Action, users::User},
     error::HubError,
     query::{
-        CompareQuery, CompletenessQuery, DepartmentsQuery, Engine, Paging, QueryError, RollupQuery,
-        Root, TrendQuery,
+        CompareQuery, CompletenessQuery, DepartmentsQuery, Engine, Figures, Paging, QueryError,
+        RollupQuery, Root, TrendQuery,
     },
     tables::{self, Table},
 };
@@ -145,6 +145,9 @@ pub struct TableQuery {
     pub form: Option<String>,
     #[serde(default)]
     pub format: Format,
+    /// `1`: approved figures only (审核), for compare, trend and breakdown.
+    #[serde(default)]
+    pub approved: Option<String>,
 }
 
 /// The tables the dashboard shows.
@@ -200,6 +203,7 @@ pub struct TableAsk {
     pub metric: Option<String>,
     pub periods: Option<u32>,
     pub form: Option<String>,
+    pub figures: Figures,
 }
 
 /// Rows a table shows on the page (a province's late reporters can be tens of thousands); the
@@ -230,6 +234,7 @@ pub fn build_table(
                     complete_only: false,
                     // every row: the page shows the first 1,000, downloads hold all
                     page: Paging::everything(),
+                    figures: q.figures,
                 })
                 .map_err(failed)?
                 .into(),
@@ -241,6 +246,7 @@ pub fn build_table(
                     last: q.span,
                     periods: q.periods.unwrap_or(12).clamp(1, MAX_TREND_PERIODS),
                     metric: metric(),
+                    figures: q.figures,
                 })
                 .map_err(failed)?
                 .into(),
@@ -267,6 +273,7 @@ pub fn build_table(
                         span,
                         metrics: Vec::new(),
                         by_category: false,
+                        figures: q.figures,
                     })
                     .map(Into::into)
                     .map_err(failed)
@@ -514,6 +521,7 @@ pub async fn table(
         metric: q.metric.clone(),
         periods: q.periods,
         form: q.form.clone(),
+        figures: Figures::approved_only(q.approved.as_deref().is_some_and(|a| a == "1")),
     };
     let (engine, catalogue) = (web.hub.engine.clone(), web.hub.catalogue.clone());
     // through the same gate as gRPC: a user's questions one or two at a time, within a deadline

@@ -29,6 +29,8 @@ impl Engine {
     /// Children (or descendants at a level) ranked on a metric or indicator.
     pub fn compare(&self, req: &CompareQuery) -> Result<CompareAnswer, QueryError> {
         let plan = self.compare_plan(req)?;
+        let all: Vec<Period> = plan.periods.iter().flatten().copied().collect();
+        self.approved_view(&all, req.figures)?;
         let (layout, measure) = {
             let cube = self.cube.read().unwrap_or_else(PoisonError::into_inner);
             self.rows_known_here(&cube, &plan.rows)?;
@@ -37,18 +39,18 @@ impl Engine {
         // villages' own values come from the store, read without the rollups' lock
         let leaves = if plan.level == Level::Village {
             let reader = self.reader()?;
-            let all: Vec<Period> = plan.periods.iter().flatten().copied().collect();
             let mut l = LeafValues::new();
             for t in &plan.tops {
-                l.extend(self.fetch_leaves(&layout, &reader, *t, &all)?);
+                l.extend(self.fetch_leaves(&layout, &reader, *t, &all, req.figures)?);
             }
             self.give_back(reader);
             l
         } else {
             LeafValues::new()
         };
-        let mut gathered = self.gather_rows(&plan, &measure, &leaves, req.complete_only)?;
-        let parent = self.parent_num_den(&plan, &measure, &leaves);
+        let mut gathered =
+            self.gather_rows(&plan, &measure, &leaves, req.complete_only, req.figures)?;
+        let parent = self.parent_num_den(&plan, &measure, &leaves, req.figures);
         gathered.input.parent_num = parent.0;
         let out = table::compute(&gathered.input).map_err(|e| QueryError::Engine(e.to_string()))?;
         let result = self.ranked_rows(&plan.rows, &gathered, &out);
@@ -77,6 +79,7 @@ impl Engine {
             rows: result,
             next_page_token,
             total_rows,
+            approved_only: req.figures == Figures::Approved,
         })
     }
 
@@ -153,6 +156,7 @@ impl Engine {
         measure: &Measure,
         leaves: &LeafValues,
         complete_only: bool,
+        figures: Figures,
     ) -> Result<Gathered, QueryError> {
         let levels = match plan.root {
             Root::Area(area) => self.levels_below(area, None),
@@ -184,7 +188,7 @@ impl Engine {
             let views: Vec<SpanView<'_>> = plan
                 .periods
                 .iter()
-                .map(|p| SpanView::new(self, &cube, p))
+                .map(|p| SpanView::new(self, &cube, p, figures))
                 .collect();
             for code in chunk {
                 let c = self.counts_in(&cube, &views[0], *code, &row_levels[code.level() as usize]);
@@ -220,6 +224,7 @@ impl Engine {
         plan: &Plan,
         measure: &Measure,
         leaves: &LeafValues,
+        figures: Figures,
     ) -> (Option<f64>, Option<f64>) {
         let cube = self.cube.read().unwrap_or_else(PoisonError::into_inner);
         let (span, periods) = (&plan.spans[0], &plan.periods[0]);
@@ -229,7 +234,7 @@ impl Engine {
         };
         let mut total: (Option<f64>, Option<f64>) = (None, None);
         for t in &plan.tops {
-            let vals = self.subtree(&cube, *t, periods, leaves);
+            let vals = self.subtree(&cube, *t, periods, leaves, figures);
             let (n, d) = self.num_den(&cube, measure, &vals, *t, span);
             total = (add(total.0, n), add(total.1, d));
         }
@@ -291,6 +296,7 @@ mod tests {
             level: None,
             complete_only: false,
             page,
+            figures: Figures::Current,
         }
     }
 

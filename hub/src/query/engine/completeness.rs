@@ -65,7 +65,8 @@ impl Engine {
                 .flat_map(|l| cube.index.range_at(area, *l))
                 .collect();
             (
-                self.counts(&cube, area, &periods, &levels).summary(),
+                self.counts(&cube, area, &periods, &levels, Figures::Current)
+                    .summary(),
                 reporters,
                 cube.summarized.iter().any(|s| *s),
             )
@@ -102,7 +103,7 @@ impl Engine {
             .map(|(_, c, p)| (*c, *p))
             .collect();
         let late = self.late_reporters(late_keys)?;
-        let approved = self.approved(area, &periods, &levels)?;
+        let review = self.approved(area, &periods, &levels)?;
         Ok(CompletenessAnswer {
             area,
             name: self.areas.name(area),
@@ -114,46 +115,53 @@ impl Engine {
             late,
             next_page_token,
             total_named,
-            approved,
+            review,
         })
     }
 
-    /// 已审: how many of the received reports at `levels` under `area` on forms with review are
-    /// approved, over `periods`; `None` when none of those forms has review.
-    fn approved(
+    /// 审核: (received, approved) of the reports at `levels` under `area` that wait for review
+    /// (see [`Engine::reviewed`]) over `periods`: how many are in, and how many of those have
+    /// their current revision approved; `None` when none of them waits for review.
+    pub(super) fn approved(
         &self,
         area: AreaCode,
         periods: &[Period],
         levels: &[Level],
-    ) -> Result<Option<u64>, QueryError> {
-        let reviewed = |code: AreaCode, p: Period| {
-            levels.contains(&code.level())
-                && self
-                    .catalogue
-                    .form_for(code.level(), p.kind())
-                    .is_some_and(|f| f.review)
+    ) -> Result<Option<(u64, u64)>, QueryError> {
+        let reviewed_levels = |p: Period| -> Vec<Level> {
+            levels
+                .iter()
+                .copied()
+                .filter(|l| self.reviewed(*l, p))
+                .collect()
         };
-        let any = periods.iter().any(|p| {
-            levels.iter().any(|l| {
-                self.catalogue
-                    .form_for(*l, p.kind())
-                    .is_some_and(|f| f.review)
-            })
-        });
-        if !any {
+        if periods.iter().all(|p| reviewed_levels(*p).is_empty()) {
             return Ok(None);
         }
+        let received: u64 = {
+            let cube = self.cube.read().unwrap_or_else(PoisonError::into_inner);
+            periods
+                .iter()
+                .map(|p| {
+                    self.counts(&cube, area, &[*p], &reviewed_levels(*p), Figures::Current)
+                        .received
+                })
+                .sum()
+        };
         let reader = self.reader()?;
         let mut n = 0;
         for &p in periods {
+            let wanted = reviewed_levels(p);
             for a in reader.approved_under(area, p)? {
-                if a.parse().is_ok_and(|code| reviewed(code, p)) {
+                if a.parse::<AreaCode>()
+                    .is_ok_and(|code| wanted.contains(&code.level()))
+                {
                     n += 1;
                 }
             }
         }
         self.give_back(reader);
-        Ok(Some(n))
+        Ok(Some((received, n)))
     }
 
     /// The reporters (ids, by level and code) missing and late for each period, leaving out

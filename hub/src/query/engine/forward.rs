@@ -8,17 +8,26 @@ use super::*;
 
 impl Engine {
     /// What this hub forwards to its parent for `area` and `period` (federation): the area's own
-    /// report and its rollup over `scope`. `None` when nothing within the scope has reported.
+    /// report and its rollup over `scope`, of current or approved figures. `None` when nothing
+    /// within the scope has reported (or been approved).
     pub fn forward_rollup(
         &self,
         area: AreaCode,
         period: Period,
         scope: Scope,
+        figures: Figures,
     ) -> Result<Option<ForwardedRollup>, QueryError> {
+        self.approved_view(&[period], figures)?;
         // the store is read first, without the rollups' lock (the writer needs it); a report
         // committed in between marks this record again, so the next pass forwards it
         let reader = self.reader()?;
-        let own = reader.current(area, period)?;
+        let mut own = reader.current(area, period)?;
+        if figures == Figures::Approved
+            && own.as_ref().is_some_and(|r| r.rollup.is_none())
+            && self.reviewed(area.level(), period)
+        {
+            own = reader.approved(area, period)?;
+        }
         let own_first_at = match &own {
             Some(r) => match &r.rollup {
                 Some(ru) => ru.own_first_received_at_ms,
@@ -35,7 +44,11 @@ impl Engine {
             .index
             .id(area)
             .ok_or_else(|| QueryError::UnknownArea(area.to_string()))? as usize;
-        let Some(slab) = cube.slabs.get(&period) else {
+        let slab = match figures {
+            Figures::Approved if self.review_in(period) => cube.approved.get(&period),
+            _ => cube.slabs.get(&period),
+        };
+        let Some(slab) = slab else {
             return Ok(None);
         };
         let status = slab.status[id];
@@ -52,6 +65,7 @@ impl Engine {
             own_first_received_at_ms: first_at,
             cells: Vec::new(),
             reporters: Vec::new(),
+            lock: None,
         };
         if scope == Scope::Subtree && cube.index.is_inner(id as u32) {
             subtree_cells(&cube, slab, id, &mut rollup);
@@ -146,7 +160,7 @@ mod tests {
         let period: Period = "2026-10".parse().unwrap();
         assert_eq!(
             f.engine
-                .forward_rollup(town, period, Scope::Subtree)
+                .forward_rollup(town, period, Scope::Subtree, Figures::Current)
                 .unwrap(),
             None
         );
@@ -161,7 +175,7 @@ mod tests {
         }
         let fwd = f
             .engine
-            .forward_rollup(town, period, Scope::Subtree)
+            .forward_rollup(town, period, Scope::Subtree, Figures::Current)
             .unwrap()
             .expect("reports under it");
         assert!(!fwd.rollup.own_reported);
@@ -192,7 +206,7 @@ mod tests {
         );
         let own = f
             .engine
-            .forward_rollup(town, period, Scope::Own)
+            .forward_rollup(town, period, Scope::Own, Figures::Current)
             .unwrap()
             .unwrap();
         assert!(own.rollup.own_reported);

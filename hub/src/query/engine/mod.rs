@@ -6,6 +6,7 @@
 //! [`forward`] (what a child hub sends its parent); [`load`] builds the rollups at start-up and
 //! saves them. What they share (the cube's reads, expected reporters, measures) is here.
 
+mod approved;
 mod compare;
 mod completeness;
 mod departments;
@@ -40,7 +41,7 @@ pub use pingan_domain::answer::{
     Figure, Part, Rate, Reporter, RollupAnswer, TrendAnswer, TrendPoint,
 };
 pub use pingan_domain::question::{
-    CompareQuery, CompletenessQuery, DepartmentsQuery, NATION, Paging, RollupQuery, Root,
+    CompareQuery, CompletenessQuery, DepartmentsQuery, Figures, NATION, Paging, RollupQuery, Root,
     TrendQuery,
 };
 pub use pingan_domain::rollup::{LevelCount, Rollup, RollupCell, Scope, Value};
@@ -179,10 +180,18 @@ struct SpanView<'a> {
 }
 
 impl<'a> SpanView<'a> {
-    fn new(engine: &Engine, cube: &'a Cube, periods: &[Period]) -> SpanView<'a> {
+    /// The span's slabs of `figures`: the approved rollups of a period where they differ (they
+    /// must be built already, see [`Engine::approved_view`]).
+    fn new(engine: &Engine, cube: &'a Cube, periods: &[Period], figures: Figures) -> SpanView<'a> {
         SpanView {
             periods: periods.to_vec(),
-            slabs: periods.iter().map(|p| cube.slabs.get(p)).collect(),
+            slabs: periods
+                .iter()
+                .map(|p| match figures {
+                    Figures::Approved if engine.review_in(*p) => cube.approved.get(p),
+                    _ => cube.slabs.get(p),
+                })
+                .collect(),
             expected: periods
                 .iter()
                 .map(|p| engine.expected_for(cube, *p))
@@ -310,8 +319,24 @@ impl Engine {
     pub fn apply(&self, committed: &[Committed]) {
         let mut cube = self.cube.write().unwrap_or_else(PoisonError::into_inner);
         for c in committed {
-            cube.apply(c);
+            cube.apply(
+                c,
+                c.rollup.is_none() && self.reviewed(c.area.level(), c.period),
+            );
         }
+    }
+
+    /// Whether a report of an office of `level` for `p` waits for review (审核) before it
+    /// counts among approved figures: its form has review and a reporting level is above it
+    /// (the top reporting level, the county by default, is reviewed by the hub above, which
+    /// takes its figures in the county hub's forwarded rollup). A child hub's forwarded rollup
+    /// never waits for review here: the child decided what it forwards.
+    pub fn reviewed(&self, level: Level, p: Period) -> bool {
+        self.reporting_levels.iter().any(|l| *l < level)
+            && self
+                .catalogue
+                .form_for(level, p.kind())
+                .is_some_and(|f| f.review)
     }
 
     fn reader(&self) -> Result<StoreReader, QueryError> {
@@ -400,18 +425,20 @@ impl Engine {
         })
     }
 
-    /// Villages' current values under `prefix` for `periods`.
+    /// Villages' current (or approved) values under `prefix` for `periods`.
     fn fetch_leaves(
         &self,
         layout: &Layout,
         reader: &StoreReader,
         prefix: AreaCode,
         periods: &[Period],
+        figures: Figures,
     ) -> Result<LeafValues, QueryError> {
         let mut out = HashMap::new();
         for p in periods {
             crate::query::budget::check()?;
-            for (code, zero_report, values) in reader.village_values_under(prefix, *p)? {
+            let approved = figures == Figures::Approved && self.reviewed(Level::Village, *p);
+            for (code, zero_report, values) in reader.village_values_under(prefix, *p, approved)? {
                 if code.level() == Level::Village {
                     let cells = layout.cells(code.level(), p.kind(), zero_report, &values);
                     out.insert((code, *p), cells);
@@ -421,17 +448,23 @@ impl Engine {
         Ok(out)
     }
 
-    /// An area's own current report's values for `periods`.
+    /// An area's own current (or approved) report's values for `periods`.
     fn fetch_own(
         &self,
         layout: &Layout,
         reader: &StoreReader,
         area: AreaCode,
         periods: &[Period],
+        figures: Figures,
     ) -> Result<LeafValues, QueryError> {
         let mut out = HashMap::new();
         for p in periods {
-            if let Some(rec) = reader.current(area, *p)? {
+            let rec = if figures == Figures::Approved && self.reviewed(area.level(), *p) {
+                reader.approved(area, *p)?
+            } else {
+                reader.current(area, *p)?
+            };
+            if let Some(rec) = rec {
                 let cells = layout.cells(area.level(), p.kind(), rec.zero_report, &rec.values);
                 out.insert((area, *p), cells);
             }
@@ -511,8 +544,9 @@ impl Engine {
         area: AreaCode,
         periods: &[Period],
         leaves: &LeafValues,
+        figures: Figures,
     ) -> Vec<Option<i64>> {
-        let view = SpanView::new(self, cube, periods);
+        let view = SpanView::new(self, cube, periods, figures);
         Engine::values_in(cube, &view, area, leaves, None)
     }
 
@@ -694,8 +728,20 @@ impl Engine {
     }
 
     /// Completeness of the reporters in an area's subtree (itself included) at `levels`.
-    fn counts(&self, cube: &Cube, area: AreaCode, periods: &[Period], levels: &[Level]) -> Counts {
-        self.counts_in(cube, &SpanView::new(self, cube, periods), area, levels)
+    fn counts(
+        &self,
+        cube: &Cube,
+        area: AreaCode,
+        periods: &[Period],
+        levels: &[Level],
+        figures: Figures,
+    ) -> Counts {
+        self.counts_in(
+            cube,
+            &SpanView::new(self, cube, periods, figures),
+            area,
+            levels,
+        )
     }
 
     /// [`Engine::counts`] over a span whose slabs and expectations are looked up already.

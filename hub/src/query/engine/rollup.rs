@@ -12,6 +12,8 @@ impl Engine {
         let area = self.registered(req.area)?;
         let span = req.span;
         let periods = span.reported();
+        let figures_of = req.figures;
+        self.approved_view(&periods, figures_of)?;
         let layout = {
             let cube = self.cube.read().unwrap_or_else(PoisonError::into_inner);
             self.known_here(&cube, area)?;
@@ -19,7 +21,7 @@ impl Engine {
         };
         // the store is read without holding the rollups' lock (the writer needs it)
         let reader = self.reader()?;
-        let own = self.fetch_own(&layout, &reader, area, &periods)?;
+        let own = self.fetch_own(&layout, &reader, area, &periods, figures_of)?;
         self.give_back(reader);
         let cube = self.cube.read().unwrap_or_else(PoisonError::into_inner);
         let leaves = if area.level() == Level::Village {
@@ -27,7 +29,7 @@ impl Engine {
         } else {
             LeafValues::new()
         };
-        let total = self.subtree(&cube, area, &periods, &leaves);
+        let total = self.subtree(&cube, area, &periods, &leaves, figures_of);
         let own_vals = Engine::own(&cube, area, &periods, &own);
         let (wanted, wanted_rates) = self.wanted(&req.metrics)?;
         let everything = req.metrics.is_empty();
@@ -51,13 +53,18 @@ impl Engine {
             });
         }
         let levels = self.levels_below(area, None);
+        let completeness = self.counts(&cube, area, &periods, &levels, figures_of);
+        drop(cube);
+        let review = self.approved(area, &periods, &levels)?;
         Ok(RollupAnswer {
             area,
             name: self.areas.name(area),
             span,
             figures,
             rates,
-            completeness: self.counts(&cube, area, &periods, &levels).summary(),
+            completeness: completeness.summary(),
+            approved_only: figures_of == Figures::Approved,
+            review,
         })
     }
 
@@ -136,6 +143,7 @@ mod tests {
             span: span.parse().unwrap(),
             metrics: metrics.iter().map(|m| (*m).to_owned()).collect(),
             by_category: false,
+            figures: Figures::Current,
         }
     }
 

@@ -22,6 +22,11 @@ impl Engine {
         spans.reverse();
         let read: u64 = spans.iter().map(|s| 2 * s.reported().len() as u64).sum();
         crate::query::budget::within(read, "这条走势")?;
+        let all: Vec<Period> = spans
+            .iter()
+            .flat_map(|s| s.reported().into_iter().chain(s.year_earlier().reported()))
+            .collect();
+        self.approved_view(&all, req.figures)?;
         let (layout, measure) = {
             let cube = self.cube.read().unwrap_or_else(PoisonError::into_inner);
             self.known_here(&cube, area)?;
@@ -29,11 +34,7 @@ impl Engine {
         };
         let leaves = if area.level() == Level::Village {
             let reader = self.reader()?;
-            let all: Vec<Period> = spans
-                .iter()
-                .flat_map(|s| s.reported().into_iter().chain(s.year_earlier().reported()))
-                .collect();
-            let l = self.fetch_own(&layout, &reader, area, &all)?;
+            let l = self.fetch_own(&layout, &reader, area, &all, req.figures)?;
             self.give_back(reader);
             l
         } else {
@@ -47,7 +48,7 @@ impl Engine {
             crate::query::budget::check()?;
             let cube = self.cube.read().unwrap_or_else(PoisonError::into_inner);
             let at = |s: &Span| {
-                let view = SpanView::new(self, &cube, &s.reported());
+                let view = SpanView::new(self, &cube, &s.reported(), req.figures);
                 let vals = Engine::values_in(&cube, &view, area, &leaves, Some(&only));
                 Engine::value_of(&measure, self.num_den(&cube, &measure, &vals, area, s))
             };
@@ -61,7 +62,9 @@ impl Engine {
                 yoy_pct: change
                     .zip(base)
                     .and_then(|(c, b)| (b != 0.0).then(|| c / b * 100.0)),
-                completeness: self.counts(&cube, area, &s.reported(), &levels).summary(),
+                completeness: self
+                    .counts(&cube, area, &s.reported(), &levels, req.figures)
+                    .summary(),
             });
         }
         let (name, unit) = measure.labels();
@@ -72,6 +75,7 @@ impl Engine {
             metric_name: name.to_owned(),
             unit: unit.to_owned(),
             points,
+            approved_only: req.figures == Figures::Approved,
         })
     }
 }
@@ -115,6 +119,7 @@ mod tests {
                 last: "2026-10".parse().unwrap(),
                 periods: 3,
                 metric: "grid.visits".into(),
+                figures: Figures::Current,
             })
             .unwrap();
         assert_eq!(t.points.len(), 3);

@@ -4,7 +4,7 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const state = { me: null, catalogue: null, area: null, period: null, metric: null };
+const state = { me: null, catalogue: null, area: null, period: null, metric: null, approved: false };
 
 async function api(path, options) {
   const response = await fetch(path, Object.assign({ credentials: "same-origin" }, options));
@@ -94,11 +94,12 @@ function fillPeriodControls(today) {
 
 function readHash() {
   const p = new URLSearchParams(location.hash.slice(1));
-  return { area: p.get("area"), period: p.get("period"), metric: p.get("metric") };
+  return { area: p.get("area"), period: p.get("period"), metric: p.get("metric"), approved: p.get("approved") === "1" };
 }
 
 function writeHash() {
   const p = new URLSearchParams({ area: state.area, period: state.period, metric: state.metric });
+  if (state.approved) p.set("approved", "1");
   const hash = "#" + p.toString();
   if (location.hash !== hash) location.hash = hash; // triggers render via hashchange
   else render();
@@ -254,8 +255,10 @@ async function render() {
   state.area = view.area || state.me.area.code;
   state.period = view.period || state.me.latest_month;
   state.metric = view.metric || state.catalogue.metrics[0].id;
+  state.approved = view.approved;
   controlsFromPeriod(state.period);
   $("metric").value = state.metric;
+  $("approved-only").checked = state.approved;
   // what this render shows, whatever the controls say by the time its answers arrive
   const shown = { area: state.area, period: state.period, metric: state.metric };
   showError("");
@@ -276,9 +279,11 @@ async function render() {
   const trendPeriods = { month: 12, quarter: 8, year: 5, range: 12 }[$("period-kind").value];
   // a cumulative range trends by month, ending at its last month
   const trendPeriod = shown.period.includes("..") ? shown.period.split("..")[1] : shown.period;
-  const trendExtra = { periods: trendPeriods, period: trendPeriod };
+  // 审核: approved figures only, when ticked (the tables say which figures they hold)
+  const figures = state.approved ? { approved: "1" } : {};
+  const trendExtra = { periods: trendPeriods, period: trendPeriod, ...figures };
   const jobs = [
-    ["compare", {}, (t) => {
+    ["compare", figures, (t) => {
       $("compare-title").textContent = t.title;
       renderTable($("compare-table"), t, { drill: true });
       renderNotes($("compare-notes"), t.notes);
@@ -287,13 +292,14 @@ async function render() {
       $("trend-title").textContent = t.title;
       renderChart($("trend-chart"), t);
       renderTable($("trend-table"), t);
+      renderNotes($("trend-notes"), t.notes);
     }],
     ["completeness", $("form").value ? { form: $("form").value } : {}, (t) => {
       $("completeness-title").textContent = t.title;
       renderNotes($("completeness-notes"), t.notes.concat(t.rows.length ? [] : ["全部按时上报"]));
       renderTable($("completeness-table"), t);
     }],
-    ["breakdown", {}, (t) => {
+    ["breakdown", figures, (t) => {
       $("breakdown-title").textContent = t.title;
       renderTable($("breakdown-table"), t);
       renderNotes($("breakdown-notes"), t.notes);
@@ -318,7 +324,7 @@ async function render() {
   // says what is drawn: a test (or a user) waiting for one view never reads another's tables,
   // nor a view whose tables did not all arrive
   const form = $("form").value;
-  const drawn = `${shown.area}|${shown.period}|${shown.metric}` + (form ? `|${form}` : "");
+  const drawn = `${shown.area}|${shown.period}|${shown.metric}` + (form ? `|${form}` : "") + (state.approved ? "|approved" : "");
   await loadReview(shown);
   document.body.dataset.ready = errors.length ? `failed:${drawn}` : drawn;
 }
@@ -464,6 +470,7 @@ document.addEventListener("DOMContentLoaded", () => {
     });
   }
   $("metric").addEventListener("change", () => { state.metric = $("metric").value; writeHash(); });
+  $("approved-only").addEventListener("change", () => { state.approved = $("approved-only").checked; writeHash(); });
   window.addEventListener("hashchange", () => { if (state.me) render(); });
   api("/api/me").then(start, () => showSignIn());
 });
