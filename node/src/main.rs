@@ -206,6 +206,10 @@ struct RunArgs {
 struct StatusArgs {
     #[command(flatten)]
     outbox: OutboxArgs,
+    /// With --area: the hub asked where each delivered report's review stands (审核: 待审核,
+    /// 已审核, or 退回 with the reason); unreachable, the list says what the outbox knows.
+    #[command(flatten)]
+    hub: HubArgs,
     /// Output format.
     #[arg(long, value_enum, default_value_t = StatusFormat::Table)]
     format: StatusFormat,
@@ -240,7 +244,7 @@ async fn main() -> ExitCode {
     let result = match Cli::parse().command {
         Command::Submit(args) => submit(*args).await,
         Command::Run(args) => run(args).await,
-        Command::Status(args) => status(args),
+        Command::Status(args) => status(args).await,
         Command::Retry(args) => parked(args, true),
         Command::Drop(args) => parked(args, false),
         Command::Serve(args) => serve(*args).await,
@@ -586,7 +590,7 @@ async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
+async fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
     use std::fmt::Write as _;
     let outbox = Outbox::open(&args.outbox.outbox)?;
     let entries = outbox.list()?;
@@ -623,14 +627,19 @@ fn status(args: StatusArgs) -> anyhow::Result<ExitCode> {
     if count(EntryState::Failed) > 0 {
         text.push_str("被拒收的报表：改正后重新提交，或 `pingan-node retry ID` 重发、`pingan-node drop ID` 作废\n");
     }
-    text.push_str(&owed(&args.areas, &outbox)?);
+    let review = review_client(&args.hub).ok().flatten();
+    text.push_str(&owed(&args.areas, &outbox, review.as_ref()).await?);
     pingan_node::print_out(&text);
     Ok(ExitCode::SUCCESS)
 }
 
 /// What the offices of `areas` owe: each form's recent periods, due when, and where each
 /// stands (the entry page's list), as lines.
-fn owed(areas: &[String], outbox: &Outbox) -> anyhow::Result<String> {
+async fn owed(
+    areas: &[String],
+    outbox: &Outbox,
+    review: Option<&pingan_node::office::ReviewClient>,
+) -> anyhow::Result<String> {
     use std::fmt::Write as _;
     if areas.is_empty() {
         return Ok(String::new());
@@ -657,12 +666,24 @@ fn owed(areas: &[String], outbox: &Outbox) -> anyhow::Result<String> {
     let mut text = String::new();
     for r in &office.reporters {
         let _ = writeln!(text, "\n{} {} 的报表 (forms owed)：", r.key, r.name);
-        for f in office.overview(outbox, r, today, now)? {
+        let mut forms = office.overview(outbox, r, today, now)?;
+        if let (Some(client), None) = (review, &r.department) {
+            pingan_node::office::with_reviews(client, r, &mut forms).await;
+        }
+        for f in &forms {
             for p in &f.periods {
                 let _ = writeln!(
                     text,
-                    "  {}（{}） {:<14} 截止 {}  {}",
-                    f.zh, f.period_zh, p.label, p.due, p.status_zh
+                    "  {}（{}） {:<14} 截止 {}  {}{}",
+                    f.zh,
+                    f.period_zh,
+                    p.label,
+                    p.due,
+                    p.status_zh,
+                    match (&p.reason, p.status) {
+                        (Some(why), "returned") => format!("：退回原因「{why}」"),
+                        _ => String::new(),
+                    }
                 );
             }
         }

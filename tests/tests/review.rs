@@ -31,6 +31,44 @@ fn leader(pki: &Pki, url: &str, area: &str, args: &[&str]) -> (bool, String, Str
     )
 }
 
+/// `pingan-node status --area VILLAGE` asking the hub where its reports stand; its stdout.
+async fn village_status(pki: &Pki, url: &str, outbox: &Path) -> String {
+    let (cert, key, ca) = (
+        pki.path(&format!("node-{VILLAGE}.pem")),
+        pki.path(&format!("node-{VILLAGE}.key")),
+        pki.path("ca.pem"),
+    );
+    let out = node(
+        outbox,
+        &[
+            "status",
+            "--area",
+            VILLAGE,
+            "--hub",
+            url,
+            "--ca",
+            ca.to_str().unwrap(),
+            "--cert",
+            cert.to_str().unwrap(),
+            "--key",
+            key.to_str().unwrap(),
+        ],
+    )
+    .await;
+    assert!(out.status.success(), "{out:?}");
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The figure of 巡逻次数 in a rollup table's text (its last column, 合计).
+fn patrols(table: &str) -> String {
+    table
+        .lines()
+        .find(|l| l.contains("巡逻次数"))
+        .and_then(|l| l.split_whitespace().last())
+        .unwrap_or_else(|| panic!("巡逻次数 in {table}"))
+        .to_owned()
+}
+
 /// The village's office submits with the real node binary; (exit code, stdout + stderr).
 async fn village_submits(
     pki: &Pki,
@@ -152,6 +190,13 @@ async fn submit_return_correct_approve_lock_refuse_unlock_with_the_real_binaries
         out.contains("第 1 版 退回（潼川镇综治中心") && out.contains("巡逻次数与台账不符"),
         "{out}"
     );
+    // the office sees the return and its reason (`pingan-node status`, as on its page)
+    let said = village_status(&pki, &url, &outbox).await;
+    assert!(
+        said.contains("第 1 版被退回（潼川镇综治中心）")
+            && said.contains("退回原因「巡逻次数与台账不符」"),
+        "{said}"
+    );
     // approving what was returned is refused; the village is not its own reviewer's
     let (ok, _, err) = leader(
         &pki,
@@ -205,6 +250,30 @@ async fn submit_return_correct_approve_lock_refuse_unlock_with_the_real_binaries
     };
     let said = completeness(TOWNSHIP);
     assert!(said.contains("审核：已报 1 份中已审 1 份"), "{said}");
+    let said = village_status(&pki, &url, &outbox).await;
+    assert!(
+        said.contains("第 2 版") && said.contains(" · 已审核"),
+        "{said}"
+    );
+    // the township's figures: current, or approved only (the same while nothing waits)
+    let rollup = |approved_only: bool| {
+        let mut args = vec![
+            "query",
+            "rollup",
+            "--area",
+            TOWNSHIP,
+            "--period",
+            &month,
+            "--metric",
+            "巡逻次数",
+        ];
+        if approved_only {
+            args.push("--approved-only");
+        }
+        leader(&pki, &url, TOWNSHIP, &args).1
+    };
+    assert_eq!(patrols(&rollup(false)), "14");
+    assert_eq!(patrols(&rollup(true)), "14");
     // approved twice is refused: two reviewers at once, the second is told who was first
     let (ok, _, err) = leader(
         &pki,
@@ -267,5 +336,38 @@ async fn submit_return_correct_approve_lock_refuse_unlock_with_the_real_binaries
     );
     let said = completeness(TOWNSHIP);
     assert!(said.contains("审核：已报 1 份中已审 0 份"), "{said}");
+    // the current figures take the correction and say they are provisional; approved figures
+    // keep revision 2 until revision 3 is approved
+    let current = rollup(false);
+    assert_eq!(patrols(&current), "15");
+    assert!(current.contains("含未审核数据（初步）"), "{current}");
+    let approved = rollup(true);
+    assert_eq!(patrols(&approved), "14");
+    assert!(approved.contains("仅已审核数据"), "{approved}");
+    // every step is kept and shown, oldest first
+    let (ok, out, err) = leader(
+        &pki,
+        &url,
+        "510722",
+        &["review", "history", "--report", VILLAGE, "--period", &month],
+    );
+    assert!(ok, "{err}");
+    let steps: Vec<String> = out
+        .lines()
+        .map(|l| {
+            let words: Vec<&str> = l.split_whitespace().collect();
+            // "AREA NAME PERIOD 第 N 版 STATE（...）"
+            format!(
+                "{} {}",
+                words[4],
+                words[6].split('（').next().unwrap_or_default()
+            )
+        })
+        .collect();
+    assert_eq!(
+        steps,
+        ["1 上报", "1 退回", "2 上报", "2 已审核", "3 上报"],
+        "{out}"
+    );
     drop(served);
 }

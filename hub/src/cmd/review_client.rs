@@ -1,4 +1,4 @@
-//! `pingan-hub review list|approve|return`: 审核 with a leader's viewer certificate.
+//! `pingan-hub review list|approve|return|history`: 审核 with a leader's viewer certificate.
 
 use clap::{Args, Subcommand};
 use pingan_domain::pb::{self, review_service_client::ReviewServiceClient};
@@ -14,6 +14,21 @@ pub enum ReviewCommand {
     Approve(DecideArgs),
     /// Return reports to their offices, with the reason they will see.
     Return(DecideArgs),
+    /// Every step of one office's report for a period: each revision as submitted, each
+    /// decision on it (退回 with its reason, 已审核), oldest first.
+    History(HistoryArgs),
+}
+
+/// `review history`.
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    #[command(flatten)]
+    pub hub: HubArgs,
+    /// The office's area code.
+    #[arg(long)]
+    pub report: String,
+    #[arg(long)]
+    pub period: String,
 }
 
 /// The hub and the viewer certificate.
@@ -71,6 +86,7 @@ fn line(i: &pb::ReviewItem) -> String {
         "approved" => "已审核",
         "returned" => "退回",
         "pending" => "待审核",
+        "submitted" => "上报",
         _ => "不审核",
     };
     let by = if i.by.is_empty() {
@@ -109,6 +125,20 @@ pub async fn run(cmd: ReviewCommand) -> anyhow::Result<()> {
                     area: a.area,
                     period: typed(&a.period),
                     form: a.form,
+                })
+                .await
+                .map_err(status)?
+                .into_inner();
+            for i in &r.items {
+                println!("{}", line(i));
+            }
+        }
+        ReviewCommand::History(a) => {
+            let mut c = client(&a.hub).await?;
+            let r = c
+                .history(pb::ReviewStatusRequest {
+                    area: a.report,
+                    period: typed(&a.period),
                 })
                 .await
                 .map_err(status)?

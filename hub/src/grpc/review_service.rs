@@ -78,6 +78,59 @@ impl ReviewService {
         item
     }
 
+    /// The office itself (its node certificate) or a leader above may ask about its report.
+    fn own_or_above(
+        &self,
+        id: Option<&crate::access::tls::Identity>,
+        code: AreaCode,
+    ) -> Result<(), Status> {
+        if self.state.auth.check(id, Action::Submit, code).is_ok() {
+            return Ok(());
+        }
+        self.state
+            .auth
+            .require(&self.state.store, id, Action::Read, code)
+    }
+
+    /// Every step of (area, period), oldest first: each revision as submitted and each decision.
+    pub(crate) fn history_of(
+        &self,
+        code: AreaCode,
+        p: Period,
+    ) -> Result<Vec<pb::ReviewItem>, Status> {
+        let failed = |e: StoreError| Status::from(HubError::from(e));
+        let reader = self.state.store.reader().map_err(failed)?;
+        let name = self.state.areas.name(code);
+        let mut steps: Vec<pb::ReviewItem> = reader
+            .revisions(code, p)
+            .map_err(failed)?
+            .into_iter()
+            .map(|r| pb::ReviewItem {
+                area: code.to_string(),
+                name: name.clone(),
+                period: p.to_string(),
+                revision: r.revision,
+                state: "submitted".into(),
+                by: if r.reporter.is_empty() {
+                    r.sender
+                } else {
+                    r.reporter
+                },
+                at_ms: r.received_at_ms,
+                reason: r.notes,
+            })
+            .collect();
+        for e in reader
+            .review_events(&code.to_string(), &p.to_string())
+            .map_err(failed)?
+        {
+            steps.push(self.decided(code, p, e.revision, true, Some(e)));
+        }
+        // by revision, each submission before the decisions on it, decisions in their order
+        steps.sort_by_key(|s| (s.revision, s.state != "submitted", s.at_ms));
+        Ok(steps)
+    }
+
     /// The reports of `period` strictly below `area` on `form`, each with its review.
     pub(crate) fn pending(
         &self,
@@ -218,6 +271,18 @@ impl pb::review_service_server::ReviewService for ReviewService {
             .map(Response::new)
     }
 
+    async fn history(
+        &self,
+        req: Request<pb::ReviewStatusRequest>,
+    ) -> Result<Response<pb::PendingReply>, Status> {
+        let id = self.state.auth.identity(&self.state.store, &req)?;
+        let r = req.into_inner();
+        let code = area(&r.area)?;
+        self.own_or_above(id.as_ref(), code)?;
+        let items = self.history_of(code, period(&r.period)?)?;
+        Ok(Response::new(pb::PendingReply { items }))
+    }
+
     async fn status(
         &self,
         req: Request<pb::ReviewStatusRequest>,
@@ -225,17 +290,7 @@ impl pb::review_service_server::ReviewService for ReviewService {
         let id = self.state.auth.identity(&self.state.store, &req)?;
         let r = req.into_inner();
         let code = area(&r.area)?;
-        // the office itself (its node certificate), or a leader above
-        let own = self
-            .state
-            .auth
-            .check(id.as_ref(), Action::Submit, code)
-            .is_ok();
-        if !own {
-            self.state
-                .auth
-                .require(&self.state.store, id.as_ref(), Action::Read, code)?;
-        }
+        self.own_or_above(id.as_ref(), code)?;
         let p = period(&r.period)?;
         let reader = self
             .state

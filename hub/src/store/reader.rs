@@ -352,6 +352,15 @@ impl StoreReader {
         Ok(out)
     }
 
+    /// Every review decision (审核) on (area, period), oldest first.
+    pub fn review_events(
+        &self,
+        area: &str,
+        period: &str,
+    ) -> Result<Vec<super::ReviewEvent>, StoreError> {
+        Ok(super::review::all(&self.conn, area, period)?)
+    }
+
     /// The latest review decision (审核) on a revision of (area, period), if any.
     pub fn review_latest(
         &self,

@@ -65,6 +65,18 @@ pub(super) fn latest(
     .optional()
 }
 
+pub(super) fn all(
+    conn: &Connection,
+    area: &str,
+    period: &str,
+) -> rusqlite::Result<Vec<ReviewEvent>> {
+    let mut st = conn.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM review_events WHERE period = ?1 AND area = ?2 ORDER BY rowid"
+    ))?;
+    let rows = st.query_map(params![period, area], event)?;
+    rows.collect()
+}
+
 pub(super) fn insert(conn: &Connection, e: &ReviewEvent) -> rusqlite::Result<()> {
     conn.execute(
         "INSERT INTO review_events (area, period, revision, approved, by_name, identity, at_ms, reason)

@@ -71,7 +71,9 @@ pub async fn office(State(web): State<NodeWeb>) -> Result<Json<Value>, PageError
     };
     for (r, forms) in &mut all {
         if r.department.is_none() {
-            reviewed(&web, r, forms).await;
+            if let Some(client) = &web.review {
+                crate::office::with_reviews(client, r, forms).await;
+            }
         }
     }
     let reporters: Vec<Value> = all
@@ -86,42 +88,6 @@ pub async fn office(State(web): State<NodeWeb>) -> Result<Json<Value>, PageError
         "pending": pending,
         "reporters": reporters,
     })))
-}
-
-/// Adds the hub's review (审核) to the delivered periods: 待审核, 已审核, or 退回 with the
-/// reason (the office corrects and resubmits). Said nothing when the hub cannot be asked.
-async fn reviewed(web: &NodeWeb, r: &Reporter, forms: &mut [crate::office::FormPeriods]) {
-    let Some(client) = &web.review else { return };
-    for f in forms.iter_mut() {
-        for p in f.periods.iter_mut().filter(|p| p.status == "delivered") {
-            let mut client = client.clone();
-            let ask = client.status(pingan_domain::pb::ReviewStatusRequest {
-                area: r.key.clone(),
-                period: p.period.clone(),
-            });
-            let Ok(Ok(item)) = tokio::time::timeout(std::time::Duration::from_secs(2), ask).await
-            else {
-                return;
-            };
-            let item = item.into_inner();
-            if Some(item.revision) != p.revision {
-                continue;
-            }
-            match item.state.as_str() {
-                "returned" => {
-                    p.status = "returned";
-                    p.status_zh = format!(
-                        "第 {} 版被退回（{}）：请更正后重新上报",
-                        item.revision, item.by
-                    );
-                    p.reason = Some(item.reason);
-                }
-                "approved" => p.status_zh.push_str(" · 已审核"),
-                "pending" => p.status_zh.push_str(" · 待审核"),
-                _ => {}
-            }
-        }
-    }
 }
 
 /// What this node last sent for (reporter, period) that the hub took or may still take:
