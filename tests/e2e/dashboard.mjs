@@ -88,6 +88,27 @@ try {
   result.reviewStates = await page.$$eval("#review-table tbody tr", (rows) =>
     Object.fromEntries(rows.map((r) => [r.dataset.area, [...r.cells].slice(4).map((c) => c.textContent)])));
   result.reviewTitle = await page.textContent("#review-title");
+  // 审核记录 of the returned report: its submission, then the return with the reason
+  await page.click(`#review-table tr[data-area="${result.reviewAreas[2]}"] td.history`);
+  await page.waitForFunction((a) => (document.body.dataset.history || "").startsWith(a + "|"), result.reviewAreas[2]);
+  result.history = await page.$$eval("#review-history li", (li) => li.map((x) => x.textContent));
+  // 锁定 the month: refused while villages are missing, forced with the override recorded,
+  // then opened again; every step listed
+  await page.fill("#lock-reason", "月度考核");
+  const locked = async (button) => {
+    const mark = await page.evaluate(() => document.body.dataset.locked || "");
+    await page.click(button);
+    await page.waitForFunction((b) => (document.body.dataset.locked || "") !== b, mark);
+    return page.evaluate(() => document.body.dataset.locked.split("|")[1]);
+  };
+  result.lockClose = await locked("#lock-close");
+  result.lockRefusal = await page.$eval("#locks-state li", (li) => li.textContent);
+  result.lockForce = await locked("#lock-force");
+  result.lockState = await page.evaluate(() => document.body.dataset.locks);
+  result.lockTitle = await page.textContent("#locks-title");
+  await page.screenshot({ path: join(artifacts, "01c-locked.png"), fullPage: true });
+  result.lockOpen = await locked("#lock-open");
+  result.lockEvents = await page.$$eval("#locks-events li", (li) => li.map((x) => x.textContent));
   // 仅已审核: the same ranking of approved figures only, then back to every current figure
   // (on 调处矛盾纠纷, which every village reported for September)
   const firstMetric = await page.$eval("#metric", (e) => e.value);

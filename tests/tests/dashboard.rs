@@ -473,6 +473,44 @@ async fn a_leader_reads_compares_and_downloads_within_the_jurisdiction_only() {
             .is_some_and(|t| t.contains(&format!("待审核 {} 份", imported.len() - 3))),
         "{seen}"
     );
+    // 审核记录: the returned report's steps, oldest first
+    let history = texts_of(&seen["history"]);
+    assert_eq!(history.len(), 2, "{seen}");
+    assert!(history[0].starts_with("第 1 版 上报"), "{history:?}");
+    assert!(
+        history[1].starts_with("第 1 版 退回") && history[1].contains("数字与台账不符"),
+        "{history:?}"
+    );
+    // 锁定 from the page: 关账 is refused while villages are missing and says how to override;
+    // 强制关账 locks with the override in its reason; 解锁 opens it; each step is listed
+    assert_eq!(seen["lockClose"], "refused", "{seen}");
+    let refusal = seen["lockRefusal"].as_str().unwrap_or_default();
+    assert!(
+        refusal.contains("个单位未报") && refusal.contains("强制关账"),
+        "{refusal}"
+    );
+    assert_eq!(seen["lockForce"], "done", "{seen}");
+    assert_eq!(
+        seen["lockState"],
+        format!("{COUNTY}|2026-09|locked|1"),
+        "{seen}"
+    );
+    assert!(
+        seen["lockTitle"]
+            .as_str()
+            .is_some_and(|t| t.contains("本区域已锁定")),
+        "{seen}"
+    );
+    assert_eq!(seen["lockOpen"], "done", "{seen}");
+    let lock_events = texts_of(&seen["lockEvents"]);
+    assert_eq!(lock_events.len(), 2, "{lock_events:?}");
+    assert!(
+        lock_events[0].contains("已锁定")
+            && lock_events[0].contains("强制关账")
+            && lock_events[0].contains(USER),
+        "{lock_events:?}"
+    );
+    assert!(lock_events[1].contains("已解锁"), "{lock_events:?}");
     // 仅已审核 in the page: the county's ranking of 调处矛盾纠纷 counts the two approved villages
     // only (a plain sum of their imported figures), every other township has no approved
     // figure; ticked off, the figures are every current one again
@@ -534,7 +572,21 @@ async fn a_leader_reads_compares_and_downloads_within_the_jurisdiction_only() {
         [
             (reviewed[0].clone(), true, viewer.clone()),
             (reviewed[1].clone(), true, viewer.clone()),
-            (reviewed[2].clone(), false, viewer),
+            (reviewed[2].clone(), false, viewer.clone()),
+        ]
+    );
+    let locks: Vec<(String, bool, String)> = db
+        .prepare("SELECT root, locked, identity FROM lock_events ORDER BY rowid")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    assert_eq!(
+        locks,
+        [
+            (COUNTY.to_owned(), true, viewer.clone()),
+            (COUNTY.to_owned(), false, viewer),
         ]
     );
 

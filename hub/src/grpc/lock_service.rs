@@ -24,9 +24,18 @@ impl LockService {
 
     /// Checks the request and the caller, then records the lock or unlock.
     fn set(&self, req: Request<pb::LockRequest>, locked: bool) -> Result<pb::LockReply, Status> {
+        let id = self.state.auth.identity(&self.state.store, &req)?;
+        self.set_as(id.as_ref(), req.into_inner(), locked)
+    }
+
+    /// Locks or unlocks as `id` (a certificate, or a dashboard user's viewer identity).
+    pub(crate) fn set_as(
+        &self,
+        id: Option<&crate::access::tls::Identity>,
+        r: pb::LockRequest,
+        locked: bool,
+    ) -> Result<pb::LockReply, Status> {
         let state = &self.state;
-        let id = state.auth.identity(&state.store, &req)?;
-        let r = req.into_inner();
         let bad = |m: String| Status::invalid_argument(m);
         let root: AreaCode = r
             .area
@@ -36,9 +45,7 @@ impl LockService {
         if state.areas.get(root).is_none() {
             return Err(Status::not_found(format!("区划代码 {root} 不存在")));
         }
-        state
-            .auth
-            .require(&state.store, id.as_ref(), Action::Lock, root)?;
+        state.auth.require(&state.store, id, Action::Lock, root)?;
         let period: Period =
             Period::parse_typed(&r.period).map_err(|e| bad(e.for_reports().to_string()))?;
         if !period.is_reportable() {
@@ -73,9 +80,7 @@ impl LockService {
         } else {
             reason
         };
-        let who = id
-            .as_ref()
-            .map_or_else(|| "insecure".to_owned(), |i| i.uri());
+        let who = id.map_or_else(|| "insecure".to_owned(), |i| i.uri());
         let record = LockRecord {
             form: form.id.clone(),
             period: period.to_string(),
@@ -140,7 +145,7 @@ impl LockService {
             .map(|r| format!("{} {}", r.code, r.name))
             .collect();
         Err(Status::failed_precondition(format!(
-            "{root} {} 的{} {period} 还有 {missing} 个单位未报（{}……）：全部上报后才能锁定关账；确需关账请加 --force，会记录在案 (reports are missing; use force to lock anyway)",
+            "{root} {} 的{} {period} 还有 {missing} 个单位未报（{}……）：全部上报后才能锁定关账；确需关账请用“强制关账”（命令行 --force），会记录在案 (reports are missing; use force to lock anyway)",
             self.state.areas.name(root),
             form.zh,
             some.join("、")
@@ -180,7 +185,14 @@ impl pb::lock_service_server::LockService for LockService {
         req: Request<pb::LocksRequest>,
     ) -> Result<Response<pb::LocksReply>, Status> {
         self.state.auth.identity(&self.state.store, &req)?;
-        let r = req.into_inner();
+        self.list(req.into_inner()).map(Response::new)
+    }
+}
+
+impl LockService {
+    /// The locks of a period (or every explicit one), those child hubs forwarded for it, and
+    /// with `history` every lock and unlock.
+    pub(crate) fn list(&self, r: pb::LocksRequest) -> Result<pb::LocksReply, Status> {
         let period = r.period.trim();
         let events = if r.history {
             self.state
@@ -223,10 +235,10 @@ impl pb::lock_service_server::LockService for LockService {
                     }),
             );
         }
-        Ok(Response::new(pb::LocksReply {
+        Ok(pb::LocksReply {
             locks,
             lock_after_days: days,
             events,
-        }))
+        })
     }
 }

@@ -446,6 +446,116 @@ pub async fn review_decide(
     })))
 }
 
+/// `GET /api/review/history?area=&period=`: every step of one office's report (each revision
+/// as submitted, each decision), oldest first.
+pub async fn review_history(
+    State(web): State<Web>,
+    headers: HeaderMap,
+    Query(q): Query<ReviewQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let user = session::user(&web, &headers).await?;
+    let area = readable_area(&web, &user, &q.area)?;
+    let period: pingan_domain::Period = q
+        .period
+        .parse()
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("期间 {:?}: {e}", q.period)))?;
+    let service = crate::grpc::review_service::ReviewService::new(web.hub.clone());
+    let steps = tokio::task::spawn_blocking(move || service.history_of(area, period))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .map_err(ApiError::from)?;
+    Ok(Json(
+        json!({ "steps": steps.iter().map(review_item).collect::<Vec<_>>() }),
+    ))
+}
+
+/// A lock as the page shows it.
+fn lock_json(l: &pingan_domain::pb::LockState) -> Value {
+    json!({
+        "area": l.area, "period": l.period, "form": l.form, "locked": l.locked, "by": l.by,
+        "at": crate::clock::minute_text(l.at_ms), "reason": l.reason, "via": l.via,
+    })
+}
+
+/// The period whose locks are asked about.
+#[derive(Debug, Clone, Deserialize)]
+pub struct LocksQuery {
+    pub area: String,
+    pub period: String,
+}
+
+/// `GET /api/locks?area=&period=`: 锁定, the locks of the period over or within the area (child
+/// hubs' ones too), and every lock and unlock of it within the area.
+pub async fn locks_list(
+    State(web): State<Web>,
+    headers: HeaderMap,
+    Query(q): Query<LocksQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let user = session::user(&web, &headers).await?;
+    let area = readable_area(&web, &user, &q.area)?;
+    let service = crate::grpc::lock_service::LockService::new(web.hub.clone());
+    let req = pingan_domain::pb::LocksRequest {
+        period: q.period.clone(),
+        history: true,
+    };
+    let reply = tokio::task::spawn_blocking(move || service.list(req))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .map_err(ApiError::from)?;
+    let related = |l: &&pingan_domain::pb::LockState| {
+        l.area
+            .parse::<AreaCode>()
+            .is_ok_and(|root| root.is_within(area) || area.is_within(root))
+    };
+    Ok(Json(json!({
+        "locks": reply.locks.iter().filter(related).map(lock_json).collect::<Vec<_>>(),
+        "events": reply.events.iter().filter(related).map(lock_json).collect::<Vec<_>>(),
+        "lock_after_days": reply.lock_after_days,
+    })))
+}
+
+/// What the page asks: lock (关账, optionally forced) or unlock the area's period.
+#[derive(Debug, Clone, Deserialize)]
+pub struct LockAsk {
+    pub area: String,
+    pub period: String,
+    #[serde(default)]
+    pub form: String,
+    #[serde(default)]
+    pub reason: String,
+    #[serde(default)]
+    pub force: bool,
+    /// true: lock; false: unlock.
+    pub lock: bool,
+}
+
+/// `POST /api/locks`: lock or unlock a form's period for the area's subtree as the signed-in
+/// leader (refused while reports are missing unless forced, recorded either way).
+pub async fn locks_set(
+    State(web): State<Web>,
+    headers: HeaderMap,
+    Json(a): Json<LockAsk>,
+) -> Result<Json<Value>, ApiError> {
+    let user = session::user(&web, &headers).await?;
+    let id = user.identity();
+    let req = pingan_domain::pb::LockRequest {
+        area: a.area,
+        period: a.period,
+        form: a.form,
+        reason: a.reason,
+        by: user.name.clone(),
+        force: a.force,
+    };
+    let service = crate::grpc::lock_service::LockService::new(web.hub.clone());
+    let reply = tokio::task::spawn_blocking(move || service.set_as(Some(&id), req, a.lock))
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .map_err(ApiError::from)?;
+    Ok(Json(
+        json!({ "state": reply.state.as_ref().map(lock_json) }),
+    ))
+}
+
 /// Which reminder to send now.
 #[derive(Debug, Clone, Deserialize)]
 pub struct RemindQuery {

@@ -138,6 +138,8 @@ pub fn router(web: Web) -> Router {
             "/api/review",
             get(api::review_list).post(api::review_decide),
         )
+        .route("/api/review/history", get(api::review_history))
+        .route("/api/locks", get(api::locks_list).post(api::locks_set))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(web);
     if secure {

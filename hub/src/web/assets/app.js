@@ -270,7 +270,7 @@ async function render() {
     showError(e.message);
     // back to the user's own area is always possible
     renderArea({ trail: [state.me.area], children: [] });
-    for (const id of ["compare", "trend", "completeness", "breakdown", "departments", "review"]) $(id).hidden = true;
+    for (const id of ["compare", "trend", "completeness", "breakdown", "departments", "review", "locks"]) $(id).hidden = true;
     return;
   }
   if (seq !== renderSeq) return;
@@ -326,12 +326,13 @@ async function render() {
   const form = $("form").value;
   const drawn = `${shown.area}|${shown.period}|${shown.metric}` + (form ? `|${form}` : "") + (state.approved ? "|approved" : "");
   await loadReview(shown);
+  await loadLocks(shown);
   document.body.dataset.ready = errors.length ? `failed:${drawn}` : drawn;
 }
 
 // ---- 审核: the reports of the month below the area, approved or returned here ----
 
-const REVIEW_STATES = { pending: "待审核", approved: "已审核", returned: "退回", none: "不审核" };
+const REVIEW_STATES = { pending: "待审核", approved: "已审核", returned: "退回", none: "不审核", submitted: "上报" };
 
 async function loadReview(shown) {
   const panel = $("review");
@@ -349,7 +350,7 @@ async function loadReview(shown) {
   const table = $("review-table");
   table.replaceChildren();
   const head = table.createTHead().insertRow();
-  for (const h of ["", "代码", "名称", "版本", "状态", "审核人", "时间", "原因"]) head.append(Object.assign(document.createElement("th"), { textContent: h }));
+  for (const h of ["", "代码", "名称", "版本", "状态", "审核人", "时间", "原因", ""]) head.append(Object.assign(document.createElement("th"), { textContent: h }));
   const body = table.createTBody();
   for (const i of r.items) {
     const row = body.insertRow();
@@ -360,8 +361,73 @@ async function loadReview(shown) {
     for (const v of [i.area, i.name, `第 ${i.revision} 版`, REVIEW_STATES[i.state] || i.state, i.by, i.by ? i.at : "", i.reason]) {
       row.insertCell().textContent = v;
     }
+    const history = row.insertCell();
+    history.textContent = "记录";
+    history.className = "history";
+    history.title = "每一版的上报、审核和退回";
+    history.addEventListener("click", () => showHistory(i));
   }
   document.body.dataset.review = `${shown.area}|${shown.period}|${pending}`;
+}
+
+// every step of one report: each revision as submitted, each decision on it
+async function showHistory(item) {
+  const box = $("review-history-box");
+  const list = $("review-history");
+  let r;
+  try {
+    r = await api(`/api/review/history?${new URLSearchParams({ area: item.area, period: item.period })}`);
+  } catch (e) {
+    list.replaceChildren(Object.assign(document.createElement("li"), { textContent: e.message }));
+    box.hidden = false;
+    return;
+  }
+  $("review-history-title").textContent = `审核记录：${item.area} ${item.name} ${item.period}`;
+  list.replaceChildren(...r.steps.map((s) => Object.assign(document.createElement("li"), {
+    textContent: `第 ${s.revision} 版 ${REVIEW_STATES[s.state] || s.state}：${s.by} ${s.at}${s.reason ? `（${s.reason}）` : ""}`,
+  })));
+  box.hidden = false;
+  document.body.dataset.history = `${item.area}|${r.steps.length}`;
+}
+
+// ---- 锁定: the area's month closed (关账) or opened here, and every lock and unlock ----
+
+async function loadLocks(shown) {
+  const panel = $("locks");
+  if (!/^\d{4}-\d{2}$/.test(shown.period)) { panel.hidden = true; return; }
+  let r;
+  try {
+    r = await api(`/api/locks?${new URLSearchParams({ area: shown.area, period: shown.period })}`);
+  } catch (e) {
+    panel.hidden = true;
+    return;
+  }
+  panel.hidden = false;
+  const line = (l) => `${l.area} ${l.form} ${l.locked ? "已锁定" : "已解锁"}：${l.by}，${l.at}（${l.reason}）` + (l.via ? ` [下级平台 ${l.via} 锁定]` : "");
+  const over = r.locks.filter((l) => l.locked && shown.area.startsWith(l.area));
+  $("locks-title").textContent = `锁定 ${shown.period}：${over.length ? "本区域已锁定" : "本区域未锁定"}`;
+  const states = r.locks.map(line);
+  if (r.lock_after_days) states.push(`各报表截止后 ${r.lock_after_days} 天自动锁定`);
+  $("locks-state").replaceChildren(...(states.length ? states : ["没有锁定"]).map((t) => Object.assign(document.createElement("li"), { textContent: t })));
+  $("locks-events").replaceChildren(...r.events.map((l) => Object.assign(document.createElement("li"), { textContent: line(l) })));
+  document.body.dataset.locks = `${shown.area}|${shown.period}|${over.length ? "locked" : "open"}|${r.events.length}`;
+}
+
+async function setLock(lock, force) {
+  const notes = $("locks-state");
+  const shown = { area: state.area, period: state.period };
+  let said = null;
+  try {
+    await api("/api/locks", {
+      method: "POST", headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ area: shown.area, period: shown.period, reason: $("lock-reason").value.trim(), force, lock }),
+    });
+  } catch (e) {
+    said = e.message;
+  }
+  await loadLocks(shown);
+  if (said) notes.prepend(Object.assign(document.createElement("li"), { textContent: said, className: "refused" }));
+  document.body.dataset.locked = `${Date.now()}|${said ? "refused" : "done"}`;
 }
 
 async function decideReview(approve) {
@@ -413,6 +479,9 @@ async function start(me) {
     form.addEventListener("change", () => render());
     $("review-approve").addEventListener("click", () => decideReview(true));
     $("review-return").addEventListener("click", () => decideReview(false));
+    $("lock-close").addEventListener("click", () => setLock(true, false));
+    $("lock-force").addEventListener("click", () => setLock(true, true));
+    $("lock-open").addEventListener("click", () => setLock(false, false));
     // 催报 now: to every township of the area shown that owes the form's period
     $("remind").addEventListener("click", async () => {
       const q = new URLSearchParams({ area: state.area, period: state.period, form: $("form").value });
