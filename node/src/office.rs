@@ -319,6 +319,46 @@ pub fn parse_reporter(s: &str, areas: Option<&Areas>) -> anyhow::Result<Reporter
     })
 }
 
+/// A client of the hub's review service (审核).
+pub type ReviewClient =
+    pingan_domain::pb::review_service_client::ReviewServiceClient<tonic::transport::Channel>;
+
+/// Adds the hub's review (审核) to `r`'s delivered periods: 待审核, 已审核, or 退回 with who
+/// returned it and why (the office corrects and resubmits). Says nothing more when the hub
+/// cannot be asked (2 s per question): the periods stand as the outbox knows them.
+pub async fn with_reviews(client: &ReviewClient, r: &Reporter, forms: &mut [FormPeriods]) {
+    for f in forms.iter_mut() {
+        for p in f.periods.iter_mut().filter(|p| p.status == "delivered") {
+            let mut client = client.clone();
+            let ask = client.status(pingan_domain::pb::ReviewStatusRequest {
+                area: r.key.clone(),
+                period: p.period.clone(),
+            });
+            let Ok(Ok(item)) = tokio::time::timeout(std::time::Duration::from_secs(2), ask).await
+            else {
+                return;
+            };
+            let item = item.into_inner();
+            if Some(item.revision) != p.revision {
+                continue;
+            }
+            match item.state.as_str() {
+                "returned" => {
+                    p.status = "returned";
+                    p.status_zh = format!(
+                        "第 {} 版被退回（{}）：请更正后重新上报",
+                        item.revision, item.by
+                    );
+                    p.reason = Some(item.reason);
+                }
+                "approved" => p.status_zh.push_str(" · 已审核"),
+                "pending" => p.status_zh.push_str(" · 待审核"),
+                _ => {}
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -372,45 +412,5 @@ mod tests {
         // the daily form is expected on its 敏感节点 only
         let daily = office.form_of(town, "keypersons_daily").unwrap();
         assert_eq!(office.periods(daily, today)[0].to_string(), "2026-10-08");
-    }
-}
-
-/// A client of the hub's review service (审核).
-pub type ReviewClient =
-    pingan_domain::pb::review_service_client::ReviewServiceClient<tonic::transport::Channel>;
-
-/// Adds the hub's review (审核) to `r`'s delivered periods: 待审核, 已审核, or 退回 with who
-/// returned it and why (the office corrects and resubmits). Says nothing more when the hub
-/// cannot be asked (2 s per question): the periods stand as the outbox knows them.
-pub async fn with_reviews(client: &ReviewClient, r: &Reporter, forms: &mut [FormPeriods]) {
-    for f in forms.iter_mut() {
-        for p in f.periods.iter_mut().filter(|p| p.status == "delivered") {
-            let mut client = client.clone();
-            let ask = client.status(pingan_domain::pb::ReviewStatusRequest {
-                area: r.key.clone(),
-                period: p.period.clone(),
-            });
-            let Ok(Ok(item)) = tokio::time::timeout(std::time::Duration::from_secs(2), ask).await
-            else {
-                return;
-            };
-            let item = item.into_inner();
-            if Some(item.revision) != p.revision {
-                continue;
-            }
-            match item.state.as_str() {
-                "returned" => {
-                    p.status = "returned";
-                    p.status_zh = format!(
-                        "第 {} 版被退回（{}）：请更正后重新上报",
-                        item.revision, item.by
-                    );
-                    p.reason = Some(item.reason);
-                }
-                "approved" => p.status_zh.push_str(" · 已审核"),
-                "pending" => p.status_zh.push_str(" · 待审核"),
-                _ => {}
-            }
-        }
     }
 }

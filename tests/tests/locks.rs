@@ -51,8 +51,8 @@ async fn a_locked_period_refuses_corrections_until_a_leader_unlocks_it() {
         .await
         .unwrap_err();
     assert_eq!(e.code(), Code::PermissionDenied, "{e:?}");
-    // 关账 only when every report is in: the county's is not, so the command line refuses, then
-    // locks with --force, which the reason records; a village that reported locks plainly
+    // 关账 only when every report is in and approved: the county's are not, so the command line
+    // refuses, then locks with --force, which the reason records
     let locks_cli = |force: bool| {
         let mut cmd = std::process::Command::new(bin("pingan-hub"));
         cmd.args(["locks", "lock", "--hub", &hub.url, "--area", "510722"])
@@ -94,9 +94,33 @@ async fn a_locked_period_refuses_corrections_until_a_leader_unlocks_it() {
         "{said}"
     );
     assert!(
-        said.contains("强制关账（") && said.contains("个单位未报）：月度考核"),
+        said.contains("强制关账（") && said.contains("个单位未报，2 份未审核）：月度考核"),
         "{said}"
     );
+    // a village that reported is complete once its report is approved (审核): before, 关账 is
+    // refused saying so
+    let e = leader("510722")
+        .lock(lock(other_village, "2026-10"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.code(), Code::FailedPrecondition, "{e:?}");
+    assert!(e.message().contains("1 份报表待审核"), "{}", e.message());
+    let approved = pb::review_service_client::ReviewServiceClient::new(
+        hub.channel(pki.client("viewer-510722104")),
+    )
+    .decide(pb::DecideRequest {
+        targets: vec![pb::ReviewTarget {
+            area: other_village.into(),
+            period: "2026-10".into(),
+            revision: 1,
+        }],
+        approve: true,
+        ..Default::default()
+    })
+    .await
+    .expect("the township approves")
+    .into_inner();
+    assert_eq!(approved.items.len(), 1, "{:?}", approved.refused);
     let complete = leader("510722")
         .lock(lock(other_village, "2026-10"))
         .await

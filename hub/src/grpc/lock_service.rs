@@ -133,11 +133,29 @@ impl LockService {
             })
             .map_err(|e| Status::from(HubError::from(e)))?;
         let missing = answer.summary.missing;
-        if missing == 0 {
+        // on a form with review, what is in must be approved too (returned or waiting: not yet)
+        let unreviewed = answer
+            .review
+            .map_or(0, |(received, approved)| received.saturating_sub(approved));
+        if missing == 0 && unreviewed == 0 {
             return Ok(reason);
         }
         if force {
-            return Ok(format!("强制关账（{missing} 个单位未报）：{reason}"));
+            let mut why = Vec::new();
+            if missing > 0 {
+                why.push(format!("{missing} 个单位未报"));
+            }
+            if unreviewed > 0 {
+                why.push(format!("{unreviewed} 份未审核"));
+            }
+            return Ok(format!("强制关账（{}）：{reason}", why.join("，")));
+        }
+        let name = self.state.areas.name(root);
+        if missing == 0 {
+            return Err(Status::failed_precondition(format!(
+                "{root} {name} 的{} {period} 还有 {unreviewed} 份报表待审核或被退回：全部审核通过后才能锁定关账（pingan-hub review list 查看）；确需关账请用“强制关账”（命令行 --force），会记录在案 (reports are not all approved; use force to lock anyway)",
+                form.zh
+            )));
         }
         let some: Vec<String> = answer
             .missing
@@ -145,8 +163,7 @@ impl LockService {
             .map(|r| format!("{} {}", r.code, r.name))
             .collect();
         Err(Status::failed_precondition(format!(
-            "{root} {} 的{} {period} 还有 {missing} 个单位未报（{}……）：全部上报后才能锁定关账；确需关账请用“强制关账”（命令行 --force），会记录在案 (reports are missing; use force to lock anyway)",
-            self.state.areas.name(root),
+            "{root} {name} 的{} {period} 还有 {missing} 个单位未报（{}……）：全部上报后才能锁定关账；确需关账请用“强制关账”（命令行 --force），会记录在案 (reports are missing; use force to lock anyway)",
             form.zh,
             some.join("、")
         )))

@@ -70,10 +70,10 @@ pub async fn office(State(web): State<NodeWeb>) -> Result<Json<Value>, PageError
         (all, outbox.pending_count()?)
     };
     for (r, forms) in &mut all {
-        if r.department.is_none() {
-            if let Some(client) = &web.review {
-                crate::office::with_reviews(client, r, forms).await;
-            }
+        if r.department.is_none()
+            && let Some(client) = &web.review
+        {
+            crate::office::with_reviews(client, r, forms).await;
         }
     }
     let reporters: Vec<Value> = all

@@ -245,6 +245,39 @@ mod tests {
         assert_eq!(half(Figures::Current), Some(3));
     }
 
+    #[test]
+    fn two_reviewers_at_once_one_decides_and_the_other_is_told_who() {
+        let f = Fixture::new();
+        let v = villages(&f, "510722101", 1)[0];
+        f.report(v, "2026-10", &[("grid.visits", 4)], beijing_ms(2026, 11, 2));
+        let decide = |revision: u32, approve: bool, by: &str| ReviewEvent {
+            area: v.to_string(),
+            period: "2026-10".into(),
+            revision,
+            approved: approve,
+            by: by.into(),
+            identity: by.into(),
+            at_ms: 0,
+            reason: "不符".into(),
+        };
+        for revision in 1..=5 {
+            let store = &f.store;
+            let (a, b) = std::thread::scope(|s| {
+                let a = s.spawn(|| store.decide(decide(revision, true, "潼川镇")));
+                let b = s.spawn(|| store.decide(decide(revision, false, "三台县")));
+                (a.join().unwrap(), b.join().unwrap())
+            });
+            assert!(a.is_ok() != b.is_ok(), "exactly one decides: {a:?} {b:?}");
+            let loser = a.err().or(b.err()).unwrap().to_string();
+            assert!(
+                loser.contains("已由 潼川镇 审核通过") || loser.contains("已由 三台县 退回"),
+                "{loser}"
+            );
+            // the next round is about a new revision
+            f.report(v, "2026-10", &[("grid.visits", 5)], beijing_ms(2026, 11, 2));
+        }
+    }
+
     /// Reports, corrections, approvals and returns in random order; every area's approved
     /// total (built before and kept current during, or built after) against a plain
     /// computation over the same events.
