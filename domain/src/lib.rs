@@ -20,6 +20,7 @@
 
 pub mod answer;
 pub mod area;
+pub mod assess;
 pub mod catalogue;
 pub mod deadline;
 pub mod department;

@@ -185,6 +185,35 @@ pub struct DepartmentsQuery {
     pub system: Option<String>,
 }
 
+/// 考核: an area's children (or descendants at the scheme's level) scored by a scheme.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AssessQuery {
+    pub area: AreaCode,
+    pub span: Span,
+    /// The scheme as TOML; none: the hub's own.
+    pub scheme: Option<String>,
+    pub figures: Figures,
+}
+
+impl Question for AssessQuery {
+    fn about(&self) -> Root {
+        Root::Area(self.area)
+    }
+}
+
+impl TryFrom<&pb::AssessRequest> for AssessQuery {
+    type Error = BadQuestion;
+
+    fn try_from(r: &pb::AssessRequest) -> Result<AssessQuery, BadQuestion> {
+        Ok(AssessQuery {
+            area: area(&r.area)?,
+            span: span(&r.period)?,
+            scheme: (!r.scheme.trim().is_empty()).then(|| r.scheme.clone()),
+            figures: Figures::approved_only(r.approved_only),
+        })
+    }
+}
+
 /// What a question asks about: the area (or the nation) the caller must be allowed to read.
 pub trait Question {
     fn about(&self) -> Root;

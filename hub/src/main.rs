@@ -282,6 +282,15 @@ fn with_loop(
         }
         None => state,
     };
+    if let Some(p) = &args.scheme {
+        let bytes = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
+        let (text, _) = pingan_domain::text::decode(&bytes)
+            .map_err(|e| anyhow::anyhow!("考核方案 {}: {e}", p.display()))?;
+        let scheme = pingan_domain::assess::Scheme::parse(&text, &state.catalogue)
+            .map_err(|e| anyhow::anyhow!("考核方案 {}: {e}", p.display()))?;
+        tracing::info!(scheme = %scheme.title, "assessment scheme loaded");
+        state.engine.set_scheme(scheme);
+    }
     let Some(url) = &args.remind_webhook else {
         return Ok(state);
     };

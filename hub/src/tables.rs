@@ -274,6 +274,93 @@ fn rollup_review(r: &pb::RollupReply) -> Option<(u64, u64)> {
     r.approved.map(|a| (r.reviewed_received, a))
 }
 
+/// Column keys of an assessment's items: its points and the figure behind them (a scheme has at
+/// most [`pingan_domain::assess::MAX_ITEMS`] items).
+const ITEM_POINTS: [&str; 30] = [
+    "p0", "p1", "p2", "p3", "p4", "p5", "p6", "p7", "p8", "p9", "p10", "p11", "p12", "p13", "p14",
+    "p15", "p16", "p17", "p18", "p19", "p20", "p21", "p22", "p23", "p24", "p25", "p26", "p27",
+    "p28", "p29",
+];
+const ITEM_VALUES: [&str; 30] = [
+    "v0", "v1", "v2", "v3", "v4", "v5", "v6", "v7", "v8", "v9", "v10", "v11", "v12", "v13", "v14",
+    "v15", "v16", "v17", "v18", "v19", "v20", "v21", "v22", "v23", "v24", "v25", "v26", "v27",
+    "v28", "v29",
+];
+
+/// 考核: the areas in rank order with their total, every item's points and the figure behind
+/// them, the bonus, vetoes and yellow cards, and why a total is what it is.
+pub fn assess_table(r: &pb::AssessReply) -> Table {
+    let mut cols = columns(&[
+        ("rank", "排名"),
+        ("code", "代码"),
+        ("name", "名称"),
+        ("total", "总分"),
+    ]);
+    for (i, item) in r.items.iter().enumerate().take(ITEM_POINTS.len()) {
+        let unit = if item.weight > 0.0 {
+            format!("{}分", item.weight)
+        } else {
+            "扣分".into()
+        };
+        cols.push((ITEM_POINTS[i], format!("{}({unit})", item.name)));
+        cols.push((ITEM_VALUES[i], format!("{}数值", item.name)));
+    }
+    cols.extend(columns(&[
+        ("bonus", "加分"),
+        ("veto", "一票否决"),
+        ("yellow", "黄牌"),
+        ("missing", "缺报"),
+        ("note", "说明"),
+    ]));
+    let rows = r
+        .rows
+        .iter()
+        .map(|a| {
+            let mut row = vec![
+                if a.rank > 0 {
+                    Cell::Int(i64::from(a.rank))
+                } else {
+                    Cell::Missing
+                },
+                Cell::Text(a.code.clone()),
+                Cell::Text(a.name.clone()),
+                Cell::opt_num(a.total, 2),
+            ];
+            for (i, _) in r.items.iter().enumerate().take(ITEM_POINTS.len()) {
+                let s = a.items.get(i);
+                row.push(Cell::opt_num(s.map(|s| s.points), 2));
+                row.push(Cell::opt_num(s.and_then(|s| s.value), 2));
+            }
+            row.extend([
+                Cell::Num(a.bonus, 2),
+                Cell::Text(a.vetoes.join("、")),
+                Cell::Text(a.yellow.join("、")),
+                Cell::Int(a.missing as i64),
+                Cell::Text(a.note.clone()),
+            ]);
+            row
+        })
+        .collect();
+    let mut notes = vec![format!(
+        "{}：满分 {}；{}",
+        r.title,
+        r.full_marks,
+        if r.approved_only {
+            "仅计已审核的报表"
+        } else {
+            "按全部已报数据计（含未审核）"
+        }
+    )];
+    notes.extend(r.items.iter().map(|i| format!("{}：{}", i.name, i.rule)));
+    notes.extend(r.bonus.iter().map(|b| format!("加分 {b}")));
+    Table {
+        title: format!("{} {} {} {}", r.area, r.name, r.period, r.title),
+        columns: cols,
+        rows,
+        notes,
+    }
+}
+
 /// What a table's figures are (审核): approved ones only, or current ones of which some wait
 /// for review (provisional) — `review` is (received that wait for review, approved of them).
 fn figures_note(approved_only: bool, review: Option<(u64, u64)>) -> Option<String> {

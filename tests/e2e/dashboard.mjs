@@ -67,6 +67,8 @@ try {
   result.departmentsRows = await page.$$eval("#departments-table tbody tr", (rows) =>
     rows.map((tr) => [...tr.cells].map((td) => td.textContent)));
   result.departmentsTitle = await page.textContent("#departments-title");
+  result.assessRows = await page.$$eval("#assess-table tbody tr", (rows) =>
+    rows.map((tr) => [...tr.cells].map((td) => td.textContent)));
   await page.screenshot({ path: join(artifacts, "01-signed-in.png"), fullPage: true });
   // 审核 in the page: the county's leader approves two of the month's reports, returns a third
   await page.waitForFunction(() => (document.body.dataset.review || "").includes("|"));

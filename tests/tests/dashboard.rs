@@ -199,17 +199,36 @@ async fn submit_department(hub: &Hub, pki: &Pki) {
         .expect("the department's report");
 }
 
-async fn grpc_compare(hub: &Hub, pki: &Pki) -> pb::CompareReply {
-    pki.issue(pingan_hub::access::tls::Role::Viewer, COUNTY);
-    let channel = tonic::transport::Channel::from_shared(hub.grpc.clone())
+/// The county leader's gRPC connection to the hub.
+async fn grpc_viewer(hub: &Hub, pki: &Pki) -> tonic::transport::Channel {
+    if !pki.path(&format!("viewer-{COUNTY}.pem")).exists() {
+        pki.issue(pingan_hub::access::tls::Role::Viewer, COUNTY);
+    }
+    tonic::transport::Channel::from_shared(hub.grpc.clone())
         .expect("url")
         .tls_config(pki.client(&format!("viewer-{COUNTY}")))
         .expect("tls")
         .timeout(Duration::from_secs(30))
         .connect()
         .await
-        .expect("connect to the hub");
-    pb::query_service_client::QueryServiceClient::new(channel)
+        .expect("connect to the hub")
+}
+
+/// 考核 of the county's townships for September (the hub's own scheme), over gRPC.
+async fn grpc_assess(hub: &Hub, pki: &Pki) -> pb::AssessReply {
+    pb::query_service_client::QueryServiceClient::new(grpc_viewer(hub, pki).await)
+        .assess(pb::AssessRequest {
+            area: COUNTY.into(),
+            period: "2026-09".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("gRPC assess")
+        .into_inner()
+}
+
+async fn grpc_compare(hub: &Hub, pki: &Pki) -> pb::CompareReply {
+    pb::query_service_client::QueryServiceClient::new(grpc_viewer(hub, pki).await)
         .compare(pb::CompareRequest {
             area: TOWNSHIP.into(),
             period: QUARTER.into(),
@@ -280,7 +299,47 @@ async fn a_leader_reads_compares_and_downloads_within_the_jurisdiction_only() {
     let _ = std::fs::remove_dir_all(&artifacts);
     let seen = run_browser(&hub, &artifacts);
     let grpc = grpc_compare(&hub, &pki).await;
+    let assessed = grpc_assess(&hub, &pki).await;
     eprintln!("screenshots and downloads: {}", artifacts.display());
+
+    // 考核 on the first screen: the county's townships in the same order with the same totals
+    // as the gRPC answer (the figures behind them are the same rollups as every table's)
+    let page: Vec<(String, String, String)> = seen["assessRows"]
+        .as_array()
+        .expect("assess rows")
+        .iter()
+        .map(|r| {
+            (
+                r[0].as_str().unwrap_or_default().to_owned(),
+                r[1].as_str().unwrap_or_default().to_owned(),
+                r[3].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let want: Vec<(String, String, String)> = assessed
+        .rows
+        .iter()
+        .map(|r| {
+            (
+                if r.rank > 0 {
+                    r.rank.to_string()
+                } else {
+                    "—".into()
+                },
+                r.code.clone(),
+                r.total.map_or("—".into(), |t| format!("{t:.2}")),
+            )
+        })
+        .collect();
+    assert_eq!(page, want);
+    assert!(assessed.rows.len() > 20, "every township of the county");
+    // the township that reported is the one scored from figures; the others miss reports
+    let scored = assessed
+        .rows
+        .iter()
+        .find(|r| r.code == TOWNSHIP)
+        .expect("the township");
+    assert!(scored.items.iter().any(|i| i.value.is_some()), "{scored:?}");
 
     // signing in: a wrong password is refused, the right one shows who is signed in
     assert_eq!(seen["wrongPassword"], "用户名或密码错误");

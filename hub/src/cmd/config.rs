@@ -231,6 +231,11 @@ pub struct ServeArgs {
     /// divisions' totals; `pingan-hub query departments` compares them.
     #[arg(long, env = "PINGAN_DEPARTMENTS")]
     pub departments: Option<PathBuf>,
+    /// 考核: the assessment scheme (TOML, UTF-8 or GBK) `query assess`, the dashboard's 考核 and
+    /// the bulletin use when they name none; default: the shipped sample
+    /// (domain/data/assessment-township.toml).
+    #[arg(long, env = "PINGAN_SCHEME")]
+    pub scheme: Option<PathBuf>,
     /// 锁定: a form's periods lock by themselves this many days after its deadline (a report
     /// or correction after that is refused until a leader unlocks it); 0: never.
     #[arg(long, env = "PINGAN_LOCK_AFTER_DAYS", default_value_t = 0)]

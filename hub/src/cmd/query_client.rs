@@ -32,6 +32,10 @@ pub enum QueryCommand {
     /// figures added up by the area they belong to (--group area) or by 系统 (--group system);
     /// never added into the divisions' totals.
     Departments(QueryArgs),
+    /// 考核: the area's children (or descendants at the scheme's level) scored by an assessment
+    /// scheme (--scheme FILE, else the hub's own): total, each item's points and figure, rank,
+    /// 一票否决 and 黄牌 with their cause.
+    Assess(QueryArgs),
 }
 
 /// A leader's (viewer's) certificate. Its environment variables are the viewer's own, so an
@@ -112,6 +116,9 @@ pub struct QueryArgs {
     /// Departments: only this 系统, e.g. 商务系统.
     #[arg(long, default_value = "")]
     pub system: String,
+    /// Assess: the assessment scheme (TOML, UTF-8 or GBK); default: the hub's own.
+    #[arg(long)]
+    pub scheme: Option<std::path::PathBuf>,
     /// Output format.
     #[arg(long, value_enum, default_value_t = Format::Table)]
     pub format: Format,
@@ -133,7 +140,8 @@ impl QueryCommand {
             | QueryCommand::Compare(a)
             | QueryCommand::Trend(a)
             | QueryCommand::Completeness(a)
-            | QueryCommand::Departments(a) => a,
+            | QueryCommand::Departments(a)
+            | QueryCommand::Assess(a) => a,
         }
     }
 
@@ -144,6 +152,7 @@ impl QueryCommand {
             QueryCommand::Trend(_) => "trend",
             QueryCommand::Completeness(_) => "completeness",
             QueryCommand::Departments(_) => "departments",
+            QueryCommand::Assess(_) => "assess",
         }
     }
 }
@@ -308,6 +317,27 @@ pub async fn run(cmd: QueryCommand) -> anyhow::Result<()> {
             };
             let reply = client.clone().departments(req).await.map_err(status)?;
             departments_table(&reply.into_inner())
+        }
+        QueryCommand::Assess(_) => {
+            let scheme = match &args.scheme {
+                Some(path) => {
+                    let bytes = std::fs::read(path).map_err(|e| {
+                        anyhow::anyhow!("reading the scheme {}: {e}", path.display())
+                    })?;
+                    pingan_domain::text::decode(&bytes)
+                        .map_err(|e| anyhow::anyhow!("the scheme {}: {e}", path.display()))?
+                        .0
+                }
+                None => String::new(),
+            };
+            let req = pb::AssessRequest {
+                area: args.area.clone(),
+                period,
+                scheme,
+                approved_only: args.approved_only,
+            };
+            let reply = client.clone().assess(req).await.map_err(status)?;
+            crate::tables::assess_table(&reply.into_inner())
         }
     };
     pingan_domain::text::print_out(&render(&table, args.format));

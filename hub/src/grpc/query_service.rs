@@ -12,8 +12,8 @@ use crate::{
     access::authz::Action,
     error::HubError,
     query::{
-        CompareQuery, CompletenessQuery, DepartmentsQuery, Engine, QueryError, RollupQuery, Root,
-        TrendQuery,
+        AssessQuery, CompareQuery, CompletenessQuery, DepartmentsQuery, Engine, QueryError,
+        RollupQuery, Root, TrendQuery,
     },
     state::HubState,
 };
@@ -129,5 +129,14 @@ impl QueryService for Queries {
             e.departments(q).map(Into::into)
         })
         .await
+    }
+
+    #[instrument(skip_all, fields(area = %req.get_ref().area, period = %req.get_ref().period))]
+    async fn assess(
+        &self,
+        req: Request<pb::AssessRequest>,
+    ) -> Result<Response<pb::AssessReply>, Status> {
+        self.run(req, |e, q: &AssessQuery| e.assess(q).map(Into::into))
+            .await
     }
 }

@@ -15,8 +15,8 @@ pub(crate) mod table;
 pub use engine::Engine;
 pub use pingan_domain::deadline::Deadlines;
 pub use pingan_domain::question::{
-    CompareQuery, CompletenessQuery, DepartmentsQuery, Figures, NATION, Paging, RollupQuery, Root,
-    TrendQuery,
+    AssessQuery, CompareQuery, CompletenessQuery, DepartmentsQuery, Figures, NATION, Paging,
+    RollupQuery, Root, TrendQuery,
 };
 
 use crate::store::StoreError;

@@ -22,8 +22,8 @@ use crate::{
     access::{authz::Action, users::User},
     error::HubError,
     query::{
-        CompareQuery, CompletenessQuery, DepartmentsQuery, Engine, Figures, Paging, QueryError,
-        RollupQuery, Root, TrendQuery,
+        AssessQuery, CompareQuery, CompletenessQuery, DepartmentsQuery, Engine, Figures, Paging,
+        QueryError, RollupQuery, Root, TrendQuery,
     },
     tables::{self, Table},
 };
@@ -159,6 +159,7 @@ pub enum View {
     Completeness,
     Breakdown,
     Departments,
+    Assess,
 }
 
 impl View {
@@ -170,6 +171,7 @@ impl View {
             View::Completeness => "上报情况",
             View::Breakdown => "分类汇总",
             View::Departments => "部门",
+            View::Assess => "考核",
         }
     }
 
@@ -180,6 +182,7 @@ impl View {
             View::Completeness => "completeness",
             View::Breakdown => "breakdown",
             View::Departments => "departments",
+            View::Assess => "assess",
         }
     }
 }
@@ -265,6 +268,17 @@ pub fn build_table(
             None,
         ),
         View::Departments => department_view(engine, catalogue, q)?,
+        View::Assess => tables::assess_table(
+            &engine
+                .assess(&AssessQuery {
+                    area: q.area,
+                    span: q.span,
+                    scheme: None,
+                    figures: q.figures,
+                })
+                .map_err(failed)?
+                .into(),
+        ),
         View::Breakdown => {
             let rollup = |span: Span| {
                 engine

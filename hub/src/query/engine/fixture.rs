@@ -84,19 +84,33 @@ impl Fixture {
     /// Stores a report of `values` (metric id, total) for `area` and `period`, received at
     /// `at_ms`.
     pub(super) fn report(&self, area: AreaCode, period: &str, values: &[(&str, i64)], at_ms: i64) {
+        let values = values
+            .iter()
+            .map(|(m, v)| pb::MetricValue {
+                metric: (*m).into(),
+                total: Some(*v),
+                parts: Default::default(),
+            })
+            .collect();
+        self.report_values(area, period, values, false, at_ms);
+    }
+
+    /// Stores a report of wire `values` (parts too), or a zero report, received at `at_ms`.
+    pub(super) fn report_values(
+        &self,
+        area: AreaCode,
+        period: &str,
+        values: Vec<pb::MetricValue>,
+        zero_report: bool,
+        at_ms: i64,
+    ) {
         let n = self.sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let wire = pb::Report {
             submission_id: format!("t-{n}"),
             area: area.to_string(),
             period: period.into(),
-            values: values
-                .iter()
-                .map(|(m, v)| pb::MetricValue {
-                    metric: (*m).into(),
-                    total: Some(*v),
-                    parts: Default::default(),
-                })
-                .collect(),
+            values,
+            zero_report,
             ..Default::default()
         };
         let valid = Validator {

@@ -7,6 +7,7 @@
 //! saves them. What they share (the cube's reads, expected reporters, measures) is here.
 
 mod approved;
+mod assess;
 mod compare;
 mod completeness;
 mod departments;
@@ -41,8 +42,8 @@ pub use pingan_domain::answer::{
     Figure, Part, Rate, Reporter, RollupAnswer, TrendAnswer, TrendPoint,
 };
 pub use pingan_domain::question::{
-    CompareQuery, CompletenessQuery, DepartmentsQuery, Figures, NATION, Paging, RollupQuery, Root,
-    TrendQuery,
+    AssessQuery, CompareQuery, CompletenessQuery, DepartmentsQuery, Figures, NATION, Paging,
+    RollupQuery, Root, TrendQuery,
 };
 pub use pingan_domain::rollup::{LevelCount, Rollup, RollupCell, Scope, Value};
 
@@ -148,6 +149,8 @@ pub struct Engine {
     areas: Arc<Areas>,
     /// The deployment's departments (条), set once at start-up; none by default.
     departments: OnceLock<Arc<Departments>>,
+    /// The assessment scheme (考核方案) asked when a question names none.
+    scheme: OnceLock<Arc<pingan_domain::assess::Scheme>>,
     deadlines: Deadlines,
     reporting_levels: Vec<Level>,
     cube: RwLock<Cube>,
@@ -273,6 +276,7 @@ impl Engine {
             catalogue,
             areas,
             departments: OnceLock::new(),
+            scheme: OnceLock::new(),
             deadlines: cube.deadlines,
             reporting_levels,
             cube: RwLock::new(cube),

@@ -270,11 +270,11 @@ async function render() {
     showError(e.message);
     // back to the user's own area is always possible
     renderArea({ trail: [state.me.area], children: [] });
-    for (const id of ["compare", "trend", "completeness", "breakdown", "departments", "review", "locks"]) $(id).hidden = true;
+    for (const id of ["compare", "trend", "completeness", "breakdown", "departments", "assess", "review", "locks"]) $(id).hidden = true;
     return;
   }
   if (seq !== renderSeq) return;
-  for (const id of ["compare", "trend", "completeness", "breakdown", "departments"]) $(id).hidden = false;
+  for (const id of ["compare", "trend", "completeness", "breakdown", "departments", "assess"]) $(id).hidden = false;
   renderArea(area);
   const trendPeriods = { month: 12, quarter: 8, year: 5, range: 12 }[$("period-kind").value];
   // a cumulative range trends by month, ending at its last month
@@ -304,6 +304,11 @@ async function render() {
       renderTable($("breakdown-table"), t);
       renderNotes($("breakdown-notes"), t.notes);
     }],
+    ["assess", figures, (t) => {
+      $("assess-title").textContent = t.title;
+      renderTable($("assess-table"), t, { drill: true });
+      renderNotes($("assess-notes"), t.notes);
+    }],
     ["departments", {}, (t) => {
       $("departments-title").textContent = t.title;
       renderNotes($("departments-notes"), t.notes);
@@ -318,6 +323,13 @@ async function render() {
     if (r.status === "fulfilled") {
       draw(r.value);
       downloads(v, extra, shown);
+    } else if (v === "assess") {
+      // 考核 is of the areas the scheme assesses: elsewhere (a village, a township under a
+      // township scheme) the panel says so, and nothing else is wrong
+      $("assess-title").textContent = "考核";
+      $("assess-table").replaceChildren();
+      $("assess-downloads").replaceChildren();
+      renderNotes($("assess-notes"), [r.reason.message]);
     } else errors.push(r.reason.message);
   });
   showError(errors.join("；"));
