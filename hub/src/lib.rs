@@ -16,6 +16,7 @@
 //!   their one mapping to gRPC codes; [`clock`]: the injected clock.
 
 pub mod access;
+pub mod bulletin;
 pub mod clock;
 pub mod cmd;
 pub mod error;

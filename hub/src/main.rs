@@ -48,6 +48,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Query(cmd) => pingan_hub::cmd::query_client::run(cmd).await,
         Command::Locks(cmd) => pingan_hub::cmd::lock_client::run(cmd).await,
         Command::Review(cmd) => pingan_hub::cmd::review_client::run(cmd).await,
+        Command::Bulletin(args) => pingan_hub::cmd::bulletin_client::run(args).await,
         Command::Certs(cmd) => certs(cmd),
         Command::Import(args) => import(args).await,
         Command::Owners(cmd) => owners(cmd),

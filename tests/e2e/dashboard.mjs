@@ -69,6 +69,14 @@ try {
   result.departmentsTitle = await page.textContent("#departments-title");
   result.assessRows = await page.$$eval("#assess-table tbody tr", (rows) =>
     rows.map((tr) => [...tr.cells].map((td) => td.textContent)));
+  // 通报打印版: the print view of the bulletin, opened from its link, as it prints
+  const printView = await page.context().newPage();
+  await printView.goto(await page.$eval("#bulletin-html", (a) => a.href));
+  await printView.waitForSelector("#bulletin-title");
+  result.bulletinTitle = await printView.textContent("#bulletin-title");
+  await printView.emulateMedia({ media: "print" });
+  await printView.screenshot({ path: join(artifacts, "01d-bulletin-print.png"), fullPage: true });
+  await printView.close();
   await page.screenshot({ path: join(artifacts, "01-signed-in.png"), fullPage: true });
   // 审核 in the page: the county's leader approves two of the month's reports, returns a third
   await page.waitForFunction(() => (document.body.dataset.review || "").includes("|"));

@@ -227,6 +227,43 @@ async fn grpc_assess(hub: &Hub, pki: &Pki) -> pb::AssessReply {
         .into_inner()
 }
 
+/// How many reports the county misses for September, over gRPC.
+async fn completeness_missing(hub: &Hub, pki: &Pki) -> u64 {
+    pb::query_service_client::QueryServiceClient::new(grpc_viewer(hub, pki).await)
+        .completeness(pb::CompletenessRequest {
+            area: COUNTY.into(),
+            period: "2026-09".into(),
+            page_size: 1,
+            ..Default::default()
+        })
+        .await
+        .expect("gRPC completeness")
+        .into_inner()
+        .summary
+        .expect("summary")
+        .missing
+}
+
+/// The children of `area` ranked on `metric`, over gRPC.
+async fn grpc_rank(
+    hub: &Hub,
+    pki: &Pki,
+    area: &str,
+    period: &str,
+    metric: &str,
+) -> pb::CompareReply {
+    pb::query_service_client::QueryServiceClient::new(grpc_viewer(hub, pki).await)
+        .compare(pb::CompareRequest {
+            area: area.into(),
+            period: period.into(),
+            metric: metric.into(),
+            ..Default::default()
+        })
+        .await
+        .expect("gRPC compare")
+        .into_inner()
+}
+
 async fn grpc_compare(hub: &Hub, pki: &Pki) -> pb::CompareReply {
     pb::query_service_client::QueryServiceClient::new(grpc_viewer(hub, pki).await)
         .compare(pb::CompareRequest {
@@ -240,6 +277,67 @@ async fn grpc_compare(hub: &Hub, pki: &Pki) -> pb::CompareReply {
         .await
         .expect("gRPC compare")
         .into_inner()
+}
+
+/// `pingan-hub bulletin` for the county's September as its leader: the .docx's bytes.
+fn bulletin_docx(hub: &Hub, pki: &Pki, dir: &Path) -> Vec<u8> {
+    let out = dir.join("通报.docx");
+    let run = std::process::Command::new(pingan_tests::bin("pingan-hub"))
+        .args([
+            "bulletin", "--hub", &hub.grpc, "--area", COUNTY, "--period", "2026-09",
+        ])
+        .arg("--out")
+        .arg(&out)
+        .arg("--ca")
+        .arg(pki.path("ca.pem"))
+        .arg("--cert")
+        .arg(pki.path(&format!("viewer-{COUNTY}.pem")))
+        .arg("--key")
+        .arg(pki.path(&format!("viewer-{COUNTY}.key")))
+        .output()
+        .expect("run pingan-hub bulletin");
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    std::fs::read(&out).expect("the bulletin")
+}
+
+/// The text of every `<w:t>` run in a piece of WordprocessingML, joined.
+fn texts(xml: &str) -> String {
+    let mut out = String::new();
+    let mut rest = xml;
+    while let Some(i) = rest.find("<w:t") {
+        rest = &rest[i + 4..];
+        // the text element itself, not <w:tbl>, <w:tc>, <w:tr> ...
+        if !(rest.starts_with('>') || rest.starts_with(' ')) {
+            continue;
+        }
+        let (Some(open), Some(close)) = (rest.find('>'), rest.find("</w:t>")) else {
+            break;
+        };
+        out.push_str(&rest[open + 1..close]);
+        rest = &rest[close..];
+    }
+    out.replace("&lt;", "<")
+        .replace("&gt;", ">")
+        .replace("&quot;", "\"")
+        .replace("&amp;", "&")
+}
+
+/// Every table of a document.xml: rows of cell texts.
+fn docx_tables(xml: &str) -> Vec<Vec<Vec<String>>> {
+    xml.split("<w:tbl>")
+        .skip(1)
+        .map(|t| {
+            let t = t.split("</w:tbl>").next().unwrap_or_default();
+            t.split("</w:tr>")
+                .filter(|r| r.contains("<w:tc>"))
+                .map(|r| r.split("<w:tc>").skip(1).map(texts).collect())
+                .collect()
+        })
+        .collect()
 }
 
 /// Two optional numbers equal to within rounding (of the printed JSON, of the spreadsheet).
@@ -340,6 +438,89 @@ async fn a_leader_reads_compares_and_downloads_within_the_jurisdiction_only() {
         .find(|r| r.code == TOWNSHIP)
         .expect("the township");
     assert!(scored.items.iter().any(|i| i.value.is_some()), "{scored:?}");
+
+    // 通报 as Word: opened as a zip, its document read back: the 考核 table and the ranking of
+    // 调处成功率 hold the gRPC answers' numbers, both charts are PNG pictures it shows, and a
+    // period with missing reports that nobody locked is 初步 and says how many are missing
+    let docx = bulletin_docx(&hub, &pki, tmp.path());
+    let mut zip = zip::ZipArchive::new(std::io::Cursor::new(docx)).expect("a .docx is a zip");
+    let mut part = |name: &str| {
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut zip.by_name(name).expect(name), &mut bytes).expect(name);
+        bytes
+    };
+    let document = String::from_utf8(part("word/document.xml")).expect("utf-8");
+    let rels = String::from_utf8(part("word/_rels/document.xml.rels")).expect("utf-8");
+    let styles = String::from_utf8(part("word/styles.xml")).expect("utf-8");
+    for n in 1..=2 {
+        let png = part(&format!("word/media/chart{n}.png"));
+        assert_eq!(&png[..4], b"\x89PNG", "chart {n}");
+        assert!(
+            rels.contains(&format!("Id=\"rIdImg{n}\""))
+                && document.contains(&format!("r:embed=\"rIdImg{n}\""))
+        );
+    }
+    assert!(
+        styles.contains("w:eastAsia=\"仿宋_GB2312\""),
+        "Chinese fonts declared"
+    );
+    let all_text = texts(&document);
+    assert!(
+        all_text.contains("三台县平安建设工作通报（初步）"),
+        "{all_text}"
+    );
+    let missing = completeness_missing(&hub, &pki).await;
+    assert!(missing > 0);
+    assert!(
+        all_text.contains(&format!("尚有 {missing} 份未报")),
+        "{missing} missing: {all_text}"
+    );
+    for words in [
+        "一、总体情况",
+        "同比",
+        "环比",
+        "通报表扬",
+        "通报批评",
+        "图1",
+        "图2",
+    ] {
+        assert!(all_text.contains(words), "{words}: {all_text}");
+    }
+    let tables = docx_tables(&document);
+    let assess_table = tables
+        .iter()
+        .find(|t| t[0].first().is_some_and(|h| h == "名次"))
+        .expect("the 考核 table");
+    let from_docx: Vec<(String, String, String)> = assess_table[1..]
+        .iter()
+        .map(|r| (r[0].clone(), r[1].clone(), r[3].clone()))
+        .collect();
+    assert_eq!(from_docx, want, "the 考核 table as gRPC answered");
+    let rate = grpc_rank(&hub, &pki, COUNTY, "2026-09", METRIC).await;
+    let rate_table = &tables[0];
+    assert_eq!(rate_table.len(), rate.rows.len() + 1);
+    for (row, x) in rate_table[1..].iter().zip(&rate.rows) {
+        assert_eq!(row[1], x.code);
+        let shown = x.rate.map_or("—".to_owned(), |v| {
+            if v.fract() == 0.0 {
+                format!("{}", v as i64)
+            } else {
+                format!("{v:.2}")
+            }
+        });
+        assert_eq!(row[3], shown, "{} {METRIC}", x.code);
+    }
+    assert!(
+        rate.rows.iter().any(|x| x.rate.is_some()),
+        "some township has a rate"
+    );
+    // the print view in the browser (its title, and a screenshot)
+    assert!(
+        seen["bulletinTitle"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("三台县平安建设工作通报")),
+        "{seen}"
+    );
 
     // signing in: a wrong password is refused, the right one shows who is signed in
     assert_eq!(seen["wrongPassword"], "用户名或密码错误");

@@ -35,6 +35,9 @@ pub enum Command {
     /// certificate of an area above them).
     #[command(subcommand)]
     Review(crate::cmd::review_client::ReviewCommand),
+    /// 通报: write an area's bulletin for a period as a Word document (and a print view):
+    /// 总体情况, rankings, 考核, 通报表扬/批评 and charts, from the hub's answers.
+    Bulletin(crate::cmd::bulletin_client::BulletinArgs),
     /// Load historical figures from CSV into a (stopped) hub's store, validated like any report.
     Import(ImportArgs),
     /// Certificates for mutual TLS: a CA, and certificates for nodes, viewers and hubs.

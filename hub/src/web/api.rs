@@ -570,6 +570,79 @@ pub async fn locks_set(
     ))
 }
 
+/// The bulletin asked for.
+#[derive(Debug, Clone, Deserialize)]
+pub struct BulletinQuery {
+    pub area: String,
+    pub period: String,
+    /// `docx` (a download) or `html` (the print view, the default).
+    #[serde(default)]
+    pub format: String,
+}
+
+/// `GET /api/bulletin?area=&period=[&format=docx|html]`: 通报 of the area for the period, as a
+/// Word document or a print-ready page (the user must read the area).
+pub async fn bulletin(
+    State(web): State<Web>,
+    headers: HeaderMap,
+    Query(q): Query<BulletinQuery>,
+) -> Result<Response, ApiError> {
+    let user = session::user(&web, &headers).await?;
+    let area = readable_area(&web, &user, &q.area)?;
+    let span: Span = q
+        .period
+        .parse()
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("期间 {:?}: {e}", q.period)))?;
+    let hub = web.hub.clone();
+    let who = user.identity().uri();
+    let composed = web
+        .hub
+        .gate
+        .run(&format!("web:{}:{who}", user.name), None, move || {
+            crate::bulletin::gather(&hub, area, span).map(|i| crate::bulletin::compose(&i))
+        })
+        .await
+        .map_err(|e| ApiError::from(HubError::from(e)))?;
+    let internal =
+        |e: std::io::Error| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
+    if q.format == "docx" {
+        let bytes = crate::bulletin::docx(&composed).map_err(internal)?;
+        let stem = format!(
+            "{area}-{}-{}-通报",
+            web.hub.areas.name(area),
+            q.period.replace("..", "至")
+        );
+        let disposition = format!(
+            "attachment; filename=\"{area}-{}-bulletin.docx\"; filename*=UTF-8''{}.docx",
+            q.period.replace("..", "_"),
+            percent_encode(&stem)
+        );
+        let mut response = bytes.into_response();
+        let h = response.headers_mut();
+        h.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static(
+                "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+            ),
+        );
+        h.insert(
+            header::CONTENT_DISPOSITION,
+            HeaderValue::from_str(&disposition)
+                .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?,
+        );
+        return Ok(response);
+    }
+    let mut response = axum::response::Html(crate::bulletin::html(&composed)).into_response();
+    // a page of its own: its inline style and pictures, no script
+    response.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'none'",
+        ),
+    );
+    Ok(response)
+}
+
 /// Which reminder to send now.
 #[derive(Debug, Clone, Deserialize)]
 pub struct RemindQuery {

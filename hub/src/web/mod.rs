@@ -139,6 +139,7 @@ pub fn router(web: Web) -> Router {
             get(api::review_list).post(api::review_decide),
         )
         .route("/api/review/history", get(api::review_history))
+        .route("/api/bulletin", get(api::bulletin))
         .route("/api/locks", get(api::locks_list).post(api::locks_set))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(web);
@@ -149,15 +150,18 @@ pub fn router(web: Web) -> Router {
     }
 }
 
-/// Same-origin only: no frames, no foreign scripts, no content sniffing.
+/// Same-origin only: no frames, no foreign scripts, no content sniffing. A response that set
+/// a stricter policy of its own (the bulletin's print view: no script at all) keeps it.
 async fn security_headers(mut response: Response) -> Response {
     let h = response.headers_mut();
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(
-            "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'",
-        ),
-    );
+    if !h.contains_key(header::CONTENT_SECURITY_POLICY) {
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'",
+            ),
+        );
+    }
     h.insert(
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),

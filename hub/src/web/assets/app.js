@@ -333,6 +333,7 @@ async function render() {
     } else errors.push(r.reason.message);
   });
   showError(errors.join("；"));
+  bulletinLinks(shown);
   // says what is drawn: a test (or a user) waiting for one view never reads another's tables,
   // nor a view whose tables did not all arrive
   const form = $("form").value;
@@ -340,6 +341,16 @@ async function render() {
   await loadReview(shown);
   await loadLocks(shown);
   document.body.dataset.ready = errors.length ? `failed:${drawn}` : drawn;
+}
+
+// ---- 通报: the bulletin of the area and period, as Word or a print view ----
+
+function bulletinLinks(shown) {
+  const q = new URLSearchParams({ area: shown.area, period: shown.period });
+  const word = Object.assign(document.createElement("a"), { id: "bulletin-docx", href: `/api/bulletin?${q}&format=docx`, textContent: "通报（Word）" });
+  word.setAttribute("download", "");
+  const view = Object.assign(document.createElement("a"), { id: "bulletin-html", href: `/api/bulletin?${q}&format=html`, textContent: "通报打印版", target: "_blank", rel: "noopener" });
+  $("bulletin-links").replaceChildren(word, view);
 }
 
 // ---- 审核: the reports of the month below the area, approved or returned here ----
