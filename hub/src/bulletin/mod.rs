@@ -645,9 +645,41 @@ mod tests {
         );
         assert!(locked.status[0].contains("已锁定"));
         assert!(locked.number.contains("2026年第10期"), "{}", locked.number);
-        // a Word document and a page of the same bulletin
-        let bytes = docx(&locked).unwrap();
+        // a Word document and a page of the same bulletin, with a ranking, a 考核 table and
+        // both charts (kept in the temporary directory for a look with python-docx or Word)
+        let mut full = inputs(0, None);
+        full.rankings = vec![pb::CompareReply {
+            metric_name: "调处成功率".into(),
+            unit: "%".into(),
+            is_rate: true,
+            rows: vec![pb::CompareRow {
+                code: "510722101".into(),
+                name: "潼川镇".into(),
+                rate: Some(97.5),
+                rank: 1,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }];
+        full.assess = Some(pb::AssessReply {
+            title: "乡镇（街道）平安建设考核".into(),
+            full_marks: 100.0,
+            praise: 3,
+            rows: vec![pb::AreaScore {
+                code: "510722101".into(),
+                name: "潼川镇".into(),
+                total: Some(88.5),
+                rank: 1,
+                ..Default::default()
+            }],
+            ..Default::default()
+        });
+        let bytes = docx(&compose(&full)).unwrap();
         assert_eq!(&bytes[..2], b"PK");
+        let _ = std::fs::write(
+            std::env::temp_dir().join("pingan-bulletin-test.docx"),
+            &bytes,
+        );
         assert!(html(&locked).contains("三台县平安建设工作通报"));
     }
 }
