@@ -193,7 +193,8 @@ pub fn compose(i: &Inputs) -> Bulletin {
             continue;
         };
         let Some(v) = v else { continue };
-        let rate = KEY_RATES.contains(m);
+        // a percentage changes in percentage points; a count or a rate per 10,000 in percent
+        let rate = unit == "%";
         let base = figure(&i.year_earlier, m).and_then(|x| x.2);
         let prev = figure(&i.previous, m).and_then(|x| x.2);
         said.push(format!(

@@ -417,12 +417,70 @@ pub async fn run(args: DemoArgs) -> anyhow::Result<()> {
     show_refusal(&hub_url, village, last).await?;
     show_answers(&hub_url, county, last).await?;
     show_loop(&hub_url, county, village, last).await?;
+    show_assessment(&state, county, last)?;
     let _ = stop.send(());
     server.await.context("hub task")??;
     println!(
         "hub stopped cleanly after {:.1?}; {} revisions stored. Ask it yourself: pingan-hub demo --data DIR, then pingan-hub serve --data DIR and pingan-hub query ...",
         started.elapsed(),
         state.store.reader()?.revision_count()?
+    );
+    Ok(())
+}
+
+/// 考核 of the county's townships for the closed month (the shipped scheme), the first and the
+/// sanctioned, and its 通报 written as a Word document.
+fn show_assessment(state: &HubState, county: AreaCode, last: Period) -> anyhow::Result<()> {
+    let span = pingan_domain::Span::single(last);
+    let scores = state
+        .engine
+        .assess(&crate::query::AssessQuery {
+            area: county,
+            span,
+            scheme: None,
+            figures: crate::query::Figures::Current,
+        })
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let top: Vec<String> = scores
+        .rows
+        .iter()
+        .take(5)
+        .map(|r| {
+            format!(
+                "{} {} {}",
+                r.rank,
+                r.name,
+                r.total.map_or("—".into(), |t| format!("{t:.2}"))
+            )
+        })
+        .collect();
+    println!(
+        "\n考核 (assessment, {}): {}",
+        scores.scheme.title,
+        top.join("；")
+    );
+    for r in &scores.rows {
+        if !r.vetoes.is_empty() || !r.yellow.is_empty() || r.missing > 0 {
+            println!("  {} {}：{}", r.code, r.name, {
+                let mut why: Vec<String> =
+                    r.vetoes.iter().map(|v| format!("一票否决 {v}")).collect();
+                why.extend(r.yellow.iter().map(|y| format!("黄牌 {y}")));
+                if !r.note.is_empty() && r.vetoes.is_empty() {
+                    why.push(r.note.clone());
+                }
+                why.join("，")
+            });
+        }
+    }
+    let inputs =
+        crate::bulletin::gather(state, county, span).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let bulletin = crate::bulletin::compose(&inputs);
+    let out = std::env::temp_dir().join(format!("pingan-demo-通报-{county}-{last}.docx"));
+    std::fs::write(&out, crate::bulletin::docx(&bulletin)?)?;
+    println!(
+        "通报 (bulletin): {} → {} (pingan-hub bulletin --area {county} --period {last} --out 通报.docx)",
+        bulletin.title,
+        out.display()
     );
     Ok(())
 }
