@@ -110,6 +110,9 @@ pub struct Table {
     pub rows: Vec<Vec<Cell>>,
     /// Lines printed under a terminal table (summaries).
     pub notes: Vec<String>,
+    /// A figure a chart of the table draws as a line across its bars (the parent's rate, or
+    /// the average of the rows), with its label.
+    pub reference: Option<(String, f64)>,
 }
 
 impl Table {
@@ -266,6 +269,7 @@ pub fn rollup_table(r: &pb::RollupReply) -> Table {
             .map(|c| completeness_note(c, &reporters_of(None)))
             .chain(figures_note(r.approved_only, rollup_review(r)))
             .collect(),
+        reference: None,
     }
 }
 
@@ -358,6 +362,7 @@ pub fn assess_table(r: &pb::AssessReply) -> Table {
         columns: cols,
         rows,
         notes,
+        reference: None,
     }
 }
 
@@ -433,7 +438,22 @@ pub fn compare_table(r: &pb::CompareReply) -> Table {
         .into_iter()
         .chain(figures_note(r.approved_only, None))
         .collect(),
+        reference: compare_reference(r),
     }
+}
+
+/// The line a ranking's chart draws: the parent's rate for an indicator, the rows' average
+/// (the parent's total over its areas) for a metric.
+fn compare_reference(r: &pb::CompareReply) -> Option<(String, f64)> {
+    if r.is_rate {
+        return r
+            .parent_rate
+            .map(|v| (format!("全域 {}", r.metric_name), v));
+    }
+    let n = r.rows.len();
+    r.parent_total
+        .filter(|_| n > 0)
+        .map(|t| ("平均（全域合计÷区域数）".to_owned(), t / n as f64))
 }
 
 /// One area's row of a comparison table.
@@ -540,6 +560,7 @@ pub fn trend_table(r: &pb::TrendReply) -> Table {
         ]),
         rows,
         notes: figures_note(r.approved_only, None).into_iter().collect(),
+        reference: None,
     }
 }
 
@@ -599,6 +620,7 @@ pub fn departments_table(r: &pb::DepartmentsReply) -> Table {
                 "部门数字单独汇总，不计入区划（块）的合计 (departments are never added into territorial totals)".into(),
             ]
         },
+        reference: None,
     }
 }
 
@@ -685,6 +707,7 @@ pub fn forms_table(catalogue: &Catalogue, metrics: bool) -> Table {
         } else {
             vec![format!("已停用（保留历史）：{}", retired.join("、"))]
         },
+        reference: None,
     }
 }
 
@@ -729,6 +752,7 @@ pub fn completeness_table(r: &pb::CompletenessReply, level: Option<pingan_domain
         ]),
         rows,
         notes: completeness_notes(r, level),
+        reference: None,
     }
 }
 
@@ -820,6 +844,7 @@ pub fn breakdown_table(
             .map(|c| completeness_note(c, &reporters_of(None)))
             .chain(figures_note(now.approved_only, rollup_review(now)))
             .collect(),
+        reference: None,
     }
 }
 
@@ -919,7 +944,11 @@ impl Table {
                 )
             })
             .collect();
-        json!({"title": self.title, "columns": columns, "rows": rows, "notes": self.notes})
+        let reference = self
+            .reference
+            .as_ref()
+            .map(|(label, value)| json!({"label": label, "value": value}));
+        json!({"title": self.title, "columns": columns, "rows": rows, "notes": self.notes, "reference": reference})
     }
 
     /// An Excel workbook of one sheet: the title in the first row, the Chinese headers in the
@@ -1009,6 +1038,7 @@ mod tests {
                 vec![Cell::Text("abc".into()), Cell::Missing],
             ],
             notes: vec![],
+            reference: None,
         };
         let text = t.to_text();
         let lines: Vec<&str> = text.lines().collect();

@@ -164,7 +164,19 @@ try {
   });
   result.compareTitle = await page.textContent("#compare-title");
   result.trendPoints = await page.$$eval("#trend-table tbody tr", (rows) => rows.length);
-  result.chartLines = await page.$$eval("#trend-chart polyline", (l) => l.length);
+  // the charts' own numbers (ECharts' options), to be the tables'
+  result.rankChart = await page.evaluate(() => {
+    const o = echarts.getInstanceByDom(document.getElementById("compare-chart")).getOption();
+    const s = o.series[0];
+    return { names: o.yAxis[0].data, codes: s.data.map((d) => d.code), values: s.data.map((d) => d.value),
+      reference: s.markLine && s.markLine.data.length ? s.markLine.data[0].xAxis : null };
+  });
+  result.trendChart = await page.evaluate(() => {
+    const o = echarts.getInstanceByDom(document.getElementById("trend-chart")).getOption();
+    return { periods: o.xAxis[0].data, now: o.series[0].data, before: o.series[1].data };
+  });
+  result.trendTable = await page.$$eval("#trend-table tbody tr", (rows) =>
+    rows.map((tr) => [...tr.cells].map((td) => JSON.parse(td.dataset.v))));
   result.completenessRows = await page.$$eval("#completeness-table tbody tr", (rows) =>
     rows.map((tr) => [...tr.cells].map((td) => td.textContent)));
   result.breakdownGroups = await page.$$eval(

@@ -628,7 +628,44 @@ async fn a_leader_reads_compares_and_downloads_within_the_jurisdiction_only() {
         "{}",
         seen["trendPoints"]
     );
-    assert!(seen["chartLines"].as_u64() >= Some(1));
+    // the charts draw the tables' numbers: the ranking's bars are the ranked rows' rates in
+    // rank order with the county-wide rate (gRPC's) as the line; the trend's two lines are the
+    // trend table's 本期 and 去年同期 columns
+    let chart = &seen["rankChart"];
+    let ranked: Vec<&pb::CompareRow> = grpc.rows.iter().filter(|r| r.rate.is_some()).collect();
+    assert!(!ranked.is_empty());
+    assert_eq!(
+        texts_of(&chart["codes"]),
+        ranked.iter().map(|r| r.code.clone()).collect::<Vec<_>>()
+    );
+    let bars: Vec<Option<f64>> = chart["values"]
+        .as_array()
+        .expect("bars")
+        .iter()
+        .map(Value::as_f64)
+        .collect();
+    for (bar, row) in bars.iter().zip(&ranked) {
+        assert!(close(*bar, row.rate), "{} {bar:?} {:?}", row.code, row.rate);
+    }
+    assert!(
+        close(chart["reference"].as_f64(), grpc.parent_rate),
+        "{chart}"
+    );
+    let trend = &seen["trendChart"];
+    let table = seen["trendTable"].as_array().expect("trend table");
+    assert!(table.len() >= 8);
+    assert_eq!(trend["now"].as_array().map(Vec::len), Some(table.len()));
+    for (i, row) in table.iter().enumerate() {
+        assert_eq!(trend["periods"][i], row[0], "{i}");
+        assert!(
+            same(&trend["now"][i], row[1].as_f64()),
+            "{i}: {trend} {row}"
+        );
+        assert!(
+            same(&trend["before"][i], row[2].as_f64()),
+            "{i}: {trend} {row}"
+        );
+    }
     let missing: Vec<&Value> = seen["completenessRows"]
         .as_array()
         .expect("completeness rows")

@@ -1,5 +1,7 @@
-//! The page, compiled into the binary: one HTML file, one script, one style sheet. Nothing is
-//! fetched from elsewhere, so the dashboard works on a network without internet access.
+//! The page, compiled into the binary: one HTML file, one script, one style sheet, and the
+//! charting library (Apache ECharts, `assets/vendor/`, Apache-2.0, its licence beside it).
+//! Nothing is fetched from elsewhere, so the dashboard works on a network without internet
+//! access.
 
 use axum::{
     http::{HeaderValue, header},
@@ -9,6 +11,7 @@ use axum::{
 const INDEX: &str = include_str!("assets/index.html");
 const SCRIPT: &str = include_str!("assets/app.js");
 const STYLE: &str = include_str!("assets/app.css");
+const ECHARTS: &str = include_str!("assets/vendor/echarts-6.1.0.min.js");
 
 fn with_type(body: &'static str, content_type: &'static str) -> Response {
     let mut r = body.into_response();
@@ -32,4 +35,19 @@ pub(super) async fn script() -> Response {
 /// `GET /app.css`.
 pub(super) async fn style() -> Response {
     with_type(STYLE, "text/css; charset=utf-8")
+}
+
+/// `GET /vendor/echarts-6.1.0.min.js`: versioned in its path, so cached for good.
+pub(super) async fn echarts() -> Response {
+    let mut r = ECHARTS.into_response();
+    let h = r.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/javascript; charset=utf-8"),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=31536000, immutable"),
+    );
+    r
 }

@@ -127,6 +127,7 @@ pub fn router(web: Web) -> Router {
         .route("/", get(assets::index))
         .route("/app.js", get(assets::script))
         .route("/app.css", get(assets::style))
+        .route("/vendor/echarts-6.1.0.min.js", get(assets::echarts))
         .route("/api/sign-in", post(session::sign_in))
         .route("/api/sign-out", post(session::sign_out))
         .route("/api/me", get(api::me))
@@ -158,7 +159,8 @@ async fn security_headers(mut response: Response) -> Response {
         h.insert(
             header::CONTENT_SECURITY_POLICY,
             HeaderValue::from_static(
-                "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'",
+                // inline styles: the charts' tooltips colour their markers with style attributes
+                "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; frame-ancestors 'none'; form-action 'self'",
             ),
         );
     }

@@ -180,49 +180,71 @@ function renderNotes(el, notes) {
 
 // ---- trend chart (SVG, drawn here) ----
 
+// Charts are Apache ECharts (vendored, /vendor/): each draws the numbers of the table beside it.
+const COLORS = { now: "#1f5fa8", before: "#9aa3ad", incomplete: "#c5ccd6", reference: "#b00020" };
+
+function chartOf(el) {
+  return echarts.getInstanceByDom(el) || echarts.init(el, null, { renderer: "canvas" });
+}
+
+// the trend: this period's line and last year's, dashed; hovering shows both numbers
 function renderChart(el, table) {
   const at = (key) => table.columns.findIndex((c) => c.key === key);
   const [pi, vi, bi] = [at("period"), at("value"), at("yoy_base")];
-  const points = table.rows.map((r) => ({ period: r[pi].v, value: r[vi].v, base: r[bi].v }));
-  const values = points.flatMap((p) => [p.value, p.base]).filter((v) => typeof v === "number");
-  const ns = "http://www.w3.org/2000/svg";
-  const svg = document.createElementNS(ns, "svg");
-  const [w, h, left, right, top, bottom] = [640, 220, 48, 12, 24, 24];
-  svg.setAttribute("viewBox", `0 0 ${w} ${h}`);
-  svg.setAttribute("role", "img");
-  const max = Math.max(1, ...values);
-  const x = (i) => left + (points.length <= 1 ? 0 : (i * (w - left - right)) / (points.length - 1));
-  const y = (v) => top + (h - top - bottom) * (1 - v / max);
-  const add = (name, attrs, text) => {
-    const e = document.createElementNS(ns, name);
-    for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
-    if (text !== undefined) e.textContent = text;
-    svg.append(e);
-    return e;
-  };
-  for (const v of [0, max / 2, max]) {
-    add("line", { class: "axis", x1: left, x2: w - right, y1: y(v), y2: y(v) });
-    add("text", { x: left - 6, y: y(v) + 4, "text-anchor": "end" }, Number.isInteger(v) ? v : v.toFixed(1));
-  }
-  const line = (key, cls) => {
-    const segs = [];
-    let cur = [];
-    points.forEach((p, i) => {
-      if (typeof p[key] === "number") cur.push(`${x(i)},${y(p[key])}`);
-      else if (cur.length) { segs.push(cur); cur = []; }
-    });
-    if (cur.length) segs.push(cur);
-    for (const s of segs) add("polyline", { class: cls, points: s.join(" ") });
-  };
-  line("base", "before");
-  line("value", "now");
-  points.forEach((p, i) => {
-    if (typeof p.value === "number") add("circle", { cx: x(i), cy: y(p.value), r: 3 }).append(
-      Object.assign(document.createElementNS(ns, "title"), { textContent: `${p.period}: ${p.value}` }));
-    if (points.length <= 12 || i % 2 === 0) add("text", { x: x(i), y: h - 6, "text-anchor": "middle" }, p.period);
-  });
-  add("text", { x: w - right, y: 12, "text-anchor": "end" }, "实线：本期　虚线：去年同期");
-  el.replaceChildren(svg);
+  const chart = chartOf(el);
+  chart.setOption({
+    animation: false,
+    grid: { left: 56, right: 16, top: 36, bottom: 28 },
+    legend: { top: 0, data: ["本期", "去年同期"] },
+    tooltip: { trigger: "axis" },
+    xAxis: { type: "category", data: table.rows.map((r) => r[pi].v) },
+    yAxis: { type: "value", scale: false },
+    series: [
+      { name: "本期", type: "line", data: table.rows.map((r) => r[vi].v), connectNulls: false, symbolSize: 6, lineStyle: { width: 2.5, color: COLORS.now }, itemStyle: { color: COLORS.now } },
+      { name: "去年同期", type: "line", data: table.rows.map((r) => r[bi].v), connectNulls: false, symbol: "none", lineStyle: { width: 1.5, type: "dashed", color: COLORS.before }, itemStyle: { color: COLORS.before } },
+    ],
+  }, true);
+}
+
+// the ranking as horizontal bars in the table's order (first on top), the parent's figure as a
+// line, areas whose reports are not all in greyed; clicking a bar goes down to that area
+const CHART_ROWS = 60;
+function renderRankChart(el, table) {
+  const at = (key) => table.columns.findIndex((c) => c.key === key);
+  const [ci, ni, ri, vi, ki] = [at("code"), at("name"), at("rate"), at("value"), at("complete")];
+  const valueAt = ri >= 0 ? ri : vi;
+  const rows = table.rows.filter((r) => typeof r[valueAt].v === "number").slice(0, CHART_ROWS);
+  el.style.height = `${Math.max(160, 40 + rows.length * 18)}px`;
+  const chart = chartOf(el);
+  chart.resize();
+  const ref = table.reference;
+  chart.setOption({
+    animation: false,
+    grid: { left: 96, right: 48, top: 12, bottom: 24 },
+    tooltip: { trigger: "item", valueFormatter: (v) => String(Number(Number(v).toFixed(2))) },
+    xAxis: { type: "value" },
+    yAxis: { type: "category", inverse: true, data: rows.map((r) => r[ni].v), axisLabel: { interval: 0, fontSize: 11 } },
+    series: [{
+      type: "bar",
+      name: table.columns[valueAt].title,
+      data: rows.map((r) => ({
+        value: r[valueAt].v,
+        code: r[ci].v,
+        itemStyle: { color: ki >= 0 && r[ki].v !== "已完成" && r[ki].v !== "" ? COLORS.incomplete : COLORS.now },
+      })),
+      barMaxWidth: 14,
+      label: { show: rows.length <= 40, position: "right", fontSize: 10, formatter: (p) => String(Number(p.value.toFixed(2))) },
+      markLine: ref ? {
+        symbol: "none",
+        lineStyle: { color: COLORS.reference, type: "dashed" },
+        label: { formatter: `${ref.label} ${Number(ref.value.toFixed(2))}`, position: "insideEndTop", color: COLORS.reference },
+        data: [{ xAxis: ref.value }],
+      } : undefined,
+    }],
+  }, true);
+  chart.off("click");
+  chart.on("click", (p) => { if (p.data && p.data.code) { state.area = p.data.code; writeHash(); } });
+  el.dataset.rows = String(rows.length);
 }
 
 // ---- area picker ----
@@ -285,6 +307,7 @@ async function render() {
   const jobs = [
     ["compare", figures, (t) => {
       $("compare-title").textContent = t.title;
+      renderRankChart($("compare-chart"), t);
       renderTable($("compare-table"), t, { drill: true });
       renderNotes($("compare-notes"), t.notes);
     }],
@@ -564,5 +587,8 @@ document.addEventListener("DOMContentLoaded", () => {
   $("metric").addEventListener("change", () => { state.metric = $("metric").value; writeHash(); });
   $("approved-only").addEventListener("change", () => { state.approved = $("approved-only").checked; writeHash(); });
   window.addEventListener("hashchange", () => { if (state.me) render(); });
+  window.addEventListener("resize", () => {
+    for (const id of ["compare-chart", "trend-chart"]) { const c = echarts.getInstanceByDom($(id)); if (c) c.resize(); }
+  });
   api("/api/me").then(start, () => showSignIn());
 });
