@@ -65,6 +65,15 @@ pub enum RuleOp {
     Ge,
 }
 
+/// Which way a figure is better: fewer 发案 is better, a higher 调处成功率 is. Unsaid: neither
+/// (more 排查 may be diligence or trouble).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Better {
+    Higher,
+    Lower,
+}
+
 /// A metric definition.
 #[derive(Debug, Clone, Serialize)]
 pub struct Metric {
@@ -77,6 +86,10 @@ pub struct Metric {
     pub category: Option<String>,
     /// Kept for the reports that carry it, no longer asked on any form.
     pub retired: bool,
+    /// Which way is better, when one is.
+    pub better: Option<Better>,
+    /// A headline figure of the dashboard's first screen.
+    pub headline: bool,
 }
 
 /// A category of parts, e.g. dispute type with its values.
@@ -127,6 +140,10 @@ pub struct Indicator {
     pub denominator: Denominator,
     pub factor: f64,
     pub unit: String,
+    /// Which way is better, when one is.
+    pub better: Option<Better>,
+    /// A headline figure of the dashboard's first screen.
+    pub headline: bool,
 }
 
 /// Why a catalogue file was refused.
@@ -170,6 +187,10 @@ struct MetricFile {
     category: Option<String>,
     #[serde(default)]
     retired: bool,
+    #[serde(default)]
+    better: Option<Better>,
+    #[serde(default)]
+    headline: bool,
 }
 
 #[derive(Deserialize)]
@@ -195,6 +216,10 @@ struct IndicatorFile {
     factor: f64,
     #[serde(default)]
     unit: String,
+    #[serde(default)]
+    better: Option<Better>,
+    #[serde(default)]
+    headline: bool,
 }
 
 fn one() -> i64 {
@@ -280,6 +305,8 @@ impl Catalogue {
                 denominator,
                 factor: i.factor,
                 unit: i.unit,
+                better: i.better,
+                headline: i.headline,
             });
         }
         cat.forms = cat.checked_forms(file.form)?;
@@ -569,6 +596,8 @@ fn checked_metrics(
             kind: m.kind,
             category: m.category,
             retired: m.retired,
+            better: m.better,
+            headline: m.headline,
         });
     }
     Ok((metrics, index))

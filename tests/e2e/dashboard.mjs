@@ -164,6 +164,13 @@ try {
   });
   result.compareTitle = await page.textContent("#compare-title");
   result.trendPoints = await page.$$eval("#trend-table tbody tr", (rows) => rows.length);
+  // the first screen's cards: value, 同比 and its colour
+  result.cards = await page.$$eval("#cards .card", (cards) => cards.map((c) => ({
+    id: c.dataset.id,
+    value: c.querySelector(".value").firstChild.textContent,
+    yoy: (c.querySelector(".yoy") || {}).className || "",
+    yoyText: (c.querySelector(".yoy") || {}).textContent || "",
+  })));
   // the charts' own numbers (ECharts' options), to be the tables'
   result.rankChart = await page.evaluate(() => {
     const o = echarts.getInstanceByDom(document.getElementById("compare-chart")).getOption();

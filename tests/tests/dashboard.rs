@@ -264,6 +264,19 @@ async fn grpc_rank(
         .into_inner()
 }
 
+/// An area's rollup for a period, over gRPC.
+async fn grpc_rollup(hub: &Hub, pki: &Pki, area: &str, period: &str) -> pb::RollupReply {
+    pb::query_service_client::QueryServiceClient::new(grpc_viewer(hub, pki).await)
+        .rollup(pb::RollupRequest {
+            area: area.into(),
+            period: period.into(),
+            ..Default::default()
+        })
+        .await
+        .expect("gRPC rollup")
+        .into_inner()
+}
+
 async fn grpc_compare(hub: &Hub, pki: &Pki) -> pb::CompareReply {
     pb::query_service_client::QueryServiceClient::new(grpc_viewer(hub, pki).await)
         .compare(pb::CompareRequest {
@@ -628,6 +641,65 @@ async fn a_leader_reads_compares_and_downloads_within_the_jurisdiction_only() {
         "{}",
         seen["trendPoints"]
     );
+    // the first screen's cards: each headline figure is the township's rollup for the quarter
+    // (gRPC's), its 同比 coloured by which way is better (rising 发案 red, falling green)
+    let now = grpc_rollup(&hub, &pki, TOWNSHIP, QUARTER).await;
+    let before = grpc_rollup(&hub, &pki, TOWNSHIP, "2025-Q3").await;
+    let cards = seen["cards"].as_array().expect("cards");
+    let catalogue = Catalogue::builtin();
+    let headline: Vec<&str> = catalogue
+        .metrics()
+        .iter()
+        .filter(|m| m.headline)
+        .map(|m| m.id.as_str())
+        .chain(
+            catalogue
+                .indicators()
+                .iter()
+                .filter(|i| i.headline)
+                .map(|i| i.id.as_str()),
+        )
+        .collect();
+    assert_eq!(cards.len(), headline.len() + 1, "{cards:?}");
+    let number = |v: Option<f64>| {
+        v.map_or("—".to_owned(), |v| {
+            if v.fract() == 0.0 {
+                format!("{}", v as i64)
+            } else {
+                format!("{}", (v * 100.0).round() / 100.0)
+            }
+        })
+    };
+    let figure = |r: &pb::RollupReply, id: &str| {
+        r.figures
+            .iter()
+            .find(|f| f.metric == id)
+            .map(|f| f.total.map(|v| v as f64))
+            .or_else(|| r.rates.iter().find(|x| x.indicator == id).map(|x| x.value))
+            .flatten()
+    };
+    for id in &headline {
+        let card = cards
+            .iter()
+            .find(|c| c["id"] == *id)
+            .unwrap_or_else(|| panic!("{id} card"));
+        let shown = card["value"].as_str().unwrap_or_default().replace(',', "");
+        assert_eq!(shown, number(figure(&now, id)), "{id}: {card}");
+    }
+    let crime = cards
+        .iter()
+        .find(|c| c["id"] == "cases.criminal_filed")
+        .expect("发案 card");
+    let (n, b) = (
+        figure(&now, "cases.criminal_filed"),
+        figure(&before, "cases.criminal_filed"),
+    );
+    let class = crime["yoy"].as_str().unwrap_or_default();
+    match (n, b) {
+        (Some(n), Some(b)) if n > b => assert!(class.contains("bad"), "{crime}"),
+        (Some(n), Some(b)) if n < b => assert!(class.contains("good"), "{crime}"),
+        _ => assert!(class.contains("flat"), "{crime}"),
+    }
     // the charts draw the tables' numbers: the ranking's bars are the ranked rows' rates in
     // rank order with the county-wide rate (gRPC's) as the line; the trend's two lines are the
     // trend table's 本期 and 去年同期 columns

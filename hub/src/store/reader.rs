@@ -352,6 +352,27 @@ impl StoreReader {
         Ok(out)
     }
 
+    /// When the latest revision for `periods` from `under` or an office within it arrived (ms
+    /// since the epoch), if any did.
+    pub fn latest_received_under(
+        &self,
+        under: AreaCode,
+        periods: &[Period],
+    ) -> Result<Option<i64>, StoreError> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT MAX(received_at_ms) FROM revisions WHERE period = ?1 AND area >= ?2 AND area < ?3",
+        )?;
+        let prefix = under.to_string();
+        let end = format!("{prefix}:");
+        let mut latest: Option<i64> = None;
+        for p in periods {
+            let at: Option<i64> =
+                st.query_row([p.to_string(), prefix.clone(), end.clone()], |r| r.get(0))?;
+            latest = latest.max(at);
+        }
+        Ok(latest)
+    }
+
     /// Every review decision (审核) on (area, period), oldest first.
     pub fn review_events(
         &self,

@@ -570,6 +570,47 @@ pub async fn locks_set(
     ))
 }
 
+/// Which cards.
+#[derive(Debug, Clone, Deserialize)]
+pub struct HeadlineQuery {
+    pub area: String,
+    pub period: String,
+    #[serde(default)]
+    pub approved: Option<String>,
+}
+
+/// `GET /api/headline?area=&period=[&approved=1]`: the first screen's cards (see
+/// [`super::headline`]).
+pub async fn headline(
+    State(web): State<Web>,
+    headers: HeaderMap,
+    Query(q): Query<HeadlineQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let user = session::user(&web, &headers).await?;
+    let area = readable_area(&web, &user, &q.area)?;
+    let span: Span = q
+        .period
+        .parse()
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("期间 {:?}: {e}", q.period)))?;
+    let figures = Figures::approved_only(q.approved.as_deref().is_some_and(|a| a == "1"));
+    let hub = web.hub.clone();
+    let who = user.identity().uri();
+    let cards = web
+        .hub
+        .gate
+        .run(&format!("web:{}:{who}", user.name), None, move || {
+            let latest = hub
+                .store
+                .reader()
+                .and_then(|r| r.latest_received_under(area, &span.reported()))
+                .map_err(crate::query::QueryError::from)?;
+            super::headline::cards(&hub.engine, &hub.catalogue, area, span, figures, latest)
+        })
+        .await
+        .map_err(|e| ApiError::from(HubError::from(e)))?;
+    Ok(Json(cards))
+}
+
 /// The bulletin asked for.
 #[derive(Debug, Clone, Deserialize)]
 pub struct BulletinQuery {

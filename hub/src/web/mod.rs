@@ -16,6 +16,7 @@
 pub mod api;
 mod assets;
 mod brief;
+mod headline;
 pub mod session;
 pub mod throttle;
 
@@ -141,6 +142,7 @@ pub fn router(web: Web) -> Router {
         )
         .route("/api/review/history", get(api::review_history))
         .route("/api/bulletin", get(api::bulletin))
+        .route("/api/headline", get(api::headline))
         .route("/api/locks", get(api::locks_list).post(api::locks_set))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(web);

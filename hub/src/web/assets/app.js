@@ -292,11 +292,11 @@ async function render() {
     showError(e.message);
     // back to the user's own area is always possible
     renderArea({ trail: [state.me.area], children: [] });
-    for (const id of ["compare", "trend", "completeness", "breakdown", "departments", "assess", "review", "locks"]) $(id).hidden = true;
+    for (const id of ["headline", "compare", "trend", "completeness", "breakdown", "departments", "assess", "review", "locks"]) $(id).hidden = true;
     return;
   }
   if (seq !== renderSeq) return;
-  for (const id of ["compare", "trend", "completeness", "breakdown", "departments", "assess"]) $(id).hidden = false;
+  for (const id of ["headline", "compare", "trend", "completeness", "breakdown", "departments", "assess"]) $(id).hidden = false;
   renderArea(area);
   const trendPeriods = { month: 12, quarter: 8, year: 5, range: 12 }[$("period-kind").value];
   // a cumulative range trends by month, ending at its last month
@@ -361,9 +361,57 @@ async function render() {
   // nor a view whose tables did not all arrive
   const form = $("form").value;
   const drawn = `${shown.area}|${shown.period}|${shown.metric}` + (form ? `|${form}` : "") + (state.approved ? "|approved" : "");
+  await loadHeadline(shown);
   await loadReview(shown);
   await loadLocks(shown);
   document.body.dataset.ready = errors.length ? `failed:${drawn}` : drawn;
+}
+
+// ---- the first screen: headline cards (value, 同比 and 环比 coloured by which way is better) ----
+
+function fmtNumber(v) {
+  if (typeof v !== "number") return "—";
+  return Number.isInteger(v) ? v.toLocaleString("zh-CN") : Number(v.toFixed(2)).toLocaleString("zh-CN");
+}
+
+function changeText(label, c, unit) {
+  if (!c || typeof c.change !== "number") return { text: `${label} —`, cls: "flat" };
+  const arrow = c.change > 0 ? "▲" : c.change < 0 ? "▼" : "＝";
+  const size = typeof c.points === "number" ? `${Math.abs(c.points).toFixed(2)} 个百分点`
+    : typeof c.pct === "number" ? `${Math.abs(c.pct).toFixed(1)}%` : `${fmtNumber(Math.abs(c.change))}${unit}`;
+  return { text: `${label} ${arrow} ${c.change === 0 ? "持平" : size}`, cls: c.judgement || "flat" };
+}
+
+async function loadHeadline(shown) {
+  let r;
+  try {
+    r = await api(`/api/headline?${new URLSearchParams({ area: shown.area, period: shown.period, ...(state.approved ? { approved: "1" } : {}) })}`);
+  } catch (e) {
+    $("cards").replaceChildren(Object.assign(document.createElement("p"), { className: "notes", textContent: e.message }));
+    return;
+  }
+  $("headline-title").textContent = `${r.name} ${r.period} 主要指标${state.approved ? "（仅已审核）" : ""}`;
+  const el = (tag, cls, text) => Object.assign(document.createElement(tag), { className: cls, textContent: text });
+  const cards = r.cards.map((c) => {
+    const card = el("div", "card", "");
+    card.dataset.id = c.id;
+    const value = el("div", "value", fmtNumber(c.value));
+    value.append(el("small", "", c.unit));
+    const yoy = changeText("同比", c.yoy, c.unit);
+    const mom = changeText("环比", c.mom, c.unit);
+    card.append(el("div", "group", c.group), el("div", "name", c.name), value,
+      el("div", `change yoy ${yoy.cls}`, yoy.text), el("div", `change mom ${mom.cls}`, mom.text));
+    return card;
+  });
+  const k = r.completeness;
+  const summary = el("div", "card summary", "");
+  summary.dataset.id = "completeness";
+  const rate = k.expected ? `${(k.received / k.expected * 100).toFixed(1)}%` : "—";
+  const value = el("div", "value", rate);
+  summary.append(el("div", "group", "上报"), el("div", "name", "上报率"), value,
+    el("div", "change", `应报 ${k.expected}，已报 ${k.received}，未报 ${k.missing}`),
+    el("div", "change", `最近上报 ${r.latest || "—"}`));
+  $("cards").replaceChildren(summary, ...cards);
 }
 
 // ---- 通报: the bulletin of the area and period, as Word or a print view ----
