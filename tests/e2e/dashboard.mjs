@@ -236,6 +236,34 @@ try {
   result.rangeRows = await page.$$eval("#compare-table tbody tr", (rows) => rows.length);
   result.rangeTitle = await page.textContent("#compare-title");
 
+  // a bar of the ranking's chart, clicked: the page goes down to that area
+  await page.$eval("#compare-chart", (el) => el.scrollIntoView({ block: "center" }));
+  const bar = await page.evaluate(() => {
+    const el = document.getElementById("compare-chart");
+    const chart = echarts.getInstanceByDom(el);
+    const data = chart.getOption().series[0].data;
+    const [x0] = chart.convertToPixel({ seriesIndex: 0 }, [0, 0]);
+    const [x, y] = chart.convertToPixel({ seriesIndex: 0 }, [data[0].value, 0]);
+    const box = el.getBoundingClientRect();
+    return { code: data[0].code, x: box.left + (x0 + x) / 2, y: box.top + y };
+  });
+  await page.mouse.click(bar.x, bar.y);
+  // (a village has no areas below it to rank: its view says so, and that is the drawn state)
+  await page.waitForFunction((c) => (document.body.dataset.ready || "").replace(/^failed:/, "").startsWith(c + "|"), bar.code);
+  result.chartDrill = { code: bar.code, ready: await page.evaluate(() => document.body.dataset.ready) };
+  await page.screenshot({ path: join(artifacts, "02b-chart-drill.png"), fullPage: true });
+
+  // on a phone: the first screen fits the width (wide tables scroll inside their panels)
+  const phoneContext = await browser.newContext({ ignoreHTTPSErrors: true, locale: "zh-CN",
+    viewport: { width: 390, height: 844 }, deviceScaleFactor: 2, isMobile: true, hasTouch: true });
+  await phoneContext.addCookies(await context.cookies());
+  const phone = await phoneContext.newPage();
+  await phone.goto(`${url}/#area=${township}&period=${quarter}&metric=${metric}`);
+  await phone.waitForFunction((v) => document.body.dataset.ready === v, `${township}|${quarter}|${metric}`, { timeout: 30000 });
+  result.phone = await phone.evaluate(() => ({ scroll: document.documentElement.scrollWidth, width: window.innerWidth, cards: document.querySelectorAll("#cards .card").length }));
+  await phone.screenshot({ path: join(artifacts, "04-phone.png") });
+  await phoneContext.close();
+
   // an area outside the jurisdiction: the page says so and shows no figures
   await page.goto(`${url}/#area=${outside}&period=${quarter}&metric=${metric}`);
   await page.waitForSelector("#error", { state: "visible" });

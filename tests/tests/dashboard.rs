@@ -700,6 +700,23 @@ async fn a_leader_reads_compares_and_downloads_within_the_jurisdiction_only() {
         (Some(n), Some(b)) if n < b => assert!(class.contains("good"), "{crime}"),
         _ => assert!(class.contains("flat"), "{crime}"),
     }
+    // clicking the chart's first bar went down to that area; on a phone the page fits the width
+    let drilled = &seen["chartDrill"];
+    assert!(
+        drilled["ready"]
+            .as_str()
+            .zip(drilled["code"].as_str())
+            .is_some_and(|(ready, code)| ready
+                .trim_start_matches("failed:")
+                .starts_with(&format!("{code}|"))),
+        "{drilled}"
+    );
+    let phone = &seen["phone"];
+    assert!(
+        phone["scroll"].as_u64() <= phone["width"].as_u64().map(|w| w + 1),
+        "the phone page scrolls sideways: {phone}"
+    );
+    assert!(phone["cards"].as_u64() > Some(1), "{phone}");
     // the charts draw the tables' numbers: the ranking's bars are the ranked rows' rates in
     // rank order with the county-wide rate (gRPC's) as the line; the trend's two lines are the
     // trend table's 本期 and 去年同期 columns
