@@ -283,6 +283,13 @@ fn with_loop(
         }
         None => state,
     };
+    let state = match &args.boundaries {
+        Some(dir) => {
+            let b = pingan_hub::web::boundaries::Boundaries::load_dir(dir, &state.areas)?;
+            state.with_boundaries(b)
+        }
+        None => state,
+    };
     if let Some(p) = &args.scheme {
         let bytes = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
         let (text, _) = pingan_domain::text::decode(&bytes)

@@ -35,6 +35,8 @@ pub struct HubState {
     pub gate: Arc<crate::query::gate::Gate>,
     /// Reminders (催报), when the hub sends them: the webhook and the contacts.
     pub reminders: Option<Arc<crate::remind::RemindConfig>>,
+    /// Map boundaries for the dashboard (`serve --boundaries DIR`); none by default.
+    pub boundaries: Arc<crate::web::boundaries::Boundaries>,
 }
 
 /// Why a hub could not open its data.
@@ -180,6 +182,7 @@ impl HubState {
             forward,
             gate: Arc::default(),
             reminders: None,
+            boundaries: Arc::default(),
         })
     }
 
@@ -192,6 +195,12 @@ impl HubState {
     /// The same hub sending reminders (催报) this way.
     pub fn with_reminders(mut self, cfg: crate::remind::RemindConfig) -> HubState {
         self.reminders = Some(Arc::new(cfg));
+        self
+    }
+
+    /// The same hub drawing these boundaries on its dashboard's map (`serve --boundaries`).
+    pub fn with_boundaries(mut self, b: crate::web::boundaries::Boundaries) -> HubState {
+        self.boundaries = Arc::new(b);
         self
     }
 

@@ -125,6 +125,16 @@ try {
   result.firstReady = await page.evaluate(() => document.body.dataset.ready);
   await page.selectOption("#metric", "disputes.mediated");
   await page.waitForFunction(() => (document.body.dataset.ready || "").endsWith("|disputes.mediated"));
+  // the map of the county's townships (the test's boundaries), coloured by the ranking's figure
+  await page.waitForFunction(() => document.getElementById("map").dataset.regions);
+  result.map = await page.evaluate(() => {
+    const o = echarts.getInstanceByDom(document.getElementById("map")).getOption();
+    return { regions: Number(document.getElementById("map").dataset.regions),
+      data: o.series[0].data.map((d) => [d.name, d.value]), hidden: document.getElementById("map-panel").hidden };
+  });
+  result.compareFirst = await page.$$eval("#compare-table tbody tr", (rows) =>
+    rows.map((tr) => [tr.cells[1].textContent, JSON.parse(tr.cells[3].dataset.v)]));
+
   await page.check("#approved-only");
   await page.waitForFunction(() => (document.body.dataset.ready || "").endsWith("|disputes.mediated|approved"));
   result.approvedCompare = await page.$$eval("#compare-table tbody tr", (rows) =>

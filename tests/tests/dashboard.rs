@@ -103,7 +103,33 @@ fn start_hub(data: &Path, pki: &Pki, webhook: &str, contact: &str) -> Hub {
         format!("区划代码,联系人,电话,企业微信,钉钉\n{contact},王书记,13900000004,,ding-wang\n"),
     )
     .expect("write the contacts");
+    // map boundaries for the county's townships: a made-up grid of squares (real boundaries
+    // are the deployment's own GeoJSON), one file, plus a feature of no registry code
+    let boundaries = data.with_file_name("boundaries");
+    std::fs::create_dir_all(&boundaries).expect("boundaries dir");
+    let mut towns = fixtures::santai_areas()
+        .children(COUNTY.parse().expect("county"))
+        .to_vec();
+    towns.sort();
+    let features: Vec<Value> = towns
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let (x, y) = ((i % 6) as f64 * 0.1 + 104.8, (i / 6) as f64 * 0.1 + 30.9);
+            serde_json::json!({"type": "Feature", "properties": {"code": t.to_string()},
+                "geometry": {"type": "Polygon", "coordinates": [[[x, y], [x + 0.1, y], [x + 0.1, y + 0.1], [x, y + 0.1], [x, y]]]}})
+        })
+        .chain(std::iter::once(serde_json::json!({"type": "Feature", "properties": {"code": "999999999"},
+            "geometry": {"type": "Polygon", "coordinates": [[[0, 0], [1, 0], [1, 1], [0, 0]]]}})))
+        .collect();
+    std::fs::write(
+        boundaries.join("510722-townships.geojson"),
+        serde_json::json!({"type": "FeatureCollection", "features": features}).to_string(),
+    )
+    .expect("write the boundaries");
     let served = ServedHub::start([
+        "--boundaries".as_ref(),
+        boundaries.as_os_str(),
         "--remind-webhook".as_ref(),
         webhook.as_ref(),
         "--remind-format".as_ref(),
@@ -839,6 +865,34 @@ async fn a_leader_reads_compares_and_downloads_within_the_jurisdiction_only() {
             .is_some_and(|t| t.contains(&format!("待审核 {} 份", imported.len() - 3))),
         "{seen}"
     );
+    // the map: every township of the county has a boundary (the made-up one of no registry code
+    // is left out), and each is coloured by its 调处矛盾纠纷 in the ranking table beside it
+    let map = &seen["map"];
+    let townships = fixtures::santai_areas()
+        .children(COUNTY.parse().expect("county"))
+        .len();
+    assert_eq!(map["regions"].as_u64(), Some(townships as u64), "{map}");
+    assert_eq!(map["hidden"], false);
+    let table: Vec<(String, Value)> = seen["compareFirst"]
+        .as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| (r[0].as_str().unwrap_or_default().to_owned(), r[1].clone()))
+        .collect();
+    let drawn = map["data"].as_array().expect("map data");
+    assert_eq!(drawn.len(), table.len(), "{map}");
+    assert!(
+        drawn.iter().any(|d| d[1].is_number()),
+        "some township has a figure: {map}"
+    );
+    for d in drawn {
+        let code = d[0].as_str().unwrap_or_default();
+        let row = table
+            .iter()
+            .find(|(c, _)| c == code)
+            .expect("a row per region");
+        assert_eq!(d[1], row.1, "{code}");
+    }
     // 审核记录: the returned report's steps, oldest first
     let history = texts_of(&seen["history"]);
     assert_eq!(history.len(), 2, "{seen}");

@@ -262,6 +262,11 @@ pub struct ServeArgs {
     /// accounts from `pingan-hub users add`), e.g. 0.0.0.0:7443. Off when not given.
     #[arg(long, env = "PINGAN_WEB_LISTEN")]
     pub web_listen: Option<SocketAddr>,
+    /// Map boundaries for the dashboard: a directory of GeoJSON FeatureCollections whose
+    /// features carry the division code (`properties.code`, `adcode` or `区划代码`); the page
+    /// draws an area's children that have one as a map of the metric picked.
+    #[arg(long, env = "PINGAN_BOUNDARIES")]
+    pub boundaries: Option<PathBuf>,
 }
 
 /// Federation: forwarding this hub's rollups to a parent hub.

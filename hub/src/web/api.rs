@@ -570,6 +570,29 @@ pub async fn locks_set(
     ))
 }
 
+/// The area whose children's boundaries are asked for.
+#[derive(Debug, Clone, Deserialize)]
+pub struct BoundariesQuery {
+    pub area: String,
+}
+
+/// `GET /api/boundaries?area=`: the GeoJSON of the area's children that have boundaries
+/// (`serve --boundaries`); `{"features": []}` when none do (the page then shows no map).
+pub async fn boundaries(
+    State(web): State<Web>,
+    headers: HeaderMap,
+    Query(q): Query<BoundariesQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let user = session::user(&web, &headers).await?;
+    let area = readable_area(&web, &user, &q.area)?;
+    Ok(Json(
+        web.hub
+            .boundaries
+            .children_of(area, &web.hub.areas)
+            .unwrap_or_else(|| json!({"type": "FeatureCollection", "features": []})),
+    ))
+}
+
 /// Which cards.
 #[derive(Debug, Clone, Deserialize)]
 pub struct HeadlineQuery {

@@ -15,6 +15,7 @@
 
 pub mod api;
 mod assets;
+pub mod boundaries;
 mod brief;
 mod headline;
 pub mod session;
@@ -143,6 +144,7 @@ pub fn router(web: Web) -> Router {
         .route("/api/review/history", get(api::review_history))
         .route("/api/bulletin", get(api::bulletin))
         .route("/api/headline", get(api::headline))
+        .route("/api/boundaries", get(api::boundaries))
         .route("/api/locks", get(api::locks_list).post(api::locks_set))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(web);

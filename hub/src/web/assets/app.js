@@ -206,6 +206,55 @@ function renderChart(el, table) {
   }, true);
 }
 
+// the map: the children with boundaries (serve --boundaries) coloured by the ranking's figure,
+// with a legend; no boundaries, no map. Clicking an area goes down to it.
+const boundaries = new Map();
+async function renderMap(shown, table) {
+  const panel = $("map-panel");
+  let geo = boundaries.get(shown.area);
+  if (!geo) {
+    try {
+      geo = await api(`/api/boundaries?${new URLSearchParams({ area: shown.area })}`);
+    } catch (e) {
+      geo = { features: [] };
+    }
+    boundaries.set(shown.area, geo);
+  }
+  if (!geo.features.length) { panel.hidden = true; return; }
+  panel.hidden = false;
+  const at = (key) => table.columns.findIndex((c) => c.key === key);
+  const [ci, ni, ri, vi] = [at("code"), at("name"), at("rate"), at("value")];
+  const valueAt = ri >= 0 ? ri : vi;
+  const names = Object.fromEntries(geo.features.map((f) => [f.properties.code, f.properties.name]));
+  const data = table.rows
+    .filter((r) => names[r[ci].v] !== undefined)
+    .map((r) => ({ name: r[ci].v, value: typeof r[valueAt].v === "number" ? r[valueAt].v : null }));
+  const values = data.map((d) => d.value).filter((v) => typeof v === "number");
+  echarts.registerMap(`area-${shown.area}`, geo);
+  $("map-title").textContent = `${table.title.replace(/ 排名$/, "")}（地图）`;
+  const chart = chartOf($("map"));
+  chart.resize();
+  chart.setOption({
+    animation: false,
+    tooltip: { trigger: "item", formatter: (p) => `${names[p.name] || p.name}：${typeof p.value === "number" && !Number.isNaN(p.value) ? Number(p.value.toFixed(2)) : "—"}` },
+    visualMap: {
+      min: values.length ? Math.min(...values) : 0,
+      max: values.length ? Math.max(...values) : 1,
+      calculable: true, left: 8, bottom: 8, text: ["高", "低"],
+      inRange: { color: ["#e3eef9", "#1f5fa8"] },
+    },
+    series: [{
+      type: "map", map: `area-${shown.area}`, nameProperty: "code", roam: false,
+      label: { show: true, fontSize: 10, formatter: (p) => names[p.name] || p.name },
+      emphasis: { label: { show: true } },
+      data,
+    }],
+  }, true);
+  chart.off("click");
+  chart.on("click", (p) => { if (p.name) { state.area = p.name; writeHash(); } });
+  $("map").dataset.regions = String(geo.features.length);
+}
+
 // the ranking as horizontal bars in the table's order (first on top), the parent's figure as a
 // line, areas whose reports are not all in greyed; clicking a bar goes down to that area
 const CHART_ROWS = 60;
@@ -292,7 +341,7 @@ async function render() {
     showError(e.message);
     // back to the user's own area is always possible
     renderArea({ trail: [state.me.area], children: [] });
-    for (const id of ["headline", "compare", "trend", "completeness", "breakdown", "departments", "assess", "review", "locks"]) $(id).hidden = true;
+    for (const id of ["headline", "map-panel", "compare", "trend", "completeness", "breakdown", "departments", "assess", "review", "locks"]) $(id).hidden = true;
     return;
   }
   if (seq !== renderSeq) return;
@@ -301,6 +350,7 @@ async function render() {
   const trendPeriods = { month: 12, quarter: 8, year: 5, range: 12 }[$("period-kind").value];
   // a cumulative range trends by month, ending at its last month
   const trendPeriod = shown.period.includes("..") ? shown.period.split("..")[1] : shown.period;
+  let mapDrawn = null;
   // 审核: approved figures only, when ticked (the tables say which figures they hold)
   const figures = state.approved ? { approved: "1" } : {};
   const trendExtra = { periods: trendPeriods, period: trendPeriod, ...figures };
@@ -308,6 +358,7 @@ async function render() {
     ["compare", figures, (t) => {
       $("compare-title").textContent = t.title;
       renderRankChart($("compare-chart"), t);
+      mapDrawn = renderMap(shown, t);
       renderTable($("compare-table"), t, { drill: true });
       renderNotes($("compare-notes"), t.notes);
     }],
@@ -361,6 +412,7 @@ async function render() {
   // nor a view whose tables did not all arrive
   const form = $("form").value;
   const drawn = `${shown.area}|${shown.period}|${shown.metric}` + (form ? `|${form}` : "") + (state.approved ? "|approved" : "");
+  await mapDrawn;
   await loadHeadline(shown);
   await loadReview(shown);
   await loadLocks(shown);
@@ -636,7 +688,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("approved-only").addEventListener("change", () => { state.approved = $("approved-only").checked; writeHash(); });
   window.addEventListener("hashchange", () => { if (state.me) render(); });
   window.addEventListener("resize", () => {
-    for (const id of ["compare-chart", "trend-chart"]) { const c = echarts.getInstanceByDom($(id)); if (c) c.resize(); }
+    for (const id of ["compare-chart", "trend-chart", "map"]) { const c = echarts.getInstanceByDom($(id)); if (c) c.resize(); }
   });
   api("/api/me").then(start, () => showSignIn());
 });
