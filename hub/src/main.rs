@@ -43,7 +43,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         .with_ansi(std::io::stderr().is_terminal())
         .init();
     match cli.command {
-        Command::Serve(args) => serve(args).await,
+        Command::Serve(args) => serve(*args).await,
         Command::Demo(args) => demo::run(args).await,
         Command::Query(cmd) => pingan_hub::cmd::query_client::run(cmd).await,
         Command::Locks(cmd) => pingan_hub::cmd::lock_client::run(cmd).await,

@@ -21,7 +21,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Run the hub's gRPC server.
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Start a hub on loopback and have 三台县's nodes report to it (the README's demo).
     Demo(DemoArgs),
     /// Ask a hub: rollup, compare, trend, completeness or departments.
