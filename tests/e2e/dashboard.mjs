@@ -200,6 +200,17 @@ try {
     "#breakdown-table tbody td[data-key=group]", (cells) => [...new Set(cells.map((c) => c.textContent))]);
   await page.screenshot({ path: join(artifacts, "02-township-quarter.png"), fullPage: true });
 
+  // 网格员 by 专职/兼职: the breakdown's pie
+  await page.selectOption("#metric", "grid.workers");
+  await ready(`${township}|${quarter}|grid.workers`);
+  result.parts = await page.evaluate(() => {
+    const el = document.getElementById("parts-chart");
+    const c = echarts.getInstanceByDom(el);
+    return c ? c.getOption().series[0].data.map((d) => [d.name, d.value]) : [];
+  });
+  await page.selectOption("#metric", metric);
+  await ready(`${township}|${quarter}|${metric}`);
+
   // completeness of one form: the half-monthly form names the township's half-months only
   await page.selectOption("#form", "disputes_half_monthly");
   await ready(`${township}|${quarter}|${metric}|disputes_half_monthly`);

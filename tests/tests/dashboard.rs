@@ -43,7 +43,8 @@ fn write_figures(path: &Path) -> BTreeMap<(String, String, String), i64> {
     let villages = areas.children(TOWNSHIP.parse().expect("township"));
     assert!(villages.len() > 5, "the township has villages");
     let mut out = BTreeMap::new();
-    let mut csv = String::from("area,period,metric,value\n");
+    // with 分类 where a value comes broken down (网格员 by 专职/兼职, 纠纷 by type)
+    let mut csv = String::from("area,period,metric,value,part\n");
     for (i, village) in villages.iter().enumerate() {
         for month in MONTHS {
             if month == "2026-09" && i % 7 == 3 {
@@ -65,7 +66,15 @@ fn write_figures(path: &Path) -> BTreeMap<(String, String, String), i64> {
             }
             for v in values {
                 let total = v.total.unwrap_or_else(|| v.parts.values().sum());
-                csv.push_str(&format!("{village},{month},{},{total}\n", v.metric));
+                if let Some(t) = v.total {
+                    csv.push_str(&format!("{village},{month},{},{t},\n", v.metric));
+                }
+                for (part, n) in &v.parts {
+                    csv.push_str(&format!("{village},{month},{},{n},{part}\n", v.metric));
+                }
+                if v.total.is_none() && v.parts.is_empty() {
+                    csv.push_str(&format!("{village},{month},{},{total},\n", v.metric));
+                }
                 out.insert((village.to_string(), month.to_owned(), v.metric), total);
             }
         }
@@ -743,6 +752,40 @@ async fn a_leader_reads_compares_and_downloads_within_the_jurisdiction_only() {
         "the phone page scrolls sideways: {phone}"
     );
     assert!(phone["cards"].as_u64() > Some(1), "{phone}");
+    // the breakdown's pie: 网格员 by 专职/兼职 as the township's rollup by category says
+    let by_category =
+        pb::query_service_client::QueryServiceClient::new(grpc_viewer(&hub, &pki).await)
+            .rollup(pb::RollupRequest {
+                area: TOWNSHIP.into(),
+                period: QUARTER.into(),
+                metrics: vec!["grid.workers".into()],
+                by_category: true,
+                ..Default::default()
+            })
+            .await
+            .expect("gRPC rollup")
+            .into_inner();
+    let want: Vec<(String, i64)> = by_category.figures[0]
+        .parts
+        .iter()
+        .filter_map(|p| Some((p.part.clone(), p.value?)))
+        .collect();
+    assert!(
+        !want.is_empty(),
+        "the township's villages broke 网格员 down"
+    );
+    let pie: Vec<(String, i64)> = seen["parts"]
+        .as_array()
+        .expect("pie")
+        .iter()
+        .map(|d| {
+            (
+                d[0].as_str().unwrap_or_default().to_owned(),
+                d[1].as_i64().unwrap_or(-1),
+            )
+        })
+        .collect();
+    assert_eq!(pie, want);
     // the charts draw the tables' numbers: the ranking's bars are the ranked rows' rates in
     // rank order with the county-wide rate (gRPC's) as the line; the trend's two lines are the
     // trend table's 本期 and 去年同期 columns

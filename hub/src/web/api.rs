@@ -593,6 +593,60 @@ pub async fn boundaries(
     ))
 }
 
+/// Whose parts.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PartsQuery {
+    pub area: String,
+    pub period: String,
+    pub metric: String,
+    #[serde(default)]
+    pub approved: Option<String>,
+}
+
+/// `GET /api/parts?area=&period=&metric=[&approved=1]`: a metric's total broken down by its
+/// category (纠纷类型, 专职/兼职, 星级 ...) for the area's subtree, for the breakdown's chart;
+/// `parts` is empty for a metric without a category or an indicator.
+pub async fn parts(
+    State(web): State<Web>,
+    headers: HeaderMap,
+    Query(q): Query<PartsQuery>,
+) -> Result<Json<Value>, ApiError> {
+    let user = session::user(&web, &headers).await?;
+    let area = readable_area(&web, &user, &q.area)?;
+    let span: Span = q
+        .period
+        .parse()
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("期间 {:?}: {e}", q.period)))?;
+    let Some(id) = web.hub.catalogue.metric_id(&q.metric) else {
+        return Ok(Json(json!({"metric": q.metric, "parts": []})));
+    };
+    let figures = Figures::approved_only(q.approved.as_deref().is_some_and(|a| a == "1"));
+    let engine = web.hub.engine.clone();
+    let who = user.identity().uri();
+    let answer = web
+        .hub
+        .gate
+        .run(&format!("web:{}:{who}", user.name), None, move || {
+            engine.rollup(&RollupQuery {
+                area,
+                span,
+                metrics: vec![id.to_string()],
+                by_category: true,
+                figures,
+            })
+        })
+        .await
+        .map_err(|e| ApiError::from(HubError::from(e)))?;
+    let figure = answer.figures.into_iter().next();
+    Ok(Json(json!({
+        "metric": figure.as_ref().map(|f| f.metric.clone()),
+        "name": figure.as_ref().map(|f| f.name.clone()),
+        "unit": figure.as_ref().map(|f| f.unit.clone()),
+        "total": figure.as_ref().and_then(|f| f.total),
+        "parts": figure.map(|f| f.parts.into_iter().map(|p| json!({"part": p.part, "value": p.value})).collect::<Vec<_>>()).unwrap_or_default(),
+    })))
+}
+
 /// Which cards.
 #[derive(Debug, Clone, Deserialize)]
 pub struct HeadlineQuery {

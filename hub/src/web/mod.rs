@@ -145,6 +145,7 @@ pub fn router(web: Web) -> Router {
         .route("/api/bulletin", get(api::bulletin))
         .route("/api/headline", get(api::headline))
         .route("/api/boundaries", get(api::boundaries))
+        .route("/api/parts", get(api::parts))
         .route("/api/locks", get(api::locks_list).post(api::locks_set))
         .layer(axum::middleware::map_response(security_headers))
         .with_state(web);

@@ -255,6 +255,33 @@ async function renderMap(shown, table) {
   $("map").dataset.regions = String(geo.features.length);
 }
 
+// the metric picked broken down by its category (纠纷类型, 专职/兼职, 星级) as a pie; a metric
+// without a category (or an indicator) has none
+async function renderParts(shown) {
+  const box = $("parts-box");
+  let r;
+  try {
+    r = await api(`/api/parts?${new URLSearchParams({ area: shown.area, period: shown.period, metric: shown.metric, ...(state.approved ? { approved: "1" } : {}) })}`);
+  } catch (e) {
+    box.hidden = true;
+    return;
+  }
+  const parts = r.parts.filter((p) => typeof p.value === "number");
+  if (!parts.length) { box.hidden = true; $("parts-chart").dataset.parts = "0"; return; }
+  box.hidden = false;
+  $("parts-title").textContent = `${r.name}（${r.unit}）分类构成`;
+  const chart = chartOf($("parts-chart"));
+  chart.resize();
+  chart.setOption({
+    animation: false,
+    tooltip: { trigger: "item", formatter: "{b}：{c}（{d}%）" },
+    legend: { bottom: 0 },
+    series: [{ type: "pie", radius: ["35%", "65%"], data: parts.map((p) => ({ name: p.part, value: p.value })),
+      label: { formatter: "{b} {c}" } }],
+  }, true);
+  $("parts-chart").dataset.parts = String(parts.length);
+}
+
 // the ranking as horizontal bars in the table's order (first on top), the parent's figure as a
 // line, areas whose reports are not all in greyed; clicking a bar goes down to that area
 const CHART_ROWS = 60;
@@ -413,6 +440,7 @@ async function render() {
   const form = $("form").value;
   const drawn = `${shown.area}|${shown.period}|${shown.metric}` + (form ? `|${form}` : "") + (state.approved ? "|approved" : "");
   await mapDrawn;
+  await renderParts(shown);
   await loadHeadline(shown);
   await loadReview(shown);
   await loadLocks(shown);
@@ -688,7 +716,7 @@ document.addEventListener("DOMContentLoaded", () => {
   $("approved-only").addEventListener("change", () => { state.approved = $("approved-only").checked; writeHash(); });
   window.addEventListener("hashchange", () => { if (state.me) render(); });
   window.addEventListener("resize", () => {
-    for (const id of ["compare-chart", "trend-chart", "map"]) { const c = echarts.getInstanceByDom($(id)); if (c) c.resize(); }
+    for (const id of ["compare-chart", "trend-chart", "map", "parts-chart"]) { const c = echarts.getInstanceByDom($(id)); if (c) c.resize(); }
   });
   api("/api/me").then(start, () => showSignIn());
 });
