@@ -78,6 +78,7 @@ try {
   await printView.screenshot({ path: join(artifacts, "01d-bulletin-print.png"), fullPage: true });
   await printView.close();
   await page.screenshot({ path: join(artifacts, "01-signed-in.png"), fullPage: true });
+  await page.screenshot({ path: join(artifacts, "first-screen.png") });
   // 审核 in the page: the county's leader approves two of the month's reports, returns a third
   await page.waitForFunction(() => (document.body.dataset.review || "").includes("|"));
   result.reviewPending = Number((await page.evaluate(() => document.body.dataset.review)).split("|")[2]);
@@ -259,6 +260,7 @@ try {
 
   // a bar of the ranking's chart, clicked: the page goes down to that area
   await page.$eval("#compare-chart", (el) => el.scrollIntoView({ block: "center" }));
+  await page.screenshot({ path: join(artifacts, "ranking-chart.png") });
   const bar = await page.evaluate(() => {
     const el = document.getElementById("compare-chart");
     const chart = echarts.getInstanceByDom(el);
@@ -273,6 +275,16 @@ try {
   await page.waitForFunction((c) => (document.body.dataset.ready || "").replace(/^failed:/, "").startsWith(c + "|"), bar.code);
   result.chartDrill = { code: bar.code, ready: await page.evaluate(() => document.body.dataset.ready) };
   await page.screenshot({ path: join(artifacts, "02b-chart-drill.png"), fullPage: true });
+
+  // on a projector (1920×1080): the first screen, larger
+  const wide = await browser.newContext({ ignoreHTTPSErrors: true, locale: "zh-CN", viewport: { width: 1920, height: 1080 } });
+  await wide.addCookies(await context.cookies());
+  const wall = await wide.newPage();
+  await wall.goto(`${url}/#area=${township}&period=${quarter}&metric=${metric}`);
+  await wall.waitForFunction((v) => document.body.dataset.ready === v, `${township}|${quarter}|${metric}`, { timeout: 30000 });
+  result.projectorFont = await wall.evaluate(() => getComputedStyle(document.documentElement).fontSize);
+  await wall.screenshot({ path: join(artifacts, "projector.png") });
+  await wide.close();
 
   // on a phone: the first screen fits the width (wide tables scroll inside their panels)
   const phoneContext = await browser.newContext({ ignoreHTTPSErrors: true, locale: "zh-CN",

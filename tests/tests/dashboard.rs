@@ -752,6 +752,10 @@ async fn a_leader_reads_compares_and_downloads_within_the_jurisdiction_only() {
         "the phone page scrolls sideways: {phone}"
     );
     assert!(phone["cards"].as_u64() > Some(1), "{phone}");
+    assert_eq!(
+        seen["projectorFont"], "19px",
+        "larger type on a wall screen"
+    );
     // the breakdown's pie: 网格员 by 专职/兼职 as the township's rollup by category says
     let by_category =
         pb::query_service_client::QueryServiceClient::new(grpc_viewer(&hub, &pki).await)
