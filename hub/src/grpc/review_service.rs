@@ -131,7 +131,8 @@ impl ReviewService {
         Ok(steps)
     }
 
-    /// The reports of `period` strictly below `area` on `form`, each with its review.
+    /// The reports of `period` strictly below `area` on `form`, each with its review: one
+    /// query for the subtree (a province's month is tens of thousands of reports).
     pub(crate) fn pending(
         &self,
         area: AreaCode,
@@ -143,23 +144,24 @@ impl ReviewService {
             .store
             .reader()
             .map_err(|e| Status::from(HubError::from(e)))?;
-        let mut current = Vec::new();
-        reader
-            .for_each_current_of(period, |rec, _| {
-                if let Ok(code) = rec.area.parse::<AreaCode>()
-                    && code.is_within(area)
-                    && code != area
-                    && form.reported_by(code.level())
-                {
-                    current.push((code, rec.revision));
-                }
-            })
+        let states = reader
+            .review_states_under(area, period)
             .map_err(|e| Status::from(HubError::from(e)))?;
-        current.sort();
-        current
+        Ok(states
             .into_iter()
-            .map(|(code, rev)| self.item(&reader, code, period, rev, form.review))
-            .collect()
+            .filter_map(|(a, revision, decision)| {
+                let code = a.parse::<AreaCode>().ok()?;
+                form.reported_by(code.level()).then(|| {
+                    self.decided(
+                        code,
+                        period,
+                        revision,
+                        form.review,
+                        decision.filter(|_| form.review),
+                    )
+                })
+            })
+            .collect())
     }
 
     /// Approves or returns the targets as `id` (a certificate, or a dashboard user's viewer

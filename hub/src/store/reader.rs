@@ -373,6 +373,48 @@ impl StoreReader {
         Ok(latest)
     }
 
+    /// The current revision of every office under `under` (it excluded) for `period` and the
+    /// latest decision on it, if any: (area, revision, decision). One query, no values decoded.
+    pub fn review_states_under(
+        &self,
+        under: AreaCode,
+        period: Period,
+    ) -> Result<Vec<(String, u32, Option<super::ReviewEvent>)>, StoreError> {
+        let mut st = self.conn.prepare_cached(
+            "SELECT r.area, r.revision, e.approved, e.by_name, e.identity, e.at_ms, e.reason
+             FROM revisions r
+             LEFT JOIN review_events e ON e.rowid = (
+                 SELECT MAX(rowid) FROM review_events
+                 WHERE period = r.period AND area = r.area AND revision = r.revision)
+             WHERE r.period = ?1 AND r.area > ?2 AND r.area < ?3
+             AND r.revision = (SELECT MAX(revision) FROM revisions WHERE period = r.period AND area = r.area)
+             ORDER BY r.area",
+        )?;
+        let prefix = under.to_string();
+        let end = format!("{prefix}:");
+        let p = period.to_string();
+        let rows = st.query_map([p.as_str(), prefix.as_str(), end.as_str()], |row| {
+            let area: String = row.get(0)?;
+            let revision: u32 = row.get(1)?;
+            let approved: Option<bool> = row.get(2)?;
+            let decision = match approved {
+                Some(approved) => Some(super::ReviewEvent {
+                    area: area.clone(),
+                    period: p.clone(),
+                    revision,
+                    approved,
+                    by: row.get(3)?,
+                    identity: row.get(4)?,
+                    at_ms: row.get(5)?,
+                    reason: row.get(6)?,
+                }),
+                None => None,
+            };
+            Ok((area, revision, decision))
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Every review decision (审核) on (area, period), oldest first.
     pub fn review_events(
         &self,

@@ -401,13 +401,22 @@ pub async fn review_list(
         .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("期间 {:?}: {e}", q.period)))?;
     let service = crate::grpc::review_service::ReviewService::new(web.hub.clone());
     let form = service.form(&q.form).map_err(ApiError::from)?.clone();
-    let items = tokio::task::spawn_blocking(move || service.pending(area, period, &form))
+    let mut items = tokio::task::spawn_blocking(move || service.pending(area, period, &form))
         .await
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
         .map_err(ApiError::from)?;
-    Ok(Json(
-        json!({ "items": items.iter().map(review_item).collect::<Vec<_>>() }),
-    ))
+    // a province's month is tens of thousands of reports: what waits first, at most a page
+    let (total, pending) = (
+        items.len(),
+        items.iter().filter(|i| i.state == "pending").count(),
+    );
+    items.sort_by_key(|i| i.state != "pending");
+    items.truncate(PAGE_ROWS);
+    Ok(Json(json!({
+        "items": items.iter().map(review_item).collect::<Vec<_>>(),
+        "total": total,
+        "pending": pending,
+    })))
 }
 
 /// What the page decides.

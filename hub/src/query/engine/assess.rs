@@ -54,16 +54,22 @@ impl Engine {
             "这次考核",
         )?;
         let wanted = scheme.figures();
+        // only the figures the scheme reads
+        let mut metrics: Vec<String> = wanted.iter().map(|f| f.metric.clone()).collect();
+        metrics.dedup();
         let mut figures = Vec::with_capacity(rows.len());
         for code in rows {
             crate::query::budget::check()?;
-            let r = self.rollup(&RollupQuery {
-                area: code,
-                span: req.span,
-                metrics: Vec::new(),
-                by_category: true,
-                figures: req.figures,
-            })?;
+            let r = self.rollup_with(
+                &RollupQuery {
+                    area: code,
+                    span: req.span,
+                    metrics: metrics.clone(),
+                    by_category: true,
+                    figures: req.figures,
+                },
+                false,
+            )?;
             let values = wanted
                 .iter()
                 .map(|f| {

@@ -519,8 +519,9 @@ async function loadReview(shown) {
     return;
   }
   panel.hidden = false;
-  const pending = r.items.filter((i) => i.state === "pending").length;
-  $("review-title").textContent = `审核 ${shown.period}：待审核 ${pending} 份，共 ${r.items.length} 份`;
+  const pending = r.pending;
+  $("review-title").textContent = `审核 ${shown.period}：待审核 ${pending} 份，共 ${r.total} 份` +
+    (r.items.length < r.total ? `（列出前 ${r.items.length} 份，待审核的在前）` : "");
   const table = $("review-table");
   table.replaceChildren();
   const head = table.createTHead().insertRow();
