@@ -126,9 +126,13 @@ pub async fn catalogue(
         .iter()
         .map(|f| json!({"id": f.id, "zh": f.zh, "period": f.period, "departments": f.departments, "levels": f.levels.len()}))
         .collect();
-    Ok(Json(
-        json!({"metrics": metrics, "indicators": indicators, "forms": forms}),
-    ))
+    // who the hub's 考核方案 assesses: the page computes 考核 by itself only where the areas
+    // below the one shown are those (elsewhere on a button: a province's townships are thousands)
+    let scheme = web.hub.engine.scheme();
+    Ok(Json(json!({
+        "metrics": metrics, "indicators": indicators, "forms": forms,
+        "scheme": {"title": scheme.title, "level": scheme.level.map(|l| l.as_str())},
+    })))
 }
 
 /// Which table, for which area, period and metric, in which format (as the page asks).

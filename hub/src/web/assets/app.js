@@ -405,11 +405,7 @@ async function render() {
       renderTable($("breakdown-table"), t);
       renderNotes($("breakdown-notes"), t.notes);
     }],
-    ["assess", figures, (t) => {
-      $("assess-title").textContent = t.title;
-      renderTable($("assess-table"), t, { drill: true });
-      renderNotes($("assess-notes"), t.notes);
-    }],
+    ...(assessHere(shown.area) ? [["assess", figures, drawAssess]] : []),
     ["departments", {}, (t) => {
       $("departments-title").textContent = t.title;
       renderNotes($("departments-notes"), t.notes);
@@ -435,6 +431,7 @@ async function render() {
   });
   showError(errors.join("；"));
   bulletinLinks(shown);
+  offerAssess(shown, figures);
   // says what is drawn: a test (or a user) waiting for one view never reads another's tables,
   // nor a view whose tables did not all arrive
   const form = $("form").value;
@@ -492,6 +489,52 @@ async function loadHeadline(shown) {
     el("div", "change", `应报 ${k.expected}，已报 ${k.received}，未报 ${k.missing}`),
     el("div", "change", `最近上报 ${r.latest || "—"}`));
   $("cards").replaceChildren(summary, ...cards);
+}
+
+// ---- 考核: computed with the page where the areas below are the scheme's; elsewhere on asking ----
+
+const LEVEL_OF_LENGTH = { 2: "province", 4: "prefecture", 6: "county", 9: "township", 12: "village" };
+const LEVEL_ORDER = ["province", "prefecture", "county", "township", "village"];
+
+// the areas the scheme assesses are the children of `area` (or the scheme names no level)
+function assessHere(area) {
+  const level = state.catalogue.scheme && state.catalogue.scheme.level;
+  if (!level) return true;
+  const own = LEVEL_ORDER.indexOf(LEVEL_OF_LENGTH[area.length]);
+  return LEVEL_ORDER.indexOf(level) === own + 1;
+}
+
+function drawAssess(t) {
+  $("assess-title").textContent = t.title;
+  renderTable($("assess-table"), t, { drill: true });
+  renderNotes($("assess-notes"), t.notes);
+}
+
+// elsewhere: a button computes it for this area (a province's townships are thousands)
+function offerAssess(shown, figures) {
+  if (assessHere(shown.area)) return;
+  const level = state.catalogue.scheme.level;
+  const own = LEVEL_ORDER.indexOf(LEVEL_OF_LENGTH[shown.area.length]);
+  $("assess-title").textContent = `考核：${state.catalogue.scheme.title}`;
+  $("assess-table").replaceChildren();
+  $("assess-downloads").replaceChildren();
+  if (LEVEL_ORDER.indexOf(level) <= own) {
+    renderNotes($("assess-notes"), [`考核方案考核的是${{ province: "省", prefecture: "市", county: "县", township: "乡镇", village: "村社区" }[level]}，不在本区域之下：请到上级区域查看`]);
+    return;
+  }
+  const button = Object.assign(document.createElement("button"), { id: "assess-run", type: "button", textContent: "计算本区域所有考核对象的得分" });
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    button.textContent = "正在计算……";
+    try {
+      const t = await api(tableUrl("assess", "", figures, shown));
+      drawAssess(t);
+      downloads("assess", figures, shown);
+    } catch (e) {
+      renderNotes($("assess-notes"), [e.message]);
+    }
+  });
+  $("assess-notes").replaceChildren(button);
 }
 
 // ---- 通报: the bulletin of the area and period, as Word or a print view ----
