@@ -291,9 +291,7 @@ fn with_loop(
         None => state,
     };
     if let Some(p) = &args.scheme {
-        let bytes = std::fs::read(p).with_context(|| format!("reading {}", p.display()))?;
-        let (text, _) = pingan_domain::text::decode(&bytes)
-            .map_err(|e| anyhow::anyhow!("考核方案 {}: {e}", p.display()))?;
+        let text = pingan_hub::cmd::read_text(p)?;
         let scheme = pingan_domain::assess::Scheme::parse(&text, &state.catalogue)
             .map_err(|e| anyhow::anyhow!("考核方案 {}: {e}", p.display()))?;
         tracing::info!(scheme = %scheme.title, "assessment scheme loaded");

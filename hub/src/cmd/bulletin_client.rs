@@ -41,16 +41,7 @@ pub async fn run(a: BulletinArgs) -> anyhow::Result<()> {
         .parse()
         .map_err(|e| anyhow::anyhow!("--area {}: {e}", a.area))?;
     let span = Span::parse_typed(&a.period).map_err(|e| anyhow::anyhow!("--period: {e}"))?;
-    let scheme = match &a.scheme {
-        Some(p) => {
-            let bytes =
-                std::fs::read(p).map_err(|e| anyhow::anyhow!("reading {}: {e}", p.display()))?;
-            pingan_domain::text::decode(&bytes)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?
-                .0
-        }
-        None => String::new(),
-    };
+    let scheme = crate::cmd::scheme_text(a.scheme.as_deref())?;
     let config = a.tls.client().config(&a.hub)?;
     let channel = pingan_outbox::client_tls::endpoint(&a.hub, config.as_ref())?
         .connect()

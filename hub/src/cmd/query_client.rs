@@ -319,17 +319,7 @@ pub async fn run(cmd: QueryCommand) -> anyhow::Result<()> {
             departments_table(&reply.into_inner())
         }
         QueryCommand::Assess(_) => {
-            let scheme = match &args.scheme {
-                Some(path) => {
-                    let bytes = std::fs::read(path).map_err(|e| {
-                        anyhow::anyhow!("reading the scheme {}: {e}", path.display())
-                    })?;
-                    pingan_domain::text::decode(&bytes)
-                        .map_err(|e| anyhow::anyhow!("the scheme {}: {e}", path.display()))?
-                        .0
-                }
-                None => String::new(),
-            };
+            let scheme = crate::cmd::scheme_text(args.scheme.as_deref())?;
             let req = pb::AssessRequest {
                 area: args.area.clone(),
                 period,

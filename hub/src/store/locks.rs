@@ -68,24 +68,28 @@ CREATE TABLE IF NOT EXISTS lock_events (
 
 const DAY_MS: i64 = 24 * 3600 * 1000;
 
+/// The columns [`record`] reads, of `locks` and `lock_events` alike.
+pub(super) const COLUMNS: &str = "form, period, root, locked, by_name, identity, at_ms, reason";
+
+/// A row selected with [`COLUMNS`].
+pub(super) fn record(r: &rusqlite::Row<'_>) -> rusqlite::Result<LockRecord> {
+    Ok(LockRecord {
+        form: r.get(0)?,
+        period: r.get(1)?,
+        root: r.get(2)?,
+        locked: r.get(3)?,
+        by: r.get(4)?,
+        identity: r.get(5)?,
+        at_ms: r.get(6)?,
+        reason: r.get(7)?,
+    })
+}
+
 impl Locks {
     /// The locks stored.
     pub(super) fn load(conn: &Connection) -> rusqlite::Result<Locks> {
-        let mut st = conn.prepare(
-            "SELECT form, period, root, locked, by_name, identity, at_ms, reason FROM locks",
-        )?;
-        let rows = st.query_map([], |r| {
-            Ok(LockRecord {
-                form: r.get(0)?,
-                period: r.get(1)?,
-                root: r.get(2)?,
-                locked: r.get(3)?,
-                by: r.get(4)?,
-                identity: r.get(5)?,
-                at_ms: r.get(6)?,
-                reason: r.get(7)?,
-            })
-        })?;
+        let mut st = conn.prepare(&format!("SELECT {COLUMNS} FROM locks"))?;
+        let rows = st.query_map([], record)?;
         let mut locks = Locks::default();
         for r in rows {
             locks.put(r?);

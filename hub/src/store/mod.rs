@@ -196,24 +196,13 @@ impl Store {
     pub fn lock_events(&self, period: Option<&str>) -> Result<Vec<LockRecord>, StoreError> {
         let conn = Connection::open(&self.path).map_err(StoreError::from_sqlite)?;
         let mut st = conn
-            .prepare(
-                "SELECT form, period, root, locked, by_name, identity, at_ms, reason FROM lock_events
-                 WHERE ?1 IS NULL OR period = ?1 ORDER BY rowid",
-            )
+            .prepare(&format!(
+                "SELECT {} FROM lock_events WHERE ?1 IS NULL OR period = ?1 ORDER BY rowid",
+                locks::COLUMNS
+            ))
             .map_err(StoreError::from_sqlite)?;
         let rows = st
-            .query_map([period], |r| {
-                Ok(LockRecord {
-                    form: r.get(0)?,
-                    period: r.get(1)?,
-                    root: r.get(2)?,
-                    locked: r.get(3)?,
-                    by: r.get(4)?,
-                    identity: r.get(5)?,
-                    at_ms: r.get(6)?,
-                    reason: r.get(7)?,
-                })
-            })
+            .query_map([period], locks::record)
             .map_err(StoreError::from_sqlite)?;
         rows.collect::<Result<_, _>>()
             .map_err(StoreError::from_sqlite)

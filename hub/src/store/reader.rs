@@ -156,11 +156,23 @@ impl StoreReader {
         period: Period,
         mut f: impl FnMut(RevisionRecord, i64),
     ) -> Result<(), StoreError> {
-        let mut st = self.conn.prepare_cached(&format!(
+        let sql = format!(
             "SELECT {COLUMNS}, (SELECT received_at_ms FROM {table} WHERE area = r.area AND period = r.period AND revision = 1)
              FROM {table} r WHERE period = ?1
              AND revision = (SELECT MAX(revision) FROM {table} WHERE area = r.area AND period = r.period)"
-        ))?;
+        );
+        self.each_with_first(&sql, period, &mut f)
+    }
+
+    /// Calls `f` with every row `sql` (selecting [`COLUMNS`] and the time revision 1 arrived,
+    /// for `?1` = `period`) gives.
+    fn each_with_first(
+        &self,
+        sql: &str,
+        period: Period,
+        f: &mut impl FnMut(RevisionRecord, i64),
+    ) -> Result<(), StoreError> {
+        let mut st = self.conn.prepare_cached(sql)?;
         let rows = st.query_map([period.to_string()], |row| {
             Ok((record(row)?, row.get::<_, i64>(11)?))
         })?;
@@ -301,22 +313,15 @@ impl StoreReader {
         period: Period,
         mut f: impl FnMut(RevisionRecord, i64),
     ) -> Result<(), StoreError> {
-        let mut st = self.conn.prepare_cached(&format!(
+        let sql = format!(
             "SELECT {COLUMNS}, (SELECT received_at_ms FROM revisions WHERE area = r.area AND period = r.period AND revision = 1)
              FROM revisions r
              JOIN (SELECT area AS a_area, MAX(revision) AS a_rev FROM review_events
                    WHERE period = ?1 AND approved = 1 GROUP BY area)
              ON area = a_area AND revision = a_rev
              WHERE period = ?1"
-        ))?;
-        let rows = st.query_map([period.to_string()], |row| {
-            Ok((record(row)?, row.get::<_, i64>(11)?))
-        })?;
-        for row in rows {
-            let (rec, first) = row?;
-            f(rec, first);
-        }
-        Ok(())
+        );
+        self.each_with_first(&sql, period, &mut f)
     }
 
     /// The locks (锁定) child hubs forwarded with their current rollups of `period`: (area,

@@ -35,6 +35,37 @@ pub async fn me(State(web): State<Web>, headers: HeaderMap) -> Result<Json<Value
 }
 
 /// The area asked about, after checking the user may read it.
+/// A period or span as the page sends it, or 400 saying why not.
+fn period_of<T>(period: &str) -> Result<T, ApiError>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    period
+        .parse()
+        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("期间 {period:?}: {e}")))
+}
+
+/// `approved=1`: approved figures only (审核).
+fn approved_asked(approved: &Option<String>) -> Figures {
+    Figures::approved_only(approved.as_deref() == Some("1"))
+}
+
+/// Runs `f` (blocking: it may read the store and run polars) through the question gate as the
+/// user, as gRPC questions run: one or two at a time per user, within a deadline.
+async fn gated<T: Send + 'static>(
+    web: &Web,
+    user: &User,
+    f: impl FnOnce() -> Result<T, QueryError> + Send + 'static,
+) -> Result<T, ApiError> {
+    let who = format!("web:{}:{}", user.name, user.identity().uri());
+    web.hub
+        .gate
+        .run(&who, None, f)
+        .await
+        .map_err(|e| ApiError::from(HubError::from(e)))
+}
+
 fn readable_area(web: &Web, user: &User, code: &str) -> Result<AreaCode, ApiError> {
     let area: AreaCode = code
         .parse()
@@ -399,10 +430,7 @@ pub async fn review_list(
 ) -> Result<Json<Value>, ApiError> {
     let user = session::user(&web, &headers).await?;
     let area = readable_area(&web, &user, &q.area)?;
-    let period: pingan_domain::Period = q
-        .period
-        .parse()
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("期间 {:?}: {e}", q.period)))?;
+    let period: pingan_domain::Period = period_of(&q.period)?;
     let service = crate::grpc::review_service::ReviewService::new(web.hub.clone());
     let form = service.form(&q.form).map_err(ApiError::from)?.clone();
     let mut items = tokio::task::spawn_blocking(move || service.pending(area, period, &form))
@@ -482,10 +510,7 @@ pub async fn review_history(
 ) -> Result<Json<Value>, ApiError> {
     let user = session::user(&web, &headers).await?;
     let area = readable_area(&web, &user, &q.area)?;
-    let period: pingan_domain::Period = q
-        .period
-        .parse()
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("期间 {:?}: {e}", q.period)))?;
+    let period: pingan_domain::Period = period_of(&q.period)?;
     let service = crate::grpc::review_service::ReviewService::new(web.hub.clone());
     let steps = tokio::task::spawn_blocking(move || service.history_of(area, period))
         .await
@@ -626,30 +651,22 @@ pub async fn parts(
 ) -> Result<Json<Value>, ApiError> {
     let user = session::user(&web, &headers).await?;
     let area = readable_area(&web, &user, &q.area)?;
-    let span: Span = q
-        .period
-        .parse()
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("期间 {:?}: {e}", q.period)))?;
+    let span: Span = period_of(&q.period)?;
     let Some(id) = web.hub.catalogue.metric_id(&q.metric) else {
         return Ok(Json(json!({"metric": q.metric, "parts": []})));
     };
-    let figures = Figures::approved_only(q.approved.as_deref().is_some_and(|a| a == "1"));
+    let figures = approved_asked(&q.approved);
     let engine = web.hub.engine.clone();
-    let who = user.identity().uri();
-    let answer = web
-        .hub
-        .gate
-        .run(&format!("web:{}:{who}", user.name), None, move || {
-            engine.rollup(&RollupQuery {
-                area,
-                span,
-                metrics: vec![id.to_string()],
-                by_category: true,
-                figures,
-            })
+    let answer = gated(&web, &user, move || {
+        engine.rollup(&RollupQuery {
+            area,
+            span,
+            metrics: vec![id.to_string()],
+            by_category: true,
+            figures,
         })
-        .await
-        .map_err(|e| ApiError::from(HubError::from(e)))?;
+    })
+    .await?;
     let figure = answer.figures.into_iter().next();
     Ok(Json(json!({
         "metric": figure.as_ref().map(|f| f.metric.clone()),
@@ -678,26 +695,18 @@ pub async fn headline(
 ) -> Result<Json<Value>, ApiError> {
     let user = session::user(&web, &headers).await?;
     let area = readable_area(&web, &user, &q.area)?;
-    let span: Span = q
-        .period
-        .parse()
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("期间 {:?}: {e}", q.period)))?;
-    let figures = Figures::approved_only(q.approved.as_deref().is_some_and(|a| a == "1"));
+    let span: Span = period_of(&q.period)?;
+    let figures = approved_asked(&q.approved);
     let hub = web.hub.clone();
-    let who = user.identity().uri();
-    let cards = web
-        .hub
-        .gate
-        .run(&format!("web:{}:{who}", user.name), None, move || {
-            let latest = hub
-                .store
-                .reader()
-                .and_then(|r| r.latest_received_under(area, &span.reported()))
-                .map_err(crate::query::QueryError::from)?;
-            super::headline::cards(&hub.engine, &hub.catalogue, area, span, figures, latest)
-        })
-        .await
-        .map_err(|e| ApiError::from(HubError::from(e)))?;
+    let cards = gated(&web, &user, move || {
+        let latest = hub
+            .store
+            .reader()
+            .and_then(|r| r.latest_received_under(area, &span.reported()))
+            .map_err(crate::query::QueryError::from)?;
+        super::headline::cards(&hub.engine, &hub.catalogue, area, span, figures, latest)
+    })
+    .await?;
     Ok(Json(cards))
 }
 
@@ -720,20 +729,12 @@ pub async fn bulletin(
 ) -> Result<Response, ApiError> {
     let user = session::user(&web, &headers).await?;
     let area = readable_area(&web, &user, &q.area)?;
-    let span: Span = q
-        .period
-        .parse()
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("期间 {:?}: {e}", q.period)))?;
+    let span: Span = period_of(&q.period)?;
     let hub = web.hub.clone();
-    let who = user.identity().uri();
-    let composed = web
-        .hub
-        .gate
-        .run(&format!("web:{}:{who}", user.name), None, move || {
-            crate::bulletin::gather(&hub, area, span).map(|i| crate::bulletin::compose(&i))
-        })
-        .await
-        .map_err(|e| ApiError::from(HubError::from(e)))?;
+    let composed = gated(&web, &user, move || {
+        crate::bulletin::gather(&hub, area, span).map(|i| crate::bulletin::compose(&i))
+    })
+    .await?;
     let internal =
         |e: std::io::Error| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string());
     if q.format == "docx" {
@@ -799,10 +800,7 @@ pub async fn remind(
             "本平台没有设置催报（serve --remind-webhook）",
         ));
     };
-    let period: pingan_domain::Period = q
-        .period
-        .parse()
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("期间 {:?}: {e}", q.period)))?;
+    let period: pingan_domain::Period = period_of(&q.period)?;
     let c = &web.hub.catalogue;
     let form = if q.form.is_empty() {
         Some(c.default_form())
@@ -838,10 +836,7 @@ pub async fn table(
 ) -> Result<Response, ApiError> {
     let user = session::user(&web, &headers).await?;
     let area = readable_area(&web, &user, &q.area)?;
-    let span: Span = q
-        .period
-        .parse()
-        .map_err(|e| ApiError::new(StatusCode::BAD_REQUEST, format!("期间 {:?}: {e}", q.period)))?;
+    let span: Span = period_of(&q.period)?;
     let ask = TableAsk {
         view: q.view,
         area,
@@ -849,19 +844,14 @@ pub async fn table(
         metric: q.metric.clone(),
         periods: q.periods,
         form: q.form.clone(),
-        figures: Figures::approved_only(q.approved.as_deref().is_some_and(|a| a == "1")),
+        figures: approved_asked(&q.approved),
     };
     let (engine, catalogue) = (web.hub.engine.clone(), web.hub.catalogue.clone());
     // through the same gate as gRPC: a user's questions one or two at a time, within a deadline
-    let who = user.identity().uri();
-    let table = web
-        .hub
-        .gate
-        .run(&format!("web:{}:{who}", user.name), None, move || {
-            Ok(build_table(&engine, &catalogue, &ask))
-        })
-        .await
-        .map_err(|e| ApiError::from(HubError::from(e)))??;
+    let table = gated(&web, &user, move || {
+        Ok(build_table(&engine, &catalogue, &ask))
+    })
+    .await??;
     let table = match (&web.hub.reminders, q.view) {
         (Some(r), View::Completeness) => with_contacts(table, &r.contacts),
         _ => table,
