@@ -255,6 +255,9 @@ impl Scheme {
                         .into_iter()
                         .map(|[t, p]| (t, p))
                         .collect();
+                    if bands.len() > 20 {
+                        return Err(format!("{at}：bands 最多 20 档"));
+                    }
                     if bands.is_empty() || bands.windows(2).any(|w| w[0].0 <= w[1].0) {
                         return Err(format!("{at}：bands 的门槛须从高到低排列"));
                     }
@@ -298,6 +301,11 @@ impl Scheme {
         }
         if items.len() > MAX_ITEMS {
             return Err(format!("考核方案最多 {MAX_ITEMS} 个考核项目"));
+        }
+        if raw.veto.len() + raw.yellow.len() + raw.bonus.len() > MAX_ITEMS {
+            return Err(format!(
+                "考核方案的一票否决、黄牌和加分项合计最多 {MAX_ITEMS} 条"
+            ));
         }
         let conditions = |raw: Vec<RawCondition>, what: &str| -> Result<Vec<Condition>, String> {
             raw.into_iter()
@@ -827,6 +835,13 @@ max = 2
         assert!(Scheme::parse(&bad, &c).unwrap_err().contains("wieght"));
         let bad = SMALL.replace("[[60, 10], [30, 6], [10, 2]]", "[[10, 2], [30, 6]]");
         assert!(Scheme::parse(&bad, &c).unwrap_err().contains("从高到低"));
+        // what a hostile client could send over gRPC is bounded
+        let many: Vec<String> = (0..21).map(|i| format!("[{}, 1]", 100 - i)).collect();
+        let bad = SMALL.replace(
+            "[[60, 10], [30, 6], [10, 2]]",
+            &format!("[{}]", many.join(", ")),
+        );
+        assert!(Scheme::parse(&bad, &c).unwrap_err().contains("最多 20 档"));
     }
 
     #[test]
