@@ -124,6 +124,7 @@ try {
   // (on 调处矛盾纠纷, which every village reported for September)
   const firstMetric = await page.$eval("#metric", (e) => e.value);
   result.firstReady = await page.evaluate(() => document.body.dataset.ready);
+  result.firstScreen = await page.evaluate(() => document.body.dataset.first);
   await page.selectOption("#metric", "disputes.mediated");
   await page.waitForFunction(() => (document.body.dataset.ready || "").endsWith("|disputes.mediated"));
   // the map of the county's townships (the test's boundaries), coloured by the ranking's figure

@@ -1,5 +1,7 @@
 // How long the dashboard's first screen takes in Chromium, signed in: from navigation until the
-// page says it has drawn the view (document.body.dataset.ready), the first time and then warm.
+// page says it has drawn the first screen (document.body.dataset.first: the cards, the ranking
+// with its chart and map, the trend), and until it has drawn every panel (dataset.ready), the
+// first time and then warm.
 // Usage: node tests/e2e/first-screen.mjs URL USER PASSWORD [RUNS]
 import { chromium } from "playwright-core";
 
@@ -17,16 +19,20 @@ try {
   await page.fill("#signin-password", password);
   await page.click("#signin-submit");
   await page.waitForFunction(() => document.body.dataset.ready, null, { timeout: 120000 });
-  const times = [];
+  const firsts = [];
+  const alls = [];
   for (let i = 0; i < Number(runs); i++) {
     const started = Date.now();
     await page.goto(`${url}/?run=${i}`);
-    await page.waitForFunction(() => (document.body.dataset.ready || "") !== "", null, { timeout: 120000 });
-    times.push(Date.now() - started);
+    await page.waitForFunction(() => (document.body.dataset.first || "") !== "", null, { polling: 10, timeout: 120000 });
+    firsts.push(Date.now() - started);
+    await page.waitForFunction(() => (document.body.dataset.ready || "") !== "", null, { polling: 10, timeout: 120000 });
+    alls.push(Date.now() - started);
   }
   const ready = await page.evaluate(() => document.body.dataset.ready);
-  const sorted = [...times].sort((a, b) => a - b);
-  console.log(`first screen (${ready}): first ${times[0]} ms, median ${sorted[Math.floor(sorted.length / 2)]} ms over ${times.length} loads`);
+  const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+  console.log(`first screen (${ready}): first ${firsts[0]} ms, median ${median(firsts)} ms over ${firsts.length} loads`);
+  console.log(`every panel drawn: first ${alls[0]} ms, median ${median(alls)} ms`);
 } finally {
   await browser.close();
 }

@@ -987,6 +987,8 @@ async fn a_leader_reads_compares_and_downloads_within_the_jurisdiction_only() {
         .and_then(|r| r.split('|').nth(1))
         .expect("the period shown");
     assert_eq!(month, "2026-09", "{seen}");
+    // the first screen (cards, ranking, trend) said it was drawn for the same view, before the rest
+    assert_eq!(seen["firstScreen"], seen["firstReady"], "{seen}");
     let approved_sum = |township: &str| -> Option<i64> {
         reviewed[..2]
             .iter()

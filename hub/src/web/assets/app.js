@@ -412,13 +412,16 @@ async function render() {
       renderTable($("departments-table"), t);
     }],
   ];
-  const results = await Promise.allSettled(jobs.map(([v, extra]) => api(tableUrl(v, "", extra, shown))));
-  if (seq !== renderSeq) return;
+  // says what is drawn: a test (or a user) waiting for one view never reads another's tables,
+  // nor a view whose tables did not all arrive
+  const form = $("form").value;
+  const drawn = `${shown.area}|${shown.period}|${shown.metric}` + (form ? `|${form}` : "") + (state.approved ? "|approved" : "");
   const errors = [];
-  results.forEach((r, i) => {
-    const [v, extra, draw] = jobs[i];
+  const ask = (list) => Promise.allSettled(list.map(([v, extra]) => api(tableUrl(v, "", extra, shown))));
+  const draw = (list, results) => results.forEach((r, i) => {
+    const [v, extra, paint] = list[i];
     if (r.status === "fulfilled") {
-      draw(r.value);
+      paint(r.value);
       downloads(v, extra, shown);
     } else if (v === "assess") {
       // 考核 is of the areas the scheme assesses: elsewhere (a village, a township under a
@@ -429,16 +432,23 @@ async function render() {
       renderNotes($("assess-notes"), [r.reason.message]);
     } else errors.push(r.reason.message);
   });
+  // the first screen (cards, ranking with its map, trend) is asked and drawn before the panels
+  // below it are asked at all: on a province the hub answers those while the leader reads
+  const firstScreen = jobs.filter(([v]) => v === "compare" || v === "trend");
+  const below = jobs.filter(([v]) => v !== "compare" && v !== "trend");
+  const [firstResults] = await Promise.all([ask(firstScreen), loadHeadline(shown)]);
+  if (seq !== renderSeq) return;
+  draw(firstScreen, firstResults);
+  await mapDrawn;
+  if (seq !== renderSeq) return;
+  document.body.dataset.first = errors.length ? `failed:${drawn}` : drawn;
+  const belowResults = await ask(below);
+  if (seq !== renderSeq) return;
+  draw(below, belowResults);
   showError(errors.join("；"));
   bulletinLinks(shown);
   offerAssess(shown, figures);
-  // says what is drawn: a test (or a user) waiting for one view never reads another's tables,
-  // nor a view whose tables did not all arrive
-  const form = $("form").value;
-  const drawn = `${shown.area}|${shown.period}|${shown.metric}` + (form ? `|${form}` : "") + (state.approved ? "|approved" : "");
-  await mapDrawn;
   await renderParts(shown);
-  await loadHeadline(shown);
   await loadReview(shown);
   await loadLocks(shown);
   document.body.dataset.ready = errors.length ? `failed:${drawn}` : drawn;
