@@ -50,6 +50,18 @@ def main():
     raw_rows = con.execute("SELECT (SELECT count(*) FROM reports) + (SELECT count(*) FROM corrections)").fetchone()[0]
     out = {"load_ms": load_ms, "raw_rows": raw_rows, "threads": con.execute("SELECT current_setting('threads')").fetchone()[0],
            "version": duckdb.__version__, "queries": {}}
+    # the same rows (every report and correction) in a DuckDB database file: its size beside
+    # the hub's store
+    if p.get("file"):
+        import os
+        if os.path.exists(p["file"]):
+            os.remove(p["file"])
+        con.execute(f"ATTACH '{p['file']}' AS disk")
+        con.execute("CREATE TABLE disk.reports AS SELECT * FROM reports")
+        con.execute("CREATE TABLE disk.corrections AS SELECT * FROM corrections")
+        con.execute("DETACH disk")
+        out["file_bytes"] = os.path.getsize(p["file"])
+        os.remove(p["file"])
 
     # 1. a province's rollup for a month: every metric's total over the subtree
     q = p["rollup"]

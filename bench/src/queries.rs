@@ -73,6 +73,8 @@ pub struct QueriesResult {
     pub store_bytes: u64,
     pub snapshot_bytes: u64,
     pub duckdb_load_ms: f64,
+    /// A DuckDB database file of the same rows (every report and correction).
+    pub duckdb_file_bytes: u64,
     pub duckdb_version: String,
     pub duckdb_threads: String,
     pub raw_rows: u64,
@@ -169,6 +171,9 @@ struct DuckOut {
     raw_rows: u64,
     threads: serde_json::Value,
     version: String,
+    /// The size of a DuckDB database file holding the same rows.
+    #[serde(default)]
+    file_bytes: u64,
     queries: BTreeMap<String, DuckQuery>,
 }
 
@@ -322,6 +327,7 @@ fn duckdb_inputs(
         "villages": {"area": cfg.county, "metric": asked.village_metric, "period": month,
                      "year_earlier": asked.year_earlier.to_string()},
         "completeness": {"area": cfg.province, "period": month},
+        "file": work.join("same-rows.duckdb"),
     });
     let params_path = work.join("params.json");
     std::fs::write(&params_path, serde_json::to_vec(&params)?)?;
@@ -720,6 +726,7 @@ pub async fn run(cfg: &QueriesConfig, areas: &Areas) -> anyhow::Result<QueriesRe
         store_bytes: dir_bytes(&cfg.data) - std::fs::metadata(&snapshot).map_or(0, |m| m.len()),
         snapshot_bytes: std::fs::metadata(&snapshot).map_or(0, |m| m.len()),
         duckdb_load_ms: duck.load_ms,
+        duckdb_file_bytes: duck.file_bytes,
         duckdb_version: duck.version,
         duckdb_threads: duck.threads.to_string(),
         raw_rows: duck.raw_rows,

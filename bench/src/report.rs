@@ -259,7 +259,9 @@ fn resources_markdown(out: &mut String, r: &QueriesResult) {
         "\n### Resources with {} national months loaded\n\n| measure | value | target | |\n|---|---:|---|---|",
         r.months
     );
-    let rows: [Row<'_>; 6] = [
+    // the target is 2 GB for 24 national months, so 2 GB / 24 a month for fewer
+    let store_target = 2e9 * r.months as f64 / 24.0;
+    let rows: [Row<'_>; 8] = [
         (
             "hub RSS, serving after the restart / peak after the questions".into(),
             format!(
@@ -286,6 +288,26 @@ fn resources_markdown(out: &mut String, r: &QueriesResult) {
         (
             "store on disk (SQLite, every revision)".into(),
             format!("{:.2} GB", r.store_bytes as f64 / 1e9),
+            Some((
+                if r.months == 24 {
+                    "≤ 2 GB"
+                } else {
+                    "≤ 2 GB for 24 months (pro rata)"
+                },
+                r.store_bytes as f64 <= store_target,
+            )),
+        ),
+        (
+            "store per revision (every audit field kept)".into(),
+            format!(
+                "{:.0} bytes",
+                r.store_bytes as f64 / r.revisions.max(1) as f64
+            ),
+            None,
+        ),
+        (
+            "DuckDB database file of the same rows (values only)".into(),
+            format!("{:.2} GB", r.duckdb_file_bytes as f64 / 1e9),
             None,
         ),
         (

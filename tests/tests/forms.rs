@@ -314,11 +314,6 @@ async fn a_catalogue_change_that_would_orphan_stored_figures_is_refused_at_start
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    // a store from before the table of used figures: it is filled again from the revisions
-    {
-        let conn = rusqlite::Connection::open(data.join(pingan_hub::store::DB_FILE)).unwrap();
-        conn.execute_batch("DROP TABLE catalogue_use").unwrap();
-    }
     let shipped = fixtures::CATALOGUE_TOML;
     let write = |name: &str, text: String| {
         let p = tmp.path().join(name);

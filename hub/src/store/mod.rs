@@ -5,8 +5,9 @@
 //! Every accepted submission is one row of `revisions`, keyed by (period, area, revision): a
 //! period's reports are written side by side however long the history. The highest revision of
 //! an (area, period) is the current one; `period_revisions` counts each period's rows. Values
-//! are kept as submitted (normalised), encoded as `pingan.v1.StoredValues`.
+//! are kept as submitted (normalised), written compactly against numbered (metric, part) pairs.
 //!
+//! - [`compact`]: how a revision's values, names and submission id are kept small.
 //! - [`schema`]: the tables and the migration of older stores.
 //! - [`writer`]: the writer thread and its group commits.
 //! - [`reader`]: [`StoreReader`], read-only connections.
@@ -14,6 +15,7 @@
 //! - [`lock`]: the data directory's lock.
 
 mod audit;
+mod compact;
 mod error;
 mod lock;
 mod locks;
@@ -380,7 +382,9 @@ impl Drop for Store {
 mod tests {
     use pingan_domain::{Catalogue, Validator, fixtures, pb};
 
-    use super::{schema::REVISIONS, *};
+    use rusqlite::OptionalExtension as _;
+
+    use super::*;
 
     fn valid(id: &str, fraud: i64) -> ValidReport {
         let catalogue = Catalogue::builtin();
@@ -435,29 +439,112 @@ mod tests {
         assert_eq!((cur.revision, cur.values[0].total), (2, Some(2)));
     }
 
+    /// The revisions table before the compact layout (and before it was keyed by period).
+    const OLD_REVISIONS: &str = "
+        CREATE TABLE revisions (
+            area TEXT NOT NULL, period TEXT NOT NULL, revision INTEGER NOT NULL,
+            submission_id TEXT NOT NULL UNIQUE, digest BLOB NOT NULL,
+            received_at_ms INTEGER NOT NULL, sender TEXT NOT NULL, reporter TEXT NOT NULL,
+            zero_report INTEGER NOT NULL, notes TEXT NOT NULL, warnings TEXT NOT NULL,
+            vals BLOB NOT NULL,
+            PRIMARY KEY (area, period, revision)
+        ) WITHOUT ROWID;
+        CREATE TABLE catalogue_use (metric TEXT NOT NULL, part TEXT NOT NULL,
+            PRIMARY KEY (metric, part)) WITHOUT ROWID;";
+
     #[tokio::test]
-    async fn a_store_keyed_by_area_first_is_rewritten_by_period_and_keeps_every_revision() {
+    async fn an_older_store_is_rewritten_compactly_once_and_reads_the_same() {
+        let uuid = "0b9f5c2e-3d4a-4f6b-8c7d-1e2f3a4b5c6d";
+        let import = "import-00112233445566778899aabbccddeeff";
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path()).unwrap();
-        store.write(valid("a", 1), "t".into(), 10).await.unwrap();
-        store.write(valid("b", 2), "t".into(), 20).await.unwrap();
+        store
+            .write(valid(uuid, 1), "spiffe://a".into(), 10)
+            .await
+            .unwrap();
+        store
+            .write(valid(import, 1_000_000_000), "import".into(), 20)
+            .await
+            .unwrap();
+        store
+            .write(valid("a-plain-id", 0), "spiffe://b".into(), 30)
+            .await
+            .unwrap();
+        let mut before = Vec::new();
+        store
+            .reader()
+            .unwrap()
+            .for_each_revision(|r| before.push(r))
+            .unwrap();
+        assert_eq!(before.len(), 3);
+        let digests: Vec<Vec<u8>> = {
+            let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
+            let mut st = conn
+                .prepare("SELECT digest FROM revisions ORDER BY area, period, revision")
+                .unwrap();
+            st.query_map([], |r| r.get(0))
+                .unwrap()
+                .map(Result::unwrap)
+                .collect()
+        };
         store.close();
-        // the layout of stores written before: revisions keyed (area, period, revision), no counts
+        // the same revisions in the layout stores had before: protobuf values with their
+        // names, text ids and senders, keyed by area first, no counts, a catalogue_use table
+        // holding a pair no revision carries (a refused report's, say)
         let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
         conn.execute_batch(
-            &REVISIONS
-                .replace("{name}", "old")
-                .replace("(period, area, revision)", "(area, period, revision)"),
+            "DROP TABLE revisions; DROP TABLE value_keys; DROP TABLE names;
+             DROP TABLE period_revisions; DROP TABLE department_revisions;",
         )
         .unwrap();
+        conn.execute_batch(OLD_REVISIONS).unwrap();
+        for (r, digest) in before.iter().zip(&digests) {
+            let vals = pb::StoredValues {
+                values: r.values.iter().map(Into::into).collect(),
+                rollup: None,
+            };
+            conn.execute(
+                "INSERT INTO revisions VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                rusqlite::params![
+                    r.area,
+                    r.period,
+                    r.revision,
+                    r.submission_id,
+                    digest,
+                    r.received_at_ms,
+                    r.sender,
+                    r.reporter,
+                    r.zero_report,
+                    r.notes,
+                    serde_json::to_string(&r.warnings).unwrap(),
+                    prost::Message::encode_to_vec(&vals)
+                ],
+            )
+            .unwrap();
+        }
         conn.execute_batch(
-            "INSERT INTO old SELECT * FROM revisions; DROP TABLE revisions;
-             ALTER TABLE old RENAME TO revisions; DROP TABLE period_revisions;",
+            // the pair the revisions carry (cases.fraud) is numbered from them while rewriting
+            "INSERT INTO catalogue_use VALUES ('disputes.identified', '邻里纠纷');",
         )
         .unwrap();
         drop(conn);
 
         let store = Store::open(dir.path()).unwrap();
+        let r = store.reader().unwrap();
+        let mut after = Vec::new();
+        r.for_each_revision(|x| after.push(x)).unwrap();
+        assert_eq!(after, before);
+        assert_eq!(
+            r.catalogue_use().unwrap(),
+            vec![
+                ("cases.fraud".to_owned(), String::new()),
+                ("disputes.identified".to_owned(), "邻里纠纷".to_owned())
+            ]
+        );
+        assert_eq!(
+            r.revisions_per_period().unwrap(),
+            vec![("2026-10".to_owned(), 3)]
+        );
         let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
         let sql: String = conn
             .query_row(
@@ -470,25 +557,59 @@ mod tests {
             sql.contains("PRIMARY KEY (period, area, revision)"),
             "{sql}"
         );
-        let r = store.reader().unwrap();
-        assert_eq!(r.revision_count().unwrap(), 2);
-        assert_eq!(
-            r.revisions_per_period().unwrap(),
-            vec![("2026-10".to_owned(), 2)]
-        );
-        let cur = r
-            .current("510722101002".parse().unwrap(), "2026-10".parse().unwrap())
+        let kept: Vec<(String, i64, i64)> = conn
+            .prepare("SELECT typeof(submission_id), length(submission_id), typeof(sender) FROM revisions ORDER BY revision")
             .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, String>(2)?.len() as i64)))
+            .unwrap()
+            .map(Result::unwrap)
+            .collect();
+        assert_eq!(
+            kept,
+            vec![
+                ("blob".into(), 16, 7),
+                ("blob".into(), 17, 7),
+                ("text".into(), 10, 7)
+            ]
+        );
+        let gone: Option<String> = conn
+            .query_row(
+                "SELECT name FROM sqlite_master WHERE name = 'catalogue_use'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
             .unwrap();
-        assert_eq!((cur.revision, cur.values[0].total), (2, Some(2)));
-        // still idempotent, and the counts go on
-        let again = store.write(valid("a", 1), "t".into(), 30).await.unwrap();
+        assert_eq!(gone, None);
+        // still idempotent (same id, same content), a reused id still refused, counts go on
+        let again = store
+            .write(valid(uuid, 1), "spiffe://a".into(), 40)
+            .await
+            .unwrap();
         assert_eq!((again.revision, again.duplicate), (1, true));
-        store.write(valid("c", 3), "t".into(), 40).await.unwrap();
+        assert!(matches!(
+            store.write(valid(import, 5), "import".into(), 50).await,
+            Err(StoreError::IdReused(_))
+        ));
+        store
+            .write(valid("next", 9), "spiffe://c".into(), 60)
+            .await
+            .unwrap();
         assert_eq!(
             r.revisions_per_period().unwrap(),
-            vec![("2026-10".to_owned(), 3)]
+            vec![("2026-10".to_owned(), 4)]
         );
+        // opened again: nothing more to rewrite
+        store.close();
+        let store = Store::open(dir.path()).unwrap();
+        let mut last = Vec::new();
+        store
+            .reader()
+            .unwrap()
+            .for_each_revision(|x| last.push(x))
+            .unwrap();
+        assert_eq!(&last[..3], &before[..]);
+        assert_eq!(last[3].sender, "spiffe://c");
     }
 
     #[tokio::test]

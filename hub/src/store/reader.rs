@@ -1,16 +1,18 @@
 //! Read-only access to the stored revisions: each reader its own connection (WAL lets it
 //! read while the writer writes).
 
-use std::path::Path;
+use std::{cell::RefCell, path::Path};
 
 use pingan_domain::{
     AreaCode, Period, pb,
     rollup::{Rollup, Value},
 };
-use prost::Message as _;
 use rusqlite::{Connection, OpenFlags};
 
-use super::{Owner, Refusal, StoreError};
+use super::{
+    Owner, Refusal, StoreError,
+    compact::{self, Unreadable, ValueKeys},
+};
 
 /// One stored revision of an (area, period), as the audit trail shows it.
 #[derive(Debug, Clone, PartialEq)]
@@ -32,38 +34,22 @@ pub struct RevisionRecord {
     pub rollup: Option<Rollup>,
 }
 
-pub(super) fn decode_values(blob: &[u8]) -> Result<pb::StoredValues, prost::DecodeError> {
-    pb::StoredValues::decode(blob)
-}
-
 /// Read-only access to the stored revisions.
 #[derive(Debug)]
 pub struct StoreReader {
     conn: Connection,
+    /// The numbered (metric, part) pairs stored values name, loaded again when a value names
+    /// one numbered since.
+    keys: RefCell<ValueKeys>,
 }
 
-const COLUMNS: &str = "area, period, revision, submission_id, received_at_ms, sender, reporter, zero_report, notes, warnings, vals";
+/// The columns [`StoreReader::record`] reads, names given back their text.
+const COLUMNS: &str = "area, period, revision, submission_id, received_at_ms,
+    (SELECT text FROM names WHERE id = sender), (SELECT text FROM names WHERE id = reporter),
+    zero_report, notes, warnings, vals";
 
-fn record(row: &rusqlite::Row<'_>) -> rusqlite::Result<RevisionRecord> {
-    let warnings: String = row.get(9)?;
-    let vals: Vec<u8> = row.get(10)?;
-    let stored = pb::StoredValues::decode(vals.as_slice()).map_err(|e| {
-        rusqlite::Error::FromSqlConversionFailure(10, rusqlite::types::Type::Blob, Box::new(e))
-    })?;
-    Ok(RevisionRecord {
-        area: row.get(0)?,
-        period: row.get(1)?,
-        revision: row.get(2)?,
-        submission_id: row.get(3)?,
-        received_at_ms: row.get(4)?,
-        sender: row.get(5)?,
-        reporter: row.get(6)?,
-        zero_report: row.get(7)?,
-        notes: row.get(8)?,
-        warnings: serde_json::from_str(&warnings).unwrap_or_default(),
-        values: stored.values.into_iter().map(Value::from).collect(),
-        rollup: stored.rollup.map(Rollup::from),
-    })
+fn unreadable(column: usize, e: Unreadable) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Blob, Box::new(e))
 }
 
 impl StoreReader {
@@ -78,7 +64,50 @@ impl StoreReader {
         // 32 MiB of pages per reader (the default is 2 MiB): a county's villages over a few
         // periods stay cached between questions (readers are pooled, at most 8)
         conn.pragma_update(None, "cache_size", -32768)?;
-        Ok(StoreReader { conn })
+        let keys = RefCell::new(ValueKeys::load(&conn)?);
+        Ok(StoreReader { conn, keys })
+    }
+
+    /// Stored values, decoded against the numbered pairs (loaded again once if they name a
+    /// pair numbered after this reader loaded them).
+    fn decode(&self, blob: &[u8]) -> Result<pb::StoredValues, Unreadable> {
+        let first = compact::decode(blob, &self.keys.borrow());
+        match first {
+            Err(Unreadable::UnknownKey(_)) => {
+                let fresh = ValueKeys::load(&self.conn)
+                    .map_err(|e| Unreadable::Bad(format!("reading value_keys: {e}")))?;
+                *self.keys.borrow_mut() = fresh;
+                compact::decode(blob, &self.keys.borrow())
+            }
+            other => other,
+        }
+    }
+
+    /// One revision as [`COLUMNS`] select it.
+    fn record(&self, row: &rusqlite::Row<'_>) -> rusqlite::Result<RevisionRecord> {
+        let warnings: String = row.get(9)?;
+        let vals = row.get_ref(10)?.as_blob()?;
+        let stored = self.decode(vals).map_err(|e| unreadable(10, e))?;
+        Ok(RevisionRecord {
+            area: row.get(0)?,
+            period: row.get(1)?,
+            revision: row.get(2)?,
+            submission_id: compact::submission_text(row.get_ref(3)?).map_err(|e| {
+                rusqlite::Error::FromSqlConversionFailure(
+                    3,
+                    rusqlite::types::Type::Blob,
+                    Box::new(e),
+                )
+            })?,
+            received_at_ms: row.get(4)?,
+            sender: row.get::<_, Option<String>>(5)?.unwrap_or_default(),
+            reporter: row.get::<_, Option<String>>(6)?.unwrap_or_default(),
+            zero_report: row.get(7)?,
+            notes: row.get(8)?,
+            warnings: serde_json::from_str(&warnings).unwrap_or_default(),
+            values: stored.values.into_iter().map(Value::from).collect(),
+            rollup: stored.rollup.map(Rollup::from),
+        })
     }
 
     /// Every revision of an (area, period), oldest first: the audit trail.
@@ -90,7 +119,7 @@ impl StoreReader {
         let mut st = self.conn.prepare_cached(&format!(
             "SELECT {COLUMNS} FROM revisions WHERE area = ?1 AND period = ?2 ORDER BY revision"
         ))?;
-        let rows = st.query_map([area.to_string(), period.to_string()], record)?;
+        let rows = st.query_map([area.to_string(), period.to_string()], |r| self.record(r))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -136,7 +165,9 @@ impl StoreReader {
             "SELECT {COLUMNS} FROM {} WHERE area = ?1 AND period = ?2 ORDER BY revision",
             super::schema::DEPARTMENT_REVISIONS
         ))?;
-        let rows = st.query_map([department.to_owned(), period.to_string()], record)?;
+        let rows = st.query_map([department.to_owned(), period.to_string()], |r| {
+            self.record(r)
+        })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -174,7 +205,7 @@ impl StoreReader {
     ) -> Result<(), StoreError> {
         let mut st = self.conn.prepare_cached(sql)?;
         let rows = st.query_map([period.to_string()], |row| {
-            Ok((record(row)?, row.get::<_, i64>(11)?))
+            Ok((self.record(row)?, row.get::<_, i64>(11)?))
         })?;
         for row in rows {
             let (rec, first) = row?;
@@ -212,7 +243,7 @@ impl StoreReader {
         let mut st = self.conn.prepare(&format!(
             "SELECT {COLUMNS} FROM revisions ORDER BY area, period, revision"
         ))?;
-        for row in st.query_map([], record)? {
+        for row in st.query_map([], |r| self.record(r))? {
             f(row?);
         }
         Ok(())
@@ -246,14 +277,9 @@ impl StoreReader {
         let rows = st.query_map(
             [prefix.as_str(), end.as_str(), &period.to_string()],
             |row| {
-                let vals: Vec<u8> = row.get(2)?;
-                let stored = pb::StoredValues::decode(vals.as_slice()).map_err(|e| {
-                    rusqlite::Error::FromSqlConversionFailure(
-                        2,
-                        rusqlite::types::Type::Blob,
-                        Box::new(e),
-                    )
-                })?;
+                let stored = self
+                    .decode(row.get_ref(2)?.as_blob()?)
+                    .map_err(|e| unreadable(2, e))?;
                 let values: Vec<Value> = stored.values.into_iter().map(Value::from).collect();
                 Ok((row.get::<_, String>(0)?, row.get(1)?, values))
             },
@@ -302,7 +328,7 @@ impl StoreReader {
              AND revision = (SELECT MAX(revision) FROM review_events
                              WHERE area = ?1 AND period = ?2 AND approved = 1)"
         ))?;
-        let mut rows = st.query_map([area.to_string(), period.to_string()], record)?;
+        let mut rows = st.query_map([area.to_string(), period.to_string()], |r| self.record(r))?;
         Ok(rows.next().transpose()?)
     }
 
@@ -331,8 +357,8 @@ impl StoreReader {
         period: Period,
     ) -> Result<Vec<(String, String, pingan_domain::rollup::RollupLock)>, StoreError> {
         let mut st = self.conn.prepare_cached(
-            "SELECT area, sender, vals FROM revisions r
-             WHERE period = ?1 AND submission_id LIKE 'fwd-%'
+            "SELECT area, (SELECT text FROM names WHERE id = sender), vals FROM revisions r
+             WHERE period = ?1 AND typeof(submission_id) = 'text' AND submission_id LIKE 'fwd-%'
              AND revision = (SELECT MAX(revision) FROM revisions WHERE period = r.period AND area = r.area)
              ORDER BY area",
         )?;
@@ -346,7 +372,8 @@ impl StoreReader {
         let mut out = Vec::new();
         for row in rows {
             let (area, sender, vals) = row?;
-            let lock = decode_values(&vals)
+            let lock = self
+                .decode(&vals)
                 .ok()
                 .and_then(|v| v.rollup)
                 .and_then(|r| Rollup::from(r).lock);
@@ -499,7 +526,7 @@ impl StoreReader {
     pub fn catalogue_use(&self) -> Result<Vec<(String, String)>, StoreError> {
         let mut st = self
             .conn
-            .prepare("SELECT metric, part FROM catalogue_use ORDER BY metric, part")?;
+            .prepare("SELECT metric, part FROM value_keys ORDER BY metric, part")?;
         let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }

@@ -1,8 +1,15 @@
 //! The store's tables, and bringing an older store's up to date.
 
+use std::collections::HashMap;
+
+use pingan_domain::pb;
+use prost::Message as _;
 use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior};
 
-use super::StoreError;
+use super::{
+    StoreError,
+    compact::{self, ValueKeys},
+};
 
 /// The revisions table; `{name}` is filled in (a migration builds it under another name).
 /// Keyed by period first: a period's reports arrive together, so they are written next to each
@@ -12,14 +19,17 @@ CREATE TABLE IF NOT EXISTS {name} (
     area            TEXT    NOT NULL,
     period          TEXT    NOT NULL,
     revision        INTEGER NOT NULL,
-    submission_id   TEXT    NOT NULL UNIQUE,
+    -- 16 bytes for a node's UUID, 17 for an import's digest id, else the text (compact.rs)
+    submission_id   BLOB    NOT NULL UNIQUE,
     digest          BLOB    NOT NULL,
     received_at_ms  INTEGER NOT NULL,
-    sender          TEXT    NOT NULL,
-    reporter        TEXT    NOT NULL,
+    -- numbers into names
+    sender          INTEGER NOT NULL,
+    reporter        INTEGER NOT NULL,
     zero_report     INTEGER NOT NULL,
     notes           TEXT    NOT NULL,
     warnings        TEXT    NOT NULL,
+    -- the values against value_keys (compact.rs)
     vals            BLOB    NOT NULL,
     PRIMARY KEY (period, area, revision)
 ) WITHOUT ROWID;
@@ -41,13 +51,6 @@ CREATE TABLE IF NOT EXISTS owners (
     serial    TEXT    NOT NULL,
     since_ms  INTEGER NOT NULL
 );
--- every (metric, part) a stored report carries (part '' for the total): what a catalogue change
--- must keep, checked at start-up
-CREATE TABLE IF NOT EXISTS catalogue_use (
-    metric  TEXT NOT NULL,
-    part    TEXT NOT NULL,
-    PRIMARY KEY (metric, part)
-) WITHOUT ROWID;
 -- every attempt to send a reminder (催报) and its answer
 CREATE TABLE IF NOT EXISTS reminder_sends (
     at_ms     INTEGER NOT NULL,
@@ -69,36 +72,43 @@ CREATE TABLE IF NOT EXISTS refusals (
 );
 ";
 
-/// Creates the tables, or brings an older store's up to date in one transaction:
-/// revisions keyed (area, period, revision) are rewritten keyed by period first, and the
-/// per-period counts are computed once.
+/// Creates the tables, or brings an older store's up to date in one transaction: a store from
+/// before the compact layout (values as protobuf with their names, senders and ids as text; or
+/// keyed (area, period, revision) before that) is rewritten once, row by row, and the per-period
+/// counts are computed once.
 pub(super) fn create_or_migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-    let table_sql = |name: &str| {
-        tx.query_row(
-            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?1",
-            [name],
-            |r| r.get::<_, String>(0),
-        )
-        .optional()
+    let exists = |name: &str| -> rusqlite::Result<bool> {
+        Ok(tx
+            .query_row(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1",
+                [name],
+                |_| Ok(()),
+            )
+            .optional()?
+            .is_some())
     };
-    let revisions = table_sql("revisions")?;
-    let had_counts = table_sql("period_revisions")?.is_some();
-    let had_use = table_sql("catalogue_use")?.is_some();
-    if revisions
-        .as_deref()
-        .is_some_and(|sql| sql.contains("PRIMARY KEY (area, period, revision)"))
-    {
-        tracing::info!("rewriting the store's revisions keyed by period (once; may take minutes)");
-        tx.execute_batch(&REVISIONS.replace("{name}", "revisions_new"))?;
-        tx.execute_batch(
-            "INSERT INTO revisions_new SELECT * FROM revisions ORDER BY period, area, revision;
-             DROP TABLE revisions;
-             ALTER TABLE revisions_new RENAME TO revisions;",
-        )?;
-    } else {
-        tx.execute_batch(&REVISIONS.replace("{name}", "revisions"))?;
+    let older = exists("revisions")? && !exists("value_keys")?;
+    let had_counts = exists("period_revisions")?;
+    tx.execute_batch(super::compact::SCHEMA)?;
+    if older {
+        let mut keys = ValueKeys::default();
+        if exists("catalogue_use")? {
+            // the pairs recorded before keep their order; refused reports' pairs among them
+            tx.execute_batch(
+                "INSERT INTO value_keys (id, metric, part)
+                   SELECT ROW_NUMBER() OVER (ORDER BY metric, part) - 1, metric, part FROM catalogue_use;
+                 DROP TABLE catalogue_use;",
+            )?;
+            keys = ValueKeys::load(&tx)?;
+        }
+        for table in ["revisions", DEPARTMENT_REVISIONS] {
+            if exists(table)? {
+                rewrite_compact(&tx, table, &mut keys)?;
+            }
+        }
     }
+    tx.execute_batch(&REVISIONS.replace("{name}", "revisions"))?;
     tx.execute_batch(SCHEMA)?;
     // departments' (条) reports: the same columns, `area` holding the department's id; apart
     // from `revisions`, so nothing that rolls up the divisions ever reads one
@@ -111,40 +121,89 @@ pub(super) fn create_or_migrate(conn: &mut Connection) -> rusqlite::Result<()> {
             [],
         )?;
     }
-    if !had_use {
-        record_catalogue_use(&tx)?;
-    }
     tx.commit()
 }
 
-/// Fills `catalogue_use` from every stored revision (once, for a store older than the table).
-fn record_catalogue_use(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
-    let mut used = std::collections::BTreeSet::new();
-    let mut rows = tx.prepare("SELECT vals FROM revisions")?;
-    let mut rows = rows.query([])?;
+/// Rewrites `table` of an older store in the compact layout (compact.rs), every column kept:
+/// values numbered against `value_keys`, senders and reporters into `names`, submission ids as
+/// bytes where they are UUIDs or import digests. Says how far it is every million rows.
+fn rewrite_compact(
+    tx: &rusqlite::Transaction<'_>,
+    table: &str,
+    keys: &mut ValueKeys,
+) -> rusqlite::Result<()> {
+    let total: i64 = tx.query_row(&format!("SELECT COUNT(*) FROM {table}"), [], |r| r.get(0))?;
+    tracing::info!(
+        table,
+        total,
+        "rewriting the store in its compact layout (once; a national store takes minutes)"
+    );
+    let new = format!("{table}_compact");
+    tx.execute_batch(&REVISIONS.replace("{name}", &new))?;
+    let mut read = tx.prepare(&format!(
+        "SELECT area, period, revision, submission_id, digest, received_at_ms, sender, reporter,
+                zero_report, notes, warnings, vals FROM {table}"
+    ))?;
+    let mut insert = tx.prepare(&format!(
+        "INSERT INTO {new} (area, period, revision, submission_id, digest, received_at_ms, sender,
+                            reporter, zero_report, notes, warnings, vals)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+    ))?;
+    let mut names: HashMap<String, i64> = HashMap::new();
+    let mut name = |text: String| -> rusqlite::Result<i64> {
+        if let Some(&id) = names.get(&text) {
+            return Ok(id);
+        }
+        let id = super::compact::number_name(tx, &text)?;
+        names.insert(text, id);
+        Ok(id)
+    };
+    let mut done = 0u64;
+    let mut rows = read.query([])?;
     while let Some(row) = rows.next()? {
-        let blob: Vec<u8> = row.get(0)?;
-        // an undecodable row is named when it is read; it uses nothing here
-        if let Ok(stored) = super::reader::decode_values(&blob) {
-            for v in stored.values {
-                for part in v.parts.keys() {
-                    used.insert((v.metric.clone(), part.clone()));
-                }
-                used.insert((v.metric, String::new()));
+        let vals: Vec<u8> = row.get(11)?;
+        let vals = match pb::StoredValues::decode(vals.as_slice()) {
+            Ok(stored) if stored.rollup.is_none() => {
+                keys.number(tx, &stored.values)?;
+                compact::encode(stored.values, None, keys)
             }
+            // a forwarded rollup stays as it was; so does a row that does not decode (it is
+            // named when it is read, as before)
+            _ => vals,
+        };
+        let sender = name(row.get(6)?)?;
+        let reporter = name(row.get(7)?)?;
+        let id: String = row.get(3)?;
+        insert.execute(rusqlite::params![
+            row.get::<_, String>(0)?,
+            row.get::<_, String>(1)?,
+            row.get::<_, i64>(2)?,
+            compact::submission_key(&id),
+            row.get::<_, Vec<u8>>(4)?,
+            row.get::<_, i64>(5)?,
+            sender,
+            reporter,
+            row.get::<_, i64>(8)?,
+            row.get::<_, String>(9)?,
+            row.get::<_, String>(10)?,
+            vals,
+        ])?;
+        done += 1;
+        if done.is_multiple_of(1_000_000) {
+            tracing::info!(
+                table,
+                done,
+                total,
+                "rewriting the store in its compact layout"
+            );
         }
     }
-    if !used.is_empty() {
-        tracing::info!(
-            pairs = used.len(),
-            "recorded the metrics and parts the stored reports carry (once)"
-        );
-    }
-    let mut insert =
-        tx.prepare("INSERT OR IGNORE INTO catalogue_use (metric, part) VALUES (?1, ?2)")?;
-    for (m, p) in used {
-        insert.execute([m, p])?;
-    }
+    drop(rows);
+    drop(read);
+    drop(insert);
+    tx.execute_batch(&format!(
+        "DROP TABLE {table}; ALTER TABLE {new} RENAME TO {table};"
+    ))?;
     Ok(())
 }
 

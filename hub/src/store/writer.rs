@@ -1,15 +1,16 @@
 //! The writer thread: concurrent submissions committed together (group commit), each group
 //! handed to the commit hook before any of its receipts is sent.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
-use pingan_domain::{Receipt, ValidReport, pb};
-use prost::Message as _;
+use pingan_domain::{Receipt, ValidReport};
 use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    CommitHook, Committed, MAX_REVISIONS, Prior, StoreError, locks::Locks, reader::decode_values,
+    CommitHook, Committed, MAX_REVISIONS, Prior, StoreError,
+    compact::{self, Names, ValueKeys},
+    locks::Locks,
 };
 
 /// Most submissions committed in one transaction.
@@ -36,14 +37,8 @@ pub(super) fn run_writer(
     hook: Option<CommitHook>,
     locks: std::sync::Arc<std::sync::Mutex<Locks>>,
 ) {
-    // the (metric, part) pairs recorded in catalogue_use: only new ones are written
-    let mut used = match load_used(&conn) {
-        Ok(u) => u,
-        Err(e) => {
-            tracing::error!(error = %e, "reading catalogue_use failed; every pair is written again");
-            HashSet::new()
-        }
-    };
+    // the numbered (metric, part) pairs and names: only new ones are written
+    let mut numbered = Numbered::load_or_log(&conn);
     while let Some(first) = rx.blocking_recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -54,7 +49,7 @@ pub(super) fn run_writer(
         }
         // the locks are held while the group is written: a lock is set before it or after it
         let held = locks.lock().expect("not poisoned");
-        let written = write_group(&mut conn, &group, &mut used, &held);
+        let written = write_group(&mut conn, &group, &mut numbered, &held);
         drop(held);
         match written {
             Ok((results, committed)) => {
@@ -67,6 +62,8 @@ pub(super) fn run_writer(
             }
             Err(e) => {
                 tracing::error!(error = %e, reports = group.len(), "group commit failed, nothing of it stored");
+                // numbers given in the rolled-back transaction are gone with it
+                numbered = Numbered::load_or_log(&conn);
                 let message = e.to_string();
                 for job in group {
                     let err = match &e {
@@ -136,7 +133,7 @@ impl<'t> Statements<'t> {
     ) -> Result<Option<Result<Receipt, StoreError>>, StoreError> {
         let found = self
             .find
-            .query_row([&r.submission_id], |row| {
+            .query_row([compact::submission_key(&r.submission_id)], |row| {
                 Ok((
                     row.get::<_, u32>(0)?,
                     row.get::<_, Vec<u8>>(1)?,
@@ -166,7 +163,12 @@ impl<'t> Statements<'t> {
     }
 
     /// The current revision of (area, period), decoded, if there is one.
-    fn latest(&mut self, area: &str, period: &str) -> Result<Option<Latest>, StoreError> {
+    fn latest(
+        &mut self,
+        area: &str,
+        period: &str,
+        keys: &ValueKeys,
+    ) -> Result<Option<Latest>, StoreError> {
         let row = self
             .latest
             .query_row([area, period], |row| {
@@ -182,7 +184,7 @@ impl<'t> Statements<'t> {
         let Some((revision, zero_report, vals, first_received_at_ms)) = row else {
             return Ok(None);
         };
-        let stored = decode_values(&vals).map_err(|e| StoreError::Corrupt {
+        let stored = compact::decode(&vals, keys).map_err(|e| StoreError::Corrupt {
             area: area.to_owned(),
             period: period.to_owned(),
             reason: e.to_string(),
@@ -198,25 +200,32 @@ impl<'t> Statements<'t> {
         }))
     }
 
-    /// Inserts `job`'s report as `revision` of its (area, period).
-    fn insert(&mut self, job: &Job, revision: u32, digest: &[u8]) -> Result<(), StoreError> {
+    /// Inserts `job`'s report as `revision` of its (area, period), its values' pairs numbered.
+    fn insert(
+        &mut self,
+        tx: &rusqlite::Transaction<'_>,
+        job: &Job,
+        revision: u32,
+        digest: &[u8],
+        numbered: &mut Numbered,
+    ) -> Result<(), StoreError> {
         let r = &job.report;
-        let vals = pb::StoredValues {
-            values: r.wire_values(),
-            rollup: r.rollup.as_ref().map(Into::into),
-        }
-        .encode_to_vec();
+        let values = r.wire_values();
+        numbered.number_values(tx, &values)?;
+        let vals = compact::encode(values, r.rollup.as_ref().map(Into::into), &numbered.keys);
+        let sender = numbered.name(tx, &job.sender)?;
+        let reporter = numbered.name(tx, &r.reporter)?;
         let warnings = serde_json::to_string(&r.warnings).expect("strings serialise");
         self.insert
             .execute(params![
                 key(r),
                 r.period.to_string(),
                 revision,
-                r.submission_id,
+                compact::submission_key(&r.submission_id),
                 digest,
                 job.now_ms,
-                job.sender,
-                r.reporter,
+                sender,
+                reporter,
                 r.zero_report,
                 r.notes,
                 warnings,
@@ -232,45 +241,57 @@ fn key(r: &ValidReport) -> String {
     r.department.clone().unwrap_or_else(|| r.area.to_string())
 }
 
-/// The pairs `catalogue_use` holds.
-fn load_used(conn: &Connection) -> rusqlite::Result<HashSet<(String, String)>> {
-    let mut st = conn.prepare("SELECT metric, part FROM catalogue_use")?;
-    st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect()
+/// What the writer has numbered: (metric, part) pairs and names. The names the open
+/// transaction numbered are kept once it commits ([`Numbered::committed`]); after a group that
+/// failed, everything is loaded again ([`Numbered::load_or_log`]).
+#[derive(Debug, Default)]
+struct Numbered {
+    keys: ValueKeys,
+    names: Names,
+    new_names: HashMap<String, i64>,
 }
 
-/// Records the (metric, part) pairs of a group's reports that `used` does not hold yet.
-fn record_use(
-    tx: &rusqlite::Transaction<'_>,
-    group: &[Job],
-    used: &mut HashSet<(String, String)>,
-) -> Result<Vec<(String, String)>, StoreError> {
-    let mut new = Vec::new();
-    for job in group {
-        for v in &job.report.values {
-            let m = v.metric.as_str();
-            for key in std::iter::once("").chain(v.parts.keys().map(String::as_str)) {
-                let pair = (m.to_owned(), key.to_owned());
-                if !used.contains(&pair) && !new.contains(&pair) {
-                    new.push(pair);
-                }
+impl Numbered {
+    fn load_or_log(conn: &Connection) -> Numbered {
+        match ValueKeys::load(conn) {
+            Ok(keys) => Numbered {
+                keys,
+                ..Numbered::default()
+            },
+            Err(e) => {
+                // the first group's numbering fails on a taken number, and loads again
+                tracing::error!(error = %e, "reading value_keys failed");
+                Numbered::default()
             }
         }
     }
-    if !new.is_empty() {
-        let mut insert = tx
-            .prepare_cached("INSERT OR IGNORE INTO catalogue_use (metric, part) VALUES (?1, ?2)")
-            .map_err(StoreError::from_sqlite)?;
-        for (m, p) in &new {
-            insert.execute([m, p]).map_err(StoreError::from_sqlite)?;
-        }
+
+    fn number_values(
+        &mut self,
+        tx: &rusqlite::Transaction<'_>,
+        values: &[pingan_domain::pb::MetricValue],
+    ) -> Result<(), StoreError> {
+        self.keys
+            .number(tx, values)
+            .map_err(StoreError::from_sqlite)
     }
-    Ok(new)
+
+    fn name(&mut self, tx: &rusqlite::Transaction<'_>, text: &str) -> Result<i64, StoreError> {
+        self.names
+            .id(tx, text, &mut self.new_names)
+            .map_err(StoreError::from_sqlite)
+    }
+
+    /// The open transaction committed: what it numbered is kept.
+    fn committed(&mut self) {
+        self.names.keep(std::mem::take(&mut self.new_names));
+    }
 }
 
 fn write_group(
     conn: &mut Connection,
     group: &[Job],
-    used: &mut HashSet<(String, String)>,
+    numbered: &mut Numbered,
     locks: &Locks,
 ) -> Result<GroupOutcome, StoreError> {
     let tx = conn
@@ -305,13 +326,13 @@ fn write_group(
                 }));
                 continue;
             }
-            let latest = st.latest(&area, &period)?;
+            let latest = st.latest(&area, &period, &numbered.keys)?;
             let revision = latest.as_ref().map_or(1, |l| l.revision + 1);
             if revision > MAX_REVISIONS {
                 results.push(Err(StoreError::TooManyRevisions { area, period }));
                 continue;
             }
-            st.insert(job, revision, &digest[..])?;
+            st.insert(&tx, job, revision, &digest[..], numbered)?;
             let receipt = Receipt {
                 submission_id: r.submission_id.clone(),
                 area: r.area,
@@ -345,10 +366,8 @@ fn write_group(
         }
         count_revisions(&tx, added)?;
     }
-    // refused and duplicate submissions are recorded too: harmless, and rare
-    let new = record_use(&tx, group, used)?;
     tx.commit().map_err(StoreError::from_sqlite)?;
-    used.extend(new);
+    numbered.committed();
     Ok((results, committed))
 }
 
