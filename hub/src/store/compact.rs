@@ -2,13 +2,20 @@
 //!
 //! - its values are written against the store's numbered (metric, part) pairs, `value_keys`
 //!   (each pair a number the first time a report carries it; numbers are never reused, so a
-//!   catalogue change never reinterprets a stored value): a 0 byte, the layout's version, then
-//!   for each metric its total's key and value and its parts' keys and values, as varints.
-//!   A forwarded rollup (federation, one per child hub and period) stays `pingan.v1.StoredValues`,
-//!   whose encoding never starts with a 0 byte;
+//!   catalogue change never reinterprets a stored value), and against its *shape*: which
+//!   metrics, in which order, with or without a total, with which parts. Reports on one form
+//!   nearly all have one shape, so a shape is numbered once (`value_shapes`) and a revision holds
+//!   a 0 byte, the layout's version, its shape's number and then only the numbers themselves
+//!   (zigzag varints: most figures take one byte). A forwarded rollup (federation, one per child
+//!   hub and period) stays `pingan.v1.StoredValues`, whose encoding never starts with a 0 byte;
 //! - its sender and reporter are numbers into `names` (readers select their text back);
 //! - its submission id is 16 bytes when it is a UUID as nodes make them, 17 (a 1 byte, then
-//!   the digest) when it is an import's `import-<32 hex digits>`, else its text.
+//!   the digest) when it is an import's `import-<32 hex digits>`, else its text. It is an
+//!   idempotency key within its (area, period) (a resend is always of the same report), so no
+//!   index of its own: a resend is found among its (area, period)'s revisions, and told from a
+//!   reused id by comparing what it says (values as stored, zero flag, notes), so no digest is
+//!   kept either;
+//! - its warnings are nothing when there are none.
 
 use std::collections::HashMap;
 
@@ -25,6 +32,12 @@ CREATE TABLE IF NOT EXISTS value_keys (
     part    TEXT NOT NULL,
     UNIQUE (metric, part)
 );
+-- which metrics a report gives, in its order, with or without a total, with which parts (pairs
+-- by their number): stored values name their shape by this number
+CREATE TABLE IF NOT EXISTS value_shapes (
+    id     INTEGER PRIMARY KEY,
+    shape  BLOB NOT NULL UNIQUE
+);
 -- senders and reporters of revisions, numbered
 CREATE TABLE IF NOT EXISTS names (
     id    INTEGER PRIMARY KEY,
@@ -37,13 +50,19 @@ CREATE TABLE IF NOT EXISTS names (
 const COMPACT: u8 = 0;
 const VERSION: u8 = 1;
 
-/// The numbered (metric, part) pairs, as `value_keys` holds them.
+/// The numbered (metric, part) pairs and shapes, as `value_keys` and `value_shapes` hold them.
 #[derive(Debug, Default, Clone)]
 pub(super) struct ValueKeys {
     pairs: Vec<(String, String)>,
     /// metric → part → number (looked up by borrowed names, nothing allocated per value)
     ids: HashMap<String, HashMap<String, u32>>,
+    shapes: Vec<Option<Shape>>,
+    shape_ids: HashMap<Vec<u8>, u32>,
 }
+
+/// A shape, read: each metric's total pair, whether a total is given, and its parts' pairs.
+#[derive(Debug, Clone)]
+struct Shape(Vec<(u32, bool, Vec<u32>)>);
 
 impl ValueKeys {
     /// Every pair the store has numbered.
@@ -57,6 +76,12 @@ impl ValueKeys {
             let (id, metric, part) = row?;
             keys.put(id, metric, part);
         }
+        let mut st = conn.prepare("SELECT id, shape FROM value_shapes ORDER BY id")?;
+        let rows = st.query_map([], |r| Ok((r.get::<_, u32>(0)?, r.get::<_, Vec<u8>>(1)?)))?;
+        for row in rows {
+            let (id, bytes) = row?;
+            keys.put_shape(id, bytes);
+        }
         Ok(keys)
     }
 
@@ -67,6 +92,16 @@ impl ValueKeys {
         }
         self.pairs[at] = (metric.clone(), part.clone());
         self.ids.entry(metric).or_default().insert(part, id);
+    }
+
+    /// A shape read (`None` when its bytes do not read: revisions of it are then unreadable).
+    fn put_shape(&mut self, id: u32, bytes: Vec<u8>) {
+        let at = id as usize;
+        if self.shapes.len() <= at {
+            self.shapes.resize(at + 1, None);
+        }
+        self.shapes[at] = Shape::read(&bytes).ok();
+        self.shape_ids.insert(bytes, id);
     }
 
     pub(super) fn id(&self, metric: &str, part: &str) -> Option<u32> {
@@ -90,13 +125,14 @@ impl ValueKeys {
         out
     }
 
-    /// Numbers the pairs of `values` not numbered yet, in `tx` (a transaction that does not
-    /// commit leaves this out of step with the table: load it again then).
+    /// Numbers the pairs of `values` and their shape where not numbered yet, in `tx` (a
+    /// transaction that does not commit leaves this out of step with the tables: load it again
+    /// then); the shape's number.
     pub(super) fn number(
         &mut self,
         tx: &rusqlite::Transaction<'_>,
         values: &[pb::MetricValue],
-    ) -> rusqlite::Result<()> {
+    ) -> rusqlite::Result<u32> {
         for v in values {
             for part in std::iter::once("").chain(v.parts.keys().map(String::as_str)) {
                 if self.id(&v.metric, part).is_some() {
@@ -108,15 +144,81 @@ impl ValueKeys {
                 self.put(id, v.metric.clone(), part.to_owned());
             }
         }
-        Ok(())
+        let bytes = self.shape_of(values);
+        if let Some(&id) = self.shape_ids.get(&bytes) {
+            return Ok(id);
+        }
+        let id = self.shapes.len() as u32;
+        tx.prepare_cached("INSERT INTO value_shapes (id, shape) VALUES (?1, ?2)")?
+            .execute(rusqlite::params![id, bytes])?;
+        self.put_shape(id, bytes);
+        Ok(id)
+    }
+
+    /// A shape's bytes: the number of metrics, then for each its total pair's number shifted
+    /// left twice (bit 0: no total; bit 1: parts follow), and if parts follow their count and
+    /// their pairs' numbers. Every pair must be numbered.
+    fn shape_of(&self, values: &[pb::MetricValue]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(1 + values.len() * 2);
+        put_varint(&mut out, values.len() as u64);
+        for v in values {
+            let total = self.id(&v.metric, "").expect("numbered before");
+            let has_parts = !v.parts.is_empty();
+            put_varint(
+                &mut out,
+                (u64::from(total) << 2)
+                    | u64::from(v.total.is_none())
+                    | (u64::from(has_parts) << 1),
+            );
+            if has_parts {
+                put_varint(&mut out, v.parts.len() as u64);
+                for part in v.parts.keys() {
+                    put_varint(
+                        &mut out,
+                        u64::from(self.id(&v.metric, part).expect("numbered before")),
+                    );
+                }
+            }
+        }
+        out
+    }
+}
+
+impl Shape {
+    fn read(bytes: &[u8]) -> Result<Shape, Unreadable> {
+        let mut at = 0;
+        let n = get_varint(bytes, &mut at)?;
+        let mut metrics = Vec::with_capacity(n.min(1024) as usize);
+        for _ in 0..n {
+            let head = get_varint(bytes, &mut at)?;
+            let total = u32::try_from(head >> 2)
+                .map_err(|_| Unreadable::Bad("figure number out of range".into()))?;
+            let mut parts = Vec::new();
+            if head & 2 != 0 {
+                let k = get_varint(bytes, &mut at)?;
+                for _ in 0..k {
+                    let p = get_varint(bytes, &mut at)?;
+                    parts.push(
+                        u32::try_from(p)
+                            .map_err(|_| Unreadable::Bad("figure number out of range".into()))?,
+                    );
+                }
+            }
+            metrics.push((total, head & 1 == 0, parts));
+        }
+        if at != bytes.len() {
+            return Err(Unreadable::Bad("bytes after the shape".into()));
+        }
+        Ok(Shape(metrics))
     }
 }
 
 /// Why stored values could not be read back.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Unreadable {
-    /// A pair number this reader has not loaded (numbered after it loaded `value_keys`).
+    /// A pair or shape number this reader has not loaded (numbered after it loaded them).
     UnknownKey(u32),
+    UnknownShape(u32),
     Bad(String),
 }
 
@@ -126,6 +228,9 @@ impl std::fmt::Display for Unreadable {
             Unreadable::UnknownKey(id) => {
                 write!(f, "stored values name figure #{id}, not in value_keys")
             }
+            Unreadable::UnknownShape(id) => {
+                write!(f, "stored values have shape #{id}, not in value_shapes")
+            }
             Unreadable::Bad(why) => write!(f, "stored values unreadable: {why}"),
         }
     }
@@ -133,34 +238,25 @@ impl std::fmt::Display for Unreadable {
 
 impl std::error::Error for Unreadable {}
 
-/// Encodes a revision's values; every pair must be numbered already ([`ValueKeys::number`]).
+/// Encodes a revision's values of shape `shape` ([`ValueKeys::number`] of the same values).
 /// With a forwarded rollup, the protobuf encoding.
 pub(super) fn encode(
     values: Vec<pb::MetricValue>,
     rollup: Option<pb::Rollup>,
-    keys: &ValueKeys,
+    shape: u32,
 ) -> Vec<u8> {
     if rollup.is_some() {
         return pb::StoredValues { values, rollup }.encode_to_vec();
     }
-    let mut out = Vec::with_capacity(2 + values.len() * 4);
+    let mut out = Vec::with_capacity(4 + values.len() * 2);
     out.push(COMPACT);
     out.push(VERSION);
-    put_varint(&mut out, values.len() as u64);
+    put_varint(&mut out, u64::from(shape));
     for v in &values {
-        let total = keys.id(&v.metric, "").expect("numbered before encoding");
-        // the total's key, its low bit saying whether a total follows
-        put_varint(
-            &mut out,
-            (u64::from(total) << 1) | u64::from(v.total.is_none()),
-        );
         if let Some(t) = v.total {
             put_varint(&mut out, zigzag(t));
         }
-        put_varint(&mut out, v.parts.len() as u64);
-        for (part, n) in &v.parts {
-            let id = keys.id(&v.metric, part).expect("numbered before encoding");
-            put_varint(&mut out, u64::from(id));
+        for n in v.parts.values() {
             put_varint(&mut out, zigzag(*n));
         }
     }
@@ -172,33 +268,34 @@ pub(super) fn decode(blob: &[u8], keys: &ValueKeys) -> Result<pb::StoredValues, 
     if blob.first() != Some(&COMPACT) {
         return pb::StoredValues::decode(blob).map_err(|e| Unreadable::Bad(e.to_string()));
     }
-    let mut at = 1;
     let bad = |why: &str| Unreadable::Bad(why.to_owned());
-    if blob.get(at) != Some(&VERSION) {
+    if blob.get(1) != Some(&VERSION) {
         return Err(bad("unknown layout version"));
     }
-    at += 1;
-    let n = get_varint(blob, &mut at)?;
-    let mut values = Vec::with_capacity(n.min(1024) as usize);
-    let pair = |id: u64| -> Result<&(String, String), Unreadable> {
-        let id = u32::try_from(id).map_err(|_| bad("figure number out of range"))?;
-        keys.pair(id).ok_or(Unreadable::UnknownKey(id))
+    let mut at = 2;
+    let shape =
+        u32::try_from(get_varint(blob, &mut at)?).map_err(|_| bad("shape number out of range"))?;
+    let Some(slot) = keys.shapes.get(shape as usize) else {
+        return Err(Unreadable::UnknownShape(shape));
     };
-    for _ in 0..n {
-        let head = get_varint(blob, &mut at)?;
-        let (metric, part) = pair(head >> 1)?;
+    let Shape(metrics) = slot
+        .as_ref()
+        .ok_or_else(|| bad("its shape does not read"))?;
+    let pair = |id: u32| keys.pair(id).ok_or(Unreadable::UnknownKey(id));
+    let mut values = Vec::with_capacity(metrics.len());
+    for (total_id, has_total, part_ids) in metrics {
+        let (metric, part) = pair(*total_id)?;
         if !part.is_empty() {
             return Err(bad("a metric's total names a part"));
         }
-        let total = if head & 1 == 0 {
+        let total = if *has_total {
             Some(unzigzag(get_varint(blob, &mut at)?))
         } else {
             None
         };
-        let parts_n = get_varint(blob, &mut at)?;
         let mut parts = std::collections::BTreeMap::new();
-        for _ in 0..parts_n {
-            let (m, p) = pair(get_varint(blob, &mut at)?)?;
+        for id in part_ids {
+            let (m, p) = pair(*id)?;
             if m != metric || p.is_empty() {
                 return Err(bad("a part of another metric"));
             }
@@ -248,6 +345,24 @@ fn zigzag(v: i64) -> u64 {
 
 fn unzigzag(v: u64) -> i64 {
     ((v >> 1) as i64) ^ -((v & 1) as i64)
+}
+
+/// Warnings as stored: nothing when there are none (most reports), else a JSON list.
+pub(super) fn warnings_text(warnings: &[String]) -> String {
+    if warnings.is_empty() {
+        String::new()
+    } else {
+        serde_json::to_string(warnings).expect("strings serialise")
+    }
+}
+
+/// Warnings as [`warnings_text`] wrote them (or as `[]`, as older stores did).
+pub(super) fn warnings_read(text: &str) -> Vec<String> {
+    if text.is_empty() {
+        Vec::new()
+    } else {
+        serde_json::from_str(text).unwrap_or_default()
+    }
 }
 
 /// How a submission id is stored (see the module's documentation).
@@ -356,16 +471,18 @@ pub(super) fn number_name(conn: &rusqlite::Connection, text: &str) -> rusqlite::
 mod tests {
     use super::*;
 
-    fn keys_for(values: &[pb::MetricValue]) -> ValueKeys {
+    /// Numbers the pairs and shapes of each value list in a store's tables, as one writer
+    /// would, and loads them again as a reader does; the shapes' numbers.
+    fn numbered(lists: &[&[pb::MetricValue]]) -> (ValueKeys, Vec<u32>) {
         let mut conn = rusqlite::Connection::open_in_memory().unwrap();
         conn.execute_batch(SCHEMA).unwrap();
         let tx = conn.transaction().unwrap();
         let mut keys = ValueKeys::default();
-        keys.number(&tx, values).unwrap();
+        let shapes = lists.iter().map(|v| keys.number(&tx, v).unwrap()).collect();
         tx.commit().unwrap();
         let loaded = ValueKeys::load(&conn).unwrap();
         assert_eq!(loaded.sorted(), keys.sorted());
-        loaded
+        (loaded, shapes)
     }
 
     fn value(metric: &str, total: Option<i64>, parts: &[(&str, i64)]) -> pb::MetricValue {
@@ -389,12 +506,29 @@ mod tests {
             value("grid.workers", Some(-1), &[]),
             value("cases.criminal", Some(0), &[]),
         ];
-        let keys = keys_for(&values);
-        let blob = encode(values.clone(), None, &keys);
-        assert_eq!(blob[0], COMPACT);
-        let back = decode(&blob, &keys).unwrap();
-        assert_eq!(back.values, values);
-        assert_eq!(back.rollup, None);
+        // the same shape with other figures; another order is another shape
+        let same_shape: Vec<_> = values
+            .iter()
+            .map(|v| pb::MetricValue {
+                total: v.total.map(|t| t / 2),
+                parts: v.parts.iter().map(|(k, n)| (k.clone(), n / 3)).collect(),
+                ..v.clone()
+            })
+            .collect();
+        let reordered: Vec<_> = values.iter().rev().cloned().collect();
+        let (keys, shapes) = numbered(&[&values, &same_shape, &reordered, &[]]);
+        assert_eq!(shapes[0], shapes[1]);
+        assert_ne!(shapes[0], shapes[2]);
+        for (list, shape) in [&values, &same_shape, &reordered, &Vec::new()]
+            .iter()
+            .zip(&shapes)
+        {
+            let blob = encode((*list).clone(), None, *shape);
+            assert_eq!(blob[0], COMPACT);
+            let back = decode(&blob, &keys).unwrap();
+            assert_eq!(&back.values, *list);
+            assert_eq!(back.rollup, None);
+        }
         // a protobuf-encoded value list (as older stores hold) reads the same
         let old = pb::StoredValues {
             values: values.clone(),
@@ -402,34 +536,53 @@ mod tests {
         }
         .encode_to_vec();
         assert_eq!(decode(&old, &keys).unwrap().values, values);
+        let blob = encode(values.clone(), None, shapes[0]);
         assert!(
             blob.len() * 2 < old.len(),
             "{} vs {}",
             blob.len(),
             old.len()
         );
-        // no values at all
-        let empty = encode(Vec::new(), None, &keys);
-        assert!(decode(&empty, &keys).unwrap().values.is_empty());
+        // a figure of one byte takes one byte
+        let small = vec![
+            value("cases.criminal", Some(3), &[]),
+            value("grid.workers", Some(-1), &[]),
+        ];
+        let (keys, shapes) = numbered(&[&small]);
+        assert_eq!(
+            encode(small, None, shapes[0]),
+            vec![COMPACT, VERSION, 0, 6, 1]
+        );
+        assert!(decode(&[COMPACT, VERSION, 0, 6, 1], &keys).is_ok());
     }
 
     #[test]
     fn damaged_or_unknown_values_are_refused_not_misread() {
         let values = vec![value("a", Some(300), &[("x", 5)])];
-        let keys = keys_for(&values);
-        let blob = encode(values, None, &keys);
+        let (keys, shapes) = numbered(&[&values]);
+        let blob = encode(values, None, shapes[0]);
         for cut in 2..blob.len() {
             assert!(decode(&blob[..cut], &keys).is_err(), "cut at {cut}");
         }
         let mut longer = blob.clone();
         longer.push(0);
         assert!(decode(&longer, &keys).is_err());
-        // a number the reader has not loaded: said so, so that it loads value_keys again
-        let mut unknown = vec![COMPACT, VERSION, 1];
-        put_varint(&mut unknown, 7 << 1);
-        put_varint(&mut unknown, 1);
-        put_varint(&mut unknown, 0);
-        assert_eq!(decode(&unknown, &keys), Err(Unreadable::UnknownKey(7)));
+        // a shape the reader has not loaded: said so, so that it loads the tables again
+        assert_eq!(
+            decode(&[COMPACT, VERSION, 9, 1], &keys),
+            Err(Unreadable::UnknownShape(9))
+        );
+        assert!(decode(&[COMPACT, 7, 0, 1], &keys).is_err());
+        // a shape naming a pair the reader has not loaded
+        let mut more = keys.clone();
+        let mut bytes = Vec::new();
+        put_varint(&mut bytes, 1);
+        put_varint(&mut bytes, 40 << 2);
+        more.put_shape(1, bytes);
+        assert_eq!(
+            decode(&[COMPACT, VERSION, 1, 2], &more),
+            Err(Unreadable::UnknownKey(40))
+        );
     }
 
     #[test]

@@ -477,16 +477,8 @@ mod tests {
             .for_each_revision(|r| before.push(r))
             .unwrap();
         assert_eq!(before.len(), 3);
-        let digests: Vec<Vec<u8>> = {
-            let conn = Connection::open(dir.path().join(DB_FILE)).unwrap();
-            let mut st = conn
-                .prepare("SELECT digest FROM revisions ORDER BY area, period, revision")
-                .unwrap();
-            st.query_map([], |r| r.get(0))
-                .unwrap()
-                .map(Result::unwrap)
-                .collect()
-        };
+        // the digests older stores kept (no longer read: a resend is told by its content)
+        let digests = vec![vec![7u8; 32]; before.len()];
         store.close();
         // the same revisions in the layout stores had before: protobuf values with their
         // names, text ids and senders, keyed by area first, no counts, a catalogue_use table

@@ -73,7 +73,7 @@ impl StoreReader {
     fn decode(&self, blob: &[u8]) -> Result<pb::StoredValues, Unreadable> {
         let first = compact::decode(blob, &self.keys.borrow());
         match first {
-            Err(Unreadable::UnknownKey(_)) => {
+            Err(Unreadable::UnknownKey(_) | Unreadable::UnknownShape(_)) => {
                 let fresh = ValueKeys::load(&self.conn)
                     .map_err(|e| Unreadable::Bad(format!("reading value_keys: {e}")))?;
                 *self.keys.borrow_mut() = fresh;
@@ -104,7 +104,7 @@ impl StoreReader {
             reporter: row.get::<_, Option<String>>(6)?.unwrap_or_default(),
             zero_report: row.get(7)?,
             notes: row.get(8)?,
-            warnings: serde_json::from_str(&warnings).unwrap_or_default(),
+            warnings: compact::warnings_read(&warnings),
             values: stored.values.into_iter().map(Value::from).collect(),
             rollup: stored.rollup.map(Rollup::from),
         })

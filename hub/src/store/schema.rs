@@ -19,17 +19,18 @@ CREATE TABLE IF NOT EXISTS {name} (
     area            TEXT    NOT NULL,
     period          TEXT    NOT NULL,
     revision        INTEGER NOT NULL,
-    -- 16 bytes for a node's UUID, 17 for an import's digest id, else the text (compact.rs)
-    submission_id   BLOB    NOT NULL UNIQUE,
-    digest          BLOB    NOT NULL,
+    -- 16 bytes for a node's UUID, 17 for an import's digest id, else the text; an idempotency
+    -- key within its (area, period) (compact.rs)
+    submission_id   BLOB    NOT NULL,
     received_at_ms  INTEGER NOT NULL,
     -- numbers into names
     sender          INTEGER NOT NULL,
     reporter        INTEGER NOT NULL,
     zero_report     INTEGER NOT NULL,
     notes           TEXT    NOT NULL,
+    -- '' when none, else a JSON list
     warnings        TEXT    NOT NULL,
-    -- the values against value_keys (compact.rs)
+    -- the values against value_keys and value_shapes (compact.rs)
     vals            BLOB    NOT NULL,
     PRIMARY KEY (period, area, revision)
 ) WITHOUT ROWID;
@@ -124,9 +125,10 @@ pub(super) fn create_or_migrate(conn: &mut Connection) -> rusqlite::Result<()> {
     tx.commit()
 }
 
-/// Rewrites `table` of an older store in the compact layout (compact.rs), every column kept:
-/// values numbered against `value_keys`, senders and reporters into `names`, submission ids as
-/// bytes where they are UUIDs or import digests. Says how far it is every million rows.
+/// Rewrites `table` of an older store in the compact layout (compact.rs), every column kept
+/// but the content digest (a resend is now told by its content itself): values numbered
+/// against `value_keys` and `value_shapes`, senders and reporters into `names`, submission ids
+/// as bytes where they are UUIDs or import digests. Says how far it is every million rows.
 fn rewrite_compact(
     tx: &rusqlite::Transaction<'_>,
     table: &str,
@@ -141,13 +143,13 @@ fn rewrite_compact(
     let new = format!("{table}_compact");
     tx.execute_batch(&REVISIONS.replace("{name}", &new))?;
     let mut read = tx.prepare(&format!(
-        "SELECT area, period, revision, submission_id, digest, received_at_ms, sender, reporter,
+        "SELECT area, period, revision, submission_id, received_at_ms, sender, reporter,
                 zero_report, notes, warnings, vals FROM {table}"
     ))?;
     let mut insert = tx.prepare(&format!(
-        "INSERT INTO {new} (area, period, revision, submission_id, digest, received_at_ms, sender,
+        "INSERT INTO {new} (area, period, revision, submission_id, received_at_ms, sender,
                             reporter, zero_report, notes, warnings, vals)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"
     ))?;
     let mut names: HashMap<String, i64> = HashMap::new();
     let mut name = |text: String| -> rusqlite::Result<i64> {
@@ -161,31 +163,31 @@ fn rewrite_compact(
     let mut done = 0u64;
     let mut rows = read.query([])?;
     while let Some(row) = rows.next()? {
-        let vals: Vec<u8> = row.get(11)?;
+        let vals: Vec<u8> = row.get(10)?;
         let vals = match pb::StoredValues::decode(vals.as_slice()) {
             Ok(stored) if stored.rollup.is_none() => {
-                keys.number(tx, &stored.values)?;
-                compact::encode(stored.values, None, keys)
+                let shape = keys.number(tx, &stored.values)?;
+                compact::encode(stored.values, None, shape)
             }
             // a forwarded rollup stays as it was; so does a row that does not decode (it is
             // named when it is read, as before)
             _ => vals,
         };
-        let sender = name(row.get(6)?)?;
-        let reporter = name(row.get(7)?)?;
+        let sender = name(row.get(5)?)?;
+        let reporter = name(row.get(6)?)?;
         let id: String = row.get(3)?;
+        let warnings: String = row.get(9)?;
         insert.execute(rusqlite::params![
             row.get::<_, String>(0)?,
             row.get::<_, String>(1)?,
             row.get::<_, i64>(2)?,
             compact::submission_key(&id),
-            row.get::<_, Vec<u8>>(4)?,
-            row.get::<_, i64>(5)?,
+            row.get::<_, i64>(4)?,
             sender,
             reporter,
-            row.get::<_, i64>(8)?,
-            row.get::<_, String>(9)?,
-            row.get::<_, String>(10)?,
+            row.get::<_, i64>(7)?,
+            row.get::<_, String>(8)?,
+            compact::warnings_text(&compact::warnings_read(&warnings)),
             vals,
         ])?;
         done += 1;

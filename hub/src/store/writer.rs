@@ -111,52 +111,61 @@ impl<'t> Statements<'t> {
         };
         Ok(Statements {
             find: prepare(
-                "SELECT revision, digest, received_at_ms, warnings FROM {table} WHERE submission_id = ?1".into(),
+                "SELECT revision, received_at_ms, warnings, zero_report, notes, vals FROM {table}
+                 WHERE period = ?1 AND area = ?2 AND submission_id = ?3".into(),
             )?,
             latest: prepare(
                 "SELECT revision, zero_report, vals, (SELECT received_at_ms FROM {table} WHERE area = ?1 AND period = ?2 AND revision = 1)
                  FROM {table} WHERE area = ?1 AND period = ?2 ORDER BY revision DESC LIMIT 1".into(),
             )?,
             insert: prepare(
-                "INSERT INTO {table} (area, period, revision, submission_id, digest, received_at_ms, sender, reporter, zero_report, notes, warnings, vals)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)".into(),
+                "INSERT INTO {table} (area, period, revision, submission_id, received_at_ms, sender, reporter, zero_report, notes, warnings, vals)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)".into(),
             )?,
         })
     }
 
-    /// The answer to a submission id stored before: its original receipt, or a refusal when the
-    /// id now comes with different content.
+    /// The answer to a submission id stored before for the report's (area, period) (a resend
+    /// is always of the same area and period): its original receipt, or a refusal when the id
+    /// now comes with different content (`vals` the report's values as they would be stored).
     fn earlier(
         &mut self,
         r: &ValidReport,
-        digest: &[u8],
+        (area, period): (&str, &str),
+        vals: &[u8],
     ) -> Result<Option<Result<Receipt, StoreError>>, StoreError> {
         let found = self
             .find
-            .query_row([compact::submission_key(&r.submission_id)], |row| {
-                Ok((
-                    row.get::<_, u32>(0)?,
-                    row.get::<_, Vec<u8>>(1)?,
-                    row.get::<_, i64>(2)?,
-                    row.get::<_, String>(3)?,
-                ))
-            })
+            .query_row(
+                params![period, area, compact::submission_key(&r.submission_id)],
+                |row| {
+                    Ok((
+                        row.get::<_, u32>(0)?,
+                        row.get::<_, i64>(1)?,
+                        row.get::<_, String>(2)?,
+                        row.get::<_, bool>(3)?,
+                        row.get::<_, String>(4)?,
+                        row.get_ref(5)?.as_blob()? == vals,
+                    ))
+                },
+            )
             .optional()
             .map_err(StoreError::from_sqlite)?;
-        let Some((revision, stored_digest, received_at_ms, warnings)) = found else {
+        let Some((revision, received_at_ms, warnings, zero_report, notes, same_values)) = found
+        else {
             return Ok(None);
         };
-        if stored_digest != digest {
+        if !(same_values && zero_report == r.zero_report && notes == r.notes) {
             return Ok(Some(Err(StoreError::IdReused(r.submission_id.clone()))));
         }
-        // the same digest: the same area, period and content as the report stored before
+        // the same area, period and content as the report stored before
         Ok(Some(Ok(Receipt {
             submission_id: r.submission_id.clone(),
             area: r.area,
             period: r.period,
             revision,
             accepted_at_ms: received_at_ms,
-            warnings: serde_json::from_str(&warnings).unwrap_or_default(),
+            warnings: compact::warnings_read(&warnings),
             duplicate: true,
             department: r.department.clone(),
         })))
@@ -200,29 +209,25 @@ impl<'t> Statements<'t> {
         }))
     }
 
-    /// Inserts `job`'s report as `revision` of its (area, period), its values' pairs numbered.
+    /// Inserts `job`'s report as `revision` of its (area, period), its values encoded (`vals`).
     fn insert(
         &mut self,
         tx: &rusqlite::Transaction<'_>,
         job: &Job,
         revision: u32,
-        digest: &[u8],
+        vals: Vec<u8>,
         numbered: &mut Numbered,
     ) -> Result<(), StoreError> {
         let r = &job.report;
-        let values = r.wire_values();
-        numbered.number_values(tx, &values)?;
-        let vals = compact::encode(values, r.rollup.as_ref().map(Into::into), &numbered.keys);
         let sender = numbered.name(tx, &job.sender)?;
         let reporter = numbered.name(tx, &r.reporter)?;
-        let warnings = serde_json::to_string(&r.warnings).expect("strings serialise");
+        let warnings = compact::warnings_text(&r.warnings);
         self.insert
             .execute(params![
                 key(r),
                 r.period.to_string(),
                 revision,
                 compact::submission_key(&r.submission_id),
-                digest,
                 job.now_ms,
                 sender,
                 reporter,
@@ -266,14 +271,22 @@ impl Numbered {
         }
     }
 
-    fn number_values(
+    /// A report's values as stored: their pairs and shape numbered, then encoded.
+    fn encode(
         &mut self,
         tx: &rusqlite::Transaction<'_>,
-        values: &[pingan_domain::pb::MetricValue],
-    ) -> Result<(), StoreError> {
-        self.keys
-            .number(tx, values)
-            .map_err(StoreError::from_sqlite)
+        r: &ValidReport,
+    ) -> Result<Vec<u8>, StoreError> {
+        let values = r.wire_values();
+        let shape = self
+            .keys
+            .number(tx, &values)
+            .map_err(StoreError::from_sqlite)?;
+        Ok(compact::encode(
+            values,
+            r.rollup.as_ref().map(Into::into),
+            shape,
+        ))
     }
 
     fn name(&mut self, tx: &rusqlite::Transaction<'_>, text: &str) -> Result<i64, StoreError> {
@@ -310,12 +323,12 @@ fn write_group(
             } else {
                 &mut divisions
             };
-            let digest = r.digest();
-            if let Some(answer) = st.earlier(r, &digest[..])? {
+            let (area, period) = (key(r), r.period.to_string());
+            let vals = numbered.encode(&tx, r)?;
+            if let Some(answer) = st.earlier(r, (&area, &period), &vals)? {
                 results.push(answer);
                 continue;
             }
-            let (area, period) = (key(r), r.period.to_string());
             // a closed period takes nothing more (a child hub's rollup: its own locks decide)
             if r.rollup.is_none()
                 && let Some(lock) = locks.check(&r.form, r.period, r.area, job.now_ms)
@@ -332,7 +345,7 @@ fn write_group(
                 results.push(Err(StoreError::TooManyRevisions { area, period }));
                 continue;
             }
-            st.insert(&tx, job, revision, &digest[..], numbered)?;
+            st.insert(&tx, job, revision, vals, numbered)?;
             let receipt = Receipt {
                 submission_id: r.submission_id.clone(),
                 area: r.area,
