@@ -164,7 +164,7 @@ impl From<pb::MetricValue> for Value {
         Value {
             metric: v.metric,
             total: v.total,
-            parts: v.parts.into_iter().collect(),
+            parts: v.parts,
         }
     }
 }

@@ -28,7 +28,7 @@ pub use audit::{Owner, Refusal};
 pub use error::StoreError;
 pub use lock::{DataLock, LOCK_FILE};
 pub use locks::{LockRecord, LockRule, Locks};
-pub use reader::{RevisionRecord, StoreReader};
+pub use reader::{CurrentFigures, RevisionRecord, StoreReader};
 pub use review::ReviewEvent;
 
 use std::{
@@ -387,13 +387,17 @@ mod tests {
     use super::*;
 
     fn valid(id: &str, fraud: i64) -> ValidReport {
+        valid_of(id, "510722101002", "2026-10", fraud)
+    }
+
+    fn valid_of(id: &str, area: &str, period: &str, fraud: i64) -> ValidReport {
         let catalogue = Catalogue::builtin();
         let areas = fixtures::santai_areas();
         let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 22).unwrap();
         let wire = pb::Report {
             submission_id: id.into(),
-            area: "510722101002".into(),
-            period: "2026-10".into(),
+            area: area.into(),
+            period: period.into(),
             values: vec![pb::MetricValue {
                 metric: "cases.fraud".into(),
                 total: Some(fraud),
@@ -602,6 +606,61 @@ mod tests {
             .unwrap();
         assert_eq!(&last[..3], &before[..]);
         assert_eq!(last[3].sender, "spiffe://c");
+    }
+
+    #[tokio::test]
+    async fn the_current_figures_in_one_pass_are_the_current_revisions() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path()).unwrap();
+        let areas = ["510722101003", "510722101002", "510722104003", "510722"];
+        let mut n = 0;
+        // corrections of some areas, interleaved with other areas' reports and another period
+        for round in 0..4 {
+            for (i, area) in areas.iter().enumerate() {
+                if round > i {
+                    continue;
+                }
+                for period in ["2026-09", "2026-10"] {
+                    n += 1;
+                    store
+                        .write(
+                            valid_of(&format!("id-{n}"), area, period, n),
+                            "t".into(),
+                            n * 10,
+                        )
+                        .await
+                        .unwrap();
+                }
+            }
+        }
+        let r = store.reader().unwrap();
+        for period in ["2026-09", "2026-10"] {
+            let p: Period = period.parse().unwrap();
+            let mut plain = Vec::new();
+            r.for_each_current_of(p, |rec, first| {
+                plain.push(CurrentFigures {
+                    area: rec.area,
+                    revision: rec.revision,
+                    received_at_ms: rec.received_at_ms,
+                    first_received_at_ms: first,
+                    zero_report: rec.zero_report,
+                    values: rec.values,
+                    rollup: rec.rollup,
+                })
+            })
+            .unwrap();
+            plain.sort_by(|a, b| a.area.cmp(&b.area));
+            let mut pass = Vec::new();
+            r.for_each_current_figures(p, |c| pass.push(c)).unwrap();
+            assert_eq!(pass, plain);
+            let revisions: Vec<u32> = pass.iter().map(|c| c.revision).collect();
+            // sorted by area: 510722 (4 revisions), ...101002 (2), ...101003 (1), ...104003 (3)
+            assert_eq!(revisions, vec![4, 2, 1, 3]);
+            assert!(
+                pass.iter()
+                    .all(|c| c.first_received_at_ms < c.received_at_ms || c.revision == 1)
+            );
+        }
     }
 
     #[tokio::test]

@@ -97,12 +97,7 @@ impl Engine {
             }
             rebuild.retain(|p| !loaded.unchanged.contains_key(p));
         }
-        let mut failed = None;
-        for p in &rebuild {
-            if let Some(e) = self.rebuild_period(reader, *p, &mut loaded)? {
-                failed = Some(e);
-            }
-        }
+        let failed = self.rebuild_periods(reader, &rebuild, &mut loaded)?;
         loaded.rebuilt = rebuild;
         if !loaded.implausible.is_empty() {
             tracing::warn!(
@@ -122,8 +117,72 @@ impl Engine {
         })
     }
 
-    /// Rolls up a period's current revisions from the store, counting them in `loaded` and
-    /// naming the implausible ones; a stored area that does not parse is returned.
+    /// Rebuilds `periods` from the store, on as many threads as there are cores (at most 4):
+    /// each period's slab is built apart and put in the cube when done. `reader` takes the first
+    /// thread's periods; the others open their own. Nothing writes while the hub opens, so every
+    /// reader sees the same store. Returns a stored area that does not parse, if any.
+    fn rebuild_periods(
+        &self,
+        reader: &StoreReader,
+        periods: &[Period],
+        loaded: &mut Loaded,
+    ) -> Result<Option<String>, StoreError> {
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .clamp(1, 4)
+            .min(periods.len().max(1));
+        let next = std::sync::atomic::AtomicUsize::new(0);
+        let work = |reader: &StoreReader| -> Result<(Loaded, Option<String>), StoreError> {
+            let mut part = Loaded::default();
+            let mut failed = None;
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                let Some(p) = periods.get(i) else {
+                    break;
+                };
+                if let Some(e) = self.rebuild_period(reader, *p, &mut part)? {
+                    failed = Some(e);
+                }
+            }
+            Ok((part, failed))
+        };
+        let results = std::thread::scope(|s| {
+            let others: Vec<_> = (1..threads)
+                .map(|_| {
+                    s.spawn(|| {
+                        let reader = self.reader().map_err(|e| match e {
+                            QueryError::Store(e) => e,
+                            other => StoreError::Corrupt {
+                                area: String::new(),
+                                period: String::new(),
+                                reason: other.to_string(),
+                            },
+                        })?;
+                        let out = work(&reader);
+                        self.give_back(reader);
+                        out
+                    })
+                })
+                .collect();
+            let mut results = vec![work(reader)];
+            for t in others {
+                results.push(t.join().expect("a rebuilding thread panicked"));
+            }
+            results
+        });
+        let mut failed = None;
+        for r in results {
+            let (part, f) = r?;
+            loaded.revisions += part.revisions;
+            loaded.implausible.extend(part.implausible);
+            failed = failed.or(f);
+        }
+        Ok(failed)
+    }
+
+    /// Rolls up a period's current revisions from the store into a slab of its own (the cube
+    /// only read meanwhile), then puts it in the cube; counts them in `loaded` and names the
+    /// implausible ones; a stored area that does not parse is returned.
     fn rebuild_period(
         &self,
         reader: &StoreReader,
@@ -131,36 +190,51 @@ impl Engine {
         loaded: &mut Loaded,
     ) -> Result<Option<String>, StoreError> {
         let mut failed = None;
-        let mut batch = Vec::with_capacity(4096);
-        reader.for_each_current_of(p, |rec, first_at| {
-            let Ok(area) = rec.area.parse::<AreaCode>() else {
-                failed = Some(format!("stored revision with bad area {}", rec.area));
-                return;
-            };
-            if let Some(why) = implausible(&rec.values, rec.rollup.as_ref()) {
-                loaded.implausible.push(format!(
-                    "{} {} revision {}: {why}",
-                    rec.area, p, rec.revision
-                ));
-            }
-            batch.push(Committed {
-                area,
-                period: p,
-                revision: rec.revision,
-                received_at_ms: rec.received_at_ms,
-                first_received_at_ms: first_at,
-                zero_report: rec.zero_report,
-                values: rec.values,
-                rollup: rec.rollup,
-                previous: None,
-            });
-            loaded.revisions += 1;
-            if batch.len() == batch.capacity() {
-                self.apply(&batch);
-                batch.clear();
-            }
-        })?;
-        self.apply(&batch);
+        let mut summarized = Vec::new();
+        let slab = {
+            let cube = self.cube.read().unwrap_or_else(PoisonError::into_inner);
+            let mut slab = cube.empty_slab();
+            reader.for_each_current_figures(p, |rec| {
+                let Ok(area) = rec.area.parse::<AreaCode>() else {
+                    failed = Some(format!("stored revision with bad area {}", rec.area));
+                    return;
+                };
+                if let Some(why) = implausible(&rec.values, rec.rollup.as_ref()) {
+                    loaded.implausible.push(format!(
+                        "{} {} revision {}: {why}",
+                        rec.area, p, rec.revision
+                    ));
+                }
+                loaded.revisions += 1;
+                let Some(id) = cube.index.id(area) else {
+                    tracing::warn!(%area, "revision for an area outside the registry, not rolled up");
+                    return;
+                };
+                if rec.rollup.as_ref().is_some_and(|r| r.scope == Scope::Subtree) {
+                    summarized.push(id);
+                }
+                let c = Committed {
+                    area,
+                    period: p,
+                    revision: rec.revision,
+                    received_at_ms: rec.received_at_ms,
+                    first_received_at_ms: rec.first_received_at_ms,
+                    zero_report: rec.zero_report,
+                    values: rec.values,
+                    rollup: rec.rollup,
+                    previous: None,
+                };
+                cube.apply_to(&mut slab, id, &c);
+            })?;
+            slab
+        };
+        let mut cube = self.cube.write().unwrap_or_else(PoisonError::into_inner);
+        cube.slabs.insert(p, slab);
+        // approved figures are built again from the store when next asked
+        cube.approved.remove(&p);
+        for id in summarized {
+            cube.summarized[id as usize] = true;
+        }
         Ok(failed)
     }
 
