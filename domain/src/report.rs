@@ -329,15 +329,16 @@ impl Validator<'_> {
         v: &pb::MetricValue,
         bad: &mut Problems,
     ) -> Option<ValidValue> {
-        let field = format!("values[{metric}]");
-        let label = self.catalogue.label(&metric);
+        // the field and the label are only written out for a problem: most values have none
+        let field = || format!("values[{metric}]");
+        let label = || self.catalogue.label(&metric);
         let mut ok = true;
         if let Some(t) = v.total
             && !(0..=MAX_VALUE).contains(&t)
         {
             bad.add(
-                &format!("{field}.total"),
-                format!("{label} 的数值 {t} 不在 0 到 {MAX_VALUE} 之间"),
+                &format!("{}.total", field()),
+                format!("{} 的数值 {t} 不在 0 到 {MAX_VALUE} 之间", label()),
             );
             ok = false;
         }
@@ -350,14 +351,14 @@ impl Validator<'_> {
         let total = match v.total {
             Some(t) if !parts.is_empty() && t != sum => {
                 bad.add(
-                    &field,
-                    format!("{label} 各类别之和为 {sum}，与合计 {t} 不符"),
+                    &field(),
+                    format!("{} 各类别之和为 {sum}，与合计 {t} 不符", label()),
                 );
                 return None;
             }
             Some(t) => t,
             None if parts.is_empty() => {
-                bad.add(&field, format!("{label} 既没有合计也没有分类数值"));
+                bad.add(&field(), format!("{} 既没有合计也没有分类数值", label()));
                 return None;
             }
             None => sum,

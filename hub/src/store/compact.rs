@@ -19,7 +19,7 @@
 
 use std::collections::HashMap;
 
-use pingan_domain::pb;
+use pingan_domain::{MetricId, ValidValue, pb};
 use prost::Message as _;
 use rusqlite::types::{Value as SqlValue, ValueRef};
 
@@ -133,54 +133,119 @@ impl ValueKeys {
         tx: &rusqlite::Transaction<'_>,
         values: &[pb::MetricValue],
     ) -> rusqlite::Result<u32> {
+        self.number_figures(tx, values.iter().map(Figures::from), None)
+    }
+
+    /// [`ValueKeys::number`] for a validated report's values, each metric's total pair found by
+    /// the catalogue's interned id (`by_metric`, the writer's: no lookup by name for a metric
+    /// seen before).
+    pub(super) fn number_valid(
+        &mut self,
+        tx: &rusqlite::Transaction<'_>,
+        values: &[ValidValue],
+        by_metric: &mut HashMap<usize, (MetricId, u32)>,
+    ) -> rusqlite::Result<u32> {
+        let mut totals = Vec::with_capacity(values.len());
         for v in values {
-            for part in std::iter::once("").chain(v.parts.keys().map(String::as_str)) {
-                if self.id(&v.metric, part).is_some() {
-                    continue;
+            let key = v.metric.as_str().as_ptr() as usize;
+            let id = match by_metric.get(&key) {
+                Some((_, id)) => *id,
+                None => {
+                    let id = self.number_pair(tx, v.metric.as_str(), "")?;
+                    // the id kept with its number: its pointer stays its own while cached
+                    by_metric.insert(key, (v.metric.clone(), id));
+                    id
                 }
-                let id = self.pairs.len() as u32;
-                tx.prepare_cached("INSERT INTO value_keys (id, metric, part) VALUES (?1, ?2, ?3)")?
-                    .execute(rusqlite::params![id, v.metric, part])?;
-                self.put(id, v.metric.clone(), part.to_owned());
+            };
+            totals.push(id);
+        }
+        self.number_figures(tx, values.iter().map(Figures::from), Some(&totals))
+    }
+
+    /// Numbers the pairs and the shape of `values` (`totals`: their total pairs' numbers, when
+    /// known already); the shape's number. A shape's bytes: the number of metrics, then for
+    /// each its total pair's number shifted left twice (bit 0: no total; bit 1: parts follow),
+    /// and if parts follow their count and their pairs' numbers.
+    fn number_figures<'v>(
+        &mut self,
+        tx: &rusqlite::Transaction<'_>,
+        values: impl ExactSizeIterator<Item = Figures<'v>>,
+        totals: Option<&[u32]>,
+    ) -> rusqlite::Result<u32> {
+        let mut shape = Vec::with_capacity(32);
+        put_varint(&mut shape, values.len() as u64);
+        for (i, v) in values.enumerate() {
+            let total = match totals {
+                Some(t) => t[i],
+                None => self.number_pair(tx, v.metric, "")?,
+            };
+            let parts = v.parts.len();
+            put_varint(
+                &mut shape,
+                (u64::from(total) << 2)
+                    | u64::from(v.total.is_none())
+                    | (u64::from(parts > 0) << 1),
+            );
+            if parts > 0 {
+                put_varint(&mut shape, parts as u64);
+                for (part, _) in v.parts {
+                    let id = self.number_pair(tx, v.metric, part)?;
+                    put_varint(&mut shape, u64::from(id));
+                }
             }
         }
-        let bytes = self.shape_of(values);
-        if let Some(&id) = self.shape_ids.get(&bytes) {
+        if let Some(&id) = self.shape_ids.get(&shape) {
             return Ok(id);
         }
         let id = self.shapes.len() as u32;
         tx.prepare_cached("INSERT INTO value_shapes (id, shape) VALUES (?1, ?2)")?
-            .execute(rusqlite::params![id, bytes])?;
-        self.put_shape(id, bytes);
+            .execute(rusqlite::params![id, shape])?;
+        self.put_shape(id, shape);
         Ok(id)
     }
 
-    /// A shape's bytes: the number of metrics, then for each its total pair's number shifted
-    /// left twice (bit 0: no total; bit 1: parts follow), and if parts follow their count and
-    /// their pairs' numbers. Every pair must be numbered.
-    fn shape_of(&self, values: &[pb::MetricValue]) -> Vec<u8> {
-        let mut out = Vec::with_capacity(1 + values.len() * 2);
-        put_varint(&mut out, values.len() as u64);
-        for v in values {
-            let total = self.id(&v.metric, "").expect("numbered before");
-            let has_parts = !v.parts.is_empty();
-            put_varint(
-                &mut out,
-                (u64::from(total) << 2)
-                    | u64::from(v.total.is_none())
-                    | (u64::from(has_parts) << 1),
-            );
-            if has_parts {
-                put_varint(&mut out, v.parts.len() as u64);
-                for part in v.parts.keys() {
-                    put_varint(
-                        &mut out,
-                        u64::from(self.id(&v.metric, part).expect("numbered before")),
-                    );
-                }
-            }
+    /// The number of (metric, part), given now in `tx` if it has none.
+    fn number_pair(
+        &mut self,
+        tx: &rusqlite::Transaction<'_>,
+        metric: &str,
+        part: &str,
+    ) -> rusqlite::Result<u32> {
+        if let Some(id) = self.id(metric, part) {
+            return Ok(id);
         }
-        out
+        let id = self.pairs.len() as u32;
+        tx.prepare_cached("INSERT INTO value_keys (id, metric, part) VALUES (?1, ?2, ?3)")?
+            .execute(rusqlite::params![id, metric, part])?;
+        self.put(id, metric.to_owned(), part.to_owned());
+        Ok(id)
+    }
+}
+
+/// One metric's figures, from the wire form or a validated report: both encode alike.
+struct Figures<'v> {
+    metric: &'v str,
+    total: Option<i64>,
+    parts: std::collections::btree_map::Iter<'v, String, i64>,
+}
+
+impl<'v> From<&'v pb::MetricValue> for Figures<'v> {
+    fn from(v: &'v pb::MetricValue) -> Figures<'v> {
+        Figures {
+            metric: &v.metric,
+            total: v.total,
+            parts: v.parts.iter(),
+        }
+    }
+}
+
+impl<'v> From<&'v ValidValue> for Figures<'v> {
+    fn from(v: &'v ValidValue) -> Figures<'v> {
+        Figures {
+            metric: v.metric.as_str(),
+            total: Some(v.total),
+            parts: v.parts.iter(),
+        }
     }
 }
 
@@ -248,15 +313,27 @@ pub(super) fn encode(
     if rollup.is_some() {
         return pb::StoredValues { values, rollup }.encode_to_vec();
     }
-    let mut out = Vec::with_capacity(4 + values.len() * 2);
+    encode_figures(values.iter().map(Figures::from), shape)
+}
+
+/// [`encode`] of a validated report ([`ValueKeys::number_valid`] gave `shape`): the same bytes.
+pub(super) fn encode_valid(r: &pingan_domain::ValidReport, shape: u32) -> Vec<u8> {
+    match &r.rollup {
+        Some(rollup) => encode(r.wire_values(), Some(rollup.into()), shape),
+        None => encode_figures(r.values.iter().map(Figures::from), shape),
+    }
+}
+
+fn encode_figures<'v>(values: impl Iterator<Item = Figures<'v>>, shape: u32) -> Vec<u8> {
+    let mut out = Vec::with_capacity(64);
     out.push(COMPACT);
     out.push(VERSION);
     put_varint(&mut out, u64::from(shape));
-    for v in &values {
+    for v in values {
         if let Some(t) = v.total {
             put_varint(&mut out, zigzag(t));
         }
-        for n in v.parts.values() {
+        for (_, n) in v.parts {
             put_varint(&mut out, zigzag(*n));
         }
     }
@@ -554,6 +631,52 @@ mod tests {
             vec![COMPACT, VERSION, 0, 6, 1]
         );
         assert!(decode(&[COMPACT, VERSION, 0, 6, 1], &keys).is_ok());
+    }
+
+    #[test]
+    fn a_validated_report_encodes_as_its_wire_form_does() {
+        let catalogue = pingan_domain::Catalogue::builtin();
+        let id = |m: &str| catalogue.metric_id(m).unwrap();
+        let valid = vec![
+            ValidValue {
+                metric: id("cases.fraud"),
+                total: 3,
+                parts: Default::default(),
+            },
+            ValidValue {
+                metric: id("grid.workers"),
+                total: 9,
+                parts: [("专职".to_owned(), 4), ("兼职".to_owned(), 5)].into(),
+            },
+        ];
+        let wire: Vec<pb::MetricValue> = valid
+            .iter()
+            .map(|v| {
+                value(
+                    v.metric.as_str(),
+                    Some(v.total),
+                    &v.parts
+                        .iter()
+                        .map(|(k, n)| (k.as_str(), *n))
+                        .collect::<Vec<_>>(),
+                )
+            })
+            .collect();
+        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
+        conn.execute_batch(SCHEMA).unwrap();
+        let tx = conn.transaction().unwrap();
+        let mut keys = ValueKeys::default();
+        let mut by_metric = HashMap::new();
+        // numbered first from the validated values, then from the wire form, then again
+        let a = keys.number_valid(&tx, &valid, &mut by_metric).unwrap();
+        let b = keys.number(&tx, &wire).unwrap();
+        let c = keys.number_valid(&tx, &valid, &mut by_metric).unwrap();
+        assert_eq!((a, b), (c, c));
+        assert_eq!(by_metric.len(), 2);
+        let from_wire = encode(wire.clone(), None, b);
+        let from_valid = encode_figures(valid.iter().map(Figures::from), a);
+        assert_eq!(from_wire, from_valid);
+        assert_eq!(decode(&from_valid, &keys).unwrap().values, wire);
     }
 
     #[test]

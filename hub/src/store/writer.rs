@@ -252,6 +252,8 @@ fn key(r: &ValidReport) -> String {
 #[derive(Debug, Default)]
 struct Numbered {
     keys: ValueKeys,
+    /// The total pair's number of each catalogue metric seen, by its interned id's address.
+    by_metric: HashMap<usize, (pingan_domain::MetricId, u32)>,
     names: Names,
     new_names: HashMap<String, i64>,
 }
@@ -277,16 +279,11 @@ impl Numbered {
         tx: &rusqlite::Transaction<'_>,
         r: &ValidReport,
     ) -> Result<Vec<u8>, StoreError> {
-        let values = r.wire_values();
         let shape = self
             .keys
-            .number(tx, &values)
+            .number_valid(tx, &r.values, &mut self.by_metric)
             .map_err(StoreError::from_sqlite)?;
-        Ok(compact::encode(
-            values,
-            r.rollup.as_ref().map(Into::into),
-            shape,
-        ))
+        Ok(compact::encode_valid(r, shape))
     }
 
     fn name(&mut self, tx: &rusqlite::Transaction<'_>, text: &str) -> Result<i64, StoreError> {
