@@ -261,11 +261,12 @@ fn all(
         &population,
         &imported,
     )?;
-    let import_secs = std::fs::read_to_string(&imported).unwrap_or_default();
+    let import_said = std::fs::read_to_string(&imported).unwrap_or_default();
     text += &format!(
         "The dataset ({months} months, `pingan-bench dataset`) was loaded with `pingan-hub import` in {} (every report validated, stored with durable group commits).\n\n",
-        import_secs.trim()
+        import_said.lines().next().unwrap_or_default().trim()
     );
+    text += &import_growth(&import_said);
     if !skip_ingest {
         eprintln!("== ingest: one national month over gRPC with mutual TLS");
         let runtime = tokio::runtime::Runtime::new()?;
@@ -477,7 +478,7 @@ fn ensure_imported(
             data.display()
         );
         let t = std::time::Instant::now();
-        let status = std::process::Command::new(hub)
+        let out = std::process::Command::new(hub)
             .arg("import")
             .arg("--data")
             .arg(data)
@@ -487,9 +488,108 @@ fn ensure_imported(
             .arg(population)
             .arg("--file")
             .args(&files)
-            .status()?;
-        anyhow::ensure!(status.success(), "pingan-hub import failed: {status}");
-        write_out(imported, &format!("{:.0} s\n", t.elapsed().as_secs_f64()))?;
+            .stderr(std::process::Stdio::inherit())
+            .output()?;
+        let said = String::from_utf8_lossy(&out.stdout);
+        print!("{said}");
+        anyhow::ensure!(out.status.success(), "pingan-hub import failed: {}", out.status);
+        // the first line: the whole import; then each file's reports and seconds, as the
+        // import said them ("<file>：读入 N 份报表，用时 Xs：...")
+        let mut text = format!("{:.0} s\n", t.elapsed().as_secs_f64());
+        for line in said.lines() {
+            if let Some((file, n, secs)) = per_file(line) {
+                text += &format!("{file}\t{n}\t{secs}\n");
+            }
+        }
+        write_out(imported, &text)?;
     }
     Ok(())
+}
+
+/// A file's line of `pingan-hub import`'s summary: (file name, reports read, seconds).
+fn per_file(line: &str) -> Option<(String, u64, f64)> {
+    let (path, rest) = line.split_once("：读入 ")?;
+    let (n, rest) = rest.split_once(" 份报表，用时 ")?;
+    // a Duration as Debug writes it: "18.6s", "950.0ms"
+    let took = rest.split('：').next()?;
+    let secs = match took.strip_suffix("ms") {
+        Some(ms) => ms.parse::<f64>().ok()? / 1000.0,
+        None => took.strip_suffix('s')?.parse().ok()?,
+    };
+    let name = std::path::Path::new(path).file_name()?.to_string_lossy().into_owned();
+    Some((name, n.parse().ok()?, secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_imports_summary_lines_are_read_and_the_growth_table_says_the_rates() {
+        let line = "/w/dataset/reports-2026-10.csv：读入 644846 份报表，用时 9.4s：新存 644846，已存过 0，拒收 0 (644846 reports read: ...)";
+        assert_eq!(
+            per_file(line),
+            Some(("reports-2026-10.csv".to_owned(), 644846, 9.4))
+        );
+        let short = "c/corrections-2026-10.csv：读入 6473 份报表，用时 950.0ms：新存 6473，已存过 0，拒收 0";
+        assert_eq!(
+            per_file(short),
+            Some(("corrections-2026-10.csv".to_owned(), 6473, 0.95))
+        );
+        assert_eq!(per_file("import: 第 19300 行"), None);
+        let said = "30 s\nreports-2025-01.csv\t100000\t1.0\ncorrections-2025-01.csv\t1000\t0.1\nreports-2025-02.csv\t100000\t4.0\n";
+        let table = import_growth(said);
+        assert!(table.contains("| reports/s over all months | 40000 | ≥ 50,000 | **missed** |"), "{table}");
+        assert!(table.contains("| 2025-01 (0 months before) | 100000 | 1.0 | 100000 |"), "{table}");
+        assert!(table.contains("| 2025-02 (1 months before) | 100000 | 4.0 | 25000 |"), "{table}");
+        assert!(table.contains("**The rate falls as history grows**"), "{table}");
+    }
+}
+
+/// How the import's rate went as months piled up: each month's reports per second (the
+/// corrections files are small and left out), the first, every sixth and the last month.
+fn import_growth(imported: &str) -> String {
+    let months: Vec<(String, u64, f64)> = imported
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let mut f = l.split('\t');
+            Some((f.next()?.to_owned(), f.next()?.parse().ok()?, f.next()?.parse().ok()?))
+        })
+        .filter(|(name, _, _)| name.starts_with("reports-"))
+        .collect();
+    if months.is_empty() {
+        return String::new();
+    }
+    let total: u64 = months.iter().map(|m| m.1).sum();
+    let secs: f64 = months.iter().map(|m| m.2).sum();
+    let rate = total as f64 / secs;
+    let mut out = format!(
+        "### Import, and how its rate goes as history grows\n\n\
+         `pingan-hub import` of the dataset's monthly files one after the other (each month's \
+         rate with every earlier month already stored).\n\n\
+         | measure | value | target | |\n|---|---:|---|---|\n\
+         | reports imported (monthly files) | {total} | | |\n\
+         | reports/s over all months | {rate:.0} | ≥ 50,000 | {} |\n\n\
+         | month (already stored before it) | reports | s | reports/s |\n|---|---:|---:|---:|\n",
+        if rate >= 50_000.0 { "met" } else { "**missed**" }
+    );
+    for (i, (name, n, s)) in months.iter().enumerate() {
+        if i == 0 || (i + 1) % 6 == 0 || i + 1 == months.len() {
+            out += &format!(
+                "| {} ({} months before) | {n} | {s:.1} | {:.0} |\n",
+                name.trim_start_matches("reports-").trim_end_matches(".csv"),
+                i,
+                *n as f64 / s
+            );
+        }
+    }
+    let (first, last) = (&months[0], &months[months.len() - 1]);
+    let (r0, r1) = (first.1 as f64 / first.2, last.1 as f64 / last.2);
+    if r1 < r0 * 0.8 {
+        out += &format!(
+            "\n**The rate falls as history grows**: {r0:.0}/s for the first month, {r1:.0}/s for the last.\n"
+        );
+    }
+    out + "\n"
 }
