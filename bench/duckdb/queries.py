@@ -89,6 +89,23 @@ def main():
     times, rows = timed(con, sql, runs)
     out["queries"]["ranking"] = {"times": times, "answer": [[c, r, k] for c, r, k in rows]}
 
+    # 2b. every village of one province ranked on a rate per 10,000 for a month
+    q = p["province_villages"]
+    sql = f"""
+        WITH pop AS (SELECT code, population AS d FROM population WHERE year = {q['year']}),
+        t AS (
+            SELECT r.code, CASE WHEN pop.d > 0 AND c."{q['numerator']}" IS NOT NULL
+                                THEN c."{q['numerator']}" / pop.d * {q['factor']} END AS rate
+            FROM registry r
+            LEFT JOIN cur c ON c.area = r.code AND c.period = '{q['period']}'
+            LEFT JOIN pop ON pop.code = r.code
+            WHERE r.level = 'village' AND starts_with(r.code, '{q['area']}'))
+        SELECT code, rate, CASE WHEN rate IS NOT NULL THEN rank() OVER (ORDER BY rate DESC NULLS LAST) END AS rank
+        FROM t ORDER BY rate DESC NULLS LAST, code
+    """
+    times, rows = timed(con, sql, runs)
+    out["queries"]["province_villages"] = {"times": times, "answer": [[c, r, k] for c, r, k in rows]}
+
     # 3. every village of one county, a month and the same month a year earlier (同比)
     q = p["villages"]
     m = q["metric"]

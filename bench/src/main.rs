@@ -492,7 +492,11 @@ fn ensure_imported(
             .output()?;
         let said = String::from_utf8_lossy(&out.stdout);
         print!("{said}");
-        anyhow::ensure!(out.status.success(), "pingan-hub import failed: {}", out.status);
+        anyhow::ensure!(
+            out.status.success(),
+            "pingan-hub import failed: {}",
+            out.status
+        );
         // the first line: the whole import; then each file's reports and seconds, as the
         // import said them ("<file>：读入 N 份报表，用时 Xs：...")
         let mut text = format!("{:.0} s\n", t.elapsed().as_secs_f64());
@@ -516,7 +520,10 @@ fn per_file(line: &str) -> Option<(String, u64, f64)> {
         Some(ms) => ms.parse::<f64>().ok()? / 1000.0,
         None => took.strip_suffix('s')?.parse().ok()?,
     };
-    let name = std::path::Path::new(path).file_name()?.to_string_lossy().into_owned();
+    let name = std::path::Path::new(path)
+        .file_name()?
+        .to_string_lossy()
+        .into_owned();
     Some((name, n.parse().ok()?, secs))
 }
 
@@ -539,10 +546,22 @@ mod tests {
         assert_eq!(per_file("import: 第 19300 行"), None);
         let said = "30 s\nreports-2025-01.csv\t100000\t1.0\ncorrections-2025-01.csv\t1000\t0.1\nreports-2025-02.csv\t100000\t4.0\n";
         let table = import_growth(said);
-        assert!(table.contains("| reports/s over all months | 40000 | ≥ 50,000 | **missed** |"), "{table}");
-        assert!(table.contains("| 2025-01 (0 months before) | 100000 | 1.0 | 100000 |"), "{table}");
-        assert!(table.contains("| 2025-02 (1 months before) | 100000 | 4.0 | 25000 |"), "{table}");
-        assert!(table.contains("**The rate falls as history grows**"), "{table}");
+        assert!(
+            table.contains("| reports/s over all months | 40000 | ≥ 50,000 | **missed** |"),
+            "{table}"
+        );
+        assert!(
+            table.contains("| 2025-01 (0 months before) | 100000 | 1.0 | 100000 |"),
+            "{table}"
+        );
+        assert!(
+            table.contains("| 2025-02 (1 months before) | 100000 | 4.0 | 25000 |"),
+            "{table}"
+        );
+        assert!(
+            table.contains("**The rate falls as history grows**"),
+            "{table}"
+        );
     }
 }
 
@@ -554,7 +573,11 @@ fn import_growth(imported: &str) -> String {
         .skip(1)
         .filter_map(|l| {
             let mut f = l.split('\t');
-            Some((f.next()?.to_owned(), f.next()?.parse().ok()?, f.next()?.parse().ok()?))
+            Some((
+                f.next()?.to_owned(),
+                f.next()?.parse().ok()?,
+                f.next()?.parse().ok()?,
+            ))
         })
         .filter(|(name, _, _)| name.starts_with("reports-"))
         .collect();
@@ -572,7 +595,11 @@ fn import_growth(imported: &str) -> String {
          | reports imported (monthly files) | {total} | | |\n\
          | reports/s over all months | {rate:.0} | ≥ 50,000 | {} |\n\n\
          | month (already stored before it) | reports | s | reports/s |\n|---|---:|---:|---:|\n",
-        if rate >= 50_000.0 { "met" } else { "**missed**" }
+        if rate >= 50_000.0 {
+            "met"
+        } else {
+            "**missed**"
+        }
     );
     for (i, (name, n, s)) in months.iter().enumerate() {
         if i == 0 || (i + 1) % 6 == 0 || i + 1 == months.len() {

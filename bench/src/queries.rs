@@ -327,6 +327,10 @@ fn duckdb_inputs(
         "villages": {"area": cfg.county, "metric": asked.village_metric, "period": month,
                      "year_earlier": asked.year_earlier.to_string()},
         "completeness": {"area": cfg.province, "period": month},
+        "province_villages": {"area": cfg.province, "period": month,
+                              "numerator": ind.numerator.to_string(),
+                              "year": Span { from: asked.month, to: asked.month }.population_year(),
+                              "factor": ind.factor},
         "file": work.join("same-rows.duckdb"),
     });
     let params_path = work.join("params.json");
@@ -340,6 +344,7 @@ fn duckdb_inputs(
 struct HubAnswers {
     rollup: (Vec<f64>, pb::RollupReply),
     ranking: (Vec<f64>, pb::CompareReply),
+    province_villages: (Vec<f64>, pb::CompareReply),
     villages: (Vec<f64>, pb::CompareReply),
     completeness: (Vec<f64>, pb::CompletenessReply),
 }
@@ -378,6 +383,24 @@ async fn ask_hub(url: &str, cfg: &QueriesConfig, asked: &Asked) -> anyhow::Resul
         Ok(client.compare(ranking_req.clone()).await?.into_inner())
     })
     .await?;
+    // 2b. every village of a province ranked on the same rate for the month (villages' own
+    // values come from the store, not the rollups)
+    let province_villages_req = pb::CompareRequest {
+        area: cfg.province.clone(),
+        period: month.clone(),
+        metric: asked.ranking_metric.to_owned(),
+        level: "village".into(),
+        complete_only: false,
+        page_size: 100_000,
+        ..Default::default()
+    };
+    let province_villages = time_it(cfg.runs, async || {
+        Ok(client
+            .compare(province_villages_req.clone())
+            .await?
+            .into_inner())
+    })
+    .await?;
     // 3. every village of a county with 同比
     let villages_req = pb::CompareRequest {
         area: cfg.county.clone(),
@@ -410,6 +433,7 @@ async fn ask_hub(url: &str, cfg: &QueriesConfig, asked: &Asked) -> anyhow::Resul
     Ok(HubAnswers {
         rollup,
         ranking,
+        province_villages,
         villages,
         completeness,
     })
@@ -480,7 +504,8 @@ fn rollup_timed(
 
 /// The national ranking against DuckDB: every township's rate and rank.
 fn ranking_timed(
-    asked: &Asked,
+    name: &'static str,
+    what: String,
     (times, ranking): &(Vec<f64>, pb::CompareReply),
     d: &DuckQuery,
 ) -> anyhow::Result<Timed> {
@@ -496,7 +521,7 @@ fn ranking_timed(
         .collect();
     let mut diff = (ranking.rows.len() != duck.len()).then(|| {
         format!(
-            "{} townships from the hub, {} from DuckDB",
+            "{} rows from the hub, {} from DuckDB",
             ranking.rows.len(),
             duck.len()
         )
@@ -516,11 +541,8 @@ fn ranking_timed(
         }
     }
     Ok(Timed {
-        name: "ranking",
-        what: format!(
-            "every township in the country ranked on 万人发案率 over {} (cumulative)",
-            asked.range
-        ),
+        name,
+        what,
         hub_ms: times.clone(),
         duckdb_ms: d.times.clone(),
         rows: ranking.rows.len(),
@@ -693,7 +715,26 @@ pub async fn run(cfg: &QueriesConfig, areas: &Areas) -> anyhow::Result<QueriesRe
             &hub_answers.rollup,
             duck.query("rollup")?,
         )?,
-        ranking_timed(&asked, &hub_answers.ranking, duck.query("ranking")?)?,
+        ranking_timed(
+            "ranking",
+            format!(
+                "every township in the country ranked on 万人发案率 over {} (cumulative)",
+                asked.range
+            ),
+            &hub_answers.ranking,
+            duck.query("ranking")?,
+        )?,
+        ranking_timed(
+            "province_villages",
+            format!(
+                "every village of {} {} ranked on 万人发案率 for {}",
+                cfg.province,
+                areas.name(cfg.province.parse()?),
+                asked.month
+            ),
+            &hub_answers.province_villages,
+            duck.query("province_villages")?,
+        )?,
         villages_timed(
             cfg,
             areas,

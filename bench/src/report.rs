@@ -301,7 +301,8 @@ fn resources_markdown(out: &mut String, r: &QueriesResult) {
                 "first start of this run (a snapshot was already there)".into()
             },
             format!("{:.1} s", r.first_start.as_secs_f64()),
-            None,
+            r.first_start_rebuilt
+                .then(|| ("≤ 60 s", r.first_start.as_secs_f64() <= 60.0)),
         ),
         (
             "store on disk (SQLite, every revision)".into(),

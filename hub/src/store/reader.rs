@@ -380,19 +380,19 @@ impl StoreReader {
     }
 
     /// The areas under `under` (it included) whose current revision for `period` is approved
-    /// (审核: the latest decision on that revision approves it).
+    /// (审核: the latest decision on that revision approves it). Read from the decisions, which
+    /// are few beside the revisions: a province's month costs its decisions, not its reports.
     pub fn approved_under(
         &self,
         under: AreaCode,
         period: Period,
     ) -> Result<Vec<String>, StoreError> {
         let mut st = self.conn.prepare_cached(
-            "SELECT r.area FROM revisions r
-             WHERE r.period = ?1 AND r.area >= ?2 AND r.area < ?3
-             AND r.revision = (SELECT MAX(revision) FROM revisions WHERE period = r.period AND area = r.area)
-             AND (SELECT approved FROM review_events e
-                  WHERE e.period = r.period AND e.area = r.area AND e.revision = r.revision
-                  ORDER BY e.rowid DESC LIMIT 1) = 1",
+            "SELECT DISTINCT e.area FROM review_events e
+             WHERE e.period = ?1 AND e.area >= ?2 AND e.area < ?3 AND e.approved = 1
+             AND e.revision = (SELECT MAX(revision) FROM revisions WHERE period = e.period AND area = e.area)
+             AND e.rowid = (SELECT MAX(rowid) FROM review_events
+                            WHERE period = e.period AND area = e.area AND revision = e.revision)",
         )?;
         let prefix = under.to_string();
         let end = format!("{prefix}:");
