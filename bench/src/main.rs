@@ -527,44 +527,6 @@ fn per_file(line: &str) -> Option<(String, u64, f64)> {
     Some((name, n.parse().ok()?, secs))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_imports_summary_lines_are_read_and_the_growth_table_says_the_rates() {
-        let line = "/w/dataset/reports-2026-10.csv：读入 644846 份报表，用时 9.4s：新存 644846，已存过 0，拒收 0 (644846 reports read: ...)";
-        assert_eq!(
-            per_file(line),
-            Some(("reports-2026-10.csv".to_owned(), 644846, 9.4))
-        );
-        let short = "c/corrections-2026-10.csv：读入 6473 份报表，用时 950.0ms：新存 6473，已存过 0，拒收 0";
-        assert_eq!(
-            per_file(short),
-            Some(("corrections-2026-10.csv".to_owned(), 6473, 0.95))
-        );
-        assert_eq!(per_file("import: 第 19300 行"), None);
-        let said = "30 s\nreports-2025-01.csv\t100000\t1.0\ncorrections-2025-01.csv\t1000\t0.1\nreports-2025-02.csv\t100000\t4.0\n";
-        let table = import_growth(said);
-        assert!(
-            table.contains("| reports/s over all months | 40000 | ≥ 50,000 | **missed** |"),
-            "{table}"
-        );
-        assert!(
-            table.contains("| 2025-01 (0 months before) | 100000 | 1.0 | 100000 |"),
-            "{table}"
-        );
-        assert!(
-            table.contains("| 2025-02 (1 months before) | 100000 | 4.0 | 25000 |"),
-            "{table}"
-        );
-        assert!(
-            table.contains("**The rate falls as history grows**"),
-            "{table}"
-        );
-    }
-}
-
 /// How the import's rate went as months piled up: each month's reports per second (the
 /// corrections files are small and left out), the first, every sixth and the last month.
 fn import_growth(imported: &str) -> String {
@@ -619,4 +581,42 @@ fn import_growth(imported: &str) -> String {
         );
     }
     out + "\n"
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_imports_summary_lines_are_read_and_the_growth_table_says_the_rates() {
+        let line = "/w/dataset/reports-2026-10.csv：读入 644846 份报表，用时 9.4s：新存 644846，已存过 0，拒收 0 (644846 reports read: ...)";
+        assert_eq!(
+            per_file(line),
+            Some(("reports-2026-10.csv".to_owned(), 644846, 9.4))
+        );
+        let short = "c/corrections-2026-10.csv：读入 6473 份报表，用时 950.0ms：新存 6473，已存过 0，拒收 0";
+        assert_eq!(
+            per_file(short),
+            Some(("corrections-2026-10.csv".to_owned(), 6473, 0.95))
+        );
+        assert_eq!(per_file("import: 第 19300 行"), None);
+        let said = "30 s\nreports-2025-01.csv\t100000\t1.0\ncorrections-2025-01.csv\t1000\t0.1\nreports-2025-02.csv\t100000\t4.0\n";
+        let table = import_growth(said);
+        assert!(
+            table.contains("| reports/s over all months | 40000 | ≥ 50,000 | **missed** |"),
+            "{table}"
+        );
+        assert!(
+            table.contains("| 2025-01 (0 months before) | 100000 | 1.0 | 100000 |"),
+            "{table}"
+        );
+        assert!(
+            table.contains("| 2025-02 (1 months before) | 100000 | 4.0 | 25000 |"),
+            "{table}"
+        );
+        assert!(
+            table.contains("**The rate falls as history grows**"),
+            "{table}"
+        );
+    }
 }

@@ -302,7 +302,7 @@ fn resources_markdown(out: &mut String, r: &QueriesResult) {
             },
             format!("{:.1} s", r.first_start.as_secs_f64()),
             r.first_start_rebuilt
-                .then(|| ("≤ 60 s", r.first_start.as_secs_f64() <= 60.0)),
+                .then_some(("≤ 60 s", r.first_start.as_secs_f64() <= 60.0)),
         ),
         (
             "store on disk (SQLite, every revision)".into(),

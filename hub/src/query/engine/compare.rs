@@ -39,14 +39,14 @@ impl Engine {
         // villages' own values come from the store, read without the rollups' lock
         let leaves = if plan.level == Level::Village {
             let reader = self.reader()?;
-            let mut l = LeafValues::new();
+            let mut l = LeafValues::default();
             for t in &plan.tops {
                 l.extend(self.fetch_leaves(&layout, &reader, *t, &all, req.figures)?);
             }
             self.give_back(reader);
             l
         } else {
-            LeafValues::new()
+            LeafValues::default()
         };
         let mut gathered =
             self.gather_rows(&plan, &measure, &leaves, req.complete_only, req.figures)?;
@@ -182,6 +182,8 @@ impl Engine {
                     .collect()
             })
             .collect();
+        // one buffer of a row's values, reused for every row and span
+        let mut vals = Vec::new();
         for chunk in rows.chunks(ROWS_PER_LOCK) {
             crate::query::budget::check()?;
             let cube = self.cube.read().unwrap_or_else(PoisonError::into_inner);
@@ -193,8 +195,8 @@ impl Engine {
             for code in chunk {
                 let c = self.counts_in(&cube, &views[0], *code, &row_levels[code.level() as usize]);
                 let hide = complete_only && c.received < c.expected;
-                let nd = |i: usize| {
-                    let vals = Engine::values_in(&cube, &views[i], *code, leaves, Some(&only));
+                let mut nd = |i: usize| {
+                    Engine::values_into(&cube, &views[i], *code, leaves, Some(&only), &mut vals);
                     self.num_den(&cube, measure, &vals, *code, &plan.spans[i])
                 };
                 let (n0, d0) = if hide { (None, None) } else { nd(0) };

@@ -97,7 +97,9 @@ enum PeriodCell<'a> {
 }
 
 /// Villages' current values, read from the store, by (area, period).
-type LeafValues = HashMap<(AreaCode, Period), Vec<(usize, i64)>>;
+/// Villages' own values by (village, period): tens of thousands of entries for a province's
+/// villages, so hashed with foldhash rather than SipHash (the keys are the hub's own codes).
+type LeafValues = HashMap<(AreaCode, Period), Vec<(usize, i64)>, foldhash::fast::RandomState>;
 
 /// Expected / received / on-time counts.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -438,7 +440,7 @@ impl Engine {
         periods: &[Period],
         figures: Figures,
     ) -> Result<LeafValues, QueryError> {
-        let mut out = HashMap::new();
+        let mut out = LeafValues::default();
         for p in periods {
             crate::query::budget::check()?;
             let approved = figures == Figures::Approved && self.reviewed(Level::Village, *p);
@@ -461,7 +463,7 @@ impl Engine {
         periods: &[Period],
         figures: Figures,
     ) -> Result<LeafValues, QueryError> {
-        let mut out = HashMap::new();
+        let mut out = LeafValues::default();
         for p in periods {
             let rec = if figures == Figures::Approved && self.reviewed(area.level(), *p) {
                 reader.approved(area, *p)?
@@ -486,9 +488,23 @@ impl Engine {
         cells: impl Iterator<Item = (Period, Option<PeriodCell<'a>>)>,
         only: Option<&[usize]>,
     ) -> Vec<Option<i64>> {
+        let mut out = Vec::new();
+        Engine::combine_into(cube, cells, only, &mut out);
+        out
+    }
+
+    /// [`Engine::combine`] into `out` (cleared first): a question over many rows reuses one
+    /// buffer rather than allocating one per row.
+    fn combine_into<'a>(
+        cube: &Cube,
+        cells: impl Iterator<Item = (Period, Option<PeriodCell<'a>>)>,
+        only: Option<&[usize]>,
+        out: &mut Vec<Option<i64>>,
+    ) {
         let slots = cube.layout.slots();
         let kind = cube.layout.kinds();
-        let mut out: Vec<Option<i64>> = vec![None; slots];
+        out.clear();
+        out.resize(slots, None);
         // stocks of the half-month series, added to the month series' at the end
         let mut halves: Option<Vec<Option<i64>>> = None;
         for (period, cell) in cells {
@@ -496,7 +512,7 @@ impl Engine {
             let acc = if period.kind() == PeriodKind::HalfMonth {
                 halves.get_or_insert_with(|| vec![None; slots])
             } else {
-                &mut out
+                &mut *out
             };
             let mut put = |slot: usize, v: i64| {
                 acc[slot] = match (kind[slot], acc[slot]) {
@@ -538,7 +554,6 @@ impl Engine {
                 };
             }
         }
-        out
     }
 
     /// The subtree values of an area over a span.
@@ -562,6 +577,20 @@ impl Engine {
         leaves: &LeafValues,
         only: Option<&[usize]>,
     ) -> Vec<Option<i64>> {
+        let mut out = Vec::new();
+        Engine::values_into(cube, view, area, leaves, only, &mut out);
+        out
+    }
+
+    /// [`Engine::values_in`] into `out` (cleared first).
+    fn values_into(
+        cube: &Cube,
+        view: &SpanView<'_>,
+        area: AreaCode,
+        leaves: &LeafValues,
+        only: Option<&[usize]>,
+        out: &mut Vec<Option<i64>>,
+    ) {
         let slots = cube.layout.slots();
         let id = cube.index.id(area);
         let cells = view.periods.iter().zip(&view.slabs).map(|(p, slab)| {
@@ -577,7 +606,7 @@ impl Engine {
             };
             (*p, cell)
         });
-        Engine::combine(cube, cells, only)
+        Engine::combine_into(cube, cells, only, out)
     }
 
     fn own(cube: &Cube, area: AreaCode, periods: &[Period], own: &LeafValues) -> Vec<Option<i64>> {

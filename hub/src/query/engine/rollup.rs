@@ -37,7 +37,7 @@ impl Engine {
         let leaves = if area.level() == Level::Village {
             own.clone()
         } else {
-            LeafValues::new()
+            LeafValues::default()
         };
         let total = self.subtree(&cube, area, &periods, &leaves, figures_of);
         let own_vals = Engine::own(&cube, area, &periods, &own);

@@ -38,7 +38,7 @@ impl Engine {
             self.give_back(reader);
             l
         } else {
-            LeafValues::new()
+            LeafValues::default()
         };
         let levels = self.levels_below(area, None);
         let only = measure.slots();
