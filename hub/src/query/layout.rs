@@ -10,7 +10,8 @@ use pingan_domain::{Catalogue, Level, MetricId, MetricKind, period::PeriodKind, 
 pub struct Layout {
     /// Per metric (catalogue order): its total's slot, its kind, and its parts' slots by name.
     metrics: Vec<MetricSlots>,
-    by_id: HashMap<String, usize>,
+    /// Looked up for every stored figure read (villages' values): foldhash, not SipHash.
+    by_id: HashMap<String, usize, foldhash::fast::RandomState>,
     slots: usize,
     /// Each slot's metric kind.
     kinds: Vec<MetricKind>,
@@ -33,7 +34,7 @@ impl Layout {
     /// Lays out a catalogue.
     pub fn new(catalogue: &Catalogue) -> Layout {
         let mut metrics = Vec::new();
-        let mut by_id = HashMap::new();
+        let mut by_id = HashMap::default();
         let mut next = 0;
         for m in catalogue.metrics() {
             let total = next;
