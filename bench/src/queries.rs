@@ -59,6 +59,9 @@ pub struct Timed {
 #[derive(Debug, Clone)]
 pub struct QueriesResult {
     pub queries: Vec<Timed>,
+    /// The national township ranking over spans of 1, 6, 12 and 24 months ending at the month:
+    /// (months, the hub's times in ms, rows).
+    pub ranking_by_span: Vec<(i32, Vec<f64>, usize)>,
     /// Months stored, and revisions.
     pub months: usize,
     pub revisions: u64,
@@ -342,6 +345,7 @@ fn duckdb_inputs(
 
 /// The hub's answers to the four questions, with each run's time.
 struct HubAnswers {
+    ranking_by_span: Vec<(i32, Vec<f64>, usize)>,
     rollup: (Vec<f64>, pb::RollupReply),
     ranking: (Vec<f64>, pb::CompareReply),
     province_villages: (Vec<f64>, pb::CompareReply),
@@ -430,7 +434,26 @@ async fn ask_hub(url: &str, cfg: &QueriesConfig, asked: &Asked) -> anyhow::Resul
             .into_inner())
     })
     .await?;
+    // how the ranking's time grows with its span (no DuckDB side: the answers are the ranking's)
+    let mut ranking_by_span = Vec::new();
+    for months in [1i32, 6, 12, 24] {
+        let from = asked.month.shift(-i64::from(months - 1));
+        let req = pb::CompareRequest {
+            period: if months == 1 {
+                asked.month.to_string()
+            } else {
+                format!("{from}..{}", asked.month)
+            },
+            ..ranking_req.clone()
+        };
+        let (times, reply) = time_it(cfg.runs.min(20), async || {
+            Ok(client.compare(req.clone()).await?.into_inner())
+        })
+        .await?;
+        ranking_by_span.push((months, times, reply.rows.len()));
+    }
     Ok(HubAnswers {
+        ranking_by_span,
         rollup,
         ranking,
         province_villages,
@@ -756,6 +779,7 @@ pub async fn run(cfg: &QueriesConfig, areas: &Areas) -> anyhow::Result<QueriesRe
         reader.revision_count()?
     };
     Ok(QueriesResult {
+        ranking_by_span: hub_answers.ranking_by_span.clone(),
         queries,
         months: months.len(),
         revisions,

@@ -266,8 +266,45 @@ pub fn queries_markdown(m: &Machine, registry: &str, r: &QueriesResult) -> Strin
             mark(h50 <= 50.0 && h50 < d50)
         );
     }
+    span_markdown(&mut out, r);
     resources_markdown(&mut out, r);
     out
+}
+
+/// How the national township ranking's time grows with its span; a time growing faster than
+/// the months it reads is called out.
+fn span_markdown(out: &mut String, r: &QueriesResult) {
+    if r.ranking_by_span.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        *out,
+        "\n### How the national ranking's time grows with its span\n\n\
+         Every township ranked on 万人发案率 over the last N months (cumulative), with 同比 and 环比 \
+         (so three spans of N months are read per row); {} runs each.\n\n\
+         | months in the span | rows | hub p50 / p99 | p50 ÷ the 1-month p50 |\n|---:|---:|---:|---:|",
+        r.ranking_by_span[0].1.len()
+    );
+    let base = q_ms(&r.ranking_by_span[0].1, 0.5);
+    let mut faster = None;
+    for (months, times, rows) in &r.ranking_by_span {
+        let p50 = q_ms(times, 0.5);
+        let _ = writeln!(
+            *out,
+            "| {months} | {rows} | {p50:.1} / {:.1} ms | {:.1}× |",
+            q_ms(times, 0.99),
+            p50 / base
+        );
+        if p50 / base > f64::from(*months) * 1.2 && faster.is_none() {
+            faster = Some(*months);
+        }
+    }
+    if let Some(m) = faster {
+        let _ = writeln!(
+            *out,
+            "\n**The time grows faster than the months read** (at {m} months)."
+        );
+    }
 }
 
 /// The resources section: memory, restart, first start, store and snapshot sizes.
