@@ -411,7 +411,7 @@ async fn submit_all(
     catalogue: &Arc<Catalogue>,
     cfg: &IngestConfig,
     counters: &Arc<Counters>,
-    mut progress: impl FnMut(u64, u64),
+    progress: impl FnMut(u64, u64),
 ) -> anyhow::Result<Duration> {
     let total = queue.len() as u64;
     let queue = Arc::new(Mutex::new(queue.into_iter()));
@@ -449,21 +449,7 @@ async fn submit_all(
             anyhow::Ok(())
         }));
     }
-    let all = futures_util::future::try_join_all(tasks);
-    tokio::pin!(all);
-    let results = loop {
-        tokio::select! {
-            r = &mut all => break r?,
-            () = tokio::time::sleep(Duration::from_secs(1)) => {
-                progress(counters.acked.load(Ordering::Relaxed), total);
-            }
-        }
-    };
-    let elapsed = started.elapsed();
-    for r in results {
-        r?;
-    }
-    Ok(elapsed)
+    finish(tasks, counters, total, started, progress).await
 }
 
 /// Submits every queued report over one `SubmitBatch` stream per node, reading each result in
@@ -476,7 +462,7 @@ async fn submit_batches(
     catalogue: &Arc<Catalogue>,
     cfg: &IngestConfig,
     counters: &Arc<Counters>,
-    mut progress: impl FnMut(u64, u64),
+    progress: impl FnMut(u64, u64),
 ) -> anyhow::Result<Duration> {
     use futures_util::StreamExt as _;
     let total = queue.len() as u64;
@@ -529,6 +515,18 @@ async fn submit_batches(
             anyhow::Ok(())
         }));
     }
+    finish(tasks, counters, total, started, progress).await
+}
+
+/// Waits for the submitting tasks, calling `progress` about once a second; the time since
+/// `started` when the last one is done, or the first task's error.
+async fn finish(
+    tasks: Vec<tokio::task::JoinHandle<anyhow::Result<()>>>,
+    counters: &Counters,
+    total: u64,
+    started: Instant,
+    mut progress: impl FnMut(u64, u64),
+) -> anyhow::Result<Duration> {
     let all = futures_util::future::try_join_all(tasks);
     tokio::pin!(all);
     let results = loop {
