@@ -115,16 +115,27 @@ pub struct TrendPoint {
     pub completeness: Completeness,
 }
 
-/// An area's series on one metric or indicator.
+/// An area's (or the nation's) series on one metric or indicator, and with a level, the series
+/// of every area of that level below it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TrendAnswer {
-    pub area: AreaCode,
+    pub root: Root,
     pub name: String,
     pub metric: String,
     pub metric_name: String,
     pub unit: String,
     pub points: Vec<TrendPoint>,
     pub approved_only: bool,
+    /// By code; empty when the question named no level.
+    pub series: Vec<TrendSeries>,
+}
+
+/// One area's series within a [`TrendAnswer`].
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrendSeries {
+    pub area: AreaCode,
+    pub name: String,
+    pub points: Vec<TrendPoint>,
 }
 
 /// A reporter named in a completeness answer.
@@ -272,25 +283,37 @@ impl From<CompareAnswer> for pb::CompareReply {
 
 impl From<TrendAnswer> for pb::TrendReply {
     fn from(a: TrendAnswer) -> Self {
+        let points = |points: Vec<TrendPoint>| points.into_iter().map(Into::into).collect();
         pb::TrendReply {
-            area: a.area.to_string(),
+            area: a.root.to_string(),
             name: a.name,
             metric: a.metric,
             metric_name: a.metric_name,
             unit: a.unit,
-            points: a
-                .points
+            points: points(a.points),
+            approved_only: a.approved_only,
+            series: a
+                .series
                 .into_iter()
-                .map(|p| pb::TrendPoint {
-                    period: p.span.to_string(),
-                    value: p.value,
-                    yoy_base: p.yoy_base,
-                    yoy_change: p.yoy_change,
-                    yoy_pct: p.yoy_pct,
-                    completeness: Some(p.completeness.into()),
+                .map(|s| pb::TrendSeries {
+                    area: s.area.to_string(),
+                    name: s.name,
+                    points: points(s.points),
                 })
                 .collect(),
-            approved_only: a.approved_only,
+        }
+    }
+}
+
+impl From<TrendPoint> for pb::TrendPoint {
+    fn from(p: TrendPoint) -> Self {
+        pb::TrendPoint {
+            period: p.span.to_string(),
+            value: p.value,
+            yoy_base: p.yoy_base,
+            yoy_change: p.yoy_change,
+            yoy_pct: p.yoy_pct,
+            completeness: Some(p.completeness.into()),
         }
     }
 }

@@ -115,15 +115,18 @@ pub struct CompareQuery {
     pub figures: Figures,
 }
 
-/// One area's series over the last `periods` spans ending with `last`, with 同比.
+/// One area's (or the nation's) series over the last `periods` spans ending with `last`, with
+/// 同比; with a level, also the series of every area of that level below it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TrendQuery {
-    pub area: AreaCode,
+    pub root: Root,
     pub last: Span,
     /// 1 to 120.
     pub periods: u32,
     pub metric: String,
     pub figures: Figures,
+    /// None: the root's own series only.
+    pub level: Option<Level>,
 }
 
 /// Who reported under an area for a span, and who did not.
@@ -233,7 +236,7 @@ impl Question for CompareQuery {
 
 impl Question for TrendQuery {
     fn about(&self) -> Root {
-        Root::Area(self.area)
+        self.root
     }
 }
 
@@ -310,11 +313,12 @@ impl TryFrom<&pb::TrendRequest> for TrendQuery {
 
     fn try_from(r: &pb::TrendRequest) -> Result<TrendQuery, BadQuestion> {
         Ok(TrendQuery {
-            area: area(&r.area)?,
+            root: r.area.parse()?,
             last: span(&r.period)?,
             periods: r.periods.clamp(1, MAX_TREND_PERIODS),
             metric: r.metric.clone(),
             figures: Figures::approved_only(r.approved_only),
+            level: level(&r.level)?,
         })
     }
 }
@@ -386,10 +390,21 @@ mod tests {
             periods: 100_000,
             metric: "x".into(),
             approved_only: true,
+            level: String::new(),
         })
         .unwrap();
         assert_eq!(t.periods, MAX_TREND_PERIODS);
         assert_eq!(t.figures, Figures::Approved);
+        assert_eq!(t.level, None);
+        let t = TrendQuery::try_from(&pb::TrendRequest {
+            area: NATION.into(),
+            period: "2026-10".into(),
+            periods: 24,
+            level: "county".into(),
+            ..Default::default()
+        })
+        .unwrap();
+        assert_eq!((t.root, t.level), (Root::Nation, Some(Level::County)));
 
         for bad in [
             ("51072", "2026-10", ""),

@@ -517,24 +517,9 @@ pub fn trend_table(r: &pb::TrendReply) -> Table {
         .points
         .iter()
         .map(|p| {
-            let c = p.completeness.unwrap_or_default();
-            // a percentage indicator reads as a percentage in every column that holds it
-            let value = |v: Option<f64>| {
-                if r.unit == "%" {
-                    Cell::opt_pct(v, 2)
-                } else {
-                    Cell::opt_count(v)
-                }
-            };
-            vec![
-                Cell::Text(p.period.clone()),
-                value(p.value),
-                value(p.yoy_base),
-                Cell::opt_num(p.yoy_change, 2),
-                Cell::opt_pct(p.yoy_pct, 1),
-                Cell::Int(c.expected as i64),
-                Cell::Int(c.received as i64),
-            ]
+            let mut row = vec![Cell::Text(p.period.clone())];
+            row.extend(trend_cells(r, p));
+            row
         })
         .collect();
     Table {
@@ -542,26 +527,94 @@ pub fn trend_table(r: &pb::TrendReply) -> Table {
             "{} {} 「{}」({}) 走势",
             r.area, r.name, r.metric_name, r.unit
         ),
-        columns: columns(&[
-            ("period", "期间"),
-            ("value", if r.unit == "%" { "比率(%)" } else { "数值" }),
-            ("yoy_base", "去年同期"),
-            (
-                "yoy_change",
-                if r.unit == "%" {
-                    "同比增减(百分点)"
-                } else {
-                    "同比增减"
-                },
-            ),
-            ("yoy_pct", "同比%"),
-            ("expected", "应报"),
-            ("received", "已报"),
-        ]),
+        columns: columns(&[("period", "期间")])
+            .into_iter()
+            .chain(trend_columns(r))
+            .collect(),
         rows,
         notes: figures_note(r.approved_only, None).into_iter().collect(),
         reference: None,
     }
+}
+
+/// A trend with a series per area (`TrendRequest.level`): one row per area and period, the
+/// asked area's own series first, then each area below by code (long form, as a pivot table
+/// in Excel or WPS takes it).
+pub fn trend_series_table(r: &pb::TrendReply) -> Table {
+    let own = std::iter::once((&r.area, &r.name, &r.points));
+    let below = r.series.iter().map(|s| (&s.area, &s.name, &s.points));
+    let rows = own
+        .chain(below)
+        .flat_map(|(code, name, points)| {
+            points.iter().map(move |p| {
+                let mut row = vec![
+                    Cell::Text(code.clone()),
+                    Cell::Text(name.clone()),
+                    Cell::Text(p.period.clone()),
+                ];
+                row.extend(trend_cells(r, p));
+                row
+            })
+        })
+        .collect();
+    Table {
+        title: format!(
+            "{} {} 及下辖 {} 个地区「{}」({}) 走势",
+            r.area,
+            r.name,
+            r.series.len(),
+            r.metric_name,
+            r.unit
+        ),
+        columns: columns(&[("code", "代码"), ("name", "名称"), ("period", "期间")])
+            .into_iter()
+            .chain(trend_columns(r))
+            .collect(),
+        rows,
+        notes: figures_note(r.approved_only, None).into_iter().collect(),
+        reference: None,
+    }
+}
+
+/// A trend point's cells after its period: value, year-earlier value, 同比, reporters.
+fn trend_cells(r: &pb::TrendReply, p: &pb::TrendPoint) -> Vec<Cell> {
+    let c = p.completeness.unwrap_or_default();
+    // a percentage indicator reads as a percentage in every column that holds it
+    let value = |v: Option<f64>| {
+        if r.unit == "%" {
+            Cell::opt_pct(v, 2)
+        } else {
+            Cell::opt_count(v)
+        }
+    };
+    vec![
+        value(p.value),
+        value(p.yoy_base),
+        Cell::opt_num(p.yoy_change, 2),
+        Cell::opt_pct(p.yoy_pct, 1),
+        Cell::Int(c.expected as i64),
+        Cell::Int(c.received as i64),
+    ]
+}
+
+/// The columns of [`trend_cells`].
+fn trend_columns(r: &pb::TrendReply) -> Vec<(&'static str, String)> {
+    let pct = r.unit == "%";
+    columns(&[
+        ("value", if pct { "比率(%)" } else { "数值" }),
+        ("yoy_base", "去年同期"),
+        (
+            "yoy_change",
+            if pct {
+                "同比增减(百分点)"
+            } else {
+                "同比增减"
+            },
+        ),
+        ("yoy_pct", "同比%"),
+        ("expected", "应报"),
+        ("received", "已报"),
+    ])
 }
 
 /// Departments (条) compared among themselves, or their sums by area or 系统: rank, figure and

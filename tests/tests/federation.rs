@@ -100,6 +100,7 @@ fn answers(e: &Engine, areas: &Areas, depth: Level, named: &dyn Fn(&str) -> bool
                     metric: metric.into(),
                     periods: 14,
                     approved_only: false,
+                    level: String::new(),
                 })
                 .expect("trend");
             out.push(format!("trend {area} {metric}: {r:?}"));

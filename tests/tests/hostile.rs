@@ -443,6 +443,7 @@ async fn expensive_questions_are_bounded_and_ingest_goes_on() {
         periods: 120,
         metric: "cases.criminal_per_10k".into(),
         approved_only: false,
+        level: String::new(),
     };
     let mut asked = Vec::new();
     for _ in 0..6 {
@@ -815,6 +816,7 @@ async fn honest_nodes_are_served_through_a_mixed_hostile_load() {
                         periods: 120,
                         metric: "cases.criminal_per_10k".into(),
                         approved_only: false,
+                        level: String::new(),
                     })
                     .await;
                 if let Err(e) = answered {

@@ -399,6 +399,7 @@ fn check_everything(hub: &TestHub, areas: &Areas, seed: u64) {
                         periods: n,
                         metric: measure.into(),
                         approved_only: false,
+                        level: String::new(),
                     })
                     .unwrap();
                 assert_eq!(reply.points.len(), n as usize);
@@ -411,6 +412,54 @@ fn check_everything(hub: &TestHub, areas: &Areas, seed: u64) {
                         p.yoy_base,
                         reference.figure(a, &span.year_earlier(), measure),
                     );
+                }
+            }
+        }
+    }
+    // trends of every area of a level below an area, one series each (villages' own figures
+    // come from the store, the others' from the rollups)
+    for &a in &inner {
+        for level in Level::ALL.into_iter().filter(|l| *l > a.level()) {
+            for measure in MEASURES {
+                let reply = engine
+                    .ask_trend(&pb::TrendRequest {
+                        area: a.to_string(),
+                        period: "2026-Q3".into(),
+                        periods: 4,
+                        metric: measure.into(),
+                        approved_only: false,
+                        level: level.to_string(),
+                    })
+                    .unwrap();
+                let mut rows = areas.descendants_at(a, level);
+                rows.sort();
+                let got: Vec<String> = reply.series.iter().map(|s| s.area.clone()).collect();
+                let want: Vec<String> = rows.iter().map(ToString::to_string).collect();
+                assert_eq!(got, want, "seed {seed} trend {a} {level} rows");
+                for (i, s) in reply.series.iter().enumerate() {
+                    let code: AreaCode = s.area.parse().unwrap();
+                    assert_eq!(s.points.len(), 4);
+                    for p in &s.points {
+                        let span: Span = p.period.parse().unwrap();
+                        let ctx = format!(
+                            "seed {seed} trend {a} {level} {code} {} {measure}",
+                            p.period
+                        );
+                        same(&ctx, p.value, reference.figure(code, &span, measure));
+                        same(
+                            &format!("{ctx} yoy"),
+                            p.yoy_base,
+                            reference.figure(code, &span.year_earlier(), measure),
+                        );
+                        // completeness does not depend on the measure (and the plain count
+                        // reads every area): a few rows of one measure
+                        if measure == MEASURES[0] && i < 5 {
+                            let levels = reference.levels_below(code);
+                            let (e, rc, _) = reference.counts(code, &span, &levels);
+                            let c = p.completeness.unwrap();
+                            assert_eq!((c.expected, c.received), (e, rc), "{ctx} completeness");
+                        }
+                    }
                 }
             }
         }

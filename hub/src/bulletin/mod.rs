@@ -544,11 +544,12 @@ pub fn gather(
         assess,
         trend: e
             .trend(&TrendQuery {
-                area,
+                root: Root::Area(area),
                 last: Span::single(span.to),
                 periods: 12,
                 metric: TREND_METRIC.into(),
                 figures: Figures::Current,
+                level: None,
             })?
             .into(),
         lock: lock_over(&locks, area),

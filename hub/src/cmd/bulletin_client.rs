@@ -117,6 +117,7 @@ pub async fn run(a: BulletinArgs) -> anyhow::Result<()> {
             periods: 12,
             metric: bulletin::TREND_METRIC.into(),
             approved_only: false,
+            level: String::new(),
         })
         .await
         .map_err(status)?

@@ -6,7 +6,8 @@ use clap::{Args, Subcommand, ValueEnum};
 use pingan_domain::pb::{self, query_service_client::QueryServiceClient};
 
 use crate::tables::{
-    Table, compare_table, completeness_table, departments_table, rollup_table, trend_table,
+    Table, compare_table, completeness_table, departments_table, rollup_table, trend_series_table,
+    trend_table,
 };
 
 /// Output format.
@@ -24,7 +25,8 @@ pub enum QueryCommand {
     Rollup(QueryArgs),
     /// The areas below an area ranked on a metric or indicator, with 同比, 环比 and completeness.
     Compare(QueryArgs),
-    /// One area's series over the last N periods, with 同比.
+    /// One area's series over the last N periods, with 同比; with --level, every area of that
+    /// level below it as one row each, a column per period (e.g. --area 全国 --level county).
     Trend(QueryArgs),
     /// Who should have reported, who did (on time or late), and who is missing.
     Completeness(QueryArgs),
@@ -290,9 +292,19 @@ pub async fn run(cmd: QueryCommand) -> anyhow::Result<()> {
                 periods: args.periods,
                 metric: one_metric()?,
                 approved_only: args.approved_only,
+                level,
             };
-            let reply = client.clone().trend(req).await.map_err(status)?;
-            trend_table(&reply.into_inner())
+            let reply = client
+                .clone()
+                .trend(req)
+                .await
+                .map_err(status)?
+                .into_inner();
+            if reply.series.is_empty() {
+                trend_table(&reply)
+            } else {
+                trend_series_table(&reply)
+            }
         }
         QueryCommand::Completeness(_) => {
             let req = pb::CompletenessRequest {

@@ -23,6 +23,12 @@ pub fn run<T>(deadline: Option<Instant>, f: impl FnOnce() -> T) -> T {
     out
 }
 
+/// The calling thread's deadline, for threads a question starts to work on its parts (each
+/// runs its part with it: [`run`]).
+pub fn deadline() -> Option<Instant> {
+    DEADLINE.with(Cell::get)
+}
+
 /// Stops a question whose deadline has passed.
 pub fn check() -> Result<(), QueryError> {
     match DEADLINE.with(Cell::get) {

@@ -138,13 +138,11 @@ impl Layout {
         values: &[Value],
     ) -> Vec<(usize, i64)> {
         let mut out = Vec::with_capacity(values.len() + 4);
-        let mut seen = vec![false; self.metrics.len()];
         for v in values {
             let Some(&i) = self.by_id.get(&v.metric) else {
                 // a metric removed from the catalogue since the report was stored
                 continue;
             };
-            seen[i] = true;
             let m = &self.metrics[i];
             let parts = || v.parts.values().fold(0i64, |a, b| a.saturating_add(*b));
             out.push((m.total, v.total.unwrap_or_else(parts)));
@@ -154,24 +152,54 @@ impl Layout {
                 }
             }
         }
-        if zero_report {
-            match self.zero.get(&(level, kind)) {
-                Some(slots) => {
-                    for &slot in slots {
-                        if !out.iter().any(|(s, _)| *s == slot) {
-                            out.push((slot, 0));
-                        }
+        self.add_zeros(level, kind, zero_report, &mut out);
+        out
+    }
+
+    /// [`Layout::cells`] of figures already placed: (slot, value) for each metric's total (its
+    /// parts' sum when it gave none) and each of its parts this layout has, as a store reader
+    /// maps its numbered pairs to slots.
+    pub fn cells_placed(
+        &self,
+        level: Level,
+        kind: PeriodKind,
+        zero_report: bool,
+        placed: impl Iterator<Item = (usize, i64)>,
+    ) -> Vec<(usize, i64)> {
+        let mut out: Vec<(usize, i64)> = placed.collect();
+        self.add_zeros(level, kind, zero_report, &mut out);
+        out
+    }
+
+    /// A zero report's implied zeros, added to `out` where it has no figure: the count metrics
+    /// its form asks (a level and kind no form covers: every count metric it does not give).
+    fn add_zeros(
+        &self,
+        level: Level,
+        kind: PeriodKind,
+        zero_report: bool,
+        out: &mut Vec<(usize, i64)>,
+    ) {
+        if !zero_report {
+            return;
+        }
+        let given = |out: &[(usize, i64)], slot: usize| out.iter().any(|(s, _)| *s == slot);
+        match self.zero.get(&(level, kind)) {
+            Some(slots) => {
+                for &slot in slots {
+                    if !given(out, slot) {
+                        out.push((slot, 0));
                     }
                 }
-                None => {
-                    for (i, m) in self.metrics.iter().enumerate() {
-                        if !seen[i] && m.kind == MetricKind::Count {
-                            out.push((m.total, 0));
-                        }
+            }
+            None => {
+                for m in &self.metrics {
+                    // a metric the report gives has its total among the cells
+                    if m.kind == MetricKind::Count && !given(out, m.total) {
+                        out.push((m.total, 0));
                     }
                 }
             }
         }
-        out
     }
 }

@@ -24,7 +24,8 @@ use super::cube::{Cube, LEVELS, Slab};
 pub const FILE: &str = "rollups.snapshot";
 
 const MAGIC: &[u8; 8] = b"PINGANRS";
-const VERSION: u32 = 1;
+/// 2: sums and counts slot-major (see `Slab::cell`); a version-1 file is refused (rebuilt once).
+const VERSION: u32 = 2;
 
 /// A word-at-a-time running hash (FNV-1a's prime over 64-bit words): cheap enough to cover a
 /// file of hundreds of megabytes at start-up, and any flipped bit changes it.
@@ -293,6 +294,7 @@ pub(crate) fn read(path: &Path, cube: &Cube) -> io::Result<Option<Saved>> {
         let slab = Slab {
             revision: inp.u32s(dims.n)?,
             status: inp.take(dims.n)?,
+            n_inner: dims.n_inner,
             sums: inp.i64s(dims.n_inner * dims.slots)?,
             present: inp.u32s(dims.n_inner * dims.slots)?,
             received: inp.u32s(dims.n_inner * LEVELS)?,

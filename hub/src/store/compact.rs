@@ -112,6 +112,12 @@ impl ValueKeys {
         self.pairs.get(id as usize).filter(|(m, _)| !m.is_empty())
     }
 
+    /// Every numbered pair by number: (metric, part), the part empty for a metric's total; a
+    /// number not given (a gap) has an empty metric.
+    pub(super) fn pairs(&self) -> &[(String, String)] {
+        &self.pairs
+    }
+
     /// Every numbered pair, sorted by metric and part.
     #[cfg(test)]
     fn sorted(&self) -> Vec<(String, String)> {
@@ -393,6 +399,58 @@ pub(super) fn decode(blob: &[u8], keys: &ValueKeys) -> Result<pb::StoredValues, 
     })
 }
 
+/// The figures of compactly encoded values by pair number, for readers that place figures by
+/// number (nothing named, nothing allocated per figure): for each metric, its total pair with
+/// its total (or, when the report gave parts only, their sum), then each part's pair and value,
+/// appended to `out`. `Ok(false)`: the blob is not compact (a forwarded rollup's protobuf) and
+/// nothing was appended; [`decode`] reads it.
+pub(super) fn numbered_figures(
+    blob: &[u8],
+    keys: &ValueKeys,
+    out: &mut Vec<(u32, i64)>,
+) -> Result<bool, Unreadable> {
+    if blob.first() != Some(&COMPACT) {
+        return Ok(false);
+    }
+    let bad = |why: &str| Unreadable::Bad(why.to_owned());
+    if blob.get(1) != Some(&VERSION) {
+        return Err(bad("unknown layout version"));
+    }
+    let mut at = 2;
+    let shape =
+        u32::try_from(get_varint(blob, &mut at)?).map_err(|_| bad("shape number out of range"))?;
+    let Some(slot) = keys.shapes.get(shape as usize) else {
+        return Err(Unreadable::UnknownShape(shape));
+    };
+    let Shape(metrics) = slot
+        .as_ref()
+        .ok_or_else(|| bad("its shape does not read"))?;
+    let known = |id: u32| match keys.pair(id) {
+        Some(_) => Ok(id),
+        None => Err(Unreadable::UnknownKey(id)),
+    };
+    for (total_id, has_total, part_ids) in metrics {
+        let total_at = out.len();
+        out.push((known(*total_id)?, 0));
+        let total = if *has_total {
+            Some(unzigzag(get_varint(blob, &mut at)?))
+        } else {
+            None
+        };
+        let mut sum = 0i64;
+        for id in part_ids {
+            let v = unzigzag(get_varint(blob, &mut at)?);
+            sum = sum.saturating_add(v);
+            out.push((known(*id)?, v));
+        }
+        out[total_at].1 = total.unwrap_or(sum);
+    }
+    if at != blob.len() {
+        return Err(bad("bytes after the values"));
+    }
+    Ok(true)
+}
+
 fn put_varint(out: &mut Vec<u8>, mut v: u64) {
     while v >= 0x80 {
         out.push((v as u8) | 0x80);
@@ -605,7 +663,39 @@ mod tests {
             let back = decode(&blob, &keys).unwrap();
             assert_eq!(&back.values, *list);
             assert_eq!(back.rollup, None);
+            // by number: every total (or its parts' sum, saturating) and part, named back
+            let mut numbered = Vec::new();
+            assert!(numbered_figures(&blob, &keys, &mut numbered).unwrap());
+            let named: Vec<(String, String, i64)> = numbered
+                .iter()
+                .map(|(id, v)| {
+                    let (m, p) = &keys.pairs()[*id as usize];
+                    (m.clone(), p.clone(), *v)
+                })
+                .collect();
+            let plain: Vec<(String, String, i64)> = list
+                .iter()
+                .flat_map(|v| {
+                    let sum = v.parts.values().fold(0i64, |a, b| a.saturating_add(*b));
+                    std::iter::once((v.metric.clone(), String::new(), v.total.unwrap_or(sum)))
+                        .chain(
+                            v.parts
+                                .iter()
+                                .map(|(p, n)| (v.metric.clone(), p.clone(), *n)),
+                        )
+                })
+                .collect();
+            assert_eq!(named, plain);
         }
+        // a protobuf blob is not read by number
+        let proto = pb::StoredValues {
+            values: values.clone(),
+            rollup: None,
+        }
+        .encode_to_vec();
+        let mut none = Vec::new();
+        assert!(!numbered_figures(&proto, &keys, &mut none).unwrap());
+        assert!(none.is_empty());
         // a protobuf-encoded value list (as older stores hold) reads the same
         let old = pb::StoredValues {
             values: values.clone(),
@@ -684,12 +774,15 @@ mod tests {
         let values = vec![value("a", Some(300), &[("x", 5)])];
         let (keys, shapes) = numbered(&[&values]);
         let blob = encode(values, None, shapes[0]);
+        let by_number = |b: &[u8], k: &ValueKeys| numbered_figures(b, k, &mut Vec::new());
         for cut in 2..blob.len() {
             assert!(decode(&blob[..cut], &keys).is_err(), "cut at {cut}");
+            assert!(by_number(&blob[..cut], &keys).is_err(), "cut at {cut}");
         }
         let mut longer = blob.clone();
         longer.push(0);
         assert!(decode(&longer, &keys).is_err());
+        assert!(by_number(&longer, &keys).is_err());
         // a shape the reader has not loaded: said so, so that it loads the tables again
         assert_eq!(
             decode(&[COMPACT, VERSION, 9, 1], &keys),
@@ -705,6 +798,14 @@ mod tests {
         assert_eq!(
             decode(&[COMPACT, VERSION, 1, 2], &more),
             Err(Unreadable::UnknownKey(40))
+        );
+        assert_eq!(
+            by_number(&[COMPACT, VERSION, 1, 2], &more),
+            Err(Unreadable::UnknownKey(40))
+        );
+        assert_eq!(
+            by_number(&[COMPACT, VERSION, 9, 1], &keys),
+            Err(Unreadable::UnknownShape(9))
         );
     }
 

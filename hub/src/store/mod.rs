@@ -28,7 +28,7 @@ pub use audit::{Owner, Refusal};
 pub use error::StoreError;
 pub use lock::{DataLock, LOCK_FILE};
 pub use locks::{LockRecord, LockRule, Locks};
-pub use reader::{CurrentFigures, RevisionRecord, StoreReader};
+pub use reader::{CurrentFigures, LeafFigures, RevisionRecord, StoreReader};
 pub use review::ReviewEvent;
 
 use std::{

@@ -34,6 +34,15 @@ pub struct RevisionRecord {
     pub rollup: Option<Rollup>,
 }
 
+/// A village's figures as [`StoreReader::village_figures_under`] reads them.
+#[derive(Debug)]
+pub enum LeafFigures<'a> {
+    /// (pair number, figure): each metric's total (or its parts' sum) and then its parts.
+    Numbered(&'a [(u32, i64)]),
+    /// A value list kept as protobuf (older stores, forwarded records), named.
+    Named(Vec<Value>),
+}
+
 /// Read-only access to the stored revisions.
 #[derive(Debug)]
 pub struct StoreReader {
@@ -333,16 +342,18 @@ impl StoreReader {
         Ok(())
     }
 
-    /// The current values of every village whose code starts with `prefix` for `period`: (code,
-    /// zero report, values); with `approved`, the values of each village's latest approved
-    /// revision instead (审核; villages with none are left out). Only what a comparison of
-    /// villages reads, so no audit columns are decoded.
-    pub fn village_values_under(
+    /// Villages' current (or approved, 审核) figures for `period` under `under`, each handed to
+    /// `each` with its zero-report flag: by pair number as stored (see
+    /// [`StoreReader::map_pairs`]; nothing named or allocated per figure), or named for a value
+    /// list kept as protobuf. A code that does not parse is no village of the registry's, and
+    /// is passed over.
+    pub fn village_figures_under(
         &self,
         under: AreaCode,
         period: Period,
         approved: bool,
-    ) -> Result<Vec<(AreaCode, bool, Vec<Value>)>, StoreError> {
+        mut each: impl FnMut(AreaCode, bool, LeafFigures<'_>),
+    ) -> Result<(), StoreError> {
         // codes are digits, so every code with the prefix sorts in [prefix, prefix + ':')
         let mut st = self.conn.prepare_cached(if approved {
             "SELECT area, zero_report, vals FROM revisions r
@@ -358,25 +369,60 @@ impl StoreReader {
         })?;
         let prefix = under.to_string();
         let end = format!("{prefix}:");
-        let rows = st.query_map(
-            [prefix.as_str(), end.as_str(), &period.to_string()],
-            |row| {
-                let stored = self
-                    .decode(row.get_ref(2)?.as_blob()?)
-                    .map_err(|e| unreadable(2, e))?;
-                let values: Vec<Value> = stored.values.into_iter().map(Value::from).collect();
-                Ok((row.get::<_, String>(0)?, row.get(1)?, values))
-            },
-        )?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (area, zero_report, values) = row?;
-            // a code that does not parse is no village of the registry's
-            if let Ok(code) = area.parse() {
-                out.push((code, zero_report, values));
+        let mut rows = st.query([prefix.as_str(), end.as_str(), &period.to_string()])?;
+        let mut figures = Vec::new();
+        while let Some(row) = rows.next()? {
+            let Ok(code) = row
+                .get_ref(0)?
+                .as_str()
+                .map_err(rusqlite::Error::from)?
+                .parse::<AreaCode>()
+            else {
+                continue;
+            };
+            let zero_report: bool = row.get(1)?;
+            let blob = row.get_ref(2)?.as_blob().map_err(rusqlite::Error::from)?;
+            if self
+                .numbered(blob, &mut figures)
+                .map_err(|e| unreadable(2, e))?
+            {
+                each(code, zero_report, LeafFigures::Numbered(&figures));
+            } else {
+                let stored = self.decode(blob).map_err(|e| unreadable(2, e))?;
+                let values = stored.values.into_iter().map(Value::from).collect();
+                each(code, zero_report, LeafFigures::Named(values));
             }
         }
-        Ok(out)
+        Ok(())
+    }
+
+    /// `f` of every numbered (metric, part) pair (part empty for a total), by number: what
+    /// [`LeafFigures::Numbered`] names its figures by. A pair numbered after this reader loaded
+    /// them is past the end until a row names it (the reader loads them again then).
+    pub fn map_pairs<T>(&self, f: impl Fn(&str, &str) -> T) -> Vec<T> {
+        self.keys
+            .borrow()
+            .pairs()
+            .iter()
+            .map(|(m, p)| f(m, p))
+            .collect()
+    }
+
+    /// [`compact::numbered_figures`] into `out` (cleared first), the pairs loaded again once
+    /// if the values name one numbered since.
+    fn numbered(&self, blob: &[u8], out: &mut Vec<(u32, i64)>) -> Result<bool, Unreadable> {
+        out.clear();
+        let first = compact::numbered_figures(blob, &self.keys.borrow(), out);
+        match first {
+            Err(Unreadable::UnknownKey(_) | Unreadable::UnknownShape(_)) => {
+                let fresh = ValueKeys::load(&self.conn)
+                    .map_err(|e| Unreadable::Bad(format!("reading value_keys: {e}")))?;
+                *self.keys.borrow_mut() = fresh;
+                out.clear();
+                compact::numbered_figures(blob, &self.keys.borrow(), out)
+            }
+            other => other,
+        }
     }
 
     /// The areas under `under` (it included) whose current revision for `period` is approved

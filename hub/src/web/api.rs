@@ -280,11 +280,12 @@ pub fn build_table(
         View::Trend => tables::trend_table(
             &engine
                 .trend(&TrendQuery {
-                    area: q.area,
+                    root: Root::Area(q.area),
                     last: q.span,
                     periods: q.periods.unwrap_or(12).clamp(1, MAX_TREND_PERIODS),
                     metric: metric(),
                     figures: q.figures,
+                    level: None,
                 })
                 .map_err(failed)?
                 .into(),

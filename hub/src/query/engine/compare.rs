@@ -18,6 +18,35 @@ struct Plan {
     periods: [Vec<Period>; 3],
 }
 
+/// What every row of a comparison is asked, shared by the threads that gather its parts.
+#[derive(Clone, Copy)]
+struct RowsAsked<'a> {
+    plan: &'a Plan,
+    measure: &'a Measure,
+    leaves: &'a LeafValues,
+    complete_only: bool,
+    figures: Figures,
+    /// The reporting levels at and below each level.
+    row_levels: &'a [Vec<Level>],
+    /// Every area's population by id for each span's year.
+    populations: &'a [std::sync::Arc<Vec<Option<f64>>>; 3],
+}
+
+/// Some rows' (numerator, denominator) for the span, the year before and the span before, with
+/// their completeness.
+struct RowsGathered {
+    nd: [Vec<(Option<f64>, Option<f64>)>; 3],
+    counts: Vec<Counts>,
+    withheld: Vec<bool>,
+}
+
+/// Rows from which a comparison is gathered on several threads (in unit tests, a county's
+/// townships already, so that the tests' plain computations check the parts joined in order).
+#[cfg(not(test))]
+const PARALLEL_ROWS: usize = 8192;
+#[cfg(test)]
+const PARALLEL_ROWS: usize = 8;
+
 /// The rows' sums and counts, before polars derives the table's columns.
 struct Gathered {
     input: TableInput,
@@ -99,11 +128,7 @@ impl Engine {
             .ok_or_else(|| QueryError::Engine("the registry is empty".into()))?;
         let level = match (req.level, root) {
             (Some(l), Root::Area(area)) if l <= area.level() => {
-                return Err(QueryError::BadRequest(format!(
-                    "level {l} is not below {} ({})",
-                    area,
-                    area.level()
-                )));
+                return Err(self.level_not_below(l, area));
             }
             (Some(l), _) => l,
             (None, Root::Nation) => top.level(),
@@ -132,7 +157,7 @@ impl Engine {
 
     /// Refuses rows below a child hub's subtree rollup; the rows of one level are siblings in
     /// runs, so one row stands for its parent's children.
-    fn rows_known_here(&self, cube: &Cube, rows: &[AreaCode]) -> Result<(), QueryError> {
+    pub(super) fn rows_known_here(&self, cube: &Cube, rows: &[AreaCode]) -> Result<(), QueryError> {
         if !cube.summarized.iter().any(|s| *s) {
             return Ok(());
         }
@@ -170,8 +195,6 @@ impl Engine {
             input.factor = *factor;
         }
         let rows = &plan.rows;
-        let (mut counts, mut withheld) = (Vec::with_capacity(rows.len()), Vec::new());
-        let only = measure.slots();
         // the reporting levels at and below each level (rows are mostly of one level)
         let row_levels: Vec<Vec<Level>> = (0..LEVELS)
             .map(|i| {
@@ -182,6 +205,86 @@ impl Engine {
                     .collect()
             })
             .collect();
+        // every area's population by id for each span's year, looked up once
+        let populations = {
+            let cube = self.cube.read().unwrap_or_else(PoisonError::into_inner);
+            plan.spans
+                .map(|s| self.populations(&cube, s.population_year()))
+        };
+        let ask = RowsAsked {
+            plan,
+            measure,
+            leaves,
+            complete_only,
+            figures,
+            row_levels: &row_levels,
+            populations: &populations,
+        };
+        // a long question's rows in parts on the machine's cores, each under the question's
+        // deadline; the parts come back in row order
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(4);
+        let parts: Vec<RowsGathered> = if threads > 1 && rows.len() >= PARALLEL_ROWS {
+            let deadline = crate::query::budget::deadline();
+            let ask = &ask;
+            std::thread::scope(|s| {
+                let handles: Vec<_> = rows
+                    .chunks(rows.len().div_ceil(threads))
+                    .map(|part| {
+                        s.spawn(move || {
+                            crate::query::budget::run(deadline, || self.gather_part(ask, part))
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .map(|h| h.join().unwrap_or_else(|e| std::panic::resume_unwind(e)))
+                    .collect::<Result<_, _>>()
+            })?
+        } else {
+            vec![self.gather_part(&ask, rows)?]
+        };
+        let (mut counts, mut withheld) = (Vec::with_capacity(rows.len()), Vec::new());
+        for part in parts {
+            input.num.extend(part.nd[0].iter().map(|x| x.0));
+            input.den.extend(part.nd[0].iter().map(|x| x.1));
+            input.num_yoy.extend(part.nd[1].iter().map(|x| x.0));
+            input.den_yoy.extend(part.nd[1].iter().map(|x| x.1));
+            input.num_mom.extend(part.nd[2].iter().map(|x| x.0));
+            input.den_mom.extend(part.nd[2].iter().map(|x| x.1));
+            counts.extend(part.counts);
+            withheld.extend(part.withheld);
+        }
+        Ok(Gathered {
+            input,
+            counts,
+            withheld,
+        })
+    }
+
+    /// [`Engine::gather_rows`] of some of the rows: the rollups' lock held for one chunk of
+    /// rows at a time.
+    fn gather_part(
+        &self,
+        ask: &RowsAsked<'_>,
+        rows: &[AreaCode],
+    ) -> Result<RowsGathered, QueryError> {
+        let RowsAsked {
+            plan,
+            measure,
+            leaves,
+            complete_only,
+            figures,
+            row_levels,
+            populations,
+        } = *ask;
+        let mut out = RowsGathered {
+            nd: std::array::from_fn(|_| Vec::with_capacity(rows.len())),
+            counts: Vec::with_capacity(rows.len()),
+            withheld: Vec::with_capacity(rows.len()),
+        };
+        let only = measure.slots();
         // one buffer of a row's values, reused for every row and span
         let mut vals = Vec::new();
         for chunk in rows.chunks(ROWS_PER_LOCK) {
@@ -195,28 +298,25 @@ impl Engine {
             for code in chunk {
                 let c = self.counts_in(&cube, &views[0], *code, &row_levels[code.level() as usize]);
                 let hide = complete_only && c.received < c.expected;
+                let id = cube.index.id(*code);
                 let mut nd = |i: usize| {
                     Engine::values_into(&cube, &views[i], *code, leaves, Some(&only), &mut vals);
-                    self.num_den(&cube, measure, &vals, *code, &plan.spans[i])
+                    Engine::num_den_with(measure, &vals, || match id {
+                        Some(id) => populations[i][id as usize],
+                        None => self
+                            .areas
+                            .population(*code, plan.spans[i].population_year())
+                            .map(|p| p as f64),
+                    })
                 };
-                let (n0, d0) = if hide { (None, None) } else { nd(0) };
-                let (n1, d1) = nd(1);
-                let (n2, d2) = nd(2);
-                input.num.push(n0);
-                input.den.push(d0);
-                input.num_yoy.push(n1);
-                input.den_yoy.push(d1);
-                input.num_mom.push(n2);
-                input.den_mom.push(d2);
-                counts.push(c);
-                withheld.push(hide);
+                out.nd[0].push(if hide { (None, None) } else { nd(0) });
+                out.nd[1].push(nd(1));
+                out.nd[2].push(nd(2));
+                out.counts.push(c);
+                out.withheld.push(hide);
             }
         }
-        Ok(Gathered {
-            input,
-            counts,
-            withheld,
-        })
+        Ok(out)
     }
 
     /// The root's numerator and denominator over the span (the nation: the sum of the
@@ -230,56 +330,58 @@ impl Engine {
     ) -> (Option<f64>, Option<f64>) {
         let cube = self.cube.read().unwrap_or_else(PoisonError::into_inner);
         let (span, periods) = (&plan.spans[0], &plan.periods[0]);
-        let add = |acc: Option<f64>, x: Option<f64>| match (acc, x) {
-            (Some(a), Some(b)) => Some(a + b),
-            (a, b) => a.or(b),
-        };
         let mut total: (Option<f64>, Option<f64>) = (None, None);
         for t in &plan.tops {
             let vals = self.subtree(&cube, *t, periods, leaves, figures);
             let (n, d) = self.num_den(&cube, measure, &vals, *t, span);
-            total = (add(total.0, n), add(total.1, d));
+            total = (sum_opt(total.0, n), sum_opt(total.1, d));
         }
         total
     }
 
-    /// The rows ranked first, by rank then code (ordering indices, not the rows themselves).
+    /// The rows ranked first, by rank then code. Each row is built in row order (reading the
+    /// columns front to back, names by consecutive ids) and only then put in rank order: built
+    /// in rank order, every row read each of fifteen columns at a random place.
     fn ranked_rows(
         &self,
         rows: &[AreaCode],
         g: &Gathered,
         out: &table::TableOutput,
     ) -> Vec<CompareRow> {
-        let mut order: Vec<usize> = (0..rows.len()).collect();
         let rank_of = |i: usize| out.rank[i].unwrap_or(0);
-        order.sort_by_key(|&i| (rank_of(i) == 0, rank_of(i), rows[i]));
-        let cube = self.cube.read().unwrap_or_else(PoisonError::into_inner);
-        let name_of = |code: AreaCode| match cube.index.id(code) {
-            Some(id) => cube.index.names[id as usize].to_string(),
-            None => self.areas.name(code),
+        let mut built: Vec<Option<CompareRow>> = {
+            let cube = self.cube.read().unwrap_or_else(PoisonError::into_inner);
+            let name_of = |code: AreaCode| match cube.index.id(code) {
+                Some(id) => cube.index.names[id as usize].to_string(),
+                None => self.areas.name(code),
+            };
+            (0..rows.len())
+                .map(|i| {
+                    Some(CompareRow {
+                        code: rows[i],
+                        name: name_of(rows[i]),
+                        value: g.input.num[i],
+                        rate: if g.input.is_rate { out.value[i] } else { None },
+                        denominator: g.input.den[i],
+                        rank: rank_of(i),
+                        share: out.share[i],
+                        yoy_base: out.yoy_base[i],
+                        yoy_change: out.yoy_change[i],
+                        yoy_pct: out.yoy_pct[i],
+                        mom_base: out.mom_base[i],
+                        mom_change: out.mom_change[i],
+                        mom_pct: out.mom_pct[i],
+                        completeness: g.counts[i].summary(),
+                        z: out.z[i],
+                        outlier: out.z[i].is_some_and(|z| z.abs() > OUTLIER_Z),
+                        withheld: g.withheld[i],
+                    })
+                })
+                .collect()
         };
-        order
-            .into_iter()
-            .map(|i| CompareRow {
-                code: rows[i],
-                name: name_of(rows[i]),
-                value: g.input.num[i],
-                rate: if g.input.is_rate { out.value[i] } else { None },
-                denominator: g.input.den[i],
-                rank: rank_of(i),
-                share: out.share[i],
-                yoy_base: out.yoy_base[i],
-                yoy_change: out.yoy_change[i],
-                yoy_pct: out.yoy_pct[i],
-                mom_base: out.mom_base[i],
-                mom_change: out.mom_change[i],
-                mom_pct: out.mom_pct[i],
-                completeness: g.counts[i].summary(),
-                z: out.z[i],
-                outlier: out.z[i].is_some_and(|z| z.abs() > OUTLIER_Z),
-                withheld: g.withheld[i],
-            })
-            .collect()
+        let mut order: Vec<usize> = (0..rows.len()).collect();
+        order.sort_unstable_by_key(|&i| (rank_of(i) == 0, rank_of(i), rows[i]));
+        order.into_iter().filter_map(|i| built[i].take()).collect()
     }
 }
 

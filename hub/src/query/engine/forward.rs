@@ -97,14 +97,14 @@ impl Engine {
 
 /// A subtree's sums, report counts and reporters by level, from the rollups.
 fn subtree_cells(cube: &Cube, slab: &Slab, id: usize, rollup: &mut Rollup) {
-    let base = id * cube.layout.slots();
     for (slot, (metric, part)) in cube.layout.slot_names().into_iter().enumerate() {
-        if slab.present[base + slot] > 0 {
+        let i = slab.cell(id, slot);
+        if slab.present[i] > 0 {
             rollup.cells.push(RollupCell {
                 metric,
                 part,
-                sum: slab.sums[base + slot],
-                present: slab.present[base + slot],
+                sum: slab.sums[i],
+                present: slab.present[i],
             });
         }
     }

@@ -36,7 +36,7 @@ use super::{
     snapshot::{self, Saved},
     table::{self, OUTLIER_Z, TableInput},
 };
-use crate::store::{Committed, StoreError, StoreReader};
+use crate::store::{Committed, LeafFigures, StoreError, StoreReader};
 pub use pingan_domain::answer::{
     CompareAnswer, CompareRow, Completeness, CompletenessAnswer, DepartmentRow, DepartmentsAnswer,
     Figure, Part, Rate, Reporter, RollupAnswer, TrendAnswer, TrendPoint,
@@ -90,9 +90,9 @@ impl Measure {
     }
 }
 
-/// One period's values of an area's subtree (or own report).
+/// One period's values of an area's subtree (inner area `id` of a slab) or own report.
 enum PeriodCell<'a> {
-    Inner { sums: &'a [i64], present: &'a [u32] },
+    Inner { slab: &'a Slab, id: usize },
     Cells(&'a [(usize, i64)]),
 }
 
@@ -182,6 +182,9 @@ struct SpanView<'a> {
     /// Per period and level: whether the level is expected to report for it (a form of that
     /// level is for periods like it, and active then), decided once per period.
     reporting: Vec<[bool; LEVELS]>,
+    /// Per level: the periods (indices) it reports for, so that counting an inner area's
+    /// reporters visits only those.
+    reported_by: [Vec<usize>; LEVELS],
 }
 
 impl<'a> SpanView<'a> {
@@ -205,7 +208,20 @@ impl<'a> SpanView<'a> {
                 .iter()
                 .map(|p| Level::ALL.map(|l| engine.reports(l, *p)))
                 .collect(),
+            reported_by: Level::ALL.map(|l| {
+                (0..periods.len())
+                    .filter(|k| engine.reports(l, periods[*k]))
+                    .collect()
+            }),
         }
+    }
+}
+
+/// A sum of two optional figures: either alone when the other is missing.
+fn sum_opt(acc: Option<f64>, x: Option<f64>) -> Option<f64> {
+    match (acc, x) {
+        (Some(a), Some(b)) => Some(a + b),
+        (a, b) => a.or(b),
     }
 }
 
@@ -239,11 +255,10 @@ fn page<T>(all: Vec<T>, paging: &Paging) -> Result<(Vec<T>, String), QueryError>
     } else {
         String::new()
     };
-    let page = all
-        .into_iter()
-        .skip(start)
-        .take(end.saturating_sub(start))
-        .collect();
+    // in place: the first page of a long answer (usually all of it) moves nothing
+    let mut page = all;
+    page.truncate(end);
+    page.drain(..start.min(end));
     Ok((page, next))
 }
 
@@ -371,6 +386,16 @@ impl Engine {
         }
     }
 
+    /// A question asked rows of a level that is not below its area, said in words.
+    fn level_not_below(&self, level: Level, area: AreaCode) -> QueryError {
+        QueryError::BadRequest(format!(
+            "{}级不在 {area} {}（{}级）之下，请选它下面的层级 (level {level} is not below {area})",
+            level.zh(),
+            self.areas.name(area),
+            area.level().zh()
+        ))
+    }
+
     /// Refuses a question about `code` when it lies strictly below a subtree that a child hub
     /// forwards as one rollup: this hub knows that subtree's totals and counts only, and would
     /// otherwise answer "nothing reported" for areas whose figures simply live elsewhere.
@@ -441,15 +466,33 @@ impl Engine {
         figures: Figures,
     ) -> Result<LeafValues, QueryError> {
         let mut out = LeafValues::default();
+        // the store's pair numbers mapped to this layout's slots once (again when a row names a
+        // pair numbered since), so that no figure is named on the way
+        let map = || reader.map_pairs(|metric, part| layout.slot(metric, part));
+        let mut slots = map();
         for p in periods {
             crate::query::budget::check()?;
             let approved = figures == Figures::Approved && self.reviewed(Level::Village, *p);
-            for (code, zero_report, values) in reader.village_values_under(prefix, *p, approved)? {
-                if code.level() == Level::Village {
-                    let cells = layout.cells(code.level(), p.kind(), zero_report, &values);
-                    out.insert((code, *p), cells);
+            reader.village_figures_under(prefix, *p, approved, |code, zero_report, figures| {
+                if code.level() != Level::Village {
+                    return;
                 }
-            }
+                let cells = match figures {
+                    LeafFigures::Numbered(numbered) => {
+                        if numbered.iter().any(|(id, _)| *id as usize >= slots.len()) {
+                            slots = map();
+                        }
+                        let placed = numbered.iter().filter_map(|(id, v)| {
+                            slots.get(*id as usize).copied().flatten().map(|s| (s, *v))
+                        });
+                        layout.cells_placed(code.level(), p.kind(), zero_report, placed)
+                    }
+                    LeafFigures::Named(values) => {
+                        layout.cells(code.level(), p.kind(), zero_report, &values)
+                    }
+                };
+                out.insert((code, *p), cells);
+            })?;
         }
         Ok(out)
     }
@@ -493,8 +536,11 @@ impl Engine {
         out
     }
 
-    /// [`Engine::combine`] into `out` (cleared first): a question over many rows reuses one
-    /// buffer rather than allocating one per row.
+    /// [`Engine::combine`] into `out`: a question over many rows reuses one buffer rather than
+    /// allocating one per row. With `only`, a buffer of the layout's size is reused as it is:
+    /// just the `only` slots are reset and combined, the others keep what they held (missing,
+    /// unless an earlier call with other slots wrote them), so the caller reads `only` alone;
+    /// a national ranking would otherwise clear every slot three times a row.
     fn combine_into<'a>(
         cube: &Cube,
         cells: impl Iterator<Item = (Period, Option<PeriodCell<'a>>)>,
@@ -503,8 +549,17 @@ impl Engine {
     ) {
         let slots = cube.layout.slots();
         let kind = cube.layout.kinds();
-        out.clear();
-        out.resize(slots, None);
+        match only {
+            Some(only) if out.len() == slots => {
+                for &slot in only {
+                    out[slot] = None;
+                }
+            }
+            _ => {
+                out.clear();
+                out.resize(slots, None);
+            }
+        }
         // stocks of the half-month series, added to the month series' at the end
         let mut halves: Option<Vec<Option<i64>>> = None;
         for (period, cell) in cells {
@@ -521,22 +576,18 @@ impl Engine {
                 }
             };
             match cell {
-                PeriodCell::Inner { sums, present } => match only {
-                    None => {
-                        for slot in 0..slots {
-                            if present[slot] > 0 {
-                                put(slot, sums[slot]);
-                            }
+                PeriodCell::Inner { slab, id } => {
+                    let mut take = |slot: usize| {
+                        let i = slab.cell(id, slot);
+                        if slab.present[i] > 0 {
+                            put(slot, slab.sums[i]);
                         }
+                    };
+                    match only {
+                        None => (0..slots).for_each(&mut take),
+                        Some(only) => only.iter().copied().for_each(&mut take),
                     }
-                    Some(only) => {
-                        for &slot in only {
-                            if present[slot] > 0 {
-                                put(slot, sums[slot]);
-                            }
-                        }
-                    }
-                },
+                }
                 PeriodCell::Cells(cells) => {
                     for &(slot, v) in cells {
                         if only.is_none_or(|o| o.contains(&slot)) {
@@ -582,7 +633,8 @@ impl Engine {
         out
     }
 
-    /// [`Engine::values_in`] into `out` (cleared first).
+    /// [`Engine::values_in`] into `out` (see [`Engine::combine_into`] for what a reused buffer
+    /// holds with `only`).
     fn values_into(
         cube: &Cube,
         view: &SpanView<'_>,
@@ -591,16 +643,12 @@ impl Engine {
         only: Option<&[usize]>,
         out: &mut Vec<Option<i64>>,
     ) {
-        let slots = cube.layout.slots();
         let id = cube.index.id(area);
         let cells = view.periods.iter().zip(&view.slabs).map(|(p, slab)| {
             let cell = match id {
-                Some(id) if cube.index.is_inner(id) => slab.map(|slab| {
-                    let base = id as usize * slots;
-                    PeriodCell::Inner {
-                        sums: &slab.sums[base..base + slots],
-                        present: &slab.present[base..base + slots],
-                    }
+                Some(id) if cube.index.is_inner(id) => slab.map(|slab| PeriodCell::Inner {
+                    slab,
+                    id: id as usize,
                 }),
                 _ => leaves.get(&(area, *p)).map(|c| PeriodCell::Cells(c)),
             };
@@ -663,13 +711,25 @@ impl Engine {
         area: AreaCode,
         span: &Span,
     ) -> (Option<f64>, Option<f64>) {
+        Engine::num_den_with(m, vals, || {
+            self.population_of(cube, area, span.population_year())
+        })
+    }
+
+    /// [`Engine::num_den`] with the area's population for the span given (asked only when the
+    /// measure is a rate per population): a question over many rows looks every area's up once.
+    fn num_den_with(
+        m: &Measure,
+        vals: &[Option<i64>],
+        population: impl FnOnce() -> Option<f64>,
+    ) -> (Option<f64>, Option<f64>) {
         match m {
             Measure::Metric { slot, .. } => (vals[*slot].map(|v| v as f64), None),
             Measure::Indicator { num, den, .. } => (
                 vals[*num].map(|v| v as f64),
                 match den {
                     Some(d) => vals[*d].map(|v| v as f64),
-                    None => self.population_of(cube, area, span.population_year()),
+                    None => population(),
                 },
             ),
         }
@@ -789,21 +849,23 @@ impl Engine {
         let Some(id) = cube.index.id(area) else {
             return c;
         };
-        let periods = view.periods.iter().zip(&view.slabs).zip(&view.expected);
-        for (((p, slab), expected), reporting) in periods.zip(&view.reporting) {
-            if cube.index.is_inner(id) {
-                for l in levels {
-                    if !reporting[*l as usize] {
-                        continue;
-                    }
-                    let i = *l as usize;
-                    c.expected += u64::from(expected[id as usize][i]);
-                    if let Some(slab) = slab {
-                        c.received += u64::from(slab.received[id as usize * LEVELS + i]);
-                        c.on_time += u64::from(slab.on_time_n[id as usize * LEVELS + i]);
+        if cube.index.is_inner(id) {
+            let id = id as usize;
+            for l in levels {
+                let i = *l as usize;
+                for &k in &view.reported_by[i] {
+                    c.expected += u64::from(view.expected[k][id][i]);
+                    if let Some(slab) = view.slabs[k] {
+                        c.received += u64::from(slab.received[id * LEVELS + i]);
+                        c.on_time += u64::from(slab.on_time_n[id * LEVELS + i]);
                     }
                 }
-            } else if levels.contains(&area.level())
+            }
+            return c;
+        }
+        let periods = view.periods.iter().zip(&view.slabs);
+        for ((p, slab), reporting) in periods.zip(&view.reporting) {
+            if levels.contains(&area.level())
                 && reporting[area.level() as usize]
                 && self.areas.get(area).is_some_and(|a| a.valid_for(*p))
             {
