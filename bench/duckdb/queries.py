@@ -1,4 +1,4 @@
-"""The benchmark's four national questions answered by DuckDB from the same raw rows the hub
+"""The benchmark's national questions answered by DuckDB from the same raw rows the hub
 imported: the wide monthly CSVs (a correction file's row replaces the report's row), the
 registry the hub loaded (exported by pingan-bench as code,level) and the village populations.
 
@@ -138,6 +138,28 @@ def main():
     expected, received, missing = rows[0]
     out["queries"]["completeness"] = {"times": times, "answer": {
         "expected": expected, "received": received, "missing": missing or []}}
+
+    # 5. every county of the country: each month's sum over its subtree, and the month a year
+    # earlier's (同比), over the trend's months
+    q = p["county_trend"]
+    m = q["metric"]
+    months = ", ".join(f"('{now}', '{before}')" for now, before in q["months"])
+    wanted = ", ".join(f"'{x}'" for pair in q["months"] for x in pair)
+    sql = f"""
+        WITH months(period, before) AS (VALUES {months}),
+        s AS (
+            SELECT left(area, 6) AS county, period, sum("{m}") AS v
+            FROM cur WHERE length(area) >= 6 AND period IN ({wanted})
+            GROUP BY 1, 2)
+        SELECT r.code, months.period, now.v, earlier.v
+        FROM registry r CROSS JOIN months
+        LEFT JOIN s now ON now.county = r.code AND now.period = months.period
+        LEFT JOIN s earlier ON earlier.county = r.code AND earlier.period = months.before
+        WHERE r.level = 'county'
+        ORDER BY r.code, months.period
+    """
+    times, rows = timed(con, sql, runs)
+    out["queries"]["county_trend"] = {"times": times, "answer": [[c, p_, v, b] for c, p_, v, b in rows]}
 
     json.dump(out, sys.stdout)
 

@@ -131,7 +131,7 @@ pub fn quantile_ms(sorted: &[Duration], q: f64) -> f64 {
 }
 
 /// A report for `code` with the dataset's values for the month.
-fn report(catalogue: &Catalogue, cfg: &IngestConfig, code: AreaCode) -> pb::Report {
+pub(crate) fn report(catalogue: &Catalogue, cfg: &IngestConfig, code: AreaCode) -> pb::Report {
     let values = dataset::report_values(catalogue, cfg.seed, code, 0)
         .into_iter()
         .zip(catalogue.metrics())

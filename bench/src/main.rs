@@ -8,7 +8,10 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 use pingan_domain::{Areas, Catalogue, Period};
 
-use pingan_bench::{dataset, ingest, queries, report};
+use pingan_bench::{dataset, drain, ingest, queries, report};
+
+/// The node backlog the benchmark drains (the benchmark issue's 100,000).
+const DRAIN_REPORTS: usize = 100_000;
 
 #[derive(Debug, Parser)]
 #[command(name = "pingan-bench", version, about)]
@@ -82,6 +85,16 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// A node's backlog: an outbox of N village reports delivered by the real `pingan-node run`
+    /// to `pingan-hub serve` on an empty store (both taken from next to this program).
+    Drain {
+        #[arg(long, default_value = "domain/data/divisions-national")]
+        divisions: PathBuf,
+        #[arg(long, default_value_t = DRAIN_REPORTS)]
+        reports: usize,
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Simulated nodes submit one month for every reporter over mutual TLS, with durable
     /// receipts; the no-work RPC's rate and freshness are measured in the same run.
     Ingest {
@@ -127,7 +140,7 @@ fn hub_binary() -> anyhow::Result<PathBuf> {
     let hub = std::env::current_exe()?.with_file_name("pingan-hub");
     anyhow::ensure!(
         hub.exists(),
-        "{} not found: build it with this program (cargo build --release -p pingan-hub -p pingan-bench)",
+        "{} not found: build it with this program (cargo build --release -p pingan-hub -p pingan-node -p pingan-bench)",
         hub.display()
     );
     Ok(hub)
@@ -219,6 +232,16 @@ fn main() -> anyhow::Result<()> {
             out,
         } => ingest_only(&run, ping_seconds, out),
         Command::ReceiptsUnderRanking { run, out } => receipts_under_ranking(&run, out),
+        Command::Drain {
+            divisions,
+            reports,
+            out,
+        } => {
+            let machine = report::Machine::here();
+            let areas = load_areas(&divisions, None)?;
+            let d = drain::run(&hub_binary()?, &divisions, None, &areas, reports)?;
+            emit(&report::drain_markdown(&machine, &d), out.as_deref())
+        }
         Command::Dataset {
             divisions,
             out,
@@ -260,6 +283,7 @@ fn all(
         &data,
         &population,
         &imported,
+        None,
     )?;
     let import_said = std::fs::read_to_string(&imported).unwrap_or_default();
     text += &format!(
@@ -279,6 +303,9 @@ fn all(
         eprintln!();
         text += &report::ingest_markdown(&machine, &registry, &result);
         text.push('\n');
+        eprintln!("== a node's backlog of {DRAIN_REPORTS} reports drained by pingan-node run");
+        let drained = drain::run(&hub, &divisions, Some(&population), &areas, DRAIN_REPORTS)?;
+        text += &report::drain_markdown(&machine, &drained);
     }
     eprintln!("== queries against DuckDB, restart, memory");
     let areas = load_areas(&divisions, Some(&population))?;
@@ -286,6 +313,29 @@ fn all(
     let runtime = tokio::runtime::Runtime::new()?;
     let result = runtime.block_on(queries::run(&cfg, &areas))?;
     text += &report::queries_markdown(&machine, &registry, &result);
+    // how memory and the snapshot grow with the months stored: hubs holding the first 1 and 12
+    // months (imported once into their own stores beside the main one), then the main one
+    let mut growth = Vec::new();
+    for k in [1u32, 12].into_iter().filter(|k| *k < months) {
+        eprintln!("== footprint with the first {k} months stored");
+        let data_k = work.join(format!("hub-{k}m"));
+        ensure_imported(
+            &hub,
+            &cfg.divisions,
+            &cfg.dataset,
+            &data_k,
+            &population,
+            &work.join(format!("imported-{k}m")),
+            Some(k as usize),
+        )?;
+        let cfg_k = queries::QueriesConfig {
+            data: data_k,
+            ..cfg.clone()
+        };
+        growth.push(queries::footprint(&cfg_k, k as usize)?);
+    }
+    growth.push(result.footprint());
+    text += &report::footprint_markdown(&growth);
     text += &format!(
         "\nThe whole run took {:.0} min.\n",
         started.elapsed().as_secs_f64() / 60.0
@@ -447,8 +497,8 @@ fn ensure_dataset(
     Ok(())
 }
 
-/// Imports the dataset's files into the hub's store with `pingan-hub import`, once: `imported`
-/// records how long it took.
+/// Imports the dataset's files (all, or the first `months` months) into the hub's store with
+/// `pingan-hub import`, once: `imported` records how long it took.
 fn ensure_imported(
     hub: &std::path::Path,
     divisions: &std::path::Path,
@@ -456,6 +506,7 @@ fn ensure_imported(
     data: &std::path::Path,
     population: &std::path::Path,
     imported: &std::path::Path,
+    months: Option<usize>,
 ) -> anyhow::Result<()> {
     if !imported.exists() {
         let mut files = Vec::new();
@@ -465,6 +516,7 @@ fn ensure_imported(
             .filter(|n| n.starts_with("reports-"))
             .collect();
         names.sort();
+        names.truncate(months.unwrap_or(usize::MAX));
         for n in names {
             files.push(dataset_dir.join(&n));
             let c = dataset_dir.join(n.replace("reports-", "corrections-"));

@@ -100,22 +100,28 @@ impl QueriesResult {
     }
 }
 
-/// A running `pingan-hub serve`.
-struct Hub {
+/// A running `pingan-hub serve` (plaintext gRPC on a free loopback port).
+pub(crate) struct Hub {
     child: Child,
-    url: String,
+    pub(crate) url: String,
 }
 
 impl Hub {
-    fn start(cfg: &QueriesConfig, population: &Path) -> anyhow::Result<(Hub, Duration)> {
+    pub(crate) fn start<'a>(
+        cfg: &QueriesConfig,
+        population: impl Into<Option<&'a Path>>,
+    ) -> anyhow::Result<(Hub, Duration)> {
         let started = Instant::now();
-        let mut child = Command::new(&cfg.hub)
+        let mut command = Command::new(&cfg.hub);
+        command
             .args(["serve", "--insecure", "--listen", "127.0.0.1:0", "--data"])
             .arg(&cfg.data)
             .arg("--divisions")
-            .arg(&cfg.divisions)
-            .arg("--population")
-            .arg(population)
+            .arg(&cfg.divisions);
+        if let Some(p) = population.into() {
+            command.arg("--population").arg(p);
+        }
+        let mut child = command
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -137,7 +143,8 @@ impl Hub {
         ))
     }
 
-    fn rss(&self) -> (u64, u64) {
+    /// (RSS, peak RSS) in KiB.
+    pub(crate) fn rss(&self) -> (u64, u64) {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
             .unwrap_or_default();
         let field = |name: &str| {
@@ -151,7 +158,7 @@ impl Hub {
     }
 
     /// SIGTERM and wait: the hub saves its rollups on the way out.
-    fn stop(mut self) -> anyhow::Result<()> {
+    pub(crate) fn stop(mut self) -> anyhow::Result<()> {
         Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()?;
@@ -255,6 +262,8 @@ struct Asked {
     range: Span,
     ranking_metric: &'static str,
     village_metric: &'static str,
+    /// The counties' trend: this many months ending with the month.
+    trend_months: u32,
     metrics: Vec<String>,
 }
 
@@ -278,6 +287,7 @@ impl Asked {
             },
             ranking_metric: "cases.criminal_per_10k",
             village_metric: "disputes.identified",
+            trend_months: 24,
             metrics: catalogue
                 .metrics()
                 .iter()
@@ -317,6 +327,14 @@ fn duckdb_inputs(
         .map(Period::to_string)
         .collect();
     let month = asked.month.to_string();
+    // the trend's months, each with the month a year earlier (同比)
+    let trend_months: Vec<[String; 2]> = (0..asked.trend_months)
+        .rev()
+        .map(|back| {
+            let m = asked.month.shift(-i64::from(back));
+            [m.to_string(), m.shift(-12).to_string()]
+        })
+        .collect();
     let params = serde_json::json!({
         "runs": cfg.runs,
         "metrics": asked.metrics,
@@ -334,6 +352,7 @@ fn duckdb_inputs(
                               "numerator": ind.numerator.to_string(),
                               "year": Span { from: asked.month, to: asked.month }.population_year(),
                               "factor": ind.factor},
+        "county_trend": {"metric": asked.village_metric, "months": trend_months},
         "file": work.join("same-rows.duckdb"),
     });
     let params_path = work.join("params.json");
@@ -343,7 +362,7 @@ fn duckdb_inputs(
     Ok((script, params_path))
 }
 
-/// The hub's answers to the four questions, with each run's time.
+/// The hub's answers to the questions, with each run's time.
 struct HubAnswers {
     ranking_by_span: Vec<(i32, Vec<f64>, usize)>,
     rollup: (Vec<f64>, pb::RollupReply),
@@ -351,6 +370,7 @@ struct HubAnswers {
     province_villages: (Vec<f64>, pb::CompareReply),
     villages: (Vec<f64>, pb::CompareReply),
     completeness: (Vec<f64>, pb::CompletenessReply),
+    county_trend: (Vec<f64>, pb::TrendReply),
 }
 
 /// Asks the hub each question `cfg.runs` times over gRPC.
@@ -434,6 +454,19 @@ async fn ask_hub(url: &str, cfg: &QueriesConfig, asked: &Asked) -> anyhow::Resul
             .into_inner())
     })
     .await?;
+    // 5. every county of the country: its series over 24 months on one metric, with 同比
+    let trend_req = pb::TrendRequest {
+        area: pingan_hub::query::engine::NATION.to_owned(),
+        period: asked.month.to_string(),
+        periods: asked.trend_months,
+        metric: asked.village_metric.to_owned(),
+        approved_only: false,
+        level: "county".into(),
+    };
+    let county_trend = time_it(cfg.runs, async || {
+        Ok(client.trend(trend_req.clone()).await?.into_inner())
+    })
+    .await?;
     // how the ranking's time grows with its span (no DuckDB side: the answers are the ranking's)
     let mut ranking_by_span = Vec::new();
     for months in [1i32, 6, 12, 24] {
@@ -459,6 +492,7 @@ async fn ask_hub(url: &str, cfg: &QueriesConfig, asked: &Asked) -> anyhow::Resul
         province_villages,
         villages,
         completeness,
+        county_trend,
     })
 }
 
@@ -629,6 +663,63 @@ fn villages_timed(
     })
 }
 
+/// Every county's trend against DuckDB: each month's value and the year-earlier base.
+fn county_trend_timed(
+    asked: &Asked,
+    (times, trend): &(Vec<f64>, pb::TrendReply),
+    d: &DuckQuery,
+) -> anyhow::Result<Timed> {
+    let rows = d.answer.as_array().context("county trend rows")?;
+    let duck: BTreeMap<(&str, &str), [Option<f64>; 2]> = rows
+        .iter()
+        .filter_map(|r| {
+            Some((
+                (r.get(0)?.as_str()?, r.get(1)?.as_str()?),
+                [f(r.get(2)?), f(r.get(3)?)],
+            ))
+        })
+        .collect();
+    let points: usize = trend.series.iter().map(|s| s.points.len()).sum();
+    let mut diff = (points != duck.len()).then(|| {
+        format!(
+            "{points} points ({} counties) from the hub, {} from DuckDB",
+            trend.series.len(),
+            duck.len()
+        )
+    });
+    for s in &trend.series {
+        for p in &s.points {
+            let ok = duck
+                .get(&(s.area.as_str(), p.period.as_str()))
+                .is_some_and(|[v, b]| close(p.value, *v) && close(p.yoy_base, *b));
+            if !ok && diff.is_none() {
+                diff = Some(format!(
+                    "{} {}: hub {:?}/{:?}, DuckDB {:?}",
+                    s.area,
+                    p.period,
+                    p.value,
+                    p.yoy_base,
+                    duck.get(&(s.area.as_str(), p.period.as_str()))
+                ));
+            }
+        }
+    }
+    Ok(Timed {
+        name: "county_trend",
+        what: format!(
+            "every county of the country ({}): its {} over the {} months to {}, with 同比",
+            trend.series.len(),
+            asked.village_metric,
+            asked.trend_months,
+            asked.month
+        ),
+        hub_ms: times.clone(),
+        duckdb_ms: d.times.clone(),
+        rows: points,
+        difference: diff,
+    })
+}
+
 /// A province's completeness against DuckDB: expected, received and the missing reporters by
 /// name.
 fn completeness_timed(
@@ -706,6 +797,49 @@ fn start_twice(
     Ok((hub, first_start, restart))
 }
 
+/// What a hub holding some months costs to keep: memory once serving, and on disk.
+#[derive(Debug, Clone)]
+pub struct Footprint {
+    pub months: usize,
+    /// RSS once serving after a restart from the saved rollups.
+    pub rss_kib: u64,
+    pub snapshot_bytes: u64,
+    /// The store without the snapshot.
+    pub store_bytes: u64,
+    pub restart: Duration,
+}
+
+/// The footprint of the hub on `cfg.data` (which holds `months` months): started (rebuilding
+/// its rollups when no snapshot is there), stopped (saving them) and restarted.
+pub fn footprint(cfg: &QueriesConfig, months: usize) -> anyhow::Result<Footprint> {
+    let population = cfg.dataset.join("population.csv");
+    let snapshot = cfg.data.join(pingan_hub::query::snapshot::FILE);
+    let (hub, _, restart) = start_twice(cfg, &population, !snapshot.exists())?;
+    let (rss_kib, _) = hub.rss();
+    hub.stop()?;
+    let snapshot_bytes = std::fs::metadata(&snapshot).map_or(0, |m| m.len());
+    Ok(Footprint {
+        months,
+        rss_kib,
+        snapshot_bytes,
+        store_bytes: dir_bytes(&cfg.data) - snapshot_bytes,
+        restart,
+    })
+}
+
+impl QueriesResult {
+    /// This run's hub as a footprint (its months, RSS after the restart, bytes).
+    pub fn footprint(&self) -> Footprint {
+        Footprint {
+            months: self.months,
+            rss_kib: self.rss_kib,
+            snapshot_bytes: self.snapshot_bytes,
+            store_bytes: self.store_bytes,
+            restart: self.restart,
+        }
+    }
+}
+
 /// Runs the questions on the hub (first start, graceful stop, restart) and on DuckDB.
 pub async fn run(cfg: &QueriesConfig, areas: &Areas) -> anyhow::Result<QueriesResult> {
     let catalogue = Catalogue::builtin();
@@ -771,6 +905,11 @@ pub async fn run(cfg: &QueriesConfig, areas: &Areas) -> anyhow::Result<QueriesRe
             &hub_answers.completeness,
             duck.query("completeness")?,
         ),
+        county_trend_timed(
+            &asked,
+            &hub_answers.county_trend,
+            duck.query("county_trend")?,
+        )?,
     ];
 
     let revisions = {

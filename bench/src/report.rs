@@ -4,8 +4,9 @@
 use std::fmt::Write as _;
 
 use crate::{
+    drain::DrainResult,
     ingest::{IngestResult, quantile_ms},
-    queries::QueriesResult,
+    queries::{Footprint, QueriesResult},
 };
 
 /// The machine the numbers were taken on.
@@ -210,6 +211,41 @@ pub fn receipts_under_ranking_markdown(
     out
 }
 
+/// The node's backlog drained by the real binaries.
+pub fn drain_markdown(m: &Machine, d: &DrainResult) -> String {
+    format!(
+        "### A node's backlog drained by the real binaries
+
+\
+         `pingan-node run` (release) delivering an outbox of {} reports (26 values each, one \
+         month of as many villages) to `pingan-hub serve` (release, plaintext gRPC on loopback, an \
+         empty store) over its `SubmitBatch` stream, timed from the node's start until its outbox \
+         holds nothing pending; {} cores, {}.
+
+\
+         | measure | value |
+|---|---:|
+\
+         | reports drained | {} (the hub stored {}) |
+\
+         | time | {:.1} s |
+\
+         | reports/s | {:.0} |
+\
+         | the node's peak RSS while draining | {:.0} MiB |
+
+",
+        d.reports,
+        m.cores,
+        m.date,
+        d.reports,
+        d.stored,
+        d.took.as_secs_f64(),
+        d.reports_per_s(),
+        d.node_peak_rss_kib as f64 / 1024.0
+    )
+}
+
 /// p-quantile of milliseconds (nearest rank).
 fn q_ms(times: &[f64], q: f64) -> f64 {
     let mut v = times.to_vec();
@@ -307,6 +343,60 @@ fn span_markdown(out: &mut String, r: &QueriesResult) {
     }
 }
 
+/// How memory, the snapshot and the store grow with the months stored; a measure growing
+/// faster than the months is called out.
+pub fn footprint_markdown(growth: &[Footprint]) -> String {
+    let mut out = String::new();
+    let Some(first) = growth.first() else {
+        return out;
+    };
+    let _ = writeln!(
+        out,
+        "\n### How memory and the saved rollups grow with the months stored
+
+\
+         Hubs on stores holding the dataset's first months (each imported into its own store), \
+         started, stopped (which saves the rollups) and restarted; RSS once serving after the \
+         restart.\n\n\
+         | months stored | hub RSS | snapshot | snapshot per month | store | restart |\n|---:|---:|---:|---:|---:|---:|"
+    );
+    let mut faster = Vec::new();
+    for g in growth {
+        let _ = writeln!(
+            out,
+            "| {} | {:.0} MiB | {:.2} GB | {:.0} MB | {:.2} GB | {:.1} s |",
+            g.months,
+            g.rss_kib as f64 / 1024.0,
+            g.snapshot_bytes as f64 / 1e9,
+            g.snapshot_bytes as f64 / 1e6 / g.months.max(1) as f64,
+            g.store_bytes as f64 / 1e9,
+            g.restart.as_secs_f64()
+        );
+        let months = g.months as f64 / first.months.max(1) as f64;
+        for (what, now, then) in [
+            ("RSS", g.rss_kib as f64, first.rss_kib as f64),
+            (
+                "snapshot",
+                g.snapshot_bytes as f64,
+                first.snapshot_bytes as f64,
+            ),
+            ("store", g.store_bytes as f64, first.store_bytes as f64),
+        ] {
+            if then > 0.0 && now / then > months * 1.2 {
+                faster.push(format!("{what} at {} months", g.months));
+            }
+        }
+    }
+    if !faster.is_empty() {
+        let _ = writeln!(
+            out,
+            "\n**Grows faster than the months stored**: {}.",
+            faster.join(", ")
+        );
+    }
+    out
+}
+
 /// The resources section: memory, restart, first start, store and snapshot sizes.
 fn resources_markdown(out: &mut String, r: &QueriesResult) {
     let _ = writeln!(
@@ -381,4 +471,38 @@ fn resources_markdown(out: &mut String, r: &QueriesResult) {
         ),
     ];
     write_rows(out, rows);
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn at(months: usize, rss_mib: u64, snapshot_mb: u64) -> Footprint {
+        Footprint {
+            months,
+            rss_kib: rss_mib * 1024,
+            snapshot_bytes: snapshot_mb * 1_000_000,
+            store_bytes: months as u64 * 64_000_000,
+            restart: Duration::from_millis(1500),
+        }
+    }
+
+    #[test]
+    fn the_footprint_table_has_a_row_per_store_and_calls_out_what_grows_faster_than_months() {
+        let steady = footprint_markdown(&[at(1, 400, 60), at(12, 900, 720), at(24, 1500, 1440)]);
+        assert!(
+            steady.contains("| 12 | 900 MiB | 0.72 GB | 60 MB | 0.77 GB | 1.5 s |"),
+            "{steady}"
+        );
+        assert!(!steady.contains("faster"), "{steady}");
+        // the snapshot per month doubling by 24 months is called out
+        let growing = footprint_markdown(&[at(1, 400, 60), at(24, 1500, 2880)]);
+        assert!(
+            growing.contains("**Grows faster than the months stored**: snapshot at 24 months."),
+            "{growing}"
+        );
+        assert!(footprint_markdown(&[]).is_empty());
+    }
 }
