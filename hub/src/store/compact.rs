@@ -346,11 +346,9 @@ fn encode_figures<'v>(values: impl Iterator<Item = Figures<'v>>, shape: u32) -> 
     out
 }
 
-/// Decodes what [`encode`] wrote (or a protobuf `StoredValues`, as stores kept them before).
-pub(super) fn decode(blob: &[u8], keys: &ValueKeys) -> Result<pb::StoredValues, Unreadable> {
-    if blob.first() != Some(&COMPACT) {
-        return pb::StoredValues::decode(blob).map_err(|e| Unreadable::Bad(e.to_string()));
-    }
+/// The shape a compactly encoded blob names (its layout version checked), and where its
+/// figures start.
+fn shape_of<'k>(blob: &[u8], keys: &'k ValueKeys) -> Result<(&'k Shape, usize), Unreadable> {
     let bad = |why: &str| Unreadable::Bad(why.to_owned());
     if blob.get(1) != Some(&VERSION) {
         return Err(bad("unknown layout version"));
@@ -361,9 +359,19 @@ pub(super) fn decode(blob: &[u8], keys: &ValueKeys) -> Result<pb::StoredValues, 
     let Some(slot) = keys.shapes.get(shape as usize) else {
         return Err(Unreadable::UnknownShape(shape));
     };
-    let Shape(metrics) = slot
+    let shape = slot
         .as_ref()
         .ok_or_else(|| bad("its shape does not read"))?;
+    Ok((shape, at))
+}
+
+/// Decodes what [`encode`] wrote (or a protobuf `StoredValues`, as stores kept them before).
+pub(super) fn decode(blob: &[u8], keys: &ValueKeys) -> Result<pb::StoredValues, Unreadable> {
+    if blob.first() != Some(&COMPACT) {
+        return pb::StoredValues::decode(blob).map_err(|e| Unreadable::Bad(e.to_string()));
+    }
+    let bad = |why: &str| Unreadable::Bad(why.to_owned());
+    let (Shape(metrics), mut at) = shape_of(blob, keys)?;
     let pair = |id: u32| keys.pair(id).ok_or(Unreadable::UnknownKey(id));
     let mut values = Vec::with_capacity(metrics.len());
     for (total_id, has_total, part_ids) in metrics {
@@ -413,18 +421,7 @@ pub(super) fn numbered_figures(
         return Ok(false);
     }
     let bad = |why: &str| Unreadable::Bad(why.to_owned());
-    if blob.get(1) != Some(&VERSION) {
-        return Err(bad("unknown layout version"));
-    }
-    let mut at = 2;
-    let shape =
-        u32::try_from(get_varint(blob, &mut at)?).map_err(|_| bad("shape number out of range"))?;
-    let Some(slot) = keys.shapes.get(shape as usize) else {
-        return Err(Unreadable::UnknownShape(shape));
-    };
-    let Shape(metrics) = slot
-        .as_ref()
-        .ok_or_else(|| bad("its shape does not read"))?;
+    let (Shape(metrics), mut at) = shape_of(blob, keys)?;
     let known = |id: u32| match keys.pair(id) {
         Some(_) => Ok(id),
         None => Err(Unreadable::UnknownKey(id)),

@@ -115,14 +115,7 @@ impl Engine {
     /// The root, the level compared, its rows, and the three spans read; refused when the level
     /// is not below the root or the question too large.
     fn compare_plan(&self, req: &CompareQuery) -> Result<Plan, QueryError> {
-        let root = match req.root {
-            Root::Area(a) => Root::Area(self.registered(a)?),
-            Root::Nation => Root::Nation,
-        };
-        let tops: Vec<AreaCode> = match root {
-            Root::Area(a) => vec![a],
-            Root::Nation => self.areas.roots().to_vec(),
-        };
+        let (root, tops) = self.root_and_tops(req.root)?;
         let top = *tops
             .first()
             .ok_or_else(|| QueryError::Engine("the registry is empty".into()))?;

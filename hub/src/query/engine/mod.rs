@@ -386,6 +386,15 @@ impl Engine {
         }
     }
 
+    /// A question's root (an area must be registered) and the areas it spans from the top: the
+    /// area itself, or the registry's top areas for the nation.
+    fn root_and_tops(&self, root: Root) -> Result<(Root, Vec<AreaCode>), QueryError> {
+        Ok(match root {
+            Root::Area(a) => (Root::Area(self.registered(a)?), vec![a]),
+            Root::Nation => (Root::Nation, self.areas.roots().to_vec()),
+        })
+    }
+
     /// A question asked rows of a level that is not below its area, said in words.
     fn level_not_below(&self, level: Level, area: AreaCode) -> QueryError {
         QueryError::BadRequest(format!(

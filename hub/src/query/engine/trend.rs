@@ -36,14 +36,7 @@ impl Engine {
     /// The root's series over the last `periods` spans ending with `last`, with 同比; with a
     /// level, every area of that level below the root gets its own series (`series`, by code).
     pub fn trend(&self, req: &TrendQuery) -> Result<TrendAnswer, QueryError> {
-        let root = match req.root {
-            Root::Area(a) => Root::Area(self.registered(a)?),
-            Root::Nation => Root::Nation,
-        };
-        let tops: Vec<AreaCode> = match root {
-            Root::Area(a) => vec![a],
-            Root::Nation => self.areas.roots().to_vec(),
-        };
+        let (root, tops) = self.root_and_tops(req.root)?;
         let mut rows: Vec<AreaCode> = match (req.level, root) {
             (None, _) => Vec::new(),
             (Some(l), Root::Area(area)) if l <= area.level() => {
