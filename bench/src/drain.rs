@@ -15,7 +15,7 @@ use pingan_outbox::Outbox;
 
 use crate::{
     ingest::{IngestConfig, report},
-    queries::{Hub, QueriesConfig},
+    queries::{Hub, HubRun},
 };
 
 /// What the drain measured.
@@ -73,18 +73,12 @@ pub fn run(
         }
         eprintln!();
     }
-    let queries = QueriesConfig {
-        hub: hub_bin.to_owned(),
-        data: data.clone(),
-        divisions: divisions.to_owned(),
-        dataset: PathBuf::new(),
-        runs: 0,
-        python: String::new(),
-        province: String::new(),
-        county: String::new(),
-        month: cfg.month,
-    };
-    let (hub, _) = Hub::start(&queries, population)?;
+    let (hub, _) = Hub::start(&HubRun {
+        hub: hub_bin,
+        data: &data,
+        divisions,
+        population,
+    })?;
     let node = node_binary(hub_bin);
     let started = Instant::now();
     let mut daemon = Command::new(&node)

@@ -106,19 +106,26 @@ pub(crate) struct Hub {
     pub(crate) url: String,
 }
 
+/// What a `pingan-hub serve` is started on.
+pub(crate) struct HubRun<'a> {
+    /// The `pingan-hub` binary.
+    pub(crate) hub: &'a Path,
+    pub(crate) data: &'a Path,
+    pub(crate) divisions: &'a Path,
+    pub(crate) population: Option<&'a Path>,
+}
+
 impl Hub {
-    pub(crate) fn start<'a>(
-        cfg: &QueriesConfig,
-        population: impl Into<Option<&'a Path>>,
-    ) -> anyhow::Result<(Hub, Duration)> {
+    /// Starts the hub and waits until it listens; how long that took.
+    pub(crate) fn start(run: &HubRun<'_>) -> anyhow::Result<(Hub, Duration)> {
         let started = Instant::now();
-        let mut command = Command::new(&cfg.hub);
+        let mut command = Command::new(run.hub);
         command
             .args(["serve", "--insecure", "--listen", "127.0.0.1:0", "--data"])
-            .arg(&cfg.data)
+            .arg(run.data)
             .arg("--divisions")
-            .arg(&cfg.divisions);
-        if let Some(p) = population.into() {
+            .arg(run.divisions);
+        if let Some(p) = run.population {
             command.arg("--population").arg(p);
         }
         let mut child = command
@@ -126,7 +133,7 @@ impl Hub {
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
-            .with_context(|| format!("starting {}", cfg.hub.display()))?;
+            .with_context(|| format!("starting {}", run.hub.display()))?;
         let mut line = String::new();
         std::io::BufReader::new(child.stdout.take().context("hub stdout")?).read_line(&mut line)?;
         let Some(addr) = line.trim().strip_prefix("pingan-hub listening on ") else {
@@ -786,10 +793,16 @@ fn start_twice(
             "saved rollups"
         }
     );
-    let (hub, first_start) = Hub::start(cfg, population)?;
+    let run = HubRun {
+        hub: &cfg.hub,
+        data: &cfg.data,
+        divisions: &cfg.divisions,
+        population: Some(population),
+    };
+    let (hub, first_start) = Hub::start(&run)?;
     eprintln!("  serving after {first_start:.1?}; stopping it (it saves its rollups)");
     hub.stop()?;
-    let (hub, restart) = Hub::start(cfg, population)?;
+    let (hub, restart) = Hub::start(&run)?;
     eprintln!(
         "  restarted in {restart:.1?}, {} MiB RSS",
         hub.rss().0 / 1024
