@@ -232,6 +232,10 @@ fn default_outbox() -> PathBuf {
     )
 }
 
+/// mimalloc: glibc's malloc and free were a fifth of a unary `Submit`'s CPU (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()
