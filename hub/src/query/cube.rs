@@ -212,14 +212,10 @@ impl Cube {
         let mut c = Contribution::default();
         match rollup {
             None => {
-                c.cells = self
+                let cells = self
                     .layout
-                    .cells(area.level(), period.kind(), zero_report, values)
-                    .into_iter()
-                    .map(|(slot, v)| (slot, v, 1))
-                    .collect();
-                c.status = REPORTED | if on_time { ON_TIME } else { 0 };
-                c.levels[area.level() as usize] = (1, u32::from(on_time));
+                    .cells(area.level(), period.kind(), zero_report, values);
+                return own_contribution(area, cells, on_time);
             }
             Some(r) => {
                 c.cells = r
@@ -332,6 +328,57 @@ impl Cube {
         };
         add_up_the_tree(slab, &self.index.parent, first, &old, &new);
     }
+
+    /// Adds area `a`'s own report, its figures already placed in slots (`cells`, e.g. from
+    /// [`crate::query::layout::Layout::cells_placed`]), to a slab that holds nothing of `a` yet:
+    /// what [`Cube::apply_to`] does for a first revision, without naming a figure. A rebuild
+    /// from the store hands each area once; a slab that already holds `a` is left as it is.
+    pub(crate) fn add_placed_to(&self, slab: &mut Slab, a: u32, own: PlacedReport) {
+        if slab.revision[a as usize] != 0 {
+            debug_assert!(false, "{} added twice to a slab", own.area);
+            return;
+        }
+        let on_time =
+            self.deadlines
+                .on_time(own.area.level(), own.period, own.first_received_at_ms);
+        let new = own_contribution(own.area, own.cells, on_time);
+        slab.revision[a as usize] = own.revision;
+        slab.status[a as usize] = new.status;
+        let first = if self.index.is_inner(a) {
+            a
+        } else {
+            self.index.parent[a as usize]
+        };
+        add_up_the_tree(
+            slab,
+            &self.index.parent,
+            first,
+            &Contribution::default(),
+            &new,
+        );
+    }
+}
+
+/// An area's own current report with its figures placed in slots, for [`Cube::add_placed_to`].
+#[derive(Debug)]
+pub(crate) struct PlacedReport {
+    pub(crate) area: AreaCode,
+    pub(crate) period: Period,
+    pub(crate) revision: u32,
+    /// When its revision 1 arrived (on time is decided by it).
+    pub(crate) first_received_at_ms: i64,
+    pub(crate) cells: Vec<(usize, i64)>,
+}
+
+/// An area's own report's contribution: its cells (slot, value) each carried by one report.
+fn own_contribution(area: AreaCode, cells: Vec<(usize, i64)>, on_time: bool) -> Contribution {
+    let mut c = Contribution {
+        cells: cells.into_iter().map(|(slot, v)| (slot, v, 1)).collect(),
+        status: REPORTED | if on_time { ON_TIME } else { 0 },
+        ..Contribution::default()
+    };
+    c.levels[area.level() as usize] = (1, u32::from(on_time));
+    c
 }
 
 /// Replaces `old` by `new` in the rollups of `first` and every ancestor above it.

@@ -28,7 +28,7 @@ pub use audit::{Owner, Refusal};
 pub use error::StoreError;
 pub use lock::{DataLock, LOCK_FILE};
 pub use locks::{LockRecord, LockRule, Locks};
-pub use reader::{CurrentFigures, LeafFigures, RevisionRecord, StoreReader};
+pub use reader::{CurrentFigures, CurrentNumbered, LeafFigures, RevisionRecord, StoreReader};
 pub use review::ReviewEvent;
 
 use std::{
@@ -608,6 +608,9 @@ mod tests {
         assert_eq!(last[3].sender, "spiffe://c");
     }
 
+    /// (area, revision, first received, (metric, part, figure) sorted).
+    type FiguresOf = (String, u32, i64, Vec<(String, String, i64)>);
+
     #[tokio::test]
     async fn the_current_figures_in_one_pass_are_the_current_revisions() {
         let dir = tempfile::tempdir().unwrap();
@@ -653,6 +656,49 @@ mod tests {
             let mut pass = Vec::new();
             r.for_each_current_figures(p, |c| pass.push(c)).unwrap();
             assert_eq!(pass, plain);
+            // by pair number: the same rows, each figure the named one's
+            let names = r.map_pairs(|m, p| (m.to_owned(), p.to_owned()));
+            let mut numbered = Vec::new();
+            r.for_each_current_numbered(p, |c| {
+                let LeafFigures::Numbered(figures) = c.figures else {
+                    panic!("{} stored compactly", c.area)
+                };
+                let figures: Vec<(String, String, i64)> = figures
+                    .iter()
+                    .map(|(pair, n)| {
+                        let (m, part) = names[*pair as usize].clone();
+                        (m, part, *n)
+                    })
+                    .collect();
+                numbered.push((
+                    c.area.to_owned(),
+                    c.revision,
+                    c.first_received_at_ms,
+                    figures,
+                ));
+            })
+            .unwrap();
+            let named: Vec<_> = pass
+                .iter()
+                .map(|c| {
+                    let mut figures = Vec::new();
+                    for v in &c.values {
+                        let total = v.total.unwrap_or_else(|| v.parts.values().sum());
+                        figures.push((v.metric.to_string(), String::new(), total));
+                        for (part, n) in &v.parts {
+                            figures.push((v.metric.to_string(), part.clone(), *n));
+                        }
+                    }
+                    (c.area.clone(), c.revision, c.first_received_at_ms, figures)
+                })
+                .collect();
+            let sorted = |mut rows: Vec<FiguresOf>| {
+                for row in &mut rows {
+                    row.3.sort();
+                }
+                rows
+            };
+            assert_eq!(sorted(numbered), sorted(named));
             let revisions: Vec<u32> = pass.iter().map(|c| c.revision).collect();
             // sorted by area: 510722 (4 revisions), ...101002 (2), ...101003 (1), ...104003 (3)
             assert_eq!(revisions, vec![4, 2, 1, 3]);

@@ -61,6 +61,31 @@ fn unreadable(column: usize, e: Unreadable) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Blob, Box::new(e))
 }
 
+/// A current revision as stored, its values not decoded.
+struct CurrentRow<'a> {
+    area: &'a str,
+    revision: u32,
+    received_at_ms: i64,
+    first_received_at_ms: i64,
+    zero_report: bool,
+    vals: &'a [u8],
+}
+
+/// A current revision's figures by pair number (or named), as a rebuild of the rollups takes
+/// them: no audit fields.
+#[derive(Debug)]
+pub struct CurrentNumbered<'a> {
+    pub area: &'a str,
+    pub revision: u32,
+    pub received_at_ms: i64,
+    /// When revision 1 arrived.
+    pub first_received_at_ms: i64,
+    pub zero_report: bool,
+    pub figures: LeafFigures<'a>,
+    /// A child hub's forwarded rollup (its figures then come named).
+    pub rollup: Option<Rollup>,
+}
+
 /// A current revision's figures, as the rollups take them: no audit fields.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CurrentFigures {
@@ -179,39 +204,88 @@ impl StoreReader {
 
     /// Calls `f` with the figures of every area's current revision for `period`: one pass over
     /// the period's rows in key order (period, area, revision), no subquery per row, only the
-    /// current revisions decoded. What a start without a snapshot reads.
+    /// current revisions decoded.
     pub fn for_each_current_figures(
         &self,
         period: Period,
         mut f: impl FnMut(CurrentFigures),
+    ) -> Result<(), StoreError> {
+        self.for_each_current_row(period, |row| {
+            let stored = self.decode(row.vals).map_err(|e| unreadable(4, e))?;
+            f(CurrentFigures {
+                area: row.area.to_owned(),
+                revision: row.revision,
+                received_at_ms: row.received_at_ms,
+                first_received_at_ms: row.first_received_at_ms,
+                zero_report: row.zero_report,
+                values: stored.values.into_iter().map(Value::from).collect(),
+                rollup: stored.rollup.map(Rollup::from),
+            });
+            Ok(())
+        })
+    }
+
+    /// [`StoreReader::for_each_current_figures`] with the figures by pair number as stored (see
+    /// [`StoreReader::map_pairs`]): nothing named or allocated per figure. A value list kept as
+    /// protobuf (older stores, forwarded rollups) comes named, with its rollup. What a start
+    /// without a snapshot reads.
+    pub fn for_each_current_numbered(
+        &self,
+        period: Period,
+        mut f: impl FnMut(CurrentNumbered<'_>),
+    ) -> Result<(), StoreError> {
+        let mut figures = Vec::new();
+        self.for_each_current_row(period, |row| {
+            let (figures, rollup) = if self
+                .numbered(row.vals, &mut figures)
+                .map_err(|e| unreadable(4, e))?
+            {
+                (LeafFigures::Numbered(&figures), None)
+            } else {
+                let stored = self.decode(row.vals).map_err(|e| unreadable(4, e))?;
+                (
+                    LeafFigures::Named(stored.values.into_iter().map(Value::from).collect()),
+                    stored.rollup.map(Rollup::from),
+                )
+            };
+            f(CurrentNumbered {
+                area: row.area,
+                revision: row.revision,
+                received_at_ms: row.received_at_ms,
+                first_received_at_ms: row.first_received_at_ms,
+                zero_report: row.zero_report,
+                figures,
+                rollup,
+            });
+            Ok(())
+        })
+    }
+
+    /// Each area's current revision for `period`, its values not decoded: the rows are read
+    /// in key order (period, area, revision) and an area's last one is handed on, with the
+    /// time its revision 1 (its first row) arrived.
+    fn for_each_current_row(
+        &self,
+        period: Period,
+        mut f: impl FnMut(CurrentRow<'_>) -> rusqlite::Result<()>,
     ) -> Result<(), StoreError> {
         let mut st = self.conn.prepare_cached(
             "SELECT area, revision, received_at_ms, zero_report, vals FROM revisions
              WHERE period = ?1 ORDER BY area, revision",
         )?;
         let mut rows = st.query([period.to_string()])?;
-        // the latest row of the area being read, not decoded yet, and when its revision 1 came
+        // the latest row of the area being read, and when its revision 1 came
         let mut pending: Option<(String, u32, i64, i64, bool, Vec<u8>)> = None;
-        let mut emit = |(
-            area,
-            revision,
-            received_at_ms,
-            first_received_at_ms,
-            zero_report,
-            vals,
-        ): (String, u32, i64, i64, bool, Vec<u8>)|
-         -> rusqlite::Result<()> {
-            let stored = self.decode(&vals).map_err(|e| unreadable(4, e))?;
-            f(CurrentFigures {
-                area,
-                revision,
-                received_at_ms,
-                first_received_at_ms,
-                zero_report,
-                values: stored.values.into_iter().map(Value::from).collect(),
-                rollup: stored.rollup.map(Rollup::from),
-            });
-            Ok(())
+        let emit = |f: &mut dyn FnMut(CurrentRow<'_>) -> rusqlite::Result<()>,
+                    p: &(String, u32, i64, i64, bool, Vec<u8>)| {
+            f(CurrentRow {
+                area: &p.0,
+                revision: p.1,
+                received_at_ms: p.2,
+                first_received_at_ms: p.3,
+                zero_report: p.4,
+                vals: &p.5,
+            })
         };
         while let Some(row) = rows.next()? {
             let area = row.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
@@ -227,10 +301,15 @@ impl StoreReader {
                     p.5.clear();
                     p.5.extend_from_slice(vals);
                 }
-                _ => {
-                    if let Some(done) = pending.take() {
-                        emit(done)?;
-                    }
+                Some(p) => {
+                    emit(&mut f, p)?;
+                    p.0.clear();
+                    p.0.push_str(area);
+                    (p.1, p.2, p.3, p.4) = (revision, received, received, zero);
+                    p.5.clear();
+                    p.5.extend_from_slice(vals);
+                }
+                None => {
                     pending = Some((
                         area.to_owned(),
                         revision,
@@ -242,8 +321,8 @@ impl StoreReader {
                 }
             }
         }
-        if let Some(done) = pending {
-            emit(done)?;
+        if let Some(p) = &pending {
+            emit(&mut f, p)?;
         }
         Ok(())
     }

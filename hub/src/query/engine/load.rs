@@ -5,6 +5,8 @@ use std::sync::PoisonError;
 
 use pingan_domain::{AreaCode, Period};
 
+use crate::query::cube::PlacedReport;
+
 use super::*;
 
 /// Why stored figures are beyond what validation accepts today, if they are.
@@ -26,6 +28,18 @@ fn implausible(values: &[Value], rollup: Option<&Rollup>) -> Option<String> {
         }
     }
     None
+}
+
+/// [`implausible`] of figures by pair number: the first one out of range, named.
+fn implausible_numbered(reader: &StoreReader, numbered: &[(u32, i64)]) -> Option<String> {
+    let max = pingan_domain::report::MAX_VALUE;
+    let &(pair, n) = numbered.iter().find(|(_, n)| !(0..=max).contains(n))?;
+    let named = reader.map_pairs(|metric, part| match part {
+        "" => metric.to_owned(),
+        part => format!("{metric}/{part}"),
+    });
+    let name = named.get(pair as usize).map_or("?", String::as_str);
+    Some(format!("{name} {n} out of 0..={max}"))
 }
 
 impl Engine {
@@ -182,7 +196,9 @@ impl Engine {
 
     /// Rolls up a period's current revisions from the store into a slab of its own (the cube
     /// only read meanwhile), then puts it in the cube; counts them in `loaded` and names the
-    /// implausible ones; a stored area that does not parse is returned.
+    /// implausible ones; a stored area that does not parse is returned. Compactly stored
+    /// figures go to their slots by pair number, never named (a cold start reads every stored
+    /// report, and naming each figure was a third of it).
     fn rebuild_period(
         &self,
         reader: &StoreReader,
@@ -193,13 +209,22 @@ impl Engine {
         let mut summarized = Vec::new();
         let slab = {
             let cube = self.cube.read().unwrap_or_else(PoisonError::into_inner);
+            let layout = cube.layout.clone();
+            // the store's pair numbers mapped to slots once (again when a row names a pair
+            // numbered since)
+            let map = || reader.map_pairs(|metric, part| layout.slot(metric, part));
+            let mut slots = map();
             let mut slab = cube.empty_slab();
-            reader.for_each_current_figures(p, |rec| {
+            reader.for_each_current_numbered(p, |rec| {
                 let Ok(area) = rec.area.parse::<AreaCode>() else {
                     failed = Some(format!("stored revision with bad area {}", rec.area));
                     return;
                 };
-                if let Some(why) = implausible(&rec.values, rec.rollup.as_ref()) {
+                let why = match &rec.figures {
+                    LeafFigures::Numbered(numbered) => implausible_numbered(reader, numbered),
+                    LeafFigures::Named(values) => implausible(values, rec.rollup.as_ref()),
+                };
+                if let Some(why) = why {
                     loaded.implausible.push(format!(
                         "{} {} revision {}: {why}",
                         rec.area, p, rec.revision
@@ -210,21 +235,43 @@ impl Engine {
                     tracing::warn!(%area, "revision for an area outside the registry, not rolled up");
                     return;
                 };
-                if rec.rollup.as_ref().is_some_and(|r| r.scope == Scope::Subtree) {
-                    summarized.push(id);
+                match rec.figures {
+                    LeafFigures::Numbered(numbered) => {
+                        if numbered.iter().any(|(pair, _)| *pair as usize >= slots.len()) {
+                            slots = map();
+                        }
+                        let placed = numbered.iter().filter_map(|(pair, v)| {
+                            slots.get(*pair as usize).copied().flatten().map(|s| (s, *v))
+                        });
+                        let cells =
+                            layout.cells_placed(area.level(), p.kind(), rec.zero_report, placed);
+                        let own = PlacedReport {
+                            area,
+                            period: p,
+                            revision: rec.revision,
+                            first_received_at_ms: rec.first_received_at_ms,
+                            cells,
+                        };
+                        cube.add_placed_to(&mut slab, id, own);
+                    }
+                    LeafFigures::Named(values) => {
+                        if rec.rollup.as_ref().is_some_and(|r| r.scope == Scope::Subtree) {
+                            summarized.push(id);
+                        }
+                        let c = Committed {
+                            area,
+                            period: p,
+                            revision: rec.revision,
+                            received_at_ms: rec.received_at_ms,
+                            first_received_at_ms: rec.first_received_at_ms,
+                            zero_report: rec.zero_report,
+                            values,
+                            rollup: rec.rollup,
+                            previous: None,
+                        };
+                        cube.apply_to(&mut slab, id, &c);
+                    }
                 }
-                let c = Committed {
-                    area,
-                    period: p,
-                    revision: rec.revision,
-                    received_at_ms: rec.received_at_ms,
-                    first_received_at_ms: rec.first_received_at_ms,
-                    zero_report: rec.zero_report,
-                    values: rec.values,
-                    rollup: rec.rollup,
-                    previous: None,
-                };
-                cube.apply_to(&mut slab, id, &c);
             })?;
             slab
         };
