@@ -522,19 +522,11 @@ pub fn trend_table(r: &pb::TrendReply) -> Table {
             row
         })
         .collect();
-    Table {
-        title: format!(
-            "{} {} 「{}」({}) 走势",
-            r.area, r.name, r.metric_name, r.unit
-        ),
-        columns: columns(&[("period", "期间")])
-            .into_iter()
-            .chain(trend_columns(r))
-            .collect(),
-        rows,
-        notes: figures_note(r.approved_only, None).into_iter().collect(),
-        reference: None,
-    }
+    let title = format!(
+        "{} {} 「{}」({}) 走势",
+        r.area, r.name, r.metric_name, r.unit
+    );
+    trend_shaped(r, title, &[("period", "期间")], rows)
 }
 
 /// A trend with a series per area (`TrendRequest.level`): one row per area and period, the
@@ -557,19 +549,28 @@ pub fn trend_series_table(r: &pb::TrendReply) -> Table {
             })
         })
         .collect();
+    let title = format!(
+        "{} {} 及下辖 {} 个地区「{}」({}) 走势",
+        r.area,
+        r.name,
+        r.series.len(),
+        r.metric_name,
+        r.unit
+    );
+    let lead = [("code", "代码"), ("name", "名称"), ("period", "期间")];
+    trend_shaped(r, title, &lead, rows)
+}
+
+/// A trend's table: the `lead` columns each row starts with, then [`trend_cells`]' columns.
+fn trend_shaped(
+    r: &pb::TrendReply,
+    title: String,
+    lead: &[(&'static str, &str)],
+    rows: Vec<Vec<Cell>>,
+) -> Table {
     Table {
-        title: format!(
-            "{} {} 及下辖 {} 个地区「{}」({}) 走势",
-            r.area,
-            r.name,
-            r.series.len(),
-            r.metric_name,
-            r.unit
-        ),
-        columns: columns(&[("code", "代码"), ("name", "名称"), ("period", "期间")])
-            .into_iter()
-            .chain(trend_columns(r))
-            .collect(),
+        title,
+        columns: columns(lead).into_iter().chain(trend_columns(r)).collect(),
         rows,
         notes: figures_note(r.approved_only, None).into_iter().collect(),
         reference: None,

@@ -319,14 +319,27 @@ impl Cube {
             c.rollup.as_ref(),
             on_time,
         );
-        slab.revision[a as usize] = c.revision;
+        self.replace(slab, a, c.revision, &old, &new);
+    }
+
+    /// Puts revision `revision` of area `a` in `slab`: its status, and `new` in place of `old` in
+    /// the sums of its own row (a village: its township's) and every ancestor's.
+    fn replace(
+        &self,
+        slab: &mut Slab,
+        a: u32,
+        revision: u32,
+        old: &Contribution,
+        new: &Contribution,
+    ) {
+        slab.revision[a as usize] = revision;
         slab.status[a as usize] = new.status;
         let first = if self.index.is_inner(a) {
             a
         } else {
             self.index.parent[a as usize]
         };
-        add_up_the_tree(slab, &self.index.parent, first, &old, &new);
+        add_up_the_tree(slab, &self.index.parent, first, old, new);
     }
 
     /// Adds area `a`'s own report, its figures already placed in slots (`cells`, e.g. from
@@ -342,20 +355,7 @@ impl Cube {
             self.deadlines
                 .on_time(own.area.level(), own.period, own.first_received_at_ms);
         let new = own_contribution(own.area, own.cells, on_time);
-        slab.revision[a as usize] = own.revision;
-        slab.status[a as usize] = new.status;
-        let first = if self.index.is_inner(a) {
-            a
-        } else {
-            self.index.parent[a as usize]
-        };
-        add_up_the_tree(
-            slab,
-            &self.index.parent,
-            first,
-            &Contribution::default(),
-            &new,
-        );
+        self.replace(slab, a, own.revision, &Contribution::default(), &new);
     }
 }
 

@@ -28,7 +28,9 @@ pub use audit::{Owner, Refusal};
 pub use error::StoreError;
 pub use lock::{DataLock, LOCK_FILE};
 pub use locks::{LockRecord, LockRule, Locks};
-pub use reader::{CurrentFigures, CurrentNumbered, LeafFigures, RevisionRecord, StoreReader};
+#[cfg(test)]
+pub use reader::CurrentFigures;
+pub use reader::{CurrentNumbered, LeafFigures, RevisionRecord, StoreReader};
 pub use review::ReviewEvent;
 
 use std::{

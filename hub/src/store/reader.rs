@@ -61,6 +61,30 @@ fn unreadable(column: usize, e: Unreadable) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Blob, Box::new(e))
 }
 
+/// The last row read of the area a walk is on, and when its revision 1 (its first row) came.
+#[derive(Debug, Default)]
+struct LastRow {
+    area: String,
+    revision: u32,
+    received_at_ms: i64,
+    first_received_at_ms: i64,
+    zero_report: bool,
+    vals: Vec<u8>,
+}
+
+impl LastRow {
+    fn row(&self) -> CurrentRow<'_> {
+        CurrentRow {
+            area: &self.area,
+            revision: self.revision,
+            received_at_ms: self.received_at_ms,
+            first_received_at_ms: self.first_received_at_ms,
+            zero_report: self.zero_report,
+            vals: &self.vals,
+        }
+    }
+}
+
 /// A current revision as stored, its values not decoded.
 struct CurrentRow<'a> {
     area: &'a str,
@@ -86,7 +110,8 @@ pub struct CurrentNumbered<'a> {
     pub rollup: Option<Rollup>,
 }
 
-/// A current revision's figures, as the rollups take them: no audit fields.
+/// A current revision's figures, named: what the numbered pass is checked against in tests.
+#[cfg(test)]
 #[derive(Debug, Clone, PartialEq)]
 pub struct CurrentFigures {
     pub area: String,
@@ -204,7 +229,8 @@ impl StoreReader {
 
     /// Calls `f` with the figures of every area's current revision for `period`: one pass over
     /// the period's rows in key order (period, area, revision), no subquery per row, only the
-    /// current revisions decoded.
+    /// current revisions decoded. The reference the numbered pass is checked against.
+    #[cfg(test)]
     pub fn for_each_current_figures(
         &self,
         period: Period,
@@ -225,7 +251,8 @@ impl StoreReader {
         })
     }
 
-    /// [`StoreReader::for_each_current_figures`] with the figures by pair number as stored (see
+    /// Calls `f` with the figures of every area's current revision for `period`, in one pass
+    /// over the period's rows in key order, by pair number as stored (see
     /// [`StoreReader::map_pairs`]): nothing named or allocated per figure. A value list kept as
     /// protobuf (older stores, forwarded rollups) comes named, with its rollup. What a start
     /// without a snapshot reads.
@@ -282,55 +309,36 @@ impl StoreReader {
             Some((from, to)) => st.query([period.as_str(), from, to])?,
             None => st.query([period.as_str()])?,
         };
-        // the latest row of the area being read, and when its revision 1 came
-        let mut pending: Option<(String, u32, i64, i64, bool, Vec<u8>)> = None;
-        let emit = |f: &mut dyn FnMut(CurrentRow<'_>) -> rusqlite::Result<()>,
-                    p: &(String, u32, i64, i64, bool, Vec<u8>)| {
-            f(CurrentRow {
-                area: &p.0,
-                revision: p.1,
-                received_at_ms: p.2,
-                first_received_at_ms: p.3,
-                zero_report: p.4,
-                vals: &p.5,
-            })
-        };
+        let mut last: Option<LastRow> = None;
         while let Some(row) = rows.next()? {
             let area = row.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
-            let revision: u32 = row.get(1)?;
             let received: i64 = row.get(2)?;
-            let zero: bool = row.get(3)?;
-            let vals = row.get_ref(4)?.as_blob().map_err(rusqlite::Error::from)?;
-            match &mut pending {
-                Some(p) if p.0 == area => {
-                    p.1 = revision;
-                    p.2 = received;
-                    p.4 = zero;
-                    p.5.clear();
-                    p.5.extend_from_slice(vals);
-                }
-                Some(p) => {
-                    emit(&mut f, p)?;
-                    p.0.clear();
-                    p.0.push_str(area);
-                    (p.1, p.2, p.3, p.4) = (revision, received, received, zero);
-                    p.5.clear();
-                    p.5.extend_from_slice(vals);
+            match &mut last {
+                Some(l) if l.area == area => {}
+                Some(l) => {
+                    f(l.row())?;
+                    l.area.clear();
+                    l.area.push_str(area);
+                    l.first_received_at_ms = received;
                 }
                 None => {
-                    pending = Some((
-                        area.to_owned(),
-                        revision,
-                        received,
-                        received,
-                        zero,
-                        vals.to_vec(),
-                    ));
+                    last = Some(LastRow {
+                        area: area.to_owned(),
+                        first_received_at_ms: received,
+                        ..LastRow::default()
+                    })
                 }
             }
+            let l = last.as_mut().expect("set above");
+            l.revision = row.get(1)?;
+            l.received_at_ms = received;
+            l.zero_report = row.get(3)?;
+            l.vals.clear();
+            l.vals
+                .extend_from_slice(row.get_ref(4)?.as_blob().map_err(rusqlite::Error::from)?);
         }
-        if let Some(p) = &pending {
-            emit(&mut f, p)?;
+        if let Some(l) = &last {
+            f(l.row())?;
         }
         Ok(())
     }
