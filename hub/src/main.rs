@@ -86,19 +86,21 @@ fn forms(args: pingan_hub::cmd::config::FormsArgs) -> anyhow::Result<()> {
 
 fn users(cmd: UsersCommand) -> anyhow::Result<()> {
     use pingan_hub::access::users::Users;
-    let open = |data: &std::path::Path| {
-        Users::open(data).with_context(|| format!("opening the accounts in {}", data.display()))
+    let open = |data: &std::path::Path, store: &pingan_hub::cmd::config::StoreArgs| {
+        Users::open_at(data, store.store.as_deref())
+            .with_context(|| format!("opening the accounts of {}", store.at(data).shown()))
     };
     let now = chrono::Utc::now().timestamp_millis();
     match cmd {
         UsersCommand::Add {
             data,
+            store,
             area,
             registry,
             name,
         } => {
             let (_, areas) = registry.load(None)?;
-            let users = open(&data)?;
+            let users = open(&data, &store)?;
             let password = pingan_outbox::password::read(&name)?;
             let user = users.add(&areas, &name, area, &password, now)?;
             println!(
@@ -110,8 +112,8 @@ fn users(cmd: UsersCommand) -> anyhow::Result<()> {
                 user.area
             );
         }
-        UsersCommand::List { data } => {
-            let users = open(&data)?.list()?;
+        UsersCommand::List { data, store } => {
+            let users = open(&data, &store)?.list()?;
             if users.is_empty() {
                 println!(
                     "还没有账号 (no accounts)；添加：`pingan-hub users add 名字 --area 区划代码`"
@@ -121,16 +123,16 @@ fn users(cmd: UsersCommand) -> anyhow::Result<()> {
                 println!("{}\t{}", u.name, u.area);
             }
         }
-        UsersCommand::Passwd { data, name } => {
-            let users = open(&data)?;
+        UsersCommand::Passwd { data, store, name } => {
+            let users = open(&data, &store)?;
             let password = pingan_outbox::password::read(&name)?;
             users.set_password(&name, &password, now)?;
             println!(
                 "{name} 的密码已更改，已登录的会话全部失效 (password changed; its sessions ended)"
             );
         }
-        UsersCommand::Remove { data, name } => {
-            open(&data)?.remove(&name)?;
+        UsersCommand::Remove { data, store, name } => {
+            open(&data, &store)?.remove(&name)?;
             println!("已删除账号 {name}，已登录的会话全部失效 (removed; its sessions ended)");
         }
     }
@@ -138,25 +140,25 @@ fn users(cmd: UsersCommand) -> anyhow::Result<()> {
 }
 
 fn owners(cmd: OwnersCommand) -> anyhow::Result<()> {
-    let open = |data: &std::path::Path| {
-        pingan_hub::Store::open(data).with_context(|| {
+    let open = |data: &std::path::Path, store: &pingan_hub::cmd::config::StoreArgs| {
+        pingan_hub::Store::open_at(data, store.at(data), None).with_context(|| {
             format!(
-                "opening the store in {} (stop the hub first)",
-                data.display()
+                "opening the store {} (stop the hub first)",
+                store.at(data).shown()
             )
         })
     };
     match cmd {
-        OwnersCommand::List { data } => {
+        OwnersCommand::List { data, store } => {
             // only reads: works while the hub runs
-            let db = data.join(pingan_hub::store::DB_FILE);
+            let db = store.at(&data);
             anyhow::ensure!(
                 db.exists(),
                 "{} 里没有 hub 的数据（用 --data 指向 pingan-hub serve 的数据目录）(no hub store there)",
                 data.display()
             );
-            let owners = pingan_hub::store::StoreReader::open(&db)
-                .with_context(|| format!("读取 {} 失败 (reading the store)", db.display()))?
+            let owners = pingan_hub::store::StoreReader::open_at(&db)
+                .with_context(|| format!("读取 {} 失败 (reading the store)", db.shown()))?
                 .owners()?;
             if owners.is_empty() {
                 println!("没有由下级平台汇总上报的区划 (no subtree is owned by a child hub)");
@@ -169,8 +171,8 @@ fn owners(cmd: OwnersCommand) -> anyhow::Result<()> {
                 );
             }
         }
-        OwnersCommand::Release { data, area } => {
-            let store = open(&data)?;
+        OwnersCommand::Release { data, store, area } => {
+            let store = open(&data, &store)?;
             if store.release_owner(area)? {
                 println!(
                     "{area} 已解除：下一个为它汇总上报的下级平台接管 (released: the next child hub to forward for it owns it)"
@@ -201,14 +203,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .transpose()?;
     let forwarding = args.federation.config(&args.tls, &args.data)?;
     let started = std::time::Instant::now();
-    let state = HubState::open(
+    let store = args.store.at(&args.data);
+    let state = HubState::open_on(
         &args.data,
+        store.clone(),
         catalogue,
         areas,
         Clock::System,
         args.deadlines(),
     )
-    .with_context(|| format!("opening the store in {}", args.data.display()))?
+    .with_context(|| format!("opening the store {}", store.shown()))?
     .with_auth(auth);
     let state = with_loop(state, &args, departments)?;
     tracing::info!(elapsed = ?started.elapsed(), "store open, rollups loaded");
@@ -230,7 +234,16 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("binding {}", args.listen))?;
     let web = match args.web_listen {
-        Some(addr) => Some(start_dashboard(addr, &args.data, &state, shutdown.clone()).await?),
+        Some(addr) => Some(
+            start_dashboard(
+                addr,
+                &args.data,
+                args.store.store.as_deref(),
+                &state,
+                shutdown.clone(),
+            )
+            .await?,
+        ),
         None => None,
     };
     // plain lines on stdout, for scripts and tests that start the hub on port 0 (the gRPC
@@ -331,10 +344,11 @@ fn with_loop(
 async fn start_dashboard(
     addr: std::net::SocketAddr,
     data: &std::path::Path,
+    store: Option<&str>,
     state: &HubState,
     shutdown: CancellationToken,
 ) -> anyhow::Result<(String, tokio::task::JoinHandle<anyhow::Result<()>>)> {
-    let users = pingan_hub::access::users::Users::open(data)
+    let users = pingan_hub::access::users::Users::open_at(data, store)
         .with_context(|| format!("opening the web accounts in {}", data.display()))?;
     let web_listener = tokio::net::TcpListener::bind(addr)
         .await
@@ -389,8 +403,9 @@ async fn import(args: ImportArgs) -> anyhow::Result<()> {
         .as_deref()
         .map(|p| pingan_hub::cmd::config::load_departments(p, &areas))
         .transpose()?;
-    let mut state = HubState::open_for_import(&args.data, catalogue, areas)
-        .with_context(|| format!("opening the store in {}", args.data.display()))?;
+    let store = args.store.at(&args.data);
+    let mut state = HubState::open_for_import(&args.data, store.clone(), catalogue, areas)
+        .with_context(|| format!("opening the store {}", store.shown()))?;
     if let Some(d) = departments {
         state = state.with_departments(d);
     }

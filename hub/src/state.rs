@@ -13,7 +13,7 @@ use crate::{
         owners::Owners,
     },
     query::{Deadlines, Engine, QueryError},
-    store::{Store, StoreError},
+    store::{Store, StoreAt, StoreError},
 };
 
 /// The hub's shared state.
@@ -100,7 +100,27 @@ impl HubState {
         clock: Clock,
         deadlines: Deadlines,
     ) -> Result<HubState, OpenError> {
-        HubState::open_with(data, catalogue, areas, clock, deadlines, true)
+        HubState::open_with(
+            data,
+            StoreAt::new(data, None),
+            catalogue,
+            areas,
+            clock,
+            deadlines,
+            true,
+        )
+    }
+
+    /// [`HubState::open`] with the store at `store` (a PostgreSQL database, say).
+    pub fn open_on(
+        data: &Path,
+        store: StoreAt,
+        catalogue: Catalogue,
+        areas: Areas,
+        clock: Clock,
+        deadlines: Deadlines,
+    ) -> Result<HubState, OpenError> {
+        HubState::open_with(data, store, catalogue, areas, clock, deadlines, true)
     }
 
     /// Opens the store for `pingan-hub import` only: the rollups are neither loaded nor kept
@@ -108,11 +128,13 @@ impl HubState {
     /// pay for every month before it.
     pub fn open_for_import(
         data: &Path,
+        store: StoreAt,
         catalogue: Catalogue,
         areas: Areas,
     ) -> Result<HubState, OpenError> {
         HubState::open_with(
             data,
+            store,
             catalogue,
             areas,
             Clock::System,
@@ -123,6 +145,7 @@ impl HubState {
 
     fn open_with(
         data: &Path,
+        store: StoreAt,
         catalogue: Catalogue,
         areas: Areas,
         clock: Clock,
@@ -155,12 +178,12 @@ impl HubState {
                 hook_forward.mark(committed);
             }) as _
         });
-        let store = Store::open_with_hook(data, hook)?;
+        let store = Store::open_at(data, store, hook)?;
         check_catalogue_keeps(&store, &catalogue)?;
         let owners = Arc::new(Owners::load(&store)?);
         if rollups {
             let loaded = engine.load(
-                store.path().to_owned(),
+                store.at().clone(),
                 Some(data.join(crate::query::snapshot::FILE)),
             )?;
             tracing::info!(

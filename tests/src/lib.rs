@@ -73,8 +73,15 @@ impl TestHub {
         clock: Clock,
         areas: pingan_domain::Areas,
     ) -> TestHub {
-        let state = HubState::open(data, Catalogue::builtin(), areas, clock, Default::default())
-            .expect("open hub");
+        let state = HubState::open_on(
+            data,
+            store_for(data),
+            Catalogue::builtin(),
+            areas,
+            clock,
+            Default::default(),
+        )
+        .expect("open hub");
         let addr = listener.local_addr().expect("local addr");
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server::serve(listener, state.clone(), async {
@@ -192,6 +199,38 @@ where
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// The store of the test hub whose data directory is `data`: SQLite in it, or, when
+/// `PINGAN_TEST_POSTGRES` names a PostgreSQL server, a database of its own there (the same
+/// one whenever this directory is opened again: a restart finds what it stored).
+pub fn store_for(data: &Path) -> pingan_hub::store::StoreAt {
+    static STORES: std::sync::Mutex<
+        Option<std::collections::HashMap<PathBuf, pingan_hub::store::StoreAt>>,
+    > = std::sync::Mutex::new(None);
+    let mut stores = STORES.lock().expect("not poisoned");
+    stores
+        .get_or_insert_with(Default::default)
+        .entry(data.to_owned())
+        .or_insert_with(|| {
+            pingan_hub::store::StoreAt::fresh_test_database()
+                .unwrap_or_else(|| pingan_hub::store::StoreAt::new(data, None))
+        })
+        .clone()
+}
+
+/// The environment a `pingan-hub` command on `data` needs to use [`store_for`]'s store:
+/// `PINGAN_HUB_STORE` when it is a PostgreSQL database.
+pub fn store_env(data: &Path) -> Vec<(&'static str, String)> {
+    match store_for(data) {
+        pingan_hub::store::StoreAt::Postgres(url) => vec![("PINGAN_HUB_STORE", url)],
+        pingan_hub::store::StoreAt::Sqlite(_) => Vec::new(),
+    }
+}
+
+/// A reader of the store of the hub whose data directory is `data` ([`store_for`]).
+pub fn reader_for(data: &Path) -> pingan_hub::store::StoreReader {
+    pingan_hub::store::StoreReader::open_at(&store_for(data)).expect("open the store to read")
 }
 
 /// Path of a real binary of this workspace (`pingan-node`, `pingan-hub`), built once per test
@@ -497,8 +536,9 @@ impl TestHub {
         let addr = listener.local_addr().expect("local addr");
         let tls =
             pingan_hub::access::tls::ServerTls::load(pki.hub_files_for(area)).expect("hub TLS");
-        let state = HubState::open(
+        let state = HubState::open_on(
             &data,
+            store_for(&data),
             Catalogue::builtin(),
             areas,
             test_clock(),
@@ -535,8 +575,9 @@ impl TestHub {
             .await
             .expect("bind loopback");
         let addr = listener.local_addr().expect("local addr");
-        let mut state = HubState::open(
+        let mut state = HubState::open_on(
             &data,
+            store_for(&data),
             Catalogue::builtin(),
             areas,
             test_clock(),
@@ -681,6 +722,7 @@ impl HubProcess {
                     .arg(format!("127.0.0.1:{}", self.port))
                     .arg("--data")
                     .arg(&self.data)
+                    .envs(store_env(&self.data))
                     .env("RUST_LOG", "error")
                     .stdout(std::process::Stdio::piped())
                     .stderr(std::process::Stdio::inherit()),

@@ -14,6 +14,7 @@ async fn import(data: &std::path::Path, file: &std::path::Path) -> std::process:
             .arg(&data)
             .arg("--file")
             .arg(&file)
+            .envs(pingan_tests::store_env(&data))
             .env("RUST_LOG", "warn")
             .output()
             .unwrap()

@@ -203,14 +203,14 @@ async fn a_locked_period_refuses_corrections_until_a_leader_unlocks_it() {
     );
 
     // every change is in the audit trail, with the certificate that made it
-    let db = rusqlite::Connection::open(hub.data.join(pingan_hub::store::DB_FILE)).unwrap();
-    let events: Vec<(String, bool, String)> = db
-        .prepare("SELECT root, locked, identity FROM lock_events ORDER BY rowid")
+    let events: Vec<(String, bool, String)> = hub
+        .state
+        .store
+        .lock_events(None)
         .unwrap()
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
+        .into_iter()
+        .map(|e| (e.root, e.locked, e.identity))
+        .collect();
     assert_eq!(
         events,
         [

@@ -153,8 +153,7 @@ async fn check_rollups_against(truth: &Truth, url: &str) -> usize {
 /// Every key's stored revisions are exactly the acked submissions, in order: nothing lost,
 /// nothing twice.
 fn check_store_against(truth: &Truth, data: &std::path::Path) -> usize {
-    let reader =
-        pingan_hub::store::StoreReader::open(&data.join(pingan_hub::store::DB_FILE)).unwrap();
+    let reader = pingan_tests::reader_for(data);
     let mut stored = 0;
     for ((area, period), subs) in truth {
         let revisions = reader
@@ -929,8 +928,7 @@ async fn one_signal_stops_grpc_the_dashboard_forwarding_and_the_saver_and_loses_
     idle.read_to_end(&mut rest)
         .expect("the hub closed the connection");
 
-    let reader =
-        pingan_hub::store::StoreReader::open(&data.join(pingan_hub::store::DB_FILE)).unwrap();
+    let reader = pingan_tests::reader_for(&data);
     let stored = reader
         .current(village.parse().unwrap(), "2026-10".parse().unwrap())
         .unwrap()

@@ -7,8 +7,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::store::db::{Db, DbError, Row, args};
 use pingan_domain::{AreaCode, Areas};
-use rusqlite::{Connection, OptionalExtension as _, params};
 use sha2::{Digest as _, Sha256};
 
 use crate::access::tls::{Identity, Role};
@@ -50,7 +50,7 @@ pub enum UserError {
         source: std::io::Error,
     },
     #[error("accounts database: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Db(#[from] DbError),
 }
 
 /// An account as listed (never with its hash).
@@ -82,11 +82,11 @@ struct UserRow {
 }
 
 /// Reads `name, area, created_at_ms` (the first three columns).
-fn user_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<UserRow> {
+fn user_row(r: &Row<'_>) -> Result<UserRow, DbError> {
     Ok(UserRow {
-        name: r.get(0)?,
-        area: r.get(1)?,
-        created_at_ms: r.get(2)?,
+        name: r.string(0)?,
+        area: r.string(1)?,
+        created_at_ms: r.int(2)?,
     })
 }
 
@@ -106,7 +106,7 @@ impl UserRow {
 /// The accounts and sessions of one hub.
 #[derive(Debug)]
 pub struct Users {
-    conn: Connection,
+    conn: Db,
 }
 
 const SCHEMA: &str = "
@@ -122,6 +122,24 @@ CREATE TABLE IF NOT EXISTS sessions (
     name            TEXT    NOT NULL REFERENCES users (name) ON DELETE CASCADE,
     created_at_ms   INTEGER NOT NULL,
     expires_at_ms   INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sessions_by_name ON sessions (name);
+";
+
+/// The same tables on PostgreSQL (in the store's database).
+const POSTGRES_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS users (
+    name            TEXT    PRIMARY KEY,
+    area            TEXT    NOT NULL,
+    password        TEXT    NOT NULL,
+    created_at_ms   BIGINT  NOT NULL,
+    updated_at_ms   BIGINT  NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sessions (
+    token_sha256    BYTEA   PRIMARY KEY,
+    name            TEXT    NOT NULL REFERENCES users (name) ON DELETE CASCADE,
+    created_at_ms   BIGINT  NOT NULL,
+    expires_at_ms   BIGINT  NOT NULL
 );
 CREATE INDEX IF NOT EXISTS sessions_by_name ON sessions (name);
 ";
@@ -147,12 +165,27 @@ fn hash_password(password: &str) -> Result<String, UserError> {
 impl Users {
     /// Opens (creating if needed) the accounts of the hub whose data directory is `dir`.
     pub fn open(dir: &Path) -> Result<Users, UserError> {
+        Users::open_at(dir, None)
+    }
+
+    /// Opens the accounts of the hub whose data directory is `dir`, in the PostgreSQL
+    /// database `store` when given (the store's: every hub process on it shares them).
+    pub fn open_at(dir: &Path, store: Option<&str>) -> Result<Users, UserError> {
+        if let Some(url) = store {
+            let conn = Db::open(&crate::store::StoreAt::Postgres(url.to_owned()))?;
+            conn.write(|tx| {
+                tx.batch("SELECT pg_advisory_xact_lock(7231004)")?;
+                tx.batch(POSTGRES_SCHEMA)
+            })?;
+            return Ok(Users { conn });
+        }
         std::fs::create_dir_all(dir).map_err(|source| UserError::Io {
             path: dir.to_owned(),
             source,
         })?;
         let path = dir.join(USERS_FILE);
-        let conn = Connection::open(&path)?;
+        let db = Db::open(&crate::store::StoreAt::Sqlite(path.clone()))?;
+        let conn = db.sqlite().expect("opened as SQLite");
         // password hashes and session digests: readable by the hub's own user only (SQLite
         // gives its -wal and -shm files the database file's permissions)
         {
@@ -164,12 +197,15 @@ impl Users {
                 },
             )?;
         }
-        conn.pragma_update(None, "journal_mode", "WAL")?;
-        conn.pragma_update(None, "synchronous", "FULL")?;
-        conn.pragma_update(None, "foreign_keys", "ON")?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))?;
-        conn.execute_batch(SCHEMA)?;
-        Ok(Users { conn })
+        let set_up = || -> rusqlite::Result<()> {
+            conn.pragma_update(None, "journal_mode", "WAL")?;
+            conn.pragma_update(None, "synchronous", "FULL")?;
+            conn.pragma_update(None, "foreign_keys", "ON")?;
+            conn.busy_timeout(std::time::Duration::from_secs(10))?;
+            conn.execute_batch(SCHEMA)
+        };
+        set_up().map_err(DbError::from)?;
+        Ok(Users { conn: db })
     }
 
     /// Adds an account reading `area`'s subtree.
@@ -188,22 +224,19 @@ impl Users {
             return Err(UserError::UnknownArea(code.to_string()));
         }
         // names differing only in case would be two accounts a leader cannot tell apart
-        let taken: Option<String> = self
-            .conn
-            .query_row(
-                "SELECT name FROM users WHERE name = ?1 COLLATE NOCASE",
-                [name],
-                |r| r.get(0),
-            )
-            .optional()?;
+        let taken = self.conn.one(
+            "SELECT name FROM users WHERE lower(name) = lower(?1)",
+            args![name],
+            |r| r.string(0),
+        )?;
         if let Some(taken) = taken {
             return Err(UserError::Exists(taken));
         }
         let hash = hash_password(password)?;
-        let inserted = self.conn.execute(
+        let inserted = self.conn.run(
             "INSERT INTO users (name, area, password, created_at_ms, updated_at_ms) VALUES (?1, ?2, ?3, ?4, ?4)
              ON CONFLICT (name) DO NOTHING",
-            params![name, code.to_string(), hash, now_ms],
+            args![name, &code.to_string(), &hash, now_ms],
         )?;
         if inserted == 0 {
             return Err(UserError::Exists(name.to_owned()));
@@ -218,15 +251,15 @@ impl Users {
     /// Sets a new password and ends the user's sessions.
     pub fn set_password(&self, name: &str, password: &str, now_ms: i64) -> Result<(), UserError> {
         let hash = hash_password(password)?;
-        let changed = self.conn.execute(
+        let changed = self.conn.run(
             "UPDATE users SET password = ?2, updated_at_ms = ?3 WHERE name = ?1",
-            params![name, hash, now_ms],
+            args![name, &hash, now_ms],
         )?;
         if changed == 0 {
             return Err(UserError::Unknown(name.to_owned()));
         }
         self.conn
-            .execute("DELETE FROM sessions WHERE name = ?1", [name])?;
+            .run("DELETE FROM sessions WHERE name = ?1", args![name])?;
         Ok(())
     }
 
@@ -234,7 +267,7 @@ impl Users {
     pub fn remove(&self, name: &str) -> Result<(), UserError> {
         if self
             .conn
-            .execute("DELETE FROM users WHERE name = ?1", [name])?
+            .run("DELETE FROM users WHERE name = ?1", args![name])?
             == 0
         {
             return Err(UserError::Unknown(name.to_owned()));
@@ -244,27 +277,21 @@ impl Users {
 
     /// Every account, by name.
     pub fn list(&self) -> Result<Vec<User>, UserError> {
-        let mut st = self
-            .conn
-            .prepare("SELECT name, area, created_at_ms FROM users ORDER BY name")?;
-        let rows = st.query_map([], user_row)?;
-        let mut out = Vec::new();
-        for row in rows {
-            out.push(row?.into_user()?);
-        }
-        Ok(out)
+        let rows = self.conn.all(
+            "SELECT name, area, created_at_ms FROM users ORDER BY name",
+            &[],
+            user_row,
+        )?;
+        rows.into_iter().map(UserRow::into_user).collect()
     }
 
     /// Checks a user name and password; the same error for either being wrong.
     pub fn verify(&self, name: &str, password: &str) -> Result<User, UserError> {
-        let row = self
-            .conn
-            .query_row(
-                "SELECT name, area, created_at_ms, password FROM users WHERE name = ?1",
-                [name],
-                |r| Ok((user_row(r)?, r.get::<_, String>(3)?)),
-            )
-            .optional()?;
+        let row = self.conn.one(
+            "SELECT name, area, created_at_ms, password FROM users WHERE name = ?1",
+            args![name],
+            |r| Ok((user_row(r)?, r.string(3)?)),
+        )?;
         let matches =
             pingan_outbox::password::verify(row.as_ref().map(|(_, h)| h.as_str()), password);
         match row {
@@ -284,34 +311,33 @@ impl Users {
         let user = self.verify(name, password)?;
         let token = hex::encode(rand::random::<[u8; 32]>());
         // expired sessions are swept whenever someone signs in
-        self.conn
-            .execute("DELETE FROM sessions WHERE expires_at_ms <= ?1", [now_ms])?;
-        self.conn.execute(
+        self.conn.run(
+            "DELETE FROM sessions WHERE expires_at_ms <= ?1",
+            args![now_ms],
+        )?;
+        self.conn.run(
             "INSERT INTO sessions (token_sha256, name, created_at_ms, expires_at_ms) VALUES (?1, ?2, ?3, ?4)",
-            params![token_hash(&token), name, now_ms, now_ms + ttl_ms],
+            args![&token_hash(&token), name, now_ms, now_ms + ttl_ms],
         )?;
         Ok((token, user))
     }
 
     /// The user a session token belongs to, if the session exists and has not expired.
     pub fn session(&self, token: &str, now_ms: i64) -> Result<Option<User>, UserError> {
-        let row = self
-            .conn
-            .query_row(
-                "SELECT u.name, u.area, u.created_at_ms FROM sessions s JOIN users u ON u.name = s.name
-                 WHERE s.token_sha256 = ?1 AND s.expires_at_ms > ?2",
-                params![token_hash(token), now_ms],
-                user_row,
-            )
-            .optional()?;
+        let row = self.conn.one(
+            "SELECT u.name, u.area, u.created_at_ms FROM sessions s JOIN users u ON u.name = s.name
+             WHERE s.token_sha256 = ?1 AND s.expires_at_ms > ?2",
+            args![&token_hash(token), now_ms],
+            user_row,
+        )?;
         row.map(UserRow::into_user).transpose()
     }
 
     /// Ends a session (signing out).
     pub fn sign_out(&self, token: &str) -> Result<(), UserError> {
-        self.conn.execute(
+        self.conn.run(
             "DELETE FROM sessions WHERE token_sha256 = ?1",
-            [token_hash(token)],
+            args![&token_hash(token)],
         )?;
         Ok(())
     }
@@ -387,9 +413,10 @@ mod tests {
         ));
 
         // the password is not stored, its argon2id hash is
-        let stored: String = users
+        let stored = users
             .conn
-            .query_row("SELECT password FROM users", [], |r| r.get(0))
+            .one("SELECT password FROM users", &[], |r| r.string(0))
+            .unwrap()
             .unwrap();
         assert!(stored.starts_with("$argon2id$"), "{stored}");
         assert!(!stored.contains("潼川镇平安办2026"));
@@ -409,13 +436,14 @@ mod tests {
             Some(zhang.clone())
         );
         // the token itself is not stored
-        let tokens: i64 = users
+        let tokens = users
             .conn
-            .query_row(
+            .one(
                 "SELECT COUNT(*) FROM sessions WHERE token_sha256 = ?1",
-                [token.as_bytes()],
-                |r| r.get(0),
+                args![token.as_bytes()],
+                |r| r.int(0),
             )
+            .unwrap()
             .unwrap();
         assert_eq!(tokens, 0);
         // sessions expire

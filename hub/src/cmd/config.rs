@@ -77,6 +77,8 @@ pub enum UsersCommand {
     Add {
         #[arg(long, env = "PINGAN_HUB_DATA", default_value_os_t = default_data_dir())]
         data: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
         /// The area whose subtree the user reads, e.g. 510722101.
         #[arg(long)]
         area: AreaCode,
@@ -89,17 +91,23 @@ pub enum UsersCommand {
     List {
         #[arg(long, env = "PINGAN_HUB_DATA", default_value_os_t = default_data_dir())]
         data: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
     },
     /// Set a new password; the user's sessions end.
     Passwd {
         #[arg(long, env = "PINGAN_HUB_DATA", default_value_os_t = default_data_dir())]
         data: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
         name: String,
     },
     /// Remove an account; its sessions end.
     Remove {
         #[arg(long, env = "PINGAN_HUB_DATA", default_value_os_t = default_data_dir())]
         data: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
         name: String,
     },
 }
@@ -111,12 +119,16 @@ pub enum OwnersCommand {
     List {
         #[arg(long, env = "PINGAN_HUB_DATA", default_value_os_t = default_data_dir())]
         data: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
     },
     /// Forget the owner of a subtree (its child hub was replaced); the next child hub to forward
     /// for it claims it.
     Release {
         #[arg(long, env = "PINGAN_HUB_DATA", default_value_os_t = default_data_dir())]
         data: PathBuf,
+        #[command(flatten)]
+        store: StoreArgs,
         /// The subtree's root, e.g. 510722.
         area: AreaCode,
     },
@@ -205,12 +217,46 @@ impl ServerTlsArgs {
     }
 }
 
+/// Where the store is, when not SQLite in the data directory.
+#[derive(Debug, Clone, Args)]
+pub struct StoreArgs {
+    /// Keep the store in a PostgreSQL database (15 or later, or one that speaks its protocol
+    /// and SQL) instead of SQLite in --data: postgres://USER:PASSWORD@HOST:PORT/DATABASE.
+    /// Several hub processes may share one database; each keeps its own --data (rollup
+    /// snapshot, certificates).
+    #[arg(long = "store", env = "PINGAN_HUB_STORE", value_parser = parse_store)]
+    pub store: Option<String>,
+}
+
+impl StoreArgs {
+    /// The store of the hub whose data directory is `data`.
+    pub fn at(&self, data: &std::path::Path) -> crate::store::StoreAt {
+        crate::store::StoreAt::new(data, self.store.as_deref())
+    }
+}
+
+fn parse_store(text: &str) -> Result<String, String> {
+    if !crate::store::StoreAt::is_postgres_url(text) {
+        return Err(format!(
+            "--store 应为 postgres://用户:密码@主机:端口/数据库 (a postgres:// URL), 而不是 {text:?}；SQLite 存储用 --data 目录即可"
+        ));
+    }
+    text.parse::<tokio_postgres::Config>().map_err(|e| {
+        format!(
+            "--store {text:?} 不是有效的 PostgreSQL 连接串 (not a valid connection string): {e}"
+        )
+    })?;
+    Ok(text.to_owned())
+}
+
 /// `pingan-hub serve`.
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Directory holding the store (created if missing).
     #[arg(long, env = "PINGAN_HUB_DATA", default_value_os_t = default_data_dir())]
     pub data: PathBuf,
+    #[command(flatten)]
+    pub store: StoreArgs,
     /// Address to listen on.
     #[arg(long, env = "PINGAN_HUB_LISTEN", default_value = "127.0.0.1:7400")]
     pub listen: SocketAddr,
@@ -372,6 +418,8 @@ pub struct ImportArgs {
     /// The hub's data directory (stop the hub first; it rebuilds its rollups at start-up).
     #[arg(long, env = "PINGAN_HUB_DATA", default_value_os_t = default_data_dir())]
     pub data: PathBuf,
+    #[command(flatten)]
+    pub store: StoreArgs,
     /// CSV file: `area,period,metric,value[,part]` (long) or `area,period,<metric>...` (wide).
     /// Repeat it, or give several after one --file, to load many in one run, in order.
     #[arg(long, required = true, num_args = 1..)]

@@ -1,8 +1,8 @@
 //! The audit trail beside the revisions: subtrees owned by child hubs, and refused requests
 //! (a flood counted, not mirrored). Written on a side connection: rare, small writes.
 
+use super::db::{Db, args};
 use pingan_domain::AreaCode;
-use rusqlite::{Connection, params};
 
 use super::{Store, StoreError, schema::configure};
 
@@ -42,32 +42,33 @@ pub struct Refusal {
 
 impl Store {
     /// Runs `f` on the side connection (refusals, ownership: rare, small writes).
-    fn with_audit<R>(
-        &self,
-        f: impl FnOnce(&Connection) -> Result<R, StoreError>,
-    ) -> Result<R, StoreError> {
+    fn with_audit<R>(&self, f: impl FnOnce(&Db) -> Result<R, StoreError>) -> Result<R, StoreError> {
         let mut guard = self.audit.lock().expect("not poisoned");
         if guard.is_none() {
-            let conn = Connection::open(&self.path).map_err(StoreError::from_sqlite)?;
+            let conn = Db::open(&self.at)?;
             configure(&conn)?;
             *guard = Some(conn);
         }
-        f(guard.as_ref().expect("just opened"))
+        let out = f(guard.as_ref().expect("just opened"));
+        if out.as_ref().is_err_and(StoreError::is_connection_lost) {
+            // a new connection next time (the database failed over, say)
+            guard.take();
+        }
+        out
     }
 
     /// Records that `owner` owns its subtree, durably.
     pub fn claim_owner(&self, owner: &Owner) -> Result<(), StoreError> {
         self.with_audit(|conn| {
-            conn.execute(
+            conn.run(
                 "INSERT INTO owners (root, identity, serial, since_ms) VALUES (?1, ?2, ?3, ?4)",
-                params![
-                    owner.root.to_string(),
-                    owner.identity,
-                    owner.serial,
+                args![
+                    &owner.root.to_string(),
+                    &owner.identity,
+                    &owner.serial,
                     owner.since_ms
                 ],
-            )
-            .map_err(StoreError::from_sqlite)?;
+            )?;
             Ok(())
         })
     }
@@ -75,10 +76,10 @@ impl Store {
     /// Forgets the owner of `root` (a replaced child hub); true when there was one.
     pub fn release_owner(&self, root: AreaCode) -> Result<bool, StoreError> {
         self.with_audit(|conn| {
-            Ok(conn
-                .execute("DELETE FROM owners WHERE root = ?1", [root.to_string()])
-                .map_err(StoreError::from_sqlite)?
-                > 0)
+            Ok(conn.run(
+                "DELETE FROM owners WHERE root = ?1",
+                args![&root.to_string()],
+            )? > 0)
         })
     }
 
@@ -151,11 +152,10 @@ impl Store {
         reason: &str,
     ) -> Result<(), StoreError> {
         self.with_audit(|conn| {
-            conn.execute(
+            conn.run(
                 "INSERT INTO refusals (at_ms, identity, action, area, reason) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![at_ms, identity, action, area, reason],
-            )
-            .map_err(StoreError::from_sqlite)?;
+                args![at_ms, identity, action, area, reason],
+            )?;
             Ok(())
         })
     }

@@ -23,6 +23,8 @@ use pingan_domain::{MetricId, ValidValue, pb};
 use prost::Message as _;
 use rusqlite::types::{Value as SqlValue, ValueRef};
 
+use super::db::{Arg, Db, DbError, args};
+
 pub(super) const SCHEMA: &str = "
 -- every (metric, part) a stored report carries (part '' for the total), numbered: stored values
 -- name their figure by this number; also what a catalogue change must keep (checked at start-up)
@@ -66,23 +68,27 @@ struct Shape(Vec<(u32, bool, Vec<u32>)>);
 
 impl ValueKeys {
     /// Every pair the store has numbered.
-    pub(super) fn load(conn: &rusqlite::Connection) -> rusqlite::Result<ValueKeys> {
+    pub(super) fn load(db: &Db) -> Result<ValueKeys, DbError> {
         let mut keys = ValueKeys::default();
-        let mut st = conn.prepare("SELECT id, metric, part FROM value_keys ORDER BY id")?;
-        let rows = st.query_map([], |r| {
-            Ok((r.get::<_, u32>(0)?, r.get::<_, String>(1)?, r.get(2)?))
+        db.each(
+            "SELECT id, metric, part FROM value_keys ORDER BY id",
+            &[],
+            |r| {
+                keys.put(r.u32(0)?, r.string(1)?, r.string(2)?);
+                Ok(())
+            },
+        )?;
+        db.each("SELECT id, shape FROM value_shapes ORDER BY id", &[], |r| {
+            keys.put_shape(r.u32(0)?, r.bytes(1)?.to_vec());
+            Ok(())
         })?;
-        for row in rows {
-            let (id, metric, part) = row?;
-            keys.put(id, metric, part);
-        }
-        let mut st = conn.prepare("SELECT id, shape FROM value_shapes ORDER BY id")?;
-        let rows = st.query_map([], |r| Ok((r.get::<_, u32>(0)?, r.get::<_, Vec<u8>>(1)?)))?;
-        for row in rows {
-            let (id, bytes) = row?;
-            keys.put_shape(id, bytes);
-        }
         Ok(keys)
+    }
+
+    /// How many pairs and shapes are numbered: another writer (a second hub process on one
+    /// PostgreSQL database) may have numbered more since these were loaded.
+    pub(super) fn counts(&self) -> (usize, usize) {
+        (self.pairs.len(), self.shapes.len())
     }
 
     fn put(&mut self, id: u32, metric: String, part: String) {
@@ -134,11 +140,7 @@ impl ValueKeys {
     /// Numbers the pairs of `values` and their shape where not numbered yet, in `tx` (a
     /// transaction that does not commit leaves this out of step with the tables: load it again
     /// then); the shape's number.
-    pub(super) fn number(
-        &mut self,
-        tx: &rusqlite::Transaction<'_>,
-        values: &[pb::MetricValue],
-    ) -> rusqlite::Result<u32> {
+    pub(super) fn number(&mut self, tx: &Db, values: &[pb::MetricValue]) -> Result<u32, DbError> {
         self.number_figures(tx, values.iter().map(Figures::from), None)
     }
 
@@ -147,10 +149,10 @@ impl ValueKeys {
     /// seen before).
     pub(super) fn number_valid(
         &mut self,
-        tx: &rusqlite::Transaction<'_>,
+        tx: &Db,
         values: &[ValidValue],
         by_metric: &mut HashMap<usize, (MetricId, u32)>,
-    ) -> rusqlite::Result<u32> {
+    ) -> Result<u32, DbError> {
         let mut totals = Vec::with_capacity(values.len());
         for v in values {
             let key = v.metric.as_str().as_ptr() as usize;
@@ -174,10 +176,10 @@ impl ValueKeys {
     /// and if parts follow their count and their pairs' numbers.
     fn number_figures<'v>(
         &mut self,
-        tx: &rusqlite::Transaction<'_>,
+        tx: &Db,
         values: impl ExactSizeIterator<Item = Figures<'v>>,
         totals: Option<&[u32]>,
-    ) -> rusqlite::Result<u32> {
+    ) -> Result<u32, DbError> {
         let mut shape = Vec::with_capacity(32);
         put_varint(&mut shape, values.len() as u64);
         for (i, v) in values.enumerate() {
@@ -204,25 +206,24 @@ impl ValueKeys {
             return Ok(id);
         }
         let id = self.shapes.len() as u32;
-        tx.prepare_cached("INSERT INTO value_shapes (id, shape) VALUES (?1, ?2)")?
-            .execute(rusqlite::params![id, shape])?;
+        tx.run(
+            "INSERT INTO value_shapes (id, shape) VALUES (?1, ?2)",
+            args![id, &shape],
+        )?;
         self.put_shape(id, shape);
         Ok(id)
     }
 
     /// The number of (metric, part), given now in `tx` if it has none.
-    fn number_pair(
-        &mut self,
-        tx: &rusqlite::Transaction<'_>,
-        metric: &str,
-        part: &str,
-    ) -> rusqlite::Result<u32> {
+    fn number_pair(&mut self, tx: &Db, metric: &str, part: &str) -> Result<u32, DbError> {
         if let Some(id) = self.id(metric, part) {
             return Ok(id);
         }
         let id = self.pairs.len() as u32;
-        tx.prepare_cached("INSERT INTO value_keys (id, metric, part) VALUES (?1, ?2, ?3)")?
-            .execute(rusqlite::params![id, metric, part])?;
+        tx.run(
+            "INSERT INTO value_keys (id, metric, part) VALUES (?1, ?2, ?3)",
+            args![id, metric, part],
+        )?;
         self.put(id, metric.to_owned(), part.to_owned());
         Ok(id)
     }
@@ -513,6 +514,15 @@ pub(super) fn submission_key(id: &str) -> SqlValue {
     SqlValue::Text(id.to_owned())
 }
 
+/// A submission id as `db` keeps it: on SQLite its compact `key` ([`submission_key`]), on
+/// PostgreSQL its text.
+pub(super) fn submission_arg<'a>(db: &Db, id: &'a str, key: &'a SqlValue) -> Arg<'a> {
+    match key {
+        SqlValue::Blob(b) if !db.is_postgres() => Arg::Bytes(b),
+        _ => Arg::Text(id),
+    }
+}
+
 /// A stored submission id as the sender gave it.
 pub(super) fn submission_text(v: ValueRef<'_>) -> rusqlite::types::FromSqlResult<String> {
     match v {
@@ -573,10 +583,10 @@ impl Names {
     /// `added` until the transaction commits ([`Names::keep`]).
     pub(super) fn id(
         &self,
-        tx: &rusqlite::Transaction<'_>,
+        tx: &Db,
         text: &str,
         added: &mut HashMap<String, i64>,
-    ) -> rusqlite::Result<i64> {
+    ) -> Result<i64, DbError> {
         if let Some(&id) = self.ids.get(text).or_else(|| added.get(text)) {
             return Ok(id);
         }
@@ -592,11 +602,15 @@ impl Names {
 }
 
 /// The number of `text` in `names`, given now if it has none.
-pub(super) fn number_name(conn: &rusqlite::Connection, text: &str) -> rusqlite::Result<i64> {
-    conn.prepare_cached("INSERT INTO names (text) VALUES (?1) ON CONFLICT (text) DO NOTHING")?
-        .execute([text])?;
-    conn.prepare_cached("SELECT id FROM names WHERE text = ?1")?
-        .query_row([text], |r| r.get(0))
+pub(super) fn number_name(db: &Db, text: &str) -> Result<i64, DbError> {
+    db.run(
+        "INSERT INTO names (text) VALUES (?1) ON CONFLICT (text) DO NOTHING",
+        args![text],
+    )?;
+    db.one("SELECT id FROM names WHERE text = ?1", args![text], |r| {
+        r.int(0)
+    })?
+    .ok_or_else(|| DbError::Bad(format!("name {text:?} not numbered")))
 }
 
 #[cfg(test)]
@@ -606,13 +620,18 @@ mod tests {
     /// Numbers the pairs and shapes of each value list in a store's tables, as one writer
     /// would, and loads them again as a reader does; the shapes' numbers.
     fn numbered(lists: &[&[pb::MetricValue]]) -> (ValueKeys, Vec<u32>) {
-        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
-        conn.execute_batch(SCHEMA).unwrap();
-        let tx = conn.transaction().unwrap();
+        let db = Db::Sqlite(rusqlite::Connection::open_in_memory().unwrap());
+        db.batch(SCHEMA).unwrap();
         let mut keys = ValueKeys::default();
-        let shapes = lists.iter().map(|v| keys.number(&tx, v).unwrap()).collect();
-        tx.commit().unwrap();
-        let loaded = ValueKeys::load(&conn).unwrap();
+        let shapes = db
+            .write(|tx| {
+                lists
+                    .iter()
+                    .map(|v| keys.number(tx, v))
+                    .collect::<Result<Vec<_>, DbError>>()
+            })
+            .unwrap();
+        let loaded = ValueKeys::load(&db).unwrap();
         assert_eq!(loaded.sorted(), keys.sorted());
         (loaded, shapes)
     }
@@ -749,9 +768,8 @@ mod tests {
                 )
             })
             .collect();
-        let mut conn = rusqlite::Connection::open_in_memory().unwrap();
-        conn.execute_batch(SCHEMA).unwrap();
-        let tx = conn.transaction().unwrap();
+        let tx = Db::Sqlite(rusqlite::Connection::open_in_memory().unwrap());
+        tx.batch(SCHEMA).unwrap();
         let mut keys = ValueKeys::default();
         let mut by_metric = HashMap::new();
         // numbered first from the validated values, then from the wire form, then again

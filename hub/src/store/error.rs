@@ -12,7 +12,7 @@ pub enum StoreError {
     #[error("hub store is shutting down")]
     Closed,
     #[error("hub store error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Db(super::db::DbError),
     #[error("hub store {path}: {source}")]
     Io {
         path: String,
@@ -46,12 +46,27 @@ pub enum StoreError {
     },
 }
 
-impl StoreError {
-    /// Classifies SQLite's "disk full" apart from other failures.
-    pub(crate) fn from_sqlite(e: rusqlite::Error) -> StoreError {
-        match e.sqlite_error_code() {
-            Some(rusqlite::ErrorCode::DiskFull) => StoreError::DiskFull(e.to_string()),
-            _ => StoreError::Sqlite(e),
+impl From<super::db::DbError> for StoreError {
+    /// Tells "disk full" apart from other failures.
+    fn from(e: super::db::DbError) -> StoreError {
+        if e.is_disk_full() {
+            StoreError::DiskFull(e.to_string())
+        } else {
+            StoreError::Db(e)
         }
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> StoreError {
+        StoreError::from(super::db::DbError::from(e))
+    }
+}
+
+impl StoreError {
+    /// The database connection was lost (PostgreSQL stopped or failed over): worth a retry on
+    /// a new connection.
+    pub fn is_connection_lost(&self) -> bool {
+        matches!(self, StoreError::Db(e) if e.is_connection_lost())
     }
 }

@@ -7,8 +7,8 @@
 
 use std::collections::HashMap;
 
+use super::db::{Db, DbError, Row, args};
 use pingan_domain::{AreaCode, Period, deadline::Deadlines, form::Deadline};
-use rusqlite::{Connection, params};
 
 /// One explicit lock or unlock of a form's period for a subtree; or the automatic rule's lock.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -72,28 +72,27 @@ const DAY_MS: i64 = 24 * 3600 * 1000;
 pub(super) const COLUMNS: &str = "form, period, root, locked, by_name, identity, at_ms, reason";
 
 /// A row selected with [`COLUMNS`].
-pub(super) fn record(r: &rusqlite::Row<'_>) -> rusqlite::Result<LockRecord> {
+pub(super) fn record(r: &Row<'_>) -> Result<LockRecord, DbError> {
     Ok(LockRecord {
-        form: r.get(0)?,
-        period: r.get(1)?,
-        root: r.get(2)?,
-        locked: r.get(3)?,
-        by: r.get(4)?,
-        identity: r.get(5)?,
-        at_ms: r.get(6)?,
-        reason: r.get(7)?,
+        form: r.string(0)?,
+        period: r.string(1)?,
+        root: r.string(2)?,
+        locked: r.flag(3)?,
+        by: r.string(4)?,
+        identity: r.string(5)?,
+        at_ms: r.int(6)?,
+        reason: r.string(7)?,
     })
 }
 
 impl Locks {
     /// The locks stored.
-    pub(super) fn load(conn: &Connection) -> rusqlite::Result<Locks> {
-        let mut st = conn.prepare(&format!("SELECT {COLUMNS} FROM locks"))?;
-        let rows = st.query_map([], record)?;
+    pub(super) fn load(db: &Db) -> Result<Locks, DbError> {
         let mut locks = Locks::default();
-        for r in rows {
-            locks.put(r?);
-        }
+        db.each(&format!("SELECT {COLUMNS} FROM locks"), &[], |r| {
+            locks.put(record(r)?);
+            Ok(())
+        })?;
         Ok(locks)
     }
 
@@ -108,21 +107,41 @@ impl Locks {
     }
 
     /// Writes a record and its audit row in `conn`'s transaction.
-    pub(super) fn write(conn: &mut Connection, r: &LockRecord) -> rusqlite::Result<()> {
-        let tx = conn.transaction()?;
-        tx.execute(
-            "INSERT OR REPLACE INTO locks (form, period, root, locked, by_name, identity, at_ms, reason)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![r.form, r.period, r.root, r.locked, r.by, r.identity, r.at_ms, r.reason],
-        )?;
-        tx.execute(
-            "INSERT INTO lock_events (at_ms, form, period, root, locked, by_name, identity, reason)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-            params![
-                r.at_ms, r.form, r.period, r.root, r.locked, r.by, r.identity, r.reason
-            ],
-        )?;
-        tx.commit()
+    pub(super) fn write(db: &Db, r: &LockRecord) -> Result<(), DbError> {
+        db.write(|tx| {
+            tx.run(
+                "INSERT INTO locks (form, period, root, locked, by_name, identity, at_ms, reason)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT (form, period, root) DO UPDATE SET locked = excluded.locked,
+                    by_name = excluded.by_name, identity = excluded.identity,
+                    at_ms = excluded.at_ms, reason = excluded.reason",
+                args![
+                    &r.form,
+                    &r.period,
+                    &r.root,
+                    r.locked,
+                    &r.by,
+                    &r.identity,
+                    r.at_ms,
+                    &r.reason
+                ],
+            )?;
+            tx.run(
+                "INSERT INTO lock_events (at_ms, form, period, root, locked, by_name, identity, reason)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                args![
+                    r.at_ms,
+                    &r.form,
+                    &r.period,
+                    &r.root,
+                    r.locked,
+                    &r.by,
+                    &r.identity,
+                    &r.reason
+                ],
+            )?;
+            Ok(())
+        })
     }
 
     /// The lock that closes `form`'s `period` for `area` at `now_ms`, if any: the deepest

@@ -16,6 +16,7 @@
 
 mod audit;
 mod compact;
+pub mod db;
 mod error;
 mod lock;
 mod locks;
@@ -25,6 +26,7 @@ mod schema;
 mod writer;
 
 pub use audit::{Owner, Refusal};
+pub use db::StoreAt;
 pub use error::StoreError;
 pub use lock::{DataLock, LOCK_FILE};
 pub use locks::{LockRecord, LockRule, Locks};
@@ -35,7 +37,7 @@ pub use review::ReviewEvent;
 
 use std::{
     collections::HashMap,
-    path::{Path, PathBuf},
+    path::Path,
     sync::{Arc, Mutex},
     thread::JoinHandle,
 };
@@ -44,10 +46,10 @@ use pingan_domain::{
     AreaCode, Period, ValidReport,
     rollup::{Rollup, Value},
 };
-use rusqlite::Connection;
 use tokio::sync::{mpsc, oneshot};
 
 use audit::Repeated;
+use db::{Db, args};
 use schema::{configure, create_or_migrate};
 use writer::{Job, MAX_GROUP, run_writer};
 
@@ -105,14 +107,14 @@ pub struct Prior {
 /// receipts is sent, in commit order: a query issued after a receipt sees that report.
 pub type CommitHook = Arc<dyn Fn(&[Committed]) + Send + Sync>;
 
-/// The store: a handle to the writer thread, and the path readers open.
+/// The store: a handle to the writer thread, and where readers connect.
 #[derive(Debug)]
 pub struct Store {
-    path: PathBuf,
+    at: StoreAt,
     jobs: Mutex<Option<mpsc::Sender<Job>>>,
     writer: Mutex<Option<JoinHandle<()>>>,
     /// A second connection for the audit trail of refusals (rare, small writes).
-    audit: Mutex<Option<Connection>>,
+    audit: Mutex<Option<Db>>,
     /// Repeated refusals being counted (see [`Store::record_refusal`]).
     repeated: Mutex<HashMap<(String, String, String), Repeated>>,
     /// The data directory's lock, held while the store is open.
@@ -131,29 +133,35 @@ impl Store {
 
     /// Opens the store; `hook` sees every committed group (see [`CommitHook`]).
     pub fn open_with_hook(dir: &Path, hook: Option<CommitHook>) -> Result<Store, StoreError> {
+        Store::open_at(dir, StoreAt::new(dir, None), hook)
+    }
+
+    /// Opens the store at `at` (SQLite in `dir`, or a PostgreSQL database) for the hub whose
+    /// data directory is `dir` (taken for this process: its snapshot, its lock).
+    pub fn open_at(dir: &Path, at: StoreAt, hook: Option<CommitHook>) -> Result<Store, StoreError> {
         std::fs::create_dir_all(dir).map_err(|source| StoreError::Io {
             path: dir.display().to_string(),
             source,
         })?;
         let lock = DataLock::take(dir)?;
-        let path = dir.join(DB_FILE);
-        let mut conn = Connection::open(&path).map_err(StoreError::from_sqlite)?;
+        let conn = Db::open(&at)?;
         configure(&conn)?;
-        create_or_migrate(&mut conn).map_err(StoreError::from_sqlite)?;
-        let locks = Arc::new(Mutex::new(
-            Locks::load(&conn).map_err(StoreError::from_sqlite)?,
-        ));
+        create_or_migrate(&conn)?;
+        let locks = Arc::new(Mutex::new(Locks::load(&conn)?));
         let (tx, rx) = mpsc::channel(MAX_GROUP * 2);
         let writer_locks = locks.clone();
         let writer = std::thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || run_writer(conn, rx, hook, writer_locks))
+            .spawn({
+                let at = at.clone();
+                move || run_writer(conn, &at, rx, hook, writer_locks)
+            })
             .map_err(|source| StoreError::Io {
                 path: "store-writer thread".into(),
                 source,
             })?;
         Ok(Store {
-            path,
+            at,
             jobs: Mutex::new(Some(tx)),
             writer: Mutex::new(Some(writer)),
             audit: Mutex::new(None),
@@ -174,9 +182,8 @@ impl Store {
     /// refused after it, never half of either.
     pub fn set_lock(&self, record: LockRecord) -> Result<LockRecord, StoreError> {
         let mut locks = self.locks.lock().expect("not poisoned");
-        let mut conn = Connection::open(&self.path).map_err(StoreError::from_sqlite)?;
-        configure(&conn)?;
-        Locks::write(&mut conn, &record).map_err(StoreError::from_sqlite)?;
+        let conn = self.connect()?;
+        Locks::write(&conn, &record)?;
         locks.put(record.clone());
         Ok(record)
     }
@@ -198,18 +205,22 @@ impl Store {
 
     /// Every lock and unlock ever made (of one period), oldest first: `lock_events`.
     pub fn lock_events(&self, period: Option<&str>) -> Result<Vec<LockRecord>, StoreError> {
-        let conn = Connection::open(&self.path).map_err(StoreError::from_sqlite)?;
-        let mut st = conn
-            .prepare(&format!(
-                "SELECT {} FROM lock_events WHERE ?1 IS NULL OR period = ?1 ORDER BY rowid",
+        let conn = self.connect()?;
+        Ok(conn.all(
+            &format!(
+                "SELECT {} FROM lock_events WHERE period = ?1 OR ?1 IS NULL ORDER BY rowid",
                 locks::COLUMNS
-            ))
-            .map_err(StoreError::from_sqlite)?;
-        let rows = st
-            .query_map([period], locks::record)
-            .map_err(StoreError::from_sqlite)?;
-        rows.collect::<Result<_, _>>()
-            .map_err(StoreError::from_sqlite)
+            ),
+            args![period],
+            locks::record,
+        )?)
+    }
+
+    /// A new connection to the store, set up for writing.
+    fn connect(&self) -> Result<Db, StoreError> {
+        let conn = Db::open(&self.at)?;
+        configure(&conn)?;
+        Ok(conn)
     }
 
     /// The explicit locks (of one period), and the automatic rule's days.
@@ -222,18 +233,23 @@ impl Store {
     /// revision came, or the revision was already approved or returned.
     pub fn decide(&self, e: ReviewEvent) -> Result<ReviewEvent, StoreError> {
         let _one_at_a_time = self.reviewing.lock().expect("not poisoned");
-        let mut conn = Connection::open(&self.path).map_err(StoreError::from_sqlite)?;
-        configure(&conn)?;
-        let tx = conn
-            .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
-            .map_err(StoreError::from_sqlite)?;
-        let current: Option<u32> = tx
-            .query_row(
+        let conn = self.connect()?;
+        conn.write(|tx| Store::decide_in(tx, e))
+    }
+
+    fn decide_in(tx: &Db, e: ReviewEvent) -> Result<ReviewEvent, StoreError> {
+        if tx.is_postgres() {
+            // two hub processes deciding at once: one is first, the other sees its decision
+            tx.batch("SELECT pg_advisory_xact_lock(7231003)")?;
+        }
+        let current = tx
+            .one(
                 "SELECT MAX(revision) FROM revisions WHERE period = ?1 AND area = ?2",
-                [&e.period, &e.area],
-                |r| r.get(0),
-            )
-            .map_err(StoreError::from_sqlite)?;
+                args![&e.period, &e.area],
+                |r| r.opt_int(0),
+            )?
+            .flatten()
+            .map(|v| v as u32);
         let refuse = |why: String| {
             Err(StoreError::Review(format!(
                 "{} {}：{why}",
@@ -250,9 +266,7 @@ impl Store {
             }
             Some(_) => {}
         }
-        match review::latest(&tx, &e.area, &e.period, e.revision)
-            .map_err(StoreError::from_sqlite)?
-        {
+        match review::latest(tx, &e.area, &e.period, e.revision)? {
             Some(prev) if prev.approved => {
                 return refuse(format!("第 {} 版已由 {} 审核通过", e.revision, prev.by));
             }
@@ -264,21 +278,28 @@ impl Store {
             }
             None => {}
         }
-        review::insert(&tx, &e).map_err(StoreError::from_sqlite)?;
-        tx.commit().map_err(StoreError::from_sqlite)?;
+        review::insert(tx, &e)?;
         Ok(e)
     }
 
     /// Records one attempt to send a reminder (催报) and its result.
     pub fn record_reminder(&self, r: &ReminderSend) -> Result<(), StoreError> {
-        let conn = Connection::open(&self.path).map_err(StoreError::from_sqlite)?;
-        configure(&conn)?;
-        conn.execute(
+        let conn = self.connect()?;
+        conn.run(
             "INSERT INTO reminder_sends (at_ms, form, period, moment, township, attempt, ok, result, offices)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            rusqlite::params![r.at_ms, r.form, r.period, r.moment, r.township, r.attempt, r.ok, r.result, r.offices],
-        )
-        .map_err(StoreError::from_sqlite)?;
+            args![
+                r.at_ms,
+                &r.form,
+                &r.period,
+                &r.moment,
+                &r.township,
+                r.attempt,
+                r.ok,
+                &r.result,
+                r.offices
+            ],
+        )?;
         Ok(())
     }
 
@@ -290,40 +311,37 @@ impl Store {
         moment: &str,
         township: &str,
     ) -> Result<bool, StoreError> {
-        let conn = Connection::open(&self.path).map_err(StoreError::from_sqlite)?;
-        let n: i64 = conn
-            .query_row(
+        let conn = Db::open(&self.at)?;
+        let n = conn
+            .one(
                 "SELECT COUNT(*) FROM reminder_sends WHERE form = ?1 AND period = ?2 AND moment = ?3 AND township = ?4 AND ok = 1",
-                [form, period, moment, township],
-                |r| r.get(0),
-            )
-            .map_err(StoreError::from_sqlite)?;
+                args![form, period, moment, township],
+                |r| r.int(0),
+            )?
+            .unwrap_or(0);
         Ok(n > 0)
     }
 
     /// Every reminder attempt, oldest first.
     pub fn reminder_sends(&self) -> Result<Vec<ReminderSend>, StoreError> {
-        let conn = Connection::open(&self.path).map_err(StoreError::from_sqlite)?;
-        let mut st = conn
-            .prepare("SELECT at_ms, form, period, moment, township, attempt, ok, result, offices FROM reminder_sends ORDER BY rowid")
-            .map_err(StoreError::from_sqlite)?;
-        let rows = st
-            .query_map([], |r| {
+        let conn = Db::open(&self.at)?;
+        Ok(conn.all(
+            "SELECT at_ms, form, period, moment, township, attempt, ok, result, offices FROM reminder_sends ORDER BY rowid",
+            &[],
+            |r| {
                 Ok(ReminderSend {
-                    at_ms: r.get(0)?,
-                    form: r.get(1)?,
-                    period: r.get(2)?,
-                    moment: r.get(3)?,
-                    township: r.get(4)?,
-                    attempt: r.get(5)?,
-                    ok: r.get(6)?,
-                    result: r.get(7)?,
-                    offices: r.get(8)?,
+                    at_ms: r.int(0)?,
+                    form: r.string(1)?,
+                    period: r.string(2)?,
+                    moment: r.string(3)?,
+                    township: r.string(4)?,
+                    attempt: r.u32(5)?,
+                    ok: r.flag(6)?,
+                    result: r.string(7)?,
+                    offices: r.u32(8)?,
                 })
-            })
-            .map_err(StoreError::from_sqlite)?;
-        rows.collect::<Result<_, _>>()
-            .map_err(StoreError::from_sqlite)
+            },
+        )?)
     }
 
     /// Stores a validated report as the next revision of its (area, period), or returns the
@@ -365,12 +383,12 @@ impl Store {
 
     /// A read-only view of the store (its own connection; WAL lets it read while the writer writes).
     pub fn reader(&self) -> Result<StoreReader, StoreError> {
-        StoreReader::open(&self.path)
+        StoreReader::open_at(&self.at)
     }
 
-    /// Path of the database file.
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// Where the store is.
+    pub fn at(&self) -> &StoreAt {
+        &self.at
     }
 }
 
@@ -384,7 +402,7 @@ impl Drop for Store {
 mod tests {
     use pingan_domain::{Catalogue, Validator, fixtures, pb};
 
-    use rusqlite::OptionalExtension as _;
+    use rusqlite::{Connection, OptionalExtension as _};
 
     use super::*;
 
@@ -417,10 +435,27 @@ mod tests {
         .unwrap()
     }
 
-    #[tokio::test]
+    /// Each store a test runs on, with its own data directory: SQLite, and PostgreSQL when
+    /// [`db::TEST_POSTGRES`] names a server (a new database each time).
+    fn stores() -> Vec<(tempfile::TempDir, StoreAt)> {
+        let sqlite = tempfile::tempdir().unwrap();
+        let at = StoreAt::new(sqlite.path(), None);
+        let mut out = vec![(sqlite, at)];
+        if let Some(pg) = StoreAt::fresh_test_database() {
+            out.push((tempfile::tempdir().unwrap(), pg));
+        }
+        out
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn revisions_idempotency_and_reopen() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        for (dir, at) in stores() {
+            revisions_idempotency_and_reopen_on(dir.path(), at).await;
+        }
+    }
+
+    async fn revisions_idempotency_and_reopen_on(dir: &Path, at: StoreAt) {
+        let store = Store::open_at(dir, at.clone(), None).unwrap();
         let a = store.write(valid("a", 1), "t".into(), 10).await.unwrap();
         let again = store.write(valid("a", 1), "t".into(), 20).await.unwrap();
         assert_eq!((a.revision, a.duplicate), (1, false));
@@ -435,7 +470,7 @@ mod tests {
         let b = store.write(valid("b", 2), "t".into(), 40).await.unwrap();
         assert_eq!(b.revision, 2);
         store.close();
-        let store = Store::open(dir.path()).unwrap();
+        let store = Store::open_at(dir, at, None).unwrap();
         let r = store.reader().unwrap();
         assert_eq!(r.revision_count().unwrap(), 2);
         let cur = r
@@ -613,10 +648,15 @@ mod tests {
     /// (area, revision, first received, (metric, part, figure) sorted).
     type FiguresOf = (String, u32, i64, Vec<(String, String, i64)>);
 
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn the_current_figures_in_one_pass_are_the_current_revisions() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        for (dir, at) in stores() {
+            current_figures_on(dir.path(), at).await;
+        }
+    }
+
+    async fn current_figures_on(dir: &Path, at: StoreAt) {
+        let store = Store::open_at(dir, at, None).unwrap();
         let areas = ["510722101003", "510722101002", "510722104003", "510722"];
         let mut n = 0;
         // corrections of some areas, interleaved with other areas' reports and another period
@@ -711,10 +751,15 @@ mod tests {
         }
     }
 
-    #[tokio::test]
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn concurrent_writes_share_commits_and_all_land() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = std::sync::Arc::new(Store::open(dir.path()).unwrap());
+        for (dir, at) in stores() {
+            concurrent_writes_on(dir.path(), at).await;
+        }
+    }
+
+    async fn concurrent_writes_on(dir: &Path, at: StoreAt) {
+        let store = std::sync::Arc::new(Store::open_at(dir, at, None).unwrap());
         let mut tasks = Vec::new();
         for i in 0..200 {
             let store = store.clone();

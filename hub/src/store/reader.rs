@@ -3,11 +3,13 @@
 
 use std::{cell::RefCell, path::Path};
 
+use super::db::{Db, DbError, Row, StoreAt, args};
+
 use pingan_domain::{
     AreaCode, Period, pb,
     rollup::{Rollup, Value},
 };
-use rusqlite::{Connection, OpenFlags};
+use rusqlite::OpenFlags;
 
 use super::{
     Owner, Refusal, StoreError,
@@ -46,7 +48,7 @@ pub enum LeafFigures<'a> {
 /// Read-only access to the stored revisions.
 #[derive(Debug)]
 pub struct StoreReader {
-    conn: Connection,
+    conn: Db,
     /// The numbered (metric, part) pairs stored values name, loaded again when a value names
     /// one numbered since.
     keys: RefCell<ValueKeys>,
@@ -57,8 +59,8 @@ const COLUMNS: &str = "area, period, revision, submission_id, received_at_ms,
     (SELECT text FROM names WHERE id = sender), (SELECT text FROM names WHERE id = reporter),
     zero_report, notes, warnings, vals";
 
-fn unreadable(column: usize, e: Unreadable) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(column, rusqlite::types::Type::Blob, Box::new(e))
+fn unreadable(column: usize, e: Unreadable) -> DbError {
+    DbError::Bad(format!("column {column}: {e}"))
 }
 
 /// The last row read of the area a walk is on, and when its revision 1 (its first row) came.
@@ -125,17 +127,28 @@ pub struct CurrentFigures {
 }
 
 impl StoreReader {
-    /// Opens a read-only connection to the database at `path`.
+    /// Opens a read-only connection to the SQLite database at `path`.
     pub fn open(path: &Path) -> Result<StoreReader, StoreError> {
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )
-        .map_err(StoreError::from_sqlite)?;
-        conn.busy_timeout(std::time::Duration::from_secs(30))?;
-        // 32 MiB of pages per reader (the default is 2 MiB): a county's villages over a few
-        // periods stay cached between questions (readers are pooled, at most 8)
-        conn.pragma_update(None, "cache_size", -32768)?;
+        StoreReader::open_at(&StoreAt::Sqlite(path.to_owned()))
+    }
+
+    /// Opens a connection to the store at `at` to read it.
+    pub fn open_at(at: &StoreAt) -> Result<StoreReader, StoreError> {
+        let conn = match at {
+            StoreAt::Sqlite(path) => {
+                let conn = rusqlite::Connection::open_with_flags(
+                    path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                conn.busy_timeout(std::time::Duration::from_secs(30))?;
+                // 32 MiB of pages per reader (the default is 2 MiB): a county's villages over a
+                // few periods stay cached between questions (readers are pooled, at most 8)
+                conn.pragma_update(None, "cache_size", -32768)?;
+                conn.set_prepared_statement_cache_capacity(64);
+                Db::Sqlite(conn)
+            }
+            StoreAt::Postgres(_) => Db::open(at)?,
+        };
         let keys = RefCell::new(ValueKeys::load(&conn)?);
         Ok(StoreReader { conn, keys })
     }
@@ -156,27 +169,20 @@ impl StoreReader {
     }
 
     /// One revision as [`COLUMNS`] select it.
-    fn record(&self, row: &rusqlite::Row<'_>) -> rusqlite::Result<RevisionRecord> {
-        let warnings: String = row.get(9)?;
-        let vals = row.get_ref(10)?.as_blob()?;
+    fn record(&self, row: &Row<'_>) -> Result<RevisionRecord, DbError> {
+        let vals = row.bytes(10)?;
         let stored = self.decode(vals).map_err(|e| unreadable(10, e))?;
         Ok(RevisionRecord {
-            area: row.get(0)?,
-            period: row.get(1)?,
-            revision: row.get(2)?,
-            submission_id: compact::submission_text(row.get_ref(3)?).map_err(|e| {
-                rusqlite::Error::FromSqlConversionFailure(
-                    3,
-                    rusqlite::types::Type::Blob,
-                    Box::new(e),
-                )
-            })?,
-            received_at_ms: row.get(4)?,
-            sender: row.get::<_, Option<String>>(5)?.unwrap_or_default(),
-            reporter: row.get::<_, Option<String>>(6)?.unwrap_or_default(),
-            zero_report: row.get(7)?,
-            notes: row.get(8)?,
-            warnings: compact::warnings_read(&warnings),
+            area: row.string(0)?,
+            period: row.string(1)?,
+            revision: row.u32(2)?,
+            submission_id: row.submission_id(3)?,
+            received_at_ms: row.int(4)?,
+            sender: row.opt_text(5)?.unwrap_or_default().to_owned(),
+            reporter: row.opt_text(6)?.unwrap_or_default().to_owned(),
+            zero_report: row.flag(7)?,
+            notes: row.string(8)?,
+            warnings: compact::warnings_read(row.text(9)?),
             values: stored.values.into_iter().map(Value::from).collect(),
             rollup: stored.rollup.map(Rollup::from),
         })
@@ -188,11 +194,13 @@ impl StoreReader {
         area: AreaCode,
         period: Period,
     ) -> Result<Vec<RevisionRecord>, StoreError> {
-        let mut st = self.conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM revisions WHERE area = ?1 AND period = ?2 ORDER BY revision"
-        ))?;
-        let rows = st.query_map([area.to_string(), period.to_string()], |r| self.record(r))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        Ok(self.conn.all(
+            &format!(
+                "SELECT {COLUMNS} FROM revisions WHERE area = ?1 AND period = ?2 ORDER BY revision"
+            ),
+            args![&area.to_string(), &period.to_string()],
+            |r| self.record(r),
+        )?)
     }
 
     /// The current (latest) revision of an (area, period).
@@ -295,24 +303,25 @@ impl StoreReader {
         &self,
         period: Period,
         areas: Option<(&str, &str)>,
-        mut f: impl FnMut(CurrentRow<'_>) -> rusqlite::Result<()>,
+        mut f: impl FnMut(CurrentRow<'_>) -> Result<(), DbError>,
     ) -> Result<(), StoreError> {
-        let mut st = self.conn.prepare_cached(if areas.is_some() {
-            "SELECT area, revision, received_at_ms, zero_report, vals FROM revisions
-             WHERE period = ?1 AND area >= ?2 AND area < ?3 ORDER BY area, revision"
-        } else {
-            "SELECT area, revision, received_at_ms, zero_report, vals FROM revisions
-             WHERE period = ?1 ORDER BY area, revision"
-        })?;
         let period = period.to_string();
-        let mut rows = match areas {
-            Some((from, to)) => st.query([period.as_str(), from, to])?,
-            None => st.query([period.as_str()])?,
+        let (sql, params) = match areas {
+            Some((from, to)) => (
+                "SELECT area, revision, received_at_ms, zero_report, vals FROM revisions
+                 WHERE period = ?1 AND area >= ?2 AND area < ?3 ORDER BY area, revision",
+                args![period.as_str(), from, to],
+            ),
+            None => (
+                "SELECT area, revision, received_at_ms, zero_report, vals FROM revisions
+                 WHERE period = ?1 ORDER BY area, revision",
+                args![period.as_str()],
+            ),
         };
         let mut last: Option<LastRow> = None;
-        while let Some(row) = rows.next()? {
-            let area = row.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
-            let received: i64 = row.get(2)?;
+        self.conn.each(sql, params, |row| {
+            let area = row.text(0)?;
+            let received = row.int(2)?;
             match &mut last {
                 Some(l) if l.area == area => {}
                 Some(l) => {
@@ -330,13 +339,13 @@ impl StoreReader {
                 }
             }
             let l = last.as_mut().expect("set above");
-            l.revision = row.get(1)?;
+            l.revision = row.u32(1)?;
             l.received_at_ms = received;
-            l.zero_report = row.get(3)?;
+            l.zero_report = row.flag(3)?;
             l.vals.clear();
-            l.vals
-                .extend_from_slice(row.get_ref(4)?.as_blob().map_err(rusqlite::Error::from)?);
-        }
+            l.vals.extend_from_slice(row.bytes(4)?);
+            Ok(())
+        })?;
         if let Some(l) = &last {
             f(l.row())?;
         }
@@ -349,24 +358,26 @@ impl StoreReader {
         department: &str,
         period: Period,
     ) -> Result<Vec<RevisionRecord>, StoreError> {
-        let mut st = self.conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM {} WHERE area = ?1 AND period = ?2 ORDER BY revision",
-            super::schema::DEPARTMENT_REVISIONS
-        ))?;
-        let rows = st.query_map([department.to_owned(), period.to_string()], |r| {
-            self.record(r)
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        Ok(self.conn.all(
+            &format!(
+                "SELECT {COLUMNS} FROM {} WHERE area = ?1 AND period = ?2 ORDER BY revision",
+                super::schema::DEPARTMENT_REVISIONS
+            ),
+            args![department, &period.to_string()],
+            |r| self.record(r),
+        )?)
     }
 
     /// Every (department, period) with a stored report.
     pub fn department_keys(&self) -> Result<Vec<(String, String)>, StoreError> {
-        let mut st = self.conn.prepare(&format!(
-            "SELECT DISTINCT area, period FROM {}",
-            super::schema::DEPARTMENT_REVISIONS
-        ))?;
-        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        Ok(self.conn.all(
+            &format!(
+                "SELECT DISTINCT area, period FROM {}",
+                super::schema::DEPARTMENT_REVISIONS
+            ),
+            &[],
+            |r| Ok((r.string(0)?, r.string(1)?)),
+        )?)
     }
 
     fn current_of(
@@ -391,27 +402,21 @@ impl StoreReader {
         period: Period,
         f: &mut impl FnMut(RevisionRecord, i64),
     ) -> Result<(), StoreError> {
-        let mut st = self.conn.prepare_cached(sql)?;
-        let rows = st.query_map([period.to_string()], |row| {
-            Ok((self.record(row)?, row.get::<_, i64>(11)?))
+        self.conn.each(sql, args![&period.to_string()], |row| {
+            f(self.record(row)?, row.int(11)?);
+            Ok(())
         })?;
-        for row in rows {
-            let (rec, first) = row?;
-            f(rec, first);
-        }
         Ok(())
     }
 
     /// How many revisions each period has stored. Revisions are only ever added, so an equal
     /// count means the same revisions.
     pub fn revisions_per_period(&self) -> Result<Vec<(String, u64)>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare("SELECT period, revisions FROM period_revisions")?;
-        let rows = st.query_map([], |row| {
-            Ok((row.get::<_, String>(0)?, row.get::<_, i64>(1)? as u64))
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        Ok(self.conn.all(
+            "SELECT period, revisions FROM period_revisions ORDER BY period",
+            &[],
+            |row| Ok((row.string(0)?, row.int(1)? as u64)),
+        )?)
     }
 
     /// Runs `f` in one read transaction: everything it reads sees one state of the store.
@@ -419,21 +424,29 @@ impl StoreReader {
         &mut self,
         f: impl FnOnce(&StoreReader) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        self.conn.execute_batch("BEGIN")?;
+        let begin = if self.conn.is_postgres() {
+            "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+        } else {
+            "BEGIN"
+        };
+        self.conn.batch(begin)?;
         let out = f(self);
-        self.conn.execute_batch("COMMIT")?;
+        self.conn
+            .batch(if out.is_ok() { "COMMIT" } else { "ROLLBACK" })?;
         out
     }
 
     /// Calls `f` with every stored revision, ordered by area, period and revision (the table
     /// itself is keyed by period first).
     pub fn for_each_revision(&self, mut f: impl FnMut(RevisionRecord)) -> Result<(), StoreError> {
-        let mut st = self.conn.prepare(&format!(
-            "SELECT {COLUMNS} FROM revisions ORDER BY area, period, revision"
-        ))?;
-        for row in st.query_map([], |r| self.record(r))? {
-            f(row?);
-        }
+        self.conn.each(
+            &format!("SELECT {COLUMNS} FROM revisions ORDER BY area, period, revision"),
+            &[],
+            |r| {
+                f(self.record(r)?);
+                Ok(())
+            },
+        )?;
         Ok(())
     }
 
@@ -453,7 +466,7 @@ impl StoreReader {
         let prefix = under.to_string();
         let end = format!("{prefix}:");
         let mut figures = Vec::new();
-        let mut hand_on = |area: &str, zero_report: bool, blob: &[u8]| -> rusqlite::Result<()> {
+        let mut hand_on = |area: &str, zero_report: bool, blob: &[u8]| -> Result<(), DbError> {
             let Ok(code) = area.parse::<AreaCode>() else {
                 return Ok(());
             };
@@ -479,21 +492,16 @@ impl StoreReader {
                 hand_on(row.area, row.zero_report, row.vals)
             });
         }
-        let mut st = self.conn.prepare_cached(
+        self.conn.each(
             "SELECT area, zero_report, vals FROM revisions r
              JOIN (SELECT area AS a_area, MAX(revision) AS a_rev FROM review_events
                    WHERE period = ?3 AND area >= ?1 AND area < ?2 AND length(area) = 12
-                   AND approved = 1 GROUP BY area)
+                   AND approved = 1 GROUP BY area) a
              ON area = a_area AND revision = a_rev
              WHERE period = ?3",
+            args![prefix.as_str(), end.as_str(), &period.to_string()],
+            |row| hand_on(row.text(0)?, row.flag(1)?, row.bytes(2)?),
         )?;
-        let mut rows = st.query([prefix.as_str(), end.as_str(), &period.to_string()])?;
-        while let Some(row) = rows.next()? {
-            let area = row.get_ref(0)?.as_str().map_err(rusqlite::Error::from)?;
-            let zero_report: bool = row.get(1)?;
-            let blob = row.get_ref(2)?.as_blob().map_err(rusqlite::Error::from)?;
-            hand_on(area, zero_report, blob)?;
-        }
         Ok(())
     }
 
@@ -534,17 +542,17 @@ impl StoreReader {
         under: AreaCode,
         period: Period,
     ) -> Result<Vec<String>, StoreError> {
-        let mut st = self.conn.prepare_cached(
+        let prefix = under.to_string();
+        let end = format!("{prefix}:");
+        Ok(self.conn.all(
             "SELECT DISTINCT e.area FROM review_events e
              WHERE e.period = ?1 AND e.area >= ?2 AND e.area < ?3 AND e.approved = 1
              AND e.revision = (SELECT MAX(revision) FROM revisions WHERE period = e.period AND area = e.area)
              AND e.rowid = (SELECT MAX(rowid) FROM review_events
                             WHERE period = e.period AND area = e.area AND revision = e.revision)",
-        )?;
-        let prefix = under.to_string();
-        let end = format!("{prefix}:");
-        let rows = st.query_map([period.to_string(), prefix, end], |r| r.get(0))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            args![&period.to_string(), &prefix, &end],
+            |r| r.string(0),
+        )?)
     }
 
     /// The latest approved (审核通过) revision of an (area, period), if any. A revision is
@@ -554,13 +562,15 @@ impl StoreReader {
         area: AreaCode,
         period: Period,
     ) -> Result<Option<RevisionRecord>, StoreError> {
-        let mut st = self.conn.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM revisions WHERE area = ?1 AND period = ?2
-             AND revision = (SELECT MAX(revision) FROM review_events
-                             WHERE area = ?1 AND period = ?2 AND approved = 1)"
-        ))?;
-        let mut rows = st.query_map([area.to_string(), period.to_string()], |r| self.record(r))?;
-        Ok(rows.next().transpose()?)
+        Ok(self.conn.one(
+            &format!(
+                "SELECT {COLUMNS} FROM revisions WHERE area = ?1 AND period = ?2
+                 AND revision = (SELECT MAX(revision) FROM review_events
+                                 WHERE area = ?1 AND period = ?2 AND approved = 1)"
+            ),
+            args![&area.to_string(), &period.to_string()],
+            |r| self.record(r),
+        )?)
     }
 
     /// Calls `f` with the latest approved revision of every area for `period` that has one,
@@ -574,7 +584,7 @@ impl StoreReader {
             "SELECT {COLUMNS}, (SELECT received_at_ms FROM revisions WHERE area = r.area AND period = r.period AND revision = 1)
              FROM revisions r
              JOIN (SELECT area AS a_area, MAX(revision) AS a_rev FROM review_events
-                   WHERE period = ?1 AND approved = 1 GROUP BY area)
+                   WHERE period = ?1 AND approved = 1 GROUP BY area) a
              ON area = a_area AND revision = a_rev
              WHERE period = ?1"
         );
@@ -587,22 +597,24 @@ impl StoreReader {
         &self,
         period: Period,
     ) -> Result<Vec<(String, String, pingan_domain::rollup::RollupLock)>, StoreError> {
-        let mut st = self.conn.prepare_cached(
-            "SELECT area, (SELECT text FROM names WHERE id = sender), vals FROM revisions r
-             WHERE period = ?1 AND typeof(submission_id) = 'text' AND submission_id LIKE 'fwd-%'
-             AND revision = (SELECT MAX(revision) FROM revisions WHERE period = r.period AND area = r.area)
-             ORDER BY area",
+        // a forwarded record's id is text starting "fwd-" (SQLite keeps other ids as bytes)
+        let text_id = if self.conn.is_postgres() {
+            "TRUE"
+        } else {
+            "typeof(submission_id) = 'text'"
+        };
+        let rows = self.conn.all(
+            &format!(
+                "SELECT area, (SELECT text FROM names WHERE id = sender), vals FROM revisions r
+                 WHERE period = ?1 AND {text_id} AND submission_id LIKE 'fwd-%'
+                 AND revision = (SELECT MAX(revision) FROM revisions WHERE period = r.period AND area = r.area)
+                 ORDER BY area"
+            ),
+            args![&period.to_string()],
+            |row| Ok((row.string(0)?, row.string(1)?, row.bytes(2)?.to_vec())),
         )?;
-        let rows = st.query_map([period.to_string()], |row| {
-            Ok((
-                row.get::<_, String>(0)?,
-                row.get::<_, String>(1)?,
-                row.get::<_, Vec<u8>>(2)?,
-            ))
-        })?;
         let mut out = Vec::new();
-        for row in rows {
-            let (area, sender, vals) = row?;
+        for (area, sender, vals) in rows {
             let lock = self
                 .decode(&vals)
                 .ok()
@@ -622,15 +634,18 @@ impl StoreReader {
         under: AreaCode,
         periods: &[Period],
     ) -> Result<Option<i64>, StoreError> {
-        let mut st = self.conn.prepare_cached(
-            "SELECT MAX(received_at_ms) FROM revisions WHERE period = ?1 AND area >= ?2 AND area < ?3",
-        )?;
         let prefix = under.to_string();
         let end = format!("{prefix}:");
         let mut latest: Option<i64> = None;
         for p in periods {
-            let at: Option<i64> =
-                st.query_row([p.to_string(), prefix.clone(), end.clone()], |r| r.get(0))?;
+            let at = self
+                .conn
+                .one(
+                    "SELECT MAX(received_at_ms) FROM revisions WHERE period = ?1 AND area >= ?2 AND area < ?3",
+                    args![&p.to_string(), &prefix, &end],
+                    |r| r.opt_int(0),
+                )?
+                .flatten();
             latest = latest.max(at);
         }
         Ok(latest)
@@ -643,7 +658,10 @@ impl StoreReader {
         under: AreaCode,
         period: Period,
     ) -> Result<Vec<(String, u32, Option<super::ReviewEvent>)>, StoreError> {
-        let mut st = self.conn.prepare_cached(
+        let prefix = under.to_string();
+        let end = format!("{prefix}:");
+        let p = period.to_string();
+        Ok(self.conn.all(
             "SELECT r.area, r.revision, e.approved, e.by_name, e.identity, e.at_ms, e.reason
              FROM revisions r
              LEFT JOIN review_events e ON e.rowid = (
@@ -652,30 +670,26 @@ impl StoreReader {
              WHERE r.period = ?1 AND r.area > ?2 AND r.area < ?3
              AND r.revision = (SELECT MAX(revision) FROM revisions WHERE period = r.period AND area = r.area)
              ORDER BY r.area",
-        )?;
-        let prefix = under.to_string();
-        let end = format!("{prefix}:");
-        let p = period.to_string();
-        let rows = st.query_map([p.as_str(), prefix.as_str(), end.as_str()], |row| {
-            let area: String = row.get(0)?;
-            let revision: u32 = row.get(1)?;
-            let approved: Option<bool> = row.get(2)?;
-            let decision = match approved {
-                Some(approved) => Some(super::ReviewEvent {
-                    area: area.clone(),
-                    period: p.clone(),
-                    revision,
-                    approved,
-                    by: row.get(3)?,
-                    identity: row.get(4)?,
-                    at_ms: row.get(5)?,
-                    reason: row.get(6)?,
-                }),
-                None => None,
-            };
-            Ok((area, revision, decision))
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+            args![p.as_str(), prefix.as_str(), end.as_str()],
+            |row| {
+                let area = row.string(0)?;
+                let revision = row.u32(1)?;
+                let decision = match row.opt_flag(2)? {
+                    Some(approved) => Some(super::ReviewEvent {
+                        area: area.clone(),
+                        period: p.clone(),
+                        revision,
+                        approved,
+                        by: row.string(3)?,
+                        identity: row.string(4)?,
+                        at_ms: row.int(5)?,
+                        reason: row.string(6)?,
+                    }),
+                    None => None,
+                };
+                Ok((area, revision, decision))
+            },
+        )?)
     }
 
     /// Every review decision (审核) on (area, period), oldest first.
@@ -699,20 +713,13 @@ impl StoreReader {
 
     /// Every subtree owned by a child hub.
     pub fn owners(&self) -> Result<Vec<Owner>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare("SELECT root, identity, serial, since_ms FROM owners ORDER BY root")?;
-        let rows = st.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, i64>(3)?,
-            ))
-        })?;
+        let rows = self.conn.all(
+            "SELECT root, identity, serial, since_ms FROM owners ORDER BY root",
+            &[],
+            |r| Ok((r.string(0)?, r.string(1)?, r.string(2)?, r.int(3)?)),
+        )?;
         let mut out = Vec::new();
-        for row in rows {
-            let (root, identity, serial, since_ms) = row?;
+        for (root, identity, serial, since_ms) in rows {
             let root = root.parse().map_err(|e| StoreError::Corrupt {
                 area: root.clone(),
                 period: String::new(),
@@ -730,35 +737,36 @@ impl StoreReader {
 
     /// Every recorded refusal, oldest first.
     pub fn refusals(&self) -> Result<Vec<Refusal>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare("SELECT at_ms, identity, action, area, reason FROM refusals ORDER BY rowid")?;
-        let rows = st.query_map([], |r| {
-            Ok(Refusal {
-                at_ms: r.get(0)?,
-                identity: r.get(1)?,
-                action: r.get(2)?,
-                area: r.get(3)?,
-                reason: r.get(4)?,
-            })
-        })?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        Ok(self.conn.all(
+            "SELECT at_ms, identity, action, area, reason FROM refusals ORDER BY rowid",
+            &[],
+            |r| {
+                Ok(Refusal {
+                    at_ms: r.int(0)?,
+                    identity: r.string(1)?,
+                    action: r.string(2)?,
+                    area: r.string(3)?,
+                    reason: r.string(4)?,
+                })
+            },
+        )?)
     }
 
     /// Number of stored revisions, all (area, period)s together.
     pub fn revision_count(&self) -> Result<u64, StoreError> {
-        let n: i64 = self
+        let n = self
             .conn
-            .query_row("SELECT COUNT(*) FROM revisions", [], |r| r.get(0))?;
+            .one("SELECT COUNT(*) FROM revisions", &[], |r| r.int(0))?
+            .unwrap_or(0);
         Ok(n as u64)
     }
 
     /// Every (metric, part) a stored report carries (part empty for the total), sorted.
     pub fn catalogue_use(&self) -> Result<Vec<(String, String)>, StoreError> {
-        let mut st = self
-            .conn
-            .prepare("SELECT metric, part FROM value_keys ORDER BY metric, part")?;
-        let rows = st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        Ok(rows.collect::<Result<_, _>>()?)
+        Ok(self.conn.all(
+            "SELECT metric, part FROM value_keys ORDER BY metric, part",
+            &[],
+            |r| Ok((r.string(0)?, r.string(1)?)),
+        )?)
     }
 }

@@ -3,7 +3,7 @@
 //! revision says where the report stands, and none means 待审核. A correction is a new revision,
 //! so it waits for review again, and a decision on an older revision never touches it.
 
-use rusqlite::{Connection, OptionalExtension as _, params};
+use super::db::{Db, DbError, Row, args};
 
 pub(super) const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS review_events (
@@ -33,55 +33,61 @@ pub struct ReviewEvent {
 }
 
 /// A `review_events` row, selected with [`COLUMNS`].
-fn event(r: &rusqlite::Row<'_>) -> rusqlite::Result<ReviewEvent> {
+fn event(r: &Row<'_>) -> Result<ReviewEvent, DbError> {
     Ok(ReviewEvent {
-        area: r.get(0)?,
-        period: r.get(1)?,
-        revision: r.get(2)?,
-        approved: r.get(3)?,
-        by: r.get(4)?,
-        identity: r.get(5)?,
-        at_ms: r.get(6)?,
-        reason: r.get(7)?,
+        area: r.string(0)?,
+        period: r.string(1)?,
+        revision: r.u32(2)?,
+        approved: r.flag(3)?,
+        by: r.string(4)?,
+        identity: r.string(5)?,
+        at_ms: r.int(6)?,
+        reason: r.string(7)?,
     })
 }
 
 const COLUMNS: &str = "area, period, revision, approved, by_name, identity, at_ms, reason";
 
 pub(super) fn latest(
-    conn: &Connection,
+    db: &Db,
     area: &str,
     period: &str,
     revision: u32,
-) -> rusqlite::Result<Option<ReviewEvent>> {
-    conn.query_row(
+) -> Result<Option<ReviewEvent>, DbError> {
+    db.one(
         &format!(
             "SELECT {COLUMNS} FROM review_events
              WHERE period = ?1 AND area = ?2 AND revision = ?3 ORDER BY rowid DESC LIMIT 1"
         ),
-        params![period, area, revision],
+        args![period, area, revision],
         event,
     )
-    .optional()
 }
 
-pub(super) fn all(
-    conn: &Connection,
-    area: &str,
-    period: &str,
-) -> rusqlite::Result<Vec<ReviewEvent>> {
-    let mut st = conn.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM review_events WHERE period = ?1 AND area = ?2 ORDER BY rowid"
-    ))?;
-    let rows = st.query_map(params![period, area], event)?;
-    rows.collect()
+pub(super) fn all(db: &Db, area: &str, period: &str) -> Result<Vec<ReviewEvent>, DbError> {
+    db.all(
+        &format!(
+            "SELECT {COLUMNS} FROM review_events WHERE period = ?1 AND area = ?2 ORDER BY rowid"
+        ),
+        args![period, area],
+        event,
+    )
 }
 
-pub(super) fn insert(conn: &Connection, e: &ReviewEvent) -> rusqlite::Result<()> {
-    conn.execute(
+pub(super) fn insert(db: &Db, e: &ReviewEvent) -> Result<(), DbError> {
+    db.run(
         "INSERT INTO review_events (area, period, revision, approved, by_name, identity, at_ms, reason)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-        params![e.area, e.period, e.revision, e.approved, e.by, e.identity, e.at_ms, e.reason],
+        args![
+            &e.area,
+            &e.period,
+            e.revision,
+            e.approved,
+            &e.by,
+            &e.identity,
+            e.at_ms,
+            &e.reason
+        ],
     )?;
     Ok(())
 }

@@ -4,12 +4,12 @@
 use std::collections::HashMap;
 
 use pingan_domain::{Receipt, ValidReport};
-use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
     CommitHook, Committed, MAX_REVISIONS, Prior, StoreError,
     compact::{self, Names, ValueKeys},
+    db::{Db, DbError, args},
     locks::Locks,
 };
 
@@ -32,7 +32,8 @@ impl std::fmt::Debug for Job {
 }
 
 pub(super) fn run_writer(
-    mut conn: Connection,
+    mut conn: Db,
+    at: &super::StoreAt,
     mut rx: mpsc::Receiver<Job>,
     hook: Option<CommitHook>,
     locks: std::sync::Arc<std::sync::Mutex<Locks>>,
@@ -49,7 +50,7 @@ pub(super) fn run_writer(
         }
         // the locks are held while the group is written: a lock is set before it or after it
         let held = locks.lock().expect("not poisoned");
-        let written = write_group(&mut conn, &group, &mut numbered, &held);
+        let written = write_group(&conn, &group, &mut numbered, &held);
         drop(held);
         match written {
             Ok((results, committed)) => {
@@ -62,6 +63,16 @@ pub(super) fn run_writer(
             }
             Err(e) => {
                 tracing::error!(error = %e, reports = group.len(), "group commit failed, nothing of it stored");
+                if e.is_connection_lost() {
+                    // PostgreSQL went away (restarted, failed over): the senders retry, and
+                    // the next group goes on a new connection if one can be had
+                    match Db::open(at) {
+                        Ok(fresh) => conn = fresh,
+                        Err(e) => {
+                            tracing::error!(error = %e, "reconnecting to the store failed; trying again with the next group")
+                        }
+                    }
+                }
                 // numbers given in the rolled-back transaction are gone with it
                 numbered = Numbered::load_or_log(&conn);
                 let message = e.to_string();
@@ -92,65 +103,60 @@ struct Latest {
     prior: Prior,
 }
 
-/// The statements one group runs, prepared once per transaction.
-struct Statements<'t> {
-    find: rusqlite::CachedStatement<'t>,
-    latest: rusqlite::CachedStatement<'t>,
-    insert: rusqlite::CachedStatement<'t>,
+/// The statements a group runs on `{table}` (`revisions`, or the departments' table).
+const FIND: &str =
+    "SELECT revision, received_at_ms, warnings, zero_report, notes, vals FROM {table}
+     WHERE period = ?1 AND area = ?2 AND submission_id = ?3";
+const LATEST: &str = "SELECT revision, zero_report, vals, (SELECT received_at_ms FROM {table} WHERE area = ?1 AND period = ?2 AND revision = 1)
+     FROM {table} WHERE area = ?1 AND period = ?2 ORDER BY revision DESC LIMIT 1";
+const INSERT: &str = "INSERT INTO {table} (area, period, revision, submission_id, received_at_ms, sender, reporter, zero_report, notes, warnings, vals)
+     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
+
+/// The statements one group runs on one table, their text made once.
+struct Statements {
+    find: String,
+    latest: String,
+    insert: String,
 }
 
-impl<'t> Statements<'t> {
-    /// The statements on `table` (`revisions`, or the departments' table).
-    fn prepare(
-        tx: &'t rusqlite::Transaction<'_>,
-        table: &str,
-    ) -> Result<Statements<'t>, StoreError> {
-        let prepare = |sql: String| {
-            tx.prepare_cached(&sql.replace("{table}", table))
-                .map_err(StoreError::from_sqlite)
-        };
-        Ok(Statements {
-            find: prepare(
-                "SELECT revision, received_at_ms, warnings, zero_report, notes, vals FROM {table}
-                 WHERE period = ?1 AND area = ?2 AND submission_id = ?3".into(),
-            )?,
-            latest: prepare(
-                "SELECT revision, zero_report, vals, (SELECT received_at_ms FROM {table} WHERE area = ?1 AND period = ?2 AND revision = 1)
-                 FROM {table} WHERE area = ?1 AND period = ?2 ORDER BY revision DESC LIMIT 1".into(),
-            )?,
-            insert: prepare(
-                "INSERT INTO {table} (area, period, revision, submission_id, received_at_ms, sender, reporter, zero_report, notes, warnings, vals)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)".into(),
-            )?,
-        })
+impl Statements {
+    fn on(table: &str) -> Statements {
+        Statements {
+            find: FIND.replace("{table}", table),
+            latest: LATEST.replace("{table}", table),
+            insert: INSERT.replace("{table}", table),
+        }
     }
 
     /// The answer to a submission id stored before for the report's (area, period) (a resend
     /// is always of the same area and period): its original receipt, or a refusal when the id
     /// now comes with different content (`vals` the report's values as they would be stored).
     fn earlier(
-        &mut self,
+        &self,
+        tx: &Db,
         r: &ValidReport,
         (area, period): (&str, &str),
         vals: &[u8],
     ) -> Result<Option<Result<Receipt, StoreError>>, StoreError> {
-        let found = self
-            .find
-            .query_row(
-                params![period, area, compact::submission_key(&r.submission_id)],
-                |row| {
-                    Ok((
-                        row.get::<_, u32>(0)?,
-                        row.get::<_, i64>(1)?,
-                        row.get::<_, String>(2)?,
-                        row.get::<_, bool>(3)?,
-                        row.get::<_, String>(4)?,
-                        row.get_ref(5)?.as_blob()? == vals,
-                    ))
-                },
-            )
-            .optional()
-            .map_err(StoreError::from_sqlite)?;
+        let key = compact::submission_key(&r.submission_id);
+        let found = tx.one(
+            &self.find,
+            args![
+                period,
+                area,
+                compact::submission_arg(tx, &r.submission_id, &key)
+            ],
+            |row| {
+                Ok((
+                    row.u32(0)?,
+                    row.int(1)?,
+                    row.string(2)?,
+                    row.flag(3)?,
+                    row.string(4)?,
+                    row.bytes(5)? == vals,
+                ))
+            },
+        )?;
         let Some((revision, received_at_ms, warnings, zero_report, notes, same_values)) = found
         else {
             return Ok(None);
@@ -173,23 +179,20 @@ impl<'t> Statements<'t> {
 
     /// The current revision of (area, period), decoded, if there is one.
     fn latest(
-        &mut self,
+        &self,
+        tx: &Db,
         area: &str,
         period: &str,
         keys: &ValueKeys,
     ) -> Result<Option<Latest>, StoreError> {
-        let row = self
-            .latest
-            .query_row([area, period], |row| {
-                Ok((
-                    row.get::<_, u32>(0)?,
-                    row.get::<_, bool>(1)?,
-                    row.get::<_, Vec<u8>>(2)?,
-                    row.get::<_, i64>(3)?,
-                ))
-            })
-            .optional()
-            .map_err(StoreError::from_sqlite)?;
+        let row = tx.one(&self.latest, args![area, period], |row| {
+            Ok((
+                row.u32(0)?,
+                row.flag(1)?,
+                row.bytes(2)?.to_vec(),
+                row.int(3)?,
+            ))
+        })?;
         let Some((revision, zero_report, vals, first_received_at_ms)) = row else {
             return Ok(None);
         };
@@ -211,8 +214,8 @@ impl<'t> Statements<'t> {
 
     /// Inserts `job`'s report as `revision` of its (area, period), its values encoded (`vals`).
     fn insert(
-        &mut self,
-        tx: &rusqlite::Transaction<'_>,
+        &self,
+        tx: &Db,
         job: &Job,
         revision: u32,
         vals: Vec<u8>,
@@ -222,27 +225,29 @@ impl<'t> Statements<'t> {
         let sender = numbered.name(tx, &job.sender)?;
         let reporter = numbered.name(tx, &r.reporter)?;
         let warnings = compact::warnings_text(&r.warnings);
-        self.insert
-            .execute(params![
-                key(r),
-                r.period.to_string(),
+        let key = compact::submission_key(&r.submission_id);
+        tx.run(
+            &self.insert,
+            args![
+                &key_of(r),
+                &r.period.to_string(),
                 revision,
-                compact::submission_key(&r.submission_id),
+                compact::submission_arg(tx, &r.submission_id, &key),
                 job.now_ms,
                 sender,
                 reporter,
                 r.zero_report,
-                r.notes,
-                warnings,
-                vals
-            ])
-            .map_err(StoreError::from_sqlite)?;
+                &r.notes,
+                &warnings,
+                &vals
+            ],
+        )?;
         Ok(())
     }
 }
 
 /// The stored key of a report's reporter: its area's code, or a department's id.
-fn key(r: &ValidReport) -> String {
+fn key_of(r: &ValidReport) -> String {
     r.department.clone().unwrap_or_else(|| r.area.to_string())
 }
 
@@ -259,7 +264,7 @@ struct Numbered {
 }
 
 impl Numbered {
-    fn load_or_log(conn: &Connection) -> Numbered {
+    fn load_or_log(conn: &Db) -> Numbered {
         match ValueKeys::load(conn) {
             Ok(keys) => Numbered {
                 keys,
@@ -274,22 +279,29 @@ impl Numbered {
     }
 
     /// A report's values as stored: their pairs and shape numbered, then encoded.
-    fn encode(
-        &mut self,
-        tx: &rusqlite::Transaction<'_>,
-        r: &ValidReport,
-    ) -> Result<Vec<u8>, StoreError> {
-        let shape = self
-            .keys
-            .number_valid(tx, &r.values, &mut self.by_metric)
-            .map_err(StoreError::from_sqlite)?;
+    fn encode(&mut self, tx: &Db, r: &ValidReport) -> Result<Vec<u8>, StoreError> {
+        let shape = self.keys.number_valid(tx, &r.values, &mut self.by_metric)?;
         Ok(compact::encode_valid(r, shape))
     }
 
-    fn name(&mut self, tx: &rusqlite::Transaction<'_>, text: &str) -> Result<i64, StoreError> {
-        self.names
-            .id(tx, text, &mut self.new_names)
-            .map_err(StoreError::from_sqlite)
+    fn name(&mut self, tx: &Db, text: &str) -> Result<i64, StoreError> {
+        Ok(self.names.id(tx, text, &mut self.new_names)?)
+    }
+
+    /// On PostgreSQL, once this writer holds the writers' lock: loads the pairs and shapes
+    /// again when another hub process numbered more since (numbers are given by the one writer
+    /// holding the lock, so two processes never give one number twice).
+    fn catch_up(&mut self, tx: &Db) -> Result<(), DbError> {
+        let numbered = tx.one(
+            "SELECT (SELECT COALESCE(MAX(id) + 1, 0) FROM value_keys),
+                    (SELECT COALESCE(MAX(id) + 1, 0) FROM value_shapes)",
+            &[],
+            |r| Ok((r.int(0)? as usize, r.int(1)? as usize)),
+        )?;
+        if numbered != Some(self.keys.counts()) {
+            self.keys = ValueKeys::load(tx)?;
+        }
+        Ok(())
     }
 
     /// The open transaction committed: what it numbered is kept.
@@ -299,103 +311,109 @@ impl Numbered {
 }
 
 fn write_group(
-    conn: &mut Connection,
+    conn: &Db,
     group: &[Job],
     numbered: &mut Numbered,
     locks: &Locks,
 ) -> Result<GroupOutcome, StoreError> {
-    let tx = conn
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(StoreError::from_sqlite)?;
+    let outcome = conn.write(|tx| write_jobs(tx, group, numbered, locks))?;
+    numbered.committed();
+    Ok(outcome)
+}
+
+/// The writers' lock on PostgreSQL: one hub process writes at a time (within a process,
+/// concurrent submissions still share a transaction), so revision numbers, resends and numbered
+/// pairs are decided once, by the database.
+const WRITERS_LOCK: &str = "SELECT pg_advisory_xact_lock(7231002)";
+
+fn write_jobs(
+    tx: &Db,
+    group: &[Job],
+    numbered: &mut Numbered,
+    locks: &Locks,
+) -> Result<GroupOutcome, StoreError> {
+    if tx.is_postgres() {
+        tx.batch(WRITERS_LOCK)?;
+        numbered.catch_up(tx)?;
+    }
     let mut results = Vec::with_capacity(group.len());
     let mut committed = Vec::with_capacity(group.len());
-    {
-        let mut divisions = Statements::prepare(&tx, "revisions")?;
-        let mut departments = Statements::prepare(&tx, super::schema::DEPARTMENT_REVISIONS)?;
-        let mut added: HashMap<String, i64> = HashMap::new();
-        for job in group {
-            let r = &job.report;
-            let st = if r.department.is_some() {
-                &mut departments
-            } else {
-                &mut divisions
-            };
-            let (area, period) = (key(r), r.period.to_string());
-            let vals = numbered.encode(&tx, r)?;
-            if let Some(answer) = st.earlier(r, (&area, &period), &vals)? {
-                results.push(answer);
-                continue;
-            }
-            // a closed period takes nothing more (a child hub's rollup: its own locks decide)
-            if r.rollup.is_none()
-                && let Some(lock) = locks.check(&r.form, r.period, r.area, job.now_ms)
-            {
-                results.push(Err(StoreError::Locked {
-                    area,
-                    lock: Box::new(lock),
-                }));
-                continue;
-            }
-            let latest = st.latest(&area, &period, &numbered.keys)?;
-            let revision = latest.as_ref().map_or(1, |l| l.revision + 1);
-            if revision > MAX_REVISIONS {
-                results.push(Err(StoreError::TooManyRevisions { area, period }));
-                continue;
-            }
-            st.insert(&tx, job, revision, vals, numbered)?;
-            let receipt = Receipt {
-                submission_id: r.submission_id.clone(),
-                area: r.area,
-                period: r.period,
-                revision,
-                accepted_at_ms: job.now_ms,
-                warnings: r.warnings.clone(),
-                duplicate: false,
-                department: r.department.clone(),
-            };
-            if r.department.is_some() {
-                // a department's report is no division's: the rollups never see it
-                results.push(Ok(receipt));
-                continue;
-            }
-            *added.entry(period.clone()).or_default() += 1;
-            committed.push(Committed {
-                area: r.area,
-                period: r.period,
-                revision,
-                received_at_ms: job.now_ms,
-                first_received_at_ms: latest
-                    .as_ref()
-                    .map_or(job.now_ms, |l| l.first_received_at_ms),
-                zero_report: r.zero_report,
-                values: r.values_as_given(),
-                rollup: r.rollup.clone(),
-                previous: latest.map(|l| l.prior),
-            });
-            results.push(Ok(receipt));
+    let divisions = Statements::on("revisions");
+    let departments = Statements::on(super::schema::DEPARTMENT_REVISIONS);
+    let mut added: HashMap<String, i64> = HashMap::new();
+    for job in group {
+        let r = &job.report;
+        let st = if r.department.is_some() {
+            &departments
+        } else {
+            &divisions
+        };
+        let (area, period) = (key_of(r), r.period.to_string());
+        let vals = numbered.encode(tx, r)?;
+        if let Some(answer) = st.earlier(tx, r, (&area, &period), &vals)? {
+            results.push(answer);
+            continue;
         }
-        count_revisions(&tx, added)?;
+        // a closed period takes nothing more (a child hub's rollup: its own locks decide)
+        if r.rollup.is_none()
+            && let Some(lock) = locks.check(&r.form, r.period, r.area, job.now_ms)
+        {
+            results.push(Err(StoreError::Locked {
+                area,
+                lock: Box::new(lock),
+            }));
+            continue;
+        }
+        let latest = st.latest(tx, &area, &period, &numbered.keys)?;
+        let revision = latest.as_ref().map_or(1, |l| l.revision + 1);
+        if revision > MAX_REVISIONS {
+            results.push(Err(StoreError::TooManyRevisions { area, period }));
+            continue;
+        }
+        st.insert(tx, job, revision, vals, numbered)?;
+        let receipt = Receipt {
+            submission_id: r.submission_id.clone(),
+            area: r.area,
+            period: r.period,
+            revision,
+            accepted_at_ms: job.now_ms,
+            warnings: r.warnings.clone(),
+            duplicate: false,
+            department: r.department.clone(),
+        };
+        if r.department.is_some() {
+            // a department's report is no division's: the rollups never see it
+            results.push(Ok(receipt));
+            continue;
+        }
+        *added.entry(period.clone()).or_default() += 1;
+        committed.push(Committed {
+            area: r.area,
+            period: r.period,
+            revision,
+            received_at_ms: job.now_ms,
+            first_received_at_ms: latest
+                .as_ref()
+                .map_or(job.now_ms, |l| l.first_received_at_ms),
+            zero_report: r.zero_report,
+            values: r.values_as_given(),
+            rollup: r.rollup.clone(),
+            previous: latest.map(|l| l.prior),
+        });
+        results.push(Ok(receipt));
     }
-    tx.commit().map_err(StoreError::from_sqlite)?;
-    numbered.committed();
+    count_revisions(tx, added)?;
     Ok((results, committed))
 }
 
 /// Adds a group's new revisions to each period's count.
-fn count_revisions(
-    tx: &rusqlite::Transaction<'_>,
-    added: HashMap<String, i64>,
-) -> Result<(), StoreError> {
-    let mut count = tx
-        .prepare_cached(
-            "INSERT INTO period_revisions (period, revisions) VALUES (?1, ?2)
-             ON CONFLICT (period) DO UPDATE SET revisions = revisions + excluded.revisions",
-        )
-        .map_err(StoreError::from_sqlite)?;
+fn count_revisions(tx: &Db, added: HashMap<String, i64>) -> Result<(), StoreError> {
     for (period, n) in added {
-        count
-            .execute(params![period, n])
-            .map_err(StoreError::from_sqlite)?;
+        tx.run(
+            "INSERT INTO period_revisions (period, revisions) VALUES (?1, ?2)
+             ON CONFLICT (period) DO UPDATE SET revisions = period_revisions.revisions + excluded.revisions",
+            args![&period, n],
+        )?;
     }
     Ok(())
 }

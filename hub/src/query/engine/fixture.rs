@@ -62,7 +62,7 @@ impl Fixture {
             Some(Arc::new(move |c: &[Committed]| hook_engine.apply(c))),
         )
         .unwrap();
-        engine.load(store.path().to_owned(), None).unwrap();
+        engine.load(store.at().clone(), None).unwrap();
         Fixture {
             engine,
             store,

@@ -47,8 +47,12 @@ impl Engine {
     /// `snapshot` for every period the store has not changed since it was taken, and from the
     /// store's current revisions for every other period. Later [`Engine::save_snapshot`] calls
     /// write to the same file.
-    pub fn load(&self, db: PathBuf, snapshot: Option<PathBuf>) -> Result<Loaded, QueryError> {
-        let _ = self.db.set(db);
+    pub fn load(
+        &self,
+        db: impl Into<crate::store::StoreAt>,
+        snapshot: Option<PathBuf>,
+    ) -> Result<Loaded, QueryError> {
+        let _ = self.db.set(db.into());
         if let Some(path) = &snapshot {
             let _ = self.snapshot.set(path.clone());
         }

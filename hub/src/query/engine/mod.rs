@@ -160,7 +160,7 @@ pub struct Engine {
     expected_base: OnceLock<ExpectedBase>,
     /// Per year, every area's population by id (see [`Engine::populations`]).
     population: Mutex<HashMap<i32, Arc<Vec<Option<f64>>>>>,
-    db: OnceLock<PathBuf>,
+    db: OnceLock<crate::store::StoreAt>,
     readers: Mutex<Vec<StoreReader>>,
     /// Where the rollups are saved for a fast restart.
     snapshot: OnceLock<PathBuf>,
@@ -368,7 +368,7 @@ impl Engine {
             .db
             .get()
             .ok_or_else(|| QueryError::Engine("the engine has no store yet".into()))?;
-        Ok(StoreReader::open(db)?)
+        Ok(StoreReader::open_at(db)?)
     }
 
     fn give_back(&self, reader: StoreReader) {
