@@ -56,6 +56,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Certs(cmd) => certs(cmd),
         Command::Import(args) => import(args).await,
         Command::Owners(cmd) => owners(cmd),
+        Command::Migrate(args) => pingan_hub::cmd::migrate::run(&args),
         Command::Users(cmd) => users(cmd),
         Command::Forms(args) => forms(args),
     }

@@ -73,9 +73,20 @@ impl TestHub {
         clock: Clock,
         areas: pingan_domain::Areas,
     ) -> TestHub {
+        TestHub::start_on_store(listener, data, store_for(data), clock, areas).await
+    }
+
+    /// A hub whose store is `store` (several hubs on one PostgreSQL database, say).
+    pub async fn start_on_store(
+        listener: TcpListener,
+        data: &Path,
+        store: pingan_hub::store::StoreAt,
+        clock: Clock,
+        areas: pingan_domain::Areas,
+    ) -> TestHub {
         let state = HubState::open_on(
             data,
-            store_for(data),
+            store,
             Catalogue::builtin(),
             areas,
             clock,

@@ -208,6 +208,11 @@ impl Users {
         Ok(Users { conn: db })
     }
 
+    /// The accounts' database (for `pingan-hub migrate`).
+    pub(crate) fn db(&self) -> &Db {
+        &self.conn
+    }
+
     /// Adds an account reading `area`'s subtree.
     pub fn add(
         &self,

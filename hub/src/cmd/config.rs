@@ -43,6 +43,9 @@ pub enum Command {
     /// Certificates for mutual TLS: a CA, and certificates for nodes, viewers and hubs.
     #[command(subcommand)]
     Certs(CertsCommand),
+    /// Copy a stopped hub's store to another database and check the copy, period by period:
+    /// SQLite (a data directory) to PostgreSQL (postgres://...), or back.
+    Migrate(crate::cmd::migrate::MigrateArgs),
     /// Subtrees owned by child hubs (federation), in a stopped hub's store.
     #[command(subcommand)]
     Owners(OwnersCommand),

@@ -6,6 +6,7 @@ pub mod config;
 pub mod demo;
 pub mod import;
 pub mod lock_client;
+pub mod migrate;
 pub mod query_client;
 pub mod review_client;
 

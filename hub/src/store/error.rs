@@ -35,6 +35,9 @@ pub enum StoreError {
         area: String,
         lock: Box<super::LockRecord>,
     },
+    /// A copy between stores that cannot be made or does not check.
+    #[error("{0}")]
+    Migrate(String),
     /// A review decision that cannot be taken (already decided, a newer revision came).
     #[error("{0}")]
     Review(String),

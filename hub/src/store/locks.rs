@@ -97,6 +97,11 @@ impl Locks {
     }
 
     /// Takes a record in (replacing the one of the same form, period and root).
+    /// Takes the records of `fresh` (loaded again from the store), keeping the rule.
+    pub(super) fn take_records(&mut self, fresh: Locks) {
+        self.records = fresh.records;
+    }
+
     pub(super) fn put(&mut self, r: LockRecord) {
         let list = self
             .records

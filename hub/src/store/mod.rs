@@ -18,8 +18,10 @@ mod audit;
 mod compact;
 pub mod db;
 mod error;
+mod follow;
 mod lock;
 mod locks;
+pub mod migrate;
 mod reader;
 mod review;
 mod schema;
@@ -51,7 +53,7 @@ use tokio::sync::{mpsc, oneshot};
 use audit::Repeated;
 use db::{Db, args};
 use schema::{configure, create_or_migrate};
-use writer::{Job, MAX_GROUP, run_writer};
+use writer::{AfterCommit, Job, MAX_GROUP, run_writer};
 
 /// Most revisions of one (area, period): corrections are rare, a flood of them is not a
 /// correction.
@@ -123,6 +125,8 @@ pub struct Store {
     locks: Arc<Mutex<Locks>>,
     /// Review decisions are taken one at a time (two reviewers at once: one is first).
     reviewing: Mutex<()>,
+    /// On PostgreSQL: the thread following the other hub processes' commits, and its stop.
+    follower: Mutex<Option<(Arc<std::sync::atomic::AtomicBool>, JoinHandle<()>)>>,
 }
 
 impl Store {
@@ -148,13 +152,29 @@ impl Store {
         configure(&conn)?;
         create_or_migrate(&conn)?;
         let locks = Arc::new(Mutex::new(Locks::load(&conn)?));
+        let mut follower = None;
+        let after = match hook {
+            Some(hook) if conn.is_postgres() => {
+                let follow = Arc::new(follow::Follower::new(&conn, hook)?);
+                let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+                let thread = follow::spawn(at.clone(), follow.clone(), locks.clone(), stop.clone())
+                    .map_err(|source| StoreError::Io {
+                        path: "store-follower thread".into(),
+                        source,
+                    })?;
+                follower = Some((stop, thread));
+                AfterCommit::Follow(follow)
+            }
+            Some(hook) => AfterCommit::Hook(hook),
+            None => AfterCommit::Nothing,
+        };
         let (tx, rx) = mpsc::channel(MAX_GROUP * 2);
         let writer_locks = locks.clone();
         let writer = std::thread::Builder::new()
             .name("store-writer".into())
             .spawn({
                 let at = at.clone();
-                move || run_writer(conn, &at, rx, hook, writer_locks)
+                move || run_writer(conn, &at, rx, after, writer_locks)
             })
             .map_err(|source| StoreError::Io {
                 path: "store-writer thread".into(),
@@ -169,7 +189,25 @@ impl Store {
             lock: Mutex::new(Some(lock)),
             locks,
             reviewing: Mutex::new(()),
+            follower: Mutex::new(follower),
         })
+    }
+
+    /// Copies the store at `from` into the empty store at `to` (SQLite to PostgreSQL or back)
+    /// and checks the copy period by period (`pingan-hub migrate`; both hubs stopped).
+    pub fn migrate(
+        from: &StoreAt,
+        to: &StoreAt,
+        progress: impl FnMut(&str, u64),
+    ) -> Result<migrate::Migrated, StoreError> {
+        if !from.exists() {
+            return Err(StoreError::Migrate(format!(
+                "{} 没有 hub 的存储 (no hub store there)",
+                from.shown()
+            )));
+        }
+        let (source, destination) = (Db::open(from)?, Db::open(to)?);
+        migrate::copy_store(&source, &destination, progress)
     }
 
     /// Sets when periods lock by themselves (`serve --lock-after-days`).
@@ -376,6 +414,10 @@ impl Store {
         self.jobs.lock().expect("not poisoned").take();
         if let Some(w) = self.writer.lock().expect("not poisoned").take() {
             let _ = w.join();
+        }
+        if let Some((stop, thread)) = self.follower.lock().expect("not poisoned").take() {
+            stop.store(true, std::sync::atomic::Ordering::Relaxed);
+            let _ = thread.join();
         }
         self.flush_repeated(i64::MAX);
         self.lock.lock().expect("not poisoned").take();
@@ -776,5 +818,116 @@ mod tests {
         revisions.sort();
         assert_eq!(revisions, (1..=200).collect::<Vec<u32>>());
         assert_eq!(store.reader().unwrap().revision_count().unwrap(), 200);
+    }
+
+    /// Every revision, with its audit fields, as the reader gives them back.
+    fn all_revisions(at: &StoreAt) -> Vec<RevisionRecord> {
+        let mut out = Vec::new();
+        StoreReader::open_at(at)
+            .unwrap()
+            .for_each_revision(|r| out.push(r))
+            .unwrap();
+        out
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_store_migrates_to_postgres_and_back_and_checks_the_same() {
+        let first = tempfile::tempdir().unwrap();
+        let store = Store::open(first.path()).unwrap();
+        let uuid = "0b9f5c2e-3d4a-4f6b-8c7d-1e2f3a4b5c6d";
+        let import = "import-00112233445566778899aabbccddeeff";
+        store
+            .write(valid(uuid, 1), "spiffe://a".into(), 10)
+            .await
+            .unwrap();
+        store
+            .write(valid(import, 7), "import".into(), 20)
+            .await
+            .unwrap();
+        store
+            .write(
+                valid_of("c", "510722101003", "2026-09", 3),
+                "spiffe://b".into(),
+                30,
+            )
+            .await
+            .unwrap();
+        store
+            .decide(ReviewEvent {
+                area: "510722101002".into(),
+                period: "2026-10".into(),
+                revision: 2,
+                approved: true,
+                by: "潼川镇".into(),
+                identity: "pingan://viewer/510722101".into(),
+                at_ms: 40,
+                reason: String::new(),
+            })
+            .unwrap();
+        store
+            .record_refusal(
+                "pingan://node/510722104001",
+                "submit",
+                "510722101002",
+                "不是本辖区",
+            )
+            .unwrap();
+        store.close();
+        drop(store);
+        let before = all_revisions(&StoreAt::new(first.path(), None));
+        assert_eq!(before.len(), 3);
+
+        // to PostgreSQL when the suite has one, else to another SQLite store; then back
+        let middle_dir = tempfile::tempdir().unwrap();
+        let middle =
+            StoreAt::fresh_test_database().unwrap_or_else(|| StoreAt::new(middle_dir.path(), None));
+        let copied = Store::migrate(&StoreAt::new(first.path(), None), &middle, |_, _| {}).unwrap();
+        assert!(copied.verified());
+        assert_eq!(
+            copied
+                .periods
+                .iter()
+                .map(|(a, b)| (a.period.as_str(), a.revisions, b.revisions))
+                .collect::<Vec<_>>(),
+            vec![("2026-09", 1, 1), ("2026-10", 2, 2)]
+        );
+        assert_eq!(all_revisions(&middle), before);
+        let r = StoreReader::open_at(&middle).unwrap();
+        assert_eq!(r.refusals().unwrap().len(), 1);
+        assert_eq!(r.review_events("510722101002", "2026-10").unwrap().len(), 1);
+        drop(r);
+        // into a store that holds something: refused, nothing touched
+        let again = Store::migrate(&StoreAt::new(first.path(), None), &middle, |_, _| {});
+        assert!(matches!(again, Err(StoreError::Migrate(_))), "{again:?}");
+
+        // the copy takes new reports: a new sender is numbered after the copied ones, a resend
+        // is still answered with its original receipt
+        let work = tempfile::tempdir().unwrap();
+        let store = Store::open_at(work.path(), middle.clone(), None).unwrap();
+        let resent = store
+            .write(valid(uuid, 1), "spiffe://a".into(), 50)
+            .await
+            .unwrap();
+        assert_eq!(
+            (resent.revision, resent.duplicate, resent.accepted_at_ms),
+            (1, true, 10)
+        );
+        let next = store
+            .write(valid("d", 9), "spiffe://new".into(), 60)
+            .await
+            .unwrap();
+        assert_eq!(next.revision, 3);
+        store.close();
+        drop(store);
+        let after = all_revisions(&middle);
+        assert_eq!(after.len(), 4);
+        assert_eq!(after[2].sender, "spiffe://new");
+        assert_eq!(after[0].sender, "spiffe://a");
+
+        // and back into SQLite: the same revisions, the new one included
+        let last = tempfile::tempdir().unwrap();
+        let back = Store::migrate(&middle, &StoreAt::new(last.path(), None), |_, _| {}).unwrap();
+        assert!(back.verified());
+        assert_eq!(all_revisions(&StoreAt::new(last.path(), None)), after);
     }
 }

@@ -263,9 +263,14 @@ CREATE TABLE IF NOT EXISTS revisions (
     notes           TEXT   NOT NULL,
     warnings        TEXT   NOT NULL,
     vals            BYTEA  NOT NULL,
+    -- commit order (writers take turns): what other hub processes on this database follow
+    seq             BIGSERIAL NOT NULL,
     PRIMARY KEY (period, area, revision),
     UNIQUE (period, area, submission_id)
 );
+-- (a database made before the column: numbered now, in no particular order)
+ALTER TABLE revisions ADD COLUMN IF NOT EXISTS seq BIGSERIAL NOT NULL;
+CREATE INDEX IF NOT EXISTS revisions_seq ON revisions (seq);
 CREATE TABLE IF NOT EXISTS department_revisions (
     area            TEXT COLLATE "C" NOT NULL,
     period          TEXT COLLATE "C" NOT NULL,

@@ -13,6 +13,16 @@ use super::{
     locks::Locks,
 };
 
+/// What the writer does with a group once committed, before its receipts are sent.
+pub(super) enum AfterCommit {
+    Nothing,
+    /// Hands the group to the hook (one process owns the store: SQLite).
+    Hook(CommitHook),
+    /// Catches up with the store's commits in order, this group's among them (PostgreSQL,
+    /// where other processes commit too).
+    Follow(std::sync::Arc<super::follow::Follower>),
+}
+
 /// Most submissions committed in one transaction.
 pub(super) const MAX_GROUP: usize = 2048;
 
@@ -35,7 +45,7 @@ pub(super) fn run_writer(
     mut conn: Db,
     at: &super::StoreAt,
     mut rx: mpsc::Receiver<Job>,
-    hook: Option<CommitHook>,
+    after: AfterCommit,
     locks: std::sync::Arc<std::sync::Mutex<Locks>>,
 ) {
     // the numbered (metric, part) pairs and names: only new ones are written
@@ -54,8 +64,14 @@ pub(super) fn run_writer(
         drop(held);
         match written {
             Ok((results, committed)) => {
-                if let Some(hook) = &hook {
-                    hook(&committed);
+                match &after {
+                    AfterCommit::Hook(hook) => hook(&committed),
+                    AfterCommit::Follow(follower) => {
+                        if let Err(e) = follower.catch_up(&conn) {
+                            tracing::error!(error = %e, "rolling up what was just committed failed; the follower catches up");
+                        }
+                    }
+                    AfterCommit::Nothing => {}
                 }
                 for (job, result) in group.into_iter().zip(results) {
                     let _ = job.reply.send(result);
