@@ -29,6 +29,7 @@ impl From<HubError> for Status {
             HubError::Store(StoreError::Review(_)) => Code::FailedPrecondition,
             // transient: the node keeps the report and retries
             HubError::Store(StoreError::DiskFull(_) | StoreError::Closed) => Code::Unavailable,
+            HubError::Store(e) if e.is_connection_lost() => Code::Unavailable,
             HubError::Store(_) => Code::Internal,
             HubError::Query(QueryError::BadRequest(_)) => Code::InvalidArgument,
             HubError::Query(QueryError::UnknownArea(_)) => Code::NotFound,
@@ -39,6 +40,7 @@ impl From<HubError> for Status {
             }
             HubError::Query(QueryError::DeadlineExceeded) => Code::DeadlineExceeded,
             HubError::Query(QueryError::Store(StoreError::Closed)) => Code::Unavailable,
+            HubError::Query(QueryError::Store(e)) if e.is_connection_lost() => Code::Unavailable,
             HubError::Query(_) => Code::Internal,
             // a second child hub for an owned subtree: not this certificate's to write
             HubError::Ownership(OwnershipError::Conflict(_)) => Code::PermissionDenied,

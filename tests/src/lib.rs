@@ -216,9 +216,6 @@ where
 /// `PINGAN_TEST_POSTGRES` names a PostgreSQL server, a database of its own there (the same
 /// one whenever this directory is opened again: a restart finds what it stored).
 pub fn store_for(data: &Path) -> pingan_hub::store::StoreAt {
-    static STORES: std::sync::Mutex<
-        Option<std::collections::HashMap<PathBuf, pingan_hub::store::StoreAt>>,
-    > = std::sync::Mutex::new(None);
     let mut stores = STORES.lock().expect("not poisoned");
     stores
         .get_or_insert_with(Default::default)
@@ -228,6 +225,20 @@ pub fn store_for(data: &Path) -> pingan_hub::store::StoreAt {
                 .unwrap_or_else(|| pingan_hub::store::StoreAt::new(data, None))
         })
         .clone()
+}
+
+/// The stores [`store_for`] gave, by data directory.
+static STORES: std::sync::Mutex<
+    Option<std::collections::HashMap<PathBuf, pingan_hub::store::StoreAt>>,
+> = std::sync::Mutex::new(None);
+
+/// Makes `store` the store of the hub whose data directory is `data` (a database a test made).
+pub fn set_store_for(data: &Path, store: pingan_hub::store::StoreAt) {
+    STORES
+        .lock()
+        .expect("not poisoned")
+        .get_or_insert_with(Default::default)
+        .insert(data.to_owned(), store);
 }
 
 /// The environment a `pingan-hub` command on `data` needs to use [`store_for`]'s store:

@@ -138,6 +138,9 @@ pub enum DbError {
     /// A value that does not read as what it should be.
     #[error("{0}")]
     Bad(String),
+    /// No connection could be made (the server is down, or none of the hosts takes writes).
+    #[error("PostgreSQL unreachable: {0}")]
+    Unreachable(String),
 }
 
 fn pg_text(e: &tokio_postgres::Error) -> String {
@@ -156,7 +159,7 @@ impl DbError {
         match self {
             DbError::Sqlite(e) => e.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull),
             DbError::Postgres(e) => e.code() == Some(&tokio_postgres::error::SqlState::DISK_FULL),
-            DbError::Bad(_) => false,
+            DbError::Bad(_) | DbError::Unreachable(_) => false,
         }
     }
 
@@ -164,9 +167,10 @@ impl DbError {
     /// broke): a new connection may succeed where this one cannot.
     pub(crate) fn is_connection_lost(&self) -> bool {
         match self {
+            DbError::Unreachable(_) => true,
             DbError::Postgres(e) => {
                 e.is_closed()
-                    || e.as_db_error().is_none()
+                    || std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>())
                     || e.code().is_some_and(|c| {
                         let c = c.code();
                         // connection exceptions, operator intervention (shutdown), read-only
@@ -442,7 +446,8 @@ impl Pg {
         });
         let client = rx
             .recv()
-            .map_err(|_| DbError::Bad("connecting to PostgreSQL: no answer".into()))??;
+            .map_err(|_| DbError::Unreachable("no answer".into()))?
+            .map_err(|e| DbError::Unreachable(pg_text(&e)))?;
         Ok(Pg {
             client,
             statements: RefCell::new(HashMap::new()),

@@ -11,6 +11,10 @@ pub enum StoreError {
     IdReused(String),
     #[error("hub store is shutting down")]
     Closed,
+    /// The database is out of reach for now (PostgreSQL restarting or failing over): nothing
+    /// was stored, a retry may succeed.
+    #[error("hub store's database is unavailable, nothing was stored; retry: {0}")]
+    Unavailable(String),
     #[error("hub store error: {0}")]
     Db(super::db::DbError),
     #[error("hub store {path}: {source}")]
@@ -70,6 +74,7 @@ impl StoreError {
     /// The database connection was lost (PostgreSQL stopped or failed over): worth a retry on
     /// a new connection.
     pub fn is_connection_lost(&self) -> bool {
-        matches!(self, StoreError::Db(e) if e.is_connection_lost())
+        matches!(self, StoreError::Unavailable(_))
+            || matches!(self, StoreError::Db(e) if e.is_connection_lost())
     }
 }

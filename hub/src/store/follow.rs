@@ -224,13 +224,19 @@ pub(crate) fn spawn(
 
 /// Loads the locks again when another process locked or unlocked something since.
 fn take_locks(db: &Db, locks: &Mutex<Locks>, seen: &mut i64) -> Result<(), StoreError> {
-    let events = db
-        .one("SELECT COUNT(*) FROM lock_events", &[], |r| r.int(0))?
-        .unwrap_or(0);
-    if events != *seen {
-        let fresh = Locks::load(db)?;
-        locks.lock().expect("not poisoned").take_records(fresh);
-        *seen = events;
+    let count = || -> Result<i64, StoreError> {
+        Ok(db
+            .one("SELECT COUNT(*) FROM lock_events", &[], |r| r.int(0))?
+            .unwrap_or(0))
+    };
+    if count()? == *seen {
+        return Ok(());
     }
+    // read while holding the locks: a lock this process sets meanwhile (written and kept while
+    // holding them too) is then either in what is read or set after it, never undone by it
+    let mut held = locks.lock().expect("not poisoned");
+    let events = count()?;
+    held.take_records(Locks::load(db)?);
+    *seen = events;
     Ok(())
 }

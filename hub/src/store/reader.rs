@@ -153,6 +153,12 @@ impl StoreReader {
         Ok(StoreReader { conn, keys })
     }
 
+    /// Whether the connection still answers (always, for SQLite's file; a PostgreSQL
+    /// connection dies with its server).
+    pub fn alive(&self) -> bool {
+        !self.conn.is_postgres() || self.conn.batch("SELECT 1").is_ok()
+    }
+
     /// Stored values, decoded against the numbered pairs (loaded again once if they name a
     /// pair numbered after this reader loaded them).
     fn decode(&self, blob: &[u8]) -> Result<pb::StoredValues, Unreadable> {

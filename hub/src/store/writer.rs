@@ -95,6 +95,7 @@ pub(super) fn run_writer(
                 for job in group {
                     let err = match &e {
                         StoreError::DiskFull(m) => StoreError::DiskFull(m.clone()),
+                        e if e.is_connection_lost() => StoreError::Unavailable(message.clone()),
                         _ => StoreError::Corrupt {
                             area: job.report.area.to_string(),
                             period: job.report.period.to_string(),

@@ -361,8 +361,14 @@ impl Engine {
     }
 
     fn reader(&self) -> Result<StoreReader, QueryError> {
-        if let Some(r) = self.readers.lock().expect("not poisoned").pop() {
-            return Ok(r);
+        loop {
+            let Some(r) = self.readers.lock().expect("not poisoned").pop() else {
+                break;
+            };
+            // a pooled PostgreSQL connection may have died with its server (a failover)
+            if r.alive() {
+                return Ok(r);
+            }
         }
         let db = self
             .db
