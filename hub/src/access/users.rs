@@ -106,7 +106,9 @@ impl UserRow {
 /// The accounts and sessions of one hub.
 #[derive(Debug)]
 pub struct Users {
-    conn: Db,
+    conn: std::cell::RefCell<Db>,
+    /// The PostgreSQL database, to connect again after a failover.
+    postgres: Option<String>,
 }
 
 const SCHEMA: &str = "
@@ -177,7 +179,10 @@ impl Users {
                 tx.batch("SELECT pg_advisory_xact_lock(7231004)")?;
                 tx.batch(POSTGRES_SCHEMA)
             })?;
-            return Ok(Users { conn });
+            return Ok(Users {
+                conn: std::cell::RefCell::new(conn),
+                postgres: Some(url.to_owned()),
+            });
         }
         std::fs::create_dir_all(dir).map_err(|source| UserError::Io {
             path: dir.to_owned(),
@@ -205,12 +210,28 @@ impl Users {
             conn.execute_batch(SCHEMA)
         };
         set_up().map_err(DbError::from)?;
-        Ok(Users { conn: db })
+        Ok(Users {
+            conn: std::cell::RefCell::new(db),
+            postgres: None,
+        })
     }
 
     /// The accounts' database (for `pingan-hub migrate`).
-    pub(crate) fn db(&self) -> &Db {
-        &self.conn
+    pub(crate) fn db(&self) -> std::cell::Ref<'_, Db> {
+        self.conn.borrow()
+    }
+
+    /// The connection, made again first when PostgreSQL's went away (a failover, a restart):
+    /// a dashboard's sign-in works again as soon as the database does.
+    fn conn(&self) -> Result<std::cell::Ref<'_, Db>, UserError> {
+        if let Some(url) = &self.postgres {
+            let alive = self.conn.borrow().batch("SELECT 1").is_ok();
+            if !alive {
+                let fresh = Db::open(&crate::store::StoreAt::Postgres(url.clone()))?;
+                *self.conn.borrow_mut() = fresh;
+            }
+        }
+        Ok(self.conn.borrow())
     }
 
     /// Adds an account reading `area`'s subtree.
@@ -229,7 +250,7 @@ impl Users {
             return Err(UserError::UnknownArea(code.to_string()));
         }
         // names differing only in case would be two accounts a leader cannot tell apart
-        let taken = self.conn.one(
+        let taken = self.conn()?.one(
             "SELECT name FROM users WHERE lower(name) = lower(?1)",
             args![name],
             |r| r.string(0),
@@ -238,7 +259,7 @@ impl Users {
             return Err(UserError::Exists(taken));
         }
         let hash = hash_password(password)?;
-        let inserted = self.conn.run(
+        let inserted = self.conn()?.run(
             "INSERT INTO users (name, area, password, created_at_ms, updated_at_ms) VALUES (?1, ?2, ?3, ?4, ?4)
              ON CONFLICT (name) DO NOTHING",
             args![name, &code.to_string(), &hash, now_ms],
@@ -256,14 +277,14 @@ impl Users {
     /// Sets a new password and ends the user's sessions.
     pub fn set_password(&self, name: &str, password: &str, now_ms: i64) -> Result<(), UserError> {
         let hash = hash_password(password)?;
-        let changed = self.conn.run(
+        let changed = self.conn()?.run(
             "UPDATE users SET password = ?2, updated_at_ms = ?3 WHERE name = ?1",
             args![name, &hash, now_ms],
         )?;
         if changed == 0 {
             return Err(UserError::Unknown(name.to_owned()));
         }
-        self.conn
+        self.conn()?
             .run("DELETE FROM sessions WHERE name = ?1", args![name])?;
         Ok(())
     }
@@ -271,7 +292,7 @@ impl Users {
     /// Removes an account and its sessions.
     pub fn remove(&self, name: &str) -> Result<(), UserError> {
         if self
-            .conn
+            .conn()?
             .run("DELETE FROM users WHERE name = ?1", args![name])?
             == 0
         {
@@ -282,7 +303,7 @@ impl Users {
 
     /// Every account, by name.
     pub fn list(&self) -> Result<Vec<User>, UserError> {
-        let rows = self.conn.all(
+        let rows = self.conn()?.all(
             "SELECT name, area, created_at_ms FROM users ORDER BY name",
             &[],
             user_row,
@@ -292,7 +313,7 @@ impl Users {
 
     /// Checks a user name and password; the same error for either being wrong.
     pub fn verify(&self, name: &str, password: &str) -> Result<User, UserError> {
-        let row = self.conn.one(
+        let row = self.conn()?.one(
             "SELECT name, area, created_at_ms, password FROM users WHERE name = ?1",
             args![name],
             |r| Ok((user_row(r)?, r.string(3)?)),
@@ -316,11 +337,11 @@ impl Users {
         let user = self.verify(name, password)?;
         let token = hex::encode(rand::random::<[u8; 32]>());
         // expired sessions are swept whenever someone signs in
-        self.conn.run(
+        self.conn()?.run(
             "DELETE FROM sessions WHERE expires_at_ms <= ?1",
             args![now_ms],
         )?;
-        self.conn.run(
+        self.conn()?.run(
             "INSERT INTO sessions (token_sha256, name, created_at_ms, expires_at_ms) VALUES (?1, ?2, ?3, ?4)",
             args![&token_hash(&token), name, now_ms, now_ms + ttl_ms],
         )?;
@@ -329,7 +350,7 @@ impl Users {
 
     /// The user a session token belongs to, if the session exists and has not expired.
     pub fn session(&self, token: &str, now_ms: i64) -> Result<Option<User>, UserError> {
-        let row = self.conn.one(
+        let row = self.conn()?.one(
             "SELECT u.name, u.area, u.created_at_ms FROM sessions s JOIN users u ON u.name = s.name
              WHERE s.token_sha256 = ?1 AND s.expires_at_ms > ?2",
             args![&token_hash(token), now_ms],
@@ -340,7 +361,7 @@ impl Users {
 
     /// Ends a session (signing out).
     pub fn sign_out(&self, token: &str) -> Result<(), UserError> {
-        self.conn.run(
+        self.conn()?.run(
             "DELETE FROM sessions WHERE token_sha256 = ?1",
             args![&token_hash(token)],
         )?;
@@ -419,7 +440,7 @@ mod tests {
 
         // the password is not stored, its argon2id hash is
         let stored = users
-            .conn
+            .db()
             .one("SELECT password FROM users", &[], |r| r.string(0))
             .unwrap()
             .unwrap();
@@ -442,7 +463,7 @@ mod tests {
         );
         // the token itself is not stored
         let tokens = users
-            .conn
+            .db()
             .one(
                 "SELECT COUNT(*) FROM sessions WHERE token_sha256 = ?1",
                 args![token.as_bytes()],
@@ -483,5 +504,45 @@ mod tests {
         assert_eq!(users.session(&c, 22 * HOUR).unwrap(), None);
         assert!(matches!(users.remove("张书记"), Err(UserError::Unknown(_))));
         assert!(users.list().unwrap().is_empty());
+    }
+
+    #[test]
+    fn accounts_on_postgres_outlive_a_dropped_connection() {
+        let Some(crate::store::StoreAt::Postgres(url)) =
+            crate::store::StoreAt::fresh_test_database()
+        else {
+            eprintln!("not run: PINGAN_TEST_POSTGRES names no PostgreSQL server");
+            return;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let areas = fixtures::santai_areas();
+        let users = Users::open_at(dir.path(), Some(&url)).unwrap();
+        users
+            .add(
+                &areas,
+                "张书记",
+                "510722101".parse().unwrap(),
+                "潼川镇平安办2026",
+                0,
+            )
+            .unwrap();
+        // the server drops every connection to the database (a restart, a failover)
+        let db = url.rsplit('/').next().unwrap().to_owned();
+        let admin = Db::open(&crate::store::StoreAt::Postgres(
+            std::env::var(crate::store::db::TEST_POSTGRES).unwrap(),
+        ))
+        .unwrap();
+        let dropped = admin
+            .one(
+                "SELECT COUNT(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = ?1",
+                args![db.as_str()],
+                |r| r.int(0),
+            )
+            .unwrap();
+        assert_eq!(dropped, Some(1));
+        let (token, user) = users
+            .sign_in("张书记", "潼川镇平安办2026", HOUR, SESSION_TTL_MS)
+            .unwrap();
+        assert_eq!(users.session(&token, 2 * HOUR).unwrap(), Some(user));
     }
 }

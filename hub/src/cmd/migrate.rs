@@ -102,7 +102,7 @@ pub fn run(args: &MigrateArgs) -> anyhow::Result<()> {
     if let Some(users) = from.users()? {
         let target = to.users_to()?;
         for table in migrate::ACCOUNT_TABLES {
-            accounts += migrate::copy_table(users.db(), target.db(), table)?;
+            accounts += migrate::copy_table(&users.db(), &target.db(), table)?;
         }
     }
     println!("期间\t源份数\t目标份数\t摘要 (SHA-256)\t一致 (period, revisions, digest, same)");
