@@ -80,7 +80,7 @@ pub(super) fn create_or_migrate(db: &Db) -> Result<(), DbError> {
         return db.write(|tx| {
             // one process at a time creates the tables (CREATE TABLE IF NOT EXISTS races)
             tx.batch("SELECT pg_advisory_xact_lock(7231001)")?;
-            tx.batch(POSTGRES_SCHEMA)
+            tx.batch(&postgres_schema())
         });
     }
     db.write(create_or_migrate_sqlite)
@@ -236,7 +236,41 @@ pub(super) fn configure(db: &Db) -> Result<(), StoreError> {
 /// BIGINT, bytes as BYTEA, codes compared byte by byte (COLLATE "C": a subtree is a range of
 /// codes), a submission id kept as its text and unique within its (area, period), and the
 /// append-only audit tables numbered by a `rowid` column (SQLite's own, there).
-pub(super) const POSTGRES_SCHEMA: &str = r#"
+/// The revisions table on PostgreSQL; `{name}` is filled in (the departments' table has the
+/// same columns). `seq`: commit order (writers take turns), what other hub processes on this
+/// database follow (a database made before the column gets it, numbered in no particular order).
+const POSTGRES_REVISIONS: &str = r#"
+CREATE TABLE IF NOT EXISTS {name} (
+    area            TEXT COLLATE "C" NOT NULL,
+    period          TEXT COLLATE "C" NOT NULL,
+    revision        BIGINT NOT NULL,
+    submission_id   TEXT   NOT NULL,
+    received_at_ms  BIGINT NOT NULL,
+    sender          BIGINT NOT NULL,
+    reporter        BIGINT NOT NULL,
+    zero_report     BIGINT NOT NULL,
+    notes           TEXT   NOT NULL,
+    warnings        TEXT   NOT NULL,
+    vals            BYTEA  NOT NULL,
+    seq             BIGSERIAL NOT NULL,
+    PRIMARY KEY (period, area, revision),
+    UNIQUE (period, area, submission_id)
+);
+ALTER TABLE {name} ADD COLUMN IF NOT EXISTS seq BIGSERIAL NOT NULL;
+CREATE INDEX IF NOT EXISTS {name}_seq ON {name} (seq);
+"#;
+
+/// Every table of the store on PostgreSQL.
+pub(super) fn postgres_schema() -> String {
+    format!(
+        "{POSTGRES_SCHEMA}{}{}",
+        POSTGRES_REVISIONS.replace("{name}", "revisions"),
+        POSTGRES_REVISIONS.replace("{name}", DEPARTMENT_REVISIONS)
+    )
+}
+
+/// The store's tables on PostgreSQL but the revisions'.
+const POSTGRES_SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS value_keys (
     id      BIGINT PRIMARY KEY,
     metric  TEXT COLLATE "C" NOT NULL,
@@ -250,41 +284,6 @@ CREATE TABLE IF NOT EXISTS value_shapes (
 CREATE TABLE IF NOT EXISTS names (
     id    BIGSERIAL PRIMARY KEY,
     text  TEXT NOT NULL UNIQUE
-);
-CREATE TABLE IF NOT EXISTS revisions (
-    area            TEXT COLLATE "C" NOT NULL,
-    period          TEXT COLLATE "C" NOT NULL,
-    revision        BIGINT NOT NULL,
-    submission_id   TEXT   NOT NULL,
-    received_at_ms  BIGINT NOT NULL,
-    sender          BIGINT NOT NULL,
-    reporter        BIGINT NOT NULL,
-    zero_report     BIGINT NOT NULL,
-    notes           TEXT   NOT NULL,
-    warnings        TEXT   NOT NULL,
-    vals            BYTEA  NOT NULL,
-    -- commit order (writers take turns): what other hub processes on this database follow
-    seq             BIGSERIAL NOT NULL,
-    PRIMARY KEY (period, area, revision),
-    UNIQUE (period, area, submission_id)
-);
--- (a database made before the column: numbered now, in no particular order)
-ALTER TABLE revisions ADD COLUMN IF NOT EXISTS seq BIGSERIAL NOT NULL;
-CREATE INDEX IF NOT EXISTS revisions_seq ON revisions (seq);
-CREATE TABLE IF NOT EXISTS department_revisions (
-    area            TEXT COLLATE "C" NOT NULL,
-    period          TEXT COLLATE "C" NOT NULL,
-    revision        BIGINT NOT NULL,
-    submission_id   TEXT   NOT NULL,
-    received_at_ms  BIGINT NOT NULL,
-    sender          BIGINT NOT NULL,
-    reporter        BIGINT NOT NULL,
-    zero_report     BIGINT NOT NULL,
-    notes           TEXT   NOT NULL,
-    warnings        TEXT   NOT NULL,
-    vals            BYTEA  NOT NULL,
-    PRIMARY KEY (period, area, revision),
-    UNIQUE (period, area, submission_id)
 );
 CREATE TABLE IF NOT EXISTS period_revisions (
     period     TEXT COLLATE "C" NOT NULL PRIMARY KEY,
