@@ -100,14 +100,13 @@ impl HubState {
         clock: Clock,
         deadlines: Deadlines,
     ) -> Result<HubState, OpenError> {
-        HubState::open_with(
+        HubState::open_on(
             data,
             StoreAt::new(data, None),
             catalogue,
             areas,
             clock,
             deadlines,
-            true,
         )
     }
 

@@ -430,6 +430,26 @@ pub fn random_values(
     out
 }
 
+/// `metric`'s rollup total for `area` over `period`, asked over gRPC of the hub at `url` the
+/// way a dashboard asks (nothing when no report counts).
+pub async fn rollup_total(url: &str, area: &str, period: &str, metric: &str) -> Option<i64> {
+    let mut q = pb::query_service_client::QueryServiceClient::connect(url.to_owned())
+        .await
+        .unwrap();
+    q.rollup(pb::RollupRequest {
+        area: area.into(),
+        period: period.into(),
+        metrics: vec![metric.into()],
+        by_category: false,
+        approved_only: false,
+    })
+    .await
+    .unwrap()
+    .into_inner()
+    .figures[0]
+        .total
+}
+
 pub mod process;
 pub mod reference;
 

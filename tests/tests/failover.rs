@@ -270,22 +270,7 @@ async fn a_failover_loses_no_acked_report_and_the_sender_only_retries() {
     acked.sort();
     assert_eq!(stored, acked);
     // the hub answers from the new primary too
-    let mut q = pb::query_service_client::QueryServiceClient::connect(hub.url.clone())
-        .await
-        .unwrap();
-    let total = q
-        .rollup(pb::RollupRequest {
-            area: "510722".into(),
-            period: "2026-10".into(),
-            metrics: vec!["cases.fraud".into()],
-            by_category: false,
-            approved_only: false,
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .figures[0]
-        .total;
+    let total = pingan_tests::rollup_total(&hub.url, "510722", "2026-10", "cases.fraud").await;
     assert_eq!(total, Some((1..=300).sum::<i64>()));
     drop(hub);
     drop(pair);

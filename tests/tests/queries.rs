@@ -505,9 +505,6 @@ async fn answers_match_a_brute_force_reference_on_random_hierarchies() {
 async fn a_query_right_after_a_receipt_sees_the_report() {
     let hub = TestHub::start().await;
     let mut reports = hub.client().await;
-    let mut queries = pb::query_service_client::QueryServiceClient::connect(hub.url.clone())
-        .await
-        .unwrap();
     let mut expected = 0;
     let villages = pingan_domain::fixtures::santai_areas()
         .descendants_at(pingan_domain::fixtures::santai(), Level::Village);
@@ -521,18 +518,8 @@ async fn a_query_right_after_a_receipt_sees_the_report() {
             .await
             .unwrap();
         expected += i;
-        let r = queries
-            .rollup(pb::RollupRequest {
-                area: "510722".into(),
-                period: "2026-10".into(),
-                metrics: vec!["cases.fraud".into()],
-                by_category: false,
-                approved_only: false,
-            })
-            .await
-            .unwrap()
-            .into_inner();
-        assert_eq!(r.figures[0].total, Some(expected));
+        let total = pingan_tests::rollup_total(&hub.url, "510722", "2026-10", "cases.fraud").await;
+        assert_eq!(total, Some(expected));
     }
     hub.stop().await;
 }

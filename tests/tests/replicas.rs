@@ -5,7 +5,7 @@
 
 use std::time::{Duration, Instant};
 
-use pingan_domain::{Level, fixtures, pb};
+use pingan_domain::{Level, fixtures};
 use pingan_hub::store::StoreAt;
 use pingan_tests::{TestHub, test_clock, value};
 use tokio::net::TcpListener;
@@ -23,21 +23,7 @@ async fn hub_on(store: &StoreAt, dir: &std::path::Path) -> TestHub {
 }
 
 async fn fraud_total(hub: &TestHub, area: &str) -> Option<i64> {
-    let mut q = pb::query_service_client::QueryServiceClient::connect(hub.url.clone())
-        .await
-        .unwrap();
-    q.rollup(pb::RollupRequest {
-        area: area.into(),
-        period: "2026-10".into(),
-        metrics: vec!["cases.fraud".into()],
-        by_category: false,
-        approved_only: false,
-    })
-    .await
-    .unwrap()
-    .into_inner()
-    .figures[0]
-        .total
+    pingan_tests::rollup_total(&hub.url, area, "2026-10", "cases.fraud").await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

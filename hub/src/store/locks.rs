@@ -113,37 +113,32 @@ impl Locks {
 
     /// Writes a record and its audit row in `conn`'s transaction.
     pub(super) fn write(db: &Db, r: &LockRecord) -> Result<(), DbError> {
+        const COLUMNS: &str = "form, period, root, locked, by_name, identity, at_ms, reason";
+        let values = args![
+            &r.form,
+            &r.period,
+            &r.root,
+            r.locked,
+            &r.by,
+            &r.identity,
+            r.at_ms,
+            &r.reason
+        ];
         db.write(|tx| {
             tx.run(
-                "INSERT INTO locks (form, period, root, locked, by_name, identity, at_ms, reason)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-                 ON CONFLICT (form, period, root) DO UPDATE SET locked = excluded.locked,
-                    by_name = excluded.by_name, identity = excluded.identity,
-                    at_ms = excluded.at_ms, reason = excluded.reason",
-                args![
-                    &r.form,
-                    &r.period,
-                    &r.root,
-                    r.locked,
-                    &r.by,
-                    &r.identity,
-                    r.at_ms,
-                    &r.reason
-                ],
+                &format!(
+                    "INSERT INTO locks ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                     ON CONFLICT (form, period, root) DO UPDATE SET locked = excluded.locked,
+                        by_name = excluded.by_name, identity = excluded.identity,
+                        at_ms = excluded.at_ms, reason = excluded.reason"
+                ),
+                values,
             )?;
             tx.run(
-                "INSERT INTO lock_events (at_ms, form, period, root, locked, by_name, identity, reason)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
-                args![
-                    r.at_ms,
-                    &r.form,
-                    &r.period,
-                    &r.root,
-                    r.locked,
-                    &r.by,
-                    &r.identity,
-                    &r.reason
-                ],
+                &format!(
+                    "INSERT INTO lock_events ({COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"
+                ),
+                values,
             )?;
             Ok(())
         })
