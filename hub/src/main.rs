@@ -11,6 +11,10 @@ use pingan_hub::{
         demo,
     },
     grpc::server,
+    store::{
+        StoreAt,
+        lease::{Duty, Lease},
+    },
 };
 use pingan_outbox::CancellationToken;
 
@@ -220,13 +224,29 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // one token stops everything: gRPC, the dashboard, the forwarder, the rollup saver
     let shutdown = CancellationToken::new();
     watch_signals(shutdown.clone())?;
-    let reminders = state.reminders.as_deref().cloned();
-    let reminders =
-        reminders.map(|cfg| pingan_hub::remind::start(state.clone(), cfg, shutdown.clone()));
+    // with several processes on one PostgreSQL store, each reads the child hubs' claims again
+    // (made through any of them), and the database gives each duty to one process
+    let owners_fresh = matches!(store, StoreAt::Postgres(_)).then(|| {
+        state
+            .owners
+            .clone()
+            .keep_fresh(state.store.clone(), shutdown.clone())
+    });
+    let lease = |duty| Lease::take(&store, duty, shutdown.clone());
+    let reminders = match state.reminders.as_deref().cloned() {
+        Some(cfg) => Some(pingan_hub::remind::start(
+            state.clone(),
+            cfg,
+            lease(Duty::Reminders)?,
+            shutdown.clone(),
+        )),
+        None => None,
+    };
     let forwarder = match forwarding {
         Some(cfg) => Some(pingan_hub::federation::forward::start(
             state.forwarding(),
             cfg,
+            lease(Duty::Forwarding)?,
             shutdown.clone(),
         )?),
         None => None,
@@ -271,6 +291,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         // a reminder being sent is recorded as it ends; the store outlives it
         r.abort();
         let _ = r.await;
+    }
+    if let Some(t) = owners_fresh {
+        let _ = t.await;
     }
     let _ = saver.await;
     save_rollups(engine).await;

@@ -690,6 +690,28 @@ impl TestHub {
         depth: pingan_domain::Level,
         figures: pingan_domain::question::Figures,
     ) -> pingan_hub::federation::forward::Forwarder {
+        use pingan_hub::store::lease::{Duty, Lease};
+        self.forward_while(
+            parent_url,
+            pki,
+            root,
+            depth,
+            figures,
+            Lease::always(Duty::Forwarding),
+        )
+    }
+
+    /// [`TestHub::forward_figures_to`] while `lease` is held (several hub processes on one
+    /// store: the database lets one forward at a time).
+    pub fn forward_while(
+        &self,
+        parent_url: &str,
+        pki: &Pki,
+        root: &str,
+        depth: pingan_domain::Level,
+        figures: pingan_domain::question::Figures,
+        lease: pingan_hub::store::lease::Lease,
+    ) -> pingan_hub::federation::forward::Forwarder {
         let cfg = pingan_hub::federation::forward::ForwardConfig {
             parent: parent_url.to_owned(),
             plan: pingan_hub::federation::forward::Plan::new(root.parse().expect("area"), depth)
@@ -704,6 +726,7 @@ impl TestHub {
         pingan_hub::federation::forward::start(
             self.state.forwarding(),
             cfg,
+            lease,
             pingan_outbox::CancellationToken::new(),
         )
         .expect("start forwarding")

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use pingan_domain::{Level, fixtures};
 use pingan_hub::store::StoreAt;
-use pingan_tests::{TestHub, test_clock, value};
+use pingan_tests::{AskWire as _, TestHub, test_clock, value};
 use tokio::net::TcpListener;
 
 async fn hub_on(store: &StoreAt, dir: &std::path::Path) -> TestHub {
@@ -153,4 +153,133 @@ async fn two_hub_processes_on_one_database_answer_alike_within_a_second() {
     );
     a.stop().await;
     b.stop().await;
+}
+
+/// The parent's revisions of the county, each with the forwarding outbox it came from (the
+/// instance in `fwd-INSTANCE-...`), in the order the parent stored them.
+fn forwarded_by(parent: &TestHub) -> Vec<(String, String)> {
+    parent
+        .state
+        .store
+        .reader()
+        .unwrap()
+        .revisions("510722".parse().unwrap(), "2026-10".parse().unwrap())
+        .unwrap()
+        .into_iter()
+        .map(|r| {
+            let instance = r
+                .submission_id
+                .strip_prefix("fwd-")
+                .and_then(|s| s.split('-').next())
+                .expect("a forwarded submission id")
+                .to_owned();
+            (instance, r.submission_id)
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_of_two_hub_processes_forwards_and_the_other_takes_over_when_it_stops() {
+    use pingan_hub::{
+        access::tls::identity::Role,
+        store::lease::{Duty, Lease},
+    };
+    use pingan_outbox::CancellationToken;
+    use pingan_tests::{Pki, wait_until};
+    let Some(store) = StoreAt::fresh_test_database() else {
+        eprintln!("not run: PINGAN_TEST_POSTGRES names no PostgreSQL server");
+        return;
+    };
+    let pki = Pki::new();
+    pki.issue(Role::Hub, "5107");
+    let city = TestHub::start_mtls_as(&pki, "5107", fixtures::mianyang_areas(), Vec::new()).await;
+    let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let hubs = [
+        hub_on(&store, da.path()).await,
+        hub_on(&store, db.path()).await,
+    ];
+    let stops = [CancellationToken::new(), CancellationToken::new()];
+    let leases = [
+        Lease::take(&store, Duty::Forwarding, stops[0].clone()).unwrap(),
+        Lease::take(&store, Duty::Forwarding, stops[1].clone()).unwrap(),
+    ];
+    let mut forwarders: Vec<_> = (0..2)
+        .map(|i| {
+            Some(hubs[i].forward_while(
+                &city.url,
+                &pki,
+                "510722",
+                Level::County,
+                pingan_domain::question::Figures::Current,
+                leases[i].clone(),
+            ))
+        })
+        .collect();
+    let city_fraud = || {
+        city.state
+            .engine
+            .ask_rollup(&pingan_domain::pb::RollupRequest {
+                area: "510722".into(),
+                period: "2026-10".into(),
+                metrics: vec!["cases.fraud".into()],
+                ..Default::default()
+            })
+            .unwrap()
+            .figures[0]
+            .total
+    };
+    let submit = |i: usize, village: &'static str, n: i64| {
+        let hub = &hubs[i];
+        async move {
+            hub.client()
+                .await
+                .submit(pingan_tests::report(
+                    village,
+                    "2026-10",
+                    vec![value("cases.fraud", n)],
+                ))
+                .await
+                .unwrap();
+        }
+    };
+    // a report through each process: the parent gets both, from one of them
+    submit(0, "510722101002", 5).await;
+    submit(1, "510722104003", 3).await;
+    wait_until(Duration::from_secs(30), || async {
+        city_fraud() == Some(8)
+    })
+    .await;
+    let held: Vec<bool> = leases.iter().map(Lease::is_held).collect();
+    assert_eq!(
+        held.iter().filter(|h| **h).count(),
+        1,
+        "one holder: {held:?}"
+    );
+    let holder = held.iter().position(|h| *h).unwrap();
+    let first = forwarded_by(&city);
+    let instances: std::collections::BTreeSet<_> = first.iter().map(|(i, _)| i.clone()).collect();
+    assert_eq!(instances.len(), 1, "forwarded by both processes: {first:?}");
+
+    // the holder stops (its session ends with it); the other takes forwarding over and a
+    // correction through it reaches the parent
+    stops[holder].cancel();
+    forwarders[holder].take();
+    let other = 1 - holder;
+    wait_until(Duration::from_secs(20), || async {
+        leases[other].is_held()
+    })
+    .await;
+    submit(other, "510722101002", 2).await;
+    wait_until(Duration::from_secs(30), || async {
+        city_fraud() == Some(5)
+    })
+    .await;
+    let after = forwarded_by(&city);
+    let new: Vec<_> = after[first.len()..].iter().collect();
+    assert!(!new.is_empty());
+    assert!(
+        new.iter().all(|(i, _)| !instances.contains(i)),
+        "after the take-over only the other process forwards: {new:?}"
+    );
+    stops[other].cancel();
 }

@@ -38,7 +38,7 @@ use tokio::{sync::Notify, task::JoinHandle};
 use crate::{
     clock::Clock,
     query::Engine,
-    store::{Committed, Store},
+    store::{Committed, Store, lease::Lease},
 };
 
 /// Changes arriving within this long are forwarded together.
@@ -410,9 +410,13 @@ fn sweep_keys(sources: &Sources, plan: &Plan) -> Vec<(AreaCode, Period)> {
 
 /// Starts forwarding: marks changes from now on, sweeps everything once, and delivers, until
 /// `shutdown` is cancelled.
+///
+/// Forwarding happens while `lease` is held: with several hub processes on one store, in one of
+/// them at a time (the one that takes it over sweeps everything first).
 pub fn start(
     sources: Sources,
     cfg: ForwardConfig,
+    lease: Lease,
     shutdown: CancellationToken,
 ) -> anyhow::Result<Forwarder> {
     sources
@@ -434,24 +438,33 @@ pub fn start(
         records,
         send_now.clone(),
         cfg.sweep_every,
+        lease.clone(),
         shutdown.clone(),
     ));
     let dir = cfg.dir.clone();
-    let deliver = tokio::spawn(deliver_loop(delivery_outbox, cfg, send_now, shutdown));
+    let deliver = tokio::spawn(deliver_loop(
+        delivery_outbox,
+        cfg,
+        send_now,
+        lease,
+        shutdown,
+    ));
     Ok(Forwarder {
         tasks: vec![compute, deliver],
         dir,
     })
 }
 
-/// Writes changed records to the outbox: everything at start and every `sweep_every`, the
-/// marked ones as they come (debounced); wakes the delivery after each write.
+/// Writes changed records to the outbox while the lease is held: everything when it is taken
+/// and every `sweep_every`, the marked ones as they come (debounced); wakes the delivery after
+/// each write.
 async fn compute_loop(
     sources: Sources,
     plan: Plan,
     records: Arc<Mutex<Records>>,
     send_now: Arc<Notify>,
     sweep_every: Duration,
+    lease: Lease,
     shutdown: CancellationToken,
 ) {
     type Keys = (Vec<(AreaCode, Period)>, Vec<(String, Period)>);
@@ -476,32 +489,35 @@ async fn compute_loop(
             Ok(Err(e)) => tracing::error!(error = %e, "{what} failed"),
             Err(e) => tracing::error!(error = %e, "{what} panicked"),
         };
-    while !shutdown.is_cancelled() {
-        report("forwarding sweep", run(None).await);
-        send_now.notify_one();
-        let next_sweep = tokio::time::Instant::now() + sweep_every;
-        loop {
-            tokio::select! {
-                () = sources.dirty.notify.notified() => {}
-                () = tokio::time::sleep_until(next_sweep) => break,
-                () = shutdown.cancelled() => return,
-            }
-            tokio::time::sleep(DEBOUNCE).await;
-            let keys = (sources.dirty.take(), sources.dirty.take_departments());
-            report(
-                "queueing changed rollups for the parent",
-                run(Some(keys)).await,
-            );
+    while let Some(term) = lease.term(&shutdown).await {
+        'held: while !term.is_cancelled() {
+            report("forwarding sweep", run(None).await);
             send_now.notify_one();
+            let next_sweep = tokio::time::Instant::now() + sweep_every;
+            loop {
+                tokio::select! {
+                    () = sources.dirty.notify.notified() => {}
+                    () = tokio::time::sleep_until(next_sweep) => break,
+                    () = term.cancelled() => break 'held,
+                }
+                tokio::time::sleep(DEBOUNCE).await;
+                let keys = (sources.dirty.take(), sources.dirty.take_departments());
+                report(
+                    "queueing changed rollups for the parent",
+                    run(Some(keys)).await,
+                );
+                send_now.notify_one();
+            }
         }
     }
 }
 
-/// Delivers the outbox to the parent until `shutdown` is cancelled.
+/// Delivers the outbox to the parent while the lease is held, until `shutdown` is cancelled.
 async fn deliver_loop(
     mut outbox: Outbox,
     cfg: ForwardConfig,
     send_now: Arc<Notify>,
+    lease: Lease,
     shutdown: CancellationToken,
 ) {
     let mut deliverer = Deliverer::new(cfg.parent.clone(), cfg.timeout).with_tls(cfg.tls);
@@ -509,13 +525,15 @@ async fn deliver_loop(
         Duration::from_millis(200).min(cfg.max_backoff),
         cfg.max_backoff,
     );
-    while !shutdown.is_cancelled() {
-        let run = deliverer.run(&mut outbox, Some(&send_now), cfg.sweep_every, &shutdown);
-        if let Err(e) = run.await {
-            tracing::error!(error = %e, "forwarding outbox");
-            tokio::select! {
-                () = tokio::time::sleep(Duration::from_secs(5)) => {}
-                () = shutdown.cancelled() => {}
+    while let Some(term) = lease.term(&shutdown).await {
+        while !term.is_cancelled() {
+            let run = deliverer.run(&mut outbox, Some(&send_now), cfg.sweep_every, &term);
+            if let Err(e) = run.await {
+                tracing::error!(error = %e, "forwarding outbox");
+                tokio::select! {
+                    () = tokio::time::sleep(Duration::from_secs(5)) => {}
+                    () = term.cancelled() => {}
+                }
             }
         }
     }

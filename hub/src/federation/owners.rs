@@ -3,7 +3,10 @@
 //! not submit under it directly (their forms go to the child hub). Claims are durable (the
 //! store's `owners` table) and are released by the operator (`pingan-hub owners release`).
 
-use std::sync::{Mutex, RwLock};
+use std::{
+    sync::{Arc, Mutex, RwLock},
+    time::Duration,
+};
 
 use pingan_domain::AreaCode;
 
@@ -11,6 +14,9 @@ use crate::{
     access::tls::Identity,
     store::{Owner, Store, StoreError},
 };
+
+/// How often [`Owners::keep_fresh`] reads the claims again.
+pub const REFRESH_EVERY: Duration = Duration::from_secs(1);
 
 /// A second child hub claiming a subtree that overlaps an owned one.
 #[derive(Debug, thiserror::Error)]
@@ -94,19 +100,57 @@ impl Owners {
             return Ok(());
         }
         let _one = self.claiming.lock().expect("not poisoned");
-        if check(&self.claims.read().expect("not poisoned"))? {
-            return Ok(());
-        }
         let owner = Owner {
             root: hub.area,
             identity: hub.uri(),
             serial: hub.serial.clone(),
             since_ms: now_ms,
         };
-        store.claim_owner(&owner)?;
-        tracing::info!(root = %owner.root, identity = %owner.identity, serial = %owner.serial, "subtree claimed by a child hub");
-        self.claims.write().expect("not poisoned").push(owner);
+        // checked again against the store's claims, in the transaction that stores this one:
+        // another hub process on the store may have taken the subtree meanwhile
+        let (claims, verdict) = store.claim_owner(&owner, check)?;
+        *self.claims.write().expect("not poisoned") = claims;
+        if verdict? {
+            tracing::info!(root = %owner.root, identity = %owner.identity, serial = %owner.serial, "subtree claimed by a child hub");
+        }
         Ok(())
+    }
+
+    /// Reads the claims again from the store: what other hub processes on it claimed or
+    /// released since.
+    pub fn refresh(&self, store: &Store) -> Result<(), StoreError> {
+        let _one = self.claiming.lock().expect("not poisoned");
+        let claims = store.reader()?.owners()?;
+        *self.claims.write().expect("not poisoned") = claims;
+        Ok(())
+    }
+
+    /// Refreshes the claims every [`REFRESH_EVERY`] until `shutdown` (several hub processes on
+    /// one PostgreSQL store: a node's report into a subtree another process gave to a child hub
+    /// is refused here too, within that time).
+    pub fn keep_fresh(
+        self: Arc<Self>,
+        store: Arc<Store>,
+        shutdown: pingan_outbox::CancellationToken,
+    ) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            loop {
+                tokio::select! {
+                    () = tokio::time::sleep(REFRESH_EVERY) => {}
+                    () = shutdown.cancelled() => return,
+                }
+                let (owners, store) = (self.clone(), store.clone());
+                match tokio::task::spawn_blocking(move || owners.refresh(&store)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => {
+                        tracing::debug!(error = %e, "reading the child hubs' claims again")
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, "reading the child hubs' claims panicked")
+                    }
+                }
+            }
+        })
     }
 
     /// Releases `root` (its child hub was replaced); true when it was owned.
@@ -136,5 +180,67 @@ impl Owners {
             }),
             None => Ok(()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{access::tls::identity::Role, store::StoreAt};
+
+    use super::*;
+
+    fn hub(area: &str, serial: &str) -> Identity {
+        Identity {
+            role: Role::Hub,
+            area: area.parse().unwrap(),
+            department: None,
+            serial: serial.into(),
+        }
+    }
+
+    #[test]
+    fn overlapping_claims_through_two_hub_processes_are_decided_by_the_store() {
+        let Some(at) = StoreAt::fresh_test_database() else {
+            // one process on SQLite: the claim still goes through the store's check
+            let dir = tempfile::tempdir().unwrap();
+            let store = Store::open_at(dir.path(), StoreAt::new(dir.path(), None), None).unwrap();
+            let owners = Owners::load(&store).unwrap();
+            owners.claim(&store, &hub("510722", "a1"), 1).unwrap();
+            let err = owners.claim(&store, &hub("5107", "b2"), 2).unwrap_err();
+            assert!(matches!(err, OwnershipError::Conflict(_)), "{err}");
+            return;
+        };
+        let (da, db) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+        let a = Store::open_at(da.path(), at.clone(), None).unwrap();
+        let b = Store::open_at(db.path(), at, None).unwrap();
+        let (owners_a, owners_b) = (Owners::load(&a).unwrap(), Owners::load(&b).unwrap());
+        // a county hub claims its subtree through process a
+        owners_a.claim(&a, &hub("510722", "a1"), 1).unwrap();
+        // process b has not refreshed yet; a city hub's claim over it is still refused, by the
+        // store's own check
+        let err = owners_b.claim(&b, &hub("5107", "b2"), 2).unwrap_err();
+        let OwnershipError::Conflict(c) = &err else {
+            panic!("not a conflict: {err}")
+        };
+        assert_eq!(c.owned.to_string(), "510722");
+        assert_eq!(b.reader().unwrap().owners().unwrap().len(), 1);
+        // and process b learnt the claim from it: a node's report under it is refused there
+        assert!(
+            owners_b
+                .check_submit("510722101002".parse().unwrap())
+                .is_err()
+        );
+        // released through a (`owners release` on one process): b sees it after a refresh
+        assert!(owners_a.release(&a, "510722".parse().unwrap()).unwrap());
+        owners_b.refresh(&b).unwrap();
+        assert!(
+            owners_b
+                .check_submit("510722101002".parse().unwrap())
+                .is_ok()
+        );
+        owners_b.claim(&b, &hub("5107", "b2"), 3).unwrap();
+        owners_a.refresh(&a).unwrap();
+        assert_eq!(owners_a.list().len(), 1);
+        assert_eq!(owners_a.list()[0].serial, "b2");
     }
 }

@@ -16,7 +16,11 @@ use std::time::Duration;
 use pingan_domain::{AreaCode, Form, Level, Period, Span, deadline::Deadlines, question::Paging};
 use serde_json::{Value, json};
 
-use crate::{query::CompletenessQuery, state::HubState, store::ReminderSend};
+use crate::{
+    query::CompletenessQuery,
+    state::HubState,
+    store::{ReminderSend, lease::Lease},
+};
 use contacts::Contacts;
 
 /// The message format of the webhook.
@@ -327,17 +331,21 @@ pub async fn send_now(
     Ok((told, offices))
 }
 
-/// Runs the schedule every minute until `shutdown`.
+/// Runs the schedule every minute until `shutdown`, while `lease` is held (with several hub
+/// processes on one store, one of them sends).
 pub fn start(
     state: HubState,
     cfg: RemindConfig,
+    lease: Lease,
     shutdown: pingan_outbox::CancellationToken,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
-            let n = pass(&state, &cfg, state.clock.now_ms()).await;
-            if n > 0 {
-                tracing::info!(sent = n, "reminders sent");
+            if lease.is_held() {
+                let n = pass(&state, &cfg, state.clock.now_ms()).await;
+                if n > 0 {
+                    tracing::info!(sent = n, "reminders sent");
+                }
             }
             tokio::select! {
                 () = tokio::time::sleep(Duration::from_secs(60)) => {}

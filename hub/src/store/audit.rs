@@ -57,19 +57,44 @@ impl Store {
         out
     }
 
-    /// Records that `owner` owns its subtree, durably.
-    pub fn claim_owner(&self, owner: &Owner) -> Result<(), StoreError> {
+    /// Records that `owner` owns its subtree, durably, unless `check` refuses: `check` is given
+    /// every claim stored, read in the same transaction, and claims (from any hub process on
+    /// the store) are made one at a time, so two overlapping claims can never both be stored.
+    /// `check` answers true when the claim is there already. Returns every claim after, and
+    /// `check`'s refusal or whether this claim was stored now.
+    pub fn claim_owner<E>(
+        &self,
+        owner: &Owner,
+        check: impl FnOnce(&[Owner]) -> Result<bool, E>,
+    ) -> Result<(Vec<Owner>, Result<bool, E>), StoreError> {
+        let mut check = Some(check);
         self.with_audit(|conn| {
-            conn.run(
-                "INSERT INTO owners (root, identity, serial, since_ms) VALUES (?1, ?2, ?3, ?4)",
-                args![
-                    &owner.root.to_string(),
-                    &owner.identity,
-                    &owner.serial,
-                    owner.since_ms
-                ],
-            )?;
-            Ok(())
+            conn.write(|tx| {
+                if matches!(tx, Db::Postgres(_)) {
+                    tx.batch("SELECT pg_advisory_xact_lock(7231005)")?;
+                }
+                let mut claims = owners_in(tx)?;
+                let check = check.take().expect("called once");
+                let verdict = match check(&claims) {
+                    Ok(false) => {
+                        tx.run(
+                            "INSERT INTO owners (root, identity, serial, since_ms) VALUES (?1, ?2, ?3, ?4)",
+                            args![
+                                &owner.root.to_string(),
+                                &owner.identity,
+                                &owner.serial,
+                                owner.since_ms
+                            ],
+                        )?;
+                        claims.push(owner.clone());
+                        claims.sort_by_key(|o| o.root.to_string());
+                        Ok(true)
+                    }
+                    Ok(true) => Ok(false),
+                    Err(e) => Err(e),
+                };
+                Ok((claims, verdict))
+            })
         })
     }
 
@@ -159,4 +184,28 @@ impl Store {
             Ok(())
         })
     }
+}
+
+/// Every claim stored, by root.
+pub(super) fn owners_in(db: &Db) -> Result<Vec<Owner>, StoreError> {
+    let rows = db.all(
+        "SELECT root, identity, serial, since_ms FROM owners ORDER BY root",
+        &[],
+        |r| Ok((r.string(0)?, r.string(1)?, r.string(2)?, r.int(3)?)),
+    )?;
+    let mut out = Vec::new();
+    for (root, identity, serial, since_ms) in rows {
+        let root = root.parse().map_err(|e| StoreError::Corrupt {
+            area: root.clone(),
+            period: String::new(),
+            reason: format!("owner of a bad area code: {e}"),
+        })?;
+        out.push(Owner {
+            root,
+            identity,
+            serial,
+            since_ms,
+        });
+    }
+    Ok(out)
 }

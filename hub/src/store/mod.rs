@@ -19,6 +19,7 @@ mod compact;
 pub mod db;
 mod error;
 mod follow;
+pub mod lease;
 mod lock;
 mod locks;
 pub mod migrate;

@@ -719,26 +719,7 @@ impl StoreReader {
 
     /// Every subtree owned by a child hub.
     pub fn owners(&self) -> Result<Vec<Owner>, StoreError> {
-        let rows = self.conn.all(
-            "SELECT root, identity, serial, since_ms FROM owners ORDER BY root",
-            &[],
-            |r| Ok((r.string(0)?, r.string(1)?, r.string(2)?, r.int(3)?)),
-        )?;
-        let mut out = Vec::new();
-        for (root, identity, serial, since_ms) in rows {
-            let root = root.parse().map_err(|e| StoreError::Corrupt {
-                area: root.clone(),
-                period: String::new(),
-                reason: format!("owner of a bad area code: {e}"),
-            })?;
-            out.push(Owner {
-                root,
-                identity,
-                serial,
-                since_ms,
-            });
-        }
-        Ok(out)
+        super::audit::owners_in(&self.conn)
     }
 
     /// Every recorded refusal, oldest first.
