@@ -80,14 +80,32 @@ impl StoreAt {
             MADE.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             rand::random::<u32>()
         );
-        let admin = Db::open(&StoreAt::Postgres(server.clone()))
-            .unwrap_or_else(|e| panic!("{TEST_POSTGRES}={server}: {e}"));
-        admin
-            .batch(&format!("CREATE DATABASE {name}"))
-            .unwrap_or_else(|e| panic!("creating {name}: {e}"));
-        let mut config: tokio_postgres::Config = server.parse().expect("a valid URL");
-        config.dbname(&name);
-        Some(StoreAt::Postgres(url_of(&config)))
+        Some(
+            StoreAt::new_database(&server, &name, false)
+                .unwrap_or_else(|e| panic!("{TEST_POSTGRES}={server}: creating {name}: {e}")),
+        )
+    }
+
+    /// A new, empty database `name` on the PostgreSQL server `server` (a URL of any database
+    /// on it, as a user who may create databases); one there already is dropped first when
+    /// `replace` is set, else refused. For tests and the benchmarks.
+    pub fn new_database(server: &str, name: &str, replace: bool) -> Result<StoreAt, DbError> {
+        let at = StoreAt::database_on(server, name)?;
+        let admin = Db::open(&StoreAt::Postgres(server.to_owned()))?;
+        if replace {
+            admin.batch(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))?;
+        }
+        admin.batch(&format!("CREATE DATABASE {name}"))?;
+        Ok(at)
+    }
+
+    /// The database `name` on the server `server` names (its URL with the database changed).
+    pub fn database_on(server: &str, name: &str) -> Result<StoreAt, DbError> {
+        let mut config: tokio_postgres::Config = server
+            .parse()
+            .map_err(|e| DbError::Bad(format!("{}: {e}", without_password(server))))?;
+        config.dbname(name);
+        Ok(StoreAt::Postgres(url_of(&config)))
     }
 }
 
@@ -568,6 +586,45 @@ impl Db {
             Ok(())
         })?;
         Ok(out)
+    }
+
+    /// [`Db::one`] for each of `sets`: on PostgreSQL all sent at once (pipelined: one round
+    /// trip for the lot, not one each), on SQLite one after the other.
+    pub fn one_each<T>(
+        &self,
+        sql: &str,
+        sets: &[Vec<Arg<'_>>],
+        mut f: impl FnMut(&Row<'_>) -> Result<T, DbError>,
+    ) -> Result<Vec<Option<T>>, DbError> {
+        match self {
+            Db::Sqlite(_) => sets.iter().map(|a| self.one(sql, a, &mut f)).collect(),
+            Db::Postgres(pg) => {
+                let st = pg.statement(sql)?;
+                let params: Vec<_> = sets.iter().map(|a| Pg::params(a)).collect();
+                let answers = wait(futures_util::future::try_join_all(
+                    params.iter().map(|p| pg.client.query(&st, p)),
+                ))?;
+                answers
+                    .iter()
+                    .map(|rows| rows.first().map(|r| f(&Row::Postgres(r))).transpose())
+                    .collect()
+            }
+        }
+    }
+
+    /// [`Db::run`] for each of `sets`, pipelined on PostgreSQL likewise; rows changed in all.
+    pub fn run_each(&self, sql: &str, sets: &[Vec<Arg<'_>>]) -> Result<u64, DbError> {
+        match self {
+            Db::Sqlite(_) => sets.iter().map(|a| self.run(sql, a)).sum(),
+            Db::Postgres(pg) => {
+                let st = pg.statement(sql)?;
+                let params: Vec<_> = sets.iter().map(|a| Pg::params(a)).collect();
+                let changed = wait(futures_util::future::try_join_all(
+                    params.iter().map(|p| pg.client.execute(&st, p)),
+                ))?;
+                Ok(changed.iter().sum())
+            }
+        }
     }
 
     /// Runs `f` in one transaction that writes (SQLite: `BEGIN IMMEDIATE`, the writers'

@@ -453,7 +453,7 @@ mod tests {
         valid_of(id, "510722101002", "2026-10", fraud)
     }
 
-    fn valid_of(id: &str, area: &str, period: &str, fraud: i64) -> ValidReport {
+    pub(super) fn valid_of(id: &str, area: &str, period: &str, fraud: i64) -> ValidReport {
         let catalogue = Catalogue::builtin();
         let areas = fixtures::santai_areas();
         let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 22).unwrap();
@@ -480,7 +480,7 @@ mod tests {
 
     /// Each store a test runs on, with its own data directory: SQLite, and PostgreSQL when
     /// [`db::TEST_POSTGRES`] names a server (a new database each time).
-    fn stores() -> Vec<(tempfile::TempDir, StoreAt)> {
+    pub(super) fn stores() -> Vec<(tempfile::TempDir, StoreAt)> {
         let sqlite = tempfile::tempdir().unwrap();
         let at = StoreAt::new(sqlite.path(), None);
         let mut out = vec![(sqlite, at)];

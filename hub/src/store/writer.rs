@@ -9,7 +9,7 @@ use tokio::sync::{mpsc, oneshot};
 use super::{
     CommitHook, Committed, MAX_REVISIONS, Prior, StoreError,
     compact::{self, Names, ValueKeys},
-    db::{Db, DbError, args},
+    db::{Arg, Db, DbError, Row, args},
     locks::Locks,
 };
 
@@ -145,120 +145,198 @@ impl Statements {
         }
     }
 
-    /// The answer to a submission id stored before for the report's (area, period) (a resend
-    /// is always of the same area and period): its original receipt, or a refusal when the id
-    /// now comes with different content (`vals` the report's values as they would be stored).
-    fn earlier(
+    /// What `find` reads of a stored submission.
+    fn found_row(row: &Row<'_>) -> Result<FoundRow, DbError> {
+        Ok(FoundRow {
+            revision: row.u32(0)?,
+            received_at_ms: row.int(1)?,
+            warnings: row.string(2)?,
+            zero_report: row.flag(3)?,
+            notes: row.string(4)?,
+            vals: row.bytes(5)?.to_vec(),
+        })
+    }
+
+    /// `find`'s arguments for `r` (its submission key made by the caller, `key`).
+    fn find_args<'a>(
+        tx: &Db,
+        r: &'a ValidReport,
+        (area, period): (&'a str, &'a str),
+        key: &'a rusqlite::types::Value,
+    ) -> Vec<Arg<'a>> {
+        args![
+            period,
+            area,
+            compact::submission_arg(tx, &r.submission_id, key)
+        ]
+        .to_vec()
+    }
+
+    /// The submission stored before with `r`'s id, read now.
+    fn find(
         &self,
         tx: &Db,
         r: &ValidReport,
-        (area, period): (&str, &str),
-        vals: &[u8],
-    ) -> Result<Option<Result<Receipt, StoreError>>, StoreError> {
+        at: (&str, &str),
+    ) -> Result<Option<FoundRow>, StoreError> {
         let key = compact::submission_key(&r.submission_id);
-        let found = tx.one(
+        Ok(tx.one(
             &self.find,
-            args![
-                period,
-                area,
-                compact::submission_arg(tx, &r.submission_id, &key)
-            ],
-            |row| {
-                Ok((
-                    row.u32(0)?,
-                    row.int(1)?,
-                    row.string(2)?,
-                    row.flag(3)?,
-                    row.string(4)?,
-                    row.bytes(5)? == vals,
-                ))
-            },
-        )?;
-        let Some((revision, received_at_ms, warnings, zero_report, notes, same_values)) = found
-        else {
-            return Ok(None);
-        };
-        if !(same_values && zero_report == r.zero_report && notes == r.notes) {
-            return Ok(Some(Err(StoreError::IdReused(r.submission_id.clone()))));
-        }
-        // the same area, period and content as the report stored before
-        Ok(Some(Ok(Receipt {
-            submission_id: r.submission_id.clone(),
-            area: r.area,
-            period: r.period,
-            revision,
-            accepted_at_ms: received_at_ms,
-            warnings: compact::warnings_read(&warnings),
-            duplicate: true,
-            department: r.department.clone(),
-        })))
+            &Statements::find_args(tx, r, at, &key),
+            Statements::found_row,
+        )?)
     }
 
-    /// The current revision of (area, period), decoded, if there is one.
-    fn latest(
-        &self,
+    /// The current revision of (area, period) as stored, read now.
+    fn latest(&self, tx: &Db, area: &str, period: &str) -> Result<Option<LatestRow>, StoreError> {
+        Ok(tx.one(&self.latest, args![area, period], Statements::latest_row)?)
+    }
+
+    fn latest_row(row: &Row<'_>) -> Result<LatestRow, DbError> {
+        Ok(LatestRow {
+            revision: row.u32(0)?,
+            zero_report: row.flag(1)?,
+            vals: row.bytes(2)?.to_vec(),
+            first_received_at_ms: row.int(3)?,
+        })
+    }
+
+    /// `job`'s report as `revision` of its (area, period), its values encoded (`vals`): the
+    /// insert's arguments (written by [`Pending::flush`]).
+    fn insert_args<'a>(
         tx: &Db,
-        area: &str,
-        period: &str,
-        keys: &ValueKeys,
-    ) -> Result<Option<Latest>, StoreError> {
-        let row = tx.one(&self.latest, args![area, period], |row| {
-            Ok((
-                row.u32(0)?,
-                row.flag(1)?,
-                row.bytes(2)?.to_vec(),
-                row.int(3)?,
-            ))
-        })?;
-        let Some((revision, zero_report, vals, first_received_at_ms)) = row else {
-            return Ok(None);
-        };
-        let stored = compact::decode(&vals, keys).map_err(|e| StoreError::Corrupt {
+        p: &'a PendingInsert,
+        job: &'a Job,
+        key: &'a rusqlite::types::Value,
+    ) -> Vec<Arg<'a>> {
+        let r = &job.report;
+        args![
+            &p.area,
+            &p.period,
+            p.revision,
+            compact::submission_arg(tx, &r.submission_id, key),
+            job.now_ms,
+            p.sender,
+            p.reporter,
+            r.zero_report,
+            &r.notes,
+            &p.warnings,
+            &p.vals
+        ]
+        .to_vec()
+    }
+}
+
+/// A submission as stored before (its id sent again).
+struct FoundRow {
+    revision: u32,
+    received_at_ms: i64,
+    warnings: String,
+    zero_report: bool,
+    notes: String,
+    vals: Vec<u8>,
+}
+
+/// The answer to a submission id stored before for the report's (area, period) (a resend is
+/// always of the same area and period): its original receipt, or a refusal when the id now
+/// comes with different content (`vals` the report's values as they would be stored).
+fn earlier(
+    found: Option<FoundRow>,
+    r: &ValidReport,
+    vals: &[u8],
+) -> Option<Result<Receipt, StoreError>> {
+    let found = found?;
+    if !(found.vals == vals && found.zero_report == r.zero_report && found.notes == r.notes) {
+        return Some(Err(StoreError::IdReused(r.submission_id.clone())));
+    }
+    // the same area, period and content as the report stored before
+    Some(Ok(Receipt {
+        submission_id: r.submission_id.clone(),
+        area: r.area,
+        period: r.period,
+        revision: found.revision,
+        accepted_at_ms: found.received_at_ms,
+        warnings: compact::warnings_read(&found.warnings),
+        duplicate: true,
+        department: r.department.clone(),
+    }))
+}
+
+/// The current revision of an (area, period) as stored, not yet decoded.
+struct LatestRow {
+    revision: u32,
+    zero_report: bool,
+    vals: Vec<u8>,
+    first_received_at_ms: i64,
+}
+
+impl LatestRow {
+    fn decode(self, area: &str, period: &str, keys: &ValueKeys) -> Result<Latest, StoreError> {
+        let stored = compact::decode(&self.vals, keys).map_err(|e| StoreError::Corrupt {
             area: area.to_owned(),
             period: period.to_owned(),
             reason: e.to_string(),
         })?;
-        Ok(Some(Latest {
-            revision,
-            first_received_at_ms,
+        Ok(Latest {
+            revision: self.revision,
+            first_received_at_ms: self.first_received_at_ms,
             prior: Prior {
-                zero_report,
+                zero_report: self.zero_report,
                 values: stored.values.into_iter().map(Into::into).collect(),
                 rollup: stored.rollup.map(Into::into),
             },
-        }))
+        })
     }
+}
 
-    /// Inserts `job`'s report as `revision` of its (area, period), its values encoded (`vals`).
-    fn insert(
-        &self,
+/// A revision decided and not yet written: the group's inserts go together (pipelined on
+/// PostgreSQL), before anything that must see them is read.
+struct PendingInsert {
+    job: usize,
+    department: bool,
+    area: String,
+    period: String,
+    revision: u32,
+    sender: i64,
+    reporter: i64,
+    warnings: String,
+    vals: Vec<u8>,
+}
+
+/// The inserts decided and not yet written.
+#[derive(Default)]
+struct Pending(Vec<PendingInsert>);
+
+impl Pending {
+    /// Writes them, each table's together.
+    fn flush(
+        &mut self,
         tx: &Db,
-        job: &Job,
-        revision: u32,
-        vals: Vec<u8>,
-        numbered: &mut Numbered,
+        group: &[Job],
+        divisions: &Statements,
+        departments: &Statements,
     ) -> Result<(), StoreError> {
-        let r = &job.report;
-        let sender = numbered.name(tx, &job.sender)?;
-        let reporter = numbered.name(tx, &r.reporter)?;
-        let warnings = compact::warnings_text(&r.warnings);
-        let key = compact::submission_key(&r.submission_id);
-        tx.run(
-            &self.insert,
-            args![
-                &key_of(r),
-                &r.period.to_string(),
-                revision,
-                compact::submission_arg(tx, &r.submission_id, &key),
-                job.now_ms,
-                sender,
-                reporter,
-                r.zero_report,
-                &r.notes,
-                &warnings,
-                &vals
-            ],
-        )?;
+        for (department, st) in [(false, divisions), (true, departments)] {
+            let rows: Vec<&PendingInsert> = self
+                .0
+                .iter()
+                .filter(|p| p.department == department)
+                .collect();
+            if rows.is_empty() {
+                continue;
+            }
+            let keys: Vec<_> = rows
+                .iter()
+                .map(|p| compact::submission_key(&group[p.job].report.submission_id))
+                .collect();
+            let sets: Vec<Vec<Arg<'_>>> = rows
+                .iter()
+                .zip(&keys)
+                .map(|(p, key)| Statements::insert_args(tx, p, &group[p.job], key))
+                .collect();
+            tx.run_each(&st.insert, &sets)?;
+        }
+        self.0.clear();
         Ok(())
     }
 }
@@ -357,17 +435,83 @@ fn write_jobs(
     let mut committed = Vec::with_capacity(group.len());
     let divisions = Statements::on("revisions");
     let departments = Statements::on(super::schema::DEPARTMENT_REVISIONS);
-    let mut added: HashMap<String, i64> = HashMap::new();
-    for job in group {
-        let r = &job.report;
-        let st = if r.department.is_some() {
+    let statements = |r: &ValidReport| {
+        if r.department.is_some() {
             &departments
         } else {
             &divisions
+        }
+    };
+    // every report's values as stored (pairs new to the store numbered now)
+    let mut vals = group
+        .iter()
+        .map(|job| numbered.encode(tx, &job.report))
+        .collect::<Result<Vec<_>, _>>()?;
+    let keys: Vec<(String, String)> = group
+        .iter()
+        .map(|job| (key_of(&job.report), job.report.period.to_string()))
+        .collect();
+    // what the store holds for each report is asked for the whole group at once (one round
+    // trip on PostgreSQL), except for a report whose (area, period) an earlier report of the
+    // group has too: that one is asked at its turn, after the group's earlier writes
+    let mut seen = std::collections::HashSet::new();
+    let first: Vec<bool> = group
+        .iter()
+        .zip(&keys)
+        .map(|(job, k)| seen.insert((job.report.department.is_some(), k)))
+        .collect();
+    let mut found: Vec<Option<FoundRow>> = group.iter().map(|_| None).collect();
+    let mut latest_rows: Vec<Option<LatestRow>> = group.iter().map(|_| None).collect();
+    for department in [false, true] {
+        let st = if department { &departments } else { &divisions };
+        let asked: Vec<usize> = (0..group.len())
+            .filter(|&i| first[i] && group[i].report.department.is_some() == department)
+            .collect();
+        if asked.is_empty() {
+            continue;
+        }
+        let sids: Vec<_> = asked
+            .iter()
+            .map(|&i| compact::submission_key(&group[i].report.submission_id))
+            .collect();
+        let sets: Vec<Vec<Arg<'_>>> = asked
+            .iter()
+            .zip(&sids)
+            .map(|(&i, sid)| {
+                let (area, period) = &keys[i];
+                Statements::find_args(tx, &group[i].report, (area.as_str(), period.as_str()), sid)
+            })
+            .collect();
+        for (&i, row) in asked
+            .iter()
+            .zip(tx.one_each(&st.find, &sets, Statements::found_row)?)
+        {
+            found[i] = row;
+        }
+        let sets: Vec<Vec<Arg<'_>>> = asked
+            .iter()
+            .map(|&i| args![&keys[i].0, &keys[i].1].to_vec())
+            .collect();
+        for (&i, row) in asked
+            .iter()
+            .zip(tx.one_each(&st.latest, &sets, Statements::latest_row)?)
+        {
+            latest_rows[i] = row;
+        }
+    }
+    let mut pending = Pending::default();
+    let mut added: HashMap<String, i64> = HashMap::new();
+    for (i, job) in group.iter().enumerate() {
+        let r = &job.report;
+        let st = statements(r);
+        let (area, period) = (&keys[i].0, &keys[i].1);
+        let stored = if first[i] {
+            found[i].take()
+        } else {
+            pending.flush(tx, group, &divisions, &departments)?;
+            st.find(tx, r, (area.as_str(), period.as_str()))?
         };
-        let (area, period) = (key_of(r), r.period.to_string());
-        let vals = numbered.encode(tx, r)?;
-        if let Some(answer) = st.earlier(tx, r, (&area, &period), &vals)? {
+        if let Some(answer) = earlier(stored, r, &vals[i]) {
             results.push(answer);
             continue;
         }
@@ -376,18 +520,38 @@ fn write_jobs(
             && let Some(lock) = locks.check(&r.form, r.period, r.area, job.now_ms)
         {
             results.push(Err(StoreError::Locked {
-                area,
+                area: area.clone(),
                 lock: Box::new(lock),
             }));
             continue;
         }
-        let latest = st.latest(tx, &area, &period, &numbered.keys)?;
+        let latest_row = if first[i] {
+            latest_rows[i].take()
+        } else {
+            st.latest(tx, area, period)?
+        };
+        let latest = latest_row
+            .map(|l| l.decode(area, period, &numbered.keys))
+            .transpose()?;
         let revision = latest.as_ref().map_or(1, |l| l.revision + 1);
         if revision > MAX_REVISIONS {
-            results.push(Err(StoreError::TooManyRevisions { area, period }));
+            results.push(Err(StoreError::TooManyRevisions {
+                area: area.clone(),
+                period: period.clone(),
+            }));
             continue;
         }
-        st.insert(tx, job, revision, vals, numbered)?;
+        pending.0.push(PendingInsert {
+            job: i,
+            department: r.department.is_some(),
+            area: area.clone(),
+            period: period.clone(),
+            revision,
+            sender: numbered.name(tx, &job.sender)?,
+            reporter: numbered.name(tx, &r.reporter)?,
+            warnings: compact::warnings_text(&r.warnings),
+            vals: std::mem::take(&mut vals[i]),
+        });
         let receipt = Receipt {
             submission_id: r.submission_id.clone(),
             area: r.area,
@@ -419,6 +583,7 @@ fn write_jobs(
         });
         results.push(Ok(receipt));
     }
+    pending.flush(tx, group, &divisions, &departments)?;
     count_revisions(tx, added)?;
     Ok((results, committed))
 }
@@ -433,4 +598,89 @@ fn count_revisions(tx: &Db, added: HashMap<String, i64>) -> Result<(), StoreErro
         )?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{
+        Store,
+        tests::{stores, valid_of},
+    };
+    use super::*;
+
+    /// A group is answered as if its reports came one at a time, in order: resends within
+    /// the group, corrections of a report earlier in it, and an id reused with other values
+    /// (what the group's reads asked all at once must not hide).
+    #[test]
+    fn one_group_answers_as_its_reports_one_at_a_time() {
+        for (dir, at) in stores() {
+            let store = Store::open_at(dir.path(), at.clone(), None).unwrap();
+            let db = Db::open(&at).unwrap();
+            let (x, y, z) = ("510722101002", "510722101003", "510722104003");
+            let reports = [
+                valid_of("a", x, "2026-10", 1),
+                valid_of("a", x, "2026-10", 1),
+                valid_of("b", x, "2026-10", 2),
+                valid_of("c", y, "2026-10", 3),
+                valid_of("a", x, "2026-10", 9),
+                valid_of("c", y, "2026-10", 3),
+                valid_of("d", z, "2026-09", 4),
+                valid_of("e", x, "2026-10", 5),
+            ];
+            let jobs: Vec<Job> = reports
+                .into_iter()
+                .map(|report| Job {
+                    report,
+                    sender: "pingan://node/510722".into(),
+                    now_ms: 1_000,
+                    reply: oneshot::channel().0,
+                })
+                .collect();
+            let mut numbered = Numbered::load_or_log(&db);
+            let (results, committed) =
+                write_group(&db, &jobs, &mut numbered, &Locks::default()).unwrap();
+            let answers: Vec<String> = results
+                .iter()
+                .map(|r| match r {
+                    Ok(receipt) => format!("{}:{}", receipt.revision, receipt.duplicate),
+                    Err(StoreError::IdReused(id)) => format!("reused {id}"),
+                    Err(e) => format!("{e}"),
+                })
+                .collect();
+            assert_eq!(
+                answers,
+                [
+                    "1:false", "1:true", "2:false", "1:false", "reused a", "1:true", "1:false",
+                    "3:false"
+                ],
+                "{at:?}"
+            );
+            // the rollups are told each new revision with the one it replaced
+            let told: Vec<(String, u32, Option<i64>)> = committed
+                .iter()
+                .map(|c| {
+                    let before = c.previous.as_ref().map(|p| p.values[0].total.unwrap());
+                    (c.area.to_string(), c.revision, before)
+                })
+                .collect();
+            assert_eq!(
+                told,
+                [
+                    (x.to_owned(), 1, None),
+                    (x.to_owned(), 2, Some(1)),
+                    (y.to_owned(), 1, None),
+                    (z.to_owned(), 1, None),
+                    (x.to_owned(), 3, Some(2)),
+                ]
+            );
+            let reader = store.reader().unwrap();
+            assert_eq!(reader.revision_count().unwrap(), 5);
+            let current = reader
+                .current(x.parse().unwrap(), "2026-10".parse().unwrap())
+                .unwrap()
+                .unwrap();
+            assert_eq!((current.revision, current.values[0].total), (3, Some(5)));
+            store.close();
+        }
+    }
 }
