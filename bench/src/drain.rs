@@ -41,14 +41,16 @@ fn node_binary(hub: &Path) -> PathBuf {
     hub.with_file_name("pingan-node")
 }
 
-/// Fills an outbox with `n` village reports, starts a hub on an empty store and the node's
-/// daemon, and waits until the outbox is empty.
+/// Fills an outbox with `n` village reports, starts a hub on an empty store (SQLite in a new
+/// directory, or the empty database `store`) and the node's daemon, and waits until the
+/// outbox is empty.
 pub fn run(
     hub_bin: &Path,
     divisions: &Path,
     population: Option<&Path>,
     areas: &Areas,
     n: usize,
+    store: Option<&str>,
 ) -> anyhow::Result<DrainResult> {
     let work = tempfile::tempdir()?;
     let (outbox_dir, data) = (work.path().join("outbox"), work.path().join("hub"));
@@ -78,6 +80,7 @@ pub fn run(
         data: &data,
         divisions,
         population,
+        store,
     })?;
     let node = node_binary(hub_bin);
     let started = Instant::now();
@@ -127,8 +130,9 @@ pub fn run(
         .status();
     daemon.wait()?;
     hub.stop()?;
-    let stored = pingan_hub::store::StoreReader::open(&data.join(pingan_hub::store::DB_FILE))?
-        .revision_count()?;
+    let stored =
+        pingan_hub::store::StoreReader::open_at(&pingan_hub::store::StoreAt::new(&data, store))?
+            .revision_count()?;
     anyhow::ensure!(
         stored == n as u64,
         "the hub stored {stored} revisions for {n} reports"

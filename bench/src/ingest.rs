@@ -23,6 +23,7 @@ use pingan_hub::{
         authz::{Authorizer, Grant},
         tls::{Role, ServerTls, TlsFiles, certs},
     },
+    store::StoreAt,
 };
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 
@@ -48,6 +49,8 @@ pub struct IngestConfig {
     /// After the unary pass, the same reporters' next month over `SubmitBatch`, one stream per
     /// node (the path a node's backlog takes).
     pub batch: bool,
+    /// The hub's store: `None` is SQLite in a temporary directory; else an empty database.
+    pub store: Option<StoreAt>,
 }
 
 impl Default for IngestConfig {
@@ -64,6 +67,7 @@ impl Default for IngestConfig {
             seed: 20261123,
             rank_during: false,
             batch: true,
+            store: None,
         }
     }
 }
@@ -154,6 +158,23 @@ pub(crate) fn report(catalogue: &Catalogue, cfg: &IngestConfig, code: AreaCode) 
 }
 
 /// Bytes of the files under `dir`, subdirectories included.
+/// The store's size: its database's on PostgreSQL (`pg_database_size`), else the data
+/// directory's.
+pub(crate) fn store_bytes(store: &StoreAt, data: &Path) -> anyhow::Result<u64> {
+    Ok(match store {
+        StoreAt::Postgres(_) => {
+            let db = pingan_hub::store::db::Db::open(store)?;
+            db.one(
+                "SELECT pg_database_size(current_database())::BIGINT",
+                &[],
+                |r| r.int(0),
+            )?
+            .unwrap_or(0) as u64
+        }
+        StoreAt::Sqlite(_) => dir_bytes(data),
+    })
+}
+
 pub(crate) fn dir_bytes(dir: &Path) -> u64 {
     std::fs::read_dir(dir)
         .map(|entries| {
@@ -564,8 +585,13 @@ pub async fn run(
     let auth = issue_certificates(&pki, by_province.keys().copied(), probe_province)?;
     let data = tmp.path().join("hub");
     let catalogue = Arc::new(catalogue);
-    let state = HubState::open(
+    let store = cfg
+        .store
+        .clone()
+        .unwrap_or_else(|| StoreAt::new(&data, None));
+    let state = HubState::open_on(
         &data,
+        store.clone(),
         (*catalogue).clone(),
         areas,
         Clock::System,
@@ -647,7 +673,7 @@ pub async fn run(
         ping_latencies,
         freshness: sorted(&freshness),
         rankings,
-        store_bytes: dir_bytes(&data),
+        store_bytes: store_bytes(&store, &data)?,
         batch,
     })
 }

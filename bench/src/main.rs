@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use pingan_domain::{Areas, Catalogue, Period};
 
 use pingan_bench::{dataset, drain, ingest, queries, report};
+use pingan_hub::store::StoreAt;
 
 /// The node backlog the benchmark drains (the benchmark issue's 100,000).
 const DRAIN_REPORTS: usize = 100_000;
@@ -25,24 +26,7 @@ enum Command {
     /// Everything, into one Markdown file: the dataset (made once), its months imported with
     /// `pingan-hub import` (once), the ingest run, and the questions against DuckDB with the
     /// hub's restart time and memory. `pingan-hub` is taken from next to this program.
-    All {
-        #[arg(long, default_value = "domain/data/divisions-national")]
-        divisions: PathBuf,
-        /// Where the dataset and the hub's store are kept (and reused by the next run).
-        #[arg(long, default_value = "bench-work")]
-        work: PathBuf,
-        #[arg(long, default_value_t = 24)]
-        months: u32,
-        #[arg(long, default_value_t = 100)]
-        runs: usize,
-        #[arg(long, default_value = "python3")]
-        python: String,
-        /// Leave out the ingest run (e.g. when only the questions changed).
-        #[arg(long)]
-        skip_ingest: bool,
-        #[arg(long, default_value = "BENCHMARKS.md")]
-        out: PathBuf,
-    },
+    All(AllArgs),
     /// Leaders' questions on an imported store, against DuckDB on the same raw rows.
     Queries {
         #[arg(long, default_value = "domain/data/divisions-national")]
@@ -107,6 +91,33 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+}
+
+/// `pingan-bench all`'s options.
+#[derive(Debug, Args)]
+struct AllArgs {
+    #[arg(long, default_value = "domain/data/divisions-national")]
+    divisions: PathBuf,
+    /// Where the dataset and the hub's store are kept (and reused by the next run).
+    #[arg(long, default_value = "bench-work")]
+    work: PathBuf,
+    #[arg(long, default_value_t = 24)]
+    months: u32,
+    #[arg(long, default_value_t = 100)]
+    runs: usize,
+    #[arg(long, default_value = "python3")]
+    python: String,
+    /// Leave out the ingest run (e.g. when only the questions changed).
+    #[arg(long)]
+    skip_ingest: bool,
+    #[arg(long, default_value = "BENCHMARKS.md")]
+    out: PathBuf,
+    /// Run on PostgreSQL instead of SQLite: the URL of any database on a server where this
+    /// user may create databases; the benchmark makes its own there (`pingan_bench`, kept
+    /// for the next run like the SQLite store, and `pingan_bench_ingest`,
+    /// `pingan_bench_drain`, made anew each run).
+    #[arg(long, value_name = "postgres://...")]
+    store: Option<String>,
 }
 
 /// What an ingest run submits, and how many at once.
@@ -191,6 +202,7 @@ fn queries_config(
         province: "51".into(),
         county: "510722".into(),
         month: last,
+        store: None,
     })
 }
 
@@ -213,15 +225,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
-        Command::All {
-            divisions,
-            work,
-            months,
-            runs,
-            python,
-            skip_ingest,
-            out,
-        } => all(divisions, work, months, runs, python, skip_ingest, out),
+        Command::All(args) => all(args),
         Command::Queries {
             divisions,
             data,
@@ -243,7 +247,7 @@ fn main() -> anyhow::Result<()> {
         } => {
             let machine = report::Machine::here();
             let areas = load_areas(&divisions, None)?;
-            let d = drain::run(&hub_binary()?, &divisions, None, &areas, reports)?;
+            let d = drain::run(&hub_binary()?, &divisions, None, &areas, reports, None)?;
             emit(&report::drain_markdown(&machine, &d), out.as_deref())
         }
         Command::Dataset {
@@ -257,80 +261,150 @@ fn main() -> anyhow::Result<()> {
 }
 
 /// `pingan-bench all`.
-fn all(
-    divisions: PathBuf,
-    work: PathBuf,
-    months: u32,
-    runs: usize,
-    python: String,
-    skip_ingest: bool,
-    out: PathBuf,
-) -> anyhow::Result<()> {
+fn all(args: AllArgs) -> anyhow::Result<()> {
+    let AllArgs {
+        divisions,
+        work,
+        months,
+        runs,
+        python,
+        skip_ingest,
+        out,
+        store,
+    } = args;
+    let postgres = store.as_deref();
     let machine = report::Machine::here();
     let hub = hub_binary()?;
     let dataset_dir = work.join("dataset");
-    let data = work.join("hub");
     let started = std::time::Instant::now();
     let areas = load_areas(&divisions, None)?;
     let registry = format!("{} areas from {}", areas.len(), divisions.display());
+    let store_name = match postgres {
+        Some(server) => format!("PostgreSQL {}", postgres_version(server)?),
+        None => "SQLite".to_owned(),
+    };
     let mut text = format!(
-        "# pingan benchmarks\n\nWritten by `scripts/benchmarks` (`pingan-bench all`) on {}: {} cores, {:.0} GiB, {} profile. The national registry: {registry}. Targets are the benchmark issue's; a missed one is marked.\n\n",
-        machine.date, machine.cores, machine.memory_gib, machine.profile
+        "# pingan benchmarks{}\n\nWritten by `scripts/benchmarks{}` (`pingan-bench all`) on {}: {} cores, {:.0} GiB, {} profile, the hub's store on {store_name}. The national registry: {registry}. Targets are the benchmark issue's; a missed one is marked.\n\n",
+        if postgres.is_some() {
+            " on PostgreSQL"
+        } else {
+            ""
+        },
+        if postgres.is_some() { "-postgres" } else { "" },
+        machine.date,
+        machine.cores,
+        machine.memory_gib,
+        machine.profile
     );
     let population = dataset_dir.join("population.csv");
     ensure_dataset(&areas, months, &dataset_dir, &population)?;
+    let from = ImportFrom {
+        hub: &hub,
+        divisions: &divisions,
+        dataset: &dataset_dir,
+        population: &population,
+    };
+    // the SQLite store, imported once and kept; on PostgreSQL it is what is moved there
+    let sqlite_data = work.join("hub");
     let imported = work.join("imported");
-    ensure_imported(
-        &hub,
-        &divisions,
-        &dataset_dir,
-        &data,
-        &population,
-        &imported,
-        None,
-    )?;
+    ensure_imported(&from, &sqlite_data, &imported, None, None)?;
     let import_said = std::fs::read_to_string(&imported).unwrap_or_default();
-    text += &format!(
-        "The dataset ({months} months, `pingan-bench dataset`) was loaded with `pingan-hub import` in {} (every report validated, stored with durable group commits).\n\n",
-        import_said.lines().next().unwrap_or_default().trim()
-    );
-    text += &import_growth(&import_said);
+    // on PostgreSQL the data directory keeps the saved rollups, the database the rest
+    let (data, store_url) = match postgres {
+        Some(server) => {
+            let data = work.join("hub-postgres");
+            let url = ensure_migrated(&hub, &sqlite_data, &data, server, &work)?;
+            // the import's own rate on PostgreSQL: the first month into an empty database
+            let first = work.join("imported-postgres-1m");
+            let _ = std::fs::remove_file(&first);
+            let scratch = tempfile::tempdir()?;
+            let import_db = StoreAt::new_database(server, "pingan_bench_import", true)?;
+            let StoreAt::Postgres(import_url) = &import_db else {
+                unreachable!("a PostgreSQL database")
+            };
+            ensure_imported(&from, scratch.path(), &first, Some(1), Some(import_url))?;
+            let said = std::fs::read_to_string(&first).unwrap_or_default();
+            let migrated = std::fs::read_to_string(work.join("migrated-postgres"))?;
+            text += &format!(
+                "The dataset ({months} months, `pingan-bench dataset`) was imported into SQLite with `pingan-hub import` in {} and moved into PostgreSQL with `pingan-hub migrate` in {} (copied, then every period counted and digested on both sides). `pingan-hub import` straight into PostgreSQL, the first month into an empty database:\n\n",
+                import_said.lines().next().unwrap_or_default().trim(),
+                migrated.lines().next().unwrap_or_default().trim()
+            );
+            text += &import_growth(&said);
+            (data, Some(url))
+        }
+        None => {
+            text += &format!(
+                "The dataset ({months} months, `pingan-bench dataset`) was loaded with `pingan-hub import` in {} (every report validated, stored with durable group commits).\n\n",
+                import_said.lines().next().unwrap_or_default().trim()
+            );
+            text += &import_growth(&import_said);
+            (sqlite_data, None)
+        }
+    };
     if !skip_ingest {
         eprintln!("== ingest: one national month over gRPC with mutual TLS");
         let runtime = tokio::runtime::Runtime::new()?;
         let result = runtime.block_on(ingest::run(
             areas.clone(),
             Catalogue::builtin(),
-            &ingest::IngestConfig::default(),
+            &ingest::IngestConfig {
+                store: postgres
+                    .map(|server| StoreAt::new_database(server, "pingan_bench_ingest", true))
+                    .transpose()?,
+                ..Default::default()
+            },
             |done, total| eprint!("\r  {done} of {total} reports acknowledged"),
         ))?;
         eprintln!();
         text += &report::ingest_markdown(&machine, &registry, &result);
         text.push('\n');
         eprintln!("== a node's backlog of {DRAIN_REPORTS} reports drained by pingan-node run");
-        let drained = drain::run(&hub, &divisions, Some(&population), &areas, DRAIN_REPORTS)?;
+        let drain_store = postgres
+            .map(|server| StoreAt::new_database(server, "pingan_bench_drain", true))
+            .transpose()?;
+        let drain_url = match &drain_store {
+            Some(StoreAt::Postgres(url)) => Some(url.as_str()),
+            _ => None,
+        };
+        let drained = drain::run(
+            &hub,
+            &divisions,
+            Some(&population),
+            &areas,
+            DRAIN_REPORTS,
+            drain_url,
+        )?;
         text += &report::drain_markdown(&machine, &drained);
     }
     eprintln!("== queries against DuckDB, restart, memory");
     let areas = load_areas(&divisions, Some(&population))?;
-    let cfg = queries_config(divisions, data, dataset_dir, runs, python)?;
+    let mut cfg = queries_config(divisions, data, dataset_dir, runs, python)?;
+    cfg.store = store_url;
     let runtime = tokio::runtime::Runtime::new()?;
     let result = runtime.block_on(queries::run(&cfg, &areas))?;
     text += &report::queries_markdown(&machine, &registry, &result);
     // how memory and the snapshot grow with the months stored: hubs holding the first 1 and 12
-    // months (imported once into their own stores beside the main one), then the main one
+    // months (imported once into their own stores beside the main one), then the main one; on
+    // SQLite only (the rollups are the same whichever store they are read from)
     let mut growth = Vec::new();
-    for k in [1u32, 12].into_iter().filter(|k| *k < months) {
+    for k in [1u32, 12]
+        .into_iter()
+        .filter(|k| *k < months && postgres.is_none())
+    {
         eprintln!("== footprint with the first {k} months stored");
         let data_k = work.join(format!("hub-{k}m"));
         ensure_imported(
-            &hub,
-            &cfg.divisions,
-            &cfg.dataset,
+            &ImportFrom {
+                hub: &hub,
+                divisions: &cfg.divisions,
+                dataset: &cfg.dataset,
+                population: &population,
+            },
             &data_k,
-            &population,
             &work.join(format!("imported-{k}m")),
             Some(k as usize),
+            None,
         )?;
         let cfg_k = queries::QueriesConfig {
             data: data_k,
@@ -349,6 +423,58 @@ fn all(
     result.ensure_equal()?;
 
     Ok(())
+}
+
+/// Moves the SQLite store in `sqlite_data` into the database `pingan_bench` on `server` with
+/// `pingan-hub migrate`, once (`WORK/migrated-postgres` records how long it took; delete it to
+/// move again); the database's URL.
+fn ensure_migrated(
+    hub: &std::path::Path,
+    sqlite_data: &std::path::Path,
+    data: &std::path::Path,
+    server: &str,
+    work: &std::path::Path,
+) -> anyhow::Result<String> {
+    let marker = work.join("migrated-postgres");
+    if marker.exists() {
+        let StoreAt::Postgres(url) = StoreAt::database_on(server, "pingan_bench")? else {
+            unreachable!("a PostgreSQL database")
+        };
+        return Ok(url);
+    }
+    // a new database, and no rollups saved from an older one
+    let _ = std::fs::remove_dir_all(data);
+    let StoreAt::Postgres(url) = StoreAt::new_database(server, "pingan_bench", true)? else {
+        unreachable!("a PostgreSQL database")
+    };
+    eprintln!(
+        "== pingan-hub migrate: {} into PostgreSQL",
+        sqlite_data.display()
+    );
+    let t = std::time::Instant::now();
+    let status = std::process::Command::new(hub)
+        .arg("migrate")
+        .arg("--from")
+        .arg(sqlite_data)
+        .arg("--to")
+        .arg(&url)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::inherit())
+        .status()?;
+    anyhow::ensure!(status.success(), "pingan-hub migrate failed: {status}");
+    write_out(&marker, &format!("{:.0} s\n", t.elapsed().as_secs_f64()))?;
+    Ok(url)
+}
+
+/// The PostgreSQL server's version, as the report names it.
+fn postgres_version(server: &str) -> anyhow::Result<String> {
+    let db = pingan_hub::store::db::Db::open(&StoreAt::Postgres(server.to_owned()))?;
+    let v = db
+        .one("SELECT current_setting('server_version')", &[], |r| {
+            r.string(0)
+        })?
+        .unwrap_or_default();
+    Ok(v)
 }
 
 /// `pingan-bench queries`.
@@ -501,17 +627,31 @@ fn ensure_dataset(
     Ok(())
 }
 
+/// What `pingan-hub import` is run with: the binary, the registry, the dataset and its
+/// populations.
+#[derive(Clone, Copy)]
+struct ImportFrom<'a> {
+    hub: &'a std::path::Path,
+    divisions: &'a std::path::Path,
+    dataset: &'a std::path::Path,
+    population: &'a std::path::Path,
+}
+
 /// Imports the dataset's files (all, or the first `months` months) into the hub's store with
 /// `pingan-hub import`, once: `imported` records how long it took.
 fn ensure_imported(
-    hub: &std::path::Path,
-    divisions: &std::path::Path,
-    dataset_dir: &std::path::Path,
+    from: &ImportFrom<'_>,
     data: &std::path::Path,
-    population: &std::path::Path,
     imported: &std::path::Path,
     months: Option<usize>,
+    store: Option<&str>,
 ) -> anyhow::Result<()> {
+    let ImportFrom {
+        hub,
+        divisions,
+        dataset: dataset_dir,
+        population,
+    } = *from;
     if !imported.exists() {
         let mut files = Vec::new();
         let mut names: Vec<String> = std::fs::read_dir(dataset_dir)?
@@ -531,7 +671,10 @@ fn ensure_imported(
         eprintln!(
             "== pingan-hub import: {} files into {}",
             files.len(),
-            data.display()
+            store.map_or_else(
+                || data.display().to_string(),
+                |s| StoreAt::Postgres(s.into()).shown()
+            )
         );
         let t = std::time::Instant::now();
         let out = std::process::Command::new(hub)
@@ -542,6 +685,7 @@ fn ensure_imported(
             .arg(divisions)
             .arg("--population")
             .arg(population)
+            .args(store.map(|s| ["--store", s]).into_iter().flatten())
             .arg("--file")
             .args(&files)
             .stderr(std::process::Stdio::inherit())

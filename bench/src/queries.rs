@@ -27,7 +27,8 @@ const DUCKDB_SCRIPT: &str = include_str!("../duckdb/queries.py");
 pub struct QueriesConfig {
     /// The `pingan-hub` binary.
     pub hub: PathBuf,
-    /// The hub's data directory (the imported months).
+    /// The hub's data directory (the imported months, or the saved rollups when `store` is
+    /// set).
     pub data: PathBuf,
     pub divisions: PathBuf,
     /// The dataset directory (`reports-*.csv`, `corrections-*.csv`, `population.csv`).
@@ -40,6 +41,22 @@ pub struct QueriesConfig {
     pub county: String,
     /// The month asked about (and the last month of the range).
     pub month: Period,
+    /// `serve --store`: a PostgreSQL database holding the imported months (`None`: SQLite in
+    /// `data`).
+    pub store: Option<String>,
+}
+
+impl QueriesConfig {
+    /// The store's size with the data directory's (the snapshot among them).
+    fn store_bytes(&self) -> anyhow::Result<u64> {
+        let store = pingan_hub::store::StoreAt::new(&self.data, self.store.as_deref());
+        Ok(match store {
+            pingan_hub::store::StoreAt::Postgres(_) => {
+                crate::ingest::store_bytes(&store, &self.data)? + dir_bytes(&self.data)
+            }
+            pingan_hub::store::StoreAt::Sqlite(_) => dir_bytes(&self.data),
+        })
+    }
 }
 
 /// One question's timings on both sides.
@@ -113,6 +130,8 @@ pub(crate) struct HubRun<'a> {
     pub(crate) data: &'a Path,
     pub(crate) divisions: &'a Path,
     pub(crate) population: Option<&'a Path>,
+    /// `--store` (a PostgreSQL database); `None`: SQLite in `data`.
+    pub(crate) store: Option<&'a str>,
 }
 
 impl Hub {
@@ -127,6 +146,9 @@ impl Hub {
             .arg(run.divisions);
         if let Some(p) = run.population {
             command.arg("--population").arg(p);
+        }
+        if let Some(s) = run.store {
+            command.arg("--store").arg(s);
         }
         let mut child = command
             .env("RUST_LOG", "warn")
@@ -798,6 +820,7 @@ fn start_twice(
         data: &cfg.data,
         divisions: &cfg.divisions,
         population: Some(population),
+        store: cfg.store.as_deref(),
     };
     let (hub, first_start) = Hub::start(&run)?;
     eprintln!("  serving after {first_start:.1?}; stopping it (it saves its rollups)");
@@ -835,7 +858,7 @@ pub fn footprint(cfg: &QueriesConfig, months: usize) -> anyhow::Result<Footprint
         months,
         rss_kib,
         snapshot_bytes,
-        store_bytes: dir_bytes(&cfg.data) - snapshot_bytes,
+        store_bytes: cfg.store_bytes()? - snapshot_bytes,
         restart,
     })
 }
@@ -940,7 +963,7 @@ pub async fn run(cfg: &QueriesConfig, areas: &Areas) -> anyhow::Result<QueriesRe
         restart,
         rss_kib,
         peak_rss_kib,
-        store_bytes: dir_bytes(&cfg.data) - std::fs::metadata(&snapshot).map_or(0, |m| m.len()),
+        store_bytes: cfg.store_bytes()? - std::fs::metadata(&snapshot).map_or(0, |m| m.len()),
         snapshot_bytes: std::fs::metadata(&snapshot).map_or(0, |m| m.len()),
         duckdb_load_ms: duck.load_ms,
         duckdb_file_bytes: duck.file_bytes,

@@ -231,17 +231,34 @@ fn copy_rows(
     columns: &[(&str, Kind)],
 ) -> Result<u64, StoreError> {
     let names: Vec<&str> = columns.iter().map(|(c, _)| *c).collect();
-    let marks: Vec<String> = (1..=columns.len()).map(|i| format!("?{i}")).collect();
-    let insert = format!(
-        "INSERT INTO {table} ({}) VALUES ({})",
-        names.join(", "),
-        marks.join(", ")
-    );
+    // many rows a statement (one round trip to PostgreSQL for each, not one per row), within
+    // both databases' limits on parameters
+    let per_insert = (4_000 / columns.len()).max(1);
+    let insert = |n: usize| {
+        let tuples: Vec<String> = (0..n)
+            .map(|r| {
+                let marks: Vec<String> = (1..=columns.len())
+                    .map(|c| format!("?{}", r * columns.len() + c))
+                    .collect();
+                format!("({})", marks.join(", "))
+            })
+            .collect();
+        format!(
+            "INSERT INTO {table} ({}) VALUES {}",
+            names.join(", "),
+            tuples.join(", ")
+        )
+    };
+    let full = insert(per_insert);
     let flush = |rows: &mut Vec<Vec<Val>>| -> Result<(), DbError> {
         to.write(|tx| {
-            for row in rows.iter() {
-                let params: Vec<Arg<'_>> = row.iter().map(|v| arg(tx, v)).collect();
-                tx.run(&insert, &params)?;
+            for part in rows.chunks(per_insert) {
+                let params: Vec<Arg<'_>> = part.iter().flatten().map(|v| arg(tx, v)).collect();
+                if part.len() == per_insert {
+                    tx.run(&full, &params)?;
+                } else {
+                    tx.run(&insert(part.len()), &params)?;
+                }
             }
             Ok::<_, DbError>(())
         })?;
