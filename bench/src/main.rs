@@ -418,6 +418,9 @@ fn all(args: AllArgs) -> anyhow::Result<()> {
         "\nThe whole run took {:.0} min.\n",
         started.elapsed().as_secs_f64() / 60.0
     );
+    if postgres.is_none() {
+        text += "\nThe same benchmarks with the hub's store on PostgreSQL: `scripts/benchmarks-postgres` writes [BENCHMARKS-postgres.md](BENCHMARKS-postgres.md).\n";
+    }
     write_out(&out, &text)?;
     print!("{text}");
     result.ensure_equal()?;

@@ -90,7 +90,9 @@ pub struct QueriesResult {
     /// Hub RSS (KiB) once serving after the restart, and its peak after the questions.
     pub rss_kib: u64,
     pub peak_rss_kib: u64,
+    /// The store's size: the SQLite file, or the PostgreSQL database with its indexes.
     pub store_bytes: u64,
+    pub on_postgres: bool,
     pub snapshot_bytes: u64,
     pub duckdb_load_ms: f64,
     /// A DuckDB database file of the same rows (every report and correction).
@@ -949,9 +951,8 @@ pub async fn run(cfg: &QueriesConfig, areas: &Areas) -> anyhow::Result<QueriesRe
     ];
 
     let revisions = {
-        let reader =
-            pingan_hub::store::StoreReader::open(&cfg.data.join(pingan_hub::store::DB_FILE))?;
-        reader.revision_count()?
+        let store = pingan_hub::store::StoreAt::new(&cfg.data, cfg.store.as_deref());
+        pingan_hub::store::StoreReader::open_at(&store)?.revision_count()?
     };
     Ok(QueriesResult {
         ranking_by_span: hub_answers.ranking_by_span.clone(),
@@ -964,6 +965,7 @@ pub async fn run(cfg: &QueriesConfig, areas: &Areas) -> anyhow::Result<QueriesRe
         rss_kib,
         peak_rss_kib,
         store_bytes: cfg.store_bytes()? - std::fs::metadata(&snapshot).map_or(0, |m| m.len()),
+        on_postgres: cfg.store.is_some(),
         snapshot_bytes: std::fs::metadata(&snapshot).map_or(0, |m| m.len()),
         duckdb_load_ms: duck.load_ms,
         duckdb_file_bytes: duck.file_bytes,

@@ -432,7 +432,11 @@ fn resources_markdown(out: &mut String, r: &QueriesResult) {
                 .then_some(("≤ 60 s", r.first_start.as_secs_f64() <= 60.0)),
         ),
         (
-            "store on disk (SQLite, every revision)".into(),
+            if r.on_postgres {
+                "store in PostgreSQL (`pg_database_size`: every revision, its indexes)".into()
+            } else {
+                "store on disk (SQLite, every revision)".into()
+            },
             format!("{:.2} GB", r.store_bytes as f64 / 1e9),
             Some((
                 if r.months == 24 {
