@@ -318,11 +318,8 @@ fn all(args: AllArgs) -> anyhow::Result<()> {
             let first = work.join("imported-postgres-1m");
             let _ = std::fs::remove_file(&first);
             let scratch = tempfile::tempdir()?;
-            let import_db = StoreAt::new_database(server, "pingan_bench_import", true)?;
-            let StoreAt::Postgres(import_url) = &import_db else {
-                unreachable!("a PostgreSQL database")
-            };
-            ensure_imported(&from, scratch.path(), &first, Some(1), Some(import_url))?;
+            let import_url = StoreAt::new_database(server, "pingan_bench_import", true)?;
+            ensure_imported(&from, scratch.path(), &first, Some(1), Some(&import_url))?;
             let said = std::fs::read_to_string(&first).unwrap_or_default();
             let migrated = std::fs::read_to_string(work.join("migrated-postgres"))?;
             text += &format!(
@@ -351,7 +348,8 @@ fn all(args: AllArgs) -> anyhow::Result<()> {
             &ingest::IngestConfig {
                 store: postgres
                     .map(|server| StoreAt::new_database(server, "pingan_bench_ingest", true))
-                    .transpose()?,
+                    .transpose()?
+                    .map(StoreAt::Postgres),
                 ..Default::default()
             },
             |done, total| eprint!("\r  {done} of {total} reports acknowledged"),
@@ -360,20 +358,16 @@ fn all(args: AllArgs) -> anyhow::Result<()> {
         text += &report::ingest_markdown(&machine, &registry, &result);
         text.push('\n');
         eprintln!("== a node's backlog of {DRAIN_REPORTS} reports drained by pingan-node run");
-        let drain_store = postgres
+        let drain_url = postgres
             .map(|server| StoreAt::new_database(server, "pingan_bench_drain", true))
             .transpose()?;
-        let drain_url = match &drain_store {
-            Some(StoreAt::Postgres(url)) => Some(url.as_str()),
-            _ => None,
-        };
         let drained = drain::run(
             &hub,
             &divisions,
             Some(&population),
             &areas,
             DRAIN_REPORTS,
-            drain_url,
+            drain_url.as_deref(),
         )?;
         text += &report::drain_markdown(&machine, &drained);
     }
@@ -440,16 +434,11 @@ fn ensure_migrated(
 ) -> anyhow::Result<String> {
     let marker = work.join("migrated-postgres");
     if marker.exists() {
-        let StoreAt::Postgres(url) = StoreAt::database_on(server, "pingan_bench")? else {
-            unreachable!("a PostgreSQL database")
-        };
-        return Ok(url);
+        return Ok(StoreAt::database_on(server, "pingan_bench")?);
     }
     // a new database, and no rollups saved from an older one
     let _ = std::fs::remove_dir_all(data);
-    let StoreAt::Postgres(url) = StoreAt::new_database(server, "pingan_bench", true)? else {
-        unreachable!("a PostgreSQL database")
-    };
+    let url = StoreAt::new_database(server, "pingan_bench", true)?;
     eprintln!(
         "== pingan-hub migrate: {} into PostgreSQL",
         sqlite_data.display()

@@ -82,14 +82,15 @@ impl StoreAt {
         );
         Some(
             StoreAt::new_database(&server, &name, false)
+                .map(StoreAt::Postgres)
                 .unwrap_or_else(|e| panic!("{TEST_POSTGRES}={server}: creating {name}: {e}")),
         )
     }
 
     /// A new, empty database `name` on the PostgreSQL server `server` (a URL of any database
-    /// on it, as a user who may create databases); one there already is dropped first when
-    /// `replace` is set, else refused. For tests and the benchmarks.
-    pub fn new_database(server: &str, name: &str, replace: bool) -> Result<StoreAt, DbError> {
+    /// on it, as a user who may create databases), as its URL; one there already is dropped
+    /// first when `replace` is set, else refused. For tests and the benchmarks.
+    pub fn new_database(server: &str, name: &str, replace: bool) -> Result<String, DbError> {
         let at = StoreAt::database_on(server, name)?;
         let admin = Db::open(&StoreAt::Postgres(server.to_owned()))?;
         if replace {
@@ -99,13 +100,14 @@ impl StoreAt {
         Ok(at)
     }
 
-    /// The database `name` on the server `server` names (its URL with the database changed).
-    pub fn database_on(server: &str, name: &str) -> Result<StoreAt, DbError> {
+    /// The URL of the database `name` on the server `server` names (its URL with the
+    /// database changed).
+    pub fn database_on(server: &str, name: &str) -> Result<String, DbError> {
         let mut config: tokio_postgres::Config = server
             .parse()
             .map_err(|e| DbError::Bad(format!("{}: {e}", without_password(server))))?;
         config.dbname(name);
-        Ok(StoreAt::Postgres(url_of(&config)))
+        Ok(url_of(&config))
     }
 }
 
