@@ -44,6 +44,18 @@ enum Command {
         #[arg(long)]
         out: Option<PathBuf>,
     },
+    /// The questions of `queries`, asked of a hub already serving (e.g. one under `perf`): each
+    /// one's p50 and p99 on stderr. No DuckDB, nothing compared.
+    Ask {
+        /// The hub's gRPC address, serving without TLS.
+        #[arg(long, default_value = "http://127.0.0.1:7499")]
+        hub: String,
+        /// The dataset directory the hub's months came from (for the month asked about).
+        #[arg(long)]
+        dataset: PathBuf,
+        #[arg(long, default_value_t = 20)]
+        runs: usize,
+    },
     /// Write the synthetic dataset (wide CSV per month, corrections, populations) for every
     /// county, township and village of a division registry.
     Dataset {
@@ -239,6 +251,14 @@ fn main() -> anyhow::Result<()> {
             ping_seconds,
             out,
         } => ingest_only(&run, ping_seconds, out),
+        Command::Ask { hub, dataset, runs } => {
+            let cfg = queries_config(PathBuf::new(), PathBuf::new(), dataset, runs, String::new())?;
+            tokio::runtime::Runtime::new()?.block_on(queries::ask_only(
+                &hub,
+                &cfg,
+                &Catalogue::builtin(),
+            ))
+        }
         Command::ReceiptsUnderRanking { run, out } => receipts_under_ranking(&run, out),
         Command::Drain {
             divisions,

@@ -527,6 +527,61 @@ async fn ask_hub(url: &str, cfg: &QueriesConfig, asked: &Asked) -> anyhow::Resul
     })
 }
 
+/// The hub's side of the questions alone, against a hub already serving at `url`: each
+/// question's p50 and p99 on stderr (for profiling a change; no DuckDB, nothing checked).
+pub async fn ask_only(url: &str, cfg: &QueriesConfig, catalogue: &Catalogue) -> anyhow::Result<()> {
+    let asked = Asked::new(cfg, catalogue)?;
+    let a = ask_hub(url, cfg, &asked).await?;
+    let line = |what: &str, times: &[f64]| {
+        let (p50, p99) = (
+            crate::report::q_ms(times, 0.5),
+            crate::report::q_ms(times, 0.99),
+        );
+        eprintln!("{what:<24} p50 {p50:>8.1} ms  p99 {p99:>8.1} ms");
+    };
+    line("rollup", &a.rollup.0);
+    line("township ranking", &a.ranking.0);
+    line("province's villages", &a.province_villages.0);
+    line("county's villages", &a.villages.0);
+    line("completeness", &a.completeness.0);
+    line("county trend", &a.county_trend.0);
+    for (months, times, _) in &a.ranking_by_span {
+        line(&format!("ranking over {months} months"), times);
+    }
+    // the same rankings answered in full but one row sent: what is not the reply on the wire
+    let channel = Channel::from_shared(url.to_owned())?.connect().await?;
+    let mut client = pb::query_service_client::QueryServiceClient::new(channel);
+    for (what, area, period, level) in [
+        (
+            "township ranking",
+            pingan_hub::query::engine::NATION.to_owned(),
+            asked.range.to_string(),
+            "township",
+        ),
+        (
+            "province's villages",
+            cfg.province.clone(),
+            asked.month.to_string(),
+            "village",
+        ),
+    ] {
+        let req = pb::CompareRequest {
+            area,
+            period,
+            metric: asked.ranking_metric.to_owned(),
+            level: level.into(),
+            page_size: 1,
+            ..Default::default()
+        };
+        let (times, _) = time_it(cfg.runs, async || {
+            Ok(client.compare(req.clone()).await?.into_inner())
+        })
+        .await?;
+        line(&format!("{what}, 1 row sent"), &times);
+    }
+    Ok(())
+}
+
 /// Runs the DuckDB script on the same raw rows.
 fn ask_duckdb(cfg: &QueriesConfig, script: &Path, params: &Path) -> anyhow::Result<DuckOut> {
     eprintln!(

@@ -247,7 +247,7 @@ pub fn drain_markdown(m: &Machine, d: &DrainResult) -> String {
 }
 
 /// p-quantile of milliseconds (nearest rank).
-fn q_ms(times: &[f64], q: f64) -> f64 {
+pub(crate) fn q_ms(times: &[f64], q: f64) -> f64 {
     let mut v = times.to_vec();
     v.sort_by(f64::total_cmp);
     if v.is_empty() {

@@ -171,8 +171,7 @@ impl Layout {
         out
     }
 
-    /// A zero report's implied zeros, added to `out` where it has no figure: the count metrics
-    /// its form asks (a level and kind no form covers: every count metric it does not give).
+    /// A zero report's implied zeros, added to `out` where it has no figure.
     fn add_zeros(
         &self,
         level: Level,
@@ -183,23 +182,24 @@ impl Layout {
         if !zero_report {
             return;
         }
-        let given = |out: &[(usize, i64)], slot: usize| out.iter().any(|(s, _)| *s == slot);
-        match self.zero.get(&(level, kind)) {
-            Some(slots) => {
-                for &slot in slots {
-                    if !given(out, slot) {
-                        out.push((slot, 0));
-                    }
-                }
-            }
-            None => {
-                for m in &self.metrics {
-                    // a metric the report gives has its total among the cells
-                    if m.kind == MetricKind::Count && !given(out, m.total) {
-                        out.push((m.total, 0));
-                    }
-                }
+        for slot in self.implied_zeros(level, kind) {
+            if !out.iter().any(|(s, _)| *s == slot) {
+                out.push((slot, 0));
             }
         }
+    }
+
+    /// The slots a zero report of `level` for periods of `kind` says are 0 where it gives no
+    /// figure: the count metrics its form asks (a level and kind no form covers: every count
+    /// metric).
+    pub fn implied_zeros(&self, level: Level, kind: PeriodKind) -> impl Iterator<Item = usize> {
+        let form = self.zero.get(&(level, kind));
+        let no_form = form.is_none();
+        form.into_iter().flatten().copied().chain(
+            self.metrics
+                .iter()
+                .filter(move |m| no_form && m.kind == MetricKind::Count)
+                .map(|m| m.total),
+        )
     }
 }

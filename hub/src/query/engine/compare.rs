@@ -5,6 +5,7 @@ use std::sync::PoisonError;
 
 use pingan_domain::{AreaCode, Level, Period};
 
+use super::columns::LeafSource;
 use super::*;
 
 /// A comparison's rows and what it reads for them: the span, the same span a year earlier and
@@ -23,7 +24,7 @@ struct Plan {
 struct RowsAsked<'a> {
     plan: &'a Plan,
     measure: &'a Measure,
-    leaves: &'a LeafValues,
+    leaves: &'a LeafSource,
     complete_only: bool,
     figures: Figures,
     /// The reporting levels at and below each level.
@@ -60,26 +61,21 @@ impl Engine {
         let plan = self.compare_plan(req)?;
         let all: Vec<Period> = plan.periods.iter().flatten().copied().collect();
         self.approved_view(&all, req.figures)?;
-        let (layout, measure) = {
+        let measure = {
             let cube = self.cube.read().unwrap_or_else(PoisonError::into_inner);
             self.rows_known_here(&cube, &plan.rows)?;
-            (cube.layout.clone(), self.measure(&cube, &req.metric)?)
+            self.measure(&cube, &req.metric)?
         };
-        // villages' own values come from the store, read without the rollups' lock
+        // villages' own values: columns of the measure's slots, from the villages' cache or
+        // the store, read without the rollups' lock
         let leaves = if plan.level == Level::Village {
-            let reader = self.reader()?;
-            let mut l = LeafValues::default();
-            for t in &plan.tops {
-                l.extend(self.fetch_leaves(&layout, &reader, *t, &all, req.figures)?);
-            }
-            self.give_back(reader);
-            l
+            self.leaf_columns(&plan.tops, &all, req.figures, &measure.slots())?
         } else {
-            LeafValues::default()
+            LeafSource::default()
         };
         let mut gathered =
             self.gather_rows(&plan, &measure, &leaves, req.complete_only, req.figures)?;
-        let parent = self.parent_num_den(&plan, &measure, &leaves, req.figures);
+        let parent = self.parent_num_den(&plan, &measure, &LeafValues::default(), req.figures);
         gathered.input.parent_num = parent.0;
         let out = table::compute(&gathered.input).map_err(|e| QueryError::Engine(e.to_string()))?;
         let result = self.ranked_rows(&plan.rows, &gathered, &out);
@@ -172,7 +168,7 @@ impl Engine {
         &self,
         plan: &Plan,
         measure: &Measure,
-        leaves: &LeafValues,
+        leaves: &LeafSource,
         complete_only: bool,
         figures: Figures,
     ) -> Result<Gathered, QueryError> {
@@ -263,53 +259,90 @@ impl Engine {
         ask: &RowsAsked<'_>,
         rows: &[AreaCode],
     ) -> Result<RowsGathered, QueryError> {
-        let RowsAsked {
-            plan,
-            measure,
-            leaves,
-            complete_only,
-            figures,
-            row_levels,
-            populations,
-        } = *ask;
         let mut out = RowsGathered {
             nd: std::array::from_fn(|_| Vec::with_capacity(rows.len())),
             counts: Vec::with_capacity(rows.len()),
             withheld: Vec::with_capacity(rows.len()),
         };
-        let only = measure.slots();
-        // one buffer of a row's values, reused for every row and span
-        let mut vals = Vec::new();
         for chunk in rows.chunks(ROWS_PER_LOCK) {
             crate::query::budget::check()?;
             let cube = self.cube.read().unwrap_or_else(PoisonError::into_inner);
-            let views: Vec<SpanView<'_>> = plan
+            let views: Vec<SpanView<'_>> = ask
+                .plan
                 .periods
                 .iter()
-                .map(|p| SpanView::new(self, &cube, p, figures))
+                .map(|p| SpanView::new(self, &cube, p, ask.figures))
                 .collect();
-            for code in chunk {
-                let c = self.counts_in(&cube, &views[0], *code, &row_levels[code.level() as usize]);
-                let hide = complete_only && c.received < c.expected;
-                let id = cube.index.id(*code);
-                let mut nd = |i: usize| {
-                    Engine::values_into(&cube, &views[i], *code, leaves, Some(&only), &mut vals);
-                    Engine::num_den_with(measure, &vals, || match id {
-                        Some(id) => populations[i][id as usize],
-                        None => self
-                            .areas
-                            .population(*code, plan.spans[i].population_year())
-                            .map(|p| p as f64),
-                    })
-                };
-                out.nd[0].push(if hide { (None, None) } else { nd(0) });
-                out.nd[1].push(nd(1));
-                out.nd[2].push(nd(2));
-                out.counts.push(c);
-                out.withheld.push(hide);
-            }
+            // every registered area has an id (the index is the registry's)
+            let ids: Vec<u32> = chunk
+                .iter()
+                .map(|c| cube.index.id(*c).unwrap_or(NONE))
+                .collect();
+            self.gather_columns(ask, &cube, &views, chunk, &ids, &mut out);
         }
         Ok(out)
+    }
+
+    /// [`Engine::gather_part`]'s rows of one chunk (areas of one level): each span's figures
+    /// read period by period over the rows (see [`columns`]), from the rollups for inner areas
+    /// and from the villages' columns for villages, and the span's completeness.
+    fn gather_columns(
+        &self,
+        ask: &RowsAsked<'_>,
+        cube: &Cube,
+        views: &[SpanView<'_>],
+        chunk: &[AreaCode],
+        ids: &[u32],
+        out: &mut RowsGathered,
+    ) {
+        let only = ask.measure.slots();
+        let levels = |c: &AreaCode| &ask.row_levels[c.level() as usize];
+        let inner = ids.iter().all(|id| cube.index.is_inner(*id));
+        let (counts, sums): (Vec<Counts>, Vec<columns::SpanColumns>) = if inner {
+            let masks: Vec<u8> = chunk
+                .iter()
+                .map(|c| levels(c).iter().fold(0u8, |m, l| m | 1 << (*l as usize)))
+                .collect();
+            (
+                columns::span_counts(&views[0], ids, &masks),
+                views
+                    .iter()
+                    .map(|v| columns::span_sums(cube, v, ids, &only))
+                    .collect(),
+            )
+        } else {
+            (
+                chunk
+                    .iter()
+                    .map(|c| self.counts_in(cube, &views[0], *c, levels(c)))
+                    .collect(),
+                views
+                    .iter()
+                    .map(|v| columns::leaf_sums(cube, v, ask.leaves, ids, &only))
+                    .collect(),
+            )
+        };
+        let nd = |i: usize, j: usize| {
+            Engine::num_den_with(
+                ask.measure,
+                |slot| sums[i].get(slot, j),
+                || match ask.populations[i].get(ids[j] as usize) {
+                    Some(p) => *p,
+                    None => self
+                        .areas
+                        .population(chunk[j], ask.plan.spans[i].population_year())
+                        .map(|p| p as f64),
+                },
+            )
+        };
+        for (j, c) in counts.into_iter().enumerate() {
+            let hide = ask.complete_only && c.received < c.expected;
+            out.nd[0].push(if hide { (None, None) } else { nd(0, j) });
+            out.nd[1].push(nd(1, j));
+            out.nd[2].push(nd(2, j));
+            out.counts.push(c);
+            out.withheld.push(hide);
+        }
     }
 
     /// The root's numerator and denominator over the span (the nation: the sum of the
@@ -466,6 +499,62 @@ mod tests {
                 .iter()
                 .all(|row| row.rank == 0 && row.value.is_none())
         );
+    }
+
+    #[test]
+    fn villages_asked_again_see_a_correction_and_a_zero_report_as_zero() {
+        let f = Fixture::new();
+        let town = "510722101";
+        let vs = villages(&f, town, 3);
+        let metric = "disputes.identified";
+        f.report(vs[0], "2026-10", &[(metric, 4)], beijing_ms(2026, 11, 2));
+        f.report(vs[1], "2026-10", &[(metric, 7)], beijing_ms(2026, 11, 2));
+        let ask_town = || {
+            f.engine
+                .compare(&ask(
+                    Root::Area(code(town)),
+                    "2026-10",
+                    metric,
+                    Paging::default(),
+                ))
+                .unwrap()
+        };
+        let value = |a: &CompareAnswer, v: AreaCode| {
+            a.rows.iter().find(|r| r.code == v).expect("a row").value
+        };
+        let first = ask_town();
+        assert_eq!(value(&first, vs[0]), Some(4.0));
+        assert_eq!(value(&first, vs[1]), Some(7.0));
+        assert_eq!(value(&first, vs[2]), None);
+        let october: Period = "2026-10".parse().unwrap();
+        let held = || f.engine.leaf_cache.lock().unwrap().held(october);
+        assert!(held() > 0, "kept");
+        // asked again: the same answer, from the villages' cache
+        let second = ask_town();
+        assert_eq!(
+            second
+                .rows
+                .iter()
+                .map(|r| (r.code, r.value))
+                .collect::<Vec<_>>(),
+            first
+                .rows
+                .iter()
+                .map(|r| (r.code, r.value))
+                .collect::<Vec<_>>()
+        );
+        // a correction and a zero report (the village form asks the metric) commit
+        f.report(vs[0], "2026-10", &[(metric, 9)], beijing_ms(2026, 11, 3));
+        f.report_values(vs[2], "2026-10", vec![], true, beijing_ms(2026, 11, 3));
+        assert_eq!(held(), 0, "forgotten");
+        let third = ask_town();
+        assert_eq!(value(&third, vs[0]), Some(9.0));
+        assert_eq!(value(&third, vs[1]), Some(7.0));
+        assert_eq!(value(&third, vs[2]), Some(0.0));
+        assert_eq!(third.parent_total, Some(16.0));
+        // ranked on the plain order of those values
+        let ranked: Vec<AreaCode> = third.rows.iter().take(3).map(|r| r.code).collect();
+        assert_eq!(ranked, [vs[0], vs[1], vs[2]]);
     }
 
     #[test]

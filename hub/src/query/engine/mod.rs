@@ -8,6 +8,7 @@
 
 mod approved;
 mod assess;
+mod columns;
 mod compare;
 mod completeness;
 mod departments;
@@ -171,6 +172,8 @@ pub struct Engine {
     /// Set when applying a committed group failed half-way (a bug): the rollups in memory may
     /// be off until the next start, which rebuilds them from the store, so they are not saved.
     distrusted: std::sync::atomic::AtomicBool,
+    /// Villages' figures a question read, until a revision of their period commits.
+    leaf_cache: Mutex<columns::LeafCache>,
 }
 
 /// A span's periods with their slabs and expected reporters looked up once, for questions that
@@ -307,6 +310,7 @@ impl Engine {
             saving: Mutex::new(()),
             loaded: Mutex::new(Loaded::default()),
             distrusted: std::sync::atomic::AtomicBool::new(false),
+            leaf_cache: Mutex::default(),
         }
     }
 
@@ -338,13 +342,22 @@ impl Engine {
 
     /// Applies committed revisions (the store's commit hook).
     pub fn apply(&self, committed: &[Committed]) {
-        let mut cube = self.cube.write().unwrap_or_else(PoisonError::into_inner);
-        for c in committed {
-            cube.apply(
-                c,
-                c.rollup.is_none() && self.reviewed(c.area.level(), c.period),
-            );
+        {
+            let mut cube = self.cube.write().unwrap_or_else(PoisonError::into_inner);
+            for c in committed {
+                cube.apply(
+                    c,
+                    c.rollup.is_none() && self.reviewed(c.area.level(), c.period),
+                );
+            }
         }
+        let mut periods: Vec<Period> = committed.iter().map(|c| c.period).collect();
+        periods.sort_unstable();
+        periods.dedup();
+        self.leaf_cache
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .committed(periods.into_iter());
     }
 
     /// Whether a report of an office of `level` for `p` waits for review (审核) before it
@@ -726,24 +739,27 @@ impl Engine {
         area: AreaCode,
         span: &Span,
     ) -> (Option<f64>, Option<f64>) {
-        Engine::num_den_with(m, vals, || {
-            self.population_of(cube, area, span.population_year())
-        })
+        Engine::num_den_with(
+            m,
+            |slot| vals[slot],
+            || self.population_of(cube, area, span.population_year()),
+        )
     }
 
-    /// [`Engine::num_den`] with the area's population for the span given (asked only when the
-    /// measure is a rate per population): a question over many rows looks every area's up once.
+    /// [`Engine::num_den`] with the area's figures by slot and its population for the span
+    /// given (asked only when the measure is a rate per population): a question over many rows
+    /// looks every area's up once.
     fn num_den_with(
         m: &Measure,
-        vals: &[Option<i64>],
+        value: impl Fn(usize) -> Option<i64>,
         population: impl FnOnce() -> Option<f64>,
     ) -> (Option<f64>, Option<f64>) {
         match m {
-            Measure::Metric { slot, .. } => (vals[*slot].map(|v| v as f64), None),
+            Measure::Metric { slot, .. } => (value(*slot).map(|v| v as f64), None),
             Measure::Indicator { num, den, .. } => (
-                vals[*num].map(|v| v as f64),
+                value(*num).map(|v| v as f64),
                 match den {
-                    Some(d) => vals[*d].map(|v| v as f64),
+                    Some(d) => value(*d).map(|v| v as f64),
                     None => population(),
                 },
             ),
