@@ -283,7 +283,25 @@ impl From<CompareAnswer> for pb::CompareReply {
 
 impl From<TrendAnswer> for pb::TrendReply {
     fn from(a: TrendAnswer) -> Self {
-        let points = |points: Vec<TrendPoint>| points.into_iter().map(Into::into).collect();
+        // every series has the same spans: each written once, not once per point (a national
+        // trend by county has 71,000 points)
+        let mut said: Vec<(Span, String)> = Vec::new();
+        let mut points = |points: Vec<TrendPoint>| -> Vec<pb::TrendPoint> {
+            points
+                .into_iter()
+                .map(|p| {
+                    let period = match said.iter().find(|(s, _)| *s == p.span) {
+                        Some((_, text)) => text.clone(),
+                        None => {
+                            let text = p.span.to_string();
+                            said.push((p.span, text.clone()));
+                            text
+                        }
+                    };
+                    trend_point(p, period)
+                })
+                .collect()
+        };
         pb::TrendReply {
             area: a.root.to_string(),
             name: a.name,
@@ -307,14 +325,20 @@ impl From<TrendAnswer> for pb::TrendReply {
 
 impl From<TrendPoint> for pb::TrendPoint {
     fn from(p: TrendPoint) -> Self {
-        pb::TrendPoint {
-            period: p.span.to_string(),
-            value: p.value,
-            yoy_base: p.yoy_base,
-            yoy_change: p.yoy_change,
-            yoy_pct: p.yoy_pct,
-            completeness: Some(p.completeness.into()),
-        }
+        let period = p.span.to_string();
+        trend_point(p, period)
+    }
+}
+
+/// A point on the wire, its span already written as `period`.
+fn trend_point(p: TrendPoint, period: String) -> pb::TrendPoint {
+    pb::TrendPoint {
+        period,
+        value: p.value,
+        yoy_base: p.yoy_base,
+        yoy_change: p.yoy_change,
+        yoy_pct: p.yoy_pct,
+        completeness: Some(p.completeness.into()),
     }
 }
 

@@ -133,6 +133,37 @@ impl Engine {
                     SpanView::new(self, &cube, &now, req.figures),
                     SpanView::new(self, &cube, &before, req.figures),
                 ];
+                // inner areas' points read period by period (see [`columns`])
+                let ids: Vec<u32> = chunk
+                    .iter()
+                    .map(|c| cube.index.id(*c).unwrap_or(NONE))
+                    .collect();
+                if ids.iter().all(|id| cube.index.is_inner(*id)) {
+                    let mask = levels.iter().fold(0u8, |m, l| m | 1 << (*l as usize));
+                    let counts = columns::span_counts(&views[0], &ids, &vec![mask; ids.len()]);
+                    let sums = [
+                        columns::span_sums(&cube, &views[0], &ids, &only),
+                        columns::span_sums(&cube, &views[1], &ids, &only),
+                    ];
+                    let populations = [
+                        self.populations(&cube, s.population_year()),
+                        self.populations(&cube, y.population_year()),
+                    ];
+                    let at = |i: usize, j: usize| {
+                        Engine::value_of(
+                            &measure,
+                            Engine::num_den_with(
+                                &measure,
+                                |slot| sums[i].get(slot, j),
+                                || populations[i][ids[j] as usize],
+                            ),
+                        )
+                    };
+                    for ((j, counts), out) in counts.into_iter().enumerate().zip(out) {
+                        out.push(point(*s, at(0, j), at(1, j), counts));
+                    }
+                    continue;
+                }
                 for (code, out) in chunk.iter().zip(out) {
                     let mut at = |v: &SpanView<'_>, span: &Span| {
                         Engine::values_into(&cube, v, *code, &leaves, Some(&only), &mut vals);
