@@ -5,6 +5,10 @@
 //! period it reads two streams at a time. The results are exactly
 //! [`Engine::combine_into`]'s and [`Engine::counts_in`]'s for each row: only the order of the
 //! loops differs (each row still meets its periods in order).
+//!
+//! Villages are not in the rollups: their own figures are read from the store as a column per
+//! slot a question reads ([`Engine::leaf_columns`]) and kept in [`LeafCache`] until a revision
+//! of their period commits.
 
 use std::{
     collections::HashMap,
