@@ -264,17 +264,23 @@ impl Engine {
         figures: Figures,
         slots: &[usize],
     ) -> Result<LeafSource, QueryError> {
-        let (layout, ranges) = {
+        // each top's villages: the first id and the codes in id order, read under the rollups'
+        // lock once for every period
+        let (layout, villages) = {
             let cube = self.cube.read().unwrap_or_else(PoisonError::into_inner);
-            let ranges: Vec<std::ops::Range<u32>> = tops
+            let villages: Vec<(u32, Vec<AreaCode>)> = tops
                 .iter()
-                .map(|t| cube.index.range_at(*t, Level::Village))
+                .map(|t| {
+                    let range = cube.index.range_at(*t, Level::Village);
+                    let codes = cube.index.codes[range.start as usize..range.end as usize].to_vec();
+                    (range.start, codes)
+                })
                 .collect();
-            (cube.layout.clone(), ranges)
+            (cube.layout.clone(), villages)
         };
         let mut out = LeafSource::default();
         let mut reader = None;
-        for (top, range) in tops.iter().zip(ranges) {
+        for (top, (start, codes)) in tops.iter().zip(&villages) {
             for p in periods {
                 let approved = figures == Figures::Approved && self.reviewed(Level::Village, *p);
                 let (generation, missing) = {
@@ -298,7 +304,7 @@ impl Engine {
                 let read = self.read_leaf_columns(
                     &layout,
                     reader.as_ref().expect("just set"),
-                    (*top, range.clone()),
+                    (*top, *start, codes),
                     *p,
                     approved,
                     &missing,
@@ -320,27 +326,22 @@ impl Engine {
         Ok(out)
     }
 
-    /// One walk of `top`'s villages (ids `range`) for `period`: a column of each of `slots`.
+    /// One walk of `top`'s villages (`codes`, ids from `start`) for `period`: a column of each
+    /// of `slots`.
     fn read_leaf_columns(
         &self,
         layout: &Layout,
         reader: &StoreReader,
-        (top, range): (AreaCode, std::ops::Range<u32>),
+        (top, start, codes): (AreaCode, u32, &[AreaCode]),
         period: Period,
         approved: bool,
         slots: &[usize],
     ) -> Result<Vec<LeafColumn>, QueryError> {
-        let cube_index = {
-            // the ids of the range's villages by code: the cube's index, read under its lock
-            // once per walk
-            let cube = self.cube.read().unwrap_or_else(PoisonError::into_inner);
-            cube.index.codes[range.start as usize..range.end as usize].to_vec()
-        };
         let mut columns: Vec<LeafColumn> = slots
             .iter()
             .map(|_| LeafColumn {
-                start: range.start,
-                values: vec![None; range.len()],
+                start,
+                values: vec![None; codes.len()],
             })
             .collect();
         let zeros: Vec<bool> = slots
@@ -354,7 +355,7 @@ impl Engine {
         let pair_slots = || reader.map_pairs(|metric, part| layout.slot(metric, part));
         let mut by_pair = pair_slots();
         reader.village_figures_under(top, period, approved, |code, zero_report, figures| {
-            let Ok(at) = cube_index.binary_search(&code) else {
+            let Ok(at) = codes.binary_search(&code) else {
                 return;
             };
             let mut put = |slot: usize, v: i64| {
