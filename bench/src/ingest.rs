@@ -381,6 +381,7 @@ fn spawn_rankings(
             complete_only: false,
             page: pingan_hub::query::Paging::everything(),
             figures: pingan_hub::query::Figures::Current,
+            as_columns: false,
         };
         let mut times = Vec::new();
         while !done.load(Ordering::Relaxed) {

@@ -398,10 +398,30 @@ struct HubAnswers {
     ranking_by_span: Vec<(i32, Vec<f64>, usize)>,
     rollup: (Vec<f64>, pb::RollupReply),
     ranking: (Vec<f64>, pb::CompareReply),
+    ranking_as_rows: (Vec<f64>, pb::CompareReply),
     province_villages: (Vec<f64>, pb::CompareReply),
     villages: (Vec<f64>, pb::CompareReply),
     completeness: (Vec<f64>, pb::CompletenessReply),
     county_trend: (Vec<f64>, pb::TrendReply),
+}
+
+type QueryClient = pb::query_service_client::QueryServiceClient<Channel>;
+
+/// A comparison asked with its rows as columns, as a client of tens of thousands of rows asks,
+/// and read back into `rows` within the call (so that what is timed ends with the rows the
+/// checks read).
+async fn compare_as_columns(
+    client: &mut QueryClient,
+    req: &pb::CompareRequest,
+) -> anyhow::Result<pb::CompareReply> {
+    let req = pb::CompareRequest {
+        as_columns: true,
+        ..req.clone()
+    };
+    let mut reply = client.compare(req).await?.into_inner();
+    let columns = reply.columns.take().context("the hub sent no columns")?;
+    reply.rows = pingan_domain::compare_columns::rows_of(columns)?;
+    Ok(reply)
 }
 
 /// Asks the hub each question `cfg.runs` times over gRPC.
@@ -435,6 +455,12 @@ async fn ask_hub(url: &str, cfg: &QueriesConfig, asked: &Asked) -> anyhow::Resul
         ..Default::default()
     };
     let ranking = time_it(cfg.runs, async || {
+        compare_as_columns(&mut client, &ranking_req).await
+    })
+    .await?;
+    // 2a. the same ranking with its rows sent row by row (CompareRow messages), as before
+    // `as_columns`
+    let ranking_as_rows = time_it(cfg.runs, async || {
         Ok(client.compare(ranking_req.clone()).await?.into_inner())
     })
     .await?;
@@ -450,10 +476,7 @@ async fn ask_hub(url: &str, cfg: &QueriesConfig, asked: &Asked) -> anyhow::Resul
         ..Default::default()
     };
     let province_villages = time_it(cfg.runs, async || {
-        Ok(client
-            .compare(province_villages_req.clone())
-            .await?
-            .into_inner())
+        compare_as_columns(&mut client, &province_villages_req).await
     })
     .await?;
     // 3. every village of a county with 同比
@@ -511,7 +534,7 @@ async fn ask_hub(url: &str, cfg: &QueriesConfig, asked: &Asked) -> anyhow::Resul
             ..ranking_req.clone()
         };
         let (times, reply) = time_it(cfg.runs.min(20), async || {
-            Ok(client.compare(req.clone()).await?.into_inner())
+            compare_as_columns(&mut client, &req).await
         })
         .await?;
         ranking_by_span.push((months, times, reply.rows.len()));
@@ -520,6 +543,7 @@ async fn ask_hub(url: &str, cfg: &QueriesConfig, asked: &Asked) -> anyhow::Resul
         ranking_by_span,
         rollup,
         ranking,
+        ranking_as_rows,
         province_villages,
         villages,
         completeness,
@@ -541,6 +565,7 @@ pub async fn ask_only(url: &str, cfg: &QueriesConfig, catalogue: &Catalogue) -> 
     };
     line("rollup", &a.rollup.0);
     line("township ranking", &a.ranking.0);
+    line("  the same, as rows", &a.ranking_as_rows.0);
     line("province's villages", &a.province_villages.0);
     line("county's villages", &a.villages.0);
     line("completeness", &a.completeness.0);
@@ -972,6 +997,14 @@ pub async fn run(cfg: &QueriesConfig, areas: &Areas) -> anyhow::Result<QueriesRe
                 asked.range
             ),
             &hub_answers.ranking,
+            duck.query("ranking")?,
+        )?,
+        ranking_timed(
+            "ranking_as_rows",
+            "the same ranking, its rows sent row by row (`CompareReply.rows`, as before \
+             `as_columns`)"
+                .to_owned(),
+            &hub_answers.ranking_as_rows,
             duck.query("ranking")?,
         )?,
         ranking_timed(

@@ -265,7 +265,8 @@ pub fn queries_markdown(m: &Machine, registry: &str, r: &QueriesResult) -> Strin
         "### Queries at national scale, against DuckDB\n\n\
          {registry}; {} months, {} revisions in the hub's store; on {} cores, {:.0} GiB, {} \
          profile, {}. The hub is the real `pingan-hub serve` process, asked over gRPC on loopback \
-         (answers decoded by the client); DuckDB {} (Python, {} threads) answers the same \
+         (answers decoded by the client; the national rankings asked `as_columns` and read back \
+         into rows within the timed call, and the township ranking once more as rows); DuckDB {} (Python, {} threads) answers the same \
          questions from the same raw rows: the {} CSV rows the hub imported (a correction's row \
          replaces its report's), the registry as the hub loaded it and the populations, loaded \
          into DuckDB's memory first ({:.1} s, not counted). Each question {runs} times on each \

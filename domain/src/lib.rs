@@ -22,6 +22,7 @@ pub mod answer;
 pub mod area;
 pub mod assess;
 pub mod catalogue;
+pub mod compare_columns;
 pub mod deadline;
 pub mod department;
 pub mod divisions;

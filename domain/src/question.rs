@@ -113,6 +113,8 @@ pub struct CompareQuery {
     pub complete_only: bool,
     pub page: Paging,
     pub figures: Figures,
+    /// The page's rows as columns ([`crate::answer::CompareAnswer::columns`]) rather than rows.
+    pub as_columns: bool,
 }
 
 /// One area's (or the nation's) series over the last `periods` spans ending with `last`, with
@@ -304,6 +306,7 @@ impl TryFrom<&pb::CompareRequest> for CompareQuery {
                 token: r.page_token.clone(),
             },
             figures: Figures::approved_only(r.approved_only),
+            as_columns: r.as_columns,
         })
     }
 }

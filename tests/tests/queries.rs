@@ -260,16 +260,29 @@ fn check_everything(hub: &TestHub, areas: &Areas, seed: u64) {
             for level in ["", "village"] {
                 for measure in MEASURES {
                     let ctx = format!("seed {seed} compare {a} {span_s} {measure} level {level:?}");
-                    let reply = engine
+                    let req = pb::CompareRequest {
+                        area: a.to_string(),
+                        period: span_s.into(),
+                        metric: measure.into(),
+                        level: level.into(),
+                        complete_only: false,
+                        ..Default::default()
+                    };
+                    let reply = engine.ask_compare(&req).unwrap();
+                    // the same answer asked as columns reads back as the same rows
+                    let columns = engine
                         .ask_compare(&pb::CompareRequest {
-                            area: a.to_string(),
-                            period: span_s.into(),
-                            metric: measure.into(),
-                            level: level.into(),
-                            complete_only: false,
-                            ..Default::default()
+                            as_columns: true,
+                            ..req
                         })
+                        .unwrap()
+                        .columns
                         .unwrap();
+                    assert_eq!(
+                        pingan_domain::compare_columns::rows_of(columns).unwrap(),
+                        reply.rows,
+                        "{ctx} as columns"
+                    );
                     let rows: Vec<AreaCode> = match level {
                         "" => areas.children(a).to_vec(),
                         _ => areas.descendants_at(a, Level::Village),

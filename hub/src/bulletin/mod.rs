@@ -500,6 +500,7 @@ pub fn gather(
                     complete_only: false,
                     page: Paging::everything(),
                     figures: Figures::Current,
+                    as_columns: false,
                 })
                 .map(pb::CompareReply::from)
             })

@@ -203,7 +203,8 @@ async fn all_pages<R: Paged, F: std::future::Future<Output = Result<R, tonic::St
 
 type Client = QueryServiceClient<tonic::transport::Channel>;
 
-/// Every page of a comparison, as one reply.
+/// Every page of a comparison, as one reply. Each page is asked as columns (a national
+/// ranking's rows are several times cheaper to send so) and read back into rows.
 async fn every_compare_page(
     client: &Client,
     req: pb::CompareRequest,
@@ -211,8 +212,17 @@ async fn every_compare_page(
     all_pages(|page_token| {
         let (mut client, req) = (client.clone(), req.clone());
         async move {
-            let req = pb::CompareRequest { page_token, ..req };
-            Ok(client.compare(req).await?.into_inner())
+            let req = pb::CompareRequest {
+                page_token,
+                as_columns: true,
+                ..req
+            };
+            let mut reply = client.compare(req).await?.into_inner();
+            if let Some(columns) = reply.columns.take() {
+                reply.rows = pingan_domain::compare_columns::rows_of(columns)
+                    .map_err(|e| tonic::Status::internal(e.to_string()))?;
+            }
+            Ok(reply)
         }
     })
     .await

@@ -273,6 +273,7 @@ pub fn build_table(
                     // every row: the page shows the first 1,000, downloads hold all
                     page: Paging::everything(),
                     figures: q.figures,
+                    as_columns: false,
                 })
                 .map_err(failed)?
                 .into(),

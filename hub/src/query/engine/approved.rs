@@ -352,6 +352,7 @@ mod tests {
                     complete_only: false,
                     page: Paging::default(),
                     figures: Figures::Approved,
+                    as_columns: false,
                 })
                 .unwrap();
             for t in towns {
@@ -376,6 +377,7 @@ mod tests {
                     complete_only: false,
                     page: Paging::default(),
                     figures: Figures::Approved,
+                    as_columns: false,
                 })
                 .unwrap();
             for row in &villages_ranked.rows {

@@ -36,6 +36,8 @@ struct RowsAsked<'a> {
 /// Some rows' (numerator, denominator) for the span, the year before and the span before, with
 /// their completeness.
 struct RowsGathered {
+    /// The rows' ids in the rollups' index ([`NONE`] for an area the index lacks).
+    ids: Vec<u32>,
     nd: [Vec<(Option<f64>, Option<f64>)>; 3],
     counts: Vec<Counts>,
     withheld: Vec<bool>,
@@ -50,6 +52,8 @@ const PARALLEL_ROWS: usize = 8;
 
 /// The rows' sums and counts, before polars derives the table's columns.
 struct Gathered {
+    /// The rows' ids in the rollups' index, in row order (names are read by id).
+    ids: Vec<u32>,
     input: TableInput,
     counts: Vec<Counts>,
     withheld: Vec<bool>,
@@ -78,14 +82,21 @@ impl Engine {
         let parent = self.parent_num_den(&plan, &measure, &LeafValues::default(), req.figures);
         gathered.input.parent_num = parent.0;
         let out = table::compute(&gathered.input).map_err(|e| QueryError::Engine(e.to_string()))?;
-        let result = self.ranked_rows(&plan.rows, &gathered, &out);
+        let order = ranked_order(&plan.rows, &out);
+        let total_rows = order.len() as u64;
+        let (order, next_page_token) = page(order, &req.page)?;
+        let (rows, columns) = match req.as_columns {
+            false => (self.rows_in(&plan.rows, &gathered, &out, &order), None),
+            true => (
+                Vec::new(),
+                Some(self.columns_in(&plan.rows, &gathered, &out, &order)),
+            ),
+        };
         let (name, unit) = measure.labels();
         let name_of_root = match plan.root {
             Root::Area(area) => self.areas.name(area),
             Root::Nation => NATION.to_owned(),
         };
-        let total_rows = result.len() as u64;
-        let (result, next_page_token) = page(result, &req.page)?;
         let is_rate = gathered.input.is_rate;
         Ok(CompareAnswer {
             root: plan.root,
@@ -101,7 +112,8 @@ impl Engine {
             } else {
                 None
             },
-            rows: result,
+            rows,
+            columns,
             next_page_token,
             total_rows,
             approved_only: req.figures == Figures::Approved,
@@ -235,7 +247,9 @@ impl Engine {
             vec![self.gather_part(&ask, rows)?]
         };
         let (mut counts, mut withheld) = (Vec::with_capacity(rows.len()), Vec::new());
+        let mut ids = Vec::with_capacity(rows.len());
         for part in parts {
+            ids.extend(part.ids);
             input.num.extend(part.nd[0].iter().map(|x| x.0));
             input.den.extend(part.nd[0].iter().map(|x| x.1));
             input.num_yoy.extend(part.nd[1].iter().map(|x| x.0));
@@ -246,6 +260,7 @@ impl Engine {
             withheld.extend(part.withheld);
         }
         Ok(Gathered {
+            ids,
             input,
             counts,
             withheld,
@@ -260,6 +275,7 @@ impl Engine {
         rows: &[AreaCode],
     ) -> Result<RowsGathered, QueryError> {
         let mut out = RowsGathered {
+            ids: Vec::with_capacity(rows.len()),
             nd: std::array::from_fn(|_| Vec::with_capacity(rows.len())),
             counts: Vec::with_capacity(rows.len()),
             withheld: Vec::with_capacity(rows.len()),
@@ -279,6 +295,7 @@ impl Engine {
                 .map(|c| cube.index.id(*c).unwrap_or(NONE))
                 .collect();
             self.gather_columns(ask, &cube, &views, chunk, &ids, &mut out);
+            out.ids.extend(ids);
         }
         Ok(out)
     }
@@ -365,50 +382,102 @@ impl Engine {
         total
     }
 
-    /// The rows ranked first, by rank then code. Each row is built in row order (reading the
-    /// columns front to back, names by consecutive ids) and only then put in rank order: built
-    /// in rank order, every row read each of fifteen columns at a random place.
-    fn ranked_rows(
+    /// The names of rows (by position), by the ids the gather found (a lookup by code per row
+    /// misses the cache each time).
+    fn names_in(&self, rows: &[AreaCode], g: &Gathered, order: &[usize]) -> Vec<String> {
+        let cube = self.cube.read().unwrap_or_else(PoisonError::into_inner);
+        order
+            .iter()
+            .map(|&i| match cube.index.names.get(g.ids[i] as usize) {
+                Some(name) => name.to_string(),
+                None => self.areas.name(rows[i]),
+            })
+            .collect()
+    }
+
+    /// The page's rows, in `order` (positions in the plan's rows).
+    fn rows_in(
         &self,
         rows: &[AreaCode],
         g: &Gathered,
         out: &table::TableOutput,
+        order: &[usize],
     ) -> Vec<CompareRow> {
-        let rank_of = |i: usize| out.rank[i].unwrap_or(0);
-        let mut built: Vec<Option<CompareRow>> = {
-            let cube = self.cube.read().unwrap_or_else(PoisonError::into_inner);
-            let name_of = |code: AreaCode| match cube.index.id(code) {
-                Some(id) => cube.index.names[id as usize].to_string(),
-                None => self.areas.name(code),
-            };
-            (0..rows.len())
-                .map(|i| {
-                    Some(CompareRow {
-                        code: rows[i],
-                        name: name_of(rows[i]),
-                        value: g.input.num[i],
-                        rate: if g.input.is_rate { out.value[i] } else { None },
-                        denominator: g.input.den[i],
-                        rank: rank_of(i),
-                        share: out.share[i],
-                        yoy_base: out.yoy_base[i],
-                        yoy_change: out.yoy_change[i],
-                        yoy_pct: out.yoy_pct[i],
-                        mom_base: out.mom_base[i],
-                        mom_change: out.mom_change[i],
-                        mom_pct: out.mom_pct[i],
-                        completeness: g.counts[i].summary(),
-                        z: out.z[i],
-                        outlier: out.z[i].is_some_and(|z| z.abs() > OUTLIER_Z),
-                        withheld: g.withheld[i],
-                    })
-                })
-                .collect()
-        };
-        let mut order: Vec<usize> = (0..rows.len()).collect();
-        order.sort_unstable_by_key(|&i| (rank_of(i) == 0, rank_of(i), rows[i]));
-        order.into_iter().filter_map(|i| built[i].take()).collect()
+        let names = self.names_in(rows, g, order);
+        order
+            .iter()
+            .zip(names)
+            .map(|(&i, name)| CompareRow {
+                code: rows[i],
+                name,
+                value: g.input.num[i],
+                rate: if g.input.is_rate { out.value[i] } else { None },
+                denominator: g.input.den[i],
+                rank: out.rank[i].unwrap_or(0),
+                share: out.share[i],
+                yoy_base: out.yoy_base[i],
+                yoy_change: out.yoy_change[i],
+                yoy_pct: out.yoy_pct[i],
+                mom_base: out.mom_base[i],
+                mom_change: out.mom_change[i],
+                mom_pct: out.mom_pct[i],
+                completeness: g.counts[i].summary(),
+                z: out.z[i],
+                outlier: out.z[i].is_some_and(|z| z.abs() > OUTLIER_Z),
+                withheld: g.withheld[i],
+            })
+            .collect()
     }
+
+    /// The page's rows as columns, in `order`: each column read once, at the page's positions.
+    fn columns_in(
+        &self,
+        rows: &[AreaCode],
+        g: &Gathered,
+        out: &table::TableOutput,
+        order: &[usize],
+    ) -> CompareColumns {
+        let pick = |col: &[Option<f64>]| order.iter().map(|&i| col[i]).collect::<Vec<_>>();
+        CompareColumns {
+            code: order.iter().map(|&i| rows[i]).collect(),
+            name: self.names_in(rows, g, order),
+            value: pick(&g.input.num),
+            rate: match g.input.is_rate {
+                true => pick(&out.value),
+                false => vec![None; order.len()],
+            },
+            denominator: pick(&g.input.den),
+            rank: order.iter().map(|&i| out.rank[i].unwrap_or(0)).collect(),
+            share: pick(&out.share),
+            yoy_base: pick(&out.yoy_base),
+            yoy_change: pick(&out.yoy_change),
+            yoy_pct: pick(&out.yoy_pct),
+            mom_base: pick(&out.mom_base),
+            mom_change: pick(&out.mom_change),
+            mom_pct: pick(&out.mom_pct),
+            completeness: order.iter().map(|&i| g.counts[i].summary()).collect(),
+            z: pick(&out.z),
+            outlier: order
+                .iter()
+                .map(|&i| out.z[i].is_some_and(|z| z.abs() > OUTLIER_Z))
+                .collect(),
+            withheld: order.iter().map(|&i| g.withheld[i]).collect(),
+        }
+    }
+}
+
+/// The rows' positions ranked first, by rank then code; unranked rows last, by code.
+fn ranked_order(rows: &[AreaCode], out: &table::TableOutput) -> Vec<usize> {
+    let rank_of = |i: usize| out.rank[i].unwrap_or(0);
+    let mut order: Vec<usize> = (0..rows.len()).collect();
+    if rows.is_sorted() {
+        // rows in code order (as the registry lists them): the position breaks ties, and one
+        // integer per row is the key (rank 0 wraps to the largest: last)
+        order.sort_unstable_by_key(|&i| u64::from(rank_of(i).wrapping_sub(1)) << 32 | i as u64);
+    } else {
+        order.sort_unstable_by_key(|&i| (rank_of(i) == 0, rank_of(i), rows[i]));
+    }
+    order
 }
 
 #[cfg(test)]
@@ -427,6 +496,7 @@ mod tests {
             complete_only: false,
             page,
             figures: Figures::Current,
+            as_columns: false,
         }
     }
 
@@ -598,5 +668,61 @@ mod tests {
             Paging::default(),
         ));
         assert!(matches!(below, Err(QueryError::BadRequest(_))), "{below:?}");
+    }
+
+    #[test]
+    fn a_page_as_columns_holds_the_page_of_rows_in_the_same_order() {
+        let f = Fixture::new();
+        let mut towns = f.areas().descendants_at(code("510722"), Level::Township);
+        towns.sort();
+        for (k, t) in towns.iter().take(12).enumerate() {
+            let k = k as i64;
+            for (i, v) in villages(&f, &t.to_string(), 2).into_iter().enumerate() {
+                let i = i as i64;
+                let figures = [
+                    ("disputes.mediated", 3 + k),
+                    ("disputes.resolved", k + i),
+                    ("cases.fraud", (k * 7 + i) % 5),
+                ];
+                f.report(v, "2026-10", &figures, beijing_ms(2026, 11, 2));
+                if k % 3 != 0 {
+                    f.report(v, "2025-10", &figures, beijing_ms(2025, 11, 2));
+                }
+            }
+        }
+        // a rate, a metric, villages; the second page of each
+        for (root, metric, level) in [
+            (
+                code("510722"),
+                "disputes.success_rate",
+                Some(Level::Township),
+            ),
+            (code("510722"), "cases.fraud", Some(Level::Village)),
+        ] {
+            let page = Paging {
+                size: 7,
+                token: "3".into(),
+            };
+            let q = CompareQuery {
+                level,
+                ..ask(Root::Area(root), "2026-10", metric, page)
+            };
+            let rows = f.engine.compare(&q).unwrap();
+            let columns = f
+                .engine
+                .compare(&CompareQuery {
+                    as_columns: true,
+                    ..q.clone()
+                })
+                .unwrap();
+            assert!(!rows.rows.is_empty() && columns.rows.is_empty());
+            assert!(rows.rows.iter().any(|r| r.yoy_base.is_some()));
+            assert!(rows.rows.iter().any(|r| r.rate.is_some()) == (level == Some(Level::Township)));
+            assert_eq!(
+                (columns.next_page_token.as_str(), columns.total_rows),
+                (rows.next_page_token.as_str(), rows.total_rows)
+            );
+            assert_eq!(columns.columns, Some(CompareColumns::of_rows(rows.rows)));
+        }
     }
 }

@@ -39,8 +39,8 @@ use super::{
 };
 use crate::store::{Committed, LeafFigures, StoreError, StoreReader};
 pub use pingan_domain::answer::{
-    CompareAnswer, CompareRow, Completeness, CompletenessAnswer, DepartmentRow, DepartmentsAnswer,
-    Figure, Part, Rate, Reporter, RollupAnswer, TrendAnswer, TrendPoint,
+    CompareAnswer, CompareColumns, CompareRow, Completeness, CompletenessAnswer, DepartmentRow,
+    DepartmentsAnswer, Figure, Part, Rate, Reporter, RollupAnswer, TrendAnswer, TrendPoint,
 };
 pub use pingan_domain::question::{
     AssessQuery, CompareQuery, CompletenessQuery, DepartmentsQuery, Figures, NATION, Paging,
