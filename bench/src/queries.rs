@@ -419,8 +419,8 @@ async fn compare_as_columns(
         ..req.clone()
     };
     let mut reply = client.compare(req).await?.into_inner();
-    let columns = reply.columns.take().context("the hub sent no columns")?;
-    reply.rows = pingan_domain::compare_columns::rows_of(columns)?;
+    anyhow::ensure!(reply.columns.is_some(), "the hub sent no columns");
+    pingan_domain::compare_columns::columns_into_rows(&mut reply)?;
     Ok(reply)
 }
 

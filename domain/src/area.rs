@@ -188,19 +188,28 @@ impl fmt::Display for AreaCode {
     /// The code's digits, zero-padded to its level's length (written by hand: a national
     /// answer writes tens of thousands of codes, and `{:0width$}` costs several times more).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let len = self.level.code_len();
         let mut buf = [b'0'; 20];
-        let mut d = self.digits;
-        for b in buf[..len].iter_mut().rev() {
-            *b = b'0' + (d % 10) as u8;
-            d /= 10;
+        match zero_padded(self.digits, self.level.code_len(), &mut buf) {
+            Some(text) => f.pad(text),
+            // digits beyond the level's length cannot be (codes are checked when made); shown
+            // whole rather than cut, as the formatting before did
+            None => write!(f, "{}", self.digits),
         }
-        // digits beyond the level's length cannot be (codes are checked when made); shown
-        // whole rather than cut, as the formatting before did
-        if d > 0 {
-            return write!(f, "{:0width$}", self.digits, width = len);
-        }
-        f.pad(std::str::from_utf8(&buf[..len]).map_err(|_| fmt::Error)?)
+    }
+}
+
+/// `digits` zero-padded to `width` (at most 20) in `buf`, by hand: a national answer writes tens
+/// of thousands of codes, and `{:0width$}` costs several times more. `None` when the number has
+/// more digits than `width`.
+pub(crate) fn zero_padded(mut digits: u64, width: usize, buf: &mut [u8; 20]) -> Option<&str> {
+    let width = width.min(buf.len());
+    for b in buf[..width].iter_mut().rev() {
+        *b = b'0' + (digits % 10) as u8;
+        digits /= 10;
+    }
+    match digits {
+        0 => std::str::from_utf8(&buf[..width]).ok(),
+        _ => None,
     }
 }
 

@@ -141,23 +141,13 @@ fn counts(column: &'static str, bytes: &[u8], n: usize) -> Result<Vec<u64>, BadC
     eights(column, bytes, n, u64::from_le_bytes)
 }
 
-/// A code's digits zero-padded to `width` (by hand: 40,000 of them per national answer).
-fn padded(mut digits: u64, width: usize) -> String {
+/// A code's digits zero-padded to `width`; shown whole when they are more.
+fn padded(digits: u64, width: usize) -> String {
     let mut buf = [b'0'; 20];
-    let width = width.clamp(1, 20);
-    let mut start = 20 - width;
-    for b in buf.iter_mut().rev() {
-        *b = b'0' + (digits % 10) as u8;
-        digits /= 10;
-        if digits == 0 {
-            break;
-        }
+    match crate::area::zero_padded(digits, width.max(1), &mut buf) {
+        Some(text) => text.to_owned(),
+        None => digits.to_string(),
     }
-    // more digits than the width: shown whole
-    while start > 0 && buf[..start].iter().any(|b| *b != b'0') {
-        start -= 1;
-    }
-    String::from_utf8_lossy(&buf[start..]).into_owned()
 }
 
 /// The columns read back as rows, as `CompareReply.rows` would have held them; refused when a
@@ -223,6 +213,15 @@ pub fn rows_of(c: pb::CompareColumns) -> Result<Vec<pb::CompareRow>, BadColumns>
             withheld: c.withheld[i],
         })
         .collect())
+}
+
+/// A reply asked `as_columns`, its columns read back into `rows` (a reply without columns, e.g.
+/// from a hub that sends rows only, stays as it is).
+pub fn columns_into_rows(reply: &mut pb::CompareReply) -> Result<(), BadColumns> {
+    if let Some(columns) = reply.columns.take() {
+        reply.rows = rows_of(columns)?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]

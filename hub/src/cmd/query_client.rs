@@ -218,10 +218,8 @@ async fn every_compare_page(
                 ..req
             };
             let mut reply = client.compare(req).await?.into_inner();
-            if let Some(columns) = reply.columns.take() {
-                reply.rows = pingan_domain::compare_columns::rows_of(columns)
-                    .map_err(|e| tonic::Status::internal(e.to_string()))?;
-            }
+            pingan_domain::compare_columns::columns_into_rows(&mut reply)
+                .map_err(|e| tonic::Status::internal(e.to_string()))?;
             Ok(reply)
         }
     })
