@@ -100,6 +100,9 @@ pub struct QueriesResult {
     pub duckdb_version: String,
     pub duckdb_threads: String,
     pub raw_rows: u64,
+    /// The share of CPU time the host took while the hub was asked (see
+    /// [`crate::report::steal_pct`]).
+    pub hub_steal_pct: Option<f64>,
 }
 
 impl QueriesResult {
@@ -555,7 +558,11 @@ async fn ask_hub(url: &str, cfg: &QueriesConfig, asked: &Asked) -> anyhow::Resul
 /// question's p50 and p99 on stderr (for profiling a change; no DuckDB, nothing checked).
 pub async fn ask_only(url: &str, cfg: &QueriesConfig, catalogue: &Catalogue) -> anyhow::Result<()> {
     let asked = Asked::new(cfg, catalogue)?;
+    let before = crate::report::cpu_time();
     let a = ask_hub(url, cfg, &asked).await?;
+    if let Some(steal) = crate::report::steal_pct(before, crate::report::cpu_time()) {
+        eprintln!("  the host took {steal:.0}% of the CPU time while the hub was asked (steal)");
+    }
     let line = |what: &str, times: &[f64]| {
         let (p50, p99) = (
             crate::report::q_ms(times, 0.5),
@@ -978,7 +985,9 @@ pub async fn run(cfg: &QueriesConfig, areas: &Areas) -> anyhow::Result<QueriesRe
         &asked,
         (&reports, &corrections, &population),
     )?;
+    let before = crate::report::cpu_time();
     let hub_answers = ask_hub(&hub.url, cfg, &asked).await?;
+    let hub_steal_pct = crate::report::steal_pct(before, crate::report::cpu_time());
     let (_, peak_rss_kib) = hub.rss();
     hub.stop()?;
     let duck = ask_duckdb(cfg, &script, &params)?;
@@ -1060,5 +1069,6 @@ pub async fn run(cfg: &QueriesConfig, areas: &Areas) -> anyhow::Result<QueriesRe
         duckdb_version: duck.version,
         duckdb_threads: duck.threads.to_string(),
         raw_rows: duck.raw_rows,
+        hub_steal_pct,
     })
 }

@@ -43,6 +43,30 @@ impl Machine {
     }
 }
 
+/// This machine's CPU time so far as /proc/stat counts it: (all, stolen by the host's
+/// hypervisor). None where the kernel does not say.
+pub fn cpu_time() -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let fields: Vec<u64> = stat
+        .lines()
+        .next()?
+        .strip_prefix("cpu ")?
+        .split_whitespace()
+        .filter_map(|f| f.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal (guest time is within user)
+    let all = fields.iter().take(8).sum();
+    Some((all, *fields.get(7)?))
+}
+
+/// The share of the machine's CPU time the host took (steal) between two readings of
+/// [`cpu_time`], in percent: while a VM's cores are taken, every time measured in it is longer.
+pub fn steal_pct(before: Option<(u64, u64)>, after: Option<(u64, u64)>) -> Option<f64> {
+    let ((a0, s0), (a1, s1)) = (before?, after?);
+    let all = a1.checked_sub(a0).filter(|d| *d > 0)?;
+    Some(s1.saturating_sub(s0) as f64 * 100.0 / all as f64)
+}
+
 /// A target and whether a measured value meets it.
 fn mark(met: bool) -> &'static str {
     if met { "met" } else { "**missed**" }
@@ -283,6 +307,14 @@ pub fn queries_markdown(m: &Machine, registry: &str, r: &QueriesResult) -> Strin
         r.raw_rows,
         r.duckdb_load_ms / 1000.0,
     );
+    if let Some(steal) = r.hub_steal_pct {
+        let _ = writeln!(
+            out,
+            "While the hub was asked, the host took {steal:.0}% of this VM's CPU time (steal, \
+             /proc/stat): the cores were not ours for that share of the time, and every time below \
+             is longer for it.\n"
+        );
+    }
     let _ = writeln!(
         out,
         "| question | rows | hub p50 / p99 | DuckDB p50 / p99 | hub ÷ DuckDB (p50) | answers | target: p50 ≤ 50 ms, faster than DuckDB |\n|---|---:|---:|---:|---:|---|---|"
@@ -491,6 +523,17 @@ mod tests {
             snapshot_bytes: snapshot_mb * 1_000_000,
             store_bytes: months as u64 * 64_000_000,
             restart: Duration::from_millis(1500),
+        }
+    }
+
+    #[test]
+    fn steal_is_the_host_s_share_of_the_cpu_time_between_two_readings() {
+        assert_eq!(steal_pct(Some((1000, 10)), Some((1400, 110))), Some(25.0));
+        assert_eq!(steal_pct(Some((1000, 10)), Some((1000, 10))), None);
+        assert_eq!(steal_pct(None, Some((1000, 10))), None);
+        // this machine's own reading: steal within all
+        if let Some((all, steal)) = cpu_time() {
+            assert!(steal <= all && all > 0);
         }
     }
 

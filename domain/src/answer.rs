@@ -91,7 +91,9 @@ pub struct CompareRow {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CompareColumns {
     pub code: Vec<AreaCode>,
-    pub name: Vec<String>,
+    /// The rows' names one after another; row i's ends at `name_ends[i]` (see [`Self::name`]).
+    pub names: String,
+    pub name_ends: Vec<u32>,
     pub value: Vec<Option<f64>>,
     pub rate: Vec<Option<f64>>,
     pub denominator: Vec<Option<f64>>,

@@ -13,11 +13,27 @@ use crate::{
 
 /// Why columns are not a page of rows.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("按列返回的对比结果不完整：列「{column}」有 {got} 个值，应为 {want} 个")]
-pub struct BadColumns {
-    pub column: &'static str,
-    pub got: usize,
-    pub want: usize,
+pub enum BadColumns {
+    #[error("按列返回的对比结果不完整：列「{column}」有 {got} 个值，应为 {want} 个")]
+    Length {
+        column: &'static str,
+        got: usize,
+        want: usize,
+    },
+    #[error("按列返回的对比结果有误：第 {row} 行的名称不在名称文本之内或不是完整的 UTF-8 文字")]
+    Name { row: usize },
+    #[error("按列返回的对比结果有误：名称文本不是 UTF-8")]
+    NamesNotUtf8,
+}
+
+impl BadColumns {
+    /// The column at fault.
+    pub fn column(&self) -> &'static str {
+        match self {
+            BadColumns::Length { column, .. } => column,
+            BadColumns::Name { .. } | BadColumns::NamesNotUtf8 => "names",
+        }
+    }
 }
 
 /// A figure column's bytes: empty when no row has the figure, NaN where a row lacks it.
@@ -28,6 +44,18 @@ fn figure_bytes(values: &[Option<f64>]) -> prost::bytes::Bytes {
     let mut out = Vec::with_capacity(values.len() * 8);
     for v in values {
         out.extend_from_slice(&v.unwrap_or(f64::NAN).to_le_bytes());
+    }
+    out.into()
+}
+
+/// Numbers as bytes, `N` a row, little-endian.
+fn le_bytes<T, const N: usize>(
+    values: impl ExactSizeIterator<Item = T>,
+    f: fn(T) -> [u8; N],
+) -> prost::bytes::Bytes {
+    let mut out = Vec::with_capacity(values.len() * N);
+    for v in values {
+        out.extend_from_slice(&f(v));
     }
     out.into()
 }
@@ -50,8 +78,10 @@ impl From<CompareColumns> for pb::CompareColumns {
                 .all(|a| a.level().code_len() as u32 == code_digits)
         );
         pb::CompareColumns {
-            code: c.code.iter().map(|a| a.digits()).collect(),
+            codes: le_bytes(c.code.iter().map(|a| a.digits()), u64::to_le_bytes),
             code_digits,
+            names: c.names.into_bytes().into(),
+            name_ends: le_bytes(c.name_ends.into_iter(), u32::to_le_bytes),
             value: figure_bytes(&c.value),
             rate: figure_bytes(&c.rate),
             denominator: figure_bytes(&c.denominator),
@@ -68,8 +98,7 @@ impl From<CompareColumns> for pb::CompareColumns {
             late: count_bytes(&c.completeness, |k| k.late),
             missing: count_bytes(&c.completeness, |k| k.missing),
             z: figure_bytes(&c.z),
-            name: c.name,
-            rank: c.rank,
+            ranks: le_bytes(c.rank.into_iter(), u32::to_le_bytes),
             outlier: c.outlier,
             withheld: c.withheld,
         }
@@ -77,12 +106,29 @@ impl From<CompareColumns> for pb::CompareColumns {
 }
 
 impl CompareColumns {
+    /// Adds the next row's name.
+    pub fn push_name(&mut self, name: &str) {
+        self.names.push_str(name);
+        self.name_ends
+            .push(u32::try_from(self.names.len()).expect("a page's names are under 4 GiB"));
+    }
+
+    /// Row `i`'s name.
+    pub fn name(&self, i: usize) -> &str {
+        let start = match i {
+            0 => 0,
+            _ => self.name_ends[i - 1] as usize,
+        };
+        &self.names[start..self.name_ends[i] as usize]
+    }
+
     /// Rows as columns, in their order (what the engine builds directly from its columns).
     pub fn of_rows(rows: Vec<CompareRow>) -> CompareColumns {
         let col = |f: fn(&CompareRow) -> Option<f64>| rows.iter().map(f).collect::<Vec<_>>();
         let mut c = CompareColumns {
             code: rows.iter().map(|r| r.code).collect(),
-            name: Vec::new(),
+            names: String::new(),
+            name_ends: Vec::with_capacity(rows.len()),
             value: col(|r| r.value),
             rate: col(|r| r.rate),
             denominator: col(|r| r.denominator),
@@ -99,46 +145,54 @@ impl CompareColumns {
             outlier: rows.iter().map(|r| r.outlier).collect(),
             withheld: rows.iter().map(|r| r.withheld).collect(),
         };
-        c.name = rows.into_iter().map(|r| r.name).collect();
+        for r in &rows {
+            c.push_name(&r.name);
+        }
         c
     }
 }
 
-/// A column of numbers read back, 8 bytes a row; refused when its length is not.
-fn eights<T>(
-    column: &'static str,
-    bytes: &[u8],
-    n: usize,
-    f: impl Fn([u8; 8]) -> T,
-) -> Result<Vec<T>, BadColumns> {
-    if bytes.len() != n * 8 {
-        return Err(BadColumns {
-            column,
-            got: bytes.len() / 8,
-            want: n,
-        });
+/// A column of numbers, `N` bytes a row, checked to hold a number for every row; read where
+/// it lies, one row at a time.
+#[derive(Clone, Copy)]
+struct Fixed<'a, const N: usize>(&'a [u8]);
+
+impl<'a, const N: usize> Fixed<'a, N> {
+    /// The column, refused when its length is not `n` rows'.
+    fn of(column: &'static str, bytes: &'a [u8], n: usize) -> Result<Self, BadColumns> {
+        match bytes.len() == n * N {
+            true => Ok(Fixed(bytes)),
+            false => Err(BadColumns::Length {
+                column,
+                got: bytes.len() / N,
+                want: n,
+            }),
+        }
     }
-    Ok(bytes
-        .chunks_exact(8)
-        .map(|b| f(b.try_into().expect("chunks of 8 bytes")))
-        .collect())
+
+    fn at(self, i: usize) -> [u8; N] {
+        self.0[i * N..][..N]
+            .try_into()
+            .expect("a checked column has N bytes a row")
+    }
 }
 
-/// A figure column read back: `None` in every row when the column is empty, else the doubles
-/// with NaN as `None`.
-fn figures(column: &'static str, bytes: &[u8], n: usize) -> Result<Vec<Option<f64>>, BadColumns> {
-    if bytes.is_empty() {
-        return Ok(vec![None; n]);
+/// A figure column: empty when no row has the figure, else doubles with NaN for a row without.
+#[derive(Clone, Copy)]
+struct FigureColumn<'a>(Option<Fixed<'a, 8>>);
+
+impl<'a> FigureColumn<'a> {
+    fn of(column: &'static str, bytes: &'a [u8], n: usize) -> Result<Self, BadColumns> {
+        match bytes.is_empty() {
+            true => Ok(FigureColumn(None)),
+            false => Fixed::of(column, bytes, n).map(|c| FigureColumn(Some(c))),
+        }
     }
-    eights(column, bytes, n, |b| {
-        let v = f64::from_le_bytes(b);
+
+    fn at(self, i: usize) -> Option<f64> {
+        let v = f64::from_le_bytes(self.0?.at(i));
         (!v.is_nan()).then_some(v)
-    })
-}
-
-/// A count column read back.
-fn counts(column: &'static str, bytes: &[u8], n: usize) -> Result<Vec<u64>, BadColumns> {
-    eights(column, bytes, n, u64::from_le_bytes)
+    }
 }
 
 /// A code's digits zero-padded to `width`; shown whole when they are more.
@@ -153,66 +207,74 @@ fn padded(digits: u64, width: usize) -> String {
 /// The columns read back as rows, as `CompareReply.rows` would have held them; refused when a
 /// column's length is not the rows' number (a figure column's may be zero).
 pub fn rows_of(c: pb::CompareColumns) -> Result<Vec<pb::CompareRow>, BadColumns> {
-    let n = c.code.len();
+    let n = c.codes.len().div_ceil(8);
+    let codes = Fixed::<8>::of("codes", &c.codes, n)?;
     let whole = |column: &'static str, got: usize| match got == n {
         true => Ok(()),
-        false => Err(BadColumns {
+        false => Err(BadColumns::Length {
             column,
             got,
             want: n,
         }),
     };
-    whole("name", c.name.len())?;
-    whole("rank", c.rank.len())?;
     whole("outlier", c.outlier.len())?;
     whole("withheld", c.withheld.len())?;
-    let expected = counts("expected", &c.expected, n)?;
-    let received = counts("received", &c.received, n)?;
-    let on_time = counts("on_time", &c.on_time, n)?;
-    let late = counts("late", &c.late, n)?;
-    let missing = counts("missing", &c.missing, n)?;
-    let value = figures("value", &c.value, n)?;
-    let rate = figures("rate", &c.rate, n)?;
-    let denominator = figures("denominator", &c.denominator, n)?;
-    let share = figures("share", &c.share, n)?;
-    let yoy_base = figures("yoy_base", &c.yoy_base, n)?;
-    let yoy_change = figures("yoy_change", &c.yoy_change, n)?;
-    let yoy_pct = figures("yoy_pct", &c.yoy_pct, n)?;
-    let mom_base = figures("mom_base", &c.mom_base, n)?;
-    let mom_change = figures("mom_change", &c.mom_change, n)?;
-    let mom_pct = figures("mom_pct", &c.mom_pct, n)?;
-    let z = figures("z", &c.z, n)?;
+    let names = std::str::from_utf8(&c.names).map_err(|_| BadColumns::NamesNotUtf8)?;
+    let name_ends = Fixed::<4>::of("name_ends", &c.name_ends, n)?;
+    let ranks = Fixed::<4>::of("ranks", &c.ranks, n)?;
+    let expected = Fixed::<8>::of("expected", &c.expected, n)?;
+    let received = Fixed::<8>::of("received", &c.received, n)?;
+    let on_time = Fixed::<8>::of("on_time", &c.on_time, n)?;
+    let late = Fixed::<8>::of("late", &c.late, n)?;
+    let missing = Fixed::<8>::of("missing", &c.missing, n)?;
+    let value = FigureColumn::of("value", &c.value, n)?;
+    let rate = FigureColumn::of("rate", &c.rate, n)?;
+    let denominator = FigureColumn::of("denominator", &c.denominator, n)?;
+    let share = FigureColumn::of("share", &c.share, n)?;
+    let yoy_base = FigureColumn::of("yoy_base", &c.yoy_base, n)?;
+    let yoy_change = FigureColumn::of("yoy_change", &c.yoy_change, n)?;
+    let yoy_pct = FigureColumn::of("yoy_pct", &c.yoy_pct, n)?;
+    let mom_base = FigureColumn::of("mom_base", &c.mom_base, n)?;
+    let mom_change = FigureColumn::of("mom_change", &c.mom_change, n)?;
+    let mom_pct = FigureColumn::of("mom_pct", &c.mom_pct, n)?;
+    let z = FigureColumn::of("z", &c.z, n)?;
     let width = c.code_digits as usize;
-    Ok(c.code
-        .into_iter()
-        .zip(c.name)
-        .enumerate()
-        .map(|(i, (code, name))| pb::CompareRow {
-            code: padded(code, width),
-            name,
-            value: value[i],
-            rate: rate[i],
-            denominator: denominator[i],
-            rank: c.rank[i],
-            share: share[i],
-            yoy_base: yoy_base[i],
-            yoy_change: yoy_change[i],
-            yoy_pct: yoy_pct[i],
-            mom_base: mom_base[i],
-            mom_change: mom_change[i],
-            mom_pct: mom_pct[i],
+    let mut start = 0;
+    let mut rows = Vec::with_capacity(n);
+    let count = |column: Fixed<'_, 8>, i: usize| u64::from_le_bytes(column.at(i));
+    for i in 0..n {
+        let end = u32::from_le_bytes(name_ends.at(i)) as usize;
+        let name = names
+            .get(start..end)
+            .ok_or(BadColumns::Name { row: i + 1 })?;
+        start = end;
+        rows.push(pb::CompareRow {
+            code: padded(count(codes, i), width),
+            name: name.to_owned(),
+            rank: u32::from_le_bytes(ranks.at(i)),
+            value: value.at(i),
+            rate: rate.at(i),
+            denominator: denominator.at(i),
+            share: share.at(i),
+            yoy_base: yoy_base.at(i),
+            yoy_change: yoy_change.at(i),
+            yoy_pct: yoy_pct.at(i),
+            mom_base: mom_base.at(i),
+            mom_change: mom_change.at(i),
+            mom_pct: mom_pct.at(i),
             completeness: Some(pb::CompletenessSummary {
-                expected: expected[i],
-                received: received[i],
-                on_time: on_time[i],
-                late: late[i],
-                missing: missing[i],
+                expected: count(expected, i),
+                received: count(received, i),
+                on_time: count(on_time, i),
+                late: count(late, i),
+                missing: count(missing, i),
             }),
-            z: z[i],
+            z: z.at(i),
             outlier: c.outlier[i],
             withheld: c.withheld[i],
-        })
-        .collect())
+        });
+    }
+    Ok(rows)
 }
 
 /// A reply asked `as_columns`, its columns read back into `rows` (a reply without columns, e.g.
@@ -289,13 +351,70 @@ mod tests {
         ]));
         columns.share.truncate(12);
         let err = rows_of(columns.clone()).unwrap_err();
-        assert_eq!((err.column, err.got, err.want), ("share", 1, 2));
+        assert_eq!(
+            err,
+            BadColumns::Length {
+                column: "share",
+                got: 1,
+                want: 2
+            }
+        );
         assert!(err.to_string().contains("列「share」有 1 个值，应为 2 个"));
         columns.share = Default::default();
         columns.late.truncate(8);
-        assert_eq!(rows_of(columns.clone()).unwrap_err().column, "late");
-        columns.name.pop();
-        assert_eq!(rows_of(columns).unwrap_err().column, "name");
+        assert_eq!(rows_of(columns.clone()).unwrap_err().column(), "late");
+        columns.late = columns.expected.clone();
+        columns.ranks.truncate(4);
+        assert_eq!(rows_of(columns.clone()).unwrap_err().column(), "ranks");
+        columns.ranks = columns.name_ends.clone();
+        columns.name_ends.truncate(4);
+        assert_eq!(rows_of(columns.clone()).unwrap_err().column(), "name_ends");
+        // a code cut short: the rows are the codes' number rounded up, the codes refused
+        columns.codes.truncate(12);
+        assert_eq!(
+            rows_of(columns).unwrap_err(),
+            BadColumns::Length {
+                column: "codes",
+                got: 1,
+                want: 2
+            }
+        );
+    }
+
+    #[test]
+    fn names_out_of_the_text_or_split_inside_a_character_are_refused() {
+        let good = pb::CompareColumns::from(CompareColumns::of_rows(vec![
+            row("110101", "东城区", Some(7.0), 1),
+            row("110102", "西城区", Some(2.0), 2),
+        ]));
+        assert_eq!(good.names.as_ref(), "东城区西城区".as_bytes());
+        let ends = |e: [u32; 2]| -> prost::bytes::Bytes {
+            e.iter()
+                .flat_map(|x| x.to_le_bytes())
+                .collect::<Vec<u8>>()
+                .into()
+        };
+        assert_eq!(good.name_ends, ends([9, 18]));
+        for (bad, row) in [([9, 19], 2), ([10, 18], 1), ([12, 9], 2)] {
+            let c = pb::CompareColumns {
+                name_ends: ends(bad),
+                ..good.clone()
+            };
+            let err = rows_of(c).unwrap_err();
+            assert_eq!(err, BadColumns::Name { row }, "{bad:?}");
+            assert!(err.to_string().contains(&format!("第 {row} 行的名称")));
+        }
+        let c = pb::CompareColumns {
+            names: b"\xe4\xb8".as_slice().into(),
+            name_ends: ends([1, 2]),
+            ..good.clone()
+        };
+        assert_eq!(rows_of(c).unwrap_err(), BadColumns::NamesNotUtf8);
+        let rows = rows_of(good).unwrap();
+        assert_eq!(
+            (rows[0].name.as_str(), rows[1].name.as_str()),
+            ("东城区", "西城区")
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The comparison table's derived columns, computed by polars over the rows' sums: the ranked
-//! figure (a count, or a ratio of sums), 同比 and 环比 changes, share of the parent, rank, and a
-//! robust z-score (median and MAD) for outliers.
+//! figure (a count, or a ratio of sums), 同比 and 环比 changes, share of the parent, and a
+//! robust z-score (median and MAD) for outliers. The rank is not here: the comparison sorts its
+//! rows once, and that sort gives the ranks (`engine::compare::ranked`).
 
 use polars::prelude::*;
 
@@ -24,7 +25,6 @@ pub(crate) struct TableInput {
 #[derive(Debug, Default)]
 pub(crate) struct TableOutput {
     pub(crate) value: Vec<Option<f64>>,
-    pub(crate) rank: Vec<Option<u32>>,
     pub(crate) share: Vec<Option<f64>>,
     pub(crate) yoy_base: Vec<Option<f64>>,
     pub(crate) yoy_change: Vec<Option<f64>>,
@@ -81,16 +81,6 @@ pub(crate) fn compute(input: &TableInput) -> PolarsResult<TableOutput> {
         .with_columns([
             (col("value") - col("yoy_base")).alias("yoy_change"),
             (col("value") - col("mom_base")).alias("mom_change"),
-            col("value")
-                .rank(
-                    RankOptions {
-                        method: RankMethod::Min,
-                        descending: true,
-                    },
-                    None,
-                )
-                .cast(DataType::UInt32)
-                .alias("rank"),
             (col("value") - col("value").median()).alias("dev"),
         ])
         .with_columns([
@@ -106,7 +96,6 @@ pub(crate) fn compute(input: &TableInput) -> PolarsResult<TableOutput> {
     };
     Ok(TableOutput {
         value: f("value")?,
-        rank: out.column("rank")?.u32()?.iter().collect(),
         share: f("share")?,
         yoy_base: f("yoy_base")?,
         yoy_change: f("yoy_change")?,

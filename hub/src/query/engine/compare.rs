@@ -82,14 +82,17 @@ impl Engine {
         let parent = self.parent_num_den(&plan, &measure, &LeafValues::default(), req.figures);
         gathered.input.parent_num = parent.0;
         let out = table::compute(&gathered.input).map_err(|e| QueryError::Engine(e.to_string()))?;
-        let order = ranked_order(&plan.rows, &out);
+        let (order, rank) = ranked(&plan.rows, &out.value);
         let total_rows = order.len() as u64;
         let (order, next_page_token) = page(order, &req.page)?;
         let (rows, columns) = match req.as_columns {
-            false => (self.rows_in(&plan.rows, &gathered, &out, &order), None),
+            false => (
+                self.rows_in(&plan.rows, &gathered, &out, &rank, &order),
+                None,
+            ),
             true => (
                 Vec::new(),
-                Some(self.columns_in(&plan.rows, &gathered, &out, &order)),
+                Some(self.columns_in(&plan.rows, &gathered, &out, &rank, &order)),
             ),
         };
         let (name, unit) = measure.labels();
@@ -383,16 +386,21 @@ impl Engine {
     }
 
     /// The names of rows (by position), by the ids the gather found (a lookup by code per row
-    /// misses the cache each time).
-    fn names_in(&self, rows: &[AreaCode], g: &Gathered, order: &[usize]) -> Vec<String> {
+    /// misses the cache each time), each given to `put`.
+    fn names_in(
+        &self,
+        rows: &[AreaCode],
+        g: &Gathered,
+        order: &[usize],
+        mut put: impl FnMut(&str),
+    ) {
         let cube = self.cube.read().unwrap_or_else(PoisonError::into_inner);
-        order
-            .iter()
-            .map(|&i| match cube.index.names.get(g.ids[i] as usize) {
-                Some(name) => name.to_string(),
-                None => self.areas.name(rows[i]),
-            })
-            .collect()
+        for &i in order {
+            match cube.index.names.get(g.ids[i] as usize) {
+                Some(name) => put(name),
+                None => put(&self.areas.name(rows[i])),
+            }
+        }
     }
 
     /// The page's rows, in `order` (positions in the plan's rows).
@@ -401,9 +409,11 @@ impl Engine {
         rows: &[AreaCode],
         g: &Gathered,
         out: &table::TableOutput,
+        rank: &[u32],
         order: &[usize],
     ) -> Vec<CompareRow> {
-        let names = self.names_in(rows, g, order);
+        let mut names = Vec::with_capacity(order.len());
+        self.names_in(rows, g, order, |name| names.push(name.to_owned()));
         order
             .iter()
             .zip(names)
@@ -413,7 +423,7 @@ impl Engine {
                 value: g.input.num[i],
                 rate: if g.input.is_rate { out.value[i] } else { None },
                 denominator: g.input.den[i],
-                rank: out.rank[i].unwrap_or(0),
+                rank: rank[i],
                 share: out.share[i],
                 yoy_base: out.yoy_base[i],
                 yoy_change: out.yoy_change[i],
@@ -435,19 +445,21 @@ impl Engine {
         rows: &[AreaCode],
         g: &Gathered,
         out: &table::TableOutput,
+        rank: &[u32],
         order: &[usize],
     ) -> CompareColumns {
         let pick = |col: &[Option<f64>]| order.iter().map(|&i| col[i]).collect::<Vec<_>>();
-        CompareColumns {
+        let mut columns = CompareColumns {
             code: order.iter().map(|&i| rows[i]).collect(),
-            name: self.names_in(rows, g, order),
+            names: String::new(),
+            name_ends: Vec::with_capacity(order.len()),
             value: pick(&g.input.num),
             rate: match g.input.is_rate {
                 true => pick(&out.value),
                 false => vec![None; order.len()],
             },
             denominator: pick(&g.input.den),
-            rank: order.iter().map(|&i| out.rank[i].unwrap_or(0)).collect(),
+            rank: order.iter().map(|&i| rank[i]).collect(),
             share: pick(&out.share),
             yoy_base: pick(&out.yoy_base),
             yoy_change: pick(&out.yoy_change),
@@ -462,22 +474,51 @@ impl Engine {
                 .map(|&i| out.z[i].is_some_and(|z| z.abs() > OUTLIER_Z))
                 .collect(),
             withheld: order.iter().map(|&i| g.withheld[i]).collect(),
-        }
+        };
+        self.names_in(rows, g, order, |name| columns.push_name(name));
+        columns
     }
 }
 
-/// The rows' positions ranked first, by rank then code; unranked rows last, by code.
-fn ranked_order(rows: &[AreaCode], out: &table::TableOutput) -> Vec<usize> {
-    let rank_of = |i: usize| out.rank[i].unwrap_or(0);
+/// A figure's bits as a key that sorts largest first (0.0 and -0.0 alike).
+fn descending_key(v: f64) -> u64 {
+    let bits = (v + 0.0).to_bits();
+    // IEEE 754's order as unsigned integers (negatives flipped), then reversed
+    !(if bits >> 63 == 1 {
+        !bits
+    } else {
+        bits | 1 << 63
+    })
+}
+
+/// The rows' positions ranked first, largest value first and equal values by code; the rows
+/// without a value last, by code. With it each position's rank: equal values share the lowest
+/// (1, 2, 2, 4), a row without a value has 0. One sort gives both (polars' rank sorted the
+/// rows a second time).
+fn ranked(rows: &[AreaCode], value: &[Option<f64>]) -> (Vec<usize>, Vec<u32>) {
+    let key = |i: usize| value[i].map_or(u64::MAX, descending_key);
     let mut order: Vec<usize> = (0..rows.len()).collect();
     if rows.is_sorted() {
         // rows in code order (as the registry lists them): the position breaks ties, and one
-        // integer per row is the key (rank 0 wraps to the largest: last)
-        order.sort_unstable_by_key(|&i| u64::from(rank_of(i).wrapping_sub(1)) << 32 | i as u64);
+        // integer per row is the key
+        order.sort_unstable_by_key(|&i| u128::from(key(i)) << 64 | i as u128);
     } else {
-        order.sort_unstable_by_key(|&i| (rank_of(i) == 0, rank_of(i), rows[i]));
+        order.sort_unstable_by_key(|&i| (key(i), rows[i]));
     }
-    order
+    let mut rank = vec![0u32; rows.len()];
+    let mut previous: Option<(u64, u32)> = None;
+    for (n, &i) in order.iter().enumerate() {
+        if value[i].is_none() {
+            break;
+        }
+        let r = match previous {
+            Some((k, r)) if k == key(i) => r,
+            _ => u32::try_from(n + 1).unwrap_or(u32::MAX),
+        };
+        rank[i] = r;
+        previous = Some((key(i), r));
+    }
+    (order, rank)
 }
 
 #[cfg(test)]
@@ -668,6 +709,47 @@ mod tests {
             Paging::default(),
         ));
         assert!(matches!(below, Err(QueryError::BadRequest(_))), "{below:?}");
+    }
+
+    #[test]
+    fn one_sort_ranks_as_counting_the_larger_values_does() {
+        // values with many ties, zeros of both signs, negatives and rows without a value
+        let mut seed = 7u64;
+        let mut next = || {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            seed >> 33
+        };
+        let mut rows: Vec<AreaCode> = (0..300)
+            .map(|i| code(&format!("{}", 110101001000u64 + i * 1000)))
+            .collect();
+        let value: Vec<Option<f64>> = (0..rows.len())
+            .map(|_| match next() % 9 {
+                0 => None,
+                1 => Some(-0.0),
+                2 => Some(0.0),
+                k => Some((k as f64 - 5.0) * 1.5),
+            })
+            .collect();
+        for shuffled in [false, true] {
+            if shuffled {
+                rows.reverse();
+            }
+            let (order, rank) = ranked(&rows, &value);
+            for i in 0..rows.len() {
+                // the plain computation: one more than the rows with a larger value
+                let plain = value[i].map_or(0, |v| {
+                    1 + value.iter().flatten().filter(|w| **w > v).count() as u32
+                });
+                assert_eq!(rank[i], plain, "row {i} ({:?})", value[i]);
+            }
+            // ranked rows by rank then code, the rest after by code
+            let key = |i: usize| (rank[i] == 0, rank[i], rows[i]);
+            let mut plain: Vec<usize> = (0..rows.len()).collect();
+            plain.sort_by_key(|&i| key(i));
+            assert_eq!(order, plain, "shuffled: {shuffled}");
+        }
     }
 
     #[test]
