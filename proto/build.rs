@@ -21,8 +21,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // maps as BTreeMap: a message encodes to the same bytes every time (a forwarded rollup's
         // digest decides whether it changed; HashMap iteration order would not)
         .btree_map(".")
-        // a comparison's columns of numbers as `Bytes`: read without a copy
+        // a comparison's and a trend's columns of numbers as `Bytes`: read without a copy
         .bytes(".pingan.v1.CompareColumns")
+        .bytes(".pingan.v1.TrendColumns")
         .build_server(true)
         .build_client(true)
         .compile_fds(fds)?;

@@ -348,6 +348,7 @@ impl From<TrendAnswer> for pb::TrendReply {
                     points: points(s.points),
                 })
                 .collect(),
+            series_columns: None,
         }
     }
 }

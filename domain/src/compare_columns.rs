@@ -14,15 +14,15 @@ use crate::{
 /// Why columns are not a page of rows.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BadColumns {
-    #[error("按列返回的对比结果不完整：列「{column}」有 {got} 个值，应为 {want} 个")]
+    #[error("按列返回的结果不完整：列「{column}」有 {got} 个值，应为 {want} 个")]
     Length {
         column: &'static str,
         got: usize,
         want: usize,
     },
-    #[error("按列返回的对比结果有误：第 {row} 行的名称不在名称文本之内或不是完整的 UTF-8 文字")]
+    #[error("按列返回的结果有误：第 {row} 行的名称不在名称文本之内或不是完整的 UTF-8 文字")]
     Name { row: usize },
-    #[error("按列返回的对比结果有误：名称文本不是 UTF-8")]
+    #[error("按列返回的结果有误：名称文本不是 UTF-8")]
     NamesNotUtf8,
 }
 
@@ -37,7 +37,7 @@ impl BadColumns {
 }
 
 /// A figure column's bytes: empty when no row has the figure, NaN where a row lacks it.
-fn figure_bytes(values: &[Option<f64>]) -> prost::bytes::Bytes {
+pub(crate) fn figure_bytes(values: &[Option<f64>]) -> prost::bytes::Bytes {
     if values.iter().all(Option::is_none) {
         return Default::default();
     }
@@ -49,7 +49,7 @@ fn figure_bytes(values: &[Option<f64>]) -> prost::bytes::Bytes {
 }
 
 /// Numbers as bytes, `N` a row, little-endian.
-fn le_bytes<T, const N: usize>(
+pub(crate) fn le_bytes<T, const N: usize>(
     values: impl ExactSizeIterator<Item = T>,
     f: fn(T) -> [u8; N],
 ) -> prost::bytes::Bytes {
@@ -61,7 +61,7 @@ fn le_bytes<T, const N: usize>(
 }
 
 /// A count column's bytes.
-fn count_bytes(c: &[Completeness], f: fn(&Completeness) -> u64) -> prost::bytes::Bytes {
+pub(crate) fn count_bytes(c: &[Completeness], f: fn(&Completeness) -> u64) -> prost::bytes::Bytes {
     let mut out = Vec::with_capacity(c.len() * 8);
     for k in c {
         out.extend_from_slice(&f(k).to_le_bytes());
@@ -155,11 +155,11 @@ impl CompareColumns {
 /// A column of numbers, `N` bytes a row, checked to hold a number for every row; read where
 /// it lies, one row at a time.
 #[derive(Clone, Copy)]
-struct Fixed<'a, const N: usize>(&'a [u8]);
+pub(crate) struct Fixed<'a, const N: usize>(&'a [u8]);
 
 impl<'a, const N: usize> Fixed<'a, N> {
     /// The column, refused when its length is not `n` rows'.
-    fn of(column: &'static str, bytes: &'a [u8], n: usize) -> Result<Self, BadColumns> {
+    pub(crate) fn of(column: &'static str, bytes: &'a [u8], n: usize) -> Result<Self, BadColumns> {
         match bytes.len() == n * N {
             true => Ok(Fixed(bytes)),
             false => Err(BadColumns::Length {
@@ -170,7 +170,7 @@ impl<'a, const N: usize> Fixed<'a, N> {
         }
     }
 
-    fn at(self, i: usize) -> [u8; N] {
+    pub(crate) fn at(self, i: usize) -> [u8; N] {
         self.0[i * N..][..N]
             .try_into()
             .expect("a checked column has N bytes a row")
@@ -179,29 +179,51 @@ impl<'a, const N: usize> Fixed<'a, N> {
 
 /// A figure column: empty when no row has the figure, else doubles with NaN for a row without.
 #[derive(Clone, Copy)]
-struct FigureColumn<'a>(Option<Fixed<'a, 8>>);
+pub(crate) struct FigureColumn<'a>(Option<Fixed<'a, 8>>);
 
 impl<'a> FigureColumn<'a> {
-    fn of(column: &'static str, bytes: &'a [u8], n: usize) -> Result<Self, BadColumns> {
+    pub(crate) fn of(column: &'static str, bytes: &'a [u8], n: usize) -> Result<Self, BadColumns> {
         match bytes.is_empty() {
             true => Ok(FigureColumn(None)),
             false => Fixed::of(column, bytes, n).map(|c| FigureColumn(Some(c))),
         }
     }
 
-    fn at(self, i: usize) -> Option<f64> {
+    pub(crate) fn at(self, i: usize) -> Option<f64> {
         let v = f64::from_le_bytes(self.0?.at(i));
         (!v.is_nan()).then_some(v)
     }
 }
 
 /// A code's digits zero-padded to `width`; shown whole when they are more.
-fn padded(digits: u64, width: usize) -> String {
+pub(crate) fn padded(digits: u64, width: usize) -> String {
     let mut buf = [b'0'; 20];
     match crate::area::zero_padded(digits, width.max(1), &mut buf) {
         Some(text) => text.to_owned(),
         None => digits.to_string(),
     }
+}
+
+/// `n` names read back from one text and the ends of each (`names`, `name_ends`); refused when
+/// the text is not UTF-8 or an end falls outside it or inside a character.
+pub(crate) fn names_of<'a>(
+    text: &'a [u8],
+    ends: &'a [u8],
+    n: usize,
+) -> Result<Vec<&'a str>, BadColumns> {
+    let text = std::str::from_utf8(text).map_err(|_| BadColumns::NamesNotUtf8)?;
+    let ends = Fixed::<4>::of("name_ends", ends, n)?;
+    let mut start = 0;
+    (0..n)
+        .map(|i| {
+            let end = u32::from_le_bytes(ends.at(i)) as usize;
+            let name = text
+                .get(start..end)
+                .ok_or(BadColumns::Name { row: i + 1 })?;
+            start = end;
+            Ok(name)
+        })
+        .collect()
 }
 
 /// The columns read back as rows, as `CompareReply.rows` would have held them; refused when a
@@ -219,8 +241,7 @@ pub fn rows_of(c: pb::CompareColumns) -> Result<Vec<pb::CompareRow>, BadColumns>
     };
     whole("outlier", c.outlier.len())?;
     whole("withheld", c.withheld.len())?;
-    let names = std::str::from_utf8(&c.names).map_err(|_| BadColumns::NamesNotUtf8)?;
-    let name_ends = Fixed::<4>::of("name_ends", &c.name_ends, n)?;
+    let names = names_of(&c.names, &c.name_ends, n)?;
     let ranks = Fixed::<4>::of("ranks", &c.ranks, n)?;
     let expected = Fixed::<8>::of("expected", &c.expected, n)?;
     let received = Fixed::<8>::of("received", &c.received, n)?;
@@ -239,15 +260,9 @@ pub fn rows_of(c: pb::CompareColumns) -> Result<Vec<pb::CompareRow>, BadColumns>
     let mom_pct = FigureColumn::of("mom_pct", &c.mom_pct, n)?;
     let z = FigureColumn::of("z", &c.z, n)?;
     let width = c.code_digits as usize;
-    let mut start = 0;
     let mut rows = Vec::with_capacity(n);
     let count = |column: Fixed<'_, 8>, i: usize| u64::from_le_bytes(column.at(i));
-    for i in 0..n {
-        let end = u32::from_le_bytes(name_ends.at(i)) as usize;
-        let name = names
-            .get(start..end)
-            .ok_or(BadColumns::Name { row: i + 1 })?;
-        start = end;
+    for (i, name) in names.into_iter().enumerate() {
         rows.push(pb::CompareRow {
             code: padded(count(codes, i), width),
             name: name.to_owned(),

@@ -35,6 +35,7 @@ pub mod report;
 pub mod rollup;
 pub mod span;
 pub mod text;
+pub mod trend_columns;
 
 pub use area::{AreaCode, Level};
 pub use catalogue::{Catalogue, MetricId, MetricKind};

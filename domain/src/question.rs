@@ -129,6 +129,8 @@ pub struct TrendQuery {
     pub figures: Figures,
     /// None: the root's own series only.
     pub level: Option<Level>,
+    /// The series below the root sent as columns (see `trend_columns`).
+    pub as_columns: bool,
 }
 
 /// Who reported under an area for a span, and who did not.
@@ -322,6 +324,7 @@ impl TryFrom<&pb::TrendRequest> for TrendQuery {
             metric: r.metric.clone(),
             figures: Figures::approved_only(r.approved_only),
             level: level(&r.level)?,
+            as_columns: r.as_columns,
         })
     }
 }
@@ -394,11 +397,13 @@ mod tests {
             metric: "x".into(),
             approved_only: true,
             level: String::new(),
+            as_columns: true,
         })
         .unwrap();
         assert_eq!(t.periods, MAX_TREND_PERIODS);
         assert_eq!(t.figures, Figures::Approved);
         assert_eq!(t.level, None);
+        assert!(t.as_columns);
         let t = TrendQuery::try_from(&pb::TrendRequest {
             area: NATION.into(),
             period: "2026-10".into(),

@@ -905,7 +905,9 @@ impl AskWire for Engine {
         self.compare(&r.try_into()?).map(Into::into)
     }
     fn ask_trend(&self, r: &pb::TrendRequest) -> Result<pb::TrendReply, QueryError> {
-        self.trend(&r.try_into()?).map(Into::into)
+        let q: pingan_domain::question::TrendQuery = r.try_into()?;
+        self.trend(&q)
+            .map(|a| pingan_domain::trend_columns::trend_reply(a, q.as_columns))
     }
     fn ask_completeness(
         &self,

@@ -101,6 +101,7 @@ fn answers(e: &Engine, areas: &Areas, depth: Level, named: &dyn Fn(&str) -> bool
                     periods: 14,
                     approved_only: false,
                     level: String::new(),
+                    as_columns: false,
                 })
                 .expect("trend");
             out.push(format!("trend {area} {metric}: {r:?}"));

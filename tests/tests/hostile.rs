@@ -444,6 +444,7 @@ async fn expensive_questions_are_bounded_and_ingest_goes_on() {
         metric: "cases.criminal_per_10k".into(),
         approved_only: false,
         level: String::new(),
+        as_columns: false,
     };
     let mut asked = Vec::new();
     for _ in 0..6 {
@@ -817,6 +818,7 @@ async fn honest_nodes_are_served_through_a_mixed_hostile_load() {
                         metric: "cases.criminal_per_10k".into(),
                         approved_only: false,
                         level: String::new(),
+                        as_columns: false,
                     })
                     .await;
                 if let Err(e) = answered {

@@ -413,6 +413,7 @@ fn check_everything(hub: &TestHub, areas: &Areas, seed: u64) {
                         metric: measure.into(),
                         approved_only: false,
                         level: String::new(),
+                        as_columns: false,
                     })
                     .unwrap();
                 assert_eq!(reply.points.len(), n as usize);
@@ -434,16 +435,34 @@ fn check_everything(hub: &TestHub, areas: &Areas, seed: u64) {
     for &a in &inner {
         for level in Level::ALL.into_iter().filter(|l| *l > a.level()) {
             for measure in MEASURES {
-                let reply = engine
+                let req = pb::TrendRequest {
+                    area: a.to_string(),
+                    period: "2026-Q3".into(),
+                    periods: 4,
+                    metric: measure.into(),
+                    approved_only: false,
+                    level: level.to_string(),
+                    as_columns: false,
+                };
+                let reply = engine.ask_trend(&req).unwrap();
+                // the same series asked as columns read back as the same series
+                let mut columns = engine
                     .ask_trend(&pb::TrendRequest {
-                        area: a.to_string(),
-                        period: "2026-Q3".into(),
-                        periods: 4,
-                        metric: measure.into(),
-                        approved_only: false,
-                        level: level.to_string(),
+                        as_columns: true,
+                        ..req
                     })
                     .unwrap();
+                // (an area with no areas of the level below has no series to send)
+                assert!(
+                    columns.series.is_empty()
+                        && columns.series_columns.is_some() == !reply.series.is_empty(),
+                    "seed {seed} trend {a} {level} {measure}: no columns"
+                );
+                pingan_domain::trend_columns::columns_into_series(&mut columns).unwrap();
+                assert_eq!(
+                    columns, reply,
+                    "seed {seed} trend {a} {level} {measure} as columns"
+                );
                 let mut rows = areas.descendants_at(a, level);
                 rows.sort();
                 let got: Vec<String> = reply.series.iter().map(|s| s.area.clone()).collect();

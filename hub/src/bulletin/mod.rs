@@ -551,6 +551,7 @@ pub fn gather(
                 metric: TREND_METRIC.into(),
                 figures: Figures::Current,
                 level: None,
+                as_columns: false,
             })?
             .into(),
         lock: lock_over(&locks, area),

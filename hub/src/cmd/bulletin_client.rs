@@ -118,6 +118,7 @@ pub async fn run(a: BulletinArgs) -> anyhow::Result<()> {
             metric: bulletin::TREND_METRIC.into(),
             approved_only: false,
             level: String::new(),
+            as_columns: false,
         })
         .await
         .map_err(status)?

@@ -301,13 +301,15 @@ pub async fn run(cmd: QueryCommand) -> anyhow::Result<()> {
                 metric: one_metric()?,
                 approved_only: args.approved_only,
                 level,
+                as_columns: true,
             };
-            let reply = client
+            let mut reply = client
                 .clone()
                 .trend(req)
                 .await
                 .map_err(status)?
                 .into_inner();
+            pingan_domain::trend_columns::columns_into_series(&mut reply)?;
             if reply.series.is_empty() {
                 trend_table(&reply)
             } else {

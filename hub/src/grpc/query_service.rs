@@ -103,8 +103,11 @@ impl QueryService for Queries {
         &self,
         req: Request<pb::TrendRequest>,
     ) -> Result<Response<pb::TrendReply>, Status> {
-        self.run(req, |e, q: &TrendQuery| e.trend(q).map(Into::into))
-            .await
+        self.run(req, |e, q: &TrendQuery| {
+            e.trend(q)
+                .map(|a| pingan_domain::trend_columns::trend_reply(a, q.as_columns))
+        })
+        .await
     }
 
     #[instrument(skip_all, fields(area = %req.get_ref().area, period = %req.get_ref().period))]

@@ -287,6 +287,7 @@ pub fn build_table(
                     metric: metric(),
                     figures: q.figures,
                     level: None,
+                    as_columns: false,
                 })
                 .map_err(failed)?
                 .into(),

@@ -260,6 +260,7 @@ mod tests {
                 metric: "grid.visits".into(),
                 figures: Figures::Current,
                 level: None,
+                as_columns: false,
             })
             .unwrap();
         assert!(t.series.is_empty());
@@ -308,6 +309,7 @@ mod tests {
                     metric: "grid.visits".into(),
                     figures: Figures::Current,
                     level,
+                    as_columns: false,
                 })
                 .unwrap()
         };
@@ -355,6 +357,7 @@ mod tests {
             metric: "grid.visits".into(),
             figures: Figures::Current,
             level: Some(Level::County),
+            as_columns: false,
         });
         assert!(
             matches!(refused, Err(QueryError::BadRequest(_))),
