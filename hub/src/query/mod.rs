@@ -26,7 +26,7 @@ use crate::store::StoreError;
 pub enum QueryError {
     #[error("{0}")]
     BadRequest(String),
-    #[error("unknown area {0}")]
+    #[error("区划代码 {0} 不在本平台的区划里，请核对代码 (unknown area {0})")]
     UnknownArea(String),
     #[error(transparent)]
     Store(#[from] StoreError),

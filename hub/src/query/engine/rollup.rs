@@ -213,10 +213,14 @@ mod tests {
     fn an_unknown_area_or_metric_is_said_so() {
         let f = Fixture::new();
         let unknown = f.engine.rollup(&ask("510722999", "2026-10", &[]));
-        assert!(
-            matches!(unknown, Err(QueryError::UnknownArea(_))),
-            "{unknown:?}"
-        );
+        match unknown {
+            Err(e @ QueryError::UnknownArea(_)) => assert!(
+                e.to_string()
+                    .contains("区划代码 510722999 不在本平台的区划里"),
+                "{e}"
+            ),
+            other => panic!("{other:?}"),
+        }
         let typo = f.engine.rollup(&ask("510722", "2026-10", &["grid.visit"]));
         match typo {
             Err(QueryError::BadRequest(m)) => assert!(m.contains("grid.visits"), "{m}"),
