@@ -62,11 +62,7 @@ pub(crate) fn le_bytes<T, const N: usize>(
 
 /// A count column's bytes.
 pub(crate) fn count_bytes(c: &[Completeness], f: fn(&Completeness) -> u64) -> prost::bytes::Bytes {
-    let mut out = Vec::with_capacity(c.len() * 8);
-    for k in c {
-        out.extend_from_slice(&f(k).to_le_bytes());
-    }
-    out.into()
+    le_bytes(c.iter().map(f), u64::to_le_bytes)
 }
 
 impl From<CompareColumns> for pb::CompareColumns {
@@ -111,15 +107,6 @@ impl CompareColumns {
         self.names.push_str(name);
         self.name_ends
             .push(u32::try_from(self.names.len()).expect("a page's names are under 4 GiB"));
-    }
-
-    /// Row `i`'s name.
-    pub fn name(&self, i: usize) -> &str {
-        let start = match i {
-            0 => 0,
-            _ => self.name_ends[i - 1] as usize,
-        };
-        &self.names[start..self.name_ends[i] as usize]
     }
 
     /// Rows as columns, in their order (what the engine builds directly from its columns).
@@ -174,6 +161,13 @@ impl<'a, const N: usize> Fixed<'a, N> {
         self.0[i * N..][..N]
             .try_into()
             .expect("a checked column has N bytes a row")
+    }
+}
+
+impl Fixed<'_, 8> {
+    /// Row `i`'s unsigned 64-bit number.
+    pub(crate) fn u64_at(self, i: usize) -> u64 {
+        u64::from_le_bytes(self.at(i))
     }
 }
 
@@ -261,10 +255,9 @@ pub fn rows_of(c: pb::CompareColumns) -> Result<Vec<pb::CompareRow>, BadColumns>
     let z = FigureColumn::of("z", &c.z, n)?;
     let width = c.code_digits as usize;
     let mut rows = Vec::with_capacity(n);
-    let count = |column: Fixed<'_, 8>, i: usize| u64::from_le_bytes(column.at(i));
     for (i, name) in names.into_iter().enumerate() {
         rows.push(pb::CompareRow {
-            code: padded(count(codes, i), width),
+            code: padded(codes.u64_at(i), width),
             name: name.to_owned(),
             rank: u32::from_le_bytes(ranks.at(i)),
             value: value.at(i),
@@ -278,11 +271,11 @@ pub fn rows_of(c: pb::CompareColumns) -> Result<Vec<pb::CompareRow>, BadColumns>
             mom_change: mom_change.at(i),
             mom_pct: mom_pct.at(i),
             completeness: Some(pb::CompletenessSummary {
-                expected: count(expected, i),
-                received: count(received, i),
-                on_time: count(on_time, i),
-                late: count(late, i),
-                missing: count(missing, i),
+                expected: expected.u64_at(i),
+                received: received.u64_at(i),
+                on_time: on_time.u64_at(i),
+                late: late.u64_at(i),
+                missing: missing.u64_at(i),
             }),
             z: z.at(i),
             outlier: c.outlier[i],

@@ -19,7 +19,7 @@ use crate::{
 /// when they can be (every series over the same periods, every area of one level); otherwise, as
 /// without it, every series as messages.
 pub fn trend_reply(mut a: TrendAnswer, as_columns: bool) -> pb::TrendReply {
-    let Some(first) = a.series.first() else {
+    let Some(first) = a.series.first().filter(|_| as_columns) else {
         return a.into();
     };
     let spans: Vec<Span> = first.points.iter().map(|p| p.span).collect();
@@ -29,7 +29,7 @@ pub fn trend_reply(mut a: TrendAnswer, as_columns: bool) -> pb::TrendReply {
             && s.points.len() == spans.len()
             && s.points.iter().zip(&spans).all(|(p, span)| p.span == *span)
     });
-    if !(as_columns && columnar) {
+    if !columnar {
         return a.into();
     }
     let series = std::mem::take(&mut a.series);
@@ -95,13 +95,12 @@ pub fn series_of(c: pb::TrendColumns) -> Result<Vec<pb::TrendSeries>, BadColumns
     let on_time = Fixed::<8>::of("on_time", &c.on_time, points)?;
     let late = Fixed::<8>::of("late", &c.late, points)?;
     let missing = Fixed::<8>::of("missing", &c.missing, points)?;
-    let count = |column: Fixed<'_, 8>, k: usize| u64::from_le_bytes(column.at(k));
     let width = c.code_digits as usize;
     Ok(names
         .into_iter()
         .enumerate()
         .map(|(i, name)| pb::TrendSeries {
-            area: padded(count(codes, i), width),
+            area: padded(codes.u64_at(i), width),
             name: name.to_owned(),
             points: c
                 .periods
@@ -116,11 +115,11 @@ pub fn series_of(c: pb::TrendColumns) -> Result<Vec<pb::TrendSeries>, BadColumns
                         yoy_change: yoy_change.at(k),
                         yoy_pct: yoy_pct.at(k),
                         completeness: Some(pb::CompletenessSummary {
-                            expected: count(expected, k),
-                            received: count(received, k),
-                            on_time: count(on_time, k),
-                            late: count(late, k),
-                            missing: count(missing, k),
+                            expected: expected.u64_at(k),
+                            received: received.u64_at(k),
+                            on_time: on_time.u64_at(k),
+                            late: late.u64_at(k),
+                            missing: missing.u64_at(k),
                         }),
                     }
                 })
