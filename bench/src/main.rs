@@ -74,7 +74,8 @@ enum Command {
         seed: u64,
     },
     /// The ingest twice, alone and with every township of the registry ranked in a loop beside
-    /// it: what leaders' questions cost the receipts (p99 ratio, target ≤ 1.5×).
+    /// it: what leaders' questions cost the receipts (p99 ratio, target ≤ 1.5×). `all` runs it
+    /// too, after its ingest.
     ReceiptsUnderRanking {
         #[command(flatten)]
         run: IngestRun,
@@ -376,6 +377,23 @@ fn all(args: AllArgs) -> anyhow::Result<()> {
         ))?;
         eprintln!();
         text += &report::ingest_markdown(&machine, &registry, &result);
+        text.push('\n');
+        eprintln!("== the same ingest with every township ranked in a loop beside it");
+        let ranked = runtime.block_on(ingest::run(
+            areas.clone(),
+            Catalogue::builtin(),
+            &ingest::IngestConfig {
+                store: postgres
+                    .map(|server| StoreAt::new_database(server, "pingan_bench_ingest", true))
+                    .transpose()?
+                    .map(StoreAt::Postgres),
+                rank_during: true,
+                ..Default::default()
+            },
+            |done, total| eprint!("\r  {done} of {total} reports acknowledged"),
+        ))?;
+        eprintln!();
+        text += &report::receipts_under_ranking_markdown(&machine, &registry, &result, &ranked);
         text.push('\n');
         eprintln!("== a node's backlog of {DRAIN_REPORTS} reports drained by pingan-node run");
         let drain_url = postgres

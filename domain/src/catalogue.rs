@@ -234,7 +234,7 @@ fn one_f() -> f64 {
 #[derive(Debug, Clone)]
 pub struct Catalogue {
     metrics: Vec<Metric>,
-    index: HashMap<Arc<str>, usize>,
+    index: HashMap<Arc<str>, usize, foldhash::fast::FixedState>,
     categories: HashMap<String, Category>,
     rules: Vec<Rule>,
     indicators: Vec<Indicator>,
@@ -559,7 +559,10 @@ fn checked_categories(file: Vec<Category>) -> Result<HashMap<String, Category>, 
 
 /// The catalogue file's metrics with well-formed ids, each once, breaking down by known
 /// categories (a stock too: 网格员 by 专职/兼职); and the index of their ids.
-type Metrics = (Vec<Metric>, HashMap<Arc<str>, usize>);
+type Metrics = (
+    Vec<Metric>,
+    HashMap<Arc<str>, usize, foldhash::fast::FixedState>,
+);
 
 fn checked_metrics(
     file: Vec<MetricFile>,
@@ -567,7 +570,9 @@ fn checked_metrics(
 ) -> Result<Metrics, CatalogueError> {
     let invalid = |m: String| Err(CatalogueError::Invalid(m));
     let mut metrics = Vec::new();
-    let mut index = HashMap::new();
+    // asked once per value of every report validated, so a fast hash; the keys stored are the
+    // catalogue's own ids, so no sender can crowd them into one bucket
+    let mut index = HashMap::with_hasher(foldhash::fast::FixedState::default());
     for m in file {
         let valid_id = !m.id.is_empty()
             && m.id

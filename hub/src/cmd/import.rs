@@ -549,13 +549,7 @@ async fn store(state: &HubState, mut report: pb::Report, sender: String) -> Resu
         .validate(&report)
         .map_err(|v| Refused(v.to_string()))?;
     let digest = valid.digest();
-    valid.submission_id = format!(
-        "import-{}",
-        digest[..16]
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect::<String>()
-    );
+    valid.submission_id = format!("import-{}", crate::store::hex(&digest[..16]));
     let received_at = received_at_ms(valid.period, state.clock.now_ms());
     state
         .store

@@ -568,8 +568,15 @@ fn hex_bytes(digits: &str) -> Option<Vec<u8>> {
     Some(d.chunks(2).map(|p| (val(p[0]) << 4) | val(p[1])).collect())
 }
 
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
+/// Bytes as lower-case hex (an import's digest id is 32 of these per report: no formatter).
+pub(crate) fn hex(b: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(b.len() * 2);
+    for &x in b {
+        out.push(DIGITS[usize::from(x >> 4)] as char);
+        out.push(DIGITS[usize::from(x & 15)] as char);
+    }
+    out
 }
 
 /// The numbers of senders and reporters (`names`), as the writer has seen them.

@@ -614,6 +614,37 @@ impl Db {
         }
     }
 
+    /// Every row of `sql` for each of `sets`, given to `f` with its set's index: on
+    /// PostgreSQL all sent at once (pipelined), on SQLite one after the other.
+    pub fn each_of(
+        &self,
+        sql: &str,
+        sets: &[Vec<Arg<'_>>],
+        mut f: impl FnMut(usize, &Row<'_>) -> Result<(), DbError>,
+    ) -> Result<(), DbError> {
+        match self {
+            Db::Sqlite(_) => {
+                for (i, a) in sets.iter().enumerate() {
+                    self.each(sql, a, |r| f(i, r))?;
+                }
+                Ok(())
+            }
+            Db::Postgres(pg) => {
+                let st = pg.statement(sql)?;
+                let params: Vec<_> = sets.iter().map(|a| Pg::params(a)).collect();
+                let answers = wait(futures_util::future::try_join_all(
+                    params.iter().map(|p| pg.client.query(&st, p)),
+                ))?;
+                for (i, rows) in answers.iter().enumerate() {
+                    for r in rows {
+                        f(i, &Row::Postgres(r))?;
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
     /// [`Db::run`] for each of `sets`, pipelined on PostgreSQL likewise; rows changed in all.
     pub fn run_each(&self, sql: &str, sets: &[Vec<Arg<'_>>]) -> Result<u64, DbError> {
         match self {

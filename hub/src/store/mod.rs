@@ -16,6 +16,7 @@
 
 mod audit;
 mod compact;
+pub(crate) use compact::hex;
 pub mod db;
 mod error;
 mod follow;
