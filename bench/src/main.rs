@@ -362,37 +362,26 @@ fn all(args: AllArgs) -> anyhow::Result<()> {
     };
     if !skip_ingest {
         eprintln!("== ingest: one national month over gRPC with mutual TLS");
-        let runtime = tokio::runtime::Runtime::new()?;
-        let result = runtime.block_on(ingest::run(
-            areas.clone(),
-            Catalogue::builtin(),
-            &ingest::IngestConfig {
-                store: postgres
-                    .map(|server| StoreAt::new_database(server, "pingan_bench_ingest", true))
-                    .transpose()?
-                    .map(StoreAt::Postgres),
-                ..Default::default()
-            },
-            |done, total| eprint!("\r  {done} of {total} reports acknowledged"),
-        ))?;
-        eprintln!();
+        // one national month on a new store, with or without rankings asked beside it
+        let national_ingest = |rank_during: bool| -> anyhow::Result<ingest::IngestResult> {
+            let store = postgres
+                .map(|server| StoreAt::new_database(server, "pingan_bench_ingest", true))
+                .transpose()?
+                .map(StoreAt::Postgres);
+            ingest_once(
+                areas.clone(),
+                &ingest::IngestConfig {
+                    store,
+                    rank_during,
+                    ..Default::default()
+                },
+            )
+        };
+        let result = national_ingest(false)?;
         text += &report::ingest_markdown(&machine, &registry, &result);
         text.push('\n');
         eprintln!("== the same ingest with every township ranked in a loop beside it");
-        let ranked = runtime.block_on(ingest::run(
-            areas.clone(),
-            Catalogue::builtin(),
-            &ingest::IngestConfig {
-                store: postgres
-                    .map(|server| StoreAt::new_database(server, "pingan_bench_ingest", true))
-                    .transpose()?
-                    .map(StoreAt::Postgres),
-                rank_during: true,
-                ..Default::default()
-            },
-            |done, total| eprint!("\r  {done} of {total} reports acknowledged"),
-        ))?;
-        eprintln!();
+        let ranked = national_ingest(true)?;
         text += &report::receipts_under_ranking_markdown(&machine, &registry, &result, &ranked);
         text.push('\n');
         eprintln!("== a node's backlog of {DRAIN_REPORTS} reports drained by pingan-node run");

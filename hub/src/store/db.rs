@@ -598,20 +598,14 @@ impl Db {
         sets: &[Vec<Arg<'_>>],
         mut f: impl FnMut(&Row<'_>) -> Result<T, DbError>,
     ) -> Result<Vec<Option<T>>, DbError> {
-        match self {
-            Db::Sqlite(_) => sets.iter().map(|a| self.one(sql, a, &mut f)).collect(),
-            Db::Postgres(pg) => {
-                let st = pg.statement(sql)?;
-                let params: Vec<_> = sets.iter().map(|a| Pg::params(a)).collect();
-                let answers = wait(futures_util::future::try_join_all(
-                    params.iter().map(|p| pg.client.query(&st, p)),
-                ))?;
-                answers
-                    .iter()
-                    .map(|rows| rows.first().map(|r| f(&Row::Postgres(r))).transpose())
-                    .collect()
+        let mut out: Vec<Option<T>> = sets.iter().map(|_| None).collect();
+        self.each_of(sql, sets, |i, r| {
+            if out[i].is_none() {
+                out[i] = Some(f(r)?);
             }
-        }
+            Ok(())
+        })?;
+        Ok(out)
     }
 
     /// Every row of `sql` for each of `sets`, given to `f` with its set's index: on
