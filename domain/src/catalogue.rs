@@ -230,13 +230,44 @@ fn one_f() -> f64 {
     1.0
 }
 
+/// A set of catalogue slots ([`Catalogue::metric_slot`]), one bit each.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Slots(Vec<u64>);
+
+impl Slots {
+    /// An empty set for a catalogue of `n` metrics.
+    pub fn with_capacity(n: usize) -> Slots {
+        Slots(vec![0; n.div_ceil(64)])
+    }
+
+    /// Adds a slot, growing the set when needed.
+    pub fn insert(&mut self, slot: usize) {
+        let word = slot / 64;
+        if word >= self.0.len() {
+            self.0.resize(word + 1, 0);
+        }
+        self.0[word] |= 1 << (slot % 64);
+    }
+
+    /// Whether the slot is in the set.
+    pub fn contains(&self, slot: usize) -> bool {
+        self.0
+            .get(slot / 64)
+            .is_some_and(|w| w & (1 << (slot % 64)) != 0)
+    }
+}
+
 /// The catalogue in force.
 #[derive(Debug, Clone)]
 pub struct Catalogue {
     metrics: Vec<Metric>,
     index: HashMap<Arc<str>, usize, foldhash::fast::FixedState>,
+    /// Each slot's place in id order: a report's values sorted by it are in canonical order.
+    rank: Vec<u32>,
     categories: HashMap<String, Category>,
     rules: Vec<Rule>,
+    /// Each rule's (metric, other) slots, in rule order.
+    rule_slots: Vec<(usize, usize)>,
     indicators: Vec<Indicator>,
     groups: Vec<Group>,
     forms: Vec<Form>,
@@ -261,11 +292,19 @@ impl Catalogue {
         let file: CatalogueFile = toml::from_str(text)?;
         let categories = checked_categories(file.category)?;
         let (metrics, index) = checked_metrics(file.metric, &categories)?;
+        let mut by_id: Vec<usize> = (0..metrics.len()).collect();
+        by_id.sort_by(|&a, &b| metrics[a].id.cmp(&metrics[b].id));
+        let mut rank = vec![0u32; metrics.len()];
+        for (place, &slot) in by_id.iter().enumerate() {
+            rank[slot] = place as u32;
+        }
         let mut cat = Catalogue {
             metrics,
             index,
+            rank,
             categories,
             rules: Vec::new(),
+            rule_slots: Vec::new(),
             indicators: Vec::new(),
             groups: file.group,
             forms: Vec::new(),
@@ -283,6 +322,10 @@ impl Catalogue {
                 other: known(&cat, &r.other, "a rule")?,
                 severity: r.severity,
             };
+            cat.rule_slots.push((
+                cat.index[rule.metric.as_str()],
+                cat.index[rule.other.as_str()],
+            ));
             cat.rules.push(rule);
         }
         for i in file.indicator {
@@ -310,6 +353,18 @@ impl Catalogue {
             });
         }
         cat.forms = cat.checked_forms(file.form)?;
+        for f in &mut cat.forms {
+            let mut asked = vec![Slots::with_capacity(cat.metrics.len()); Level::ALL.len() + 1];
+            for level in Level::ALL {
+                for m in f.metrics_for(level) {
+                    asked[level as usize].insert(cat.index[m.as_str()]);
+                }
+            }
+            for m in f.department_metrics() {
+                asked[Level::ALL.len()].insert(cat.index[m.as_str()]);
+            }
+            f.asked = asked;
+        }
         Ok(cat)
     }
 
@@ -436,13 +491,30 @@ impl Catalogue {
 
     /// The id for a known metric, accepting its id or its Chinese name.
     pub fn metric_id(&self, id_or_zh: &str) -> Option<MetricId> {
+        self.metric_slot(id_or_zh)
+            .map(|i| self.metrics[i].id.clone())
+    }
+
+    /// A known metric's slot: its place in [`Catalogue::metrics`], accepting its id or its
+    /// Chinese name.
+    pub fn metric_slot(&self, id_or_zh: &str) -> Option<usize> {
         if let Some(&i) = self.index.get(id_or_zh) {
-            return Some(self.metrics[i].id.clone());
+            return Some(i);
         }
-        self.metrics
+        self.metrics.iter().position(|m| m.zh == id_or_zh)
+    }
+
+    /// A slot's place in id order ([`MetricId`]'s order): values sorted by it are canonical.
+    pub fn id_rank(&self, slot: usize) -> u32 {
+        self.rank[slot]
+    }
+
+    /// The rules with their metrics' slots: (rule, metric's slot, other's slot).
+    pub fn rules_with_slots(&self) -> impl Iterator<Item = (&Rule, usize, usize)> {
+        self.rules
             .iter()
-            .find(|m| m.zh == id_or_zh)
-            .map(|m| m.id.clone())
+            .zip(&self.rule_slots)
+            .map(|(r, &(a, b))| (r, a, b))
     }
 
     /// A metric as users read it: its Chinese name with its id beside it,
@@ -611,6 +683,41 @@ fn checked_metrics(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn slots_answer_as_the_ids_do() {
+        // the validator asks by slot; every answer equals the one by id, for every form,
+        // reporter and metric, and slots in rank order are the ids in order
+        let c = Catalogue::builtin();
+        let mut asked = 0;
+        for f in c.forms() {
+            for (slot, m) in c.metrics().iter().enumerate() {
+                assert_eq!(c.metric_slot(m.id.as_str()), Some(slot));
+                assert_eq!(c.metric_slot(&m.zh), Some(slot));
+                for level in Level::ALL {
+                    assert_eq!(f.asks_slot(level, slot), f.asks(level, &m.id), "{}", f.id);
+                    asked += usize::from(f.asks(level, &m.id));
+                }
+                let by_department = f.departments && f.department_metrics().any(|d| d == &m.id);
+                assert_eq!(f.asks_department_slot(slot), by_department, "{}", f.id);
+            }
+        }
+        assert!(asked > 50, "the forms ask {asked} (form, level, metric)s");
+        let mut by_rank: Vec<usize> = (0..c.metrics().len()).collect();
+        by_rank.sort_by_key(|&s| c.id_rank(s));
+        let ids: Vec<&MetricId> = by_rank.iter().map(|&s| &c.metrics()[s].id).collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "{ids:?}");
+        for ((rule, a, b), r) in c.rules_with_slots().zip(c.rules()) {
+            assert_eq!(
+                (&c.metrics()[a].id, &c.metrics()[b].id),
+                (&r.metric, &r.other)
+            );
+            assert!(std::ptr::eq(rule, r));
+        }
+        let mut s = Slots::with_capacity(3);
+        s.insert(130);
+        assert!(s.contains(130) && !s.contains(2) && !s.contains(500));
+    }
 
     #[test]
     fn typos_get_a_suggestion() {

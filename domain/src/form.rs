@@ -58,6 +58,10 @@ pub struct Form {
     /// When the form is expected (敏感节点 for a daily form, e.g. 2026-09-28..2026-10-08); empty:
     /// every period of its kind. Reports outside are taken all the same.
     pub active: Vec<Span>,
+    /// The catalogue slots of the metrics each level fills in (by `Level as usize`), and those
+    /// a department fills in last: what [`Form::asks_slot`] answers from, once per value of
+    /// every report validated. Filled in by the catalogue that holds the form.
+    pub(crate) asked: Vec<crate::catalogue::Slots>,
 }
 
 impl Form {
@@ -82,6 +86,23 @@ impl Form {
     /// Whether `level` fills in `metric` on this form.
     pub fn asks(&self, level: Level, metric: &MetricId) -> bool {
         self.metrics_for(level).any(|m| m == metric)
+    }
+
+    /// Whether `level` fills in the metric at `slot` of the form's catalogue
+    /// ([`crate::Catalogue::metric_slot`]): [`Form::asks`] without comparing ids.
+    pub fn asks_slot(&self, level: Level, slot: usize) -> bool {
+        self.asked
+            .get(level as usize)
+            .is_some_and(|s| s.contains(slot))
+    }
+
+    /// Whether a department fills in the metric at `slot` of the form's catalogue.
+    pub fn asks_department_slot(&self, slot: usize) -> bool {
+        self.departments
+            && self
+                .asked
+                .get(Level::ALL.len())
+                .is_some_and(|s| s.contains(slot))
     }
 
     /// Whether the form's reporters are expected to report for `p` (a period of its kind).
@@ -228,6 +249,7 @@ pub(crate) fn checked_forms(
             default: f.default,
             source: f.source,
             active,
+            asked: Vec::new(),
         });
     }
     check_one_form_per_level_and_period(&forms)?;
@@ -338,6 +360,7 @@ pub(crate) fn implied_forms(metrics: Vec<MetricId>) -> Vec<Form> {
         default: period == PeriodKind::Month,
         source: String::new(),
         active: Vec::new(),
+        asked: Vec::new(),
     })
     .collect()
 }

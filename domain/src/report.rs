@@ -155,6 +155,29 @@ impl Problems {
     }
 }
 
+/// A report's valid values by catalogue slot ([`Catalogue::metric_slot`]), in canonical order.
+struct Given {
+    /// (slot, value), sorted by metric id.
+    values: Vec<(usize, ValidValue)>,
+    /// For each slot of the catalogue: 0 when not given, the value's place + 1 when valid,
+    /// `u32::MAX` when given but refused.
+    at: Vec<u32>,
+}
+
+impl Given {
+    /// The valid value at a slot.
+    fn get(&self, slot: usize) -> Option<&ValidValue> {
+        match self.at[slot] {
+            0 | u32::MAX => None,
+            i => Some(&self.values[i as usize - 1].1),
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (usize, &ValidValue)> {
+        self.values.iter().map(|(slot, v)| (*slot, v))
+    }
+}
+
 impl Validator<'_> {
     /// Validates a wire report; on failure lists every offending field.
     pub fn validate(&self, r: &pb::Report) -> Result<ValidReport, Violations> {
@@ -214,7 +237,7 @@ impl Validator<'_> {
             period: period.expect("checked"),
             form: form.map(|f| f.id.clone()).unwrap_or_default(),
             department: department_id,
-            values: values.into_values().collect(),
+            values: values.values.into_iter().map(|(_, v)| v).collect(),
             zero_report: r.zero_report,
             notes: r.notes.clone(),
             reporter: r.reporter.clone(),
@@ -290,14 +313,13 @@ impl Validator<'_> {
     }
 
     /// The valid values, each metric once.
-    fn values(
-        &self,
-        given: &[pb::MetricValue],
-        bad: &mut Problems,
-    ) -> BTreeMap<MetricId, ValidValue> {
-        let mut values: BTreeMap<MetricId, ValidValue> = BTreeMap::new();
+    fn values(&self, given: &[pb::MetricValue], bad: &mut Problems) -> Given {
+        let mut values = Given {
+            values: Vec::with_capacity(given.len()),
+            at: vec![0; self.catalogue.metrics().len()],
+        };
         for (i, v) in given.iter().enumerate() {
-            let Some(metric) = self.catalogue.metric_id(&v.metric) else {
+            let Some(slot) = self.catalogue.metric_slot(&v.metric) else {
                 let hint = self
                     .catalogue
                     .suggest(&v.metric)
@@ -309,14 +331,24 @@ impl Validator<'_> {
                 );
                 continue;
             };
-            if values.contains_key(&metric) {
-                let label = self.catalogue.label(&metric);
+            let metric = &self.catalogue.metrics()[slot].id;
+            if values.at[slot] != 0 {
+                let label = self.catalogue.label(metric);
                 bad.add(&format!("values[{metric}]"), format!("{label} 填了两次"));
                 continue;
             }
+            // marked as given even when refused, so a second one is named as given twice
+            values.at[slot] = u32::MAX;
             if let Some(valid) = self.value(metric.clone(), v, bad) {
-                values.insert(metric, valid);
+                values.values.push((slot, valid));
+                values.at[slot] = values.values.len() as u32;
             }
+        }
+        values
+            .values
+            .sort_unstable_by_key(|(slot, _)| self.catalogue.id_rank(*slot));
+        for (i, (slot, _)) in values.values.iter().enumerate() {
+            values.at[*slot] = i as u32 + 1;
         }
         values
     }
@@ -422,7 +454,7 @@ impl Validator<'_> {
         r: &pb::Report,
         area: AreaCode,
         period: Period,
-        values: &BTreeMap<MetricId, ValidValue>,
+        values: &Given,
         bad: &mut Problems,
     ) -> Option<&Form> {
         let level = area.level();
@@ -478,8 +510,8 @@ impl Validator<'_> {
             }
             f
         };
-        for v in values.values() {
-            if !form.asks(level, &v.metric) {
+        for (slot, v) in values.iter() {
+            if !form.asks_slot(level, slot) {
                 let elsewhere = self
                     .catalogue
                     .forms()
@@ -545,7 +577,7 @@ impl Validator<'_> {
         &self,
         r: &pb::Report,
         period: Period,
-        values: &BTreeMap<MetricId, ValidValue>,
+        values: &Given,
         bad: &mut Problems,
     ) -> Option<&Form> {
         let kind = period.kind();
@@ -580,8 +612,8 @@ impl Validator<'_> {
             );
             return None;
         };
-        for v in values.values() {
-            if !form.department_metrics().any(|m| m == &v.metric) {
+        for (slot, v) in values.iter() {
+            if !form.asks_department_slot(slot) {
                 bad.add(
                     &format!("values[{}]", v.metric),
                     format!(
@@ -612,12 +644,7 @@ impl Validator<'_> {
     }
 
     /// The area's own report: values or a zero report, not both, not neither.
-    fn check_own(
-        &self,
-        r: &pb::Report,
-        values: &BTreeMap<MetricId, ValidValue>,
-        bad: &mut Problems,
-    ) {
+    fn check_own(&self, r: &pb::Report, values: &Given, bad: &mut Problems) {
         let own_reported = r.rollup.as_ref().is_none_or(|ru| ru.own_reported);
         if !own_reported {
             if r.zero_report || !r.values.is_empty() {
@@ -627,7 +654,7 @@ impl Validator<'_> {
                 );
             }
         } else if r.zero_report {
-            if let Some(v) = values.values().find(|v| v.total != 0) {
+            if let Some((_, v)) = values.iter().find(|(_, v)| v.total != 0) {
                 bad.add(
                     &format!("values[{}]", v.metric),
                     format!(
@@ -647,23 +674,17 @@ impl Validator<'_> {
 
     /// The catalogue's rules: a broken hard rule is a violation, a broken soft rule a warning
     /// (returned).
-    fn check_rules(
-        &self,
-        values: &BTreeMap<MetricId, ValidValue>,
-        bad: &mut Problems,
-    ) -> Vec<String> {
+    fn check_rules(&self, values: &Given, bad: &mut Problems) -> Vec<String> {
         let mut warnings = Vec::new();
-        for rule in self.catalogue.rules() {
+        let given = |slot: usize| values.get(slot).is_some();
+        for (rule, metric, other) in self.catalogue.rules_with_slots() {
             // a hard rule's bounded side comes with its bound (调处成功 needs 调处矛盾纠纷), so that
             // the rule holds for every sum of valid reports, and a rollup can be held to it
-            let (bounded, bound) = match rule.op {
-                RuleOp::Le => (&rule.metric, &rule.other),
-                RuleOp::Ge => (&rule.other, &rule.metric),
+            let ((bounded, bounded_slot), (bound, bound_slot)) = match rule.op {
+                RuleOp::Le => ((&rule.metric, metric), (&rule.other, other)),
+                RuleOp::Ge => ((&rule.other, other), (&rule.metric, metric)),
             };
-            if rule.severity == Severity::Hard
-                && values.contains_key(bounded)
-                && !values.contains_key(bound)
-            {
+            if rule.severity == Severity::Hard && given(bounded_slot) && !given(bound_slot) {
                 bad.add(
                     &format!("values[{bounded}]"),
                     format!(
@@ -673,7 +694,7 @@ impl Validator<'_> {
                     ),
                 );
             }
-            let (Some(a), Some(b)) = (values.get(&rule.metric), values.get(&rule.other)) else {
+            let (Some(a), Some(b)) = (values.get(metric), values.get(other)) else {
                 continue;
             };
             let rhs = rule.factor.saturating_mul(b.total);

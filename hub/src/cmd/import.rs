@@ -59,7 +59,12 @@ pub fn received_at_ms(period: pingan_domain::Period, now_ms: i64) -> i64 {
 }
 
 /// Reports in flight to the store at once (they share group commits).
-const IN_FLIGHT: usize = 4096;
+const IN_FLIGHT: usize = 16384;
+
+/// Wide rows handed on together: the loop reading the file does nothing else with them (it is
+/// one thread, and was the import's limit); turning rows into reports, checking and storing
+/// them is done by the runtime's workers, a batch per task.
+const BATCH: usize = 256;
 
 /// Column headers, English or Chinese.
 const AREA: [&str; 6] = [
@@ -214,15 +219,17 @@ fn scattered_keys(
 /// A report handed to the store: its line, and whether it was stored before (or why not).
 type Stored = (u64, Result<bool, Refused>);
 
-/// An import under way: the file's layout, the report being gathered, the reports in flight to
-/// the store and the summary so far.
+/// An import under way: the file's layout, the report being gathered (long layout) or the rows
+/// not yet handed on (wide), the reports in flight to the store and the summary so far.
 struct Importer {
     state: Arc<HubState>,
     sender: String,
-    layout: Layout,
+    layout: Arc<Layout>,
     scattered: HashSet<(String, String)>,
     current: Option<Gathering>,
-    pending: tokio::task::JoinSet<Stored>,
+    rows: Vec<(u64, csv::ByteRecord)>,
+    pending: tokio::task::JoinSet<Vec<Stored>>,
+    in_flight: usize,
     summary: ImportSummary,
 }
 
@@ -235,10 +242,45 @@ impl Importer {
             Some(reason) => self.summary.refused.push((g.line, reason)),
             None => {
                 let (state, sender) = (self.state.clone(), self.sender.clone());
+                self.in_flight += 1;
                 self.pending
-                    .spawn(async move { (g.line, store(&state, g.report, sender).await) });
+                    .spawn(async move { vec![(g.line, store(&state, g.report, sender).await)] });
             }
         }
+    }
+
+    /// Hands the wide rows read so far to a worker: each is one report, counted now.
+    fn hand_on_rows(&mut self) {
+        if self.rows.is_empty() {
+            return;
+        }
+        let rows = std::mem::take(&mut self.rows);
+        self.summary.reports += rows.len() as u64;
+        self.in_flight += rows.len();
+        let (state, sender, layout) =
+            (self.state.clone(), self.sender.clone(), self.layout.clone());
+        self.pending.spawn(async move {
+            let mut done = Vec::with_capacity(rows.len());
+            let mut storing = Vec::with_capacity(rows.len());
+            for (line, rec) in &rows {
+                let g = match read_record(&layout, rec) {
+                    Ok((key, row, problem)) => wide_report(&layout, *line, key, &row, problem),
+                    Err(reason) => Gathering::refused(*line, reason),
+                };
+                match g.bad {
+                    Some(reason) => done.push((g.line, Err(Refused(reason)))),
+                    // every report of the batch goes to the store before any answer is awaited:
+                    // they share group commits
+                    None => {
+                        let (line, report, sender) = (g.line, g.report, sender.clone());
+                        let state = &state;
+                        storing.push(async move { (line, store(state, report, sender).await) });
+                    }
+                }
+            }
+            done.extend(futures_util::future::join_all(storing).await);
+            done
+        });
     }
 
     /// Finishes the report being gathered, if any.
@@ -255,19 +297,23 @@ impl Importer {
         self.summary.refused.push((line, reason));
     }
 
-    fn absorb(&mut self, (line, stored): Stored) {
-        match stored {
-            Ok(true) => self.summary.duplicates += 1,
-            Ok(false) => self.summary.stored += 1,
-            Err(Refused(reason)) => self.summary.refused.push((line, reason)),
+    fn absorb(&mut self, done: Vec<Stored>) {
+        self.in_flight -= done.len();
+        for (line, stored) in done {
+            match stored {
+                Ok(true) => self.summary.duplicates += 1,
+                Ok(false) => self.summary.stored += 1,
+                Err(Refused(reason)) => self.summary.refused.push((line, reason)),
+            }
         }
     }
 
     /// Waits until at most `limit` reports are in flight.
     async fn drain_to(&mut self, limit: usize) -> anyhow::Result<()> {
-        while self.pending.len() > limit {
-            if let Some(done) = self.pending.join_next().await {
-                self.absorb(done?);
+        while self.in_flight > limit {
+            match self.pending.join_next().await {
+                Some(done) => self.absorb(done?),
+                None => break,
             }
         }
         Ok(())
@@ -325,79 +371,101 @@ impl Importer {
         }
     }
 
-    /// One row of the wide layout: a whole report.
-    fn wide_row(
-        &mut self,
-        line: u64,
-        key: (String, String),
-        row: &[&str],
-        problem: Option<String>,
-    ) {
-        let (area, period) = key;
-        let mut g = Gathering {
-            line,
-            report: pb::Report {
-                area,
-                period,
-                ..Default::default()
-            },
-            bad: problem,
-        };
-        if g.bad.is_none() {
-            for (i, h) in self.layout.headers.iter().enumerate() {
-                if i == self.layout.area || i == self.layout.period || row[i].is_empty() {
-                    continue;
-                }
-                match row[i].parse::<i64>() {
-                    Ok(n) => g.report.values.push(pb::MetricValue {
-                        metric: h.clone(),
-                        total: Some(n),
-                        parts: Default::default(),
-                    }),
-                    Err(_) => {
-                        g.bad
-                            .get_or_insert(format!("{h} 列的数值「{}」不是整数", row[i]));
-                    }
-                }
-            }
-        }
-        self.finish(g);
-    }
-
-    /// One record of the file.
+    /// One record of the file: a wide row is kept to be handed on with its batch, a long row
+    /// added to its report.
     fn record(&mut self, line: u64, rec: &csv::ByteRecord) {
-        let row = fields(rec);
-        let ragged = rec.len() != self.layout.headers.len();
-        let (area_col, period_col) = (self.layout.area, self.layout.period);
-        let key = match &row {
-            Ok(f) if f.len() > area_col.max(period_col) => {
-                Some((f[area_col].to_owned(), period_cell(f[period_col])))
+        if self.layout.long.is_none() {
+            self.rows.push((line, rec.clone()));
+            if self.rows.len() >= BATCH {
+                self.hand_on_rows();
             }
-            _ => None,
-        };
-        let problem = match (&row, ragged) {
-            (Err(Refused(e)), _) => Some(e.clone()),
-            (Ok(_), true) => Some(format!(
-                "这一行有 {} 列，表头有 {} 列",
-                rec.len(),
-                self.layout.headers.len()
-            )),
-            (Ok(_), false) => None,
-        };
-        let Some(key) = key else {
-            // nothing says which report the row belongs to: it is a refused report of its own
-            self.refuse_line(line, problem.unwrap_or_else(|| "缺少区划代码或期间".into()));
             return;
-        };
-        let row = row.unwrap_or_default();
-        match self.layout.long {
-            Some(_) => self.long_row(line, key, &row, problem),
-            None => self.wide_row(line, key, &row, problem),
+        }
+        match read_record(&self.layout, rec) {
+            Ok((key, row, problem)) => self.long_row(line, key, &row, problem),
+            // nothing says which report the row belongs to: it is a refused report of its own
+            Err(reason) => self.refuse_line(line, reason),
         }
     }
 }
 
+/// A record's fields as text, the (area, period) of its report and its first problem; or, when
+/// nothing says which report it belongs to, why it is refused.
+type RecordRead<'r> = ((String, String), Vec<&'r str>, Option<String>);
+
+fn read_record<'r>(layout: &Layout, rec: &'r csv::ByteRecord) -> Result<RecordRead<'r>, String> {
+    let row = fields(rec);
+    let ragged = rec.len() != layout.headers.len();
+    let (area_col, period_col) = (layout.area, layout.period);
+    let key = match &row {
+        Ok(f) if f.len() > area_col.max(period_col) => {
+            Some((f[area_col].to_owned(), period_cell(f[period_col])))
+        }
+        _ => None,
+    };
+    let problem = match (&row, ragged) {
+        (Err(Refused(e)), _) => Some(e.clone()),
+        (Ok(_), true) => Some(format!(
+            "这一行有 {} 列，表头有 {} 列",
+            rec.len(),
+            layout.headers.len()
+        )),
+        (Ok(_), false) => None,
+    };
+    let Some(key) = key else {
+        return Err(problem.unwrap_or_else(|| "缺少区划代码或期间".into()));
+    };
+    Ok((key, row.unwrap_or_default(), problem))
+}
+
+/// One row of the wide layout: a whole report, or its first reason to be refused.
+fn wide_report(
+    layout: &Layout,
+    line: u64,
+    (area, period): (String, String),
+    row: &[&str],
+    problem: Option<String>,
+) -> Gathering {
+    let mut g = Gathering {
+        line,
+        report: pb::Report {
+            area,
+            period,
+            ..Default::default()
+        },
+        bad: problem,
+    };
+    if g.bad.is_none() {
+        for (i, h) in layout.headers.iter().enumerate() {
+            if i == layout.area || i == layout.period || row[i].is_empty() {
+                continue;
+            }
+            match row[i].parse::<i64>() {
+                Ok(n) => g.report.values.push(pb::MetricValue {
+                    metric: h.clone(),
+                    total: Some(n),
+                    parts: Default::default(),
+                }),
+                Err(_) => {
+                    g.bad
+                        .get_or_insert(format!("{h} 列的数值「{}」不是整数", row[i]));
+                }
+            }
+        }
+    }
+    g
+}
+
 impl Gathering {
+    /// A line refused before any of its report was read.
+    fn refused(line: u64, reason: String) -> Gathering {
+        Gathering {
+            line,
+            report: pb::Report::default(),
+            bad: Some(reason),
+        }
+    }
+
     /// Adds a value (a metric's total, or one of its parts); a value given twice is an error.
     fn add(&mut self, metric: &str, part: Option<String>, value: i64) -> Result<(), Refused> {
         let values = &mut self.report.values;
@@ -496,10 +564,12 @@ pub async fn import_file(state: &HubState, path: &Path) -> anyhow::Result<Import
     let mut import = Importer {
         state: Arc::new(state.clone()),
         sender,
-        layout,
+        layout: Arc::new(layout),
         scattered,
         current: None,
+        rows: Vec::with_capacity(BATCH),
         pending: tokio::task::JoinSet::new(),
+        in_flight: 0,
         summary: ImportSummary::default(),
     };
     let mut progress = Progress::new();
@@ -523,6 +593,7 @@ pub async fn import_file(state: &HubState, path: &Path) -> anyhow::Result<Import
         progress.tick(line, &import.summary);
     }
     import.finish_current();
+    import.hand_on_rows();
     import.drain_to(0).await?;
     progress.done();
     let mut summary = import.summary;

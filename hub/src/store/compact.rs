@@ -25,6 +25,11 @@ use rusqlite::types::{Value as SqlValue, ValueRef};
 
 use super::db::{Arg, Db, DbError, args};
 
+/// A map the writer asks once per value of every report, keyed by what the catalogue and the
+/// store made (pairs, shapes, interned ids), never by a sender's text: a fast hash, seeded per
+/// process.
+pub(super) type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 pub(super) const SCHEMA: &str = "
 -- every (metric, part) a stored report carries (part '' for the total), numbered: stored values
 -- name their figure by this number; also what a catalogue change must keep (checked at start-up)
@@ -57,9 +62,9 @@ const VERSION: u8 = 1;
 pub(super) struct ValueKeys {
     pairs: Vec<(String, String)>,
     /// metric → part → number (looked up by borrowed names, nothing allocated per value)
-    ids: HashMap<String, HashMap<String, u32>>,
+    ids: FastMap<String, FastMap<String, u32>>,
     shapes: Vec<Option<Shape>>,
-    shape_ids: HashMap<Vec<u8>, u32>,
+    shape_ids: FastMap<Vec<u8>, u32>,
 }
 
 /// A shape, read: each metric's total pair, whether a total is given, and its parts' pairs.
@@ -151,7 +156,7 @@ impl ValueKeys {
         &mut self,
         tx: &Db,
         values: &[ValidValue],
-        by_metric: &mut HashMap<usize, (MetricId, u32)>,
+        by_metric: &mut FastMap<usize, (MetricId, u32)>,
     ) -> Result<u32, DbError> {
         let mut totals = Vec::with_capacity(values.len());
         for v in values {
@@ -778,7 +783,7 @@ mod tests {
         let tx = Db::Sqlite(rusqlite::Connection::open_in_memory().unwrap());
         tx.batch(SCHEMA).unwrap();
         let mut keys = ValueKeys::default();
-        let mut by_metric = HashMap::new();
+        let mut by_metric = FastMap::default();
         // numbered first from the validated values, then from the wire form, then again
         let a = keys.number_valid(&tx, &valid, &mut by_metric).unwrap();
         let b = keys.number(&tx, &wire).unwrap();

@@ -375,6 +375,25 @@ impl Row<'_> {
         }
     }
 
+    /// Whether the submission id stored here is `id`, whose key is `key`
+    /// (`compact::submission_key`), compared as stored: no text is made.
+    pub fn is_submission(
+        &self,
+        i: usize,
+        id: &str,
+        key: &rusqlite::types::Value,
+    ) -> Result<bool, DbError> {
+        use rusqlite::types::{Value, ValueRef};
+        match self {
+            Row::Sqlite(r) => Ok(match (r.get_ref(i)?, key) {
+                (ValueRef::Blob(stored), Value::Blob(k)) => stored == k.as_slice(),
+                (ValueRef::Text(stored), Value::Text(k)) => stored == k.as_bytes(),
+                _ => false,
+            }),
+            Row::Postgres(_) => Ok(self.text(i)? == id),
+        }
+    }
+
     /// A submission id as stored (see `compact::submission_key`): SQLite keeps UUIDs and
     /// import digests as bytes, PostgreSQL keeps the text.
     pub fn submission_id(&self, i: usize) -> Result<String, DbError> {

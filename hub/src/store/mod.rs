@@ -100,7 +100,7 @@ pub struct Committed {
 }
 
 /// What a replaced revision said.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct Prior {
     pub zero_report: bool,
     pub values: Vec<Value>,
@@ -152,6 +152,11 @@ impl Store {
         let lock = DataLock::take(dir)?;
         let conn = Db::open(&at)?;
         configure(&conn)?;
+        if let Some(c) = conn.sqlite() {
+            // the writer's pages: 64 MiB (the default is 2 MiB), so that the indexes a group's
+            // reads and inserts walk stay cached rather than read again at every group
+            c.pragma_update(None, "cache_size", -65536)?;
+        }
         create_or_migrate(&conn)?;
         let locks = Arc::new(Mutex::new(Locks::load(&conn)?));
         let mut follower = None;

@@ -8,7 +8,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::{
     CommitHook, Committed, MAX_REVISIONS, Prior, StoreError,
-    compact::{self, Names, ValueKeys},
+    compact::{self, FastMap, Names, ValueKeys},
     db::{Arg, Db, DbError, Row, args},
     locks::Locks,
 };
@@ -50,6 +50,8 @@ pub(super) fn run_writer(
 ) {
     // the numbered (metric, part) pairs and names: only new ones are written
     let mut numbered = Numbered::load_or_log(&conn);
+    // what each group committed is made only for someone to take (an import has no rollups)
+    let keep = !matches!(after, AfterCommit::Nothing);
     while let Some(first) = rx.blocking_recv() {
         let mut group = vec![first];
         while group.len() < MAX_GROUP {
@@ -60,7 +62,7 @@ pub(super) fn run_writer(
         }
         // the locks are held while the group is written: a lock is set before it or after it
         let held = locks.lock().expect("not poisoned");
-        let written = write_group(&conn, &group, &mut numbered, &held);
+        let written = write_group(&conn, &group, &mut numbered, &held, keep);
         drop(held);
         match written {
             Ok((results, committed)) => {
@@ -121,82 +123,46 @@ struct Latest {
 }
 
 /// The statements a group runs on `{table}` (`revisions`, or the departments' table).
-const FIND: &str =
-    "SELECT revision, received_at_ms, warnings, zero_report, notes, vals FROM {table}
-     WHERE period = ?1 AND area = ?2 AND submission_id = ?3";
-/// `LATEST` reads every revision of the (area, period) (at most `MAX_REVISIONS`, mostly one)
-/// and the latest is picked as they are read: with `ORDER BY revision DESC LIMIT 1` (or
-/// `max(revision)`) SQLite 3.54 re-prepares the statement at every new binding, an eighth of
-/// a unary Submit's CPU (test `the_writers_statements_are_prepared_once`).
-const LATEST: &str = "SELECT revision, zero_report, vals, received_at_ms FROM {table} WHERE area = ?1 AND period = ?2";
+///
+/// `READ` gives every revision of the (area, period) (at most `MAX_REVISIONS`, mostly none or
+/// one), from which both what a resent submission id was stored as and the latest revision are
+/// picked as they are read ([`Stored::fold`]): one walk of the key's range instead of one for
+/// each. Not `ORDER BY revision DESC LIMIT 1` (or `max(revision)`): SQLite 3.54 re-prepares
+/// such a statement at every new binding, an eighth of a unary Submit's CPU (test
+/// `the_writers_statements_are_prepared_once`).
+const READ: &str =
+    "SELECT revision, received_at_ms, submission_id, warnings, zero_report, notes, vals
+     FROM {table} WHERE period = ?1 AND area = ?2";
 const INSERT: &str = "INSERT INTO {table} (area, period, revision, submission_id, received_at_ms, sender, reporter, zero_report, notes, warnings, vals)
      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)";
 
 /// The statements one group runs on one table, their text made once.
 struct Statements {
-    find: String,
-    latest: String,
+    read: String,
     insert: String,
 }
 
 impl Statements {
     fn on(table: &str) -> Statements {
         Statements {
-            find: FIND.replace("{table}", table),
-            latest: LATEST.replace("{table}", table),
+            read: READ.replace("{table}", table),
             insert: INSERT.replace("{table}", table),
         }
     }
 
-    /// What `find` reads of a stored submission.
-    fn found_row(row: &Row<'_>) -> Result<FoundRow, DbError> {
-        Ok(FoundRow {
-            revision: row.u32(0)?,
-            received_at_ms: row.int(1)?,
-            warnings: row.string(2)?,
-            zero_report: row.flag(3)?,
-            notes: row.string(4)?,
-            vals: row.bytes(5)?.to_vec(),
-        })
-    }
-
-    /// `find`'s arguments for `r` (its submission key made by the caller, `key`).
-    fn find_args<'a>(
-        tx: &Db,
-        r: &'a ValidReport,
-        (area, period): (&'a str, &'a str),
-        key: &'a rusqlite::types::Value,
-    ) -> Vec<Arg<'a>> {
-        args![
-            period,
-            area,
-            compact::submission_arg(tx, &r.submission_id, key)
-        ]
-        .to_vec()
-    }
-
-    /// The submission stored before with `r`'s id, read now.
-    fn find(
+    /// What the store holds for `r`'s (area, period), read now (`key`: its submission id's).
+    fn stored(
         &self,
         tx: &Db,
+        (area, period): (&str, &str),
         r: &ValidReport,
-        at: (&str, &str),
-    ) -> Result<Option<FoundRow>, StoreError> {
-        let key = compact::submission_key(&r.submission_id);
-        Ok(tx.one(
-            &self.find,
-            &Statements::find_args(tx, r, at, &key),
-            Statements::found_row,
-        )?)
-    }
-
-    /// The current revision of (area, period) as stored, read now.
-    fn latest(&self, tx: &Db, area: &str, period: &str) -> Result<Option<LatestRow>, StoreError> {
-        let mut latest = None;
-        tx.each(&self.latest, args![area, period], |row| {
-            LatestRow::fold(&mut latest, row)
+        key: &rusqlite::types::Value,
+    ) -> Result<Stored, StoreError> {
+        let mut stored = Stored::default();
+        tx.each(&self.read, args![period, area], |row| {
+            stored.fold(row, &r.submission_id, key)
         })?;
-        Ok(latest)
+        Ok(stored)
     }
 
     /// `job`'s report as `revision` of its (area, period), its values encoded (`vals`): the
@@ -222,6 +188,36 @@ impl Statements {
             &p.vals
         ]
         .to_vec()
+    }
+}
+
+/// What the store holds for a report's (area, period): the revision stored before under the
+/// report's submission id, if any, and the latest revision.
+#[derive(Default)]
+struct Stored {
+    found: Option<FoundRow>,
+    latest: Option<LatestRow>,
+}
+
+impl Stored {
+    /// One stored revision of the (area, period), read by `READ` in any order.
+    fn fold(
+        &mut self,
+        row: &Row<'_>,
+        submission_id: &str,
+        key: &rusqlite::types::Value,
+    ) -> Result<(), DbError> {
+        if self.found.is_none() && row.is_submission(2, submission_id, key)? {
+            self.found = Some(FoundRow {
+                revision: row.u32(0)?,
+                received_at_ms: row.int(1)?,
+                warnings: row.string(3)?,
+                zero_report: row.flag(4)?,
+                notes: row.string(5)?,
+                vals: row.bytes(6)?.to_vec(),
+            });
+        }
+        LatestRow::fold(&mut self.latest, row)
     }
 }
 
@@ -269,11 +265,11 @@ struct LatestRow {
 }
 
 impl LatestRow {
-    /// One stored revision of an (area, period), read by `LATEST` in any order, folded into
+    /// One stored revision of an (area, period), read by `READ` in any order, folded into
     /// the latest so far: the highest revision's figures, revision 1's time of receipt.
     fn fold(latest: &mut Option<LatestRow>, row: &Row<'_>) -> Result<(), DbError> {
         let revision = row.u32(0)?;
-        let received_at_ms = row.int(3)?;
+        let received_at_ms = row.int(1)?;
         let first = match latest {
             Some(l) if l.revision >= revision => {
                 if revision == 1 {
@@ -286,8 +282,8 @@ impl LatestRow {
         };
         *latest = Some(LatestRow {
             revision,
-            zero_report: row.flag(1)?,
-            vals: row.bytes(2)?.to_vec(),
+            zero_report: row.flag(4)?,
+            vals: row.bytes(6)?.to_vec(),
             first_received_at_ms: first,
         });
         Ok(())
@@ -375,7 +371,7 @@ fn key_of(r: &ValidReport) -> String {
 struct Numbered {
     keys: ValueKeys,
     /// The total pair's number of each catalogue metric seen, by its interned id's address.
-    by_metric: HashMap<usize, (pingan_domain::MetricId, u32)>,
+    by_metric: FastMap<usize, (pingan_domain::MetricId, u32)>,
     names: Names,
     new_names: HashMap<String, i64>,
 }
@@ -427,13 +423,15 @@ impl Numbered {
     }
 }
 
+/// Writes a group in one transaction; what it committed is told back when `keep`.
 fn write_group(
     conn: &Db,
     group: &[Job],
     numbered: &mut Numbered,
     locks: &Locks,
+    keep: bool,
 ) -> Result<GroupOutcome, StoreError> {
-    let outcome = conn.write(|tx| write_jobs(tx, group, numbered, locks))?;
+    let outcome = conn.write(|tx| write_jobs(tx, group, numbered, locks, keep))?;
     numbered.committed();
     Ok(outcome)
 }
@@ -448,6 +446,7 @@ fn write_jobs(
     group: &[Job],
     numbered: &mut Numbered,
     locks: &Locks,
+    keep: bool,
 ) -> Result<GroupOutcome, StoreError> {
     if tx.is_postgres() {
         tx.batch(WRITERS_LOCK)?;
@@ -476,14 +475,17 @@ fn write_jobs(
     // what the store holds for each report is asked for the whole group at once (one round
     // trip on PostgreSQL), except for a report whose (area, period) an earlier report of the
     // group has too: that one is asked at its turn, after the group's earlier writes
-    let mut seen = std::collections::HashSet::new();
+    let mut seen = std::collections::HashSet::with_hasher(foldhash::fast::RandomState::default());
     let first: Vec<bool> = group
         .iter()
         .zip(&keys)
         .map(|(job, k)| seen.insert((job.report.department.is_some(), k)))
         .collect();
-    let mut found: Vec<Option<FoundRow>> = group.iter().map(|_| None).collect();
-    let mut latest_rows: Vec<Option<LatestRow>> = group.iter().map(|_| None).collect();
+    let sids: Vec<_> = group
+        .iter()
+        .map(|job| compact::submission_key(&job.report.submission_id))
+        .collect();
+    let mut stored: Vec<Stored> = group.iter().map(|_| Stored::default()).collect();
     for department in [false, true] {
         let st = if department { &departments } else { &divisions };
         let asked: Vec<usize> = (0..group.len())
@@ -492,45 +494,28 @@ fn write_jobs(
         if asked.is_empty() {
             continue;
         }
-        let sids: Vec<_> = asked
-            .iter()
-            .map(|&i| compact::submission_key(&group[i].report.submission_id))
-            .collect();
         let sets: Vec<Vec<Arg<'_>>> = asked
             .iter()
-            .zip(&sids)
-            .map(|(&i, sid)| {
-                let (area, period) = &keys[i];
-                Statements::find_args(tx, &group[i].report, (area.as_str(), period.as_str()), sid)
-            })
+            .map(|&i| args![&keys[i].1, &keys[i].0].to_vec())
             .collect();
-        for (&i, row) in asked
-            .iter()
-            .zip(tx.one_each(&st.find, &sets, Statements::found_row)?)
-        {
-            found[i] = row;
-        }
-        let sets: Vec<Vec<Arg<'_>>> = asked
-            .iter()
-            .map(|&i| args![&keys[i].0, &keys[i].1].to_vec())
-            .collect();
-        tx.each_of(&st.latest, &sets, |set, row| {
-            LatestRow::fold(&mut latest_rows[asked[set]], row)
+        tx.each_of(&st.read, &sets, |set, row| {
+            let i = asked[set];
+            stored[i].fold(row, &group[i].report.submission_id, &sids[i])
         })?;
     }
     let mut pending = Pending::default();
-    let mut added: HashMap<String, i64> = HashMap::new();
+    let mut added: FastMap<String, i64> = FastMap::default();
     for (i, job) in group.iter().enumerate() {
         let r = &job.report;
         let st = statements(r);
         let (area, period) = (&keys[i].0, &keys[i].1);
-        let stored = if first[i] {
-            found[i].take()
+        let Stored { found, latest } = if first[i] {
+            std::mem::take(&mut stored[i])
         } else {
             pending.flush(tx, group, &divisions, &departments)?;
-            st.find(tx, r, (area.as_str(), period.as_str()))?
+            st.stored(tx, (area.as_str(), period.as_str()), r, &sids[i])?
         };
-        if let Some(answer) = earlier(stored, r, &vals[i]) {
+        if let Some(answer) = earlier(found, r, &vals[i]) {
             results.push(answer);
             continue;
         }
@@ -544,14 +529,16 @@ fn write_jobs(
             }));
             continue;
         }
-        let latest_row = if first[i] {
-            latest_rows[i].take()
-        } else {
-            st.latest(tx, area, period)?
+        let latest = match latest {
+            // what it said is decoded only for the rollups (an import has none)
+            Some(l) if keep => Some(l.decode(area, period, &numbered.keys)?),
+            Some(l) => Some(Latest {
+                revision: l.revision,
+                first_received_at_ms: l.first_received_at_ms,
+                prior: Prior::default(),
+            }),
+            None => None,
         };
-        let latest = latest_row
-            .map(|l| l.decode(area, period, &numbered.keys))
-            .transpose()?;
         let revision = latest.as_ref().map_or(1, |l| l.revision + 1);
         if revision > MAX_REVISIONS {
             results.push(Err(StoreError::TooManyRevisions {
@@ -586,7 +573,16 @@ fn write_jobs(
             results.push(Ok(receipt));
             continue;
         }
-        *added.entry(period.clone()).or_default() += 1;
+        match added.get_mut(period) {
+            Some(n) => *n += 1,
+            None => {
+                added.insert(period.clone(), 1);
+            }
+        }
+        if !keep {
+            results.push(Ok(receipt));
+            continue;
+        }
         committed.push(Committed {
             area: r.area,
             period: r.period,
@@ -608,7 +604,7 @@ fn write_jobs(
 }
 
 /// Adds a group's new revisions to each period's count.
-fn count_revisions(tx: &Db, added: HashMap<String, i64>) -> Result<(), StoreError> {
+fn count_revisions(tx: &Db, added: FastMap<String, i64>) -> Result<(), StoreError> {
     for (period, n) in added {
         tx.run(
             "INSERT INTO period_revisions (period, revisions) VALUES (?1, ?2)
@@ -657,7 +653,7 @@ mod tests {
                 .collect();
             let mut numbered = Numbered::load_or_log(&db);
             let (results, committed) =
-                write_group(&db, &jobs, &mut numbered, &Locks::default()).unwrap();
+                write_group(&db, &jobs, &mut numbered, &Locks::default(), true).unwrap();
             let answers: Vec<String> = results
                 .iter()
                 .map(|r| match r {
@@ -728,7 +724,8 @@ mod tests {
                     reply: oneshot::channel().0,
                 })
                 .collect();
-            let (results, _) = write_group(&db, &jobs, &mut numbered, &Locks::default()).unwrap();
+            let (results, _) =
+                write_group(&db, &jobs, &mut numbered, &Locks::default(), true).unwrap();
             // every report a new revision of its area: the latest was found each time
             let revisions: Vec<u32> = results
                 .iter()
@@ -737,7 +734,7 @@ mod tests {
             assert_eq!(revisions, [group + 1; 3]);
         }
         let conn = db.sqlite().unwrap();
-        for sql in [FIND, LATEST, INSERT] {
+        for sql in [READ, INSERT] {
             let st = conn
                 .prepare_cached(&sql.replace("{table}", "revisions"))
                 .unwrap();
@@ -747,11 +744,20 @@ mod tests {
                 "{sql}"
             );
         }
-        // the first time of receipt is revision 1's
-        let latest = Statements::on("revisions")
-            .latest(&db, areas[0], "2026-10")
-            .unwrap()
+        // one read finds both a resent id's revision and the latest, whose first time of
+        // receipt is revision 1's
+        let resent = valid_of(
+            &format!("{:08x}-0000-4000-8000-{:012x}", 5, 0),
+            areas[0],
+            "2026-10",
+            5,
+        );
+        let key = compact::submission_key(&resent.submission_id);
+        let stored = Statements::on("revisions")
+            .stored(&db, (areas[0], "2026-10"), &resent, &key)
             .unwrap();
+        let (found, latest) = (stored.found.unwrap(), stored.latest.unwrap());
+        assert_eq!((found.revision, found.received_at_ms), (6, 1_005));
         assert_eq!((latest.revision, latest.first_received_at_ms), (20, 1_000));
         store.close();
     }
