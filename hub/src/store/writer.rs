@@ -335,7 +335,7 @@ impl Pending {
         departments: &Statements,
     ) -> Result<(), StoreError> {
         for (department, st) in [(false, divisions), (true, departments)] {
-            let rows: Vec<&PendingInsert> = self
+            let mut rows: Vec<&PendingInsert> = self
                 .0
                 .iter()
                 .filter(|p| p.department == department)
@@ -343,6 +343,12 @@ impl Pending {
             if rows.is_empty() {
                 continue;
             }
+            // in key order: the group's reports come in the order their senders' tasks ran
+            // (an import's batches interleave), and rows inserted out of order leave the
+            // table's pages partly empty (a store a quarter larger)
+            rows.sort_by(|a, b| {
+                (&a.period, &a.area, a.revision).cmp(&(&b.period, &b.area, b.revision))
+            });
             let keys: Vec<_> = rows
                 .iter()
                 .map(|p| compact::submission_key(&group[p.job].report.submission_id))
