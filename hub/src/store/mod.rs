@@ -100,7 +100,7 @@ pub struct Committed {
 }
 
 /// What a replaced revision said.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Prior {
     pub zero_report: bool,
     pub values: Vec<Value>,

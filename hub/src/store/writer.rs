@@ -115,13 +115,6 @@ pub(super) fn run_writer(
 /// stored); inner errors concern one submission only.
 type GroupOutcome = (Vec<Result<Receipt, StoreError>>, Vec<Committed>);
 
-/// The current revision of an (area, period) before a new one is written.
-struct Latest {
-    revision: u32,
-    first_received_at_ms: i64,
-    prior: Prior,
-}
-
 /// The statements a group runs on `{table}` (`revisions`, or the departments' table).
 ///
 /// `READ` gives every revision of the (area, period) (at most `MAX_REVISIONS`, mostly none or
@@ -289,20 +282,17 @@ impl LatestRow {
         Ok(())
     }
 
-    fn decode(self, area: &str, period: &str, keys: &ValueKeys) -> Result<Latest, StoreError> {
+    /// What the revision said, for the rollups that replace it.
+    fn decode(self, area: &str, period: &str, keys: &ValueKeys) -> Result<Prior, StoreError> {
         let stored = compact::decode(&self.vals, keys).map_err(|e| StoreError::Corrupt {
             area: area.to_owned(),
             period: period.to_owned(),
             reason: e.to_string(),
         })?;
-        Ok(Latest {
-            revision: self.revision,
-            first_received_at_ms: self.first_received_at_ms,
-            prior: Prior {
-                zero_report: self.zero_report,
-                values: stored.values.into_iter().map(Into::into).collect(),
-                rollup: stored.rollup.map(Into::into),
-            },
+        Ok(Prior {
+            zero_report: self.zero_report,
+            values: stored.values.into_iter().map(Into::into).collect(),
+            rollup: stored.rollup.map(Into::into),
         })
     }
 }
@@ -535,16 +525,6 @@ fn write_jobs(
             }));
             continue;
         }
-        let latest = match latest {
-            // what it said is decoded only for the rollups (an import has none)
-            Some(l) if keep => Some(l.decode(area, period, &numbered.keys)?),
-            Some(l) => Some(Latest {
-                revision: l.revision,
-                first_received_at_ms: l.first_received_at_ms,
-                prior: Prior::default(),
-            }),
-            None => None,
-        };
         let revision = latest.as_ref().map_or(1, |l| l.revision + 1);
         if revision > MAX_REVISIONS {
             results.push(Err(StoreError::TooManyRevisions {
@@ -600,7 +580,10 @@ fn write_jobs(
             zero_report: r.zero_report,
             values: r.values_as_given(),
             rollup: r.rollup.clone(),
-            previous: latest.map(|l| l.prior),
+            // what the replaced revision said is decoded only for the rollups
+            previous: latest
+                .map(|l| l.decode(area, period, &numbered.keys))
+                .transpose()?,
         });
         results.push(Ok(receipt));
     }
