@@ -24,6 +24,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         // a comparison's and a trend's columns of numbers as `Bytes`: read without a copy
         .bytes(".pingan.v1.CompareColumns")
         .bytes(".pingan.v1.TrendColumns")
+        // prost's codec, with a reply's buffer reserved to its length before it is written
+        .codec_path("crate::codec::SizedCodec")
         .build_server(true)
         .build_client(true)
         .compile_fds(fds)?;

@@ -11,3 +11,5 @@ pub mod pb {
     pub const FILE_DESCRIPTOR_SET: &[u8] =
         include_bytes!(concat!(env!("OUT_DIR"), "/pingan_descriptor.bin"));
 }
+
+pub mod codec;

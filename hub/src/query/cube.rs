@@ -35,6 +35,9 @@ pub(crate) struct AreaIndex {
     pub(crate) n_inner: usize,
     /// Names by id (a national comparison names tens of thousands of rows).
     pub(crate) names: Vec<Box<str>>,
+    /// By id: the area exists only from or until a date (a village's expected report is then
+    /// looked up in the registry; the others are expected in every period).
+    pub(crate) dated: Vec<bool>,
 }
 
 impl AreaIndex {
@@ -62,12 +65,21 @@ impl AreaIndex {
             .iter()
             .map(|c| areas.name(*c).into_boxed_str())
             .collect();
+        let dated = codes
+            .iter()
+            .map(|c| {
+                areas
+                    .get(*c)
+                    .is_some_and(|a| a.valid_from.is_some() || a.valid_until.is_some())
+            })
+            .collect();
         AreaIndex {
             codes,
             by_code,
             parent,
             n_inner,
             names,
+            dated,
         }
     }
 
@@ -237,6 +249,15 @@ impl Cube {
             }
         }
         c
+    }
+
+    /// Whether any area's subtree is known here by a child hub's rollup only: a scan of one
+    /// flag per area, in blocks that compile to vector instructions (an early exit per flag
+    /// did not, and a national ranking asks it each time).
+    pub(crate) fn any_summarized(&self) -> bool {
+        self.summarized
+            .chunks(64)
+            .any(|block| block.iter().fold(false, |any, s| any | *s))
     }
 
     /// Applies a committed revision. Stale revisions (lower than the current one) are ignored.

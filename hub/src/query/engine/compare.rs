@@ -162,7 +162,7 @@ impl Engine {
     /// Refuses rows below a child hub's subtree rollup; the rows of one level are siblings in
     /// runs, so one row stands for its parent's children.
     pub(super) fn rows_known_here(&self, cube: &Cube, rows: &[AreaCode]) -> Result<(), QueryError> {
-        if !cube.summarized.iter().any(|s| *s) {
+        if !cube.any_summarized() {
             return Ok(());
         }
         let mut checked = std::collections::HashSet::new();
@@ -334,7 +334,11 @@ impl Engine {
             (
                 chunk
                     .iter()
-                    .map(|c| self.counts_in(cube, &views[0], *c, levels(c)))
+                    .zip(ids)
+                    .map(|(c, id)| match *id {
+                        NONE => Counts::default(),
+                        id => self.counts_of(cube, &views[0], *c, id, levels(c)),
+                    })
                     .collect(),
                 views
                     .iter()
@@ -497,14 +501,20 @@ fn descending_key(v: f64) -> u64 {
 /// rows a second time).
 fn ranked(rows: &[AreaCode], value: &[Option<f64>]) -> (Vec<usize>, Vec<u32>) {
     let key = |i: usize| value[i].map_or(u64::MAX, descending_key);
-    let mut order: Vec<usize> = (0..rows.len()).collect();
-    if rows.is_sorted() {
+    let order: Vec<usize> = if rows.is_sorted() {
         // rows in code order (as the registry lists them): the position breaks ties, and one
-        // integer per row is the key
-        order.sort_unstable_by_key(|&i| u128::from(key(i)) << 64 | i as u128);
+        // integer per row, built before the sort, is the key (a key looked up per comparison
+        // reads the values at random)
+        let mut keys: Vec<u128> = (0..rows.len())
+            .map(|i| u128::from(key(i)) << 64 | i as u128)
+            .collect();
+        keys.sort_unstable();
+        keys.into_iter().map(|k| k as u64 as usize).collect()
     } else {
+        let mut order: Vec<usize> = (0..rows.len()).collect();
         order.sort_unstable_by_key(|&i| (key(i), rows[i]));
-    }
+        order
+    };
     let mut rank = vec![0u32; rows.len()];
     let mut previous: Option<(u64, u32)> = None;
     for (n, &i) in order.iter().enumerate() {

@@ -68,7 +68,7 @@ impl Engine {
                 self.counts(&cube, area, &periods, &levels, Figures::Current)
                     .summary(),
                 reporters,
-                cube.summarized.iter().any(|s| *s),
+                cube.any_summarized(),
             )
         };
         crate::query::budget::within(

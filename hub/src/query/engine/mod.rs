@@ -876,10 +876,22 @@ impl Engine {
         area: AreaCode,
         levels: &[Level],
     ) -> Counts {
+        match cube.index.id(area) {
+            Some(id) => self.counts_of(cube, view, area, id, levels),
+            None => Counts::default(),
+        }
+    }
+
+    /// [`Engine::counts_in`] of an area whose id is known.
+    fn counts_of(
+        &self,
+        cube: &Cube,
+        view: &SpanView<'_>,
+        area: AreaCode,
+        id: u32,
+        levels: &[Level],
+    ) -> Counts {
         let mut c = Counts::default();
-        let Some(id) = cube.index.id(area) else {
-            return c;
-        };
         if cube.index.is_inner(id) {
             let id = id as usize;
             for l in levels {
@@ -898,7 +910,8 @@ impl Engine {
         for ((p, slab), reporting) in periods.zip(&view.reporting) {
             if levels.contains(&area.level())
                 && reporting[area.level() as usize]
-                && self.areas.get(area).is_some_and(|a| a.valid_for(*p))
+                && (!cube.index.dated[id as usize]
+                    || self.areas.get(area).is_some_and(|a| a.valid_for(*p)))
             {
                 c.expected += 1;
                 if let Some(slab) = slab
