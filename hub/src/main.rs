@@ -30,8 +30,11 @@ const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 /// tens of MB per question, and with the default each question faulted 300 pages back in (a
 /// page fault costs about 4 µs on the benchmark's VM: 80,000 faults over the benchmark's
 /// questions with the default, 7,000 with ten seconds). Memory still goes back once the hub
-/// has been idle for the delay.
+/// has been idle for the delay. An operator's own `MIMALLOC_PURGE_DELAY` is left as set.
 fn keep_freed_pages() {
+    if std::env::var_os("MIMALLOC_PURGE_DELAY").is_some() {
+        return;
+    }
     // SAFETY: sets one of mimalloc's options; any value is valid for the delay, and mimalloc
     // reads it at each purge
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 10_000) };
