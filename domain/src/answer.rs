@@ -88,25 +88,35 @@ pub struct CompareRow {
 
 /// A page of a comparison's rows as columns: row i is position i of every column (asked
 /// `as_columns`: a national ranking's 40,000 rows are cheaper to build, write and read so).
+/// Figures and counts are kept as they go on the wire (see [`crate::compare_columns`]): a
+/// figure column is little-endian doubles with NaN for a row without the figure, empty when no
+/// row has it ([`crate::compare_columns::figure_column`]); a count column is little-endian
+/// 64-bit numbers ([`crate::compare_columns::count_column`]). The engine writes them once,
+/// straight from its own columns in the page's order.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct CompareColumns {
     pub code: Vec<AreaCode>,
-    /// The rows' names one after another; row i's ends at `name_ends[i]` (see [`Self::name`]).
+    /// The rows' names one after another; row i's ends at `name_ends[i]`
+    /// ([`Self::push_name`]).
     pub names: String,
     pub name_ends: Vec<u32>,
-    pub value: Vec<Option<f64>>,
-    pub rate: Vec<Option<f64>>,
-    pub denominator: Vec<Option<f64>>,
     pub rank: Vec<u32>,
-    pub share: Vec<Option<f64>>,
-    pub yoy_base: Vec<Option<f64>>,
-    pub yoy_change: Vec<Option<f64>>,
-    pub yoy_pct: Vec<Option<f64>>,
-    pub mom_base: Vec<Option<f64>>,
-    pub mom_change: Vec<Option<f64>>,
-    pub mom_pct: Vec<Option<f64>>,
-    pub completeness: Vec<Completeness>,
-    pub z: Vec<Option<f64>>,
+    pub value: Vec<u8>,
+    pub rate: Vec<u8>,
+    pub denominator: Vec<u8>,
+    pub share: Vec<u8>,
+    pub yoy_base: Vec<u8>,
+    pub yoy_change: Vec<u8>,
+    pub yoy_pct: Vec<u8>,
+    pub mom_base: Vec<u8>,
+    pub mom_change: Vec<u8>,
+    pub mom_pct: Vec<u8>,
+    pub z: Vec<u8>,
+    pub expected: Vec<u8>,
+    pub received: Vec<u8>,
+    pub on_time: Vec<u8>,
+    pub late: Vec<u8>,
+    pub missing: Vec<u8>,
     pub outlier: Vec<bool>,
     pub withheld: Vec<bool>,
 }

@@ -126,19 +126,26 @@ fn combine_rows<F: Fn(usize, usize) -> Option<i64>>(
 }
 
 /// The span's completeness of the inner areas `ids`, as [`super::Engine::counts_in`] counts
-/// one: reporters of the levels in each row's mask (bit `1 << level`).
+/// one: reporters of the levels in each row's mask (bit `1 << level`). One pass over the rows
+/// per period, every level the period is reported by at once (a pass per level and period read
+/// each row's counters once for every level).
 pub(super) fn span_counts(view: &SpanView<'_>, ids: &[u32], masks: &[u8]) -> Vec<Counts> {
     let mut out = vec![Counts::default(); ids.len()];
-    for (l, periods) in view.reported_by.iter().enumerate() {
-        for &k in periods {
-            let expected = &view.expected[k];
-            let slab = view.slabs[k];
-            for ((c, &id), &mask) in out.iter_mut().zip(ids).zip(masks) {
+    for (k, reporting) in view.reporting.iter().enumerate() {
+        let levels: Vec<usize> = (0..LEVELS).filter(|l| reporting[*l]).collect();
+        if levels.is_empty() {
+            continue;
+        }
+        let expected = &view.expected[k];
+        let slab = view.slabs[k];
+        for ((c, &id), &mask) in out.iter_mut().zip(ids).zip(masks) {
+            let id = id as usize;
+            let e = &expected[id];
+            for &l in &levels {
                 if mask & (1 << l) == 0 {
                     continue;
                 }
-                let id = id as usize;
-                c.expected += u64::from(expected[id][l]);
+                c.expected += u64::from(e[l]);
                 if let Some(slab) = slab {
                     c.received += u64::from(slab.received[id * LEVELS + l]);
                     c.on_time += u64::from(slab.on_time_n[id * LEVELS + l]);

@@ -3,7 +3,10 @@
 
 use std::sync::PoisonError;
 
-use pingan_domain::{AreaCode, Level, Period};
+use pingan_domain::{
+    AreaCode, Level, Period,
+    compare_columns::{count_column, figure_column},
+};
 
 use super::columns::LeafSource;
 use super::*;
@@ -15,6 +18,8 @@ struct Plan {
     tops: Vec<AreaCode>,
     level: Level,
     rows: Vec<AreaCode>,
+    /// The rows' ids in the rollups' index, in row order.
+    ids: Vec<u32>,
     spans: [Span; 3],
     periods: [Vec<Period>; 3],
 }
@@ -140,10 +145,28 @@ impl Engine {
                 QueryError::BadRequest(format!("{area} is a village: it has no areas below it"))
             })?,
         };
-        let rows: Vec<AreaCode> = tops
-            .iter()
-            .flat_map(|t| self.areas.descendants_at(*t, level))
-            .collect();
+        // the areas of a level within a subtree are one range of the index's ids, in code order
+        // (the registry refuses an area whose parent it lacks, so the range holds exactly the
+        // subtree's descendants at that level; a lookup by code per row was a hash probe and a
+        // cache miss each)
+        let (rows, ids) = {
+            let cube = self.cube.read().unwrap_or_else(PoisonError::into_inner);
+            let mut rows = Vec::new();
+            let mut ids = Vec::new();
+            for t in &tops {
+                let range = cube.index.range_at(*t, level);
+                rows.extend_from_slice(&cube.index.codes[range.start as usize..range.end as usize]);
+                ids.extend(range);
+            }
+            (rows, ids)
+        };
+        debug_assert_eq!(
+            rows,
+            tops.iter()
+                .flat_map(|t| self.areas.descendants_at(*t, level))
+                .collect::<Vec<_>>(),
+            "the index's ranges are the registry's descendants"
+        );
         let span = req.span;
         let spans = [span, span.year_earlier(), span.previous()];
         let periods = spans.map(|s| s.reported());
@@ -154,6 +177,7 @@ impl Engine {
             tops,
             level,
             rows,
+            ids,
             spans,
             periods,
         })
@@ -226,18 +250,18 @@ impl Engine {
         };
         // a long question's rows in parts on the machine's cores, each under the question's
         // deadline; the parts come back in row order
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(4);
+        let threads = cores().min(4);
         let parts: Vec<RowsGathered> = if threads > 1 && rows.len() >= PARALLEL_ROWS {
             let deadline = crate::query::budget::deadline();
             let ask = &ask;
             std::thread::scope(|s| {
+                let part = rows.len().div_ceil(threads);
                 let handles: Vec<_> = rows
-                    .chunks(rows.len().div_ceil(threads))
-                    .map(|part| {
+                    .chunks(part)
+                    .zip(plan.ids.chunks(part))
+                    .map(|(rows, ids)| {
                         s.spawn(move || {
-                            crate::query::budget::run(deadline, || self.gather_part(ask, part))
+                            crate::query::budget::run(deadline, || self.gather_part(ask, rows, ids))
                         })
                     })
                     .collect();
@@ -247,7 +271,7 @@ impl Engine {
                     .collect::<Result<_, _>>()
             })?
         } else {
-            vec![self.gather_part(&ask, rows)?]
+            vec![self.gather_part(&ask, rows, &plan.ids)?]
         };
         let (mut counts, mut withheld) = (Vec::with_capacity(rows.len()), Vec::new());
         let mut ids = Vec::with_capacity(rows.len());
@@ -276,6 +300,7 @@ impl Engine {
         &self,
         ask: &RowsAsked<'_>,
         rows: &[AreaCode],
+        ids: &[u32],
     ) -> Result<RowsGathered, QueryError> {
         let mut out = RowsGathered {
             ids: Vec::with_capacity(rows.len()),
@@ -283,7 +308,7 @@ impl Engine {
             counts: Vec::with_capacity(rows.len()),
             withheld: Vec::with_capacity(rows.len()),
         };
-        for chunk in rows.chunks(ROWS_PER_LOCK) {
+        for (chunk, ids) in rows.chunks(ROWS_PER_LOCK).zip(ids.chunks(ROWS_PER_LOCK)) {
             crate::query::budget::check()?;
             let cube = self.cube.read().unwrap_or_else(PoisonError::into_inner);
             let views: Vec<SpanView<'_>> = ask
@@ -292,13 +317,8 @@ impl Engine {
                 .iter()
                 .map(|p| SpanView::new(self, &cube, p, ask.figures))
                 .collect();
-            // every registered area has an id (the index is the registry's)
-            let ids: Vec<u32> = chunk
-                .iter()
-                .map(|c| cube.index.id(*c).unwrap_or(NONE))
-                .collect();
-            self.gather_columns(ask, &cube, &views, chunk, &ids, &mut out);
-            out.ids.extend(ids);
+            self.gather_columns(ask, &cube, &views, chunk, ids, &mut out);
+            out.ids.extend_from_slice(ids);
         }
         Ok(out)
     }
@@ -443,7 +463,9 @@ impl Engine {
             .collect()
     }
 
-    /// The page's rows as columns, in `order`: each column read once, at the page's positions.
+    /// The page's rows as columns, in `order`: each column read once, at the page's positions,
+    /// and written as it goes on the wire. A long page's names and half its figures are
+    /// written on a second core (the other waits for the reply meanwhile).
     fn columns_in(
         &self,
         rows: &[AreaCode],
@@ -452,36 +474,75 @@ impl Engine {
         rank: &[u32],
         order: &[usize],
     ) -> CompareColumns {
-        let pick = |col: &[Option<f64>]| order.iter().map(|&i| col[i]).collect::<Vec<_>>();
-        let mut columns = CompareColumns {
-            code: order.iter().map(|&i| rows[i]).collect(),
-            names: String::new(),
-            name_ends: Vec::with_capacity(order.len()),
-            value: pick(&g.input.num),
-            rate: match g.input.is_rate {
-                true => pick(&out.value),
-                false => vec![None; order.len()],
-            },
-            denominator: pick(&g.input.den),
-            rank: order.iter().map(|&i| rank[i]).collect(),
-            share: pick(&out.share),
-            yoy_base: pick(&out.yoy_base),
-            yoy_change: pick(&out.yoy_change),
-            yoy_pct: pick(&out.yoy_pct),
-            mom_base: pick(&out.mom_base),
-            mom_change: pick(&out.mom_change),
-            mom_pct: pick(&out.mom_pct),
-            completeness: order.iter().map(|&i| g.counts[i].summary()).collect(),
-            z: pick(&out.z),
-            outlier: order
-                .iter()
-                .map(|&i| out.z[i].is_some_and(|z| z.abs() > OUTLIER_Z))
-                .collect(),
-            withheld: order.iter().map(|&i| g.withheld[i]).collect(),
+        let figure = |col: &[Option<f64>]| figure_column(order.iter().map(|&i| col[i]));
+        let names = || {
+            let mut named = CompareColumns {
+                name_ends: Vec::with_capacity(order.len()),
+                ..Default::default()
+            };
+            self.names_in(rows, g, order, |name| named.push_name(name));
+            let yoy = [&out.yoy_base, &out.yoy_change, &out.yoy_pct].map(|c| figure(c));
+            (named, yoy, figure(&out.share))
         };
-        self.names_in(rows, g, order, |name| columns.push_name(name));
-        columns
+        let rest = || {
+            let summaries: Vec<Completeness> =
+                order.iter().map(|&i| g.counts[i].summary()).collect();
+            let count = |f: fn(&Completeness) -> u64| count_column(summaries.iter().map(f));
+            CompareColumns {
+                code: order.iter().map(|&i| rows[i]).collect(),
+                rank: order.iter().map(|&i| rank[i]).collect(),
+                value: figure(&g.input.num),
+                rate: match g.input.is_rate {
+                    true => figure(&out.value),
+                    false => Vec::new(),
+                },
+                denominator: figure(&g.input.den),
+                mom_base: figure(&out.mom_base),
+                mom_change: figure(&out.mom_change),
+                mom_pct: figure(&out.mom_pct),
+                z: figure(&out.z),
+                expected: count(|k| k.expected),
+                received: count(|k| k.received),
+                on_time: count(|k| k.on_time),
+                late: count(|k| k.late),
+                missing: count(|k| k.missing),
+                outlier: order
+                    .iter()
+                    .map(|&i| out.z[i].is_some_and(|z| z.abs() > OUTLIER_Z))
+                    .collect(),
+                withheld: order.iter().map(|&i| g.withheld[i]).collect(),
+                ..Default::default()
+            }
+        };
+        let ((named, [yoy_base, yoy_change, yoy_pct], share), columns) =
+            if cores() > 1 && order.len() >= PARALLEL_ROWS {
+                std::thread::scope(|s| {
+                    let named = s.spawn(names);
+                    let columns = rest();
+                    let named = named
+                        .join()
+                        .unwrap_or_else(|e| std::panic::resume_unwind(e));
+                    (named, columns)
+                })
+            } else {
+                (names(), rest())
+            };
+        CompareColumns {
+            names: named.names,
+            name_ends: named.name_ends,
+            share,
+            yoy_base,
+            yoy_change,
+            yoy_pct,
+            ..columns
+        }
     }
+}
+
+/// The machine's cores (read once: the standard library reads the cgroup's files each time).
+fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 /// A figure's bits as a key that sorts largest first (0.0 and -0.0 alike).
@@ -782,17 +843,27 @@ mod tests {
                 }
             }
         }
-        // a rate, a metric, villages; the second page of each
-        for (root, metric, level) in [
+        // a rate, a metric, villages; the second page of each, written on one thread (7 rows)
+        // and on two (9 rows: at least PARALLEL_ROWS in tests)
+        for (root, metric, level, size) in [
             (
                 code("510722"),
                 "disputes.success_rate",
                 Some(Level::Township),
+                7,
             ),
-            (code("510722"), "cases.fraud", Some(Level::Village)),
+            (
+                code("510722"),
+                "disputes.success_rate",
+                Some(Level::Township),
+                9,
+            ),
+            (code("510722"), "cases.fraud", Some(Level::Village), 7),
+            (code("510722"), "cases.fraud", Some(Level::Village), 9),
         ] {
+            assert!((size as usize >= PARALLEL_ROWS) == (size == 9));
             let page = Paging {
-                size: 7,
+                size,
                 token: "3".into(),
             };
             let q = CompareQuery {
