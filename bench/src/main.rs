@@ -305,7 +305,7 @@ fn all(args: AllArgs) -> anyhow::Result<()> {
         None => "SQLite".to_owned(),
     };
     let mut text = format!(
-        "# pingan benchmarks{}\n\nWritten by `scripts/benchmarks{}` (`pingan-bench all`) on {}: {} cores, {:.0} GiB, {} profile, the hub's store on {store_name}. The national registry: {registry}. Targets are the benchmark issue's; a missed one is marked.\n\n",
+        "# pingan benchmarks{}\n\nWritten by `scripts/benchmarks{}` (`pingan-bench all`) on {}: {} cores, {:.0} GiB, {} profile, the hub's store on {store_name}. The national registry: {registry}. Targets are the benchmark issue's; a missed one is marked, and the profile behind each miss (what `perf record` of it shows takes the time) is written up under the last run in README.md's Benchmarks section.\n\n",
         if postgres.is_some() {
             " on PostgreSQL"
         } else {
