@@ -45,30 +45,32 @@ impl Area {
 /// Why a divisions directory could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum DivisionsError {
-    #[error("cannot read {path}: {source}")]
+    #[error("无法读取 {path}：{source} (cannot read)")]
     Io {
         path: PathBuf,
         source: std::io::Error,
     },
-    #[error("{file}, line {line}: {reason}")]
+    #[error("{file} 第 {line} 行：{reason}")]
     Row {
         file: String,
         line: u64,
         reason: String,
     },
-    #[error("{file}: no column named {column:?} in the header")]
+    #[error("{file} 的表头没有「{column}」列 (no column named {column:?} in the header)")]
     MissingColumn { file: String, column: &'static str },
     #[error(
-        "no divisions found in {0} (expected provinces.csv, cities.csv, areas.csv, streets.csv, villages.csv[.gz])"
+        "{0} 里没有区划文件，应有 provinces.csv、cities.csv、areas.csv、streets.csv、villages.csv[.gz] 之一 (no divisions found)"
     )]
     Empty(PathBuf),
-    #[error("area {code} ({name}) has no parent {parent} in the registry")]
+    #[error(
+        "区划 {code} {name} 的上级 {parent} 不在区划里 (area {code} has no parent {parent} in the registry)"
+    )]
     Orphan {
         code: AreaCode,
         name: String,
         parent: AreaCode,
     },
-    #[error("population file, line {line}: {reason}")]
+    #[error("人口文件第 {line} 行：{reason}")]
     Population { line: u64, reason: String },
 }
 
@@ -264,7 +266,12 @@ impl Areas {
             headers
                 .iter()
                 .position(|h| h.trim_start_matches('\u{feff}') == name)
-                .ok_or_else(|| pop_err(1, format!("no column named {name:?} in the header")))
+                .ok_or_else(|| {
+                    pop_err(
+                        1,
+                        format!("表头没有「{name}」列 (no column named {name:?} in the header)"),
+                    )
+                })
         };
         let (c, y, p) = (col("code")?, col("year")?, col("population")?);
         for rec in csv.records() {
@@ -275,14 +282,20 @@ impl Areas {
                 .parse()
                 .map_err(|e: crate::area::AreaCodeError| pop_err(line, e.to_string()))?;
             if !self.by_code.contains_key(&code) {
-                return Err(pop_err(line, format!("unknown area {code}")));
+                return Err(pop_err(
+                    line,
+                    format!("区划代码 {code} 不在所给的区划里 (unknown area {code})"),
+                ));
             }
             let year: i32 = rec[y]
                 .parse()
-                .map_err(|_| pop_err(line, format!("bad year {:?}", &rec[y])))?;
-            let pop: u64 = rec[p]
-                .parse()
-                .map_err(|_| pop_err(line, format!("bad population {:?}", &rec[p])))?;
+                .map_err(|_| pop_err(line, format!("年份「{}」不是数字 (bad year)", &rec[y])))?;
+            let pop: u64 = rec[p].parse().map_err(|_| {
+                pop_err(
+                    line,
+                    format!("人口「{}」不是非负整数 (bad population)", &rec[p]),
+                )
+            })?;
             self.population.insert((code, year), pop);
         }
         Ok(())
@@ -401,7 +414,10 @@ fn read_level(
         let rec = rec.map_err(|e| row_err(e.position().map_or(0, |p| p.line()), e.to_string()))?;
         let line = rec.position().map_or(0, |p| p.line());
         let (Some(code), Some(name)) = (rec.get(code_col), rec.get(name_col)) else {
-            return Err(row_err(line, "missing code or name".into()));
+            return Err(row_err(
+                line,
+                "缺少代码或名称 (missing code or name)".into(),
+            ));
         };
         let code: AreaCode = code
             .parse()
@@ -409,11 +425,19 @@ fn read_level(
         if code.level() != level {
             return Err(row_err(
                 line,
-                format!("code {code} is a {} code, expected {level}", code.level()),
+                format!(
+                    "代码 {code} 是{}级代码，这个文件应为{}级代码 (a {} code, expected {level})",
+                    code.level().zh(),
+                    level.zh(),
+                    code.level()
+                ),
             ));
         }
         if name.is_empty() {
-            return Err(row_err(line, format!("area {code} has an empty name")));
+            return Err(row_err(
+                line,
+                format!("区划 {code} 没有名称 (area {code} has an empty name)"),
+            ));
         }
         if !kept(code) {
             continue;
@@ -481,14 +505,18 @@ mod tests {
     fn reports_bad_rows_with_file_and_line() {
         let e = Areas::from_csv_texts(&[("areas", "code,name\n510722,三台县\n51072,坏\n")])
             .unwrap_err();
-        assert!(e.to_string().contains("areas.csv, line 3"), "{e}");
+        assert!(e.to_string().contains("areas.csv 第 3 行"), "{e}");
         let e = Areas::from_csv_texts(&[("areas", "code\n510722\n")]).unwrap_err();
         assert!(
             matches!(e, DivisionsError::MissingColumn { column: "name", .. }),
             "{e}"
         );
         let e = Areas::from_csv_texts(&[("areas", "code,name\n510722101,镇\n")]).unwrap_err();
-        assert!(e.to_string().contains("expected county"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("代码 510722101 是乡镇级代码，这个文件应为县级代码"),
+            "{e}"
+        );
         let e = Areas::from_csv_texts(&[
             ("areas", "code,name\n510722,三台县\n"),
             ("villages", "code,name\n510722101001,村\n"),

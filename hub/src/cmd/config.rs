@@ -512,11 +512,11 @@ impl RegistryArgs {
             );
         }
         if let Some(path) = &self.population {
-            let file =
-                std::fs::File::open(path).with_context(|| format!("opening {}", path.display()))?;
+            let file = std::fs::File::open(path)
+                .with_context(|| format!("无法打开人口文件 {} (opening)", path.display()))?;
             areas
                 .load_population(std::io::BufReader::new(file))
-                .with_context(|| format!("loading {}", path.display()))?;
+                .with_context(|| format!("读取人口文件 {} 失败 (loading)", path.display()))?;
         }
         Ok((catalogue, areas))
     }
