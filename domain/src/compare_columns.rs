@@ -295,7 +295,7 @@ pub fn rows_of(c: pb::CompareColumns) -> Result<Vec<pb::CompareRow>, BadColumns>
         withheld: &c.withheld,
     };
     let half = n / 2;
-    if n < PARALLEL_ROWS || cores() < 2 {
+    if n < PARALLEL_ROWS || crate::cores() < 2 {
         return Ok((0..n).map(|i| read.row(i)).collect());
     }
     Ok(std::thread::scope(|s| {
@@ -309,12 +309,6 @@ pub fn rows_of(c: pb::CompareColumns) -> Result<Vec<pb::CompareRow>, BadColumns>
         );
         rows
     }))
-}
-
-/// The machine's cores (read once: the standard library reads the cgroup's files each time).
-fn cores() -> usize {
-    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 /// The checked columns of [`rows_of`], a row read at a time.

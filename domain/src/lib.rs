@@ -45,3 +45,10 @@ pub use period::Period;
 pub use pingan_proto::pb;
 pub use report::{Receipt, ValidReport, ValidValue, Validator, Violation, Violations};
 pub use span::Span;
+
+/// The machine's cores, read once (the standard library reads the cgroup's files at each call);
+/// the hub's engine and the client's read-back split long work by it.
+pub fn cores() -> usize {
+    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
+}

@@ -6,6 +6,7 @@ use std::sync::PoisonError;
 use pingan_domain::{
     AreaCode, Level, Period,
     compare_columns::{count_column, figure_column},
+    cores,
 };
 
 use super::columns::LeafSource;
@@ -537,12 +538,6 @@ impl Engine {
             ..columns
         }
     }
-}
-
-/// The machine's cores (read once: the standard library reads the cgroup's files each time).
-fn cores() -> usize {
-    static CORES: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
-    *CORES.get_or_init(|| std::thread::available_parallelism().map_or(1, |n| n.get()))
 }
 
 /// A figure's bits as a key that sorts largest first (0.0 and -0.0 alike).

@@ -145,10 +145,7 @@ impl Engine {
         periods: &[Period],
         loaded: &mut Loaded,
     ) -> Result<Option<String>, StoreError> {
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .clamp(1, 4)
-            .min(periods.len().max(1));
+        let threads = pingan_domain::cores().clamp(1, 4).min(periods.len().max(1));
         let next = std::sync::atomic::AtomicUsize::new(0);
         let work = |reader: &StoreReader| -> Result<(Loaded, Option<String>), StoreError> {
             let mut part = Loaded::default();
