@@ -51,6 +51,9 @@ pub struct IngestConfig {
     pub batch: bool,
     /// The hub's store: `None` is SQLite in a temporary directory; else an empty database.
     pub store: Option<StoreAt>,
+    /// Start from a copy of this hub's data directory (SQLite store and saved rollups): the
+    /// ingest with that history already stored. Its months must lie before `month`.
+    pub history: Option<std::path::PathBuf>,
 }
 
 impl Default for IngestConfig {
@@ -68,6 +71,7 @@ impl Default for IngestConfig {
             rank_during: false,
             batch: true,
             store: None,
+            history: None,
         }
     }
 }
@@ -136,7 +140,19 @@ pub fn quantile_ms(sorted: &[Duration], q: f64) -> f64 {
 
 /// A report for `code` with the dataset's values for the month.
 pub(crate) fn report(catalogue: &Catalogue, cfg: &IngestConfig, code: AreaCode) -> pb::Report {
-    let values = dataset::report_values(catalogue, cfg.seed, code, 0)
+    let values = dataset::report_values(catalogue, cfg.seed, code, 0);
+    report_of(catalogue, cfg, code, values, uuid::Uuid::new_v4())
+}
+
+/// A report for `code` with `values` (the catalogue's metrics in order, `None`: not reported).
+fn report_of(
+    catalogue: &Catalogue,
+    cfg: &IngestConfig,
+    code: AreaCode,
+    values: impl IntoIterator<Item = Option<i64>>,
+    id: uuid::Uuid,
+) -> pb::Report {
+    let values = values
         .into_iter()
         .zip(catalogue.metrics())
         .filter_map(|(v, m)| {
@@ -148,13 +164,99 @@ pub(crate) fn report(catalogue: &Catalogue, cfg: &IngestConfig, code: AreaCode) 
         })
         .collect();
     pb::Report {
-        submission_id: uuid::Uuid::new_v4().to_string(),
+        submission_id: id.to_string(),
         area: code.to_string(),
         period: cfg.month.to_string(),
         values,
         reporter: "pingan-bench".into(),
         ..Default::default()
     }
+}
+
+/// The dataset's values of every queued reporter, drawn before the clock starts: a node's
+/// reports wait in its outbox, they are not sampled from a distribution while it sends, and the
+/// load generator shares the hub's two cores.
+struct Prepared {
+    /// The catalogue's metric count: one row of `values` per queued report.
+    width: usize,
+    /// Row by row in queue order; `i64::MIN`: the metric is not reported.
+    values: Vec<i64>,
+    /// Makes the submission ids of this run unique (with the queue position).
+    run: u64,
+}
+
+impl Prepared {
+    /// Draws the values of `queue` on every core.
+    fn new(catalogue: &Catalogue, seed: u64, queue: &[(usize, AreaCode)]) -> Prepared {
+        let width = catalogue.metrics().len();
+        let mut values = vec![i64::MIN; queue.len() * width];
+        let per = queue.len().div_ceil(pingan_domain::cores()).max(1);
+        std::thread::scope(|s| {
+            for (rows, codes) in values.chunks_mut(per * width.max(1)).zip(queue.chunks(per)) {
+                s.spawn(move || {
+                    for (row, (_, code)) in rows.chunks_mut(width.max(1)).zip(codes) {
+                        let drawn = dataset::report_values(catalogue, seed, *code, 0);
+                        for (cell, v) in row.iter_mut().zip(drawn) {
+                            *cell = v.unwrap_or(i64::MIN);
+                        }
+                    }
+                });
+            }
+        });
+        Prepared {
+            width,
+            values,
+            run: uuid::Uuid::new_v4().as_u64_pair().0,
+        }
+    }
+
+    /// The `i`-th queued report, for `code`.
+    fn report(
+        &self,
+        catalogue: &Catalogue,
+        cfg: &IngestConfig,
+        pass: u64,
+        i: usize,
+        code: AreaCode,
+    ) -> pb::Report {
+        let row = &self.values[i * self.width..(i + 1) * self.width];
+        // a v4 UUID from the run, the pass and the position: unique, no system call per report
+        let mut bytes = [0u8; 16];
+        bytes[..8].copy_from_slice(&splitmix(self.run ^ pass).to_le_bytes());
+        bytes[8..].copy_from_slice(&splitmix(self.run.rotate_left(17) ^ i as u64).to_le_bytes());
+        let id = uuid::Builder::from_random_bytes(bytes).into_uuid();
+        let values = row.iter().map(|&v| (v != i64::MIN).then_some(v));
+        report_of(catalogue, cfg, code, values, id)
+    }
+}
+
+/// SplitMix64's output function: spreads a counter over 64 bits.
+fn splitmix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    x ^ (x >> 31)
+}
+
+/// Copies a hub's data directory (its store with any write-ahead log, and its saved rollups)
+/// into `to`, leaving out what belongs to the process that ran it (its lease, the WAL's
+/// shared-memory index).
+fn copy_history(from: &Path, to: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(to)?;
+    let mut copied = 0;
+    for entry in std::fs::read_dir(from).map_err(|e| anyhow::anyhow!("{}: {e}", from.display()))? {
+        let entry = entry?;
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if !entry.file_type()?.is_file() || name.ends_with(".lock") || name.ends_with("-shm") {
+            continue;
+        }
+        std::fs::copy(entry.path(), to.join(&*name))
+            .map_err(|e| anyhow::anyhow!("copying {}: {e}", entry.path().display()))?;
+        copied += 1;
+    }
+    anyhow::ensure!(copied > 0, "{} holds no hub data", from.display());
+    Ok(())
 }
 
 /// Bytes of the files under `dir`, subdirectories included.
@@ -316,8 +418,13 @@ async fn ping_baseline(
     Ok((pings.load(Ordering::Relaxed), elapsed, sorted(&ping_lat)))
 }
 
+/// How often the freshness probe's viewer asks again until its report shows.
+const PROBE_POLL: Duration = Duration::from_millis(2);
+
 /// Submits each probe village while the ingest runs and times how long until a viewer's rollup
-/// shows it (freshness), one every 50 ms, until `done`.
+/// shows it (freshness), one every 50 ms, until `done`. The viewer asks again every
+/// [`PROBE_POLL`] (the figure's resolution), not back to back: a viewer spinning on queries
+/// would take a core from the ingest it measures.
 fn spawn_probe(
     viewer: Channel,
     node: Channel,
@@ -353,6 +460,7 @@ fn spawn_probe(
                 if own == want.as_ref().and_then(|v| v.total) {
                     break;
                 }
+                tokio::time::sleep(PROBE_POLL).await;
             }
             freshness.lock().expect("not poisoned").push(t.elapsed());
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -429,6 +537,7 @@ struct Counters {
 /// its receipt; `progress` about once a second. Returns how long it took.
 async fn submit_all(
     queue: Vec<(usize, AreaCode)>,
+    prepared: &Arc<Prepared>,
     channels: &[Channel],
     catalogue: &Arc<Catalogue>,
     cfg: &IngestConfig,
@@ -436,26 +545,27 @@ async fn submit_all(
     progress: impl FnMut(u64, u64),
 ) -> anyhow::Result<Duration> {
     let total = queue.len() as u64;
-    let queue = Arc::new(Mutex::new(queue.into_iter()));
+    let queue = Arc::new(Mutex::new(queue.into_iter().enumerate()));
     let clients: Arc<Vec<Channel>> = Arc::new(channels.to_vec());
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..channels.len() * cfg.in_flight {
-        let (clients, queue, catalogue, cfg, counters) = (
+        let (clients, queue, catalogue, cfg, counters, prepared) = (
             clients.clone(),
             queue.clone(),
             catalogue.clone(),
             cfg.clone(),
             counters.clone(),
+            prepared.clone(),
         );
         tasks.push(tokio::spawn(async move {
             let mut mine = Vec::new();
             loop {
                 let next = queue.lock().expect("not poisoned").next();
-                let Some((node, code)) = next else { break };
+                let Some((i, (node, code))) = next else { break };
                 let mut client =
                     pb::report_service_client::ReportServiceClient::new(clients[node].clone());
-                let r = report(&catalogue, &cfg, code);
+                let r = prepared.report(&catalogue, &cfg, 0, i, code);
                 let n = r.values.len() as u64;
                 let t = Instant::now();
                 client.submit(r).await?;
@@ -480,6 +590,7 @@ async fn submit_all(
 /// run.
 async fn submit_batches(
     queue: Vec<(usize, AreaCode)>,
+    prepared: &Arc<Prepared>,
     channels: &[Channel],
     catalogue: &Arc<Catalogue>,
     cfg: &IngestConfig,
@@ -488,24 +599,25 @@ async fn submit_batches(
 ) -> anyhow::Result<Duration> {
     use futures_util::StreamExt as _;
     let total = queue.len() as u64;
-    let mut per_node: Vec<Vec<AreaCode>> = vec![Vec::new(); channels.len()];
-    for (node, code) in queue {
-        per_node[node].push(code);
+    let mut per_node: Vec<Vec<(usize, AreaCode)>> = vec![Vec::new(); channels.len()];
+    for (i, (node, code)) in queue.into_iter().enumerate() {
+        per_node[node].push((i, code));
     }
     let started = Instant::now();
     let mut tasks = Vec::new();
     for (node, codes) in per_node.into_iter().enumerate() {
-        let (channel, catalogue, cfg, counters) = (
+        let (channel, catalogue, cfg, counters, prepared) = (
             channels[node].clone(),
             catalogue.clone(),
             cfg.clone(),
             counters.clone(),
+            prepared.clone(),
         );
         tasks.push(tokio::spawn(async move {
             let sent = Arc::new(Mutex::new(std::collections::VecDeque::new()));
             let leaving = sent.clone();
-            let outgoing = futures_util::stream::iter(codes).map(move |code| {
-                let r = report(&catalogue, &cfg, code);
+            let outgoing = futures_util::stream::iter(codes).map(move |(i, code)| {
+                let r = prepared.report(&catalogue, &cfg, 1, i, code);
                 leaving
                     .lock()
                     .expect("not poisoned")
@@ -585,6 +697,11 @@ pub async fn run(
     let (by_province, probe_province, probe_villages, _) = reporters(&areas, cfg)?;
     let auth = issue_certificates(&pki, by_province.keys().copied(), probe_province)?;
     let data = tmp.path().join("hub");
+    if let Some(history) = &cfg.history {
+        copy_history(history, &data)?;
+    }
+    let queue = interleaved(&by_province);
+    let prepared = Arc::new(Prepared::new(&catalogue, cfg.seed, &queue));
     let catalogue = Arc::new(catalogue);
     let store = cfg
         .store
@@ -627,9 +744,9 @@ pub async fn run(
         .rank_during
         .then(|| spawn_rankings(engine, cfg.month, done.clone()));
     let counters = Arc::new(Counters::default());
-    let queue = interleaved(&by_province);
     let elapsed = submit_all(
         queue.clone(),
+        &prepared,
         &channels,
         &catalogue,
         cfg,
@@ -649,8 +766,16 @@ pub async fn run(
             ..cfg.clone()
         };
         let batched = Arc::new(Counters::default());
-        let elapsed =
-            submit_batches(queue, &channels, &catalogue, &next, &batched, &mut progress).await?;
+        let elapsed = submit_batches(
+            queue,
+            &prepared,
+            &channels,
+            &catalogue,
+            &next,
+            &batched,
+            &mut progress,
+        )
+        .await?;
         Some(BatchPass {
             reports: batched.acked.load(Ordering::Relaxed),
             values: batched.values.load(Ordering::Relaxed),
@@ -727,5 +852,90 @@ mod tests {
         assert_eq!(batch.latencies.len(), 115);
         assert!(batch.values <= batch.reports * 26 && batch.values >= batch.reports * 22);
         assert!(batch.reports_per_s() > 0.0);
+    }
+
+    #[test]
+    fn a_history_is_copied_without_the_processes_lease_and_shared_memory() {
+        let from = tempfile::tempdir().unwrap();
+        for (name, body) in [
+            ("pingan-hub.db", "store"),
+            ("pingan-hub.db-wal", "log"),
+            ("pingan-hub.db-shm", "index"),
+            ("pingan-hub.lock", "lease"),
+            ("rollups.snapshot", "rollups"),
+        ] {
+            std::fs::write(from.path().join(name), body).unwrap();
+        }
+        let to = tempfile::tempdir().unwrap();
+        let data = to.path().join("hub");
+        copy_history(from.path(), &data).unwrap();
+        let mut copied: Vec<String> = std::fs::read_dir(&data)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        copied.sort();
+        assert_eq!(
+            copied,
+            ["pingan-hub.db", "pingan-hub.db-wal", "rollups.snapshot"]
+        );
+        assert_eq!(
+            std::fs::read_to_string(data.join("rollups.snapshot")).unwrap(),
+            "rollups"
+        );
+        let empty = tempfile::tempdir().unwrap();
+        let err = copy_history(empty.path(), &to.path().join("other")).unwrap_err();
+        assert!(err.to_string().contains("holds no hub data"), "{err}");
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_ingest_onto_a_hub_with_history_starts_from_a_copy_of_its_store() {
+        let areas = pingan_domain::fixtures::santai_areas();
+        let month = Period::Month {
+            year: 2026,
+            month: 9,
+        };
+        // a hub holding September's 400 reports: the first ingest's store, kept
+        let kept = tempfile::tempdir().unwrap();
+        let first = IngestConfig {
+            month,
+            in_flight: 4,
+            limit: Some(400),
+            ping_for: Duration::from_millis(100),
+            probes: 0,
+            batch: false,
+            store: Some(StoreAt::new(kept.path(), None)),
+            ..Default::default()
+        };
+        let r = run(areas.clone(), Catalogue::builtin(), &first, |_, _| {})
+            .await
+            .expect("the first ingest runs");
+        assert_eq!(r.reports, 400);
+        // ten reports of October, onto a copy of it and onto an empty hub
+        let october = |history: Option<&Path>| IngestConfig {
+            month: month.next(),
+            limit: Some(10),
+            store: None,
+            history: history.map(Path::to_owned),
+            ..first.clone()
+        };
+        let onto_history = run(
+            areas.clone(),
+            Catalogue::builtin(),
+            &october(Some(kept.path())),
+            |_, _| {},
+        )
+        .await
+        .expect("the ingest onto the history runs");
+        let onto_nothing = run(areas, Catalogue::builtin(), &october(None), |_, _| {})
+            .await
+            .expect("the ingest onto an empty hub runs");
+        assert_eq!((onto_history.reports, onto_nothing.reports), (10, 10));
+        // the copy holds September's 400 reports besides October's ten
+        assert!(
+            onto_history.store_bytes > onto_nothing.store_bytes + 20_000,
+            "{} bytes with the history, {} without",
+            onto_history.store_bytes,
+            onto_nothing.store_bytes
+        );
     }
 }

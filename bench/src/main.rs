@@ -145,6 +145,14 @@ struct IngestRun {
     /// Submit only this many reports (a quick run); default: every reporter.
     #[arg(long)]
     limit: Option<usize>,
+    /// Start from a copy of this hub data directory (e.g. ~/.cache/pingan-bench/hub, the
+    /// dataset imported): the ingest with its months already stored.
+    #[arg(long)]
+    history: Option<PathBuf>,
+    /// The month submitted (unary), and the one after it (SubmitBatch): both must have ended,
+    /// and be new to the history's hub.
+    #[arg(long, default_value = "2026-10")]
+    month: Period,
 }
 
 impl IngestRun {
@@ -154,6 +162,8 @@ impl IngestRun {
             in_flight: self.in_flight,
             limit: self.limit,
             ping_for,
+            month: self.month,
+            history: self.history.clone(),
             ..Default::default()
         }
     }
@@ -397,6 +407,45 @@ fn all(args: AllArgs) -> anyhow::Result<()> {
             drain_url.as_deref(),
         )?;
         text += &report::drain_markdown(&machine, &drained);
+        if postgres.is_none() {
+            let mut grown = vec![(0, result)];
+            // two months new to every hub (the two before the dataset's: the ones after it may
+            // not have ended), onto hubs holding its first 1, 12 and all months
+            let month = dataset::Shape::default().first.shift(-2);
+            for k in [1u32, 12, months] {
+                if k > months || grown.iter().any(|(m, _)| *m == k) {
+                    continue;
+                }
+                let history = if k == months {
+                    // on SQLite the main hub's data directory is the imported store
+                    data.clone()
+                } else {
+                    let data_k = work.join(format!("hub-{k}m"));
+                    ensure_imported(
+                        &from,
+                        &data_k,
+                        &work.join(format!("imported-{k}m")),
+                        Some(k as usize),
+                        None,
+                    )?;
+                    data_k
+                };
+                eprintln!(
+                    "== ingest of {month} onto a hub holding the dataset's first {k} month(s)"
+                );
+                let r = ingest_once(
+                    areas.clone(),
+                    &ingest::IngestConfig {
+                        month,
+                        probes: 0,
+                        history: Some(history),
+                        ..Default::default()
+                    },
+                )?;
+                grown.push((k, r));
+            }
+            text += &report::ingest_growth_markdown(&grown);
+        }
     }
     eprintln!("== queries against DuckDB, restart, memory");
     let areas = load_areas(&divisions, Some(&population))?;

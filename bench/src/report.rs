@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use crate::{
     drain::DrainResult,
-    ingest::{IngestResult, quantile_ms},
+    ingest::{BatchPass, IngestResult, quantile_ms},
     queries::{Footprint, QueriesResult},
 };
 
@@ -232,6 +232,60 @@ pub fn receipts_under_ranking_markdown(
         quiet.reports_per_s(),
         ranked.reports_per_s()
     );
+    out
+}
+
+/// How the ingest's rate goes with the months already stored: the national month onto an
+/// empty hub (the ingest above) and onto hubs holding the dataset's first months. A rate falling
+/// below four fifths of the empty hub's is called out: the work per report is the same.
+pub fn ingest_growth_markdown(grown: &[(u32, IngestResult)]) -> String {
+    let Some((_, empty)) = grown.first() else {
+        return String::new();
+    };
+    let mut out = String::from(
+        "\n### Ingest over gRPC as history grows\n\n\
+         The same national month (every county, township and village; 31 nodes, mutual TLS, \
+         durable receipts) onto a hub already holding the dataset's first months: a copy of the \
+         imported store and its saved rollups, opened by the hub in the benchmark's process. The \
+         months submitted are new to every hub (the two before the dataset's; the empty hub's \
+         are those of the ingest above).\n\n\
+         | months stored | unary Submit reports/s | Ping calls/s | Submit ÷ Ping | SubmitBatch reports/s | receipt p99 |\n\
+         |---:|---:|---:|---:|---:|---:|\n",
+    );
+    let batch_rate = |r: &IngestResult| r.batch.as_ref().map_or(f64::NAN, BatchPass::reports_per_s);
+    let mut slower = Vec::new();
+    for (months, r) in grown {
+        let _ = writeln!(
+            out,
+            "| {months} | {:.0} | {:.0} | {:.0}% | {:.0} | {:.1} ms |",
+            r.reports_per_s(),
+            r.pings_per_s(),
+            100.0 * r.reports_per_s() / r.pings_per_s(),
+            batch_rate(r),
+            quantile_ms(&r.latencies, 0.99)
+        );
+        // against Ping in the same run: the machine's speed drifts between runs
+        let (ratio, ratio0) = (
+            r.reports_per_s() / r.pings_per_s(),
+            empty.reports_per_s() / empty.pings_per_s(),
+        );
+        if *months > 0 && ratio < 0.8 * ratio0 {
+            slower.push(format!("unary Submit at {months} months"));
+        }
+        if *months > 0 && batch_rate(r) < 0.8 * batch_rate(empty) {
+            slower.push(format!("SubmitBatch at {months} months"));
+        }
+    }
+    if slower.is_empty() {
+        out += "\nNo rate falls below four fifths of the empty hub's (unary Submit against Ping in the same run).\n";
+    } else {
+        let _ = writeln!(
+            out,
+            "\n**Slows as history grows** (below four fifths of the empty hub's): {}.",
+            slower.join(", ")
+        );
+    }
+    out.push('\n');
     out
 }
 
@@ -552,5 +606,48 @@ mod tests {
             "{growing}"
         );
         assert!(footprint_markdown(&[]).is_empty());
+    }
+
+    /// An ingest of `reports` in `secs`, Ping at `pings` per second, and a batch pass at
+    /// `batch` reports per second.
+    fn ingested(reports: u64, secs: u64, pings: u64, batch: u64) -> IngestResult {
+        IngestResult {
+            reports,
+            elapsed: Duration::from_secs(secs),
+            pings,
+            ping_elapsed: Duration::from_secs(1),
+            latencies: vec![Duration::from_millis(80), Duration::from_millis(150)],
+            batch: Some(BatchPass {
+                reports: batch,
+                elapsed: Duration::from_secs(1),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn the_ingest_growth_table_has_a_row_per_history_and_calls_out_a_falling_rate() {
+        let steady = ingest_growth_markdown(&[
+            (0, ingested(600_000, 50, 30_000, 45_000)),
+            (24, ingested(600_000, 60, 26_000, 44_000)),
+        ]);
+        // 10,000/s against 26,000 Pings in the same run: 38%, within four fifths of 40%
+        assert!(
+            steady.contains("| 24 | 10000 | 26000 | 38% | 44000 | 150.0 ms |"),
+            "{steady}"
+        );
+        assert!(steady.contains("No rate falls"), "{steady}");
+        let falling = ingest_growth_markdown(&[
+            (0, ingested(600_000, 50, 30_000, 45_000)),
+            (12, ingested(600_000, 100, 30_000, 30_000)),
+        ]);
+        assert!(
+            falling.contains(
+                "**Slows as history grows** (below four fifths of the empty hub's): unary Submit at 12 months, SubmitBatch at 12 months."
+            ),
+            "{falling}"
+        );
+        assert!(ingest_growth_markdown(&[]).is_empty());
     }
 }
