@@ -314,6 +314,13 @@ pub fn compose(i: &Inputs) -> Bulletin {
         }
         .into(),
     ));
+    // a unit criticised below for 漏报 or 迟报 (its own report or one under it) is not praised
+    // in the same bulletin, however it scored
+    let late_or_missing = late_and_missing(i);
+    let criticised_codes: std::collections::HashSet<&str> = late_or_missing
+        .iter()
+        .map(|(code, ..)| code.as_str())
+        .collect();
     let praised: Vec<String> = i
         .assess
         .iter()
@@ -325,6 +332,7 @@ pub fn compose(i: &Inputs) -> Bulletin {
                         && r.vetoes.is_empty()
                         && r.yellow.is_empty()
                         && r.missing == 0
+                        && !criticised_codes.contains(r.code.as_str())
                         && r.total.is_some_and(|t| t > 0.0)
                 })
                 .take(a.praise as usize)
@@ -350,12 +358,12 @@ pub fn compose(i: &Inputs) -> Bulletin {
             }
         }
     }
-    for (child, missing, late) in late_and_missing(i) {
+    for (_, child, missing, late) in &late_or_missing {
         let mut why = Vec::new();
-        if missing > 0 {
+        if *missing > 0 {
             why.push(format!("漏报 {missing} 份"));
         }
-        if late > 0 {
+        if *late > 0 {
             why.push(format!("迟报 {late} 份"));
         }
         criticised.push(format!("{child}：{}", why.join("、")));
@@ -421,8 +429,8 @@ pub fn compose(i: &Inputs) -> Bulletin {
     }
 }
 
-/// Per child area of the bulletin's: (name, missing, late) reports, those with any.
-fn late_and_missing(i: &Inputs) -> Vec<(String, u64, u64)> {
+/// Per child area of the bulletin's: (code, name, missing, late) reports, those with any.
+fn late_and_missing(i: &Inputs) -> Vec<(String, String, u64, u64)> {
     let Ok(area) = i.area.parse::<AreaCode>() else {
         return Vec::new();
     };
@@ -446,23 +454,25 @@ fn late_and_missing(i: &Inputs) -> Vec<(String, u64, u64)> {
             by_child.entry(c).or_default().1 += 1;
         }
     }
+    // the children's names from the first ranking, else from the 考核 table
     let names: std::collections::HashMap<&str, &str> = i
-        .rankings
-        .first()
-        .map(|r| {
-            r.rows
-                .iter()
-                .map(|x| (x.code.as_str(), x.name.as_str()))
-                .collect()
-        })
-        .unwrap_or_default();
+        .assess
+        .iter()
+        .flat_map(|a| a.rows.iter().map(|x| (x.code.as_str(), x.name.as_str())))
+        .chain(
+            i.rankings
+                .first()
+                .into_iter()
+                .flat_map(|r| r.rows.iter().map(|x| (x.code.as_str(), x.name.as_str()))),
+        )
+        .collect();
     by_child
         .into_iter()
         .map(|(code, (m, l))| {
             let name = names
                 .get(code.as_str())
                 .map_or(code.clone(), |n| n.to_string());
-            (name, m, l)
+            (code, name, m, l)
         })
         .collect()
 }
@@ -685,5 +695,58 @@ mod tests {
             &bytes,
         );
         assert!(html(&locked).contains("三台县平安建设工作通报"));
+    }
+
+    /// The bulletin's paragraph that starts with `start`.
+    fn para<'a>(b: &'a Bulletin, start: &str) -> &'a str {
+        b.blocks
+            .iter()
+            .find_map(|x| match x {
+                Block::Para(p) if p.starts_with(start) => Some(p.as_str()),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no paragraph starting {start}"))
+    }
+
+    #[test]
+    fn a_township_criticised_for_a_late_report_is_not_praised_in_the_same_bulletin() {
+        let mut i = inputs(0, None);
+        let township = |code: &str, name: &str, total: f64, rank: u32| pb::AreaScore {
+            code: code.into(),
+            name: name.into(),
+            total: Some(total),
+            rank,
+            ..Default::default()
+        };
+        i.assess = Some(pb::AssessReply {
+            title: "乡镇（街道）平安建设考核".into(),
+            full_marks: 100.0,
+            praise: 2,
+            rows: vec![
+                township("510722101", "潼川镇", 92.0, 1),
+                township("510722102", "塔山镇", 90.0, 2),
+                township("510722103", "石安镇", 85.0, 3),
+            ],
+            ..Default::default()
+        });
+        // a village of 潼川镇 reported after the deadline
+        i.completeness.late = vec![pb::Reporter {
+            code: "510722101201".into(),
+            name: "某村".into(),
+            period: "2026-10".into(),
+            ..Default::default()
+        }];
+        let b = compose(&i);
+        assert_eq!(
+            para(&b, "通报表扬"),
+            "通报表扬：塔山镇（90.00 分）、石安镇（85.00 分），考核成绩位居前列，予以通报表扬。"
+        );
+        assert_eq!(para(&b, "通报批评"), "通报批评：潼川镇：迟报 1 份。");
+        // without the late report, the top two are praised
+        i.completeness.late.clear();
+        assert_eq!(
+            para(&compose(&i), "通报表扬"),
+            "通报表扬：潼川镇（92.00 分）、塔山镇（90.00 分），考核成绩位居前列，予以通报表扬。"
+        );
     }
 }
