@@ -188,13 +188,14 @@ struct Prepared {
 impl Prepared {
     /// Draws the values of `queue` on every core.
     fn new(catalogue: &Catalogue, seed: u64, queue: &[(usize, AreaCode)]) -> Prepared {
-        let width = catalogue.metrics().len();
+        // at least one column, so that rows can be cut (a catalogue always has metrics)
+        let width = catalogue.metrics().len().max(1);
         let mut values = vec![i64::MIN; queue.len() * width];
         let per = queue.len().div_ceil(pingan_domain::cores()).max(1);
         std::thread::scope(|s| {
-            for (rows, codes) in values.chunks_mut(per * width.max(1)).zip(queue.chunks(per)) {
+            for (rows, codes) in values.chunks_mut(per * width).zip(queue.chunks(per)) {
                 s.spawn(move || {
-                    for (row, (_, code)) in rows.chunks_mut(width.max(1)).zip(codes) {
+                    for (row, (_, code)) in rows.chunks_mut(width).zip(codes) {
                         let drawn = dataset::report_values(catalogue, seed, *code, 0);
                         for (cell, v) in row.iter_mut().zip(drawn) {
                             *cell = v.unwrap_or(i64::MIN);

@@ -420,15 +420,7 @@ fn all(args: AllArgs) -> anyhow::Result<()> {
                     // on SQLite the main hub's data directory is the imported store
                     data.clone()
                 } else {
-                    let data_k = work.join(format!("hub-{k}m"));
-                    ensure_imported(
-                        &from,
-                        &data_k,
-                        &work.join(format!("imported-{k}m")),
-                        Some(k as usize),
-                        None,
-                    )?;
-                    data_k
+                    first_months_hub(&from, &work, k)?
                 };
                 eprintln!(
                     "== ingest of {month} onto a hub holding the dataset's first {k} month(s)"
@@ -463,19 +455,13 @@ fn all(args: AllArgs) -> anyhow::Result<()> {
         .filter(|k| *k < months && postgres.is_none())
     {
         eprintln!("== footprint with the first {k} months stored");
-        let data_k = work.join(format!("hub-{k}m"));
-        ensure_imported(
-            &ImportFrom {
-                hub: &hub,
-                divisions: &cfg.divisions,
-                dataset: &cfg.dataset,
-                population: &population,
-            },
-            &data_k,
-            &work.join(format!("imported-{k}m")),
-            Some(k as usize),
-            None,
-        )?;
+        let from = ImportFrom {
+            hub: &hub,
+            divisions: &cfg.divisions,
+            dataset: &cfg.dataset,
+            population: &population,
+        };
+        let data_k = first_months_hub(&from, &work, k)?;
         let cfg_k = queries::QueriesConfig {
             data: data_k,
             ..cfg.clone()
@@ -703,6 +689,24 @@ struct ImportFrom<'a> {
     divisions: &'a std::path::Path,
     dataset: &'a std::path::Path,
     population: &'a std::path::Path,
+}
+
+/// The data directory of a hub holding the dataset's first `k` months (`hub-{k}m` in `work`),
+/// imported into its own store the first time it is asked for.
+fn first_months_hub(
+    from: &ImportFrom<'_>,
+    work: &std::path::Path,
+    k: u32,
+) -> anyhow::Result<PathBuf> {
+    let data = work.join(format!("hub-{k}m"));
+    ensure_imported(
+        from,
+        &data,
+        &work.join(format!("imported-{k}m")),
+        Some(k as usize),
+        None,
+    )?;
+    Ok(data)
 }
 
 /// Imports the dataset's files (all, or the first `months` months) into the hub's store with
