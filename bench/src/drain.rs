@@ -56,7 +56,12 @@ pub fn run(
     let (outbox_dir, data) = (work.path().join("outbox"), work.path().join("hub"));
     std::fs::create_dir_all(&outbox_dir)?;
     let catalogue = Catalogue::builtin();
-    let cfg = IngestConfig::default();
+    // named, as an office's reports wait in its outbox; `pingan-node run` sends their totals
+    // by catalogue position, the hub's catalogue being the built-in one
+    let cfg = IngestConfig {
+        packed: false,
+        ..Default::default()
+    };
     let mut villages: Vec<_> = areas
         .iter()
         .map(|a| a.code)

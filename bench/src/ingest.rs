@@ -54,6 +54,9 @@ pub struct IngestConfig {
     /// Start from a copy of this hub's data directory (SQLite store and saved rollups): the
     /// ingest with that history already stored. Its months must lie before `month`.
     pub history: Option<std::path::PathBuf>,
+    /// Totals by catalogue position (PackedValues), as `pingan-node` sends them to a hub of its
+    /// catalogue; `false`: by metric name.
+    pub packed: bool,
 }
 
 impl Default for IngestConfig {
@@ -72,6 +75,7 @@ impl Default for IngestConfig {
             batch: true,
             store: None,
             history: None,
+            packed: true,
         }
     }
 }
@@ -105,6 +109,11 @@ pub struct IngestResult {
     pub pings: u64,
     pub ping_elapsed: Duration,
     pub ping_latencies: Vec<Duration>,
+    /// The process's CPU time (every thread: hub, load generator, writer) over the unary pass
+    /// and over the `Ping` pass: what a call costs the two cores, steadier than a rate on a
+    /// machine whose speed varies from minute to minute.
+    pub cpu: Duration,
+    pub ping_cpu: Duration,
     /// Receipt → visible in a query, sorted.
     pub freshness: Vec<Duration>,
     /// With `rank_during`: each national township ranking's time during the ingest, sorted.
@@ -127,6 +136,34 @@ impl IngestResult {
     pub fn pings_per_s(&self) -> f64 {
         self.pings as f64 / self.ping_elapsed.as_secs_f64()
     }
+
+    /// CPU time per unary `Submit` and per `Ping`, in microseconds.
+    pub fn cpu_per_call_us(&self) -> (f64, f64) {
+        (
+            self.cpu.as_secs_f64() * 1e6 / self.reports.max(1) as f64,
+            self.ping_cpu.as_secs_f64() * 1e6 / self.pings.max(1) as f64,
+        )
+    }
+}
+
+/// The CPU time this process has used so far, every thread's, user and system (Linux; zero
+/// where /proc cannot be read).
+pub fn process_cpu() -> Duration {
+    // fields 14 and 15 of /proc/self/stat, after the command name in parentheses, in clock
+    // ticks of 1/100 s (USER_HZ, 100 on every Linux architecture we run on)
+    let Ok(stat) = std::fs::read_to_string("/proc/self/stat") else {
+        return Duration::ZERO;
+    };
+    let Some((_, after)) = stat.rsplit_once(')') else {
+        return Duration::ZERO;
+    };
+    let ticks: u64 = after
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .filter_map(|f| f.parse::<u64>().ok())
+        .sum();
+    Duration::from_millis(ticks * 10)
 }
 
 /// The `q`-quantile (0..=1) of sorted durations, in milliseconds.
@@ -152,25 +189,45 @@ fn report_of(
     values: impl IntoIterator<Item = Option<i64>>,
     id: uuid::Uuid,
 ) -> pb::Report {
-    let values = values
+    let given = values
         .into_iter()
         .zip(catalogue.metrics())
-        .filter_map(|(v, m)| {
-            v.map(|total| pb::MetricValue {
+        .enumerate()
+        .filter_map(|(at, (v, m))| v.map(|total| (at, m, total)));
+    let (values, packed) = if cfg.packed {
+        let mut packed = pb::PackedValues {
+            catalogue: catalogue.fingerprint(),
+            ..Default::default()
+        };
+        for (at, _, total) in given {
+            packed.metrics.push(at as u32);
+            packed.totals.push(total);
+        }
+        (Vec::new(), Some(packed))
+    } else {
+        let values = given
+            .map(|(_, m, total)| pb::MetricValue {
                 metric: m.id.to_string(),
                 total: Some(total),
                 parts: Default::default(),
             })
-        })
-        .collect();
+            .collect();
+        (values, None)
+    };
     pb::Report {
         submission_id: id.to_string(),
         area: code.to_string(),
         period: cfg.month.to_string(),
         values,
+        packed,
         reporter: "pingan-bench".into(),
         ..Default::default()
     }
+}
+
+/// How many values a report carries, named and compact.
+fn values_in(r: &pb::Report) -> u64 {
+    (r.values.len() + r.packed.as_ref().map_or(0, |p| p.metrics.len())) as u64
 }
 
 /// The dataset's values of every queued reporter, drawn before the clock starts: a node's
@@ -385,6 +442,7 @@ fn channel(pki: &Path, url: &str, who: &str) -> anyhow::Result<Channel> {
 async fn ping_baseline(
     channels: &[Channel],
     cfg: &IngestConfig,
+    fingerprint: u64,
 ) -> anyhow::Result<(u64, Duration, Vec<Duration>)> {
     let pings = Arc::new(AtomicU64::new(0));
     let ping_lat = Arc::new(Mutex::new(Vec::new()));
@@ -403,8 +461,13 @@ async fn ping_baseline(
                 let mut mine = Vec::new();
                 while Instant::now() < until {
                     let t = Instant::now();
-                    client.ping(pb::PingRequest {}).await?;
+                    let reply = client.ping(pb::PingRequest {}).await?.into_inner();
                     mine.push(t.elapsed());
+                    // the compact form is sent only to a hub of the same catalogue
+                    anyhow::ensure!(
+                        reply.catalogue == fingerprint,
+                        "the hub's catalogue differs"
+                    );
                     pings.fetch_add(1, Ordering::Relaxed);
                 }
                 lat.lock().expect("not poisoned").extend(mine);
@@ -443,7 +506,10 @@ fn spawn_probe(
                 break;
             }
             let r = report(&catalogue, &cfg, village);
-            let want = r.values.first().cloned();
+            // the first value, by name (the report's totals may be by catalogue position)
+            let mut named = r.clone();
+            pingan_domain::unpack(&mut named, &catalogue);
+            let want = named.values.first().cloned();
             reports.submit(r).await?;
             let t = Instant::now();
             loop {
@@ -567,7 +633,7 @@ async fn submit_all(
                 let mut client =
                     pb::report_service_client::ReportServiceClient::new(clients[node].clone());
                 let r = prepared.report(&catalogue, &cfg, 0, i, code);
-                let n = r.values.len() as u64;
+                let n = values_in(&r);
                 let t = Instant::now();
                 client.submit(r).await?;
                 mine.push(t.elapsed());
@@ -622,7 +688,7 @@ async fn submit_batches(
                 leaving
                     .lock()
                     .expect("not poisoned")
-                    .push_back((Instant::now(), r.values.len() as u64));
+                    .push_back((Instant::now(), values_in(&r)));
                 r
             });
             let mut client = pb::report_service_client::ReportServiceClient::new(channel);
@@ -728,7 +794,10 @@ pub async fn run(
         .keys()
         .map(|p| channel(&pki, &url, &format!("node-{p}")))
         .collect::<anyhow::Result<_>>()?;
-    let (pings, ping_elapsed, ping_latencies) = ping_baseline(&channels, cfg).await?;
+    let cpu_before = process_cpu();
+    let (pings, ping_elapsed, ping_latencies) =
+        ping_baseline(&channels, cfg, catalogue.fingerprint()).await?;
+    let ping_cpu = process_cpu().saturating_sub(cpu_before);
 
     let done = Arc::new(AtomicBool::new(false));
     let freshness = Arc::new(Mutex::new(Vec::new()));
@@ -745,6 +814,7 @@ pub async fn run(
         .rank_during
         .then(|| spawn_rankings(engine, cfg.month, done.clone()));
     let counters = Arc::new(Counters::default());
+    let cpu_before = process_cpu();
     let elapsed = submit_all(
         queue.clone(),
         &prepared,
@@ -755,6 +825,7 @@ pub async fn run(
         &mut progress,
     )
     .await?;
+    let cpu = process_cpu().saturating_sub(cpu_before);
     done.store(true, Ordering::Relaxed);
     probe.await??;
     let rankings = match rankings {
@@ -798,6 +869,8 @@ pub async fn run(
         pings,
         ping_elapsed,
         ping_latencies,
+        cpu,
+        ping_cpu,
         freshness: sorted(&freshness),
         rankings,
         store_bytes: store_bytes(&store, &data)?,

@@ -153,6 +153,9 @@ struct IngestRun {
     /// and be new to the history's hub.
     #[arg(long, default_value = "2026-10")]
     month: Period,
+    /// Send the values by metric name, as nodes did before the compact form (PackedValues).
+    #[arg(long)]
+    named: bool,
 }
 
 impl IngestRun {
@@ -164,6 +167,7 @@ impl IngestRun {
             ping_for,
             month: self.month,
             history: self.history.clone(),
+            packed: !self.named,
             ..Default::default()
         }
     }

@@ -125,7 +125,8 @@ pub fn ingest_markdown(m: &Machine, registry: &str, r: &IngestResult) -> String 
         ],
         None => Vec::new(),
     };
-    let rows: [Row<'_>; 10] = [
+    let (cpu_submit, cpu_ping) = r.cpu_per_call_us();
+    let rows: [Row<'_>; 11] = [
         ("reports acknowledged".into(), r.reports.to_string(), None),
         (
             "wall time".into(),
@@ -153,6 +154,14 @@ pub fn ingest_markdown(m: &Machine, registry: &str, r: &IngestResult) -> String 
             "Submit rate ÷ Ping rate".into(),
             format!("{:.0}%", ratio * 100.0),
             Some(("≥ 50%", ratio >= 0.5)),
+        ),
+        (
+            "CPU per call, the process's every thread: Submit / Ping (÷)".into(),
+            format!(
+                "{cpu_submit:.0} / {cpu_ping:.0} µs ({:.2}×)",
+                cpu_submit / cpu_ping
+            ),
+            None,
         ),
         (
             format!(

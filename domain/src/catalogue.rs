@@ -230,6 +230,18 @@ fn one_f() -> f64 {
     1.0
 }
 
+/// [`Catalogue::fingerprint`] of a list of metrics.
+fn fingerprint_of(metrics: &[Metric]) -> u64 {
+    use sha2::{Digest, Sha256};
+    let mut h = Sha256::new();
+    for m in metrics {
+        h.update(m.id.as_str().as_bytes());
+        h.update([0]);
+    }
+    let digest = h.finalize();
+    u64::from_le_bytes(digest[..8].try_into().expect("8 bytes"))
+}
+
 /// A set of catalogue slots ([`Catalogue::metric_slot`]), one bit each.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Slots(Vec<u64>);
@@ -271,6 +283,8 @@ pub struct Catalogue {
     indicators: Vec<Indicator>,
     groups: Vec<Group>,
     forms: Vec<Form>,
+    /// [`Catalogue::fingerprint`].
+    fingerprint: u64,
 }
 
 impl Catalogue {
@@ -308,7 +322,9 @@ impl Catalogue {
             indicators: Vec::new(),
             groups: file.group,
             forms: Vec::new(),
+            fingerprint: 0,
         };
+        cat.fingerprint = fingerprint_of(&cat.metrics);
         let known = |cat: &Catalogue, id: &str, what: &str| {
             cat.metric_id(id).ok_or_else(|| {
                 CatalogueError::Invalid(format!("{what} names unknown metric {id:?}"))
@@ -502,6 +518,13 @@ impl Catalogue {
             return Some(i);
         }
         self.metrics.iter().position(|m| m.zh == id_or_zh)
+    }
+
+    /// What a compact report's metric positions ([`crate::pb::PackedValues`]) are taken against:
+    /// the first 8 bytes of SHA-256 over the metric ids in catalogue order. Two catalogues with
+    /// the same fingerprint give every position the same metric.
+    pub fn fingerprint(&self) -> u64 {
+        self.fingerprint
     }
 
     /// A slot's place in id order ([`MetricId`]'s order): values sorted by it are canonical.

@@ -18,6 +18,27 @@ const ANZHOU_STREETS: &str = include_str!("../data/divisions-510705/streets.csv"
 const ANZHOU_VILLAGES: &str = include_str!("../data/divisions-510705/villages.csv");
 const ANZHOU_POPULATION_CSV: &str = include_str!("../data/population-510705-synthetic.csv");
 
+/// The built-in catalogue with its first two metrics in each other's place: the same metrics,
+/// another fingerprint (a hub or node whose catalogue file lists them in another order).
+pub fn reordered_catalogue() -> crate::Catalogue {
+    let text = CATALOGUE_TOML;
+    let first = text.find("[[metric]]").expect("a metric");
+    let second = first + 1 + text[first + 1..].find("[[metric]]").expect("two metrics");
+    let third = second
+        + 1
+        + text[second + 1..]
+            .find("[[metric]]")
+            .expect("three metrics");
+    let swapped = format!(
+        "{}{}{}{}",
+        &text[..first],
+        &text[second..third],
+        &text[first..second],
+        &text[third..]
+    );
+    crate::Catalogue::from_toml(&swapped).expect("the same metrics in another order")
+}
+
 /// Synthetic population figures for 三台县 (per village, 2024–2026): plausible, not official.
 pub const SANTAI_POPULATION_CSV: &str = include_str!("../data/population-510722-synthetic.csv");
 

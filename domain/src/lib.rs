@@ -43,7 +43,10 @@ pub use divisions::{Area, Areas};
 pub use form::Form;
 pub use period::Period;
 pub use pingan_proto::pb;
-pub use report::{Receipt, ValidReport, ValidValue, Validator, Violation, Violations};
+pub use report::{
+    PACKED_CATALOGUE_DIFFERS, Receipt, ValidReport, ValidValue, Validator, Violation, Violations,
+    pack, unpack,
+};
 pub use span::Span;
 
 /// The machine's cores, read once (the standard library reads the cgroup's files at each call);

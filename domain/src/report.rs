@@ -88,6 +88,76 @@ impl From<Receipt> for pb::Receipt {
     }
 }
 
+/// How many values a wire report gives, named and compact.
+fn given_count(r: &pb::Report) -> usize {
+    r.values.len() + r.packed.as_ref().map_or(0, |p| p.metrics.len())
+}
+
+/// The start of the refusal of a compact report taken against another catalogue: the client
+/// sends it again with named values ([`unpack`]).
+pub const PACKED_CATALOGUE_DIFFERS: &str = "紧凑编码所依据的指标目录与本中心的不同";
+
+/// Moves a report's plain totals (a known metric, no parts) into the catalogue's compact form
+/// ([`pb::PackedValues`]): what a client does when the hub's catalogue has the fingerprint of
+/// its own. Values with parts, and names the catalogue does not know, stay named (the hub
+/// names the problem as it would have).
+pub fn pack(report: &mut pb::Report, catalogue: &Catalogue) {
+    if report.packed.is_some() {
+        return;
+    }
+    let mut packed = pb::PackedValues {
+        catalogue: catalogue.fingerprint(),
+        metrics: Vec::with_capacity(report.values.len()),
+        totals: Vec::with_capacity(report.values.len()),
+    };
+    report.values.retain(|v| {
+        match (
+            v.total,
+            v.parts.is_empty(),
+            catalogue.metric_slot(&v.metric),
+        ) {
+            (Some(total), true, Some(slot)) => {
+                packed.metrics.push(slot as u32);
+                packed.totals.push(total);
+                false
+            }
+            _ => true,
+        }
+    });
+    if !packed.metrics.is_empty() {
+        report.packed = Some(packed);
+    }
+}
+
+/// A compact report's values named again ([`pack`] undone), against the catalogue it was
+/// packed with; positions outside it are left packed.
+pub fn unpack(report: &mut pb::Report, catalogue: &Catalogue) {
+    let Some(packed) = report.packed.take() else {
+        return;
+    };
+    let metrics = catalogue.metrics();
+    let mut left = pb::PackedValues {
+        catalogue: packed.catalogue,
+        ..Default::default()
+    };
+    for (at, total) in packed.metrics.into_iter().zip(packed.totals) {
+        match metrics.get(at as usize) {
+            Some(m) => report.values.push(pb::MetricValue {
+                metric: m.id.as_str().to_owned(),
+                total: Some(total),
+                parts: Default::default(),
+            }),
+            None => {
+                left.metrics.push(at);
+                left.totals.push(total);
+            }
+        }
+    }
+    if !left.metrics.is_empty() {
+        report.packed = Some(left);
+    }
+}
+
 /// One reason a report is refused, naming the offending field.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Violation {
@@ -118,6 +188,14 @@ impl fmt::Display for Violations {
 }
 
 impl std::error::Error for Violations {}
+
+impl Violations {
+    /// Whether the report was refused only because its compact values were taken against
+    /// another catalogue ([`PACKED_CATALOGUE_DIFFERS`]): nothing is wrong with its figures.
+    pub fn catalogue_differs(&self) -> bool {
+        self.0.iter().any(|v| v.field == "packed.catalogue")
+    }
+}
 
 /// Problems a refusal names before it says how many more there are.
 pub const SHOWN_PROBLEMS: usize = 20;
@@ -206,17 +284,23 @@ impl Validator<'_> {
         }
         // each metric at most once: a longer list is refused whole, before any per-value work
         let most = self.catalogue.metrics().len();
-        if r.values.len() > most {
+        if given_count(r) > most {
             bad.add(
                 "values",
                 format!(
                     "报表有 {} 项数值，指标目录只有 {most} 个指标",
-                    r.values.len()
+                    given_count(r)
                 ),
             );
             return Err(Violations(bad.0));
         }
-        let values = self.values(&r.values, &mut bad);
+        if let Some(packed) = &r.packed
+            && let Err(v) = self.check_packed(packed)
+        {
+            bad.0.push(v);
+            return Err(Violations(bad.0));
+        }
+        let values = self.values(r, &mut bad);
         let form = match (area, period, &department_id) {
             (_, Some(period), Some(_)) => self.department_form(r, period, &values, &mut bad),
             (Some(area), Some(period), None) => self.form(r, area, period, &values, &mut bad),
@@ -312,12 +396,76 @@ impl Validator<'_> {
         }
     }
 
-    /// The valid values, each metric once.
-    fn values(&self, given: &[pb::MetricValue], bad: &mut Problems) -> Given {
+    /// Whether a report's compact values can be read against this catalogue: taken from a
+    /// catalogue of the same fingerprint, a total for every position.
+    fn check_packed(&self, packed: &pb::PackedValues) -> Result<(), Violation> {
+        let ours = self.catalogue.fingerprint();
+        if packed.catalogue != ours {
+            return Err(Violation {
+                field: "packed.catalogue".into(),
+                reason: format!(
+                    "{PACKED_CATALOGUE_DIFFERS}（报表按 {:016x}，本中心为 {ours:016x}）：请按指标名重发",
+                    packed.catalogue
+                ),
+            });
+        }
+        if packed.metrics.len() != packed.totals.len() {
+            return Err(Violation {
+                field: "packed".into(),
+                reason: format!(
+                    "紧凑编码有 {} 个指标序号、{} 个数值，应一一对应",
+                    packed.metrics.len(),
+                    packed.totals.len()
+                ),
+            });
+        }
+        Ok(())
+    }
+
+    /// The valid values, each metric once, named ones first, then the compact ones.
+    fn values(&self, r: &pb::Report, bad: &mut Problems) -> Given {
         let mut values = Given {
-            values: Vec::with_capacity(given.len()),
+            values: Vec::with_capacity(given_count(r)),
             at: vec![0; self.catalogue.metrics().len()],
         };
+        self.named_values(&r.values, &mut values, bad);
+        if let Some(packed) = &r.packed {
+            self.packed_values(packed, &mut values, bad);
+        }
+        values
+            .values
+            .sort_unstable_by_key(|(slot, _)| self.catalogue.id_rank(*slot));
+        for (i, (slot, _)) in values.values.iter().enumerate() {
+            values.at[*slot] = i as u32 + 1;
+        }
+        values
+    }
+
+    /// The compact values (their catalogue checked): a total at a position of the catalogue.
+    fn packed_values(&self, packed: &pb::PackedValues, values: &mut Given, bad: &mut Problems) {
+        let metrics = self.catalogue.metrics();
+        for (i, (&at, &total)) in packed.metrics.iter().zip(&packed.totals).enumerate() {
+            let Some(m) = metrics.get(at as usize) else {
+                bad.add(
+                    &format!("packed.metrics[{i}]"),
+                    format!(
+                        "紧凑编码的指标序号 {at} 超出指标目录（共 {} 个指标）",
+                        metrics.len()
+                    ),
+                );
+                continue;
+            };
+            let v = pb::MetricValue {
+                metric: String::new(),
+                total: Some(total),
+                parts: Default::default(),
+            };
+            self.take_value(at as usize, &m.id, &v, values, bad);
+        }
+    }
+
+    /// The named values: each a known metric.
+    fn named_values(&self, given: &[pb::MetricValue], values: &mut Given, bad: &mut Problems) {
         for (i, v) in given.iter().enumerate() {
             let Some(slot) = self.catalogue.metric_slot(&v.metric) else {
                 let hint = self
@@ -332,25 +480,30 @@ impl Validator<'_> {
                 continue;
             };
             let metric = &self.catalogue.metrics()[slot].id;
-            if values.at[slot] != 0 {
-                let label = self.catalogue.label(metric);
-                bad.add(&format!("values[{metric}]"), format!("{label} 填了两次"));
-                continue;
-            }
-            // marked as given even when refused, so a second one is named as given twice
-            values.at[slot] = u32::MAX;
-            if let Some(valid) = self.value(metric.clone(), v, bad) {
-                values.values.push((slot, valid));
-                values.at[slot] = values.values.len() as u32;
-            }
+            self.take_value(slot, metric, v, values, bad);
         }
-        values
-            .values
-            .sort_unstable_by_key(|(slot, _)| self.catalogue.id_rank(*slot));
-        for (i, (slot, _)) in values.values.iter().enumerate() {
-            values.at[*slot] = i as u32 + 1;
+    }
+
+    /// One given value of the metric at a slot, unless the metric was given before.
+    fn take_value(
+        &self,
+        slot: usize,
+        metric: &MetricId,
+        v: &pb::MetricValue,
+        values: &mut Given,
+        bad: &mut Problems,
+    ) {
+        if values.at[slot] != 0 {
+            let label = self.catalogue.label(metric);
+            bad.add(&format!("values[{metric}]"), format!("{label} 填了两次"));
+            return;
         }
-        values
+        // marked as given even when refused, so a second one is named as given twice
+        values.at[slot] = u32::MAX;
+        if let Some(valid) = self.value(metric.clone(), v, bad) {
+            values.values.push((slot, valid));
+            values.at[slot] = values.values.len() as u32;
+        }
     }
 
     /// One value of a known metric: total and parts in range, parts of the metric's category,
@@ -461,7 +614,7 @@ impl Validator<'_> {
         let kind = period.kind();
         let expected = self.catalogue.form_for(level, kind);
         let form = if r.form.is_empty() {
-            if expected.is_none() && r.rollup.is_some() && r.values.is_empty() && !r.zero_report {
+            if expected.is_none() && r.rollup.is_some() && given_count(r) == 0 && !r.zero_report {
                 return None;
             }
             let Some(f) = expected else {
@@ -647,7 +800,7 @@ impl Validator<'_> {
     fn check_own(&self, r: &pb::Report, values: &Given, bad: &mut Problems) {
         let own_reported = r.rollup.as_ref().is_none_or(|ru| ru.own_reported);
         if !own_reported {
-            if r.zero_report || !r.values.is_empty() {
+            if r.zero_report || given_count(r) > 0 {
                 bad.add(
                     "rollup.own_reported",
                     "本级报表标为未收到，却带有数值或零报告".into(),
@@ -664,7 +817,7 @@ impl Validator<'_> {
                     ),
                 );
             }
-        } else if r.values.is_empty() {
+        } else if given_count(r) == 0 {
             bad.add(
                 "values",
                 "报表没有任何数值；本期没有发生的事项请报零报告".into(),
@@ -1114,6 +1267,7 @@ impl ValidReport {
             rollup: self.rollup.as_ref().map(Into::into),
             form: self.form.clone(),
             department: self.department.clone().unwrap_or_default(),
+            packed: None,
         }
     }
 }
@@ -1124,6 +1278,7 @@ mod tests {
 
     use super::*;
     use crate::fixtures;
+    use prost::Message as _;
 
     fn value(metric: &str, total: Option<i64>, parts: &[(&str, i64)]) -> pb::MetricValue {
         pb::MetricValue {
@@ -1174,6 +1329,97 @@ mod tests {
             .unwrap();
         assert_eq!(mediated.total, 5);
         assert!(ok.warnings.is_empty());
+    }
+
+    #[test]
+    fn compact_totals_are_checked_and_stored_as_named_ones_are() {
+        let catalogue = Catalogue::builtin();
+        let named = report(vec![
+            value("disputes.mediated", None, &[("劳动争议", 3), ("医患", 2)]),
+            value("调处成功", Some(4), &[]),
+            value("cases.fraud", Some(7), &[]),
+        ]);
+        let mut packed = named.clone();
+        pack(&mut packed, &catalogue);
+        // the plain totals moved by position; the value with parts stays named
+        let p = packed.packed.as_ref().expect("packed");
+        assert_eq!(p.catalogue, catalogue.fingerprint());
+        assert_eq!(p.totals, vec![4, 7]);
+        assert_eq!(packed.values.len(), 1);
+        assert!(packed.encoded_len() < named.encoded_len());
+        assert_eq!(check(&packed).unwrap(), check(&named).unwrap());
+        // undone, the same values by id
+        let mut back = packed.clone();
+        unpack(&mut back, &catalogue);
+        assert!(back.packed.is_none());
+        assert_eq!(check(&back).unwrap(), check(&named).unwrap());
+
+        // a position past the catalogue, a total out of range, a metric given in both forms
+        let mut bad = packed.clone();
+        let p = bad.packed.as_mut().unwrap();
+        p.metrics.push(catalogue.metrics().len() as u32);
+        p.totals.push(1);
+        p.metrics
+            .push(catalogue.metric_slot("patrol.hours").unwrap() as u32);
+        p.totals.push(-3);
+        bad.values.push(value("cases.fraud", Some(7), &[]));
+        let e = check(&bad).unwrap_err();
+        assert!(!e.catalogue_differs());
+        let fields: Vec<&str> = e.0.iter().map(|v| v.field.as_str()).collect();
+        for f in [
+            "packed.metrics[2]",
+            "values[patrol.hours].total",
+            "values[cases.fraud]",
+        ] {
+            assert!(fields.contains(&f), "{f} missing from {fields:?}");
+        }
+        assert!(e.to_string().contains("填了两次"), "{e}");
+
+        // as many positions as totals
+        let mut ragged = packed.clone();
+        ragged.packed.as_mut().unwrap().totals.pop();
+        let e = check(&ragged).unwrap_err();
+        assert!(e.to_string().contains("应一一对应"), "{e}");
+
+        // taken against another catalogue: refused as such, nothing read by position
+        let mut other = packed.clone();
+        other.packed.as_mut().unwrap().catalogue ^= 1;
+        let e = check(&other).unwrap_err();
+        assert!(e.catalogue_differs(), "{e}");
+        assert!(e.to_string().contains(PACKED_CATALOGUE_DIFFERS), "{e}");
+
+        // a zero report's totals by position are still zeros; nothing given is still nothing
+        let mut zero = report(vec![value("cases.fraud", Some(2), &[])]);
+        zero.zero_report = true;
+        pack(&mut zero, &catalogue);
+        assert!(zero.values.is_empty());
+        assert!(
+            check(&zero)
+                .unwrap_err()
+                .to_string()
+                .contains("零报告不能有非零数值")
+        );
+        let mut empty = report(vec![]);
+        empty.packed = Some(pb::PackedValues {
+            catalogue: catalogue.fingerprint(),
+            ..Default::default()
+        });
+        assert!(
+            check(&empty)
+                .unwrap_err()
+                .to_string()
+                .contains("没有任何数值")
+        );
+    }
+
+    #[test]
+    fn a_catalogue_fingerprint_changes_with_its_metrics_and_their_order() {
+        let builtin = Catalogue::builtin();
+        assert_eq!(builtin.fingerprint(), Catalogue::builtin().fingerprint());
+        // the same metrics in another order: positions mean other metrics
+        let swapped = crate::fixtures::reordered_catalogue();
+        assert_eq!(swapped.metrics().len(), builtin.metrics().len());
+        assert_ne!(swapped.fingerprint(), builtin.fingerprint());
     }
 
     #[test]

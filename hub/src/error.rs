@@ -21,6 +21,8 @@ pub enum HubError {
 impl From<HubError> for Status {
     fn from(e: HubError) -> Status {
         let code = match &e {
+            // a compact report taken against another catalogue: sent again named, not wrong
+            HubError::Invalid(v) if v.catalogue_differs() => Code::FailedPrecondition,
             HubError::Invalid(_) => Code::InvalidArgument,
             HubError::Store(StoreError::IdReused(_)) => Code::AlreadyExists,
             HubError::Store(StoreError::TooManyRevisions { .. }) => Code::ResourceExhausted,

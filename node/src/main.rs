@@ -366,6 +366,7 @@ fn checked_report(
         rollup: None,
         form: args.form.trim().to_owned(),
         department: args.department.trim().to_owned(),
+        packed: None,
     };
     let validator = Validator {
         catalogue: &catalogue,
@@ -517,13 +518,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|a| pingan_node::office::parse_reporter(a, Some(&areas)))
         .collect::<anyhow::Result<Vec<_>>>()?;
+    // the outbox's totals go by catalogue position when the hub's catalogue is this one
+    let mut deliverer = args.hub.deliverer()?.with_catalogue(catalogue.clone());
     let office = pingan_node::office::Office {
         reporters,
         catalogue,
         areas: Some(areas),
         deadlines: pingan_domain::deadline::Deadlines::default(),
     };
-    let mut deliverer = args.hub.deliverer()?;
     let mut delivery = Outbox::open(&args.outbox.outbox)?;
     let web = pingan_node::web::NodeWeb {
         office: std::sync::Arc::new(office),
@@ -570,7 +572,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
 
 async fn run(args: RunArgs) -> anyhow::Result<ExitCode> {
     let mut outbox = Outbox::open(&args.outbox.outbox)?;
-    let mut deliverer = args.hub.deliverer()?;
+    // the built-in catalogue's positions, when the hub's catalogue is the built-in one
+    let mut deliverer = args.hub.deliverer()?.with_catalogue(Catalogue::builtin());
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tracing::info!(outbox = %outbox.path().display(), hub = %args.hub.hub, "delivering");
     eprintln!(

@@ -273,6 +273,7 @@ impl Office {
             rollup: None,
             form: form.id.clone(),
             department: r.department.clone().unwrap_or_default(),
+            packed: None,
         }
     }
 }

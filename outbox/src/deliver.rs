@@ -2,9 +2,12 @@
 //! acks mark them delivered, refusals park them with the reason, and only `UNAVAILABLE` and
 //! `DEADLINE_EXCEEDED` (the hub is down, overloaded or out of disk) are retried, with backoff.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
-use pingan_domain::pb::{self, report_service_client::ReportServiceClient};
+use pingan_domain::{
+    Catalogue, PACKED_CATALOGUE_DIFFERS,
+    pb::{self, report_service_client::ReportServiceClient},
+};
 use tokio::{sync::Notify, time::Instant};
 use tokio_util::sync::CancellationToken;
 use tonic::{Code, transport::Channel};
@@ -54,6 +57,11 @@ pub struct Deliverer {
     timeout: Duration,
     client: Option<ReportServiceClient<Channel>>,
     tls: Option<tonic::transport::ClientTlsConfig>,
+    /// The node's catalogue, when reports may go in its compact form.
+    catalogue: Option<Arc<Catalogue>>,
+    /// Whether the hub of the current connection has the same catalogue (its `Ping` said so):
+    /// the reports' totals then go by catalogue position ([`pingan_domain::pack`]).
+    packing: bool,
     pub backoff: Backoff,
 }
 
@@ -66,6 +74,8 @@ impl Deliverer {
             timeout,
             client: None,
             tls: None,
+            catalogue: None,
+            packing: false,
             backoff: Backoff::default(),
         }
     }
@@ -74,6 +84,19 @@ impl Deliverer {
     pub fn with_tls(mut self, tls: Option<tonic::transport::ClientTlsConfig>) -> Deliverer {
         self.tls = tls;
         self
+    }
+
+    /// Sends the totals in the compact form when the hub's catalogue is this one (asked with a
+    /// `Ping` on every new connection; a hub with another catalogue, or one older than the
+    /// compact form, gets them named).
+    pub fn with_catalogue(mut self, catalogue: Catalogue) -> Deliverer {
+        self.catalogue = Some(Arc::new(catalogue));
+        self
+    }
+
+    /// Whether the current connection's reports go by catalogue position.
+    pub fn sends_by_position(&self) -> bool {
+        self.packing
     }
 
     async fn client(&mut self) -> Result<ReportServiceClient<Channel>, Unreachable> {
@@ -88,7 +111,16 @@ impl Deliverer {
             .connect()
             .await
             .map_err(|e| Unreachable(crate::client_tls::describe(&self.hub, &e)))?;
-        let client = ReportServiceClient::new(channel);
+        let mut client = ReportServiceClient::new(channel);
+        self.packing = match &self.catalogue {
+            // a refused Ping (an old hub, a certificate it does not take) leaves them named:
+            // the reports' own answers say what is wrong
+            Some(c) => client
+                .ping(pb::PingRequest {})
+                .await
+                .is_ok_and(|r| r.into_inner().catalogue == c.fingerprint()),
+            None => false,
+        };
         self.client = Some(client.clone());
         Ok(client)
     }
@@ -110,8 +142,19 @@ impl Deliverer {
                     return Ok(pass);
                 }
             };
-            let (results, stopped) = send(client, &pending).await;
+            let packing = self.catalogue.as_deref().filter(|_| self.packing);
+            let (results, stopped) = send(client, &pending, packing).await;
             let mut retry = settle(outbox, &pending, &results, &mut pass)?;
+            if packing.is_some()
+                && retry
+                    .as_deref()
+                    .is_some_and(|m| m.contains(PACKED_CATALOGUE_DIFFERS))
+            {
+                // the hub's catalogue changed since this connection's Ping: the rest go named
+                tracing::info!(hub = %self.hub, "the hub's catalogue differs from ours; sending values by name");
+                self.packing = false;
+                continue;
+            }
             if retry.is_none() && results.len() < pending.len() {
                 let (retryable, message) = self.why_stopped(stopped);
                 if retryable {
@@ -231,8 +274,18 @@ impl Deliverer {
 async fn send(
     mut client: ReportServiceClient<Channel>,
     pending: &[PendingReport],
+    packing: Option<&Catalogue>,
 ) -> (Vec<pb::BatchResult>, Option<tonic::Status>) {
-    let reports: Vec<pb::Report> = pending.iter().map(|p| p.report.clone()).collect();
+    let reports: Vec<pb::Report> = pending
+        .iter()
+        .map(|p| {
+            let mut r = p.report.clone();
+            if let Some(c) = packing {
+                pingan_domain::pack(&mut r, c);
+            }
+            r
+        })
+        .collect();
     match client.submit_batch(tokio_stream::iter(reports)).await {
         Ok(resp) => {
             let mut stream = resp.into_inner();
@@ -272,7 +325,8 @@ fn settle(
         match &result.outcome {
             Some(pb::batch_result::Outcome::Receipt(r)) => delivered.push((p.seq, r.clone())),
             Some(pb::batch_result::Outcome::Rejection(rej))
-                if is_retryable(Code::from(rej.code)) =>
+                if is_retryable(Code::from(rej.code))
+                    || rej.message.contains(PACKED_CATALOGUE_DIFFERS) =>
             {
                 retry = Some(rej.message.clone());
                 break;

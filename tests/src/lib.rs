@@ -84,15 +84,21 @@ impl TestHub {
         clock: Clock,
         areas: pingan_domain::Areas,
     ) -> TestHub {
-        let state = HubState::open_on(
-            data,
-            store,
-            Catalogue::builtin(),
-            areas,
-            clock,
-            Default::default(),
-        )
-        .expect("open hub");
+        TestHub::start_with_catalogue(listener, data, store, clock, areas, Catalogue::builtin())
+            .await
+    }
+
+    /// A hub of another catalogue than the built-in one.
+    pub async fn start_with_catalogue(
+        listener: TcpListener,
+        data: &Path,
+        store: pingan_hub::store::StoreAt,
+        clock: Clock,
+        areas: pingan_domain::Areas,
+        catalogue: Catalogue,
+    ) -> TestHub {
+        let state = HubState::open_on(data, store, catalogue, areas, clock, Default::default())
+            .expect("open hub");
         let addr = listener.local_addr().expect("local addr");
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(server::serve(listener, state.clone(), async {

@@ -2,7 +2,7 @@
 
 use std::{collections::HashSet, process::Command, time::Duration};
 
-use pingan_domain::pb;
+use pingan_domain::{Catalogue, PACKED_CATALOGUE_DIFFERS, pb};
 use pingan_outbox::{Deliverer, EntryState, Outbox};
 use pingan_tests::{HubProcess, Proc, TestHub, bin, report, test_clock, value, wait_until};
 use tonic::Code;
@@ -258,6 +258,143 @@ async fn an_invalid_report_is_rejected_with_all_its_reasons_and_stores_nothing()
     assert_eq!(receipt.warnings.len(), 1, "{:?}", receipt.warnings);
     let stored = hub.current(VILLAGE, "2026-10").unwrap();
     assert_eq!(stored.warnings, receipt.warnings);
+    hub.stop().await;
+}
+
+/// The compact form (totals by catalogue position) is stored as the named one is; a report
+/// packed against another catalogue is refused FAILED_PRECONDITION; a node sends by position to
+/// a hub of its catalogue and by name to a hub of another, and both arrive whole.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn totals_by_catalogue_position_are_stored_as_named_ones_are() {
+    let hub = TestHub::start().await;
+    let mut client = hub.client().await;
+    let catalogue = Catalogue::builtin();
+    let reordered = pingan_domain::fixtures::reordered_catalogue();
+    assert_ne!(reordered.fingerprint(), catalogue.fingerprint());
+    let ping = client.ping(pb::PingRequest {}).await.unwrap().into_inner();
+    assert_eq!(ping.catalogue, catalogue.fingerprint());
+
+    let named = vec![
+        value("disputes.mediated", 4),
+        value("disputes.resolved", 3),
+        value("cases.fraud", 2),
+    ];
+    let totals = |area: &str| {
+        let stored = hub.current(area, "2026-10").expect("stored");
+        stored
+            .values
+            .iter()
+            .map(|v| (v.metric.clone(), v.total))
+            .collect::<Vec<_>>()
+    };
+    let expected: Vec<(String, Option<i64>)> = [
+        ("cases.fraud", 2),
+        ("disputes.mediated", 4),
+        ("disputes.resolved", 3),
+    ]
+    .iter()
+    .map(|(m, t)| (m.to_string(), Some(*t)))
+    .collect();
+
+    let mut r = report(VILLAGE, "2026-10", named.clone());
+    pingan_domain::pack(&mut r, &catalogue);
+    assert!(r.values.is_empty() && r.packed.is_some());
+    let receipt = client.submit(r.clone()).await.unwrap().into_inner();
+    assert_eq!((receipt.revision, receipt.duplicate), (1, false));
+    assert_eq!(totals(VILLAGE), expected);
+    // the same submission sent again by name is the same report: its original receipt
+    let mut again = r.clone();
+    pingan_domain::unpack(&mut again, &catalogue);
+    assert_eq!(again.values.len(), 3);
+    let dup = client.submit(again).await.unwrap().into_inner();
+    assert_eq!((dup.revision, dup.duplicate), (1, true));
+
+    // positions taken from another catalogue are not read: refused as such, nothing stored
+    let mut other = report(OTHER_VILLAGE, "2026-10", named.clone());
+    pingan_domain::pack(&mut other, &reordered);
+    let err = client.submit(other).await.unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    assert!(
+        err.message().contains(PACKED_CATALOGUE_DIFFERS),
+        "{}",
+        err.message()
+    );
+    assert_eq!(hub.revision_count(), 1);
+
+    // a node's outbox: by position to a hub of its catalogue, by name to one of another
+    for (village, node_catalogue, by_position) in [
+        (OTHER_VILLAGE, Catalogue::builtin(), true),
+        ("510722101004", reordered, false),
+    ] {
+        let outbox_dir = tempfile::tempdir().unwrap();
+        let mut outbox = Outbox::open(outbox_dir.path()).unwrap();
+        outbox
+            .enqueue(&[report(village, "2026-10", named.clone())])
+            .unwrap();
+        let mut deliverer =
+            Deliverer::new(hub.url.clone(), Duration::from_secs(5)).with_catalogue(node_catalogue);
+        let pass = deliverer.pass(&mut outbox).await.unwrap();
+        assert_eq!((pass.delivered, pass.parked, pass.retry), (1, 0, None));
+        assert_eq!(deliverer.sends_by_position(), by_position, "{village}");
+        assert_eq!(totals(village), expected, "{village}");
+    }
+    hub.stop().await;
+}
+
+/// A hub restarted with its catalogue's metrics in another order while a node stays connected:
+/// the node's next report, sent by the old positions, is refused as such, and the node sends it
+/// again by name in the same pass; nothing is parked or lost.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_sends_by_name_when_the_hubs_catalogue_changed_under_its_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("hub");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let start = |listener, catalogue| {
+        TestHub::start_with_catalogue(
+            listener,
+            &data,
+            pingan_tests::store_for(&data),
+            test_clock(),
+            pingan_domain::fixtures::santai_areas(),
+            catalogue,
+        )
+    };
+    let hub = start(listener, Catalogue::builtin()).await;
+    let outbox_dir = tempfile::tempdir().unwrap();
+    let mut outbox = Outbox::open(outbox_dir.path()).unwrap();
+    let mut deliverer = Deliverer::new(hub.url.clone(), Duration::from_secs(5))
+        .with_catalogue(Catalogue::builtin());
+    let first = report(VILLAGE, "2026-10", vec![value("cases.fraud", 1)]);
+    outbox.enqueue(&[first]).unwrap();
+    let pass = deliverer.pass(&mut outbox).await.unwrap();
+    assert_eq!((pass.delivered, pass.parked, pass.retry), (1, 0, None));
+    assert!(deliverer.sends_by_position());
+    hub.stop().await;
+
+    let listener = tokio::net::TcpListener::bind(addr).await.unwrap();
+    let hub = start(listener, pingan_domain::fixtures::reordered_catalogue()).await;
+    let second = report(
+        OTHER_VILLAGE,
+        "2026-10",
+        vec![value("cases.fraud", 2), value("disputes.mediated", 5)],
+    );
+    outbox.enqueue(&[second]).unwrap();
+    // the connection comes back by itself (no retry, no new Ping): the refusal turns positions off
+    let pass = deliverer.pass(&mut outbox).await.unwrap();
+    assert_eq!((pass.delivered, pass.parked, pass.retry), (1, 0, None));
+    assert!(!deliverer.sends_by_position());
+    let stored = hub.current(OTHER_VILLAGE, "2026-10").expect("stored");
+    let totals: Vec<_> = stored
+        .values
+        .iter()
+        .map(|v| (v.metric.as_str(), v.total))
+        .collect();
+    assert_eq!(
+        totals,
+        [("cases.fraud", Some(2)), ("disputes.mediated", Some(5))]
+    );
+    assert_eq!(hub.revision_count(), 2);
     hub.stop().await;
 }
 

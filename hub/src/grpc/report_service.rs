@@ -162,6 +162,8 @@ impl ReportService for Reports {
 
     async fn ping(&self, req: Request<pb::PingRequest>) -> Result<Response<pb::PingReply>, Status> {
         self.state.auth.identity(&self.state.store, &req)?;
-        Ok(Response::new(pb::PingReply {}))
+        Ok(Response::new(pb::PingReply {
+            catalogue: self.state.catalogue.fingerprint(),
+        }))
     }
 }
