@@ -272,9 +272,16 @@ try {
     return { code: data[0].code, x: box.left + (x0 + x) / 2, y: box.top + y };
   });
   await page.mouse.click(bar.x, bar.y);
-  // (a village has no areas below it to rank: its view says so, and that is the drawn state)
+  // a village: no areas below it to rank or map, its other panels drawn, no error shown
   await page.waitForFunction((c) => (document.body.dataset.ready || "").replace(/^failed:/, "").startsWith(c + "|"), bar.code);
-  result.chartDrill = { code: bar.code, ready: await page.evaluate(() => document.body.dataset.ready) };
+  result.chartDrill = await page.evaluate((code) => ({
+    code,
+    ready: document.body.dataset.ready,
+    error: document.getElementById("error").textContent,
+    rankingHidden: document.getElementById("compare").hidden,
+    mapHidden: document.getElementById("map-panel").hidden,
+    trendHidden: document.getElementById("trend").hidden,
+  }), bar.code);
   await page.screenshot({ path: join(artifacts, "02b-chart-drill.png"), fullPage: true });
 
   // on a projector (1920×1080): the first screen, larger

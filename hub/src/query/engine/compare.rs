@@ -143,7 +143,9 @@ impl Engine {
             (Some(l), _) => l,
             (None, Root::Nation) => top.level(),
             (None, Root::Area(area)) => area.level().child().ok_or_else(|| {
-                QueryError::BadRequest(format!("{area} is a village: it has no areas below it"))
+                QueryError::BadRequest(format!(
+                    "{area} 是村（社区）级区划，下面没有可排名的区域：请在上级区域比较"
+                ))
             })?,
         };
         // the areas of a level within a subtree are one range of the index's ids, in code order

@@ -373,6 +373,9 @@ async function render() {
   }
   if (seq !== renderSeq) return;
   for (const id of ["headline", "compare", "trend", "completeness", "breakdown", "departments", "assess"]) $(id).hidden = false;
+  // a village (村、社区) has no areas below it: nothing to rank or to map, and nothing wrong
+  const leaf = shown.area.length === 12;
+  if (leaf) for (const id of ["compare", "map-panel"]) $(id).hidden = true;
   renderArea(area);
   const trendPeriods = { month: 12, quarter: 8, year: 5, range: 12 }[$("period-kind").value];
   // a cumulative range trends by month, ending at its last month
@@ -382,13 +385,13 @@ async function render() {
   const figures = state.approved ? { approved: "1" } : {};
   const trendExtra = { periods: trendPeriods, period: trendPeriod, ...figures };
   const jobs = [
-    ["compare", figures, (t) => {
+    ...(leaf ? [] : [["compare", figures, (t) => {
       $("compare-title").textContent = t.title;
       renderRankChart($("compare-chart"), t);
       mapDrawn = renderMap(shown, t);
       renderTable($("compare-table"), t, { drill: true });
       renderNotes($("compare-notes"), t.notes);
-    }],
+    }]]),
     ["trend", trendExtra, (t) => {
       $("trend-title").textContent = t.title;
       renderChart($("trend-chart"), t);
