@@ -258,18 +258,20 @@ pub fn ingest_growth_markdown(grown: &[(u32, IngestResult)]) -> String {
          imported store and its saved rollups, opened by the hub in the benchmark's process. The \
          months submitted are new to every hub (the two before the dataset's; the empty hub's \
          are those of the ingest above).\n\n\
-         | months stored | unary Submit reports/s | Ping calls/s | Submit ÷ Ping | SubmitBatch reports/s | receipt p99 |\n\
-         |---:|---:|---:|---:|---:|---:|\n",
+         | months stored | unary Submit reports/s | Ping calls/s | Submit ÷ Ping | CPU per Submit / Ping | SubmitBatch reports/s | receipt p99 |\n\
+         |---:|---:|---:|---:|---:|---:|---:|\n",
     );
     let batch_rate = |r: &IngestResult| r.batch.as_ref().map_or(f64::NAN, BatchPass::reports_per_s);
     let mut slower = Vec::new();
     for (months, r) in grown {
+        let (cpu_submit, cpu_ping) = r.cpu_per_call_us();
         let _ = writeln!(
             out,
-            "| {months} | {:.0} | {:.0} | {:.0}% | {:.0} | {:.1} ms |",
+            "| {months} | {:.0} | {:.0} | {:.0}% | {cpu_submit:.0} / {cpu_ping:.0} µs ({:.2}×) | {:.0} | {:.1} ms |",
             r.reports_per_s(),
             r.pings_per_s(),
             100.0 * r.reports_per_s() / r.pings_per_s(),
+            cpu_submit / cpu_ping,
             batch_rate(r),
             quantile_ms(&r.latencies, 0.99)
         );
