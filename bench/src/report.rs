@@ -125,7 +125,6 @@ pub fn ingest_markdown(m: &Machine, registry: &str, r: &IngestResult) -> String 
         ],
         None => Vec::new(),
     };
-    let (cpu_submit, cpu_ping) = r.cpu_per_call_us();
     let rows: [Row<'_>; 11] = [
         ("reports acknowledged".into(), r.reports.to_string(), None),
         (
@@ -157,10 +156,7 @@ pub fn ingest_markdown(m: &Machine, registry: &str, r: &IngestResult) -> String 
         ),
         (
             "CPU per call, the process's every thread: Submit / Ping (÷)".into(),
-            format!(
-                "{cpu_submit:.0} / {cpu_ping:.0} µs ({:.2}×)",
-                cpu_submit / cpu_ping
-            ),
+            cpu_per_call(r),
             None,
         ),
         (
@@ -247,6 +243,16 @@ pub fn receipts_under_ranking_markdown(
 /// How the ingest's rate goes with the months already stored: the national month onto an
 /// empty hub (the ingest above) and onto hubs holding the dataset's first months. A rate falling
 /// below four fifths of the empty hub's is called out: the work per report is the same.
+/// The CPU time per `Submit` and per `Ping`, and their ratio; `—` where it was not read.
+fn cpu_per_call(r: &IngestResult) -> String {
+    let (submit, ping) = r.cpu_per_call_us();
+    if submit > 0.0 && ping > 0.0 {
+        format!("{submit:.0} / {ping:.0} µs ({:.2}×)", submit / ping)
+    } else {
+        "—".into()
+    }
+}
+
 pub fn ingest_growth_markdown(grown: &[(u32, IngestResult)]) -> String {
     let Some((_, empty)) = grown.first() else {
         return String::new();
@@ -264,14 +270,13 @@ pub fn ingest_growth_markdown(grown: &[(u32, IngestResult)]) -> String {
     let batch_rate = |r: &IngestResult| r.batch.as_ref().map_or(f64::NAN, BatchPass::reports_per_s);
     let mut slower = Vec::new();
     for (months, r) in grown {
-        let (cpu_submit, cpu_ping) = r.cpu_per_call_us();
         let _ = writeln!(
             out,
-            "| {months} | {:.0} | {:.0} | {:.0}% | {cpu_submit:.0} / {cpu_ping:.0} µs ({:.2}×) | {:.0} | {:.1} ms |",
+            "| {months} | {:.0} | {:.0} | {:.0}% | {} | {:.0} | {:.1} ms |",
             r.reports_per_s(),
             r.pings_per_s(),
             100.0 * r.reports_per_s() / r.pings_per_s(),
-            cpu_submit / cpu_ping,
+            cpu_per_call(r),
             batch_rate(r),
             quantile_ms(&r.latencies, 0.99)
         );
@@ -627,6 +632,9 @@ mod tests {
             elapsed: Duration::from_secs(secs),
             pings,
             ping_elapsed: Duration::from_secs(1),
+            // 90 µs of CPU a Submit, 45 a Ping
+            cpu: Duration::from_micros(reports * 90),
+            ping_cpu: Duration::from_micros(pings * 45),
             latencies: vec![Duration::from_millis(80), Duration::from_millis(150)],
             batch: Some(BatchPass {
                 reports: batch,
@@ -645,7 +653,7 @@ mod tests {
         ]);
         // 10,000/s against 26,000 Pings in the same run: 38%, within four fifths of 40%
         assert!(
-            steady.contains("| 24 | 10000 | 26000 | 38% | 44000 | 150.0 ms |"),
+            steady.contains("| 24 | 10000 | 26000 | 38% | 90 / 45 µs (2.00×) | 44000 | 150.0 ms |"),
             "{steady}"
         );
         assert!(steady.contains("No rate falls"), "{steady}");

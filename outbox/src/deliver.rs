@@ -144,7 +144,7 @@ impl Deliverer {
             };
             let packing = self.catalogue.as_deref().filter(|_| self.packing);
             let (results, stopped) = send(client, &pending, packing).await;
-            let mut retry = settle(outbox, &pending, &results, &mut pass)?;
+            let mut retry = settle(outbox, &pending, &results, packing.is_some(), &mut pass)?;
             if packing.is_some()
                 && retry
                     .as_deref()
@@ -305,11 +305,13 @@ async fn send(
 
 /// Records the answers in order: receipts mark reports delivered, refusals park them. Stops at
 /// the first answer that calls for a retry (returned), which leaves that report and the ones
-/// after it pending.
+/// after it pending: a retryable code, or, when the reports went by catalogue position
+/// (`packed`), a hub whose catalogue is not the one they were packed against.
 fn settle(
     outbox: &mut Outbox,
     pending: &[PendingReport],
     results: &[pb::BatchResult],
+    packed: bool,
     pass: &mut Pass,
 ) -> Result<Option<String>, OutboxError> {
     let mut delivered = Vec::new();
@@ -326,7 +328,7 @@ fn settle(
             Some(pb::batch_result::Outcome::Receipt(r)) => delivered.push((p.seq, r.clone())),
             Some(pb::batch_result::Outcome::Rejection(rej))
                 if is_retryable(Code::from(rej.code))
-                    || rej.message.contains(PACKED_CATALOGUE_DIFFERS) =>
+                    || (packed && rej.message.contains(PACKED_CATALOGUE_DIFFERS)) =>
             {
                 retry = Some(rej.message.clone());
                 break;

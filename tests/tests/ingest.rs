@@ -338,6 +338,30 @@ async fn totals_by_catalogue_position_are_stored_as_named_ones_are() {
         assert_eq!(deliverer.sends_by_position(), by_position, "{village}");
         assert_eq!(totals(village), expected, "{village}");
     }
+    // a report that sits in an outbox already packed against another catalogue (not this
+    // node's doing) is refused for good and parked with the reason, not retried for ever
+    let outbox_dir = tempfile::tempdir().unwrap();
+    let mut outbox = Outbox::open(outbox_dir.path()).unwrap();
+    let mut foreign = report("510722101005", "2026-10", named.clone());
+    pingan_domain::pack(
+        &mut foreign,
+        &pingan_domain::fixtures::reordered_catalogue(),
+    );
+    outbox.enqueue(std::slice::from_ref(&foreign)).unwrap();
+    let pass = Deliverer::new(hub.url.clone(), Duration::from_secs(5))
+        .pass(&mut outbox)
+        .await
+        .unwrap();
+    assert_eq!((pass.delivered, pass.parked, pass.retry), (0, 1, None));
+    let entry = outbox.get(&foreign.submission_id).unwrap().unwrap();
+    assert_eq!(entry.state, EntryState::Failed);
+    assert!(
+        entry.last_error.as_deref().is_some_and(
+            |e| e.contains("FailedPrecondition") && e.contains(PACKED_CATALOGUE_DIFFERS)
+        ),
+        "{:?}",
+        entry.last_error
+    );
     hub.stop().await;
 }
 
