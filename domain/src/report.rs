@@ -1362,6 +1362,11 @@ mod tests {
         p.metrics
             .push(catalogue.metric_slot("patrol.hours").unwrap() as u32);
         p.totals.push(-3);
+        p.metrics.push(u32::MAX);
+        p.totals.push(1);
+        p.metrics
+            .push(catalogue.metric_slot("patrol.sessions").unwrap() as u32);
+        p.totals.push(i64::MAX);
         bad.values.push(value("cases.fraud", Some(7), &[]));
         let e = check(&bad).unwrap_err();
         assert!(!e.catalogue_differs());
@@ -1369,6 +1374,8 @@ mod tests {
         for f in [
             "packed.metrics[2]",
             "values[patrol.hours].total",
+            "packed.metrics[4]",
+            "values[patrol.sessions].total",
             "values[cases.fraud]",
         ] {
             assert!(fields.contains(&f), "{f} missing from {fields:?}");
