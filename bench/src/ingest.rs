@@ -122,6 +122,8 @@ pub struct IngestResult {
     pub store_bytes: u64,
     /// With `batch`: the `SubmitBatch` pass.
     pub batch: Option<BatchPass>,
+    /// The writer's waits for the rollups' lock over the unary pass, one per committed group.
+    pub lock_waits: pingan_hub::query::WaitsSeen,
 }
 
 impl IngestResult {
@@ -195,9 +197,11 @@ fn report_of(
         .enumerate()
         .filter_map(|(at, (v, m))| v.map(|total| (at, m, total)));
     let (values, packed) = if cfg.packed {
+        let width = catalogue.metrics().len();
         let mut packed = pb::PackedValues {
             catalogue: catalogue.fingerprint(),
-            ..Default::default()
+            metrics: Vec::with_capacity(width),
+            totals: Vec::with_capacity(width),
         };
         for (at, _, total) in given {
             packed.metrics.push(at as u32);
@@ -816,7 +820,8 @@ pub async fn run(
     );
     let rankings = cfg
         .rank_during
-        .then(|| spawn_rankings(engine, cfg.month, done.clone()));
+        .then(|| spawn_rankings(engine.clone(), cfg.month, done.clone()));
+    let waits_before = engine.lock_waits();
     let counters = Arc::new(Counters::default());
     let cpu_before = process_cpu();
     let elapsed = submit_all(
@@ -830,6 +835,7 @@ pub async fn run(
     )
     .await?;
     let cpu = process_cpu().saturating_sub(cpu_before);
+    let lock_waits = engine.lock_waits().since(&waits_before);
     done.store(true, Ordering::Relaxed);
     probe.await??;
     let rankings = match rankings {
@@ -879,6 +885,7 @@ pub async fn run(
         rankings,
         store_bytes: store_bytes(&store, &data)?,
         batch,
+        lock_waits,
     })
 }
 

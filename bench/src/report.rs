@@ -237,7 +237,40 @@ pub fn receipts_under_ranking_markdown(
         quiet.reports_per_s(),
         ranked.reports_per_s()
     );
+    let waits = |r: &IngestResult| {
+        format!(
+            "≤ {} / ≤ {} (longest {})",
+            micros(r.lock_waits.quantile_us(0.5)),
+            micros(r.lock_waits.quantile_us(0.99)),
+            micros(r.lock_waits.longest_us)
+        )
+    };
+    let _ = writeln!(
+        out,
+        "| the writer's wait for the rollups' lock, p50 / p99 (one per committed group: {} / {} groups) | {} | {} | | |",
+        quiet.lock_waits.count(),
+        ranked.lock_waits.count(),
+        waits(quiet),
+        waits(ranked),
+    );
+    let _ = writeln!(
+        out,
+        "\nThe receipts' p99 ratio is mostly the CPU the rankings take (a core's worth of the two, \
+         with {} × {} submissions always in flight: fewer reports a second, each waiting longer); \
+         the lock's own share is the writer's wait above (a power of two of µs, at most twice the \
+         true figure), before it applies each group and sends its receipts.",
+        quiet.nodes, quiet.in_flight
+    );
     out
+}
+
+/// A time in µs as a reader takes it in: µs below a millisecond, else ms.
+fn micros(us: u64) -> String {
+    if us < 1000 {
+        format!("{us} µs")
+    } else {
+        format!("{:.1} ms", us as f64 / 1000.0)
+    }
 }
 
 /// How the ingest's rate goes with the months already stored: the national month onto an
@@ -643,6 +676,13 @@ mod tests {
             }),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn times_in_micros_read_as_micros_or_millis() {
+        assert_eq!(micros(0), "0 µs");
+        assert_eq!(micros(512), "512 µs");
+        assert_eq!(micros(8192), "8.2 ms");
     }
 
     #[test]

@@ -15,6 +15,7 @@ use crate::{
     access::{authz::Action, tls::Identity},
     error::HubError,
     state::HubState,
+    store::Sent,
 };
 
 /// How many reports of one batch stream are validated and waiting for a commit at once.
@@ -48,6 +49,7 @@ async fn accept(
     report: pb::Report,
     sender: String,
     id: Option<&Identity>,
+    sent: Sent,
 ) -> Result<pb::Receipt, Status> {
     // authorization first, from the certificate: a report for someone else's area is refused
     // whatever else is wrong with it (an unparsable area is the validator's to name)
@@ -92,7 +94,7 @@ async fn accept(
     let department = valid.department.clone().map(|d| (d, valid.period));
     let receipt = state
         .store
-        .write(valid, sender, state.clock.now_ms())
+        .write_sent(valid, sender, state.clock.now_ms(), sent)
         .await
         .map_err(HubError::from)?;
     if let Some((d, period)) = department {
@@ -108,7 +110,15 @@ impl ReportService for Reports {
     async fn submit(&self, req: Request<pb::Report>) -> Result<Response<pb::Receipt>, Status> {
         let id = self.state.auth.identity(&self.state.store, &req)?;
         let sender = sender_of(&req, id.as_ref());
-        match accept(&self.state, req.into_inner(), sender, id.as_ref()).await {
+        match accept(
+            &self.state,
+            req.into_inner(),
+            sender,
+            id.as_ref(),
+            Sent::Alone,
+        )
+        .await
+        {
             Ok(receipt) => {
                 tracing::debug!(
                     revision = receipt.revision,
@@ -142,13 +152,14 @@ impl ReportService for Reports {
                 async move {
                     let report = item?;
                     let submission_id = report.submission_id.clone();
-                    let outcome = match accept(&state, report, sender, id.as_ref()).await {
-                        Ok(receipt) => pb::batch_result::Outcome::Receipt(receipt),
-                        Err(status) => pb::batch_result::Outcome::Rejection(pb::Rejection {
-                            code: status.code() as i32,
-                            message: status.message().to_owned(),
-                        }),
-                    };
+                    let outcome =
+                        match accept(&state, report, sender, id.as_ref(), Sent::InBatch).await {
+                            Ok(receipt) => pb::batch_result::Outcome::Receipt(receipt),
+                            Err(status) => pb::batch_result::Outcome::Rejection(pb::Rejection {
+                                code: status.code() as i32,
+                                message: status.message().to_owned(),
+                            }),
+                        };
                     Ok(pb::BatchResult {
                         submission_id,
                         outcome: Some(outcome),

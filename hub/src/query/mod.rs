@@ -12,7 +12,7 @@ pub mod layout;
 pub mod snapshot;
 pub(crate) mod table;
 
-pub use engine::Engine;
+pub use engine::{Engine, WaitsSeen};
 pub use pingan_domain::deadline::Deadlines;
 pub use pingan_domain::question::{
     AssessQuery, CompareQuery, CompletenessQuery, DepartmentsQuery, Figures, NATION, Paging,

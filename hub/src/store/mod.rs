@@ -112,6 +112,15 @@ pub struct Prior {
 pub type CommitHook = Arc<dyn Fn(&[Committed]) + Send + Sync>;
 
 /// The store: a handle to the writer thread, and where readers connect.
+/// How a report came to be written: alone (unary `Submit`), or as one of many (a batch stream,
+/// an import). Under the load of many reports sent alone at once, the writer waits a moment for
+/// more before committing (writer.rs, `gather`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sent {
+    Alone,
+    InBatch,
+}
+
 #[derive(Debug)]
 pub struct Store {
     at: StoreAt,
@@ -397,6 +406,17 @@ impl Store {
         sender: String,
         now_ms: i64,
     ) -> Result<pingan_domain::Receipt, StoreError> {
+        self.write_sent(report, sender, now_ms, Sent::InBatch).await
+    }
+
+    /// [`Store::write`] of a report that came as `sent`.
+    pub async fn write_sent(
+        &self,
+        report: ValidReport,
+        sender: String,
+        now_ms: i64,
+        sent: Sent,
+    ) -> Result<pingan_domain::Receipt, StoreError> {
         let jobs = self
             .jobs
             .lock()
@@ -406,6 +426,7 @@ impl Store {
         let (reply, answer) = oneshot::channel();
         jobs.send(Job {
             report,
+            one_by_one: sent == Sent::Alone,
             sender,
             now_ms,
             reply,

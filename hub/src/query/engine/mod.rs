@@ -18,6 +18,9 @@ mod forward;
 mod load;
 mod rollup;
 mod trend;
+mod waits;
+
+pub use waits::WaitsSeen;
 
 use std::{
     collections::HashMap,
@@ -174,6 +177,8 @@ pub struct Engine {
     distrusted: std::sync::atomic::AtomicBool,
     /// Villages' figures a question read, until a revision of their period commits.
     leaf_cache: Mutex<columns::LeafCache>,
+    /// How long the writer waited for `cube` before applying each committed group.
+    lock_waits: waits::LockWaits,
 }
 
 /// A span's periods with their slabs and expected reporters looked up once, for questions that
@@ -311,6 +316,7 @@ impl Engine {
             loaded: Mutex::new(Loaded::default()),
             distrusted: std::sync::atomic::AtomicBool::new(false),
             leaf_cache: Mutex::default(),
+            lock_waits: Default::default(),
         }
     }
 
@@ -343,7 +349,9 @@ impl Engine {
     /// Applies committed revisions (the store's commit hook).
     pub fn apply(&self, committed: &[Committed]) {
         {
+            let asked = std::time::Instant::now();
             let mut cube = self.cube.write().unwrap_or_else(PoisonError::into_inner);
+            self.lock_waits.record(asked.elapsed());
             for c in committed {
                 cube.apply(
                     c,
@@ -358,6 +366,12 @@ impl Engine {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .committed(periods.into_iter());
+    }
+
+    /// The writer's waits for the rollups' lock so far, one per committed group applied:
+    /// what questions running meanwhile held the receipts up (benchmark `receipts-under-ranking`).
+    pub fn lock_waits(&self) -> WaitsSeen {
+        self.lock_waits.seen()
     }
 
     /// Whether a report of an office of `level` for `p` waits for review (审核) before it
