@@ -426,7 +426,7 @@ impl Store {
         let (reply, answer) = oneshot::channel();
         jobs.send(Job {
             report,
-            one_by_one: sent == Sent::Alone,
+            sent,
             sender,
             now_ms,
             reply,

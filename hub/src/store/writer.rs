@@ -10,7 +10,7 @@ use pingan_domain::{Receipt, ValidReport};
 use tokio::sync::{mpsc, oneshot};
 
 use super::{
-    CommitHook, Committed, MAX_REVISIONS, Prior, StoreError,
+    CommitHook, Committed, MAX_REVISIONS, Prior, Sent, StoreError,
     compact::{self, FastMap, Names, ValueKeys},
     db::{Arg, Db, DbError, Row, args},
     locks::Locks,
@@ -31,8 +31,8 @@ pub(super) const MAX_GROUP: usize = 2048;
 
 pub(super) struct Job {
     pub(super) report: ValidReport,
-    /// Sent alone (unary `Submit`), not as one of a batch's reports.
-    pub(super) one_by_one: bool,
+    /// Alone (unary `Submit`) or as one of many.
+    pub(super) sent: Sent,
     pub(super) sender: String,
     pub(super) now_ms: i64,
     pub(super) reply: oneshot::Sender<Result<Receipt, StoreError>>,
@@ -125,7 +125,7 @@ pub(super) fn run_writer(
             &mut rx,
             (one_by_one >= GATHER_WHEN).then_some(&GATHERING),
         );
-        one_by_one = group.iter().filter(|j| j.one_by_one).count();
+        one_by_one = group.iter().filter(|j| j.sent == Sent::Alone).count();
         // the locks are held while the group is written: a lock is set before it or after it
         let held = locks.lock().expect("not poisoned");
         let written = write_group(&conn, &group, &mut numbered, &held, keep);
@@ -679,7 +679,7 @@ mod tests {
     use super::*;
 
     /// A job of report `g{i}` (validated once: the catalogue and registry are built each time).
-    fn job(i: usize, one_by_one: bool) -> Job {
+    fn job(i: usize, sent: Sent) -> Job {
         static REPORT: std::sync::OnceLock<ValidReport> = std::sync::OnceLock::new();
         let mut report = REPORT
             .get_or_init(|| valid_of("g", "510722101002", "2026-10", 1))
@@ -687,7 +687,7 @@ mod tests {
         report.submission_id = format!("g{i}");
         Job {
             report,
-            one_by_one,
+            sent,
             sender: "t".into(),
             now_ms: 0,
             reply: oneshot::channel().0,
@@ -702,9 +702,13 @@ mod tests {
         for gathering in [false, true] {
             let (tx, mut rx) = mpsc::channel(4096);
             for i in 1..=5 {
-                tx.try_send(job(i, true)).unwrap();
+                tx.try_send(job(i, Sent::Alone)).unwrap();
             }
-            let group = gather(job(0, true), &mut rx, gathering.then_some(&GATHERING));
+            let group = gather(
+                job(0, Sent::Alone),
+                &mut rx,
+                gathering.then_some(&GATHERING),
+            );
             let ids: Vec<_> = group
                 .iter()
                 .map(|j| j.report.submission_id.as_str())
@@ -715,10 +719,10 @@ mod tests {
         // a group never holds more than MAX_GROUP, gathering or not; the rest waits its turn
         let (tx, mut rx) = mpsc::channel(4096);
         for i in 1..MAX_GROUP + 10 {
-            tx.try_send(job(i, false)).unwrap();
+            tx.try_send(job(i, Sent::InBatch)).unwrap();
         }
         assert_eq!(
-            gather(job(0, false), &mut rx, Some(&GATHERING)).len(),
+            gather(job(0, Sent::InBatch), &mut rx, Some(&GATHERING)).len(),
             MAX_GROUP
         );
         assert_eq!(rx.len(), 10);
@@ -732,7 +736,7 @@ mod tests {
         let (tx, mut rx) = mpsc::channel(4096);
         let sender = std::thread::spawn(move || {
             for i in 1..=400 {
-                tx.blocking_send(job(i, true)).unwrap();
+                tx.blocking_send(job(i, Sent::Alone)).unwrap();
             }
             tx
         });
@@ -742,7 +746,7 @@ mod tests {
             quiet: usize::MAX,
             enough: 100,
         };
-        let group = gather(job(0, true), &mut rx, Some(&patient));
+        let group = gather(job(0, Sent::Alone), &mut rx, Some(&patient));
         let _tx = sender.join().unwrap();
         assert!(group.len() >= 100, "{}", group.len());
         let ids: Vec<_> = group
@@ -778,7 +782,7 @@ mod tests {
                 .into_iter()
                 .map(|report| Job {
                     report,
-                    one_by_one: false,
+                    sent: Sent::InBatch,
                     sender: "pingan://node/510722".into(),
                     now_ms: 1_000,
                     reply: oneshot::channel().0,
@@ -852,7 +856,7 @@ mod tests {
                         "2026-10",
                         i64::from(group),
                     ),
-                    one_by_one: false,
+                    sent: Sent::InBatch,
                     sender: "pingan://node/510722".into(),
                     now_ms: 1_000 + i64::from(group),
                     reply: oneshot::channel().0,
