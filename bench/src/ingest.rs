@@ -38,8 +38,18 @@ pub struct IngestConfig {
     pub in_flight: usize,
     /// Submit only this many reports (spread over the provinces); `None`: every reporter.
     pub limit: Option<usize>,
-    /// How long the `Ping` baseline runs.
+    /// How long the `Ping` baseline runs, in all: split into [`rounds`](Self::rounds) + 1
+    /// windows, one before the unary pass, one after each of its parts.
     pub ping_for: Duration,
+    /// The unary pass in this many parts, with a `Ping` window before the first and after each:
+    /// the two rates are compared under the same machine (on a VM whose speed drifts from
+    /// minute to minute, a `Ping` measured only before a 30 s pass is not).
+    pub rounds: usize,
+    /// Reports a second offered in all (open loop): the n-th report of a part leaves at
+    /// `n / pace` seconds after the part starts whether or not earlier receipts have come (many
+    /// offices, each sending on its own), and its latency counts from then. `None`: closed loop,
+    /// each submitter sends its next report when its receipt comes.
+    pub pace: Option<f64>,
     /// Freshness probes taken during the ingest (at most; one every 50 ms).
     pub probes: usize,
     pub seed: u64,
@@ -69,6 +79,8 @@ impl Default for IngestConfig {
             in_flight: 32,
             limit: None,
             ping_for: Duration::from_secs(5),
+            rounds: 4,
+            pace: None,
             probes: 200,
             seed: 20261123,
             rank_during: false,
@@ -122,6 +134,9 @@ pub struct IngestResult {
     pub store_bytes: u64,
     /// With `batch`: the `SubmitBatch` pass.
     pub batch: Option<BatchPass>,
+    /// Each part of the unary pass: its Submit rate ÷ the mean of the `Ping` rates of the
+    /// windows before and after it.
+    pub round_ratios: Vec<f64>,
     /// The writer's waits for the rollups' lock over the unary pass, one per committed group.
     pub lock_waits: pingan_hub::query::WaitsSeen,
 }
@@ -447,9 +462,10 @@ fn channel(pki: &Path, url: &str, who: &str) -> anyhow::Result<Channel> {
 
 /// `Ping` on every connection with the ingest's concurrency for `cfg.ping_for`: how many, how
 /// long it took, and each one's latency (sorted).
-async fn ping_baseline(
+async fn ping_window(
     channels: &[Channel],
     cfg: &IngestConfig,
+    window: Duration,
     fingerprint: u64,
 ) -> anyhow::Result<(u64, Duration, Vec<Duration>)> {
     let pings = Arc::new(AtomicU64::new(0));
@@ -462,7 +478,7 @@ async fn ping_baseline(
                 ch.clone(),
                 pings.clone(),
                 ping_lat.clone(),
-                started + cfg.ping_for,
+                started + window,
             );
             tasks.push(tokio::spawn(async move {
                 let mut client = pb::report_service_client::ReportServiceClient::new(ch);
@@ -490,6 +506,37 @@ async fn ping_baseline(
     Ok((pings.load(Ordering::Relaxed), elapsed, sorted(&ping_lat)))
 }
 
+/// The `Ping` windows of a run, added up.
+#[derive(Default)]
+struct Pinged {
+    pings: u64,
+    elapsed: Duration,
+    latencies: Vec<Duration>,
+    cpu: Duration,
+    /// Each window's calls/s.
+    rates: Vec<f64>,
+}
+
+impl Pinged {
+    /// Pings for `window` and adds it up.
+    async fn window(
+        &mut self,
+        channels: &[Channel],
+        cfg: &IngestConfig,
+        window: Duration,
+        fingerprint: u64,
+    ) -> anyhow::Result<()> {
+        let cpu_before = process_cpu();
+        let (pings, elapsed, latencies) = ping_window(channels, cfg, window, fingerprint).await?;
+        self.cpu += process_cpu().saturating_sub(cpu_before);
+        self.pings += pings;
+        self.elapsed += elapsed;
+        self.latencies.extend(latencies);
+        self.rates.push(pings as f64 / elapsed.as_secs_f64());
+        Ok(())
+    }
+}
+
 /// How often the freshness probe's viewer asks again until its report shows.
 const PROBE_POLL: Duration = Duration::from_millis(2);
 
@@ -503,14 +550,17 @@ fn spawn_probe(
     probe_villages: Vec<AreaCode>,
     catalogue: Arc<Catalogue>,
     cfg: IngestConfig,
-    done: Arc<AtomicBool>,
+    phase: Arc<Phase>,
     freshness: Arc<Mutex<Vec<Duration>>>,
 ) -> tokio::task::JoinHandle<anyhow::Result<()>> {
     tokio::spawn(async move {
         let mut queries = pb::query_service_client::QueryServiceClient::new(viewer);
         let mut reports = pb::report_service_client::ReportServiceClient::new(node);
         for village in probe_villages {
-            if done.load(Ordering::Relaxed) {
+            while phase.paused() {
+                tokio::time::sleep(PAUSED).await;
+            }
+            if phase.done.load(Ordering::Relaxed) {
                 break;
             }
             let r = report(&catalogue, &cfg, village);
@@ -544,13 +594,31 @@ fn spawn_probe(
     })
 }
 
+/// Where a run is, for the probe and the rankings beside the unary pass: they stay out of the
+/// `Ping` windows between its parts, and stop when it is `done`.
+#[derive(Default)]
+struct Phase {
+    submitting: AtomicBool,
+    done: AtomicBool,
+}
+
+impl Phase {
+    /// Between two parts of the unary pass.
+    fn paused(&self) -> bool {
+        !self.submitting.load(Ordering::Relaxed) && !self.done.load(Ordering::Relaxed)
+    }
+}
+
+/// How often the probe and the rankings look whether the unary pass goes on.
+const PAUSED: Duration = Duration::from_millis(5);
+
 /// With [`IngestConfig::rank_during`]: every township of the registry ranked on 万人发案率 for
-/// the month, again and again until `done`, on a blocking thread as the hub runs questions;
-/// each ranking's time.
+/// the month, again and again while `submitting` until `done`, on a blocking thread as the hub
+/// runs questions; each ranking's time.
 fn spawn_rankings(
     engine: Arc<pingan_hub::query::Engine>,
     month: Period,
-    done: Arc<AtomicBool>,
+    phase: Arc<Phase>,
 ) -> tokio::task::JoinHandle<anyhow::Result<Vec<Duration>>> {
     tokio::task::spawn_blocking(move || {
         let q = pingan_hub::query::CompareQuery {
@@ -567,7 +635,11 @@ fn spawn_rankings(
             as_columns: false,
         };
         let mut times = Vec::new();
-        while !done.load(Ordering::Relaxed) {
+        while !phase.done.load(Ordering::Relaxed) {
+            if phase.paused() {
+                std::thread::sleep(PAUSED);
+                continue;
+            }
             let t = Instant::now();
             engine
                 .compare(&q)
@@ -608,10 +680,11 @@ struct Counters {
     latencies: Mutex<Vec<Duration>>,
 }
 
-/// Submits every queued report with `in_flight` submissions per connection, each waiting for
-/// its receipt; `progress` about once a second. Returns how long it took.
+/// Submits the queued reports (each with its place in the whole queue) with `in_flight`
+/// submissions per connection, each waiting for its receipt; `progress` about once a second
+/// with the reports acknowledged so far and these queued. Returns how long it took.
 async fn submit_all(
-    queue: Vec<(usize, AreaCode)>,
+    queue: Vec<(usize, (usize, AreaCode))>,
     prepared: &Arc<Prepared>,
     channels: &[Channel],
     catalogue: &Arc<Catalogue>,
@@ -637,12 +710,21 @@ async fn submit_all(
             let mut mine = Vec::new();
             loop {
                 let next = queue.lock().expect("not poisoned").next();
-                let Some((i, (node, code))) = next else { break };
+                let Some((nth, (i, (node, code)))) = next else {
+                    break;
+                };
                 let mut client =
                     pb::report_service_client::ReportServiceClient::new(clients[node].clone());
                 let r = prepared.report(&catalogue, &cfg, 0, i, code);
                 let n = values_in(&r);
-                let t = Instant::now();
+                let t = match cfg.pace {
+                    Some(pace) => {
+                        let turn = started + Duration::from_secs_f64(nth as f64 / pace);
+                        tokio::time::sleep_until(turn.into()).await;
+                        turn
+                    }
+                    None => Instant::now(),
+                };
                 client.submit(r).await?;
                 mine.push(t.elapsed());
                 counters.values.fetch_add(n, Ordering::Relaxed);
@@ -802,12 +884,14 @@ pub async fn run(
         .keys()
         .map(|p| channel(&pki, &url, &format!("node-{p}")))
         .collect::<anyhow::Result<_>>()?;
-    let cpu_before = process_cpu();
-    let (pings, ping_elapsed, ping_latencies) =
-        ping_baseline(&channels, cfg, catalogue.fingerprint()).await?;
-    let ping_cpu = process_cpu().saturating_sub(cpu_before);
+    let rounds = cfg.rounds.max(1);
+    let window = cfg.ping_for / (rounds as u32 + 1);
+    let mut pinged = Pinged::default();
+    pinged
+        .window(&channels, cfg, window, catalogue.fingerprint())
+        .await?;
 
-    let done = Arc::new(AtomicBool::new(false));
+    let phase = Arc::new(Phase::default());
     let freshness = Arc::new(Mutex::new(Vec::new()));
     let probe = spawn_probe(
         channel(&pki, &url, &format!("viewer-{probe_province}"))?,
@@ -815,28 +899,43 @@ pub async fn run(
         probe_villages,
         catalogue.clone(),
         cfg.clone(),
-        done.clone(),
+        phase.clone(),
         freshness.clone(),
     );
     let rankings = cfg
         .rank_during
-        .then(|| spawn_rankings(engine.clone(), cfg.month, done.clone()));
+        .then(|| spawn_rankings(engine.clone(), cfg.month, phase.clone()));
     let waits_before = engine.lock_waits();
     let counters = Arc::new(Counters::default());
-    let cpu_before = process_cpu();
-    let elapsed = submit_all(
-        queue.clone(),
-        &prepared,
-        &channels,
-        &catalogue,
-        cfg,
-        &counters,
-        &mut progress,
-    )
-    .await?;
-    let cpu = process_cpu().saturating_sub(cpu_before);
+    let (mut elapsed, mut cpu) = (Duration::ZERO, Duration::ZERO);
+    let mut round_ratios = Vec::new();
+    let numbered: Vec<_> = queue.iter().copied().enumerate().collect();
+    let total = numbered.len() as u64;
+    for part in numbered.chunks(numbered.len().div_ceil(rounds).max(1)) {
+        let before = (counters.acked.load(Ordering::Relaxed), process_cpu());
+        phase.submitting.store(true, Ordering::Relaxed);
+        let took = submit_all(
+            part.to_vec(),
+            &prepared,
+            &channels,
+            &catalogue,
+            cfg,
+            &counters,
+            |acked, _| progress(acked, total),
+        )
+        .await?;
+        phase.submitting.store(false, Ordering::Relaxed);
+        cpu += process_cpu().saturating_sub(before.1);
+        elapsed += took;
+        pinged
+            .window(&channels, cfg, window, catalogue.fingerprint())
+            .await?;
+        let rate = (counters.acked.load(Ordering::Relaxed) - before.0) as f64 / took.as_secs_f64();
+        let around = &pinged.rates[pinged.rates.len() - 2..];
+        round_ratios.push(rate / ((around[0] + around[1]) / 2.0));
+    }
     let lock_waits = engine.lock_waits().since(&waits_before);
-    done.store(true, Ordering::Relaxed);
+    phase.done.store(true, Ordering::Relaxed);
     probe.await??;
     let rankings = match rankings {
         Some(r) => r.await??,
@@ -876,16 +975,20 @@ pub async fn run(
         values: counters.values.load(Ordering::Relaxed),
         elapsed,
         latencies: sorted(&counters.latencies),
-        pings,
-        ping_elapsed,
-        ping_latencies,
+        pings: pinged.pings,
+        ping_elapsed: pinged.elapsed,
+        ping_latencies: {
+            pinged.latencies.sort();
+            pinged.latencies
+        },
         cpu,
-        ping_cpu,
+        ping_cpu: pinged.cpu,
         freshness: sorted(&freshness),
         rankings,
         store_bytes: store_bytes(&store, &data)?,
         batch,
         lock_waits,
+        round_ratios,
     })
 }
 
@@ -928,6 +1031,10 @@ mod tests {
             r.reports
         );
         assert!(r.pings > 0 && r.ping_latencies.len() as u64 == r.pings);
+        // the unary pass in four parts, Ping windows around each: a ratio per part
+        assert_eq!(r.round_ratios.len(), 4);
+        assert!(r.round_ratios.iter().all(|&x| x > 0.0 && x.is_finite()));
+        assert!(r.ping_latencies.windows(2).all(|w| w[0] <= w[1]), "sorted");
         assert!(!r.freshness.is_empty());
         assert!(r.store_bytes > 0);
         assert!(r.latencies.windows(2).all(|w| w[0] <= w[1]), "sorted");
@@ -937,6 +1044,35 @@ mod tests {
         assert_eq!(batch.latencies.len(), 115);
         assert!(batch.values <= batch.reports * 26 && batch.values >= batch.reports * 22);
         assert!(batch.reports_per_s() > 0.0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_paced_ingest_sends_each_report_at_its_turn() {
+        let cfg = IngestConfig {
+            in_flight: 4,
+            limit: Some(60),
+            ping_for: Duration::from_millis(50),
+            rounds: 1,
+            pace: Some(100.0),
+            probes: 0,
+            batch: false,
+            ..Default::default()
+        };
+        let r = run(
+            pingan_domain::fixtures::santai_areas(),
+            Catalogue::builtin(),
+            &cfg,
+            |_, _| {},
+        )
+        .await
+        .expect("the ingest runs");
+        assert_eq!(r.reports, 60);
+        // the 60th leaves 0.59 s after the first, however fast the hub answers (a closed loop
+        // of 4 in flight takes a fraction of that here)
+        assert!(r.elapsed >= Duration::from_millis(590), "{:?}", r.elapsed);
+        assert!(r.reports_per_s() <= 102.0, "{}", r.reports_per_s());
+        assert_eq!(r.latencies.len(), 60);
+        assert!(r.batch.is_none());
     }
 
     #[test]

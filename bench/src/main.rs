@@ -377,15 +377,17 @@ fn all(args: AllArgs) -> anyhow::Result<()> {
     if !skip_ingest {
         eprintln!("== ingest: one national month over gRPC with mutual TLS");
         // one national month on a new store, with or without rankings asked beside it
-        let national_ingest = |rank_during: bool| -> anyhow::Result<ingest::IngestResult> {
-            let store = postgres
+        let store = || -> anyhow::Result<Option<StoreAt>> {
+            Ok(postgres
                 .map(|server| StoreAt::new_database(server, "pingan_bench_ingest", true))
                 .transpose()?
-                .map(StoreAt::Postgres);
+                .map(StoreAt::Postgres))
+        };
+        let national_ingest = |rank_during: bool| -> anyhow::Result<ingest::IngestResult> {
             ingest_once(
                 areas.clone(),
                 &ingest::IngestConfig {
-                    store,
+                    store: store()?,
                     rank_during,
                     ..Default::default()
                 },
@@ -396,7 +398,13 @@ fn all(args: AllArgs) -> anyhow::Result<()> {
         text.push('\n');
         eprintln!("== the same ingest with every township ranked in a loop beside it");
         let ranked = national_ingest(true)?;
-        text += &report::receipts_under_ranking_markdown(&machine, &registry, &result, &ranked);
+        let paced = paced_pair(&areas, &ingest::IngestConfig::default(), store)?;
+        text += &report::receipts_under_ranking_markdown(
+            &machine,
+            &registry,
+            (&result, &ranked),
+            (&paced.0, &paced.1),
+        );
         text.push('\n');
         eprintln!("== a node's backlog of {DRAIN_REPORTS} reports drained by pingan-node run");
         let drain_url = postgres
@@ -583,6 +591,45 @@ fn ingest_once(areas: Areas, cfg: &ingest::IngestConfig) -> anyhow::Result<inges
     Ok(result)
 }
 
+/// The steady load of the paced pair ([`paced_pair`]): a quarter of what the hub takes
+/// unary on these two cores, far above any real month's (665,000 villages over days).
+const PACE: f64 = 5_000.0;
+/// How many reports each run of the paced pair sends (20 s at [`PACE`]).
+const PACED_REPORTS: usize = 100_000;
+
+/// The same ingest at a steady [`PACE`] (open loop), alone and then with every township
+/// ranked in a loop beside it: what a question costs the receipts when the hub is not already
+/// full, which a closed loop at full load cannot show (there a ranking's CPU only lengthens
+/// the queue).
+/// `store` gives each run its own (`None`: SQLite in a temporary directory).
+fn paced_pair(
+    areas: &Areas,
+    cfg: &ingest::IngestConfig,
+    store: impl Fn() -> anyhow::Result<Option<StoreAt>>,
+) -> anyhow::Result<(ingest::IngestResult, ingest::IngestResult)> {
+    let paced = ingest::IngestConfig {
+        store: store()?,
+        pace: Some(PACE),
+        limit: Some(cfg.limit.map_or(PACED_REPORTS, |l| l.min(PACED_REPORTS))),
+        rounds: 1,
+        ping_for: std::time::Duration::from_millis(200),
+        batch: false,
+        ..cfg.clone()
+    };
+    eprintln!("== the ingest at a steady {PACE} reports/s, alone");
+    let quiet = ingest_once(areas.clone(), &paced)?;
+    eprintln!("== the same with every township ranked in a loop beside it");
+    let ranked = ingest_once(
+        areas.clone(),
+        &ingest::IngestConfig {
+            rank_during: true,
+            store: store()?,
+            ..paced
+        },
+    )?;
+    Ok((quiet, ranked))
+}
+
 /// `pingan-bench ingest`.
 fn ingest_only(run: &IngestRun, ping_seconds: u64, out: Option<PathBuf>) -> anyhow::Result<()> {
     let (areas, registry) = registry(&run.divisions)?;
@@ -601,17 +648,18 @@ fn receipts_under_ranking(run: &IngestRun, out: Option<PathBuf>) -> anyhow::Resu
     let quiet = ingest_once(areas.clone(), &cfg)?;
     eprintln!("== the same ingest with every township ranked in a loop beside it");
     let ranked = ingest_once(
-        areas,
+        areas.clone(),
         &ingest::IngestConfig {
             rank_during: true,
-            ..cfg
+            ..cfg.clone()
         },
     )?;
+    let paced = paced_pair(&areas, &cfg, || Ok(None))?;
     let text = report::receipts_under_ranking_markdown(
         &report::Machine::here(),
         &registry,
-        &quiet,
-        &ranked,
+        (&quiet, &ranked),
+        (&paced.0, &paced.1),
     );
     emit(&text, out.as_deref())?;
     Ok(())
