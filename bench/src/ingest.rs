@@ -680,42 +680,55 @@ struct Counters {
     latencies: Mutex<Vec<Duration>>,
 }
 
-/// Submits the queued reports (each with its place in the whole queue) with `in_flight`
-/// submissions per connection, each waiting for its receipt; `progress` about once a second
-/// with the reports acknowledged so far and these queued. Returns how long it took.
+/// The reports of `part` (each with its place in the whole queue) as their nodes hold them,
+/// ready to send: (connection index, report). Made before the part's clock starts, as a node's
+/// outbox holds its reports before it sends them; the load generator shares the hub's cores.
+fn ready(
+    prepared: &Prepared,
+    catalogue: &Catalogue,
+    cfg: &IngestConfig,
+    part: &[(usize, (usize, AreaCode))],
+) -> Vec<(usize, pb::Report)> {
+    part.iter()
+        .map(|&(i, (node, code))| (node, prepared.report(catalogue, cfg, 0, i, code)))
+        .collect()
+}
+
+/// Submits the reports with `in_flight` submissions per connection, each waiting for its
+/// receipt; `progress` about once a second with the reports acknowledged so far and these.
+/// Returns how long it took.
 async fn submit_all(
-    queue: Vec<(usize, (usize, AreaCode))>,
-    prepared: &Arc<Prepared>,
+    reports: Vec<(usize, pb::Report)>,
     channels: &[Channel],
-    catalogue: &Arc<Catalogue>,
     cfg: &IngestConfig,
     counters: &Arc<Counters>,
     progress: impl FnMut(u64, u64),
 ) -> anyhow::Result<Duration> {
-    let total = queue.len() as u64;
-    let queue = Arc::new(Mutex::new(queue.into_iter().enumerate()));
+    let total = reports.len() as u64;
+    let queue = Arc::new(Mutex::new(reports.into_iter().enumerate()));
     let clients: Arc<Vec<Channel>> = Arc::new(channels.to_vec());
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..channels.len() * cfg.in_flight {
-        let (clients, queue, catalogue, cfg, counters, prepared) = (
+        let (clients, queue, cfg, counters) = (
             clients.clone(),
             queue.clone(),
-            catalogue.clone(),
             cfg.clone(),
             counters.clone(),
-            prepared.clone(),
         );
         tasks.push(tokio::spawn(async move {
             let mut mine = Vec::new();
+            // this submitter's client of each connection, made when it first sends on it
+            let mut made: Vec<Option<pb::report_service_client::ReportServiceClient<Channel>>> =
+                vec![None; clients.len()];
             loop {
                 let next = queue.lock().expect("not poisoned").next();
-                let Some((nth, (i, (node, code)))) = next else {
+                let Some((nth, (node, r))) = next else {
                     break;
                 };
-                let mut client =
-                    pb::report_service_client::ReportServiceClient::new(clients[node].clone());
-                let r = prepared.report(&catalogue, &cfg, 0, i, code);
+                let client = made[node].get_or_insert_with(|| {
+                    pb::report_service_client::ReportServiceClient::new(clients[node].clone())
+                });
                 let n = values_in(&r);
                 let t = match cfg.pace {
                     Some(pace) => {
@@ -912,17 +925,12 @@ pub async fn run(
     let numbered: Vec<_> = queue.iter().copied().enumerate().collect();
     let total = numbered.len() as u64;
     for part in numbered.chunks(numbered.len().div_ceil(rounds).max(1)) {
+        let reports = ready(&prepared, &catalogue, cfg, part);
         let before = (counters.acked.load(Ordering::Relaxed), process_cpu());
         phase.submitting.store(true, Ordering::Relaxed);
-        let took = submit_all(
-            part.to_vec(),
-            &prepared,
-            &channels,
-            &catalogue,
-            cfg,
-            &counters,
-            |acked, _| progress(acked, total),
-        )
+        let took = submit_all(reports, &channels, cfg, &counters, |acked, _| {
+            progress(acked, total)
+        })
         .await?;
         phase.submitting.store(false, Ordering::Relaxed);
         cpu += process_cpu().saturating_sub(before.1);

@@ -607,3 +607,67 @@ async fn a_county_hub_given_the_national_divisions_holds_only_its_county() {
         "the saved rollups are a county's, not the nation's: {snapshot} bytes"
     );
 }
+
+/// An operator told "our report did not go in" finds it in the hub's log at its default level
+/// (INFO): each refused report named by area, period and submission id, whether it came alone
+/// (`Submit`) or in a node's batch (`SubmitBatch`, the path `pingan-node run` takes).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_hub_log_names_each_refused_report_sent_alone_or_in_a_batch() {
+    use std::io::BufRead as _;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("hub.log");
+    let mut hub = pingan_tests::Proc::spawn(
+        Command::new(bin("pingan-hub"))
+            .args(["serve", "--insecure", "--listen", "127.0.0.1:0", "--data"])
+            .arg(dir.path().join("hub"))
+            .env("RUST_LOG", "info")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::fs::File::create(&log).unwrap()),
+    );
+    let mut line = String::new();
+    std::io::BufReader::new(hub.take_stdout().expect("stdout"))
+        .read_line(&mut line)
+        .unwrap();
+    let addr = line
+        .trim()
+        .strip_prefix("pingan-hub listening on ")
+        .unwrap_or_else(|| panic!("{line}"))
+        .to_owned();
+    let mut client =
+        pb::report_service_client::ReportServiceClient::connect(format!("http://{addr}"))
+            .await
+            .unwrap();
+    // no such village in 三台县; a month that does not exist
+    let alone = report(
+        "510722101999",
+        "2026-10",
+        vec![value("disputes.identified", 1)],
+    );
+    let batched = report(VILLAGE, "2026-13", vec![value("disputes.identified", 1)]);
+    let refused = client.submit(alone.clone()).await.unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+    let mut results = client
+        .submit_batch(tokio_stream::iter([batched.clone()]))
+        .await
+        .unwrap()
+        .into_inner();
+    let result = results.message().await.unwrap().expect("one result");
+    assert!(
+        matches!(
+            result.outcome,
+            Some(pb::batch_result::Outcome::Rejection(_))
+        ),
+        "{result:?}"
+    );
+    // the hub's graceful stop waits for open connections
+    drop((results, client));
+    hub.terminate(Duration::from_secs(10));
+    let said = std::fs::read_to_string(&log).unwrap();
+    for r in [&alone, &batched] {
+        let line = said
+            .lines()
+            .find(|l| l.contains("refused") && l.contains(&r.submission_id))
+            .unwrap_or_else(|| panic!("{} is not in the log:\n{said}", r.submission_id));
+        assert!(line.contains(&r.area) && line.contains(&r.period), "{line}");
+    }
+}

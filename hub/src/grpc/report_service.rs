@@ -44,6 +44,18 @@ fn sender_of<T>(req: &Request<T>, id: Option<&Identity>) -> String {
     }
 }
 
+/// A refused report in the hub's log (INFO), named by area, period and submission id: what an
+/// operator looks for when an office says its report did not go in.
+fn log_refusal(report: &pb::Report, status: &Status) {
+    let pb::Report {
+        area,
+        period,
+        submission_id,
+        ..
+    } = report;
+    tracing::info!(%area, %period, id = %submission_id, error = %status.message(), "refused");
+}
+
 async fn accept(
     state: &HubState,
     report: &pb::Report,
@@ -123,13 +135,7 @@ impl ReportService for Reports {
                 Ok(Response::new(receipt))
             }
             Err(e) => {
-                let pb::Report {
-                    area,
-                    period,
-                    submission_id,
-                    ..
-                } = &report;
-                tracing::info!(%area, %period, id = %submission_id, error = %e.message(), "refused");
+                log_refusal(&report, &e);
                 Err(e)
             }
         }
@@ -155,10 +161,13 @@ impl ReportService for Reports {
                     let outcome =
                         match accept(&state, &report, sender, id.as_ref(), Sent::InBatch).await {
                             Ok(receipt) => pb::batch_result::Outcome::Receipt(receipt),
-                            Err(status) => pb::batch_result::Outcome::Rejection(pb::Rejection {
-                                code: status.code() as i32,
-                                message: status.message().to_owned(),
-                            }),
+                            Err(status) => {
+                                log_refusal(&report, &status);
+                                pb::batch_result::Outcome::Rejection(pb::Rejection {
+                                    code: status.code() as i32,
+                                    message: status.message().to_owned(),
+                                })
+                            }
                         };
                     Ok(pb::BatchResult {
                         submission_id: report.submission_id,
