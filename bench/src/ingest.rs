@@ -1004,6 +1004,18 @@ pub async fn run(
 mod tests {
     use super::*;
 
+    /// The ingest over the built-in 三台县 extract.
+    async fn run_santai(cfg: &IngestConfig) -> IngestResult {
+        run(
+            pingan_domain::fixtures::santai_areas(),
+            Catalogue::builtin(),
+            cfg,
+            |_, _| {},
+        )
+        .await
+        .expect("the ingest runs")
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn every_report_is_acknowledged_and_measured() {
         let cfg = IngestConfig {
@@ -1013,14 +1025,7 @@ mod tests {
             probes: 5,
             ..Default::default()
         };
-        let r = run(
-            pingan_domain::fixtures::santai_areas(),
-            Catalogue::builtin(),
-            &cfg,
-            |_, _| {},
-        )
-        .await
-        .expect("the ingest runs");
+        let r = run_santai(&cfg).await;
         // five probe villages are taken out of the 120; the probe submits them while the ingest
         // runs (at least the first, which starts before it)
         assert_eq!(r.nodes, 1, "三台县 lies in one province");
@@ -1066,14 +1071,7 @@ mod tests {
             batch: false,
             ..Default::default()
         };
-        let r = run(
-            pingan_domain::fixtures::santai_areas(),
-            Catalogue::builtin(),
-            &cfg,
-            |_, _| {},
-        )
-        .await
-        .expect("the ingest runs");
+        let r = run_santai(&cfg).await;
         assert_eq!(r.reports, 60);
         // the 60th leaves 0.59 s after the first, however fast the hub answers (a closed loop
         // of 4 in flight takes a fraction of that here)

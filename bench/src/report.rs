@@ -257,14 +257,17 @@ pub fn receipts_under_ranking_markdown(
             micros(r.lock_waits.longest_us)
         )
     };
-    let _ = writeln!(
-        out,
-        "| the writer's wait for the rollups' lock, p50 / p99 (one per committed group: {} / {} groups) | {} | {} | | |",
-        quiet.lock_waits.count(),
-        ranked.lock_waits.count(),
-        waits(quiet),
-        waits(ranked),
-    );
+    // the writer's wait for the lock in a pair of runs, one per committed group
+    let waits_row = |what: &str, (quiet, ranked): (&IngestResult, &IngestResult)| {
+        format!(
+            "| {what}the writer's wait for the rollups' lock, p50 / p99 (one per committed group: {} / {} groups) | {} | {} | | |",
+            quiet.lock_waits.count(),
+            ranked.lock_waits.count(),
+            waits(quiet),
+            waits(ranked),
+        )
+    };
+    let _ = writeln!(out, "{}", waits_row("", full));
     let (steady, steady_ranked) = paced;
     let _ = writeln!(
         out,
@@ -279,14 +282,7 @@ pub fn receipts_under_ranking_markdown(
         "| at the steady rate, submit → receipt p99 {}",
         p99_ratio(paced)
     );
-    let _ = writeln!(
-        out,
-        "| at the steady rate, the writer's wait for the rollups' lock, p50 / p99 ({} / {} groups) | {} | {} | | |",
-        steady.lock_waits.count(),
-        steady_ranked.lock_waits.count(),
-        waits(steady),
-        waits(steady_ranked),
-    );
+    let _ = writeln!(out, "{}", waits_row("at the steady rate, ", paced));
     let _ = writeln!(
         out,
         "\nAt full load the receipts' p99 ratio is mostly the CPU the rankings take (a core's worth \
@@ -729,6 +725,45 @@ mod tests {
         assert_eq!(spread(&[0.61, 0.524, 0.58]), "52–61%");
         assert_eq!(spread(&[0.5]), "50%");
         assert_eq!(spread(&[]), "—");
+    }
+
+    #[test]
+    fn the_receipts_table_marks_full_load_and_the_steady_rate_against_the_bound() {
+        let with = |ms: [u64; 3]| IngestResult {
+            latencies: ms.map(Duration::from_millis).to_vec(),
+            ..ingested(5_000, 1, 10_000, 0)
+        };
+        let m = Machine {
+            cores: 2,
+            memory_gib: 24.0,
+            date: "2026-12-05".into(),
+            profile: "release",
+        };
+        let text = receipts_under_ranking_markdown(
+            &m,
+            "三台县",
+            (&with([40, 50, 80]), &with([60, 70, 160])),
+            (&with([1, 2, 20]), &with([3, 5, 28])),
+        );
+        assert!(
+            text.contains(
+                "| submit → receipt p99 | 80.0 ms | 160.0 ms (2.00×) | ≤ 1.5× | **missed** |"
+            ),
+            "{text}"
+        );
+        assert!(
+            text.contains("| at the steady rate, submit → receipt p99 | 20.0 ms | 28.0 ms (1.40×) | ≤ 1.5× | met |"),
+            "{text}"
+        );
+        assert!(
+            text.contains("submit → receipt p50 | 2.0 ms | 5.0 ms |"),
+            "{text}"
+        );
+        assert_eq!(
+            text.matches("the writer's wait for the rollups' lock")
+                .count(),
+            2
+        );
     }
 
     #[test]
