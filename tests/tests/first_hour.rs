@@ -644,21 +644,29 @@ async fn the_hub_log_names_each_refused_report_sent_alone_or_in_a_batch() {
         vec![value("disputes.identified", 1)],
     );
     let batched = report(VILLAGE, "2026-13", vec![value("disputes.identified", 1)]);
+    // an attacker's fields: a forged log line after a newline, and 100,000 characters
+    let forged = report(
+        &format!("{VILLAGE}\nFORGED refused"),
+        &"2".repeat(100_000),
+        vec![value("disputes.identified", 1)],
+    );
     let refused = client.submit(alone.clone()).await.unwrap_err();
     assert_eq!(refused.code(), tonic::Code::InvalidArgument);
     let mut results = client
-        .submit_batch(tokio_stream::iter([batched.clone()]))
+        .submit_batch(tokio_stream::iter([batched.clone(), forged.clone()]))
         .await
         .unwrap()
         .into_inner();
-    let result = results.message().await.unwrap().expect("one result");
-    assert!(
-        matches!(
-            result.outcome,
-            Some(pb::batch_result::Outcome::Rejection(_))
-        ),
-        "{result:?}"
-    );
+    for _ in 0..2 {
+        let result = results.message().await.unwrap().expect("a result for each");
+        assert!(
+            matches!(
+                result.outcome,
+                Some(pb::batch_result::Outcome::Rejection(_))
+            ),
+            "{result:?}"
+        );
+    }
     // the hub's graceful stop waits for open connections
     drop((results, client));
     hub.terminate(Duration::from_secs(10));
@@ -670,4 +678,16 @@ async fn the_hub_log_names_each_refused_report_sent_alone_or_in_a_batch() {
             .unwrap_or_else(|| panic!("{} is not in the log:\n{said}", r.submission_id));
         assert!(line.contains(&r.area) && line.contains(&r.period), "{line}");
     }
+    // the forged report is one short line of the log, its newline escaped
+    let line = said
+        .lines()
+        .find(|l| l.contains(&forged.submission_id))
+        .unwrap_or_else(|| panic!("the forged report is not in the log:\n{said}"));
+    assert!(line.contains(r"\nFORGED"), "{line}");
+    assert!(
+        line.chars().count() < 1_500,
+        "{} chars",
+        line.chars().count()
+    );
+    assert!(!said.lines().any(|l| l.starts_with("FORGED")), "{said}");
 }

@@ -45,15 +45,18 @@ fn sender_of<T>(req: &Request<T>, id: Option<&Identity>) -> String {
 }
 
 /// A refused report in the hub's log (INFO), named by area, period and submission id: what an
-/// operator looks for when an office says its report did not go in.
+/// operator looks for when an office says its report did not go in. What the sender wrote is
+/// cut and escaped (`?`: a newline stays `\n`), so one refusal is one line of the log however
+/// long or forged the fields it sent.
 fn log_refusal(report: &pb::Report, status: &Status) {
-    let pb::Report {
-        area,
-        period,
-        submission_id,
-        ..
-    } = report;
-    tracing::info!(%area, %period, id = %submission_id, error = %status.message(), "refused");
+    let cut = |s: &str, most: usize| s.chars().take(most).collect::<String>();
+    tracing::info!(
+        area = ?cut(&report.area, 64),
+        period = ?cut(&report.period, 64),
+        id = ?cut(&report.submission_id, 64),
+        error = ?cut(status.message(), 500),
+        "refused"
+    );
 }
 
 async fn accept(
