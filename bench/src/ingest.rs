@@ -27,7 +27,10 @@ use pingan_hub::{
 };
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 
-use crate::dataset;
+use crate::{
+    dataset,
+    wire::{Encoded, Submitter},
+};
 
 /// How the ingest is run.
 #[derive(Debug, Clone)]
@@ -245,7 +248,7 @@ fn report_of(
 }
 
 /// How many values a report carries, named and compact.
-fn values_in(r: &pb::Report) -> u64 {
+pub(crate) fn values_in(r: &pb::Report) -> u64 {
     (r.values.len() + r.packed.as_ref().map_or(0, |p| p.metrics.len())) as u64
 }
 
@@ -680,7 +683,7 @@ struct Counters {
     latencies: Mutex<Vec<Duration>>,
 }
 
-/// The reports of `part` (each with its place in the whole queue) as their nodes hold them,
+/// The reports of `part` (each with its place in the whole queue) as their nodes hold them, encoded,
 /// ready to send: (connection index, report). Made before the part's clock starts, as a node's
 /// outbox holds its reports before it sends them; the load generator shares the hub's cores.
 fn ready(
@@ -688,9 +691,12 @@ fn ready(
     catalogue: &Catalogue,
     cfg: &IngestConfig,
     part: &[(usize, (usize, AreaCode))],
-) -> Vec<(usize, pb::Report)> {
+) -> Vec<(usize, Encoded)> {
     part.iter()
-        .map(|&(i, (node, code))| (node, prepared.report(catalogue, cfg, 0, i, code)))
+        .map(|&(i, (node, code))| {
+            let r = prepared.report(catalogue, cfg, 0, i, code);
+            (node, Encoded::of(&r))
+        })
         .collect()
 }
 
@@ -698,7 +704,7 @@ fn ready(
 /// receipt; `progress` about once a second with the reports acknowledged so far and these.
 /// Returns how long it took.
 async fn submit_all(
-    reports: Vec<(usize, pb::Report)>,
+    reports: Vec<(usize, Encoded)>,
     channels: &[Channel],
     cfg: &IngestConfig,
     counters: &Arc<Counters>,
@@ -719,17 +725,15 @@ async fn submit_all(
         tasks.push(tokio::spawn(async move {
             let mut mine = Vec::new();
             // this submitter's client of each connection, made when it first sends on it
-            let mut made: Vec<Option<pb::report_service_client::ReportServiceClient<Channel>>> =
-                vec![None; clients.len()];
+            let mut made: Vec<Option<Submitter>> = vec![None; clients.len()];
             loop {
                 let next = queue.lock().expect("not poisoned").next();
                 let Some((nth, (node, r))) = next else {
                     break;
                 };
-                let client = made[node].get_or_insert_with(|| {
-                    pb::report_service_client::ReportServiceClient::new(clients[node].clone())
-                });
-                let n = values_in(&r);
+                let client =
+                    made[node].get_or_insert_with(|| Submitter::new(clients[node].clone()));
+                let n = r.values;
                 let t = match cfg.pace {
                     Some(pace) => {
                         let turn = started + Duration::from_secs_f64(nth as f64 / pace);

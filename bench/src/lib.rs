@@ -13,3 +13,4 @@ pub mod drain;
 pub mod ingest;
 pub mod queries;
 pub mod report;
+mod wire;
