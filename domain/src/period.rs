@@ -320,26 +320,28 @@ impl FromStr for Period {
             }
             Ok(y)
         };
-        let parts: Vec<&str> = s.split('-').collect();
-        match parts.as_slice() {
-            [y] => Ok(Period::Year(year_of(y)?)),
-            [y, rest] => year_part(year_of(y)?, rest, &err, &num),
-            [y, m, h] if h.starts_with('H') => {
+        // up to four pieces, the fourth only to tell that there are too many
+        let mut pieces = s.split('-');
+        let parts: [Option<&str>; 4] = std::array::from_fn(|_| pieces.next());
+        match parts {
+            [Some(y), None, ..] => Ok(Period::Year(year_of(y)?)),
+            [Some(y), Some(rest), None, _] => year_part(year_of(y)?, rest, &err, &num),
+            [Some(y), Some(m), Some(h), None] if h.starts_with('H') => {
                 let year = year_of(y)?;
                 let month = match (m.len(), num(m, "月份应为 01 到 12")?) {
                     (2, m @ 1..=12) => m as u8,
                     _ => return Err(err("月份应为 01 到 12")),
                 };
-                match *h {
+                match h {
                     "H1" | "H2" => Ok(Period::HalfMonth {
                         year,
                         month,
-                        half: if *h == "H1" { 1 } else { 2 },
+                        half: if h == "H1" { 1 } else { 2 },
                     }),
                     _ => Err(err("半月应为 H1（上半月）或 H2（下半月）")),
                 }
             }
-            [y, m, d] => {
+            [Some(y), Some(m), Some(d), None] => {
                 let year = year_of(y)?;
                 if m.len() != 2 || d.len() != 2 {
                     return Err(err("日期写作 YYYY-MM-DD"));
@@ -502,7 +504,89 @@ fn normalise(s: &str) -> String {
 }
 
 impl fmt::Display for Period {
+    /// Written by hand: every report stored and every row of an answer carries a period, and
+    /// `{:02}`-style formatting costs several times more.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut text = Text::default();
+        match self.write(&mut text) {
+            Some(()) => f.write_str(text.as_str()),
+            None => self.fmt_by_formatter(f),
+        }
+    }
+}
+
+/// A period's text as it is written ([`Period::write`]).
+#[derive(Default)]
+struct Text {
+    buf: [u8; 10],
+    len: usize,
+}
+
+impl Text {
+    /// `n` zero-padded to `width` digits; `None` when `n` has more digits or there is no room.
+    fn digits(&mut self, mut n: u32, width: usize) -> Option<&mut Text> {
+        for b in self
+            .buf
+            .get_mut(self.len..self.len + width)?
+            .iter_mut()
+            .rev()
+        {
+            *b = b'0' + (n % 10) as u8;
+            n /= 10;
+        }
+        self.len += width;
+        (n == 0).then_some(self)
+    }
+
+    fn year(&mut self, y: i32) -> Option<&mut Text> {
+        self.digits(u32::try_from(y).ok()?, 4)
+    }
+
+    fn put(&mut self, text: &[u8]) -> Option<&mut Text> {
+        self.buf
+            .get_mut(self.len..self.len + text.len())?
+            .copy_from_slice(text);
+        self.len += text.len();
+        Some(self)
+    }
+
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
+    }
+}
+
+impl Period {
+    /// Writes the period's text, when its year has four digits (always, for a period parsed
+    /// or reported).
+    fn write(&self, t: &mut Text) -> Option<()> {
+        match *self {
+            Period::Year(y) => t.year(y)?,
+            Period::Half { year, half } => t.year(year)?.put(b"-H")?.digits(half.into(), 1)?,
+            Period::Quarter { year, quarter } => {
+                t.year(year)?.put(b"-Q")?.digits(quarter.into(), 1)?
+            }
+            Period::Month { year, month } => t.year(year)?.put(b"-")?.digits(month.into(), 2)?,
+            Period::HalfMonth { year, month, half } => t
+                .year(year)?
+                .put(b"-")?
+                .digits(month.into(), 2)?
+                .put(b"-H")?
+                .digits(half.into(), 1)?,
+            Period::Week { year, week } => t.year(year)?.put(b"-W")?.digits(week.into(), 2)?,
+            Period::Day(d) => t
+                .year(d.year())?
+                .put(b"-")?
+                .digits(d.month(), 2)?
+                .put(b"-")?
+                .digits(d.day(), 2)?,
+        };
+        Some(())
+    }
+
+    /// The period written by the formatter: a year outside 0–9999, a half or quarter past 9
+    /// (neither is made by parsing), and the plain computation the tests compare [`Period::write`]
+    /// with.
+    fn fmt_by_formatter(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match *self {
             Period::Year(y) => write!(f, "{y:04}"),
             Period::Half { year, half } => write!(f, "{year:04}-H{half}"),
@@ -553,6 +637,54 @@ mod tests {
         ] {
             assert_eq!(p(s).to_string(), s);
         }
+    }
+
+    /// [`Period::write`] against the formatter's writing, for every period of every kind over
+    /// three years, and for values no parse makes (years outside 0–9999, a 10th quarter).
+    #[test]
+    fn the_hand_written_text_is_the_formatters() {
+        struct ByFormatter(Period);
+        impl fmt::Display for ByFormatter {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.fmt_by_formatter(f)
+            }
+        }
+        let mut periods = vec![
+            Period::Year(0),
+            Period::Year(7),
+            Period::Year(9999),
+            Period::Year(10000),
+            Period::Year(-1),
+            Period::Quarter {
+                year: 2026,
+                quarter: 10,
+            },
+            Period::Half { year: 99, half: 2 },
+            Period::Month {
+                year: 12345,
+                month: 1,
+            },
+        ];
+        for year in 2024..=2026 {
+            periods.push(Period::Year(year));
+            periods.extend((1..=2).map(|half| Period::Half { year, half }));
+            periods.extend((1..=4).map(|quarter| Period::Quarter { year, quarter }));
+            for month in 1..=12 {
+                periods.push(Period::Month { year, month });
+                periods.extend((1..=2).map(|half| Period::HalfMonth { year, month, half }));
+            }
+            periods.extend((1..=53).map(|week| Period::Week { year, week }));
+            let mut d = NaiveDate::from_ymd_opt(year, 1, 1).unwrap();
+            while d.year() == year {
+                periods.push(Period::Day(d));
+                d = d.succ_opt().unwrap();
+            }
+        }
+        for p in periods {
+            assert_eq!(p.to_string(), ByFormatter(p).to_string(), "{p:?}");
+        }
+        assert_eq!(Period::Year(7).to_string(), "0007");
+        assert_eq!(Period::Year(10000).to_string(), "10000");
     }
 
     #[test]

@@ -509,7 +509,7 @@ pub(super) fn submission_key(id: &str) -> SqlValue {
         return SqlValue::Blob(bytes.to_vec());
     }
     if let Some(hex) = id.strip_prefix("import-")
-        && let Some(bytes) = hex_bytes(hex)
+        && let Some(bytes) = hex_bytes(hex.as_bytes())
     {
         let mut b = Vec::with_capacity(17);
         b.push(1);
@@ -546,9 +546,13 @@ fn uuid_bytes(id: &str) -> Option<[u8; 16]> {
     if b.len() != 36 || [8, 13, 18, 23].iter().any(|&i| b[i] != b'-') {
         return None;
     }
-    let digits: String = id.chars().filter(|&c| c != '-').collect();
-    let bytes = hex_bytes(&digits)?;
-    bytes.try_into().ok()
+    let mut digits = [0u8; 32];
+    let mut n = 0;
+    for &c in b.iter().filter(|&&c| c != b'-') {
+        *digits.get_mut(n)? = c;
+        n += 1;
+    }
+    hex_bytes(&digits[..n])
 }
 
 fn uuid_text(b: &[u8]) -> String {
@@ -564,13 +568,16 @@ fn uuid_text(b: &[u8]) -> String {
 }
 
 /// Lower-case hex digits (32 of them) as 16 bytes; anything else is no digest.
-fn hex_bytes(digits: &str) -> Option<Vec<u8>> {
-    let d = digits.as_bytes();
+fn hex_bytes(d: &[u8]) -> Option<[u8; 16]> {
     if d.len() != 32 || !d.iter().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f')) {
         return None;
     }
     let val = |c: u8| if c <= b'9' { c - b'0' } else { c - b'a' + 10 };
-    Some(d.chunks(2).map(|p| (val(p[0]) << 4) | val(p[1])).collect())
+    let mut bytes = [0u8; 16];
+    for (b, p) in bytes.iter_mut().zip(d.chunks(2)) {
+        *b = (val(p[0]) << 4) | val(p[1]);
+    }
+    Some(bytes)
 }
 
 /// Bytes as lower-case hex (an import's digest id is 32 of these per report: no formatter).
@@ -587,7 +594,7 @@ pub(crate) fn hex(b: &[u8]) -> String {
 /// The numbers of senders and reporters (`names`), as the writer has seen them.
 #[derive(Debug, Default)]
 pub(super) struct Names {
-    ids: HashMap<String, i64>,
+    ids: FastMap<String, i64>,
 }
 
 impl Names {
@@ -597,7 +604,7 @@ impl Names {
         &self,
         tx: &Db,
         text: &str,
-        added: &mut HashMap<String, i64>,
+        added: &mut FastMap<String, i64>,
     ) -> Result<i64, DbError> {
         if let Some(&id) = self.ids.get(text).or_else(|| added.get(text)) {
             return Ok(id);
@@ -608,7 +615,7 @@ impl Names {
     }
 
     /// Remembers the numbers of a committed transaction.
-    pub(super) fn keep(&mut self, added: HashMap<String, i64>) {
+    pub(super) fn keep(&mut self, added: FastMap<String, i64>) {
         self.ids.extend(added);
     }
 }

@@ -1,10 +1,7 @@
 //! The writer thread: concurrent submissions committed together (group commit), each group
 //! handed to the commit hook before any of its receipts is sent.
 
-use std::{
-    collections::HashMap,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use pingan_domain::{Receipt, ValidReport};
 use tokio::sync::{mpsc, oneshot};
@@ -95,6 +92,8 @@ fn gather(first: Job, rx: &mut mpsc::Receiver<Job>, gathering: Option<&Gathering
     let Some(g) = gathering else {
         return group;
     };
+    // room for the group gathered: a job is a few hundred bytes, moved each time the list grows
+    group.reserve(g.enough.saturating_sub(group.len()));
     let until = Instant::now() + g.within;
     let mut quiet = 0;
     while group.len() < g.enough && quiet < g.quiet && Instant::now() < until {
@@ -230,12 +229,13 @@ impl Statements {
         tx: &Db,
         p: &'a PendingInsert,
         job: &'a Job,
+        (area, period): &'a (String, String),
         key: &'a rusqlite::types::Value,
     ) -> Vec<Arg<'a>> {
         let r = &job.report;
         args![
-            &p.area,
-            &p.period,
+            area,
+            period,
             p.revision,
             compact::submission_arg(tx, &r.submission_id, key),
             job.now_ms,
@@ -366,10 +366,9 @@ impl LatestRow {
 /// A revision decided and not yet written: the group's inserts go together (pipelined on
 /// PostgreSQL), before anything that must see them is read.
 struct PendingInsert {
+    /// The job's place in the group, and of its key and submission id's.
     job: usize,
     department: bool,
-    area: String,
-    period: String,
     revision: u32,
     sender: i64,
     reporter: i64,
@@ -382,11 +381,13 @@ struct PendingInsert {
 struct Pending(Vec<PendingInsert>);
 
 impl Pending {
-    /// Writes them, each table's together.
+    /// Writes them, each table's together (`keys` and `sids`: each job's (area, period) and
+    /// submission id as stored).
     fn flush(
         &mut self,
         tx: &Db,
         group: &[Job],
+        (keys, sids): (&[(String, String)], &[rusqlite::types::Value]),
         divisions: &Statements,
         departments: &Statements,
     ) -> Result<(), StoreError> {
@@ -403,16 +404,12 @@ impl Pending {
             // (an import's batches interleave), and rows inserted out of order leave the
             // table's pages partly empty (a store a quarter larger)
             rows.sort_by(|a, b| {
-                (&a.period, &a.area, a.revision).cmp(&(&b.period, &b.area, b.revision))
+                let (ka, kb) = (&keys[a.job], &keys[b.job]);
+                (&ka.1, &ka.0, a.revision).cmp(&(&kb.1, &kb.0, b.revision))
             });
-            let keys: Vec<_> = rows
-                .iter()
-                .map(|p| compact::submission_key(&group[p.job].report.submission_id))
-                .collect();
             let sets: Vec<Vec<Arg<'_>>> = rows
                 .iter()
-                .zip(&keys)
-                .map(|(p, key)| Statements::insert_args(tx, p, &group[p.job], key))
+                .map(|p| Statements::insert_args(tx, p, &group[p.job], &keys[p.job], &sids[p.job]))
                 .collect();
             tx.run_each(&st.insert, &sets)?;
         }
@@ -435,7 +432,7 @@ struct Numbered {
     /// The total pair's number of each catalogue metric seen, by its interned id's address.
     by_metric: FastMap<usize, (pingan_domain::MetricId, u32)>,
     names: Names,
-    new_names: HashMap<String, i64>,
+    new_names: FastMap<String, i64>,
 }
 
 impl Numbered {
@@ -574,7 +571,7 @@ fn write_jobs(
         let Stored { found, latest } = if first[i] {
             std::mem::take(&mut stored[i])
         } else {
-            pending.flush(tx, group, &divisions, &departments)?;
+            pending.flush(tx, group, (&keys, &sids), &divisions, &departments)?;
             st.stored(tx, (area.as_str(), period.as_str()), r, &sids[i])?
         };
         if let Some(answer) = earlier(found, r, &vals[i]) {
@@ -602,8 +599,6 @@ fn write_jobs(
         pending.0.push(PendingInsert {
             job: i,
             department: r.department.is_some(),
-            area: area.clone(),
-            period: period.clone(),
             revision,
             sender: numbered.name(tx, &job.sender)?,
             reporter: numbered.name(tx, &r.reporter)?,
@@ -653,7 +648,7 @@ fn write_jobs(
         });
         results.push(Ok(receipt));
     }
-    pending.flush(tx, group, &divisions, &departments)?;
+    pending.flush(tx, group, (&keys, &sids), &divisions, &departments)?;
     count_revisions(tx, added)?;
     Ok((results, committed))
 }
