@@ -142,6 +142,8 @@ pub struct IngestResult {
     pub round_ratios: Vec<f64>,
     /// The writer's waits for the rollups' lock over the unary pass, one per committed group.
     pub lock_waits: pingan_hub::query::WaitsSeen,
+    /// What the scheduler says of the process's threads over the unary pass.
+    pub scheduled: Scheduled,
 }
 
 impl IngestResult {
@@ -184,6 +186,69 @@ pub fn process_cpu() -> Duration {
         .filter_map(|f| f.parse::<u64>().ok())
         .sum();
     Duration::from_millis(ticks * 10)
+}
+
+/// The name of the thread that runs national rankings beside an ingest (`rank_during`).
+const RANKINGS_THREAD: &str = "rankings";
+
+/// What the scheduler says of this process's threads over a pass (Linux schedstat): how long
+/// the threads that serve the ingest (hub, writer, load generator: every thread but the
+/// rankings') waited in the run queue for a core and how long they ran; and the CPU the
+/// rankings took: the process's beyond those threads' (a ranking's rows are gathered on
+/// threads of its own that come and go within the pass). A receipt that waits while a ranking
+/// runs waits here (for a core) or for the rollups' lock (`IngestResult::lock_waits`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Scheduled {
+    pub waited: Duration,
+    pub ran: Duration,
+    pub rankings_ran: Duration,
+}
+
+impl std::ops::AddAssign for Scheduled {
+    fn add_assign(&mut self, o: Scheduled) {
+        self.waited += o.waited;
+        self.ran += o.ran;
+        self.rankings_ran += o.rankings_ran;
+    }
+}
+
+/// Each live thread of this process: (its id, whether it is the rankings', ns run, ns waited
+/// for a core); empty where /proc cannot be read.
+fn threads() -> Vec<(u64, bool, u64, u64)> {
+    let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
+        return Vec::new();
+    };
+    tasks
+        .flatten()
+        .filter_map(|t| {
+            let tid = t.file_name().to_str()?.parse().ok()?;
+            let stat = std::fs::read_to_string(t.path().join("schedstat")).ok()?;
+            let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+            let mut f = stat.split_whitespace().map(|x| x.parse::<u64>().ok());
+            let (ran, waited) = (f.next()??, f.next()??);
+            Some((tid, comm.trim() == RANKINGS_THREAD, ran, waited))
+        })
+        .collect()
+}
+
+/// What the threads of `after` did since `before` (a thread new since then, from its start).
+fn scheduled_since(before: &[(u64, bool, u64, u64)], after: &[(u64, bool, u64, u64)]) -> Scheduled {
+    let mut s = Scheduled::default();
+    for &(tid, rankings, ran, waited) in after {
+        let (ran0, waited0) = before
+            .iter()
+            .find(|b| b.0 == tid)
+            .map_or((0, 0), |b| (b.2, b.3));
+        let (ran, waited) = (
+            Duration::from_nanos(ran.saturating_sub(ran0)),
+            Duration::from_nanos(waited.saturating_sub(waited0)),
+        );
+        if !rankings {
+            s.ran += ran;
+            s.waited += waited;
+        }
+    }
+    s
 }
 
 /// The `q`-quantile (0..=1) of sorted durations, in milliseconds.
@@ -623,34 +688,42 @@ fn spawn_rankings(
     month: Period,
     phase: Arc<Phase>,
 ) -> tokio::task::JoinHandle<anyhow::Result<Vec<Duration>>> {
-    tokio::task::spawn_blocking(move || {
-        let q = pingan_hub::query::CompareQuery {
-            root: pingan_hub::query::Root::Nation,
-            span: pingan_domain::Span {
-                from: month,
-                to: month,
-            },
-            metric: "cases.criminal_per_10k".into(),
-            level: Some(Level::Township),
-            complete_only: false,
-            page: pingan_hub::query::Paging::everything(),
-            figures: pingan_hub::query::Figures::Current,
-            as_columns: false,
-        };
-        let mut times = Vec::new();
-        while !phase.done.load(Ordering::Relaxed) {
-            if phase.paused() {
-                std::thread::sleep(PAUSED);
-                continue;
+    // a thread of its own, named, so the scheduler's figures tell it apart ([`Scheduled`])
+    let rankings = std::thread::Builder::new()
+        .name(RANKINGS_THREAD.into())
+        .spawn(move || {
+            let q = pingan_hub::query::CompareQuery {
+                root: pingan_hub::query::Root::Nation,
+                span: pingan_domain::Span {
+                    from: month,
+                    to: month,
+                },
+                metric: "cases.criminal_per_10k".into(),
+                level: Some(Level::Township),
+                complete_only: false,
+                page: pingan_hub::query::Paging::everything(),
+                figures: pingan_hub::query::Figures::Current,
+                as_columns: false,
+            };
+            let mut times = Vec::new();
+            while !phase.done.load(Ordering::Relaxed) {
+                if phase.paused() {
+                    std::thread::sleep(PAUSED);
+                    continue;
+                }
+                let t = Instant::now();
+                engine
+                    .compare(&q)
+                    .map_err(|e| anyhow::anyhow!("the ranking during the ingest: {e}"))?;
+                times.push(t.elapsed());
             }
-            let t = Instant::now();
-            engine
-                .compare(&q)
-                .map_err(|e| anyhow::anyhow!("the ranking during the ingest: {e}"))?;
-            times.push(t.elapsed());
-        }
-        times.sort();
-        Ok(times)
+            times.sort();
+            Ok(times)
+        });
+    tokio::task::spawn_blocking(move || {
+        rankings?
+            .join()
+            .map_err(|_| anyhow::anyhow!("the rankings' thread panicked"))?
     })
 }
 
@@ -925,19 +998,27 @@ pub async fn run(
     let waits_before = engine.lock_waits();
     let counters = Arc::new(Counters::default());
     let (mut elapsed, mut cpu) = (Duration::ZERO, Duration::ZERO);
+    let mut scheduled = Scheduled::default();
     let mut round_ratios = Vec::new();
     let numbered: Vec<_> = queue.iter().copied().enumerate().collect();
     let total = numbered.len() as u64;
     for part in numbered.chunks(numbered.len().div_ceil(rounds).max(1)) {
         let reports = ready(&prepared, &catalogue, cfg, part);
         let before = (counters.acked.load(Ordering::Relaxed), process_cpu());
+        let threads_before = threads();
         phase.submitting.store(true, Ordering::Relaxed);
         let took = submit_all(reports, &channels, cfg, &counters, |acked, _| {
             progress(acked, total)
         })
         .await?;
         phase.submitting.store(false, Ordering::Relaxed);
-        cpu += process_cpu().saturating_sub(before.1);
+        let part_cpu = process_cpu().saturating_sub(before.1);
+        cpu += part_cpu;
+        let mut part_scheduled = scheduled_since(&threads_before, &threads());
+        if cfg.rank_during {
+            part_scheduled.rankings_ran = part_cpu.saturating_sub(part_scheduled.ran);
+        }
+        scheduled += part_scheduled;
         elapsed += took;
         pinged
             .window(&channels, cfg, window, catalogue.fingerprint())
@@ -1000,6 +1081,7 @@ pub async fn run(
         store_bytes: store_bytes(&store, &data)?,
         batch,
         lock_waits,
+        scheduled,
         round_ratios,
     })
 }

@@ -14,6 +14,7 @@ const BUCKETS: usize = 40;
 pub(super) struct LockWaits {
     counts: [AtomicU64; BUCKETS],
     longest_us: AtomicU64,
+    total_us: AtomicU64,
 }
 
 impl Default for LockWaits {
@@ -21,6 +22,7 @@ impl Default for LockWaits {
         LockWaits {
             counts: std::array::from_fn(|_| AtomicU64::new(0)),
             longest_us: AtomicU64::new(0),
+            total_us: AtomicU64::new(0),
         }
     }
 }
@@ -31,12 +33,14 @@ impl LockWaits {
         let bucket = (u64::BITS - us.leading_zeros()) as usize;
         self.counts[bucket.min(BUCKETS - 1)].fetch_add(1, Ordering::Relaxed);
         self.longest_us.fetch_max(us, Ordering::Relaxed);
+        self.total_us.fetch_add(us, Ordering::Relaxed);
     }
 
     pub(super) fn seen(&self) -> WaitsSeen {
         WaitsSeen {
             counts: std::array::from_fn(|i| self.counts[i].load(Ordering::Relaxed)),
             longest_us: self.longest_us.load(Ordering::Relaxed),
+            total_us: self.total_us.load(Ordering::Relaxed),
         }
     }
 }
@@ -48,6 +52,8 @@ pub struct WaitsSeen {
     counts: [u64; BUCKETS],
     /// The longest wait since the hub started, in µs.
     pub longest_us: u64,
+    /// The waits added up, in µs: how long the receipts were held back by the lock in all.
+    pub total_us: u64,
 }
 
 impl Default for WaitsSeen {
@@ -56,6 +62,7 @@ impl Default for WaitsSeen {
         WaitsSeen {
             counts: [0; BUCKETS],
             longest_us: 0,
+            total_us: 0,
         }
     }
 }
@@ -66,6 +73,7 @@ impl WaitsSeen {
         WaitsSeen {
             counts: std::array::from_fn(|i| self.counts[i].saturating_sub(before.counts[i])),
             longest_us: self.longest_us,
+            total_us: self.total_us.saturating_sub(before.total_us),
         }
     }
 
@@ -111,6 +119,7 @@ mod tests {
         let between = w.seen().since(&before);
         assert_eq!(between.count(), waits.len() as u64);
         assert_eq!(between.longest_us, 70_000);
+        assert_eq!(between.total_us, waits.iter().sum::<u64>());
         for q in [0.1, 0.5, 0.9, 0.99, 1.0] {
             let exact = waits[((waits.len() as f64 * q).ceil() as usize).max(1) - 1];
             let bound = between.quantile_us(q);
