@@ -3,7 +3,7 @@
 
 use std::{cell::RefCell, path::Path};
 
-use super::db::{Db, DbError, Row, StoreAt, args};
+use super::db::{Arg, Db, DbError, Row, StoreAt, args};
 
 use pingan_domain::{
     AreaCode, Period, pb,
@@ -53,6 +53,11 @@ pub struct StoreReader {
     /// one numbered since.
     keys: RefCell<ValueKeys>,
 }
+
+/// PostgreSQL's planner told to read a period's rows along the key ([`StoreReader::for_each_current_row`]),
+/// and told so no more.
+const BY_THE_KEY: &str = "SET enable_seqscan = off; SET enable_bitmapscan = off";
+const PLANNER_AS_SET: &str = "RESET enable_seqscan; RESET enable_bitmapscan";
 
 /// The columns [`StoreReader::record`] reads, names given back their text.
 const COLUMNS: &str = "area, period, revision, submission_id, received_at_ms,
@@ -324,6 +329,28 @@ impl StoreReader {
                 args![period.as_str()],
             ),
         };
+        // PostgreSQL plans a period's rows as a parallel scan of the whole table and a sort (its
+        // statistics see each period's areas scattered over the table), where walking the key's
+        // index gives them in order: measured on the 24 national months, 1.4–1.7 s a period
+        // against 0.4–0.7 s, and the scan's workers took the cores the hub decodes on (a first
+        // start 64–73 s). The key's order is asked for, for this statement only.
+        let guided = self.conn.is_postgres();
+        if guided {
+            self.conn.batch(BY_THE_KEY)?;
+        }
+        let read = self.each_current_row(sql, params, &mut f);
+        if guided {
+            self.conn.batch(PLANNER_AS_SET)?;
+        }
+        read
+    }
+
+    fn each_current_row(
+        &self,
+        sql: &str,
+        params: &[Arg<'_>],
+        f: &mut impl FnMut(CurrentRow<'_>) -> Result<(), DbError>,
+    ) -> Result<(), StoreError> {
         let mut last: Option<LastRow> = None;
         self.conn.each(sql, params, |row| {
             let area = row.text(0)?;
