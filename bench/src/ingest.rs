@@ -212,41 +212,38 @@ impl std::ops::AddAssign for Scheduled {
     }
 }
 
-/// Each live thread of this process: (its id, whether it is the rankings', ns run, ns waited
-/// for a core); empty where /proc cannot be read.
-fn threads() -> Vec<(u64, bool, u64, u64)> {
+/// Each live thread of this process but the rankings' ([`RANKINGS_THREAD`], and the threads
+/// it starts, which take its name): its id → (ns run, ns waited for a core); empty where /proc
+/// cannot be read.
+fn threads() -> BTreeMap<u64, (u64, u64)> {
     let Ok(tasks) = std::fs::read_dir("/proc/self/task") else {
-        return Vec::new();
+        return BTreeMap::new();
     };
     tasks
         .flatten()
         .filter_map(|t| {
             let tid = t.file_name().to_str()?.parse().ok()?;
-            let stat = std::fs::read_to_string(t.path().join("schedstat")).ok()?;
             let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+            if comm.trim() == RANKINGS_THREAD {
+                return None;
+            }
+            let stat = std::fs::read_to_string(t.path().join("schedstat")).ok()?;
             let mut f = stat.split_whitespace().map(|x| x.parse::<u64>().ok());
-            let (ran, waited) = (f.next()??, f.next()??);
-            Some((tid, comm.trim() == RANKINGS_THREAD, ran, waited))
+            Some((tid, (f.next()??, f.next()??)))
         })
         .collect()
 }
 
 /// What the threads of `after` did since `before` (a thread new since then, from its start).
-fn scheduled_since(before: &[(u64, bool, u64, u64)], after: &[(u64, bool, u64, u64)]) -> Scheduled {
+fn scheduled_since(
+    before: &BTreeMap<u64, (u64, u64)>,
+    after: &BTreeMap<u64, (u64, u64)>,
+) -> Scheduled {
     let mut s = Scheduled::default();
-    for &(tid, rankings, ran, waited) in after {
-        let (ran0, waited0) = before
-            .iter()
-            .find(|b| b.0 == tid)
-            .map_or((0, 0), |b| (b.2, b.3));
-        let (ran, waited) = (
-            Duration::from_nanos(ran.saturating_sub(ran0)),
-            Duration::from_nanos(waited.saturating_sub(waited0)),
-        );
-        if !rankings {
-            s.ran += ran;
-            s.waited += waited;
-        }
+    for (tid, &(ran, waited)) in after {
+        let (ran0, waited0) = before.get(tid).copied().unwrap_or_default();
+        s.ran += Duration::from_nanos(ran.saturating_sub(ran0));
+        s.waited += Duration::from_nanos(waited.saturating_sub(waited0));
     }
     s
 }

@@ -32,18 +32,18 @@ impl Encoded {
     }
 }
 
-/// Sends [`Encoded`] bytes as they are; reads the reply as `U`.
+/// Sends [`Encoded`] bytes as they are ([`AsIs`]); reads the reply as `U` (prost's decoder).
 #[derive(Debug)]
 struct AsEncoded<U>(PhantomData<U>);
 
 impl<U: prost::Message + Default + Send + 'static> Codec for AsEncoded<U> {
     type Encode = Encoded;
     type Decode = U;
-    type Encoder = AsEncoded<()>;
+    type Encoder = AsIs;
     type Decoder = ProstDecoder<U>;
 
     fn encoder(&mut self) -> Self::Encoder {
-        AsEncoded(PhantomData)
+        AsIs
     }
 
     fn decoder(&mut self) -> Self::Decoder {
@@ -51,7 +51,11 @@ impl<U: prost::Message + Default + Send + 'static> Codec for AsEncoded<U> {
     }
 }
 
-impl Encoder for AsEncoded<()> {
+/// Writes an [`Encoded`] report's bytes.
+#[derive(Debug)]
+struct AsIs;
+
+impl Encoder for AsIs {
     type Item = Encoded;
     type Error = Status;
 
@@ -114,8 +118,6 @@ mod tests {
         };
         let e = Encoded::of(&r);
         assert_eq!(e.values, 3);
-        let mut buf = prost::bytes::BytesMut::new();
-        prost::bytes::BufMut::put_slice(&mut buf, &e.bytes);
-        assert_eq!(pb::Report::decode(buf.freeze()).unwrap(), r);
+        assert_eq!(pb::Report::decode(e.bytes.as_slice()).unwrap(), r);
     }
 }

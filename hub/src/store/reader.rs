@@ -339,10 +339,13 @@ impl StoreReader {
             self.conn.batch(BY_THE_KEY)?;
         }
         let read = self.each_current_row(sql, params, &mut f);
-        if guided {
-            self.conn.batch(PLANNER_AS_SET)?;
-        }
-        read
+        let reset = match guided {
+            true => self.conn.batch(PLANNER_AS_SET),
+            false => Ok(()),
+        };
+        // the read's own failure is the one to tell
+        read?;
+        Ok(reset?)
     }
 
     fn each_current_row(
